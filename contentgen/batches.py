@@ -1,0 +1,319 @@
+"""Batches: expanding campaigns into generation requests, and reading batch progress.
+
+Submitting is one transaction: the batch and every request, each with its rendered prompt,
+exist together or not at all. Chunks are sent to workers only after the commit (see
+``contentgen.dispatch``), and messages carry request ids, never prompts.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
+from contentgen.channels import CHANNELS
+from contentgen.errors import InvalidInput, NotFound
+from contentgen.models import (
+    Batch,
+    BatchStatus,
+    Campaign,
+    Draft,
+    GenerationRequest,
+    PromptTemplate,
+    RequestStatus,
+    Trigger,
+)
+from contentgen.settings import get_settings
+from contentgen.templates import ContextValue, latest_template, render_prompt
+
+logger = logging.getLogger(__name__)
+
+# One instruction per variant, so that variants of a slot differ even under greedy
+# decoding; variant n takes ANGLES[(n - 1) % len(ANGLES)].
+ANGLES = (
+    "lead with the main benefit",
+    "ask a question the audience cares about",
+    "give one concrete fact or number from the product facts",
+    "name a problem the audience has, then how the product solves it",
+    "create urgency with a real reason to act now",
+    "keep it light and playful",
+)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One draft to write within a campaign."""
+
+    segment: str
+    channel: str
+    variant: int
+
+
+def expand_slots(spec: CampaignSpec) -> Iterator[Slot]:
+    """Yield every segment x channel x variant of a campaign, in file order."""
+    for segment in spec.segments:
+        for channel in spec.channels:
+            for variant in range(1, spec.variants + 1):
+                yield Slot(segment.key, channel, variant)
+
+
+def count_slots(spec: CampaignSpec) -> int:
+    return len(spec.segments) * len(spec.channels) * spec.variants
+
+
+def request_seed(campaign_seed: int, campaign_key: str, slot: Slot) -> int:
+    """Derive a stable per-request seed, so that variants of a slot sample differently."""
+    label = f"{campaign_key}/{slot.segment}/{slot.channel}/{slot.variant}".encode()
+    return (campaign_seed + zlib.crc32(label)) % 2**31
+
+
+def build_context(campaign: Campaign, spec: CampaignSpec, slot: Slot) -> dict[str, Any]:
+    """Build the variables a prompt template sees for one slot."""
+    brand = campaign.brand
+    segment = next(segment for segment in spec.segments if segment.key == slot.segment)
+    channel = CHANNELS[slot.channel]
+    return {
+        "brand": ContextValue(
+            "brand",
+            {
+                "key": brand.key,
+                "name": brand.name,
+                "voice": brand.voice,
+                "banned_terms": list(brand.banned_terms),
+                "required_terms": list(brand.required_terms),
+            },
+        ),
+        "campaign": ContextValue(
+            "campaign",
+            {
+                "key": campaign.key,
+                "name": spec.display_name,
+                "goal": spec.goal,
+                "call_to_action": spec.call_to_action,
+            },
+        ),
+        "product": ContextValue("product", spec.product.model_dump()),
+        "segment": ContextValue("segment", segment.model_dump()),
+        "channel": ContextValue(
+            "channel", {"key": channel.key, "label": channel.label, "max_chars": channel.max_chars}
+        ),
+        "locale": spec.locale,
+        "language": language_name(spec.locale),
+        "variant": slot.variant,
+        "variants": spec.variants,
+        "angle": ANGLES[(slot.variant - 1) % len(ANGLES)],
+    }
+
+
+def find_batch_by_key(session: Session, idempotency_key: str) -> Batch | None:
+    return session.scalars(select(Batch).where(Batch.idempotency_key == idempotency_key)).one_or_none()
+
+
+def create_batch(
+    session: Session,
+    campaigns: Sequence[Campaign],
+    idempotency_key: str | None = None,
+    trigger: Trigger = Trigger.MANUAL,
+) -> Batch:
+    """Create a batch with one rendered request per slot of each campaign; the caller commits.
+
+    Raises:
+        InvalidInput: if there are no campaigns, the batch would exceed the request limit, a
+            channel has no synced template, or a template fails to render. Nothing is added
+            to the session then.
+    """
+    if not campaigns:
+        raise InvalidInput("no campaigns to submit; pass a campaign file or --campaign KEY")
+    specs = [campaign_spec(campaign) for campaign in campaigns]
+    _check_size(campaigns, specs)
+
+    templates = _templates_for(session, {channel for spec in specs for channel in spec.channels})
+    rows = []
+    for campaign, spec in zip(campaigns, specs, strict=True):
+        rows.extend(_request_rows(campaign, spec, templates))
+
+    batch = Batch(
+        idempotency_key=idempotency_key,
+        trigger=trigger,
+        status=BatchStatus.PENDING,
+        request_count=len(rows),
+    )
+    session.add(batch)
+    session.flush()
+    for row in rows:
+        row["batch_id"] = batch.id
+    session.execute(insert(GenerationRequest), rows)
+    logger.info(
+        "batch %d created with %d requests from campaigns %s",
+        batch.id, len(rows), ", ".join(campaign.key for campaign in campaigns),
+    )  # fmt: skip
+    return batch
+
+
+def _check_size(campaigns: Sequence[Campaign], specs: Sequence[CampaignSpec]) -> None:
+    limit = get_settings().max_requests_per_batch
+    total = sum(count_slots(spec) for spec in specs)
+    if total > limit:
+        raise InvalidInput(
+            f"the batch would have {total} requests, more than the limit of {limit}; "
+            "submit fewer campaigns, segments, channels or variants at a time, "
+            "or raise CONTENTGEN_MAX_REQUESTS_PER_BATCH"
+        )
+
+
+def _templates_for(session: Session, channels: set[str]) -> dict[str, PromptTemplate]:
+    templates = {}
+    missing = []
+    for channel in sorted(channels):
+        template = latest_template(session, CHANNELS[channel].template_name)
+        if template is None:
+            missing.append(CHANNELS[channel].template_name)
+        else:
+            templates[channel] = template
+    if missing:
+        raise InvalidInput(
+            f"no prompt template in the database for: {', '.join(missing)}; "
+            "run: contentgen templates sync"
+        )
+    return templates
+
+
+def _request_rows(
+    campaign: Campaign, spec: CampaignSpec, templates: dict[str, PromptTemplate]
+) -> list[dict[str, Any]]:
+    generation = spec.generation
+    rows = []
+    for slot in expand_slots(spec):
+        template = templates[slot.channel]
+        try:
+            prompt = render_prompt(template, build_context(campaign, spec, slot))
+        except InvalidInput as error:
+            raise InvalidInput(
+                f'campaign "{campaign.key}", channel "{slot.channel}": {error}'
+            ) from None
+        max_new_tokens = (
+            generation.max_new_tokens or CHANNELS[slot.channel].default_max_new_tokens
+        )
+        rows.append(
+            {
+                "campaign_id": campaign.id,
+                "segment": slot.segment,
+                "channel": slot.channel,
+                "variant": slot.variant,
+                "template_id": template.id,
+                "prompt": prompt,
+                "params": {
+                    "temperature": generation.temperature,
+                    "top_p": generation.top_p,
+                    "max_new_tokens": max_new_tokens,
+                    "seed": request_seed(generation.seed, campaign.key, slot),
+                },
+                "status": RequestStatus.PENDING,
+                "attempts": 0,
+            }
+        )
+    return rows
+
+
+def pending_chunks(session: Session, batch_id: int, chunk_size: int) -> list[list[int]]:
+    """Group a batch's pending request ids into chunks of at most ``chunk_size``.
+
+    A chunk holds one channel and one ``max_new_tokens``, so its rows produce outputs of
+    similar length and no short headline waits for a long email body.
+    """
+    rows = session.execute(
+        select(GenerationRequest.id, GenerationRequest.channel, GenerationRequest.params)
+        .where(
+            GenerationRequest.batch_id == batch_id,
+            GenerationRequest.status == RequestStatus.PENDING,
+        )
+        .order_by(GenerationRequest.id)
+    ).all()
+
+    def group_key(row) -> tuple[str, int]:
+        return row.channel, row.params["max_new_tokens"]
+
+    chunks = []
+    for _, group in groupby(sorted(rows, key=group_key), key=group_key):
+        ids = [row.id for row in group]
+        chunks.extend(ids[start : start + chunk_size] for start in range(0, len(ids), chunk_size))
+    return chunks
+
+
+def get_batch(session: Session, batch_id: int) -> Batch:
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise NotFound(f"batch {batch_id} not found; list batches with: contentgen batch list")
+    return batch
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    batch: Batch
+    requests: dict[str, int]
+    drafts: dict[str, int]
+
+    @property
+    def finished(self) -> int:
+        return self.requests.get("done", 0) + self.requests.get("failed", 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.batch.id,
+            "status": self.batch.status.value,
+            "trigger": self.batch.trigger.value,
+            "idempotency_key": self.batch.idempotency_key,
+            "created_at": self.batch.created_at.isoformat(),
+            "finished_at": self.batch.finished_at.isoformat() if self.batch.finished_at else None,
+            "request_count": self.batch.request_count,
+            "requests": self.requests,
+            "drafts": self.drafts,
+        }
+
+
+def batch_progress(session: Session, batch_id: int) -> BatchProgress:
+    """Count a batch's requests by state and its drafts by review status."""
+    batch = get_batch(session, batch_id)
+    requests = _counts(session, GenerationRequest.status, GenerationRequest.batch_id, batch_id)
+    drafts = _counts(session, Draft.status, Draft.batch_id, batch_id)
+    for state in RequestStatus:
+        requests.setdefault(state.value, 0)
+    return BatchProgress(batch, requests, drafts)
+
+
+def _counts(session: Session, status_column, batch_column, batch_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(status_column, func.count()).where(batch_column == batch_id).group_by(status_column)
+    ).all()
+    return {status.value: count for status, count in rows}
+
+
+def list_batches(session: Session, limit: int = 50) -> list[BatchProgress]:
+    batch_ids = session.scalars(select(Batch.id).order_by(Batch.id.desc()).limit(limit)).all()
+    return [batch_progress(session, batch_id) for batch_id in batch_ids]
+
+
+def campaigns_by_key(session: Session, keys: Sequence[str]) -> list[Campaign]:
+    """Look campaigns up by key, in the order given.
+
+    Raises:
+        NotFound: naming every key that no imported campaign has.
+    """
+    found = {
+        campaign.key: campaign
+        for campaign in session.scalars(select(Campaign).where(Campaign.key.in_(keys)))
+    }
+    missing = [key for key in keys if key not in found]
+    if missing:
+        raise NotFound(
+            f"campaign {', '.join(repr(key) for key in missing)} not found; "
+            "import it first with: contentgen campaigns import FILE"
+        )
+    return [found[key] for key in dict.fromkeys(keys)]

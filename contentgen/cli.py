@@ -1,0 +1,434 @@
+"""The ``contentgen`` command line.
+
+Exit codes: 0 success, 2 invalid input or usage, 1 any other failure (an unreachable
+database or broker, a model that cannot load).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import select
+from typer.core import TyperGroup
+
+from contentgen import db
+from contentgen.batches import BatchProgress, batch_progress, list_batches
+from contentgen.campaigns import import_campaign_file, load_campaign_file
+from contentgen.dispatch import read_progress, resume, run_inline, send_chunks, submit, wait_for_batch
+from contentgen.drafts import draft_details, list_drafts
+from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.models import Campaign, DraftStatus, PromptTemplate
+from contentgen.settings import get_settings
+from contentgen.templates import sync_templates
+
+console = Console()
+error_console = Console(stderr=True)
+
+
+class _ErrorBoundary(TyperGroup):
+    """Turn contentgen's errors into one "Error: ..." line and the documented exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InvalidInput as error:
+            error_console.print(f"Error: {error}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+        except ContentgenError as error:
+            error_console.print(f"Error: {error}", markup=False, highlight=False)
+            raise typer.Exit(1) from None
+
+
+def _group(help_text: str) -> typer.Typer:
+    return typer.Typer(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+app = typer.Typer(
+    cls=_ErrorBoundary,
+    help="Generate marketing copy in batches and review every draft.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = _group("Create or migrate the database schema.")
+templates_app = _group("Sync and list prompt templates.")
+campaigns_app = _group("Import and list campaigns.")
+batch_app = _group("Submit batches and follow them.")
+drafts_app = _group("Read generated drafts.")
+app.add_typer(db_app, name="db")
+app.add_typer(templates_app, name="templates")
+app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(batch_app, name="batch")
+app.add_typer(drafts_app, name="drafts")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.callback()
+def configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress at INFO level.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+# --- db ---------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create the tables, or migrate them to the latest schema."""
+    db.upgrade(revision)
+    console.print(f"Database {db.display_url(get_settings().database_url)} is at {revision}.")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help='Target revision; "base" drops every table.')],
+) -> None:
+    """Migrate the schema down to an older revision."""
+    db.downgrade(revision)
+    console.print(f"Database {db.display_url(get_settings().database_url)} is at {revision}.")
+
+
+# --- templates --------------------------------------------------------------------------
+
+
+@templates_app.command("sync")
+def templates_sync(
+    folder: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Folder of *.j2 files; default: the shipped templates."),
+    ] = None,
+) -> None:
+    """Store each template file whose text changed as a new version."""
+    db.check_schema()
+    with db.session_scope() as session:
+        results = sync_templates(session, folder)
+    for result in results:
+        state = "new version" if result.changed else "unchanged"
+        console.print(f"{result.name}: version {result.version} ({state})")
+
+
+@templates_app.command("list")
+def templates_list(as_json: JsonOption = False) -> None:
+    """List every template version in the database."""
+    db.check_schema()
+    with db.session_scope() as session:
+        rows = session.scalars(
+            select(PromptTemplate).order_by(PromptTemplate.name, PromptTemplate.version)
+        ).all()
+        items = [
+            {"name": row.name, "version": row.version, "sha256": row.sha256,
+             "created_at": row.created_at.isoformat()}
+            for row in rows
+        ]  # fmt: skip
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("name", "version", "sha256", "created")
+    for item in items:
+        table.add_row(item["name"], str(item["version"]), item["sha256"][:12], item["created_at"])
+    console.print(table)
+
+
+# --- campaigns --------------------------------------------------------------------------
+
+
+@campaigns_app.command("import")
+def campaigns_import(
+    file: Annotated[Path, typer.Argument(help="A campaign file: .yaml, .yml or .csv.")],
+) -> None:
+    """Validate a campaign file as a whole, then create or update its brands and campaigns."""
+    parsed = load_campaign_file(file)
+    db.check_schema()
+    with db.session_scope() as session:
+        campaigns = import_campaign_file(session, file, parsed)
+        keys = [campaign.key for campaign in campaigns]
+    console.print(
+        f"Imported {len(parsed.brands)} brands and {len(keys)} campaigns: {', '.join(keys)}"
+    )
+
+
+@campaigns_app.command("list")
+def campaigns_list(as_json: JsonOption = False) -> None:
+    """List imported campaigns."""
+    db.check_schema()
+    with db.session_scope() as session:
+        items = [
+            {
+                "key": campaign.key,
+                "brand": campaign.brand.key,
+                "name": campaign.name,
+                "segments": [segment["key"] for segment in campaign.spec["segments"]],
+                "channels": campaign.spec["channels"],
+                "variants": campaign.spec["variants"],
+                "locale": campaign.spec["locale"],
+                "schedule": campaign.spec.get("schedule"),
+            }
+            for campaign in session.scalars(select(Campaign).order_by(Campaign.key))
+        ]
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("key", "brand", "segments", "channels", "variants", "locale")
+    for item in items:
+        table.add_row(
+            item["key"], item["brand"], ", ".join(item["segments"]), ", ".join(item["channels"]),
+            str(item["variants"]), item["locale"],
+        )  # fmt: skip
+    console.print(table)
+
+
+# --- batch ------------------------------------------------------------------------------
+
+
+@batch_app.command("submit")
+def batch_submit(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Campaign files to import and submit together as one batch."),
+    ] = None,
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option("--campaign", "-c", help="Key of an imported campaign; repeatable."),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait until every request has finished.")
+    ] = False,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(help="Submitting again with the same key returns the first batch."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a batch (one request per campaign x segment x channel x variant) and run it."""
+    submission = submit(files or [], campaign or [], idempotency_key)
+    if not as_json:
+        verb = "Created" if submission.created else "Found existing"
+        console.print(f"{verb} batch {submission.batch_id} with {submission.request_count} requests.")
+
+    progress = _start(submission.batch_id, wait, send=submission.created, quiet=as_json)
+    if as_json:
+        _print_json({"created": submission.created, **(progress or read_progress(submission.batch_id)).as_dict()})
+
+
+@batch_app.command("resume")
+def batch_resume(
+    batch_id: Annotated[int, typer.Argument(help="Batch id.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until every request has finished.")] = False,
+) -> None:
+    """Send a batch's pending requests again (after a broker outage or lost messages)."""
+    db.check_schema()
+    if get_settings().broker_url:
+        chunks = resume(batch_id)
+        console.print(f"Sent {chunks} chunks of batch {batch_id}.")
+        if wait:
+            _wait_with_progress(batch_id)
+    elif wait:
+        _run_with_progress(batch_id)
+    else:
+        raise InvalidInput(
+            "no broker configured, so nothing would run the requests; "
+            f"add --wait to run them in this process: contentgen batch resume {batch_id} --wait"
+        )
+
+
+def _start(batch_id: int, wait: bool, send: bool, quiet: bool) -> BatchProgress | None:
+    """Hand a new batch to workers, or run it here when there is no broker."""
+    if get_settings().broker_url:
+        if send:
+            chunks = send_chunks(batch_id)
+            if not quiet:
+                console.print(f"Sent {chunks} chunks to the workers.")
+        return _wait_with_progress(batch_id, quiet) if wait else None
+
+    if wait:
+        return _run_with_progress(batch_id, quiet)
+    if not quiet:
+        console.print(
+            "No broker is configured (CONTENTGEN_BROKER_URL), so the batch waits. "
+            f"Run it in this process with: contentgen batch resume {batch_id} --wait"
+        )
+    return None
+
+
+def _progress_bar(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("batch {task.fields[batch_id]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=error_console,
+        disable=quiet,
+        transient=False,
+    )
+
+
+def _run_with_progress(batch_id: int, quiet: bool = False) -> BatchProgress:
+    start = read_progress(batch_id)
+    with _progress_bar(quiet) as bar:
+        task = bar.add_task(
+            "run", total=start.batch.request_count, completed=start.finished,
+            batch_id=batch_id, failed=start.requests["failed"],
+        )  # fmt: skip
+
+        def update(progress: BatchProgress) -> None:
+            bar.update(task, completed=progress.finished, failed=progress.requests["failed"])
+
+        final = run_inline(batch_id, on_progress=update)
+        update(final)
+    _print_summary(final, quiet)
+    return final
+
+
+def _wait_with_progress(batch_id: int, quiet: bool = False) -> BatchProgress:
+    start = read_progress(batch_id)
+    with _progress_bar(quiet) as bar:
+        task = bar.add_task(
+            "wait", total=start.batch.request_count, completed=start.finished,
+            batch_id=batch_id, failed=start.requests["failed"],
+        )  # fmt: skip
+
+        def update(progress: BatchProgress) -> None:
+            bar.update(task, completed=progress.finished, failed=progress.requests["failed"])
+
+        final = wait_for_batch(batch_id, on_progress=update)
+    _print_summary(final, quiet)
+    return final
+
+
+def _print_summary(progress: BatchProgress, quiet: bool) -> None:
+    if quiet:
+        return
+    batch_id = progress.batch.id
+    console.print(
+        f"Batch {batch_id} {progress.batch.status.value}: "
+        f"{progress.requests['done']} drafts, {progress.requests['failed']} failed. "
+        f"See them with: contentgen drafts list --batch {batch_id}"
+    )
+
+
+@batch_app.command("status")
+def batch_status(
+    batch_id: Annotated[int, typer.Argument(help="Batch id.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Show a progress bar until the batch finishes.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a batch's requests by state and its drafts by review status."""
+    db.check_schema()
+    if wait:
+        progress = _wait_with_progress(batch_id, quiet=as_json)
+    else:
+        with db.session_scope() as session:
+            progress = batch_progress(session, batch_id)
+    if as_json:
+        _print_json(progress.as_dict())
+        return
+
+    batch = progress.batch
+    console.print(f"Batch {batch.id}: {batch.status.value} ({batch.trigger.value}), "
+                  f"{batch.request_count} requests, created {batch.created_at:%Y-%m-%d %H:%M:%S}")
+    table = Table("requests", "count", "drafts", "count")
+    request_rows = list(progress.requests.items())
+    draft_rows = [(status.value, progress.drafts.get(status.value, 0)) for status in DraftStatus]
+    for index in range(max(len(request_rows), len(draft_rows))):
+        left = request_rows[index] if index < len(request_rows) else ("", "")
+        right = draft_rows[index] if index < len(draft_rows) else ("", "")
+        table.add_row(left[0], str(left[1]), right[0], str(right[1]))
+    console.print(table)
+
+
+@batch_app.command("list")
+def batch_list(
+    limit: Annotated[int, typer.Option(min=1, help="Show this many of the newest batches.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List the newest batches with their request counts."""
+    db.check_schema()
+    with db.session_scope() as session:
+        items = [progress.as_dict() for progress in list_batches(session, limit)]
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("id", "status", "trigger", "requests", "done", "failed", "pending", "created")
+    for item in items:
+        counts = item["requests"]
+        table.add_row(
+            str(item["id"]), item["status"], item["trigger"], str(item["request_count"]),
+            str(counts["done"]), str(counts["failed"]), str(counts["pending"]),
+            item["created_at"][:19],
+        )  # fmt: skip
+    console.print(table)
+
+
+# --- drafts -----------------------------------------------------------------------------
+
+
+@drafts_app.command("list")
+def drafts_list(
+    batch: Annotated[int, typer.Option("--batch", "-b", help="Batch id.")],
+    status: Annotated[
+        DraftStatus | None, typer.Option(help="Show only drafts with this review status.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List a batch's drafts."""
+    db.check_schema()
+    with db.session_scope() as session:
+        items = list_drafts(session, batch, status)
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("id", "campaign", "segment", "channel", "v", "status", "text", show_lines=False)
+    for item in items:
+        table.add_row(
+            str(item["id"]), Text(item["campaign"]), Text(item["segment"]), item["channel"],
+            str(item["variant"]), item["status"], Text(item["text"]),
+        )  # fmt: skip
+    console.print(table)
+    if not items:
+        console.print(f"Batch {batch} has no drafts yet; see: contentgen batch status {batch}")
+
+
+@drafts_app.command("show")
+def drafts_show(
+    draft_id: Annotated[int, typer.Argument(help="Draft id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one draft with its prompt and everything that produced it."""
+    db.check_schema()
+    with db.session_scope() as session:
+        details = draft_details(session, draft_id)
+    if as_json:
+        _print_json(details)
+        return
+    # Generated text and campaign values are untrusted: Text objects are never read as markup.
+    for key, value in details.items():
+        if key not in ("text", "prompt", "original_text"):
+            console.print(Text.assemble((key, "bold"), f": {value}"), highlight=False)
+    for key in ("text", "original_text", "prompt"):
+        if details[key] is not None:
+            console.print(Text(f"{key}:", style="bold"))
+            console.print(Text(details[key]), highlight=False)
+
+
+def main() -> None:
+    app()

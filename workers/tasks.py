@@ -1,0 +1,54 @@
+"""Celery tasks and worker start-up.
+
+The model is loaded once per worker process, after any fork: CUDA cannot be used in a
+child of a process that initialised it, so nothing touches the device in the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import signals
+from sqlalchemy.exc import OperationalError
+
+from contentgen import db
+from contentgen.chunks import run_chunk
+from contentgen.errors import InfrastructureError
+from contentgen.generation import get_generator
+from contentgen.settings import get_settings
+from workers.app import GENERATE_CHUNK, app
+
+logger = logging.getLogger(__name__)
+
+
+@signals.worker_process_init.connect
+def load_model_in_child(**_kwargs) -> None:
+    """Prefork pool: open fresh database connections and load the model in each child."""
+    db.reset_engine()
+    get_generator(get_settings())
+
+
+@signals.worker_init.connect
+def load_model_in_solo_worker(sender=None, **_kwargs) -> None:
+    """Solo and thread pools never fork, so the main process loads the model up front."""
+    pool = str(getattr(sender, "pool_cls", "")).lower()
+    if "solo" in pool or "thread" in pool:
+        get_generator(get_settings())
+
+
+@app.task(
+    name=GENERATE_CHUNK,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # A lost database connection (server restart, failover) is worth retrying: the chunk's
+    # transaction rolled back, so running it again is safe.
+    autoretry_for=(OperationalError, InfrastructureError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=10,
+)
+def generate_chunk(self, request_ids: list[int]) -> dict[str, int]:
+    """Generate drafts for one chunk of request ids."""
+    result = run_chunk(request_ids, get_generator(get_settings()))
+    return {"drafts": result.drafts, "failed": result.failed, "skipped": result.skipped}
