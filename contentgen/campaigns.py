@@ -76,9 +76,10 @@ class SegmentSpec(_Spec):
 
 
 class GenerationSpec(_Spec):
-    # 0 means greedy decoding: variants then differ only through their prompts.
-    temperature: float = Field(default=0.8, ge=0, le=2)
-    top_p: float = Field(default=0.95, gt=0, le=1)
+    # 0 means greedy decoding: variants then differ only through their prompts. The
+    # default model, SmolLM2-135M, loses coherence above about 0.5.
+    temperature: float = Field(default=0.3, ge=0, le=2)
+    top_p: float = Field(default=0.9, gt=0, le=1)
     # None takes the channel's default.
     max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
@@ -363,7 +364,7 @@ def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> 
     for brand_spec in parsed.brands:
         _upsert_brand(session, brand_spec)
     session.flush()
-    campaigns = [_upsert_campaign(session, spec, path) for spec in parsed.campaigns]
+    campaigns = [_upsert_campaign(session, spec) for spec in parsed.campaigns]
     session.flush()
     logger.info(
         "imported %d brands and %d campaigns from %s",
@@ -384,7 +385,7 @@ def _upsert_brand(session: Session, spec: BrandSpec) -> Brand:
     return brand
 
 
-def _upsert_campaign(session: Session, spec: CampaignSpec, path: Path) -> Campaign:
+def _upsert_campaign(session: Session, spec: CampaignSpec) -> Campaign:
     brand = session.scalars(select(Brand).where(Brand.key == spec.brand)).one()
     campaign = session.scalars(select(Campaign).where(Campaign.key == spec.key)).one_or_none()
     if campaign is None:

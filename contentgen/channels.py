@@ -19,6 +19,8 @@ class Channel:
     # Room for the longest copy this channel allows, in tokens, with some slack for
     # scripts that take more than one token per character.
     default_max_new_tokens: int
+    # Copy that is one line on the platform; the worker keeps only the model's first line.
+    single_line: bool = True
 
     @property
     def template_name(self) -> str:
@@ -32,13 +34,13 @@ CHANNELS: dict[str, Channel] = {
         Channel("google_ads_headline", "Google Ads responsive search ad headline", 30, 24),
         Channel("google_ads_description", "Google Ads responsive search ad description", 90, 48),
         # Meta shows about 125 characters of primary text before "See more".
-        Channel("meta_primary_text", "Meta ad primary text", 125, 64),
+        Channel("meta_primary_text", "Meta ad primary text", 125, 64, single_line=False),
         # Most mail clients cut a subject line near 60 characters on a phone.
         Channel("email_subject", "Email subject line", 60, 24),
-        Channel("email_body", "Email body", 1200, 320),
+        Channel("email_body", "Email body", 1200, 256, single_line=False),
         # The shortest common limit among social networks (X) is 280 characters.
-        Channel("social_post", "Social media post", 280, 120),
-        Channel("product_description", "Product description", 600, 200),
+        Channel("social_post", "Social media post", 280, 120, single_line=False),
+        Channel("product_description", "Product description", 600, 200, single_line=False),
     )
 }
 

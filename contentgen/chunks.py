@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from contentgen.channels import CHANNELS
 from contentgen.db import session_scope
 from contentgen.generation import GenerationInput, GenerationOutput, Generator, OutOfMemory
 from contentgen.models import (
@@ -173,7 +174,7 @@ def _store_output(
     chunk_size: int,
     result: ChunkResult,
 ) -> None:
-    text = clean_output(output.text)
+    text = clean_output(output.text, CHANNELS[request.channel].single_line)
     if output.error or not text:
         _mark_failed(request, output.error or "the model returned no text")
         logger.error("request %d failed: %s", request.id, request.error)
@@ -218,9 +219,16 @@ _LABEL = re.compile(
 _QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "「": "」", "『": "』", "«": "»"}
 
 
-def clean_output(text: str) -> str:
-    """Strip whitespace, one leading label such as "Subject:", and one pair of wrapping quotes."""
-    text = _LABEL.sub("", text.strip(), count=1).strip()
+def clean_output(text: str, single_line: bool = False) -> str:
+    """Strip whitespace, one leading label such as "Subject:", and one pair of wrapping quotes.
+
+    With ``single_line``, keep only the first non-empty line: small models often follow a
+    headline with a second attempt or an explanation.
+    """
+    text = text.strip()
+    if single_line:
+        text = text.split("\n", 1)[0].strip()
+    text = _LABEL.sub("", text, count=1).strip()
     if len(text) >= 2 and _QUOTE_PAIRS.get(text[0]) == text[-1]:
         inner = text[1:-1].strip()
         # Only when the quotes wrap the whole text: '"Fast" and "cheap"' keeps its quotes.

@@ -41,10 +41,10 @@ class _ErrorBoundary(TyperGroup):
         try:
             return super().invoke(ctx)
         except InvalidInput as error:
-            error_console.print(f"Error: {error}", markup=False, highlight=False)
+            typer.echo(f"Error: {error}", err=True)
             raise typer.Exit(2) from None
         except ContentgenError as error:
-            error_console.print(f"Error: {error}", markup=False, highlight=False)
+            typer.echo(f"Error: {error}", err=True)
             raise typer.Exit(1) from None
 
 
@@ -397,13 +397,13 @@ def drafts_list(
     if as_json:
         _print_json(items)
         return
-    table = Table("id", "campaign", "segment", "channel", "v", "status", "text", show_lines=False)
+    # Two lines per draft, so that any terminal width works: the slot, then the start of
+    # the text. `drafts show ID` or --json give the whole text.
     for item in items:
-        table.add_row(
-            str(item["id"]), Text(item["campaign"]), Text(item["segment"]), item["channel"],
-            str(item["variant"]), item["status"], Text(item["text"]),
-        )  # fmt: skip
-    console.print(table)
+        slot = f"{item['campaign']} / {item['segment']} / {item['channel']} / v{item['variant']}"
+        console.print(Text.assemble((f"{item['id']:>5}  ", "bold"), f"{item['status']:<15} ", slot))
+        text = Text("       " + " ".join(item["text"].split()))
+        console.print(text, no_wrap=True, overflow="ellipsis", highlight=False)
     if not items:
         console.print(f"Batch {batch} has no drafts yet; see: contentgen batch status {batch}")
 

@@ -111,8 +111,9 @@ def send_chunks(batch_id: int) -> int:
     with session_scope() as session:
         chunks = pending_chunks(session, batch_id, settings.chunk_size)
 
-    from workers.app import GENERATE_CHUNK, app
+    from workers.app import GENERATE_CHUNK, create_app
 
+    app = create_app(settings)
     try:
         with app.producer_or_acquire() as producer:
             for chunk in chunks:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from celery import Celery
 
-from contentgen.settings import get_settings
+from contentgen.settings import Settings, get_settings
 
 GENERATE_CHUNK = "contentgen.generate_chunk"
 
 
-def create_app() -> Celery:
-    settings = get_settings()
+def create_app(settings: Settings | None = None) -> Celery:
+    """Create a Celery app for ``settings`` (default: the settings from the environment)."""
+    settings = settings or get_settings()
     app = Celery(
         "contentgen",
         broker=settings.broker_url or "redis://127.0.0.1:6379/0",

@@ -36,15 +36,15 @@ def create_generator(settings: Settings) -> Generator:
     return TransformersGenerator.load(settings)
 
 
-_process_generator: Generator | None = None
+_process_generators: dict[tuple[str, ...], Generator] = {}
 
 
 def get_generator(settings: Settings) -> Generator:
-    """Return this process's generator, loading the model on the first call.
+    """Return this process's generator for ``settings``, loading the model on first use.
 
     A worker keeps one model for its lifetime; loading it per task would cost seconds.
     """
-    global _process_generator
-    if _process_generator is None:
-        _process_generator = create_generator(settings)
-    return _process_generator
+    key = (settings.generator, settings.model, settings.device, settings.dtype)
+    if key not in _process_generators:
+        _process_generators[key] = create_generator(settings)
+    return _process_generators[key]

@@ -28,6 +28,8 @@ from transformers import (
     LogitsProcessorList,
 )
 
+from transformers.utils import logging as transformers_logging
+
 from contentgen.errors import InfrastructureError, InvalidInput
 from contentgen.generation.base import GenerationInput, GenerationOutput, OutOfMemory
 from contentgen.settings import DEFAULT_MODEL, Settings
@@ -214,6 +216,8 @@ class TransformersGenerator:
             InfrastructureError: if transformers cannot load it.
         """
         started = time.perf_counter()
+        # The load is logged once below; per-tensor progress bars only clutter worker logs.
+        transformers_logging.disable_progress_bar()
         source = resolve_model(settings.model)
         device = pick_device(settings.device)
         dtype = pick_dtype(settings.dtype, device)

@@ -1,0 +1,167 @@
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from contentgen import db
+from contentgen.batches import batch_progress, pending_chunks
+from contentgen.dispatch import submit
+from contentgen.errors import InvalidInput, NotFound
+from contentgen.models import Batch, GenerationRequest
+
+from .conftest import apply_settings
+
+
+def campaign_file(folder: Path, **changes) -> Path:
+    campaign = {
+        "key": "boot-launch",
+        "brand": "trailpeak",
+        "product": {"name": "Ridgeline GTX", "description": "A waterproof boot."},
+        "segments": [{"key": "weekend", "name": "Weekend hikers"}, {"key": "thru", "name": "Thru-hikers"}],
+        "channels": ["google_ads_headline", "google_ads_description", "email_subject"],
+        "variants": 4,
+        "generation": {"seed": 11},
+    }
+    campaign.update(changes)
+    path = folder / "campaign.yaml"
+    data = {"brands": [{"key": "trailpeak", "name": "TrailPeak"}], "campaigns": [campaign]}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def count_rows(model) -> int:
+    with db.session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_submit_expands_every_slot(synced):
+    submission = submit([campaign_file(synced)])
+
+    assert submission.request_count == 2 * 3 * 4
+    with db.session_scope() as session:
+        requests = session.scalars(select(GenerationRequest)).all()
+    slots = {(request.segment, request.channel, request.variant) for request in requests}
+    assert len(requests) == 24
+    assert len(slots) == 24
+    assert {request.variant for request in requests} == {1, 2, 3, 4}
+
+
+def test_submit_stores_rendered_prompt_and_params(synced):
+    submit([campaign_file(synced)])
+    with db.session_scope() as session:
+        request = session.scalars(
+            select(GenerationRequest).where(GenerationRequest.channel == "google_ads_headline")
+        ).first()
+        template_name = request.template.name
+
+    assert "Ridgeline GTX" in request.prompt
+    assert "{{" not in request.prompt
+    assert template_name == "google_ads_headline.j2"
+    assert request.params["max_new_tokens"] == 24
+    assert request.params["temperature"] == 0.3
+
+
+def test_submit_gives_variants_distinct_seeds(synced):
+    submit([campaign_file(synced)])
+    with db.session_scope() as session:
+        seeds = [request.params["seed"] for request in session.scalars(select(GenerationRequest))]
+    assert len(set(seeds)) == len(seeds)
+
+
+def test_submit_same_idempotency_key_same_batch(synced):
+    path = campaign_file(synced)
+    first = submit([path], idempotency_key="spring-2027")
+    second = submit([path], idempotency_key="spring-2027")
+
+    assert first.created is True
+    assert second.created is False
+    assert second.batch_id == first.batch_id
+    assert count_rows(Batch) == 1
+    assert count_rows(GenerationRequest) == 24
+
+
+def test_submit_different_keys_make_two_batches(synced):
+    path = campaign_file(synced)
+    first = submit([path], idempotency_key="a")
+    second = submit([path], idempotency_key="b")
+    assert first.batch_id != second.batch_id
+    assert count_rows(GenerationRequest) == 48
+
+
+def test_submit_over_limit_writes_nothing(synced, monkeypatch):
+    apply_settings(monkeypatch, max_requests_per_batch="10")
+    with pytest.raises(InvalidInput, match="24 requests, more than the limit of 10"):
+        submit([campaign_file(synced)])
+    assert count_rows(Batch) == 0
+    assert count_rows(GenerationRequest) == 0
+
+
+def test_submit_unknown_campaign_key(synced):
+    with pytest.raises(NotFound, match="campaign 'nope' not found"):
+        submit(campaign_keys=["nope"])
+
+
+def test_submit_by_campaign_key_after_import(synced):
+    submit([campaign_file(synced)])
+    submission = submit(campaign_keys=["boot-launch"])
+    assert submission.request_count == 24
+    assert count_rows(Batch) == 2
+
+
+def test_submit_without_templates_says_sync(database):
+    with pytest.raises(InvalidInput, match="run: contentgen templates sync"):
+        submit([campaign_file(database)])
+    assert count_rows(Batch) == 0
+
+
+def test_submit_render_error_writes_nothing(synced, tmp_path):
+    folder = tmp_path / "custom"
+    folder.mkdir()
+    (folder / "google_ads_headline.j2").write_text("Headline for {{ product.slogan }}")
+    from contentgen.templates import sync_templates
+
+    with db.session_scope() as session:
+        sync_templates(session, folder)
+
+    with pytest.raises(InvalidInput) as raised:
+        submit([campaign_file(synced)])
+
+    assert 'campaign "boot-launch", channel "google_ads_headline"' in str(raised.value)
+    assert '"product.slogan" is not defined' in str(raised.value)
+    assert count_rows(Batch) == 0
+    assert count_rows(GenerationRequest) == 0
+
+
+def test_submit_needs_upgraded_database(sqlite_settings):
+    from contentgen.errors import InfrastructureError
+
+    with pytest.raises(InfrastructureError, match="run: contentgen db upgrade"):
+        submit([campaign_file(sqlite_settings)])
+
+
+def test_pending_chunks_group_by_channel(synced):
+    submission = submit([campaign_file(synced)])
+    with db.session_scope() as session:
+        chunks = pending_chunks(session, submission.batch_id, chunk_size=3)
+        channel_of = {
+            request.id: request.channel for request in session.scalars(select(GenerationRequest))
+        }
+
+    assert sorted(id_ for chunk in chunks for id_ in chunk) == sorted(channel_of)
+    assert all(len(chunk) <= 3 for chunk in chunks)
+    assert all(len({channel_of[id_] for id_ in chunk}) == 1 for chunk in chunks)
+    assert len(chunks) == 9
+
+
+def test_batch_progress_counts_pending(synced):
+    submission = submit([campaign_file(synced)])
+    with db.session_scope() as session:
+        progress = batch_progress(session, submission.batch_id)
+    assert progress.requests == {"pending": 24, "done": 0, "failed": 0}
+    assert progress.drafts == {}
+
+
+def test_batch_progress_unknown_batch(database):
+    with pytest.raises(NotFound, match="batch 99 not found"), db.session_scope() as session:
+        batch_progress(session, 99)

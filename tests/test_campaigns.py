@@ -1,0 +1,215 @@
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from contentgen import db
+from contentgen.campaigns import import_campaign_file, language_name, load_campaign_file
+from contentgen.errors import InvalidInput
+from contentgen.models import Brand, Campaign
+
+from .conftest import EXAMPLES
+
+
+def brand(key: str = "trailpeak") -> dict:
+    return {"key": key, "name": "TrailPeak", "banned_terms": ["cheap"]}
+
+
+def campaign(key: str = "boot-launch", **changes) -> dict:
+    value = {
+        "key": key,
+        "brand": "trailpeak",
+        "product": {"name": "Ridgeline GTX", "description": "A waterproof boot.", "price": 149},
+        "segments": [
+            {"key": "weekend", "name": "Weekend hikers"},
+            {"key": "thru", "name": "Thru-hikers"},
+        ],
+        "channels": ["google_ads_headline", "meta_primary_text"],
+        "variants": 2,
+    }
+    value.update(changes)
+    return value
+
+
+def write_yaml(folder: Path, data) -> Path:
+    path = folder / "campaigns.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path) -> str:
+    with pytest.raises(InvalidInput) as raised:
+        load_campaign_file(path)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda path: path.name)
+def test_load_examples_are_valid(path):
+    parsed = load_campaign_file(path)
+    assert parsed.campaigns
+
+
+def test_load_reads_price_number_as_text(tmp_path):
+    parsed = load_campaign_file(write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign()]}))
+    assert parsed.campaigns[0].product.price == "149"
+
+
+def test_load_malformed_yaml_names_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("campaigns:\n  - key: a\n    brand: [unclosed\n")
+    message = problems_of(path)
+    assert str(path) in message
+    assert "malformed YAML" in message
+    assert "line 4" in message
+
+
+def test_load_unknown_channel_names_campaign_field_value(tmp_path):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(channels=["tiktok"])]})
+    message = problems_of(path)
+    assert f'{path}: campaign "boot-launch": channels: "tiktok" is not a known channel' in message
+    assert "google_ads_headline" in message
+
+
+def test_load_negative_variants_rejected(tmp_path):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(variants=-1)]})
+    message = problems_of(path)
+    assert 'campaign "boot-launch": variants:' in message
+    assert "-1" in message
+
+
+def test_load_lists_every_problem(tmp_path):
+    data = {
+        "brands": [brand()],
+        "campaigns": [
+            campaign("first", variants=0),
+            campaign("second", locale="xx-YY"),
+            campaign("Bad Key"),
+        ],
+    }
+    message = problems_of(write_yaml(tmp_path, data))
+    assert 'campaign "first": variants' in message
+    assert 'campaign "second": locale: "xx-YY" is not a known locale' in message
+    assert 'campaign "Bad Key": key: "Bad Key" is not a valid key' in message
+
+
+def test_load_unknown_field_rejected(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(chanels=["email_subject"])]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert 'campaign "boot-launch": chanels: is not a known field' in message
+
+
+def test_load_missing_field_named(tmp_path):
+    broken = campaign()
+    del broken["product"]["name"]
+    message = problems_of(write_yaml(tmp_path, {"brands": [brand()], "campaigns": [broken]}))
+    assert 'campaign "boot-launch": product.name: is required' in message
+
+
+def test_load_duplicate_campaign_keys_rejected(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(), campaign()]}
+    assert "repeated: boot-launch" in problems_of(write_yaml(tmp_path, data))
+
+
+def test_load_duplicate_segment_keys_rejected(tmp_path):
+    segments = [{"key": "same", "name": "One"}, {"key": "same", "name": "Two"}]
+    data = {"brands": [brand()], "campaigns": [campaign(segments=segments)]}
+    assert "repeated: same" in problems_of(write_yaml(tmp_path, data))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ({"cron": "61 2 * * *", "timezone": "UTC"}, '"61 2 * * *" is not a valid cron expression'),
+        ({"cron": "30 2 * * *", "timezone": "Mars/Olympus"}, '"Mars/Olympus" is not an IANA time zone'),
+    ],
+    ids=["cron", "timezone"],
+)
+def test_load_invalid_schedule_rejected(tmp_path, schedule, expected):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule=schedule)]}
+    assert expected in problems_of(write_yaml(tmp_path, data))
+
+
+def test_load_top_level_list_rejected(tmp_path):
+    assert "must be a mapping" in problems_of(write_yaml(tmp_path, [campaign()]))
+
+
+def test_load_unknown_suffix_rejected(tmp_path):
+    path = tmp_path / "campaigns.json"
+    path.write_text("{}")
+    assert 'unknown type ".json"' in problems_of(path)
+
+
+def test_load_missing_file_rejected(tmp_path):
+    assert "not found" in problems_of(tmp_path / "nowhere.yaml")
+
+
+def test_load_csv_rows(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "trail-sock,trailpeak,Trail Sock,Merino sock,Warm;Quick-drying,$19,,Weekend hikers;Runners,"
+        "google_ads_headline,2,en-US\n",
+        encoding="utf-8",
+    )
+    parsed = load_campaign_file(path)
+    spec = parsed.campaigns[0]
+    assert spec.product.features == ["Warm", "Quick-drying"]
+    assert [segment.key for segment in spec.segments] == ["weekend-hikers", "runners"]
+    assert spec.variants == 2
+
+
+def test_load_csv_bad_row_names_row_and_field(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "trail-sock,trailpeak,Trail Sock,,,,,Hikers,google_ads_headline,1,en-US\n"
+        "trail-hat,trailpeak,Trail Hat,,,,,Hikers,billboard,1,en-US\n"
+    )
+    message = problems_of(path)
+    assert 'row 3, campaign "trail-hat": channels: "billboard" is not a known channel' in message
+
+
+def test_load_csv_wrong_columns_named(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text("key,brand,name_of_product\n")
+    message = problems_of(path)
+    assert "missing" in message and "product_name" in message
+    assert "unknown name_of_product" in message
+
+
+def test_import_creates_then_updates(database, tmp_path):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    with db.session_scope() as session:
+        import_campaign_file(session, path, load_campaign_file(path))
+
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(variants=5)]})
+    with db.session_scope() as session:
+        import_campaign_file(session, path, load_campaign_file(path))
+
+    with db.session_scope() as session:
+        stored = session.scalars(select(Campaign)).all()
+        assert len(stored) == 1
+        assert stored[0].spec["variants"] == 5
+        assert session.scalar(select(func.count()).select_from(Brand)) == 1
+
+
+def test_import_unknown_brand_writes_nothing(database, tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(), campaign("other", brand="nobody")]}
+    path = write_yaml(tmp_path, data)
+    with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
+        import_campaign_file(session, path, load_campaign_file(path))
+
+    assert 'campaign "other": brand: "nobody" is not defined' in str(raised.value)
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+        assert session.scalar(select(func.count()).select_from(Brand)) == 0
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [("en-US", "English"), ("zh-CN", "Chinese (Simplified)"), ("zh-TW", "Chinese (Traditional)"),
+     ("de-DE", "German")],
+)  # fmt: skip
+def test_language_name(locale, expected):
+    assert language_name(locale) == expected

@@ -1,0 +1,218 @@
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select, update
+
+from contentgen import db
+from contentgen.chunks import clean_output, run_chunk
+from contentgen.dispatch import submit
+from contentgen.generation import GenerationInput, GenerationOutput, OutOfMemory
+from contentgen.generation.null import NullGenerator
+from contentgen.models import Batch, BatchStatus, Draft, GenerationRequest, RequestStatus
+
+from .conftest import apply_settings
+
+
+class RecordingGenerator:
+    """Returns the prompt's first words and records the size of every call."""
+
+    model_name = "recording"
+    model_revision = "1"
+
+    def __init__(self, max_batch: int | None = None, texts: dict[int, str] | None = None):
+        self.max_batch = max_batch
+        self.calls: list[int] = []
+        self.texts = texts or {}
+
+    def generate(self, inputs: Sequence[GenerationInput]) -> list[GenerationOutput]:
+        self.calls.append(len(inputs))
+        if self.max_batch is not None and len(inputs) > self.max_batch:
+            raise OutOfMemory(f"batch of {len(inputs)} does not fit")
+        return [
+            GenerationOutput(text=self.texts.get(index, f"copy {item.seed}"), prompt_tokens=5, output_tokens=2)
+            for index, item in enumerate(inputs)
+        ]
+
+
+def submit_small(folder: Path, variants: int = 4) -> tuple[int, list[int]]:
+    data = {
+        "brands": [{"key": "acme", "name": "Acme"}],
+        "campaigns": [
+            {
+                "key": "launch",
+                "brand": "acme",
+                "product": {"name": "Widget"},
+                "segments": [{"key": "all", "name": "Everyone"}],
+                "channels": ["email_subject"],
+                "variants": variants,
+            }
+        ],
+    }
+    path = folder / "small.yaml"
+    path.write_text(yaml.safe_dump(data))
+    batch_id = submit([path]).batch_id
+    with db.session_scope() as session:
+        ids = session.scalars(select(GenerationRequest.id).order_by(GenerationRequest.id)).all()
+    return batch_id, list(ids)
+
+
+def drafts_by_request() -> dict[int, list[Draft]]:
+    with db.session_scope() as session:
+        result: dict[int, list[Draft]] = {}
+        for draft in session.scalars(select(Draft)):
+            result.setdefault(draft.request_id, []).append(draft)
+        return result
+
+
+def batch_status(batch_id: int) -> BatchStatus:
+    with db.session_scope() as session:
+        return session.get(Batch, batch_id).status
+
+
+def test_run_chunk_writes_one_draft_per_request(synced):
+    batch_id, ids = submit_small(synced)
+    result = run_chunk(ids, NullGenerator())
+
+    drafts = drafts_by_request()
+    assert result.drafts == 4
+    assert sorted(drafts) == ids
+    assert all(len(found) == 1 for found in drafts.values())
+    assert batch_status(batch_id) == BatchStatus.COMPLETED
+
+
+def test_run_chunk_twice_adds_nothing(synced):
+    _, ids = submit_small(synced)
+    run_chunk(ids, NullGenerator())
+    again = run_chunk(ids, NullGenerator())
+
+    assert again.drafts == 0
+    assert again.skipped == 4
+    assert sum(len(found) for found in drafts_by_request().values()) == 4
+
+
+def test_run_chunk_records_provenance(synced):
+    _, ids = submit_small(synced, variants=1)
+    run_chunk(ids, RecordingGenerator())
+    with db.session_scope() as session:
+        draft = session.scalars(select(Draft)).one()
+        request = session.get(GenerationRequest, draft.request_id)
+        assert draft.model_name == "recording"
+        assert draft.model_revision == "1"
+        assert draft.template_id == request.template_id
+        assert draft.seed == request.params["seed"]
+        assert draft.params == request.params
+        assert draft.chunk_size == 1
+        assert draft.status.value == "pending_review"
+
+
+def test_run_chunk_repairs_request_with_draft(synced):
+    _, ids = submit_small(synced, variants=2)
+    run_chunk(ids, NullGenerator())
+    # A crash between a draft's commit and its request's update cannot happen (one
+    # transaction), but a hand-edited database can look like that.
+    with db.session_scope() as session:
+        session.execute(update(GenerationRequest).values(status=RequestStatus.PENDING))
+
+    result = run_chunk(ids, NullGenerator())
+
+    assert result.drafts == 0
+    with db.session_scope() as session:
+        states = set(session.scalars(select(GenerationRequest.status)))
+    assert states == {RequestStatus.DONE}
+
+
+def test_run_chunk_splits_on_out_of_memory(synced):
+    batch_id, ids = submit_small(synced, variants=8)
+    generator = RecordingGenerator(max_batch=2)
+
+    result = run_chunk(ids, generator)
+
+    assert result.drafts == 8
+    assert result.failed == 0
+    assert generator.calls[0] == 8
+    assert max(size for size in generator.calls if size <= 2) == 2
+    assert batch_status(batch_id) == BatchStatus.COMPLETED
+
+
+def test_run_chunk_single_request_out_of_memory_fails_it(synced):
+    _, ids = submit_small(synced, variants=2)
+    result = run_chunk(ids, RecordingGenerator(max_batch=0))
+    assert result.failed == 2
+    with db.session_scope() as session:
+        errors = set(session.scalars(select(GenerationRequest.error)))
+    assert all("out of memory" in error for error in errors)
+
+
+class PartlyFailingGenerator(RecordingGenerator):
+    def generate(self, inputs):
+        outputs = super().generate(inputs)
+        outputs[1] = GenerationOutput(prompt_tokens=9000, error="prompt too long: 9000 tokens")
+        outputs[2] = GenerationOutput(text="   ", prompt_tokens=5)
+        return outputs
+
+
+def test_run_chunk_failed_rows_do_not_stop_others(synced):
+    batch_id, ids = submit_small(synced, variants=4)
+    result = run_chunk(ids, PartlyFailingGenerator())
+
+    assert result.drafts == 2
+    assert result.failed == 2
+    with db.session_scope() as session:
+        failed = {
+            request.id: request.error
+            for request in session.scalars(
+                select(GenerationRequest).where(GenerationRequest.status == RequestStatus.FAILED)
+            )
+        }
+    assert failed == {ids[1]: "prompt too long: 9000 tokens", ids[2]: "the model returned no text"}
+    assert ids[1] not in drafts_by_request()
+    assert batch_status(batch_id) == BatchStatus.COMPLETED
+
+
+def test_run_chunk_gives_up_after_max_attempts(synced, monkeypatch):
+    apply_settings(monkeypatch, max_attempts="2")
+    _, ids = submit_small(synced, variants=1)
+    with db.session_scope() as session:
+        session.execute(update(GenerationRequest).values(attempts=2))
+
+    result = run_chunk(ids, NullGenerator())
+
+    assert result.failed == 1
+    with db.session_scope() as session:
+        request = session.get(GenerationRequest, ids[0])
+        assert request.status == RequestStatus.FAILED
+        assert "gave up after 2 attempts" in request.error
+        assert request.attempts == 3
+
+
+def test_run_chunk_partial_leaves_batch_running(synced):
+    batch_id, ids = submit_small(synced, variants=4)
+    run_chunk(ids[:2], NullGenerator())
+    assert batch_status(batch_id) == BatchStatus.RUNNING
+    run_chunk(ids[2:], NullGenerator())
+    assert batch_status(batch_id) == BatchStatus.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ('  "Boots that keep up"  ', "Boots that keep up"),
+        ('Subject: "Closing the books, faster"', "Closing the books, faster"),
+        ("Headline：山岚茶舍新春礼盒", "山岚茶舍新春礼盒"),
+        ("“Walk further.”", "Walk further."),
+        ('"Fast" and "light"', '"Fast" and "light"'),
+        ("Subjective comfort, all day", "Subjective comfort, all day"),
+        ("", ""),
+    ],
+    ids=["quotes", "label-and-quotes", "full-width-colon", "curly", "inner-quotes", "label-prefix-word", "empty"],
+)
+def test_clean_output(raw, expected):
+    assert clean_output(raw) == expected
+
+
+def test_clean_output_single_line_keeps_first_line():
+    raw = '\n"Boots that keep up"\n\nRidgeline GTX: Boots that keep up, again'
+    assert clean_output(raw, single_line=True) == "Boots that keep up"
+    assert clean_output(raw) == raw.strip()

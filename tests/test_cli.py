@@ -1,0 +1,180 @@
+import json
+import shutil
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from contentgen import db
+from contentgen.cli import app
+from contentgen.models import Batch, GenerationRequest
+
+from .conftest import EXAMPLES, apply_settings
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def copy_example(folder, name="outdoor-boot-launch.yaml"):
+    target = folder / name
+    shutil.copy(EXAMPLES / name, target)
+    return target
+
+
+def count_rows(model) -> int:
+    with db.session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def ready(sqlite_settings):
+    assert invoke("db", "upgrade").exit_code == 0
+    assert invoke("templates", "sync").exit_code == 0
+    return sqlite_settings
+
+
+def test_cli_submit_wait_runs_in_process(ready):
+    path = copy_example(ready)
+    result = invoke("batch", "submit", str(path), "--wait", "--json")
+
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert status["status"] == "completed"
+    assert status["requests"] == {"done": 24, "pending": 0, "failed": 0}
+    assert status["drafts"] == {"pending_review": 24}
+
+
+def test_cli_status_list_and_drafts(ready):
+    path = copy_example(ready)
+    invoke("batch", "submit", str(path), "--wait")
+
+    status = json.loads(invoke("batch", "status", "1", "--json").stdout)
+    batches = json.loads(invoke("batch", "list", "--json").stdout)
+    drafts = json.loads(invoke("drafts", "list", "--batch", "1", "--json").stdout)
+    shown = json.loads(invoke("drafts", "show", str(drafts[0]["id"]), "--json").stdout)
+
+    assert status["request_count"] == 24
+    assert [batch["id"] for batch in batches] == [1]
+    assert len(drafts) == 24
+    assert {draft["channel"] for draft in drafts} == {
+        "google_ads_headline", "google_ads_description", "meta_primary_text",
+    }  # fmt: skip
+    assert shown["template"].endswith(".j2 v1")
+    assert shown["model"] == "null"
+    assert "Ridgeline GTX" in shown["prompt"]
+
+
+def test_cli_tables_print(ready):
+    path = copy_example(ready)
+    invoke("batch", "submit", str(path), "--wait")
+
+    status = invoke("batch", "status", "1")
+    listing = invoke("drafts", "list", "--batch", "1")
+    shown = invoke("drafts", "show", "1")
+
+    assert "Batch 1: completed" in status.stdout
+    assert "google_ads_headline" in listing.stdout
+    assert "Placeholder copy" in shown.stdout
+
+
+def test_cli_submit_all_examples_together(ready):
+    paths = [str(path) for path in sorted(EXAMPLES.glob("*.yaml"))] + [str(EXAMPLES / "products.csv")]
+    result = invoke("batch", "submit", *paths, "--json")
+    assert result.exit_code == 0, result.output
+    assert 44 <= json.loads(result.stdout)["request_count"] <= 60
+
+
+def test_cli_submit_without_broker_or_wait_explains(ready):
+    result = invoke("batch", "submit", str(copy_example(ready)))
+    assert result.exit_code == 0
+    assert "contentgen batch resume 1 --wait" in result.stdout
+    assert count_rows(GenerationRequest) == 24
+
+    resumed = invoke("batch", "resume", "1", "--wait")
+    assert resumed.exit_code == 0
+    assert "Batch 1 completed" in resumed.stdout
+
+
+def test_cli_idempotency_key_returns_same_batch(ready):
+    path = str(copy_example(ready))
+    first = json.loads(invoke("batch", "submit", path, "--idempotency-key", "k1", "--json").stdout)
+    second = json.loads(invoke("batch", "submit", path, "--idempotency-key", "k1", "--json").stdout)
+    assert first["created"] is True
+    assert second["created"] is False
+    assert second["id"] == first["id"]
+    assert count_rows(Batch) == 1
+
+
+def test_cli_invalid_file_exits_2_and_writes_nothing(ready):
+    path = ready / "bad.yaml"
+    path.write_text(
+        (EXAMPLES / "outdoor-boot-launch.yaml").read_text().replace("meta_primary_text", "tiktok")
+    )
+    result = invoke("batch", "submit", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ")
+    assert '"tiktok" is not a known channel' in result.stderr
+    assert count_rows(Batch) == 0
+
+
+def test_cli_malformed_yaml_exits_2(ready):
+    path = ready / "bad.yaml"
+    path.write_text("campaigns: [\n")
+    result = invoke("campaigns", "import", str(path))
+    assert result.exit_code == 2
+    assert "malformed YAML" in result.stderr
+
+
+def test_cli_unknown_campaign_exits_2(ready):
+    result = invoke("batch", "submit", "--campaign", "ghost")
+    assert result.exit_code == 2
+    assert "campaign 'ghost' not found" in result.stderr
+
+
+def test_cli_unknown_ids_exit_2(ready):
+    assert invoke("batch", "status", "42").exit_code == 2
+    result = invoke("drafts", "show", "42")
+    assert result.exit_code == 2
+    assert "draft 42 not found" in result.stderr
+
+
+def test_cli_usage_error_exits_2(ready):
+    result = runner.invoke(app, ["batch", "status", "not-a-number"])
+    assert result.exit_code == 2
+
+
+def test_cli_schema_missing_exits_1(sqlite_settings):
+    result = invoke("batch", "list")
+    assert result.exit_code == 1
+    assert "run: contentgen db upgrade" in result.stderr
+
+
+def test_cli_unreachable_database_exits_1(sqlite_settings, monkeypatch):
+    apply_settings(monkeypatch, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = invoke("batch", "list")
+    assert result.exit_code == 1
+    assert "database postgresql+psycopg://nobody@127.0.0.1:1/none is unreachable" in result.stderr
+    assert "CONTENTGEN_DATABASE_URL" in result.stderr
+
+
+def test_cli_invalid_database_url_exits_2(sqlite_settings, monkeypatch):
+    apply_settings(monkeypatch, database_url="not a url")
+    result = invoke("db", "upgrade")
+    assert result.exit_code == 2
+    assert 'database URL "not a url" is not valid' in result.stderr
+
+
+def test_cli_unreachable_broker_keeps_requests_pending(ready, monkeypatch):
+    apply_settings(monkeypatch, broker_url="redis://127.0.0.1:1/0")
+    result = invoke("batch", "submit", str(copy_example(ready)))
+
+    assert result.exit_code == 1
+    assert "broker redis://127.0.0.1:1/0 is unreachable" in result.stderr
+    assert "contentgen batch resume 1" in result.stderr
+    with db.session_scope() as session:
+        states = set(session.scalars(select(GenerationRequest.status)))
+    assert {state.value for state in states} == {"pending"}
+    assert count_rows(GenerationRequest) == 24

@@ -1,0 +1,124 @@
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from contentgen import db
+from contentgen.batches import Slot, build_context
+from contentgen.campaigns import CampaignFile, import_campaign_file
+from contentgen.errors import InvalidInput
+from contentgen.models import PromptTemplate
+from contentgen.templates import latest_template, render_prompt, sync_templates
+
+
+def make_template(source: str, name: str = "test.j2") -> PromptTemplate:
+    return PromptTemplate(name=name, version=1, source=source, sha256=str(hash(source)))
+
+
+def campaign_data(product_name: str = "Ridgeline GTX") -> dict:
+    return {
+        "brands": [{"key": "trailpeak", "name": "TrailPeak", "voice": "Plain words."}],
+        "campaigns": [
+            {
+                "key": "boot-launch",
+                "brand": "trailpeak",
+                "product": {"name": product_name, "description": "A waterproof boot."},
+                "segments": [{"key": "hikers", "name": "Weekend hikers"}],
+                "channels": ["google_ads_headline"],
+            }
+        ],
+    }
+
+
+def render_for(product_name: str, source: str) -> str:
+    """Import a one-campaign file and render ``source`` with its real context."""
+    parsed = CampaignFile.model_validate(campaign_data(product_name))
+    with db.session_scope() as session:
+        campaign = import_campaign_file(session, Path("test.yaml"), parsed)[0]
+        spec = parsed.campaigns[0]
+        context = build_context(campaign, spec, Slot("hikers", "google_ads_headline", 1))
+        return render_prompt(make_template(source), context)
+
+
+def test_render_missing_attribute_names_it(database):
+    with pytest.raises(InvalidInput) as raised:
+        render_for("Boot", "Tagline: {{ product.tagline }}")
+    assert '"product.tagline" is not defined' in str(raised.value)
+    assert 'template "test.j2" version 1' in str(raised.value)
+
+
+def test_render_missing_variable_names_it():
+    with pytest.raises(InvalidInput, match='"discount_code" is not defined'):
+        render_prompt(make_template("Use {{ discount_code }}"), {})
+
+
+def test_render_sandbox_rejects_dunder_access():
+    with pytest.raises(InvalidInput, match="unsafe"):
+        render_prompt(make_template("{{ ''.__class__.__mro__ }}"), {})
+
+
+def test_render_sandbox_rejects_dunder_on_context_value():
+    with pytest.raises(InvalidInput, match="unsafe"):
+        render_prompt(make_template("{{ product.__class__.__init__.__globals__ }}"), {"product": {}})
+
+
+def test_render_keeps_template_syntax_in_values_literal(database):
+    prompt = render_for("{{ 7*7 }}", "Product: {{ product.name }}")
+    assert prompt == "Product: {{ 7*7 }}"
+    assert "49" not in prompt
+
+
+def test_render_does_not_escape_html(database):
+    prompt = render_for("Tom & Jerry's <Boots>", "Product: {{ product.name }}")
+    assert prompt == "Product: Tom & Jerry's <Boots>"
+
+
+def test_shipped_template_renders_value_literally(synced):
+    with db.session_scope() as session:
+        template = latest_template(session, "google_ads_headline.j2")
+    parsed = CampaignFile.model_validate(campaign_data("Tom & Jerry's {{ 7*7 }}"))
+    with db.session_scope() as session:
+        campaign = import_campaign_file(session, Path("test.yaml"), parsed)[0]
+        context = build_context(campaign, parsed.campaigns[0], Slot("hikers", "google_ads_headline", 1))
+        prompt = render_prompt(template, context)
+    assert "Tom & Jerry's {{ 7*7 }}" in prompt
+    assert "&amp;" not in prompt
+
+
+def test_sync_versions_only_changed_files(database, tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "a.j2").write_text("first {{ product.name }}")
+    (folder / "b.j2").write_text("stays")
+
+    with db.session_scope() as session:
+        first = {result.name: result for result in sync_templates(session, folder)}
+    (folder / "a.j2").write_text("second {{ product.name }}")
+    with db.session_scope() as session:
+        second = {result.name: result for result in sync_templates(session, folder)}
+
+    assert (first["a.j2"].version, first["a.j2"].changed) == (1, True)
+    assert (second["a.j2"].version, second["a.j2"].changed) == (2, True)
+    assert (second["b.j2"].version, second["b.j2"].changed) == (1, False)
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(PromptTemplate)) == 3
+        assert latest_template(session, "a.j2").source == "second {{ product.name }}"
+
+
+def test_sync_rejects_syntax_error_and_stores_nothing(database, tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "good.j2").write_text("fine")
+    (folder / "broken.j2").write_text("line one\n{% if x %}never closed")
+
+    with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
+        sync_templates(session, folder)
+
+    assert "broken.j2, line 2" in str(raised.value)
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(PromptTemplate)) == 0
+
+
+def test_sync_empty_folder_is_invalid(database, tmp_path):
+    with pytest.raises(InvalidInput, match="no prompt templates"), db.session_scope() as session:
+        sync_templates(session, tmp_path)
