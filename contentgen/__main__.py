@@ -1,0 +1,3 @@
+from contentgen.cli import main
+
+main()

