@@ -75,7 +75,7 @@ def request_seed(campaign_seed: int, campaign_key: str, slot: Slot) -> int:
 
 
 def build_context(campaign: Campaign, spec: CampaignSpec, slot: Slot) -> dict[str, Any]:
-    """Build the variables a prompt template sees for one slot."""
+    """Build the template variables for one slot."""
     brand = campaign.brand
     segment = next(segment for segment in spec.segments if segment.key == slot.segment)
     channel = CHANNELS[slot.channel]
@@ -225,7 +225,7 @@ def _request_rows(
 def pending_chunks(session: Session, batch_id: int, chunk_size: int) -> list[list[int]]:
     """Group a batch's pending request ids into chunks of at most ``chunk_size``.
 
-    A chunk holds one channel and one ``max_new_tokens``, so its rows produce outputs of
+    A chunk contains one channel and one ``max_new_tokens``, so its rows produce outputs of
     similar length and no short headline waits for a long email body.
     """
     rows = session.execute(

@@ -175,7 +175,7 @@ def language_name(locale: str) -> str:
     """Return the English name of a BCP 47 locale's language, e.g. "Chinese (Simplified)".
 
     Raises:
-        ValueError: if the tag is not a locale Babel knows.
+        ValueError: if Babel does not recognise the tag.
     """
     try:
         parsed = Locale.parse(locale, sep="-")
@@ -322,7 +322,12 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> str:
 
     field = ""
     for part in location:
-        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+        if isinstance(part, int):
+            field += f"[{part}]"
+        elif field:
+            field += f".{part}"
+        else:
+            field = str(part)
     message = detail["msg"].removeprefix("Value error, ")
     if detail["type"] == "string_pattern_mismatch":
         message = f'"{detail["input"]}" is not a valid key; {KEY_HINT}'

@@ -1,7 +1,7 @@
 """The channels contentgen writes for, and what each one needs from a prompt.
 
-Each channel has one prompt template, named ``<key>.j2``. ``max_chars`` is the length the
-prompt asks the model to stay under; it is the platform's published limit where one exists.
+Each channel has one prompt template, named ``<key>.j2``. ``max_chars`` is the limit the
+prompt gives the model, which is the platform's published limit where one exists.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def _count_attempt(request_ids: list[int]) -> None:
 def claim_requests(session: Session, request_ids: Sequence[int]) -> list[GenerationRequest]:
     """Lock and return the requests that still need a draft.
 
-    On PostgreSQL, ``SKIP LOCKED`` leaves rows that a concurrent run of the same chunk holds
+    On PostgreSQL, ``SKIP LOCKED`` leaves rows that a concurrent run of the same chunk has locked
     (a redelivery while the first run is alive). A pending request that already has a draft
     is marked done and skipped.
     """

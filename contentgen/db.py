@@ -10,7 +10,6 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -176,11 +175,3 @@ def check_schema() -> None:
             f"database {display_url(get_settings().database_url)} is at schema revision "
             f"{current or 'none'}, not the latest ({head}); run: contentgen db upgrade"
         )
-
-
-def sqlite_path(url: str) -> Path | None:
-    """Return the file of a SQLite URL, or None for other databases and in-memory SQLite."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return Path(parsed.database)

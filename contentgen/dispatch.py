@@ -68,7 +68,7 @@ def submit(
             if idempotency_key and (existing := find_batch_by_key(session, idempotency_key)):
                 return Submission(existing.id, existing.request_count, created=False)
             # A campaign key in several files is imported from each in turn, so the
-            # last file's version wins; the batch holds it once.
+            # last file's version wins, and the batch contains it once.
             imported = {
                 campaign.key: campaign
                 for path, parsed in parsed_files
@@ -91,6 +91,8 @@ def submit(
     return submission
 
 
+# TODO: add a periodic sweeper that re-sends chunks still pending after a timeout.
+# Until then, `contentgen batch resume` re-sends them by hand after lost messages.
 def send_chunks(batch_id: int) -> int:
     """Send one Celery task per chunk of the batch's pending requests.
 
@@ -99,7 +101,7 @@ def send_chunks(batch_id: int) -> int:
 
     Raises:
         InfrastructureError: if no broker is configured or it is unreachable. The requests
-            stay pending; the message says how to resume.
+            stay pending, and the message gives the command that resumes them.
     """
     settings = get_settings()
     if not settings.broker_url:

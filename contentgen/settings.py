@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     # "null" answers every prompt instantly with a fixed text: for measuring the pipeline
     # around the model, never for real copy.
     generator: Literal["transformers", "null"] = "transformers"
-    # "auto" picks cuda when torch sees a GPU, else cpu; or any torch device string.
+    # "auto" picks cuda when torch finds a GPU, else cpu; or any torch device string.
     device: str = "auto"
     # "auto" is bfloat16 on CUDA and float32 on CPU, where batched and single outputs
     # are equal only in float32.

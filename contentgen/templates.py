@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 class ContextValue(dict):
-    """A mapping in the template context that knows its own dotted name.
+    """A mapping in the template context that carries its own dotted name.
 
     Jinja looks attributes of a dict up as keys, so templates write ``product.name``; the
     path lets an undefined-variable error say ``product.tagline`` instead of

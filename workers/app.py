@@ -32,7 +32,6 @@ def create_app(settings: Settings | None = None) -> Celery:
         worker_prefetch_multiplier=1,
         broker_connection_timeout=5,
         broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
     )
     return app
 

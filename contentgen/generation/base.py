@@ -28,8 +28,8 @@ class GenerationOutput:
     output_tokens: int = 0
     # "stop" when the model ended its turn, "length" when max_new_tokens cut it off.
     finish_reason: str = "stop"
-    # Set when this input could not be generated (for example, a prompt too long for the
-    # model's context); the other inputs of the call are unaffected.
+    # Why this input has no text, e.g. a prompt too long for the model's context. The other
+    # inputs of the same call are unaffected.
     error: str | None = None
 
 

@@ -1,9 +1,9 @@
 """The Hugging Face transformers backend.
 
 The model is loaded once per worker process. A GGUF file (the default model ships as one)
-is converted once into a safetensors folder under ``Settings.model_cache_dir``, because
-transformers unpacks GGUF tensors in Python: about 20 s per load on a 2-core CPU, against
-about 2 s for the converted copy.
+is converted once into a safetensors folder under ``Settings.model_cache_dir``. The reason
+is speed: transformers unpacks GGUF tensors in Python, which takes about 20 s per load on a
+2-core CPU, against about 2 s for the converted copy.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where to load a model from, and the name and revision drafts record for it."""
+    """A model's location, with the name and revision that drafts record for it."""
 
     folder: Path | str
     name: str
@@ -309,8 +309,8 @@ class TransformersGenerator:
         ]
 
     def _decode(self, item: GenerationInput, tokens: list[int], prompt_tokens: int) -> GenerationOutput:
-        # Rows in one call share the largest max_new_tokens, so cut each row at its own
-        # limit, then at its first stop token; what follows is padding.
+        # Rows in one call share the largest max_new_tokens, so each row is cut at its own
+        # limit and then at its first stop token. Anything after that is padding.
         tokens = tokens[: item.max_new_tokens]
         finish_reason = "length"
         for position, token in enumerate(tokens):
