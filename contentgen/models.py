@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -184,6 +185,10 @@ class Draft(Base):
     # Wall time of the batched generate call that produced this draft, and its row count.
     generation_ms: Mapped[int] = mapped_column(Integer)
     chunk_size: Mapped[int] = mapped_column(Integer)
+    # Quality score for sorting the review queue, higher is better; None until scored.
+    score: Mapped[float | None] = mapped_column(Float)
+    # Times the text was generated again with a new seed because it failed a check.
+    regenerations: Mapped[int] = mapped_column(Integer, default=0)
     # Optimistic locking for concurrent reviewers.
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -193,8 +198,29 @@ class Draft(Base):
 
     request: Mapped[GenerationRequest] = relationship()
     template: Mapped[PromptTemplate] = relationship()
+    checks: Mapped[list[DraftCheck]] = relationship(
+        back_populates="draft", cascade="all, delete-orphan", order_by="DraftCheck.id"
+    )
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class DraftCheck(Base):
+    """The result of one automated check on a draft, one row per check so SQL can filter."""
+
+    __tablename__ = "draft_checks"
+    __table_args__ = (Index("ix_draft_checks_name_passed", "name", "passed"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    passed: Mapped[bool] = mapped_column()
+    # A failed blocking check keeps the draft out of pending_review (it is flagged); a
+    # failed advisory check is shown to the reviewer only.
+    blocking: Mapped[bool] = mapped_column(default=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    draft: Mapped[Draft] = relationship(back_populates="checks")
 
 
 class User(Base):

@@ -23,3 +23,15 @@ def test_migrations_upgrade_downgrade_upgrade(sqlite_settings):
     db.upgrade()
     assert TABLES <= table_names()
     db.check_schema()
+
+
+def test_migrations_match_models(sqlite_settings):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from contentgen.models import Base
+
+    db.upgrade()
+    with db.get_engine().connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
