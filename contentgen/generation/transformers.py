@@ -20,17 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    GenerationConfig,
-    LogitsProcessor,
-    LogitsProcessorList,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from transformers.utils import logging as transformers_logging
 
 from contentgen.errors import InfrastructureError, InvalidInput
+from contentgen.generation._continuous import generate_continuous
 from contentgen.generation.base import GenerationInput, GenerationOutput, OutOfMemory
 from contentgen.settings import DEFAULT_MODEL, Settings
 
@@ -151,49 +146,48 @@ def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
     return getattr(torch, setting)
 
 
-class SeededSampling(LogitsProcessor):
-    """Sample each row with its own temperature, top-p and seeded random generator.
+class RowSampler:
+    """Choose each row's next token with its own temperature, top-p and seeded generator.
 
-    ``generate`` has one sampling setting and one random stream for the whole batch, so a
-    row's text would depend on which other rows share its chunk. This processor samples
-    every row on its own and leaves only the chosen token, so greedy search then picks it:
-    a request with a given seed gets the same text alone or in any chunk (in float32).
-    Rows with temperature 0 are left alone and decoded greedily.
+    A row samples from its own random stream, so its text does not depend on which other
+    rows share its batch: a request with a given seed gets the same text alone or in any
+    chunk (in float32). Rows with temperature 0 take the most likely token.
     """
 
     def __init__(self, inputs: Sequence[GenerationInput]) -> None:
-        self.temperatures = [item.temperature for item in inputs]
-        self.top_ps = [item.top_p for item in inputs]
+        self.inputs = inputs
         self.generators = [
             torch.Generator().manual_seed(item.seed) if item.temperature > 0 else None
             for item in inputs
         ]
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        for row, generator in enumerate(self.generators):
-            if generator is None:
-                continue
-            token = self._sample(scores[row], row, generator)
-            scores[row].fill_(float("-inf"))
-            scores[row, token] = 0.0
-        return scores
+    def __call__(self, rows: list[int], logits: torch.Tensor) -> torch.Tensor:
+        tokens = logits.argmax(dim=-1)
+        for position, row in enumerate(rows):
+            generator = self.generators[row]
+            if generator is not None:
+                tokens[position] = self._sample(logits[position], self.inputs[row], generator)
+        return tokens
 
-    def _sample(self, logits: torch.Tensor, row: int, generator: torch.Generator) -> int:
-        probabilities = torch.softmax(logits.float() / self.temperatures[row], dim=-1).cpu()
+    @staticmethod
+    def _sample(logits: torch.Tensor, item: GenerationInput, generator: torch.Generator) -> int:
+        probabilities = torch.softmax(logits.float() / item.temperature, dim=-1).cpu()
         sorted_probabilities, order = torch.sort(probabilities, descending=True)
         # Keep the smallest set of tokens whose probability reaches top_p (at least one).
         cumulative = torch.cumsum(sorted_probabilities, dim=-1)
-        keep = cumulative - sorted_probabilities < self.top_ps[row]
-        kept = sorted_probabilities[keep]
-        choice = torch.multinomial(kept / kept.sum(), 1, generator=generator)
+        nucleus = sorted_probabilities[cumulative - sorted_probabilities < item.top_p]
+        choice = torch.multinomial(nucleus / nucleus.sum(), 1, generator=generator)
         return int(order[choice])
 
 
 class TransformersGenerator:
     """A causal language model from transformers, generating for a batch in one call."""
 
-    def __init__(self, model, tokenizer, source: ModelSource, device: torch.device) -> None:
+    def __init__(
+        self, model, tokenizer, source: ModelSource, device: torch.device, batch_width: int = 32
+    ) -> None:
         self.model = model
+        self.batch_width = batch_width
         self.tokenizer = tokenizer
         self.device = device
         self.model_name = source.name
@@ -203,9 +197,6 @@ class TransformersGenerator:
         self.pad_token_id = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_token_ids[0]
         )
-        # Padding goes on the left so every row's last prompt token sits at the end, where
-        # generation continues.
-        tokenizer.padding_side = "left"
 
     @classmethod
     def load(cls, settings: Settings) -> TransformersGenerator:
@@ -242,7 +233,7 @@ class TransformersGenerator:
             source.name, source.revision or "unknown", device, dtype,
             time.perf_counter() - started,
         )  # fmt: skip
-        return cls(model, tokenizer, source, device)
+        return cls(model, tokenizer, source, device, settings.batch_width)
 
     def generate(self, inputs: Sequence[GenerationInput]) -> list[GenerationOutput]:
         """Generate for every input in one batched call; see ``Generator.generate``."""
@@ -281,50 +272,30 @@ class TransformersGenerator:
     def _generate_batch(
         self, inputs: Sequence[GenerationInput], encoded: list[list[int]]
     ) -> list[GenerationOutput]:
-        batch = self.tokenizer.pad({"input_ids": encoded}, padding=True, return_tensors="pt")
-        batch = batch.to(self.device)
-        config = GenerationConfig(
-            max_new_tokens=max(item.max_new_tokens for item in inputs),
-            do_sample=False,
-            eos_token_id=self.stop_token_ids,
-            pad_token_id=self.pad_token_id,
-        )
-        processors = LogitsProcessorList()
-        if any(item.temperature > 0 for item in inputs):
-            processors.append(SeededSampling(inputs))
-
         try:
             with torch.inference_mode():
-                sequences = self.model.generate(
-                    **batch, generation_config=config, logits_processor=processors
+                results = generate_continuous(
+                    self.model,
+                    encoded,
+                    [item.max_new_tokens for item in inputs],
+                    RowSampler(inputs),
+                    set(self.stop_token_ids),
+                    self.pad_token_id,
+                    width=self.batch_width,
                 )
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()
             raise OutOfMemory(str(error)) from error
 
-        new_tokens = sequences[:, batch["input_ids"].shape[1] :].tolist()
         return [
-            self._decode(item, tokens, len(prompt_ids))
-            for item, tokens, prompt_ids in zip(inputs, new_tokens, encoded, strict=True)
+            GenerationOutput(
+                text=self.tokenizer.decode(result.tokens, skip_special_tokens=True),
+                prompt_tokens=len(prompt_ids),
+                output_tokens=len(result.tokens),
+                finish_reason=result.finish_reason,
+            )
+            for result, prompt_ids in zip(results, encoded, strict=True)
         ]
-
-    def _decode(self, item: GenerationInput, tokens: list[int], prompt_tokens: int) -> GenerationOutput:
-        # Rows in one call share the largest max_new_tokens, so each row is cut at its own
-        # limit and then at its first stop token. Anything after that is padding.
-        tokens = tokens[: item.max_new_tokens]
-        finish_reason = "length"
-        for position, token in enumerate(tokens):
-            if token in self.stop_token_ids:
-                tokens = tokens[:position]
-                finish_reason = "stop"
-                break
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        return GenerationOutput(
-            text=text,
-            prompt_tokens=prompt_tokens,
-            output_tokens=len(tokens),
-            finish_reason=finish_reason,
-        )
 
 
 def _context_length(model) -> int:

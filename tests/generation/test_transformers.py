@@ -92,3 +92,25 @@ def test_resolve_missing_model_file_is_invalid(tmp_path):
 
     with pytest.raises(InvalidInput, match="not found"):
         resolve_model(str(tmp_path / "missing.gguf"))
+
+
+def test_refilled_rows_equal_single(generator):
+    """With fewer places than prompts, finished rows are replaced by waiting prompts."""
+    inputs = [
+        GenerationInput(prompt, max_new_tokens=limit)
+        for prompt, limit in zip(PROMPTS, [4, 20, 8, 16, 12], strict=True)
+    ]
+    narrow = TransformersGenerator(
+        generator.model, generator.tokenizer, _source(generator), generator.device, batch_width=2
+    )
+    refilled = narrow.generate(inputs)
+    alone = [generator.generate([item])[0] for item in inputs]
+
+    assert [output.text for output in refilled] == [output.text for output in alone]
+    assert [output.output_tokens for output in refilled] == [output.output_tokens for output in alone]
+
+
+def _source(generator):
+    from contentgen.generation.transformers import ModelSource
+
+    return ModelSource(folder="", name=generator.model_name, revision=generator.model_revision)
