@@ -23,6 +23,7 @@ from contentgen.errors import InvalidInput, NotFound
 from contentgen.models import (
     Batch,
     BatchStatus,
+    Brand,
     Campaign,
     Draft,
     GenerationRequest,
@@ -110,6 +111,34 @@ def build_context(campaign: Campaign, spec: CampaignSpec, slot: Slot) -> dict[st
         "variants": spec.variants,
         "angle": ANGLES[(slot.variant - 1) % len(ANGLES)],
     }
+
+
+def sample_context() -> dict[str, Any]:
+    """Build a template context from a sample campaign with every optional field set."""
+    spec = CampaignSpec.model_validate(
+        {
+            "key": "sample",
+            "brand": "sample-brand",
+            "name": "Sample campaign",
+            "goal": "Sample goal",
+            "call_to_action": "Buy now",
+            "product": {
+                "name": "Sample product", "description": "Sample description",
+                "features": ["First feature", "Second feature"], "price": "$10",
+                "url": "https://example.com/", "offer": "Sample offer",
+            },
+            "segments": [{"key": "everyone", "name": "Everyone", "description": "Everybody"}],
+            "channels": [next(iter(CHANNELS))],
+            "variants": 2,
+        }
+    )  # fmt: skip
+    brand = Brand(
+        key="sample-brand", name="Sample brand", voice="Plain words",
+        banned_terms=["banned"], required_terms=["required"],
+    )  # fmt: skip
+    campaign = Campaign(key=spec.key, name=spec.display_name, brand=brand)
+    slot = next(expand_slots(spec))
+    return build_context(campaign, spec, slot)
 
 
 def find_batch_by_key(session: Session, idempotency_key: str) -> Batch | None:
@@ -259,6 +288,8 @@ class BatchProgress:
     batch: Batch
     requests: dict[str, int]
     drafts: dict[str, int]
+    # The first failed requests with their errors, for `batch status`.
+    failures: list[dict[str, Any]]
 
     @property
     def finished(self) -> int:
@@ -275,6 +306,7 @@ class BatchProgress:
             "request_count": self.batch.request_count,
             "requests": self.requests,
             "drafts": self.drafts,
+            "failures": self.failures,
         }
 
 
@@ -285,7 +317,31 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
     drafts = _counts(session, Draft.status, Draft.batch_id, batch_id)
     for state in RequestStatus:
         requests.setdefault(state.value, 0)
-    return BatchProgress(batch, requests, drafts)
+    failures = _failures(session, batch_id) if requests["failed"] else []
+    return BatchProgress(batch, requests, drafts, failures)
+
+
+def _failures(session: Session, batch_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    failed = session.scalars(
+        select(GenerationRequest)
+        .where(
+            GenerationRequest.batch_id == batch_id,
+            GenerationRequest.status == RequestStatus.FAILED,
+        )
+        .order_by(GenerationRequest.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "request_id": request.id,
+            "campaign": request.campaign.key,
+            "segment": request.segment,
+            "channel": request.channel,
+            "variant": request.variant,
+            "error": request.error,
+        }
+        for request in failed
+    ]
 
 
 def _counts(session: Session, status_column, batch_column, batch_id: int) -> dict[str, int]:

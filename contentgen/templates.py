@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,11 @@ class ContextValue(dict):
 class _NamedStrictUndefined(StrictUndefined):
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any):
         if isinstance(self._undefined_obj, ContextValue) and self._undefined_hint is None:
-            name = f"{self._undefined_obj.path}.{self._undefined_name}"
-            raise UndefinedError(f'template variable "{name}" is not defined')
+            value = self._undefined_obj
+            raise UndefinedError(
+                f'template variable "{value.path}.{self._undefined_name}" is not defined '
+                f"({value.path} has: {', '.join(value)})"
+            )
         if self._undefined_hint is None and self._undefined_name is not None:
             raise UndefinedError(f'template variable "{self._undefined_name}" is not defined')
         return super()._fail_with_undefined_error(*args, **kwargs)
@@ -75,20 +79,30 @@ class SyncResult:
     changed: bool
 
 
-def sync_templates(session: Session, folder: Path | None = None) -> list[SyncResult]:
+def sync_templates(
+    session: Session, folder: Path | None = None, sample_context: Mapping[str, Any] | None = None
+) -> list[SyncResult]:
     """Store every ``*.j2`` file in ``folder`` as a new template version if its text changed.
+
+    Each file must render with a sample campaign's context before anything is stored.
 
     Args:
         session: an open session; the caller commits.
         folder: where the files are; defaults to the templates shipped with contentgen.
+        sample_context: the context for the trial render; defaults to
+            ``contentgen.batches.sample_context()``.
 
     Returns:
         One result per file, in name order.
 
     Raises:
-        InvalidInput: if the folder has no templates or a template does not compile. Nothing
+        InvalidInput: if the folder has no templates or a template does not render. Nothing
             is stored then.
     """
+    if sample_context is None:
+        from contentgen.batches import sample_context as build_sample_context
+
+        sample_context = build_sample_context()
     folder = folder or templates_dir()
     files = sorted(folder.glob("*.j2")) if folder.is_dir() else []
     if not files:
@@ -97,23 +111,32 @@ def sync_templates(session: Session, folder: Path | None = None) -> list[SyncRes
             "pass a folder that contains them with --dir"
         )
 
-    sources = {path.name: path.read_text(encoding="utf-8") for path in files}
-    problems = [
+    sources = {}
+    problems = []
+    for path in files:
+        try:
+            sources[path.name] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{path}: not UTF-8 text; save it as UTF-8")
+    problems += [
         problem
         for name, source in sources.items()
-        if (problem := _compile_problem(folder / name, source))
+        if (problem := _render_problem(folder / name, source, sample_context))
     ]
     if problems:
-        raise InvalidInput("prompt templates do not compile; nothing was synced:", problems)
+        raise InvalidInput("prompt templates are invalid; nothing was synced:", problems)
 
     return [_store_version(session, name, source) for name, source in sources.items()]
 
 
-def _compile_problem(path: Path, source: str) -> str | None:
+def _render_problem(path: Path, source: str, context: Mapping[str, Any]) -> str | None:
+    # A trial render with a full sample campaign catches misspelt variables and sandbox
+    # violations now, instead of at every later submit.
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
     try:
-        _environment.parse(source)
-    except TemplateSyntaxError as error:
-        return f"{path}, line {error.lineno}: {error.message}"
+        _render(str(path), digest, source, context)
+    except InvalidInput as error:
+        return str(error)
     return None
 
 
@@ -144,21 +167,40 @@ def render_prompt(template: PromptTemplate, context: Mapping[str, Any]) -> str:
     """Render one template version with a context built by the caller.
 
     Raises:
-        InvalidInput: if the template uses a variable the context lacks, or does something
-            the sandbox forbids.
+        InvalidInput: if the template uses a variable the context lacks, does something the
+            sandbox forbids, or fails while rendering.
     """
     label = f'template "{template.name}" version {template.version}'
+    return _render(label, template.sha256, template.source, context)
+
+
+def _render(label: str, key: str, source: str, context: Mapping[str, Any]) -> str:
     try:
-        compiled = _compile(template.sha256, template.source)
-        return compiled.render(context).strip()
-    except SecurityError as error:
-        raise InvalidInput(f"{label} is unsafe: {error}; remove that expression") from None
-    except UndefinedError as error:
-        raise InvalidInput(
-            f"{label}: {error}; add the value to the campaign or change the template"
-        ) from None
+        return _compile(key, source).render(context).strip()
     except TemplateSyntaxError as error:
         raise InvalidInput(f"{label}, line {error.lineno}: {error.message}") from None
+    except SecurityError as error:
+        reason = str(error).rstrip(".")
+        raise InvalidInput(
+            f"{label}{_template_line(error)} is unsafe: {reason}; remove that expression"
+        ) from None
+    except UndefinedError as error:
+        raise InvalidInput(
+            f"{label}{_template_line(error)}: {error}; change the template to use a defined variable"
+        ) from None
+    except Exception as error:
+        # Templates are user input: 1/0, a bad filter argument or an include (there is no
+        # loader) fail at render time and must read as the template's fault.
+        raise InvalidInput(
+            f"{label}{_template_line(error)} failed to render: "
+            f"{type(error).__name__}: {error}; fix the template"
+        ) from None
+
+
+def _template_line(error: BaseException) -> str:
+    """Return ", line N" for the template line that raised, when Jinja recorded it."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == "<template>"]
+    return f", line {frames[-1].lineno}" if frames else ""
 
 
 _compiled_cache: dict[str, Any] = {}

@@ -213,3 +213,56 @@ def test_import_unknown_brand_writes_nothing(database, tmp_path):
 )  # fmt: skip
 def test_language_name(locale, expected):
     assert language_name(locale) == expected
+
+
+def test_load_duplicate_yaml_key_rejected(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("campaigns:\n  - key: a\n    variants: 2\n    variants: 1\n")
+    message = problems_of(path)
+    assert 'key "variants" appears twice' in message
+    assert "line 4" in message
+
+
+def test_load_nul_character_rejected(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(name="Boot\x00launch")]}
+    path = tmp_path / "nul.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert "campaigns.[0].name contains a NUL character" in problems_of(path)
+
+
+def test_load_folder_rejected(tmp_path):
+    folder = tmp_path / "campaigns.yaml"
+    folder.mkdir()
+    assert "is a folder" in problems_of(folder)
+
+
+def test_load_name_over_column_size_rejected(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(name="x" * 201)]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert 'campaign "boot-launch": name: String should have at most 200 characters' in message
+
+
+def test_load_csv_header_only_rejected(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+    )
+    assert "has a header but no campaigns" in problems_of(path)
+
+
+def test_load_csv_extra_cells_rejected(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "sock,trailpeak,Sock,Warm, merino,,,,Hikers,email_subject,1,en-US\n"
+    )
+    assert "rows 2 have more cells than the header" in problems_of(path)
+
+
+def test_load_csv_error_names_column(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "sock,trailpeak,,Warm,,,,Hikers,email_subject,1,en-US\n"
+    )
+    assert 'row 2, campaign "sock": product_name:' in problems_of(path)

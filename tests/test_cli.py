@@ -178,3 +178,62 @@ def test_cli_unreachable_broker_keeps_requests_pending(ready, monkeypatch):
         states = set(session.scalars(select(GenerationRequest.status)))
     assert {state.value for state in states} == {"pending"}
     assert count_rows(GenerationRequest) == 24
+
+
+def test_cli_invalid_setting_exits_2(sqlite_settings, monkeypatch):
+    apply_settings(monkeypatch, chunk_size="abc")
+    result = invoke("batch", "list")
+    assert result.exit_code == 2
+    assert "CONTENTGEN_CHUNK_SIZE='abc'" in result.stderr
+
+
+def test_cli_huge_id_is_usage_error(ready):
+    result = runner.invoke(app, ["batch", "status", "99999999999999999999"])
+    assert result.exit_code == 2
+
+
+def test_cli_empty_idempotency_key_exits_2(ready):
+    result = invoke("batch", "submit", str(copy_example(ready)), "--idempotency-key", " ")
+    assert result.exit_code == 2
+    assert "idempotency key" in result.stderr
+    assert count_rows(Batch) == 0
+
+
+def test_cli_before_upgrade_creates_no_file(sqlite_settings):
+    result = invoke("batch", "list")
+    assert result.exit_code == 1
+    assert not (sqlite_settings / "contentgen.db").exists()
+
+
+def test_cli_sqlite_folder_missing_exits_2(sqlite_settings, monkeypatch):
+    apply_settings(monkeypatch, database_url=f"sqlite:///{sqlite_settings}/missing/x.db")
+    result = invoke("db", "upgrade")
+    assert result.exit_code == 2
+    assert "does not exist; create it" in result.stderr
+
+
+def test_cli_status_lists_failed_requests(ready, monkeypatch):
+    long_file = ready / "long.yaml"
+    copy_example(ready)
+    from contentgen.generation import null
+
+    # The null generator cannot fail on its own; an empty fixed text makes every request
+    # fail with "the model returned no text".
+    monkeypatch.setattr(null, "NULL_TEXT", "")
+    long_file.write_text((ready / "outdoor-boot-launch.yaml").read_text())
+    invoke("batch", "submit", str(long_file), "--wait")
+
+    status = invoke("batch", "status", "1")
+    payload = json.loads(invoke("batch", "status", "1", "--json").stdout)
+
+    assert "Failed requests (24):" in status.stdout
+    assert "the model returned no text" in status.stdout
+    assert len(payload["failures"]) == 20
+    assert payload["failures"][0]["error"] == "the model returned no text"
+
+
+def test_cli_status_wait_without_broker_explains(ready):
+    invoke("batch", "submit", str(copy_example(ready)))
+    result = invoke("batch", "status", "1", "--wait")
+    assert result.exit_code == 2
+    assert "contentgen batch resume 1 --wait" in result.stderr

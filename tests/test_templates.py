@@ -119,6 +119,40 @@ def test_sync_rejects_syntax_error_and_stores_nothing(database, tmp_path):
         assert session.scalar(select(func.count()).select_from(PromptTemplate)) == 0
 
 
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("Hello {{ product.slogan }}", '"product.slogan" is not defined (product has: name,'),
+        ("{{ nothing_here }}", '"nothing_here" is not defined'),
+        ("{{ ''.__class__.__mro__ }}", "is unsafe"),
+        ("line one\n{{ 1 / 0 }}", "line 2 failed to render: ZeroDivisionError"),
+        ("{% include 'other.j2' %}", "failed to render"),
+        ("{{ product.name + 1 }}", "failed to render: TypeError"),
+    ],
+    ids=["undefined-attribute", "undefined-name", "unsafe", "division", "include", "type-error"],
+)
+def test_sync_rejects_template_that_cannot_render(database, tmp_path, source, expected):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "bad.j2").write_text(source)
+
+    with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
+        sync_templates(session, folder)
+
+    assert "bad.j2" in str(raised.value)
+    assert expected in str(raised.value)
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(PromptTemplate)) == 0
+
+
+def test_sync_rejects_non_utf8_file(database, tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "latin.j2").write_bytes(b"\xff\xfe caf\xe9")
+    with pytest.raises(InvalidInput, match="latin.j2: not UTF-8"), db.session_scope() as session:
+        sync_templates(session, folder)
+
+
 def test_sync_empty_folder_is_invalid(database, tmp_path):
     with pytest.raises(InvalidInput, match="no prompt templates"), db.session_scope() as session:
         sync_templates(session, tmp_path)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from contentgen import db
 from contentgen.chunks import run_chunk
-from contentgen.errors import InfrastructureError
+from contentgen.errors import ContentgenError, InfrastructureError
 from contentgen.generation import get_generator
 from contentgen.settings import get_settings
 from workers.app import GENERATE_CHUNK, app
@@ -21,19 +21,43 @@ from workers.app import GENERATE_CHUNK, app
 logger = logging.getLogger(__name__)
 
 
+def _load_model_or_exit() -> None:
+    # A worker without a model would take chunks only to fail them, so it stops instead.
+    # SystemExit passes through Celery's signal dispatch, which logs other exceptions.
+    try:
+        get_generator(get_settings())
+    except ContentgenError as error:
+        logger.critical("worker cannot start: %s", error)
+        raise SystemExit(1) from None
+
+
 @signals.worker_process_init.connect
 def load_model_in_child(**_kwargs) -> None:
     """Prefork pool: open fresh database connections and load the model in each child."""
     db.reset_engine()
-    get_generator(get_settings())
+    _load_model_or_exit()
 
 
 @signals.worker_init.connect
-def load_model_in_solo_worker(sender=None, **_kwargs) -> None:
-    """Solo and thread pools never fork, so the main process loads the model up front."""
+def check_settings_before_start(sender=None, **_kwargs) -> None:
+    """Check settings and the model's location before any chunk is taken.
+
+    Solo and thread pools never fork, so the main process loads the model here. Prefork
+    parents only resolve the model's location: CUDA must not be initialised before a fork.
+    """
+    try:
+        settings = get_settings()
+        if settings.generator == "transformers":
+            from contentgen.generation.transformers import resolve_model
+
+            resolve_model(settings.model)
+    except ContentgenError as error:
+        logger.critical("worker cannot start: %s", error)
+        raise SystemExit(1) from None
+
     pool = str(getattr(sender, "pool_cls", "")).lower()
     if "solo" in pool or "thread" in pool:
-        get_generator(get_settings())
+        _load_model_or_exit()
 
 
 @app.task(

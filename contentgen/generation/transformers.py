@@ -66,7 +66,14 @@ def resolve_model(model: str) -> ModelSource:
             raise InvalidInput(f'model file "{model}" not found; check CONTENTGEN_MODEL')
         return _gguf_source(path, name=path.name)
     if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise InvalidInput(
+                f'model folder "{model}" has no config.json; point CONTENTGEN_MODEL at a folder '
+                "written by save_pretrained, a .gguf file or a cached Hugging Face model id"
+            )
         return ModelSource(folder=path, name=str(path), revision=_folder_revision(path))
+    if model.startswith(("/", "./", "../", "~")):
+        raise InvalidInput(f'model folder "{model}" not found; check CONTENTGEN_MODEL')
     # A hub id: must already be in the local cache, because nothing downloads at run time.
     return ModelSource(folder=model, name=model, revision="")
 
@@ -133,9 +140,19 @@ def converted_folder(source: ModelSource, cache_dir: Path) -> Path:
 
 
 def pick_device(setting: str) -> torch.device:
+    """Turn the device setting into a torch device.
+
+    Raises:
+        InvalidInput: if torch does not recognise the device string.
+    """
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(setting)
+    try:
+        return torch.device(setting)
+    except RuntimeError:
+        raise InvalidInput(
+            f'device "{setting}" is not valid; set CONTENTGEN_DEVICE to auto, cpu, cuda or cuda:N'
+        ) from None
 
 
 def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
@@ -221,7 +238,7 @@ class TransformersGenerator:
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder)
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-        except OSError as error:
+        except (OSError, ValueError) as error:
             raise InfrastructureError(
                 f'model "{source.name}" could not be loaded: {error}; '
                 "set CONTENTGEN_MODEL to a local model folder or a model already in the cache"
