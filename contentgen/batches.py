@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -373,3 +374,29 @@ def campaigns_by_key(session: Session, keys: Sequence[str]) -> list[Campaign]:
             "import it first with: contentgen campaigns import FILE"
         )
     return [found[key] for key in dict.fromkeys(keys)]
+
+
+def stalled_batches(session: Session, stalled_after: float) -> list[int]:
+    """Return unfinished batches where nothing finished in the last ``stalled_after`` seconds."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=stalled_after)
+    last_finished = (
+        select(GenerationRequest.batch_id, func.max(GenerationRequest.finished_at).label("at"))
+        .group_by(GenerationRequest.batch_id)
+        .subquery()
+    )
+    candidates = session.execute(
+        select(Batch.id, Batch.created_at, last_finished.c.at)
+        .outerjoin(last_finished, last_finished.c.batch_id == Batch.id)
+        .where(Batch.status != BatchStatus.COMPLETED)
+        .order_by(Batch.id)
+    ).all()
+    return [
+        batch_id
+        for batch_id, created_at, finished_at in candidates
+        if _as_utc(finished_at or created_at) < cutoff
+    ]
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -42,14 +42,34 @@ class ChunkResult:
     skipped: int = 0
     batch_ids: set[int] = field(default_factory=set)
 
+    def add(self, other: ChunkResult) -> None:
+        self.drafts += other.drafts
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.batch_ids |= other.batch_ids
+
 
 def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
     """Generate drafts for the pending requests among ``request_ids``.
 
     Drafts, request states and batch completion are written in one transaction, so a
     worker killed at any point leaves each request either untouched or finished.
+
+    A chunk whose earlier run never finished (its worker died) runs one request per
+    transaction instead: if one request kills the worker every time, the requests before
+    it are kept, and only its own attempt count grows until it is marked failed.
     """
     request_ids = sorted(set(request_ids))
+    if len(request_ids) > 1 and _earlier_attempts(request_ids) > 0:
+        logger.warning("chunk %s ran before without finishing; running its requests one by one", request_ids)
+        result = ChunkResult()
+        for request_id in request_ids:
+            result.add(_run_once([request_id], generator))
+        return result
+    return _run_once(request_ids, generator)
+
+
+def _run_once(request_ids: list[int], generator: Generator) -> ChunkResult:
     _count_attempt(request_ids)
 
     result = ChunkResult()
@@ -74,6 +94,18 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
         len(request_ids), result.drafts, result.failed, result.skipped, sorted(result.batch_ids),
     )  # fmt: skip
     return result
+
+
+def _earlier_attempts(request_ids: list[int]) -> int:
+    """Return the highest attempt count among the chunk's pending requests."""
+    with session_scope() as session:
+        highest = session.scalar(
+            select(func.max(GenerationRequest.attempts)).where(
+                GenerationRequest.id.in_(request_ids),
+                GenerationRequest.status == RequestStatus.PENDING,
+            )
+        )
+    return highest or 0
 
 
 def _count_attempt(request_ids: list[int]) -> None:

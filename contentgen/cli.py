@@ -23,7 +23,15 @@ from typer.core import TyperGroup
 from contentgen import db
 from contentgen.batches import BatchProgress, batch_progress, list_batches
 from contentgen.campaigns import import_campaign_file, load_campaign_file
-from contentgen.dispatch import read_progress, resume, run_inline, send_chunks, submit, wait_for_batch
+from contentgen.dispatch import (
+    read_progress,
+    resume,
+    run_inline,
+    send_chunks,
+    submit,
+    sweep_stalled_batches,
+    wait_for_batch,
+)
 from contentgen.drafts import draft_details, list_drafts
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.models import Campaign, DraftStatus, PromptTemplate
@@ -277,6 +285,24 @@ def batch_resume(
             "no broker configured, so nothing would run the requests; "
             f"add --wait to run them in this process: contentgen batch resume {batch_id} --wait"
         )
+
+
+@batch_app.command("sweep")
+def batch_sweep(
+    stalled_after: Annotated[
+        float | None,
+        typer.Option(help="Seconds without a finished request; default CONTENTGEN_RESEND_STALLED_AFTER.", min=0),
+    ] = None,
+) -> None:
+    """Send stalled batches' pending requests again (beat does this every minute)."""
+    db.check_schema()
+    if not get_settings().broker_url:
+        raise InvalidInput("no broker configured; set CONTENTGEN_BROKER_URL to sweep its queue")
+    batch_ids = sweep_stalled_batches(stalled_after)
+    if batch_ids:
+        console.print(f"Sent the pending requests of batches {', '.join(map(str, batch_ids))} again.")
+    else:
+        console.print("No stalled batch.")
 
 
 def _start(

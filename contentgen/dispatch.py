@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from contentgen.batches import (
     BatchProgress,
+    stalled_batches,
     batch_progress,
     campaigns_by_key,
     create_batch,
@@ -91,8 +92,6 @@ def submit(
     return submission
 
 
-# TODO: add a periodic sweeper that re-sends chunks still pending after a timeout.
-# Until then, `contentgen batch resume` re-sends them by hand after lost messages.
 def send_chunks(batch_id: int) -> int:
     """Send one Celery task per chunk of the batch's pending requests.
 
@@ -229,3 +228,37 @@ def resume(batch_id: int) -> int:
     with session_scope() as session:
         get_batch(session, batch_id)
     return send_chunks(batch_id)
+
+
+def sweep_stalled_batches(stalled_after: float | None = None) -> list[int]:
+    """Send the pending requests of stalled batches again; return those batches' ids.
+
+    A batch is stalled when it has pending requests, none of its requests finished in the
+    last ``stalled_after`` seconds (default: the ``resend_stalled_after`` setting), and the
+    queue is empty, so no message for it is waiting. Messages of a worker killed mid-chunk
+    are otherwise held by Redis until its visibility timeout, an hour by default. A chunk
+    sent twice is harmless: its rows are locked while it runs and done rows are skipped.
+    """
+    settings = get_settings()
+    stalled_after = settings.resend_stalled_after if stalled_after is None else stalled_after
+    if _queue_length(settings) > 0:
+        return []
+    with session_scope() as session:
+        batch_ids = stalled_batches(session, stalled_after)
+    for batch_id in batch_ids:
+        chunks = send_chunks(batch_id)
+        logger.warning("batch %d stalled: sent its pending requests again as %d chunks", batch_id, chunks)
+    return batch_ids
+
+
+def _queue_length(settings) -> int:
+    from workers.app import create_app
+
+    try:
+        with create_app(settings).connection_for_read() as connection:
+            return connection.default_channel.queue_declare(settings.queue, passive=True).message_count
+    except BrokerError as error:
+        raise InfrastructureError(f"broker unreachable while checking the queue: {error}") from None
+    except Exception as error:  # noqa: BLE001 - a missing queue is reported differently per transport
+        logger.debug("queue %s not found (%s); treating it as empty", settings.queue, error)
+        return 0

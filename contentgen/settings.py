@@ -31,9 +31,10 @@ class Settings(BaseSettings):
     # Otherwise a Hugging Face model id (already in the local cache), a model folder or a
     # path to a .gguf file.
     model: str = DEFAULT_MODEL
-    # "null" answers every prompt instantly with a fixed text: for measuring the pipeline
-    # around the model, never for real copy.
-    generator: Literal["transformers", "null"] = "transformers"
+    # "transformers", "null" (a fixed text at once: for measuring the pipeline around the
+    # model, never for real copy), or "package.module:factory" for a backend of your own:
+    # a callable taking the settings and returning a Generator.
+    generator: str = Field(default="transformers", pattern=r"^(transformers|null|[\w.]+:\w+)$")
     # "auto" picks cuda when torch finds a GPU, else cpu; or any torch device string.
     device: str = "auto"
     # "auto" is bfloat16 on CUDA and float32 on CPU, where batched and single outputs
@@ -51,6 +52,10 @@ class Settings(BaseSettings):
     # Where a GGUF model is converted once into safetensors, which loads about 10x faster.
     model_cache_dir: Path = Path.home() / ".cache" / "contentgen" / "models"
     max_requests_per_batch: int = Field(default=50_000, ge=1)
+    # A batch with pending requests, none finished for this many seconds and an empty
+    # queue has lost its messages (a killed worker's chunk waits for Redis's visibility
+    # timeout, an hour by default); the sweeper sends its pending requests again.
+    resend_stalled_after: float = Field(default=600, gt=0)
     # A request whose chunk was started this many times without finishing (its worker was
     # killed each time) is marked failed instead of being retried forever.
     max_attempts: int = Field(default=3, ge=1)

@@ -216,3 +216,18 @@ def test_clean_output_single_line_keeps_first_line():
     raw = '\n"Boots that keep up"\n\nRidgeline GTX: Boots that keep up, again'
     assert clean_output(raw, single_line=True) == "Boots that keep up"
     assert clean_output(raw) == raw.strip()
+
+
+def test_run_chunk_after_crash_runs_one_by_one(synced):
+    _, ids = submit_small(synced, variants=3)
+    with db.session_scope() as session:
+        session.execute(update(GenerationRequest).values(attempts=1))
+    generator = RecordingGenerator()
+
+    result = run_chunk(ids, generator)
+
+    assert result.drafts == 3
+    assert generator.calls == [1, 1, 1]
+    with db.session_scope() as session:
+        attempts = set(session.scalars(select(GenerationRequest.attempts)))
+    assert attempts == {2}

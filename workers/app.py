@@ -7,6 +7,7 @@ from celery import Celery
 from contentgen.settings import Settings, get_settings
 
 GENERATE_CHUNK = "contentgen.generate_chunk"
+SWEEP_STALLED = "contentgen.sweep_stalled_batches"
 
 
 def create_app(settings: Settings | None = None) -> Celery:
@@ -22,7 +23,11 @@ def create_app(settings: Settings | None = None) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         task_default_queue=settings.queue,
-        task_routes={GENERATE_CHUNK: {"queue": settings.queue}},
+        task_routes={GENERATE_CHUNK: {"queue": settings.queue}, SWEEP_STALLED: {"queue": settings.queue}},
+        # `celery -A workers beat` runs these; any worker on the queue executes them.
+        beat_schedule={
+            "sweep-stalled-batches": {"task": SWEEP_STALLED, "schedule": 60.0},
+        },
         # A chunk is acknowledged only after its drafts are committed, and put back on the
         # queue if its worker process dies, so a crash loses no work.
         task_acks_late=True,

@@ -16,7 +16,7 @@ from contentgen.chunks import run_chunk
 from contentgen.errors import ContentgenError, InfrastructureError
 from contentgen.generation import get_generator
 from contentgen.settings import get_settings
-from workers.app import GENERATE_CHUNK, app
+from workers.app import GENERATE_CHUNK, SWEEP_STALLED, app
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +76,11 @@ def generate_chunk(self, request_ids: list[int]) -> dict[str, int]:
     """Generate drafts for one chunk of request ids."""
     result = run_chunk(request_ids, get_generator(get_settings()))
     return {"drafts": result.drafts, "failed": result.failed, "skipped": result.skipped}
+
+
+@app.task(name=SWEEP_STALLED, ignore_result=True)
+def sweep_stalled_batches() -> list[int]:
+    """Send stalled batches' pending requests again (see dispatch.sweep_stalled_batches)."""
+    from contentgen.dispatch import sweep_stalled_batches as sweep
+
+    return sweep()

@@ -6,6 +6,9 @@ single batched call. ``create_generator`` picks the backend the settings name.
 
 from __future__ import annotations
 
+import importlib
+
+from contentgen.errors import InvalidInput
 from contentgen.generation.base import (
     GenerationInput,
     GenerationOutput,
@@ -30,6 +33,8 @@ def create_generator(settings: Settings) -> Generator:
         from contentgen.generation.null import NullGenerator
 
         return NullGenerator()
+    if ":" in settings.generator:
+        return _import_factory(settings.generator)(settings)
 
     from contentgen.generation.transformers import TransformersGenerator
 
@@ -48,3 +53,14 @@ def get_generator(settings: Settings) -> Generator:
     if key not in _process_generators:
         _process_generators[key] = create_generator(settings)
     return _process_generators[key]
+
+
+def _import_factory(path: str):
+    module_name, _, attribute = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise InvalidInput(
+            f'generator "{path}" cannot be imported ({error}); set CONTENTGEN_GENERATOR to '
+            '"transformers", "null" or an importable "package.module:factory"'
+        ) from None

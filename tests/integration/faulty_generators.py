@@ -1,0 +1,34 @@
+"""Generators for fault tests, loaded by real worker processes through CONTENTGEN_GENERATOR."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from contentgen.generation.null import NullGenerator
+
+
+class SlowGenerator(NullGenerator):
+    """The null generator, taking two seconds per call so a test can kill a worker mid-chunk."""
+
+    def generate(self, inputs):
+        time.sleep(2)
+        return super().generate(inputs)
+
+
+class PoisonGenerator(NullGenerator):
+    """Kills its own process whenever a prompt contains POISON, like a crash in native code."""
+
+    def generate(self, inputs):
+        if any("POISON" in item.prompt for item in inputs):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().generate(inputs)
+
+
+def slow(_settings):
+    return SlowGenerator()
+
+
+def poison(_settings):
+    return PoisonGenerator()

@@ -1,0 +1,120 @@
+"""Faults with real PostgreSQL, Redis and worker processes: nothing lost, nothing twice."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from contentgen import db
+from contentgen.models import Draft, GenerationRequest, RequestStatus
+
+from .conftest import REPOSITORY
+
+pytestmark = pytest.mark.integration
+
+
+def write_campaigns(folder, campaigns):
+    data = {
+        "brands": [{"key": "acme", "name": "Acme"}],
+        "campaigns": [
+            {
+                "key": key,
+                "brand": "acme",
+                "product": {"name": product},
+                "segments": [{"key": "all", "name": "Everyone"}],
+                "channels": ["email_subject"],
+                "variants": variants,
+            }
+            for key, product, variants in campaigns
+        ],
+    }
+    path = folder / "campaigns.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def cli(env, *args):
+    result = subprocess.run(
+        [sys.executable, "-m", "contentgen", *args],
+        cwd=REPOSITORY, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    return result
+
+
+def request_states():
+    with db.session_scope() as session:
+        return {
+            request.id: (request.status, request.attempts, request.error)
+            for request in session.scalars(select(GenerationRequest))
+        }
+
+
+def drafts_per_request():
+    with db.session_scope() as session:
+        rows = session.execute(select(Draft.request_id, func.count()).group_by(Draft.request_id)).all()
+    return dict(rows)
+
+
+def wait_until(condition, timeout=120, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"timed out waiting for {message}")
+
+
+def test_worker_killed_mid_chunk_loses_nothing(service_env, start_worker, tmp_path):
+    env = {**service_env, "CONTENTGEN_GENERATOR": "tests.integration.faulty_generators:slow"}
+    first = start_worker(**env)
+    submitted = cli(env, "batch", "submit", str(write_campaigns(tmp_path, [("launch", "Widget", 8)])))
+    assert submitted.returncode == 0, submitted.stderr
+
+    wait_until(lambda: any(attempts for _, attempts, _ in request_states().values()), message="a claim")
+    first.process.kill()
+    first.process.wait()
+
+    start_worker(**env)
+    wait_until(lambda: len(drafts_per_request()) >= 4, message="the second chunk")
+    swept = cli(env, "batch", "sweep", "--stalled-after", "0")
+    assert swept.returncode == 0, swept.stderr
+    waited = cli(env, "batch", "status", "1", "--wait", "--timeout", "120")
+    assert waited.returncode == 0, waited.stderr
+
+    states = request_states()
+    assert len(states) == 8
+    assert {status for status, _, _ in states.values()} == {RequestStatus.DONE}
+    assert drafts_per_request() == {request_id: 1 for request_id in states}
+
+
+def test_request_that_kills_worker_ends_failed(service_env, start_worker, tmp_path):
+    env = {
+        **service_env,
+        "CONTENTGEN_GENERATOR": "tests.integration.faulty_generators:poison",
+        "CONTENTGEN_MAX_ATTEMPTS": "2",
+    }
+    path = write_campaigns(tmp_path, [("good", "Widget", 3), ("bad", "POISON pill", 1)])
+    worker = start_worker(**env)
+    assert cli(env, "batch", "submit", str(path)).returncode == 0
+
+    for _ in range(6):
+        wait_until(
+            lambda: worker.process.poll() is not None
+            or all(status != RequestStatus.PENDING for status, _, _ in request_states().values()),
+            message="the worker to die or the batch to finish",
+        )
+        if worker.process.poll() is None:
+            break
+        worker = start_worker(**env)
+        assert cli(env, "batch", "sweep", "--stalled-after", "0").returncode == 0
+
+    states = request_states()
+    failed = [error for status, _, error in states.values() if status == RequestStatus.FAILED]
+    done = [request_id for request_id, (status, _, _) in states.items() if status == RequestStatus.DONE]
+    assert len(failed) == 1
+    assert "gave up after 2 attempts" in failed[0]
+    assert len(done) == 3
+    assert drafts_per_request() == {request_id: 1 for request_id in done}
