@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
@@ -387,7 +387,7 @@ def stalled_batches(session: Session, stalled_after: float) -> list[int]:
     candidates = session.execute(
         select(Batch.id, Batch.created_at, last_finished.c.at)
         .outerjoin(last_finished, last_finished.c.batch_id == Batch.id)
-        .where(Batch.status != BatchStatus.COMPLETED)
+        .where(Batch.status.in_([BatchStatus.PENDING, BatchStatus.RUNNING]))
         .order_by(Batch.id)
     ).all()
     return [
@@ -400,3 +400,43 @@ def stalled_batches(session: Session, stalled_after: float) -> list[int]:
 def _as_utc(moment: datetime) -> datetime:
     # SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cancel_batch(session: Session, batch_id: int) -> int:
+    """Cancel the batch's pending requests; return how many were cancelled.
+
+    Requests that a worker is generating right now are locked: this statement waits for
+    that chunk to commit, after which they are done and stay done.
+    """
+    batch = get_batch(session, batch_id)
+    cancelled = session.execute(
+        update(GenerationRequest)
+        .where(
+            GenerationRequest.batch_id == batch_id,
+            GenerationRequest.status == RequestStatus.PENDING,
+        )
+        .values(status=RequestStatus.CANCELLED, finished_at=datetime.now(UTC))
+    ).rowcount
+    if cancelled:
+        batch.status = BatchStatus.CANCELLED
+        batch.finished_at = datetime.now(UTC)
+    logger.info("batch %d: cancelled %d pending requests", batch_id, cancelled)
+    return cancelled
+
+
+def reset_failed(session: Session, batch_id: int) -> int:
+    """Make the batch's failed requests pending again; return how many."""
+    batch = get_batch(session, batch_id)
+    reset = session.execute(
+        update(GenerationRequest)
+        .where(
+            GenerationRequest.batch_id == batch_id,
+            GenerationRequest.status == RequestStatus.FAILED,
+        )
+        .values(status=RequestStatus.PENDING, attempts=0, error=None, finished_at=None)
+    ).rowcount
+    if reset:
+        batch.status = BatchStatus.RUNNING
+        batch.finished_at = None
+    logger.info("batch %d: %d failed requests are pending again", batch_id, reset)
+    return reset

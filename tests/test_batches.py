@@ -159,7 +159,7 @@ def test_batch_progress_counts_pending(synced):
     submission = submit([campaign_file(synced)])
     with db.session_scope() as session:
         progress = batch_progress(session, submission.batch_id)
-    assert progress.requests == {"pending": 24, "done": 0, "failed": 0}
+    assert progress.requests == {"pending": 24, "done": 0, "failed": 0, "cancelled": 0}
     assert progress.drafts == {}
 
 

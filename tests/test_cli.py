@@ -43,7 +43,7 @@ def test_cli_submit_wait_runs_in_process(ready):
     assert result.exit_code == 0, result.output
     status = json.loads(result.stdout)
     assert status["status"] == "completed"
-    assert status["requests"] == {"done": 24, "pending": 0, "failed": 0}
+    assert status["requests"] == {"done": 24, "pending": 0, "failed": 0, "cancelled": 0}
     assert status["drafts"] == {"pending_review": 24}
 
 
@@ -237,3 +237,45 @@ def test_cli_status_wait_without_broker_explains(ready):
     result = invoke("batch", "status", "1", "--wait")
     assert result.exit_code == 2
     assert "contentgen batch resume 1 --wait" in result.stderr
+
+
+def test_cli_cancel_stops_pending_requests(ready):
+    invoke("batch", "submit", str(copy_example(ready)))
+    result = invoke("batch", "cancel", "1")
+    resumed = invoke("batch", "resume", "1", "--wait")
+    status = json.loads(invoke("batch", "status", "1", "--json").stdout)
+
+    assert result.exit_code == 0
+    assert "Cancelled 24 pending requests" in result.stdout
+    assert resumed.exit_code == 0
+    assert status["status"] == "cancelled"
+    assert status["requests"]["cancelled"] == 24
+    assert status["drafts"] == {}
+
+
+def test_cli_retry_failed_reruns_only_failed(ready, monkeypatch):
+    from contentgen.generation import null
+
+    path = copy_example(ready)
+    monkeypatch.setattr(null, "NULL_TEXT", "")
+    invoke("batch", "submit", str(path), "--wait")
+    monkeypatch.setattr(null, "NULL_TEXT", "Now it works.")
+
+    result = invoke("batch", "retry-failed", "1", "--wait")
+    status = json.loads(invoke("batch", "status", "1", "--json").stdout)
+
+    assert result.exit_code == 0, result.output
+    assert "24 failed requests of batch 1 will run again" in result.stdout
+    assert status["status"] == "completed"
+    assert status["requests"] == {"done": 24, "failed": 0, "pending": 0, "cancelled": 0}
+    assert count_rows(GenerationRequest) == 24
+
+
+def test_cli_retry_failed_keeps_done_requests(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    result = invoke("batch", "retry-failed", "1")
+    assert "0 failed requests of batch 1 will run again" in result.stdout
+    with db.session_scope() as session:
+        from contentgen.models import Draft
+
+        assert session.scalar(select(func.count()).select_from(Draft)) == 24

@@ -36,6 +36,10 @@ def create_app(settings: Settings | None = None) -> Celery:
         # long generate call while an idle worker could run it.
         worker_prefetch_multiplier=1,
         broker_connection_timeout=5,
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_timeout,
+            **settings.broker_transport_options,
+        },
         broker_connection_retry_on_startup=True,
     )
     return app

@@ -32,3 +32,28 @@ def slow(_settings):
 
 def poison(_settings):
     return PoisonGenerator()
+
+
+class OutOfMemoryAboveTwo(NullGenerator):
+    """Raises torch's CUDA out-of-memory error for any call with more than two prompts."""
+
+    def generate(self, inputs):
+        import torch
+
+        if len(inputs) > 2:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory with {len(inputs)} rows (simulated)")
+        return super().generate(inputs)
+
+
+def out_of_memory_above_two(_settings):
+    return OutOfMemoryAboveTwo()
+
+
+class VerySlowGenerator(NullGenerator):
+    def generate(self, inputs):
+        time.sleep(6)
+        return super().generate(inputs)
+
+
+def very_slow(_settings):
+    return VerySlowGenerator()

@@ -118,3 +118,42 @@ def test_request_that_kills_worker_ends_failed(service_env, start_worker, tmp_pa
     assert "gave up after 2 attempts" in failed[0]
     assert len(done) == 3
     assert drafts_per_request() == {request_id: 1 for request_id in done}
+
+
+def test_out_of_memory_splits_chunk(service_env, start_worker, tmp_path):
+    env = {
+        **service_env,
+        "CONTENTGEN_GENERATOR": "tests.integration.faulty_generators:out_of_memory_above_two",
+        "CONTENTGEN_CHUNK_SIZE": "8",
+    }
+    worker = start_worker(**env)
+    path = write_campaigns(tmp_path, [("launch", "Widget", 8)])
+    result = cli(env, "batch", "submit", str(path), "--wait", "--timeout", "120")
+
+    assert result.returncode == 0, result.stderr + worker.output()
+    states = request_states()
+    assert {status for status, _, _ in states.values()} == {RequestStatus.DONE}
+    assert drafts_per_request() == {request_id: 1 for request_id in states}
+    assert "out of memory on 8 requests; retrying in halves" in worker.output()
+
+
+def test_short_visibility_timeout_gives_no_second_draft(service_env, start_worker, tmp_path):
+    env = {
+        **service_env,
+        "CONTENTGEN_GENERATOR": "tests.integration.faulty_generators:very_slow",
+        "CONTENTGEN_BROKER_VISIBILITY_TIMEOUT": "1",
+        # Scan for overdue messages every second instead of every 100 s.
+        "CONTENTGEN_BROKER_TRANSPORT_OPTIONS": '{"unacked_restore_interval": 1, "unacked_restore_throttle": 1}',
+    }
+    workers = [start_worker(**env), start_worker(**env)]
+    path = write_campaigns(tmp_path, [("launch", "Widget", 4)])
+    result = cli(env, "batch", "submit", str(path), "--wait", "--timeout", "120")
+
+    assert result.returncode == 0, result.stderr
+    states = request_states()
+    assert {status for status, _, _ in states.values()} == {RequestStatus.DONE}
+    assert drafts_per_request() == {request_id: 1 for request_id in states}
+    # The chunk outlived the visibility timeout, so Redis handed it out a second time;
+    # the second run found its rows done and skipped them.
+    logs = "".join(worker.output() for worker in workers)
+    assert "{'drafts': 0, 'failed': 0, 'skipped': 4}" in logs

@@ -59,7 +59,7 @@ def test_batch_runs_on_celery_worker_with_real_model(service_env, start_worker, 
     status = json.loads(result.stdout)
 
     assert status["status"] == "completed"
-    assert status["requests"] == {"done": 8, "pending": 0, "failed": 0}
+    assert status["requests"] == {"done": 8, "pending": 0, "failed": 0, "cancelled": 0}
     with db.session_scope() as session:
         requests = session.scalars(select(GenerationRequest)).all()
         drafts = session.scalars(select(Draft)).all()
