@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 from contentgen import db
 from contentgen.batches import BatchProgress, batch_progress, list_batches
 from contentgen.campaigns import import_campaign_file, load_campaign_file
+from contentgen.cli_schedules import schedules_app
 from contentgen.dispatch import read_progress, resume, run_inline, send_chunks, submit, wait_for_batch
 from contentgen.drafts import draft_details, list_drafts
 from contentgen.errors import ContentgenError, InvalidInput
@@ -68,6 +69,7 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(batch_app, name="batch")
 app.add_typer(drafts_app, name="drafts")
+app.add_typer(schedules_app, name="schedules")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

@@ -7,6 +7,7 @@ from celery import Celery
 from contentgen.settings import Settings, get_settings
 
 GENERATE_CHUNK = "contentgen.generate_chunk"
+DISPATCH_DUE_SCHEDULES = "contentgen.dispatch_due_schedules"
 
 
 def create_app(settings: Settings | None = None) -> Celery:
@@ -22,7 +23,23 @@ def create_app(settings: Settings | None = None) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         task_default_queue=settings.queue,
-        task_routes={GENERATE_CHUNK: {"queue": settings.queue}},
+        task_routes={
+            GENERATE_CHUNK: {"queue": settings.queue},
+            DISPATCH_DUE_SCHEDULES: {"queue": settings.schedule_queue},
+        },
+        # `celery -A workers beat` sends the dispatcher every interval. A dispatch that no
+        # worker took before the next one was sent expires unrun: the next one finds every
+        # slot that is due, so a backlog of dispatches would only repeat the same work.
+        beat_schedule={
+            "dispatch-due-schedules": {
+                "task": DISPATCH_DUE_SCHEDULES,
+                "schedule": settings.schedule_interval_seconds,
+                "options": {
+                    "queue": settings.schedule_queue,
+                    "expires": settings.schedule_interval_seconds,
+                },
+            }
+        },
         # A chunk is acknowledged only after its drafts are committed, and put back on the
         # queue if its worker process dies, so a crash loses no work.
         task_acks_late=True,
