@@ -158,8 +158,8 @@ def _record(due: _DueSlots) -> list[SlotOutcome]:
             outcomes.extend(_create_run(session, campaign, slot_at) for slot_at in due.to_run)
     except IntegrityError:
         logger.info(
-            "campaign %s: slots %s were already recorded by another dispatcher",
-            due.campaign_key, ", ".join(slot.isoformat() for slot in due.to_skip + due.to_run),
+            "campaign %s: %d due slots up to %s were already recorded by another dispatcher",
+            due.campaign_key, len(due.to_skip) + len(due.to_run), due.to_run[-1].isoformat(),
         )  # fmt: skip
         return []
     for outcome in outcomes:
