@@ -90,8 +90,8 @@ class ScheduleSpec(_Spec):
     # Read in the campaign's own time zone; contentgen.schedules turns it into UTC slots.
     cron: str
     timezone: str = "UTC"
-    # "all" generates every segment x channel x variant on each run; "unapproved" only
-    # those that have no approved draft in an earlier batch of the campaign.
+    # "all" generates every segment x channel x variant on each run. "unapproved" generates
+    # only those that have no approved draft in an earlier batch of the campaign.
     refresh: Literal["all", "unapproved"] = "all"
 
     @field_validator("cron")

@@ -179,7 +179,8 @@ def _print_outcomes(outcomes, handed_over: list[int], wait: bool) -> None:
         console.print("No schedule slot is due.")
     if handed_over:
         verb = "Sent the chunks of" if get_settings().broker_url else "Ran"
-        console.print(f"{verb} batches {', '.join(map(str, handed_over))}.")
+        noun = "batch" if len(handed_over) == 1 else "batches"
+        console.print(f"{verb} {noun} {', '.join(map(str, handed_over))}.")
 
     waiting = [
         outcome.batch_id

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SlotOutcome:
-    """What one dispatch did with one schedule slot of a campaign."""
+    """The result of one dispatch for one schedule slot of a campaign."""
 
     campaign: str
     slot_at: datetime
@@ -80,9 +81,24 @@ def stored_utc(moment: datetime | None) -> datetime | None:
 
 
 def schedule_of(campaign: Campaign) -> ScheduleSpec | None:
-    """Return the campaign's validated schedule, or None when it has none."""
+    """Return the campaign's validated schedule, or None when it has none or it is invalid.
+
+    A schedule stored by an older version can fail today's validation (e.g. a cron that
+    never matches a date); it is logged and left out so that it cannot stop the dispatch
+    of every other campaign.
+    """
     schedule = campaign.spec.get("schedule")
-    return ScheduleSpec.model_validate(schedule) if schedule else None
+    if not schedule:
+        return None
+    try:
+        return ScheduleSpec.model_validate(schedule)
+    except ValidationError as error:
+        logger.error(
+            "campaign %s: stored schedule is invalid, so it does not run; fix the campaign "
+            "file and import it again: %s",
+            campaign.key, error,
+        )  # fmt: skip
+        return None
 
 
 def run_due(now: datetime) -> list[SlotOutcome]:
@@ -152,7 +168,8 @@ def _record(due: _DueSlots) -> list[SlotOutcome]:
             campaign = session.get(Campaign, due.campaign_id)
             if campaign is None or campaign.schedule_paused:
                 return []
-            outcomes = [_skip(session, campaign, slot_at, due.to_run[-1]) for slot_at in due.to_skip]
+            ran = due.to_run[-1]
+            outcomes = [_skip(session, campaign, slot_at, ran) for slot_at in due.to_skip]
             # Flushed now, so that a dispatcher that lost the race stops before rendering.
             session.flush()
             outcomes.extend(_create_run(session, campaign, slot_at) for slot_at in due.to_run)
@@ -172,11 +189,10 @@ def _skip(session: Session, campaign: Campaign, slot_at: datetime, ran: datetime
         f"missed; the latest due slot, {ran.isoformat()}, ran instead "
         "(CONTENTGEN_SCHEDULE_CATCH_UP=latest)"
     )
-    session.add(
-        ScheduleRun(
-            campaign_id=campaign.id, slot_at=slot_at, status=ScheduleRunStatus.SKIPPED, detail=detail
-        )
+    run = ScheduleRun(
+        campaign_id=campaign.id, slot_at=slot_at, status=ScheduleRunStatus.SKIPPED, detail=detail
     )
+    session.add(run)
     return SlotOutcome(campaign.key, slot_at, ScheduleRunStatus.SKIPPED, detail=detail)
 
 

@@ -12,7 +12,7 @@ and these rules make each wall-clock time of the cron expression fire once per d
   second pass through the repeated hour fires nothing, even for a cron expression that
   runs every few minutes.
 
-croniter only ever sees naive wall-clock times here. Given aware times, croniter 7.0.0
+croniter is only ever given naive wall-clock times here. Given aware times, croniter 7.0.0
 fires "30 2 * * *" twice on 2026-10-25 in Europe/Berlin, once for each pass through the
 repeated hour.
 """

@@ -196,7 +196,7 @@ def test_run_due_naive_now_rejected(synced):
     ],
     ids=["berlin-spring", "berlin-autumn", "new-york-spring", "new-york-autumn", "shanghai"],
 )
-def test_run_due_every_ten_minutes_one_batch_per_night(synced, zone, cron, first_day, change_slot):
+def test_run_due_one_batch_per_night(synced, zone, cron, first_day, change_slot):
     local = ZoneInfo(zone)
     start = datetime.fromisoformat(first_day).replace(tzinfo=local)
     since = start.astimezone(UTC).replace(tzinfo=None).isoformat()
@@ -355,3 +355,15 @@ def test_list_schedules_paused_has_no_next_run(synced):
 
     assert item["paused"] is True
     assert item["next_run_utc"] is None
+
+
+def test_run_due_invalid_stored_schedule_left_out(synced):
+    scheduled_campaign(synced, key="broken", since="2026-03-22T00:00")
+    scheduled_campaign(synced, key="working", since="2026-03-22T00:00")
+    with db.session_scope() as session:
+        broken = session.scalars(select(Campaign).where(Campaign.key == "broken")).one()
+        broken.spec = {**broken.spec, "schedule": {"cron": "0 0 30 2 *", "timezone": "UTC"}}
+
+    outcomes = run_due(utc("2026-03-22T02:00"))
+
+    assert [outcome.campaign for outcome in outcomes] == ["working"]

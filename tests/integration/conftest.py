@@ -151,7 +151,8 @@ class Beat:
         self.log = self.log_path.open("wb")
         command = [
             sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel=INFO",
-            "--schedule", str(folder / f"{name}-schedule"), "--pidfile", str(folder / f"{name}.pid"),
+            "--schedule", str(folder / f"{name}-schedule"),
+            "--pidfile", str(folder / f"{name}.pid"),
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=REPOSITORY, env=env, stdout=self.log, stderr=subprocess.STDOUT

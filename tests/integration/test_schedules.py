@@ -122,9 +122,7 @@ def test_concurrent_run_due_one_batch_per_slot(service_env, start_worker, tmp_pa
 
 
 @pytest.mark.model
-def test_two_beats_dispatch_each_slot_once_with_real_model(
-    service_env, start_worker, start_beat, tmp_path
-):
+def test_two_beats_one_batch_per_slot(service_env, start_worker, start_beat, tmp_path):
     import_campaigns(
         tmp_path,
         {"every-minute": {"cron": "* * * * *", "timezone": "UTC"}},
