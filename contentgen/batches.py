@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -27,6 +28,7 @@ from contentgen.models import (
     Brand,
     Campaign,
     Draft,
+    DraftStatus,
     GenerationRequest,
     PromptTemplate,
     RequestStatus,
@@ -142,6 +144,20 @@ def sample_context() -> dict[str, Any]:
     return build_context(campaign, spec, slot)
 
 
+def approved_slots(session: Session, campaign: Campaign) -> set[Slot]:
+    """Return the campaign's slots that have an approved draft in any batch."""
+    rows = session.execute(
+        select(GenerationRequest.segment, GenerationRequest.channel, GenerationRequest.variant)
+        .join(Draft, Draft.request_id == GenerationRequest.id)
+        .where(
+            GenerationRequest.campaign_id == campaign.id,
+            Draft.status == DraftStatus.APPROVED,
+        )
+        .distinct()
+    ).all()
+    return {Slot(row.segment, row.channel, row.variant) for row in rows}
+
+
 def find_batch_by_key(session: Session, idempotency_key: str) -> Batch | None:
     return session.scalars(select(Batch).where(Batch.idempotency_key == idempotency_key)).one_or_none()
 
@@ -151,13 +167,17 @@ def create_batch(
     campaigns: Sequence[Campaign],
     idempotency_key: str | None = None,
     trigger: Trigger = Trigger.MANUAL,
+    skip_slots: Mapping[int, AbstractSet[Slot]] | None = None,
 ) -> Batch:
     """Create a batch with one rendered request per slot of each campaign; the caller commits.
 
+    Args:
+        skip_slots: slots to leave out, by campaign id (e.g. those already approved).
+
     Raises:
         InvalidInput: if there are no campaigns, the batch would exceed the request limit, a
-            channel has no synced template, or a template fails to render. Nothing is added
-            to the session then.
+            channel has no synced template, a template fails to render, or ``skip_slots``
+            leaves no slot at all. Nothing is added to the session then.
     """
     if not campaigns:
         raise InvalidInput("no campaigns to submit; pass a campaign file or --campaign KEY")
@@ -167,7 +187,13 @@ def create_batch(
     templates = _templates_for(session, {channel for spec in specs for channel in spec.channels})
     rows = []
     for campaign, spec in zip(campaigns, specs, strict=True):
-        rows.extend(_request_rows(campaign, spec, templates))
+        skipped = (skip_slots or {}).get(campaign.id, frozenset())
+        rows.extend(_request_rows(campaign, spec, templates, skipped))
+    if not rows:
+        raise InvalidInput(
+            "every slot of the campaigns is left out, so the batch would be empty; "
+            "submit it without leaving slots out"
+        )
 
     batch = Batch(
         idempotency_key=idempotency_key,
@@ -216,11 +242,16 @@ def _templates_for(session: Session, channels: set[str]) -> dict[str, PromptTemp
 
 
 def _request_rows(
-    campaign: Campaign, spec: CampaignSpec, templates: dict[str, PromptTemplate]
+    campaign: Campaign,
+    spec: CampaignSpec,
+    templates: dict[str, PromptTemplate],
+    skipped: AbstractSet[Slot],
 ) -> list[dict[str, Any]]:
     generation = spec.generation
     rows = []
     for slot in expand_slots(spec):
+        if slot in skipped:
+            continue
         template = templates[slot.channel]
         try:
             prompt = render_prompt(template, build_context(campaign, spec, slot))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from babel import Locale, UnknownLocaleError
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -91,8 +92,12 @@ class GenerationSpec(_Spec):
 
 
 class ScheduleSpec(_Spec):
+    # Read in the campaign's own time zone; contentgen.schedules turns it into UTC slots.
     cron: str
     timezone: str = "UTC"
+    # "all" generates every segment x channel x variant on each run. "unapproved" generates
+    # only those that have no approved draft in an earlier batch of the campaign.
+    refresh: Literal["all", "unapproved"] = "all"
 
     @field_validator("cron")
     @classmethod
@@ -102,6 +107,13 @@ class ScheduleSpec(_Spec):
                 f'"{value}" is not a valid cron expression; use five fields: '
                 'minute hour day-of-month month day-of-week, e.g. "30 2 * * *"'
             )
+        try:
+            croniter(value, datetime(2000, 1, 1)).get_next(datetime)
+        except CroniterBadDateError:
+            raise ValueError(
+                f'"{value}" never matches a date (e.g. February 30); '
+                "check the day-of-month and month fields"
+            ) from None
         return value
 
     @field_validator("timezone")
@@ -490,15 +502,25 @@ def _upsert_brand(session: Session, spec: BrandSpec) -> Brand:
 
 def _upsert_campaign(session: Session, spec: CampaignSpec) -> Campaign:
     brand = session.scalars(select(Brand).where(Brand.key == spec.brand)).one()
-    spec_data = spec.model_dump(mode="json", exclude={"key", "brand"})
+    # A new row starts with an empty spec, so the schedule below counts as changed.
     campaign = _get_or_create(
-        session, Campaign, spec.key, brand_id=brand.id, name=spec.display_name, spec=spec_data,
+        session, Campaign, spec.key, brand_id=brand.id, name=spec.display_name, spec={},
         created_at=utcnow(), updated_at=utcnow(),
     )  # fmt: skip
     campaign.brand = brand
     campaign.name = spec.display_name
+    previous = (campaign.spec or {}).get("schedule") or {}
     campaign.spec = spec.model_dump(mode="json", exclude={"key", "brand"})
+    current = campaign.spec["schedule"] or {}
+    # A new or changed cron or zone starts counting now: slots before the import are never
+    # due, so importing a campaign does not run its past nights.
+    if _slot_fields(previous) != _slot_fields(current):
+        campaign.schedule_since = utcnow() if current else None
     return campaign
+
+
+def _slot_fields(schedule: dict[str, Any]) -> tuple[Any, Any]:
+    return schedule.get("cron"), schedule.get("timezone")
 
 
 def campaign_spec(campaign: Campaign) -> CampaignSpec:

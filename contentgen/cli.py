@@ -29,6 +29,7 @@ from contentgen.batches import (
     reset_failed,
 )
 from contentgen.campaigns import import_campaign_file, load_campaign_file
+from contentgen.cli_schedules import schedules_app
 from contentgen.dispatch import (
     read_progress,
     resume,
@@ -91,6 +92,7 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(batch_app, name="batch")
 app.add_typer(drafts_app, name="drafts")
+app.add_typer(schedules_app, name="schedules")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 BatchId = Annotated[int, typer.Argument(help="Batch id.", min=1, max=MAX_ID)]

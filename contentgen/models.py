@@ -70,6 +70,18 @@ class Trigger(str, enum.Enum):
     SCHEDULE = "schedule"
 
 
+class ScheduleRunStatus(str, enum.Enum):
+    # The batch is committed; its chunks have not been handed to workers yet.
+    CREATED = "created"
+    # The batch's chunks were sent to the workers, or run in the dispatching process.
+    DISPATCHED = "dispatched"
+    # No batch: an older missed slot under catch-up "latest", or refresh mode "unapproved"
+    # found an approved draft for every slot of the campaign.
+    SKIPPED = "skipped"
+    # No batch: creating it failed on the campaign's input (see detail); not retried.
+    FAILED = "failed"
+
+
 class Brand(Base):
     __tablename__ = "brands"
 
@@ -109,6 +121,12 @@ class Campaign(Base):
     # The validated campaign as written in its file: product, segments, channels,
     # variants, locale, generation parameters and schedule.
     spec: Mapped[dict[str, Any]] = mapped_column()
+    # A paused schedule creates no batches; resuming does not run the slots it missed.
+    schedule_paused: Mapped[bool] = mapped_column(default=False)
+    # Schedule slots at or before this instant are never due: it is when the schedule's
+    # cron or time zone was last set by an import, or when it was last resumed. None
+    # exactly when the campaign has no schedule.
+    schedule_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -254,11 +272,21 @@ class ScheduleRun(Base):
     """One schedule slot of a campaign; the unique key makes a second dispatch harmless."""
 
     __tablename__ = "schedule_runs"
-    __table_args__ = (UniqueConstraint("campaign_id", "slot_at"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "slot_at"),
+        Index("ix_schedule_runs_status", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    # The slot's instant in UTC (see contentgen.schedules for local times around DST).
     slot_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[ScheduleRunStatus] = mapped_column(
+        _enum(ScheduleRunStatus, "schedule_run_status")
+    )
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    # Why the slot was skipped or failed; None for a created batch.
+    detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    campaign: Mapped[Campaign] = relationship()

@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     # A request whose chunk was started this many times without finishing (its worker was
     # killed each time) is marked failed instead of being retried forever.
     max_attempts: int = Field(default=3, ge=1)
+    # Queue of the schedule dispatcher task that Celery beat sends. It is apart from the
+    # chunk queue so that a dispatch never waits behind long generate calls. A worker that
+    # consumes only this queue loads no model.
+    schedule_queue: str = "contentgen-schedules"
+    # Seconds between two dispatcher runs sent by Celery beat.
+    schedule_interval_seconds: float = Field(default=60.0, gt=0)
+    # What to do with schedule slots missed during downtime. "latest" runs only the newest
+    # due slot of each campaign and records the older ones as skipped. "all" runs them all.
+    schedule_catch_up: Literal["latest", "all"] = "latest"
+    # Schedule slots older than this many hours before the dispatch time are neither run
+    # nor recorded, in both catch-up modes. 168 hours covers a weekly schedule.
+    schedule_lookback_hours: int = Field(default=168, ge=1)
 
 
 @lru_cache(maxsize=1)

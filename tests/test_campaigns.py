@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from contentgen import db
 from contentgen.campaigns import import_campaign_file, language_name, load_campaign_file
 from contentgen.errors import InvalidInput
 from contentgen.models import Brand, Campaign
+from contentgen.schedule_runs import stored_utc
 
 from .conftest import EXAMPLES
 
@@ -122,8 +124,11 @@ def test_load_duplicate_segment_keys_rejected(tmp_path):
     [
         ({"cron": "61 2 * * *", "timezone": "UTC"}, '"61 2 * * *" is not a valid cron expression'),
         ({"cron": "30 2 * * *", "timezone": "Mars/Olympus"}, '"Mars/Olympus" is not an IANA time zone'),
+        ({"cron": "0 0 30 2 *", "timezone": "UTC"}, '"0 0 30 2 *" never matches a date'),
+        ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" is not a valid cron expression'),
+        ({"cron": "30 2 * * *", "refresh": "x"}, "refresh: Input should be 'all' or 'unapproved'"),
     ],
-    ids=["cron", "timezone"],
+    ids=["cron", "timezone", "never-matches", "six-fields", "refresh"],
 )
 def test_load_invalid_schedule_rejected(tmp_path, schedule, expected):
     data = {"brands": [brand()], "campaigns": [campaign(schedule=schedule)]}
@@ -192,6 +197,53 @@ def test_import_creates_then_updates(database, tmp_path):
         assert len(stored) == 1
         assert stored[0].spec["variants"] == 5
         assert session.scalar(select(func.count()).select_from(Brand)) == 1
+
+
+def import_file(folder: Path, data) -> Campaign:
+    path = write_yaml(folder, data)
+    with db.session_scope() as session:
+        (imported,) = import_campaign_file(session, path, load_campaign_file(path))
+        return imported
+
+
+def test_import_schedule_starts_at_import(database, tmp_path):
+    schedule = {"cron": "30 2 * * *", "timezone": "Europe/Berlin"}
+    before = datetime.now(UTC)
+    imported = import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign(schedule=schedule)]})
+
+    assert stored_utc(imported.schedule_since) >= before
+    assert imported.spec["schedule"] == {**schedule, "refresh": "all"}
+
+
+def test_import_same_schedule_keeps_start(database, tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": "30 2 * * *"})]}
+    first = import_file(tmp_path, data)
+    data["campaigns"][0]["variants"] = 3
+    data["campaigns"][0]["schedule"]["refresh"] = "unapproved"
+    second = import_file(tmp_path, data)
+
+    assert stored_utc(second.schedule_since) == stored_utc(first.schedule_since)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "restarted"),
+    [
+        ({"cron": "0 3 * * *"}, True),
+        ({"cron": "30 2 * * *", "timezone": "Asia/Tokyo"}, True),
+        (None, False),
+    ],
+    ids=["cron-changed", "zone-changed", "removed"],
+)
+def test_import_changed_schedule_restarts(database, tmp_path, schedule, restarted):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": "30 2 * * *"})]}
+    first = import_file(tmp_path, data)
+    data["campaigns"][0]["schedule"] = schedule
+    second = import_file(tmp_path, data)
+
+    if restarted:
+        assert stored_utc(second.schedule_since) > stored_utc(first.schedule_since)
+    else:
+        assert second.schedule_since is None
 
 
 def test_import_unknown_brand_writes_nothing(database, tmp_path):

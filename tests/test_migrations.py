@@ -35,3 +35,36 @@ def test_migrations_match_models(sqlite_settings):
     with db.get_engine().connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def test_migration_0004_starts_imported_schedules(sqlite_settings):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from contentgen.schedule_runs import stored_utc
+
+    db.upgrade("0002")
+    insert_campaign = text(
+        "INSERT INTO campaigns (id, key, brand_id, name, spec, created_at, updated_at) "
+        "VALUES (:id, :key, 1, :key, :spec, '2026-01-01', '2026-01-01')"
+    )
+    with db.get_engine().begin() as connection:
+        connection.execute(
+            text("INSERT INTO brands (id, key, name, voice, banned_terms, required_terms, "
+                 "created_at, updated_at) VALUES (1, 'b', 'B', '', '[]', '[]', "
+                 "'2026-01-01', '2026-01-01')")
+        )  # fmt: skip
+        nightly = '{"schedule": {"cron": "0 2 * * *"}}'
+        connection.execute(insert_campaign, {"id": 1, "key": "nightly", "spec": nightly})
+        manual = '{"schedule": null}'
+        connection.execute(insert_campaign, {"id": 2, "key": "manual", "spec": manual})
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    db.upgrade()
+
+    with db.get_engine().connect() as connection:
+        since = dict(connection.execute(text("SELECT key, schedule_since FROM campaigns")).all())
+    assert since["nightly"] is not None
+    assert stored_utc(datetime.fromisoformat(since["nightly"])) >= before
+    assert since["manual"] is None

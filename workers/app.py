@@ -8,6 +8,7 @@ from contentgen.settings import Settings, get_settings
 
 GENERATE_CHUNK = "contentgen.generate_chunk"
 SWEEP_STALLED = "contentgen.sweep_stalled_batches"
+DISPATCH_DUE_SCHEDULES = "contentgen.dispatch_due_schedules"
 
 
 def create_app(settings: Settings | None = None) -> Celery:
@@ -23,10 +24,24 @@ def create_app(settings: Settings | None = None) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         task_default_queue=settings.queue,
-        task_routes={GENERATE_CHUNK: {"queue": settings.queue}, SWEEP_STALLED: {"queue": settings.queue}},
-        # `celery -A workers beat` runs these; any worker on the queue executes them.
+        task_routes={
+            GENERATE_CHUNK: {"queue": settings.queue},
+            SWEEP_STALLED: {"queue": settings.queue},
+            DISPATCH_DUE_SCHEDULES: {"queue": settings.schedule_queue},
+        },
+        # `celery -A workers beat` sends these. A dispatch that no worker took before the
+        # next one was sent expires unrun: the next one finds every slot that is due, so a
+        # backlog of dispatches would only repeat the same work.
         beat_schedule={
             "sweep-stalled-batches": {"task": SWEEP_STALLED, "schedule": 60.0},
+            "dispatch-due-schedules": {
+                "task": DISPATCH_DUE_SCHEDULES,
+                "schedule": settings.schedule_interval_seconds,
+                "options": {
+                    "queue": settings.schedule_queue,
+                    "expires": settings.schedule_interval_seconds,
+                },
+            },
         },
         # A chunk is acknowledged only after its drafts are committed, and put back on the
         # queue if its worker process dies, so a crash loses no work.

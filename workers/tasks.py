@@ -15,8 +15,10 @@ from contentgen import db
 from contentgen.chunks import run_chunk
 from contentgen.errors import ContentgenError, InfrastructureError
 from contentgen.generation import get_generator
+from contentgen.models import ScheduleRunStatus, utcnow
+from contentgen.schedule_runs import run_due, send_created_runs
 from contentgen.settings import get_settings
-from workers.app import GENERATE_CHUNK, SWEEP_STALLED, app
+from workers.app import DISPATCH_DUE_SCHEDULES, GENERATE_CHUNK, SWEEP_STALLED, app
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +33,21 @@ def _load_model_or_exit() -> None:
         raise SystemExit(1) from None
 
 
+def consumes_chunks() -> bool:
+    """Return whether this worker consumes the chunk queue, and so needs the model.
+
+    A worker started with only the schedule queue (``-Q contentgen-schedules``) runs the
+    dispatcher alone and loads no model.
+    """
+    return get_settings().queue in app.amqp.queues.consume_from
+
+
 @signals.worker_process_init.connect
 def load_model_in_child(**_kwargs) -> None:
     """Prefork pool: open fresh database connections and load the model in each child."""
     db.reset_engine()
-    _load_model_or_exit()
+    if consumes_chunks():
+        _load_model_or_exit()
 
 
 @signals.worker_init.connect
@@ -47,7 +59,7 @@ def check_settings_before_start(sender=None, **_kwargs) -> None:
     """
     try:
         settings = get_settings()
-        if settings.generator == "transformers":
+        if settings.generator == "transformers" and consumes_chunks():
             from contentgen.generation.transformers import resolve_model
 
             resolve_model(settings.model)
@@ -56,7 +68,7 @@ def check_settings_before_start(sender=None, **_kwargs) -> None:
         raise SystemExit(1) from None
 
     pool = str(getattr(sender, "pool_cls", "")).lower()
-    if "solo" in pool or "thread" in pool:
+    if ("solo" in pool or "thread" in pool) and consumes_chunks():
         _load_model_or_exit()
 
 
@@ -84,3 +96,24 @@ def sweep_stalled_batches() -> list[int]:
     from contentgen.dispatch import sweep_stalled_batches as sweep
 
     return sweep()
+
+
+@app.task(name=DISPATCH_DUE_SCHEDULES, ignore_result=True)
+def dispatch_due_schedules() -> dict[str, int]:
+    """Create a batch for every due schedule slot and send the chunks of new batches.
+
+    Running it twice at once, or again after a failure, is harmless: see
+    ``contentgen.schedule_runs``. It is not retried, because beat sends it again within a
+    minute and that run picks up whatever this one left.
+    """
+    outcomes = run_due(utcnow())
+    try:
+        sent = send_created_runs()
+    except InfrastructureError:
+        # The new runs stay `created`, and the next dispatch sends their chunks.
+        logger.warning("could not send the chunks of new schedule batches", exc_info=True)
+        sent = []
+    counts = {status.value: 0 for status in ScheduleRunStatus}
+    for outcome in outcomes:
+        counts[outcome.status.value] += 1
+    return {**counts, "sent": len(sent)}

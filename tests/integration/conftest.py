@@ -61,10 +61,12 @@ def postgres_url() -> Iterator[str]:
 def service_env(postgres_url, monkeypatch) -> dict[str, str]:
     """Settings for PostgreSQL + Redis with a queue of this test's own; schema at head."""
     queue = f"contentgen-test-{uuid.uuid4().hex[:8]}"
+    schedule_queue = f"{queue}-schedules"
     values = {
         "CONTENTGEN_DATABASE_URL": postgres_url,
         "CONTENTGEN_BROKER_URL": REDIS_URL,
         "CONTENTGEN_QUEUE": queue,
+        "CONTENTGEN_SCHEDULE_QUEUE": schedule_queue,
         "CONTENTGEN_CHUNK_SIZE": "4",
     }
     for name, value in values.items():
@@ -78,7 +80,7 @@ def service_env(postgres_url, monkeypatch) -> dict[str, str]:
     with db.session_scope() as session:
         sync_templates(session)
     yield {**os.environ, **values, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    redis.Redis.from_url(REDIS_URL).delete(queue)
+    redis.Redis.from_url(REDIS_URL).delete(queue, schedule_queue)
     get_settings.cache_clear()
     db.reset_engine()
 
@@ -86,13 +88,15 @@ def service_env(postgres_url, monkeypatch) -> dict[str, str]:
 class Worker:
     """A `celery -A workers worker` subprocess with its log in a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, pool: str = "solo") -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, pool: str = "solo", queues: str | None = None
+    ) -> None:
         self.log_path = log_path
         self.log = log_path.open("wb")
         command = [
             sys.executable, "-m", "celery", "-A", "workers", "worker",
             f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
-            "-Q", env["CONTENTGEN_QUEUE"], "--without-gossip", "--without-mingle",
+            "-Q", queues or env["CONTENTGEN_QUEUE"], "--without-gossip", "--without-mingle",
             "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h",
         ]  # fmt: skip
         self.process = subprocess.Popen(
@@ -127,8 +131,9 @@ class Worker:
 def start_worker(service_env, tmp_path) -> Iterator:
     workers: list[Worker] = []
 
-    def start(pool: str = "solo", **extra_env: str) -> Worker:
-        worker = Worker({**service_env, **extra_env}, tmp_path / f"worker-{len(workers)}.log", pool)
+    def start(pool: str = "solo", queues: str | None = None, **extra_env: str) -> Worker:
+        log_path = tmp_path / f"worker-{len(workers)}.log"
+        worker = Worker({**service_env, **extra_env}, log_path, pool, queues)
         workers.append(worker)
         worker.wait_ready()
         return worker
@@ -136,3 +141,57 @@ def start_worker(service_env, tmp_path) -> Iterator:
     yield start
     for worker in workers:
         worker.stop()
+
+
+class Beat:
+    """A `celery -A workers beat` subprocess with its own schedule file and log."""
+
+    def __init__(self, env: dict[str, str], folder: Path, name: str) -> None:
+        self.log_path = folder / f"{name}.log"
+        self.log = self.log_path.open("wb")
+        command = [
+            sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel=INFO",
+            "--schedule", str(folder / f"{name}-schedule"),
+            "--pidfile", str(folder / f"{name}.pid"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, cwd=REPOSITORY, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def wait_sending(self, timeout: float = 60) -> None:
+        """Wait until beat has sent its first dispatcher task."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"beat exited early:\n{self.output()}")
+            if b"Sending due task" in self.log_path.read_bytes():
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"beat sent nothing after {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def start_beat(service_env, tmp_path) -> Iterator:
+    beats: list[Beat] = []
+
+    def start(**extra_env: str) -> Beat:
+        beat = Beat({**service_env, **extra_env}, tmp_path, f"beat-{len(beats)}")
+        beats.append(beat)
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()

@@ -1,0 +1,194 @@
+"""The ``contentgen schedules`` commands: list, pause, resume and run-due."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from contentgen import db
+from contentgen.dispatch import wait_for_batch
+from contentgen.errors import InvalidInput
+from contentgen.models import ScheduleRunStatus, utcnow
+from contentgen.schedule_runs import (
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+    run_created_runs,
+    run_due,
+    send_created_runs,
+)
+from contentgen.schedules import to_utc
+from contentgen.settings import get_settings
+
+console = Console()
+
+schedules_app = typer.Typer(
+    help="List, pause and resume campaign schedules, and run the slots that are due.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="Act as if this were the time: ISO 8601 with a UTC offset, "
+        "e.g. 2026-03-29T02:31+02:00 or 2026-03-29T00:31Z. Default: the clock.",
+    ),
+]
+CampaignKey = Annotated[str, typer.Argument(help="Key of an imported campaign with a schedule.")]
+
+
+def parse_now(value: str | None) -> datetime:
+    """Parse a ``--now`` value into an aware UTC datetime; None reads the clock.
+
+    Raises:
+        InvalidInput: if the value is not ISO 8601 or has no UTC offset.
+    """
+    if value is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f'--now "{value}" is not an ISO 8601 time; use e.g. 2026-03-29T02:31+02:00'
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidInput(
+            f'--now "{value}" has no UTC offset, so it names no single instant; '
+            f"add one, e.g. {value}+02:00 or {value}Z"
+        )
+    return to_utc(moment)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def _short(iso_time: str | None, zone: str) -> str:
+    """Format an ISO time in ``zone`` as e.g. "2026-03-29 03:00 CEST" for the tables."""
+    if iso_time is None:
+        return "-"
+    return datetime.fromisoformat(iso_time).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@schedules_app.command("list")
+def schedules_list(now: NowOption = None, as_json: JsonOption = False) -> None:
+    """Show each scheduled campaign with its next run, in its own zone and in UTC."""
+    moment = parse_now(now)
+    db.check_schema()
+    with db.session_scope() as session:
+        items = list_schedules(session, moment)
+    if as_json:
+        _print_json(items)
+        return
+
+    if not items:
+        console.print('No campaign has a schedule; add a "schedule" block to a campaign file.')
+        return
+    table = Table("campaign", "cron", "zone", "paused", "next run (local)", "next run (UTC)",
+                  "last run")  # fmt: skip
+    for item in items:
+        last = item["last_run"]
+        last_text = "-"
+        if last:
+            last_text = f"{_short(last['slot_utc'], item['timezone'])} {last['status']}"
+            if last["batch_id"] is not None:
+                last_text += f" (batch {last['batch_id']})"
+        table.add_row(
+            item["campaign"], item["cron"], item["timezone"], "yes" if item["paused"] else "no",
+            _short(item["next_run_utc"], item["timezone"]), _short(item["next_run_utc"], "UTC"),
+            last_text,
+        )  # fmt: skip
+    console.print(table)
+
+
+@schedules_app.command("pause")
+def schedules_pause(campaign: CampaignKey) -> None:
+    """Stop creating batches for a campaign's schedule until it is resumed."""
+    db.check_schema()
+    with db.session_scope() as session:
+        changed = pause_schedule(session, campaign)
+    console.print(f"Schedule of {campaign} {'paused' if changed else 'was already paused'}.")
+
+
+@schedules_app.command("resume")
+def schedules_resume(campaign: CampaignKey) -> None:
+    """Resume a paused schedule from now on; slots missed while paused do not run."""
+    db.check_schema()
+    with db.session_scope() as session:
+        changed = resume_schedule(session, campaign, utcnow())
+    console.print(f"Schedule of {campaign} {'resumed' if changed else 'was not paused'}.")
+
+
+@schedules_app.command("run-due")
+def schedules_run_due(
+    now: NowOption = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait until the new batches finish; without a broker, run them here.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Create one batch per due schedule slot, as the dispatcher under Celery beat does.
+
+    Running it again, or at the same time as beat, creates no second batch for a slot.
+    """
+    moment = parse_now(now)
+    db.check_schema()
+    outcomes = run_due(moment)
+    created = [outcome.batch_id for outcome in outcomes if outcome.batch_id is not None]
+
+    if get_settings().broker_url:
+        handed_over = send_created_runs()
+        if wait:
+            for batch_id in created:
+                wait_for_batch(batch_id)
+    elif wait:
+        handed_over = run_created_runs()
+    else:
+        handed_over = []
+
+    if as_json:
+        _print_json({"now": moment.isoformat(), "slots": [o.as_dict() for o in outcomes],
+                     "handed_over": handed_over})  # fmt: skip
+        return
+    _print_outcomes(outcomes, handed_over, wait)
+
+
+def _print_outcomes(outcomes, handed_over: list[int], wait: bool) -> None:
+    for outcome in outcomes:
+        line = f"{outcome.campaign} {outcome.slot_at.isoformat()}: {outcome.status.value}"
+        if outcome.batch_id is not None:
+            line += f", batch {outcome.batch_id} with {outcome.request_count} requests"
+        if outcome.detail:
+            line += f" ({outcome.detail})"
+        console.print(line, highlight=False)
+    if not outcomes:
+        console.print("No schedule slot is due.")
+    if handed_over:
+        verb = "Sent the chunks of" if get_settings().broker_url else "Ran"
+        noun = "batch" if len(handed_over) == 1 else "batches"
+        console.print(f"{verb} {noun} {', '.join(map(str, handed_over))}.")
+
+    waiting = [
+        outcome.batch_id
+        for outcome in outcomes
+        if outcome.status == ScheduleRunStatus.CREATED and outcome.batch_id not in handed_over
+    ]
+    if waiting and not get_settings().broker_url and not wait:
+        console.print(
+            "No broker is configured (CONTENTGEN_BROKER_URL), so the batches wait. "
+            "Run them in this process with: contentgen schedules run-due --wait"
+        )

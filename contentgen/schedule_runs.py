@@ -1,0 +1,395 @@
+"""Dispatching due schedule slots: exactly one batch per (campaign, slot), whoever dispatches.
+
+Celery beat sends the dispatcher task every minute, and ``contentgen schedules run-due``
+runs the same code by hand, so several dispatchers may run at once: two beat processes,
+a redelivered task, an operator. For each campaign, one transaction inserts the
+ScheduleRun rows of its due slots and creates their batches. The unique key on
+(campaign_id, slot_at) lets only one such transaction commit. The others fail with an
+IntegrityError, roll back, and leave nothing behind.
+
+Chunks are sent after the commit. A run whose chunks could not be sent (broker down)
+stays ``created``, and the next dispatch sends them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from contentgen.batches import approved_slots, campaigns_by_key, create_batch, expand_slots
+from contentgen.campaigns import ScheduleSpec, campaign_spec
+from contentgen.db import session_scope
+from contentgen.dispatch import run_inline, send_chunks
+from contentgen.errors import InvalidInput
+from contentgen.models import Campaign, ScheduleRun, ScheduleRunStatus, Trigger
+from contentgen.schedules import next_slot, slots_between, to_utc
+from contentgen.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlotOutcome:
+    """The result of one dispatch for one schedule slot of a campaign."""
+
+    campaign: str
+    slot_at: datetime
+    status: ScheduleRunStatus
+    batch_id: int | None = None
+    request_count: int = 0
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "slot_at": self.slot_at.isoformat(),
+            "status": self.status.value,
+            "batch_id": self.batch_id,
+            "request_count": self.request_count,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class _DueSlots:
+    campaign_id: int
+    campaign_key: str
+    to_run: list[datetime]
+    to_skip: list[datetime]
+
+
+def schedule_batch_key(campaign_key: str, slot_at: datetime) -> str:
+    """Return the idempotency key of the batch for one slot, e.g. ``schedule:k:…Z``."""
+    return f"schedule:{campaign_key}:{to_utc(slot_at).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def stored_utc(moment: datetime | None) -> datetime | None:
+    """Read a stored timestamp as UTC; SQLite returns them naive, always written in UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def schedule_of(campaign: Campaign) -> ScheduleSpec | None:
+    """Return the campaign's validated schedule, or None when it has none or it is invalid.
+
+    A schedule stored by an older version can fail today's validation (e.g. a cron that
+    never matches a date); it is logged and left out so that it cannot stop the dispatch
+    of every other campaign.
+    """
+    schedule = campaign.spec.get("schedule")
+    if not schedule:
+        return None
+    try:
+        return ScheduleSpec.model_validate(schedule)
+    except ValidationError as error:
+        logger.error(
+            "campaign %s: stored schedule is invalid, so it does not run; fix the campaign "
+            "file and import it again: %s",
+            campaign.key, error,
+        )  # fmt: skip
+        return None
+
+
+def run_due(now: datetime) -> list[SlotOutcome]:
+    """Create a batch for every schedule slot due at ``now``; the chunks are not sent.
+
+    A slot is due when it lies after the schedule started (``Campaign.schedule_since``),
+    after the campaign's newest recorded slot, within ``schedule_lookback_hours`` of
+    ``now``, and not after ``now``. With ``schedule_catch_up`` "latest", only the newest
+    due slot gets a batch and the older ones are recorded as skipped.
+
+    Returns:
+        One outcome per slot this call recorded. Slots that another dispatcher recorded
+        first are left out.
+
+    Raises:
+        ValueError: if ``now`` is naive.
+    """
+    now = to_utc(now)
+    with session_scope() as session:
+        due = _find_due_slots(session, now)
+
+    outcomes = []
+    for campaign_due in due:
+        outcomes.extend(_record(campaign_due))
+    return outcomes
+
+
+def _find_due_slots(session: Session, now: datetime) -> list[_DueSlots]:
+    settings = get_settings()
+    lookback_start = now - timedelta(hours=settings.schedule_lookback_hours)
+    newest_slots = _newest_slots(session)
+    campaigns = session.scalars(
+        select(Campaign)
+        .where(Campaign.schedule_since.is_not(None), Campaign.schedule_paused.is_(False))
+        .order_by(Campaign.key)
+    )
+
+    due = []
+    for campaign in campaigns:
+        schedule = schedule_of(campaign)
+        if schedule is None:
+            continue
+        newest = stored_utc(newest_slots.get(campaign.id))
+        start = max(
+            moment
+            for moment in (stored_utc(campaign.schedule_since), newest, lookback_start)
+            if moment is not None
+        )
+        slots = slots_between(schedule, start, now)
+        if not slots:
+            continue
+        if settings.schedule_catch_up == "latest":
+            due.append(_DueSlots(campaign.id, campaign.key, slots[-1:], slots[:-1]))
+        else:
+            due.append(_DueSlots(campaign.id, campaign.key, slots, []))
+    return due
+
+
+def _newest_slots(session: Session) -> dict[int, datetime]:
+    query = select(ScheduleRun.campaign_id, func.max(ScheduleRun.slot_at))
+    return dict(session.execute(query.group_by(ScheduleRun.campaign_id)).all())
+
+
+def _record(due: _DueSlots) -> list[SlotOutcome]:
+    try:
+        with session_scope() as session:
+            campaign = session.get(Campaign, due.campaign_id)
+            if campaign is None or campaign.schedule_paused:
+                return []
+            ran = due.to_run[-1]
+            outcomes = [_skip(session, campaign, slot_at, ran) for slot_at in due.to_skip]
+            # Flushed now, so that a dispatcher that lost the race stops before rendering.
+            session.flush()
+            outcomes.extend(_create_run(session, campaign, slot_at) for slot_at in due.to_run)
+    except IntegrityError:
+        logger.info(
+            "campaign %s: %d due slots up to %s were already recorded by another dispatcher",
+            due.campaign_key, len(due.to_skip) + len(due.to_run), due.to_run[-1].isoformat(),
+        )  # fmt: skip
+        return []
+    for outcome in outcomes:
+        _log(outcome)
+    return outcomes
+
+
+def _skip(session: Session, campaign: Campaign, slot_at: datetime, ran: datetime) -> SlotOutcome:
+    detail = (
+        f"missed; the latest due slot, {ran.isoformat()}, ran instead "
+        "(CONTENTGEN_SCHEDULE_CATCH_UP=latest)"
+    )
+    run = ScheduleRun(
+        campaign_id=campaign.id, slot_at=slot_at, status=ScheduleRunStatus.SKIPPED, detail=detail
+    )
+    session.add(run)
+    return SlotOutcome(campaign.key, slot_at, ScheduleRunStatus.SKIPPED, detail=detail)
+
+
+def _create_run(session: Session, campaign: Campaign, slot_at: datetime) -> SlotOutcome:
+    run = ScheduleRun(campaign_id=campaign.id, slot_at=slot_at, status=ScheduleRunStatus.CREATED)
+    session.add(run)
+    session.flush()
+
+    spec = campaign_spec(campaign)
+    left_out = set()
+    if spec.schedule is not None and spec.schedule.refresh == "unapproved":
+        left_out = approved_slots(session, campaign)
+        if left_out >= set(expand_slots(spec)):
+            run.status = ScheduleRunStatus.SKIPPED
+            run.detail = "every segment x channel x variant already has an approved draft"
+            return SlotOutcome(campaign.key, slot_at, run.status, detail=run.detail)
+
+    try:
+        batch = create_batch(
+            session,
+            [campaign],
+            idempotency_key=schedule_batch_key(campaign.key, slot_at),
+            trigger=Trigger.SCHEDULE,
+            skip_slots={campaign.id: left_out},
+        )
+    except InvalidInput as error:
+        # Not retried: the same input would fail the same way on every dispatch. The next
+        # slot tries again, after the campaign or templates are fixed.
+        run.status = ScheduleRunStatus.FAILED
+        run.detail = str(error)
+        return SlotOutcome(campaign.key, slot_at, run.status, detail=run.detail)
+    run.batch_id = batch.id
+    return SlotOutcome(campaign.key, slot_at, run.status, batch.id, batch.request_count)
+
+
+def _log(outcome: SlotOutcome) -> None:
+    slot = outcome.slot_at.isoformat()
+    if outcome.status == ScheduleRunStatus.FAILED:
+        logger.error(
+            "campaign %s slot %s: no batch created: %s", outcome.campaign, slot, outcome.detail
+        )
+    elif outcome.batch_id is None:
+        logger.info("campaign %s slot %s skipped: %s", outcome.campaign, slot, outcome.detail)
+    else:
+        logger.info(
+            "campaign %s slot %s: batch %d created with %d requests",
+            outcome.campaign, slot, outcome.batch_id, outcome.request_count,
+        )  # fmt: skip
+
+
+def send_created_runs() -> list[int]:
+    """Send the chunks of every schedule batch whose run is still ``created``.
+
+    Each run is locked while its chunks are sent (``SKIP LOCKED`` on PostgreSQL), so two
+    dispatchers do not send the same batch. On SQLite both may, which is harmless because
+    a chunk that runs twice skips the requests that already have drafts.
+
+    Returns:
+        The ids of the batches sent.
+
+    Raises:
+        InfrastructureError: if the broker is unreachable; the run that failed and all
+            later ones stay ``created``.
+    """
+    batch_ids = []
+    while (batch_id := _hand_over_next_run(send=True)) is not None:
+        batch_ids.append(batch_id)
+    return batch_ids
+
+
+def run_created_runs() -> list[int]:
+    """Run the chunks of every ``created`` schedule batch in this process (no broker).
+
+    NOTE: a run is marked ``dispatched`` before its chunks run here, so a process killed
+    midway leaves pending requests that only ``contentgen batch resume ID --wait`` runs.
+
+    Returns:
+        The ids of the batches run.
+    """
+    batch_ids = []
+    while (batch_id := _hand_over_next_run(send=False)) is not None:
+        run_inline(batch_id)
+        batch_ids.append(batch_id)
+    return batch_ids
+
+
+def _hand_over_next_run(send: bool) -> int | None:
+    with session_scope() as session:
+        run = session.scalars(
+            select(ScheduleRun)
+            .where(ScheduleRun.status == ScheduleRunStatus.CREATED)
+            .order_by(ScheduleRun.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if run is None:
+            return None
+        if send:
+            send_chunks(run.batch_id)
+        run.status = ScheduleRunStatus.DISPATCHED
+        return run.batch_id
+
+
+def pause_schedule(session: Session, campaign_key: str) -> bool:
+    """Pause a campaign's schedule; returns False if it was paused already.
+
+    Raises:
+        NotFound: if no campaign has the key.
+        InvalidInput: if the campaign has no schedule.
+    """
+    campaign = _scheduled_campaign(session, campaign_key)
+    if campaign.schedule_paused:
+        return False
+    campaign.schedule_paused = True
+    logger.info("campaign %s: schedule paused", campaign.key)
+    return True
+
+
+def resume_schedule(session: Session, campaign_key: str, now: datetime) -> bool:
+    """Resume a paused schedule from ``now``; returns False if it was not paused.
+
+    Slots missed while paused never run: the schedule starts again at ``now``.
+
+    Raises:
+        NotFound: if no campaign has the key.
+        InvalidInput: if the campaign has no schedule.
+    """
+    campaign = _scheduled_campaign(session, campaign_key)
+    if not campaign.schedule_paused:
+        return False
+    campaign.schedule_paused = False
+    campaign.schedule_since = to_utc(now)
+    logger.info("campaign %s: schedule resumed from %s", campaign.key, now.isoformat())
+    return True
+
+
+def _scheduled_campaign(session: Session, campaign_key: str) -> Campaign:
+    (campaign,) = campaigns_by_key(session, [campaign_key])
+    if schedule_of(campaign) is None:
+        raise InvalidInput(
+            f'campaign "{campaign_key}" has no schedule; add a "schedule" block with "cron" '
+            "and \"timezone\" to its file and import it again"
+        )
+    return campaign
+
+
+def list_schedules(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """Describe every scheduled campaign: cron, zone, pause state, next run and last run.
+
+    The next run is the first slot after ``now``, after the schedule's start and after the
+    newest recorded slot (which ``run-due --now`` may have put in the future), or None
+    while paused. Times are given
+    in the campaign's zone and in UTC.
+    """
+    now = to_utc(now)
+    newest_slots = _newest_slots(session)
+    items = []
+    for campaign in session.scalars(
+        select(Campaign).where(Campaign.schedule_since.is_not(None)).order_by(Campaign.key)
+    ):
+        schedule = schedule_of(campaign)
+        if schedule is None:
+            continue
+        zone = ZoneInfo(schedule.timezone)
+        newest = stored_utc(newest_slots.get(campaign.id))
+        since = stored_utc(campaign.schedule_since)
+        after = max(moment for moment in (now, newest, since) if moment is not None)
+        upcoming = None if campaign.schedule_paused else next_slot(schedule, after)
+        items.append(
+            {
+                "campaign": campaign.key,
+                "cron": schedule.cron,
+                "timezone": schedule.timezone,
+                "refresh": schedule.refresh,
+                "paused": campaign.schedule_paused,
+                "next_run_local": upcoming.astimezone(zone).isoformat() if upcoming else None,
+                "next_run_utc": upcoming.isoformat() if upcoming else None,
+                "last_run": _last_run(session, campaign, zone),
+            }
+        )
+    return items
+
+
+def _last_run(session: Session, campaign: Campaign, zone: ZoneInfo) -> dict[str, Any] | None:
+    run = session.scalars(
+        select(ScheduleRun)
+        .where(ScheduleRun.campaign_id == campaign.id)
+        .order_by(ScheduleRun.slot_at.desc())
+        .limit(1)
+    ).first()
+    if run is None:
+        return None
+    slot_at = stored_utc(run.slot_at)
+    return {
+        "slot_local": slot_at.astimezone(zone).isoformat(),
+        "slot_utc": slot_at.isoformat(),
+        "status": run.status.value,
+        "batch_id": run.batch_id,
+        "detail": run.detail,
+    }

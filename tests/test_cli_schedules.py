@@ -1,0 +1,151 @@
+"""`contentgen schedules` through Typer's runner, on SQLite without a broker."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from contentgen import db
+from contentgen.cli import app
+from contentgen.models import Batch, Campaign, Draft, ScheduleRun
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def count_rows(model) -> int:
+    with db.session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def campaign(key: str, cron: str | None, zone: str = "UTC") -> dict:
+    value = {
+        "key": key,
+        "brand": "trailpeak",
+        "product": {"name": "Ridgeline GTX", "description": "A waterproof boot."},
+        "segments": [{"key": "weekend", "name": "Weekend hikers"}],
+        "channels": ["google_ads_headline"],
+        "variants": 2,
+    }
+    if cron:
+        value["schedule"] = {"cron": cron, "timezone": zone}
+    return value
+
+
+@pytest.fixture
+def imported(sqlite_settings):
+    """Three campaigns imported: nightly in Berlin, nightly in New York, and unscheduled."""
+    assert invoke("db", "upgrade").exit_code == 0
+    assert invoke("templates", "sync").exit_code == 0
+    data = {
+        "brands": [{"key": "trailpeak", "name": "TrailPeak"}],
+        "campaigns": [
+            campaign("berlin-nightly", "30 2 * * *", "Europe/Berlin"),
+            campaign("new-york-nightly", "0 3 * * *", "America/New_York"),
+            campaign("manual-only", None),
+        ],
+    }
+    path = sqlite_settings / "campaigns.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert invoke("campaigns", "import", str(path)).exit_code == 0
+    # The schedules start on 2026-03-27 instead of the day the test runs.
+    with db.session_scope() as session:
+        for row in session.scalars(select(Campaign).where(Campaign.schedule_since.is_not(None))):
+            row.schedule_since = datetime(2026, 3, 27, tzinfo=UTC)
+    return sqlite_settings
+
+
+def test_cli_schedules_list_json(imported):
+    result = invoke("schedules", "list", "--now", "2026-03-28T12:00Z", "--json")
+
+    assert result.exit_code == 0, result.output
+    items = {item["campaign"]: item for item in json.loads(result.stdout)}
+    assert set(items) == {"berlin-nightly", "new-york-nightly"}
+    assert items["berlin-nightly"]["next_run_local"] == "2026-03-29T03:00:00+02:00"
+    assert items["berlin-nightly"]["next_run_utc"] == "2026-03-29T01:00:00+00:00"
+    assert items["new-york-nightly"]["next_run_local"] == "2026-03-29T03:00:00-04:00"
+    assert items["new-york-nightly"]["next_run_utc"] == "2026-03-29T07:00:00+00:00"
+
+
+def test_cli_schedules_list_table(imported):
+    result = runner.invoke(
+        app, ["schedules", "list", "--now", "2026-03-28T12:00Z"], env={"COLUMNS": "200"}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "2026-03-29 03:00 CEST" in result.stdout
+    assert "2026-03-29 01:00 UTC" in result.stdout
+    assert "manual-only" not in result.stdout
+
+
+def test_cli_schedules_night_simulation(imported):
+    # 08:00 UTC on 29 March: after 02:30 in Berlin and 03:00 in New York.
+    first = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z", "--wait", "--json")
+    again = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z", "--wait", "--json")
+
+    assert first.exit_code == 0, first.output
+    slots = json.loads(first.stdout)["slots"]
+    created = {slot["campaign"]: slot for slot in slots if slot["status"] == "created"}
+    assert set(created) == {"berlin-nightly", "new-york-nightly"}
+    assert created["berlin-nightly"]["slot_at"] == "2026-03-29T01:00:00+00:00"
+    assert created["new-york-nightly"]["slot_at"] == "2026-03-29T07:00:00+00:00"
+    assert json.loads(again.stdout)["slots"] == []
+    assert count_rows(Batch) == 2
+    assert count_rows(Draft) == 4
+
+
+def test_cli_run_due_without_wait_pending(imported):
+    result = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z")
+
+    assert result.exit_code == 0, result.output
+    assert "contentgen schedules run-due --wait" in result.stdout
+    assert count_rows(Batch) == 2
+    assert count_rows(Draft) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2026-03-29T02:30", "has no UTC offset"),
+        ("tomorrow", "is not an ISO 8601 time"),
+    ],
+    ids=["naive", "not-iso"],
+)
+def test_cli_schedules_run_due_bad_now_rejected(imported, value, message):
+    result = invoke("schedules", "run-due", "--now", value)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert count_rows(ScheduleRun) == 0
+
+
+def test_cli_schedules_pause_and_resume(imported):
+    paused = invoke("schedules", "pause", "berlin-nightly")
+    listed = json.loads(invoke("schedules", "list", "--json").stdout)
+    night = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z", "--json")
+    resumed = invoke("schedules", "resume", "berlin-nightly")
+
+    assert paused.exit_code == 0
+    assert "paused" in paused.stdout
+    assert [item["paused"] for item in listed if item["campaign"] == "berlin-nightly"] == [True]
+    assert {slot["campaign"] for slot in json.loads(night.stdout)["slots"]} == {"new-york-nightly"}
+    assert resumed.exit_code == 0
+    assert "resumed" in resumed.stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [("manual-only", "has no schedule"), ("missing", "not found")],
+    ids=["unscheduled", "unknown"],
+)
+def test_cli_schedules_pause_rejected(imported, key, message):
+    result = invoke("schedules", "pause", key)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
