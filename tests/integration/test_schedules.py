@@ -114,7 +114,7 @@ def test_concurrent_run_due_one_batch_per_slot(service_env, start_worker, tmp_pa
 
     for batch in batches:
         progress = wait_for_batch(batch.id, timeout=120)
-        assert progress.requests == {"done": 4, "pending": 0, "failed": 0}, worker.output()
+        assert progress.requests == {"done": 4, "pending": 0, "failed": 0, "cancelled": 0}, worker.output()
     runs, _ = schedule_state()
     assert {run.status for run in runs if run.batch_id} == {ScheduleRunStatus.DISPATCHED}
     with db.session_scope() as session:
