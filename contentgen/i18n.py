@@ -1,0 +1,102 @@
+"""Languages of the review pages and their messages.
+
+Page text and error messages are written in English and translated through a gettext
+catalogue per language under ``contentgen/locale/``. The ``.po`` files are the source; they
+are compiled in memory when first used, so a fresh checkout needs no build step.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from functools import lru_cache
+from pathlib import Path
+
+from babel import negotiate_locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from contentgen.errors import ContentgenError
+
+CATALOGUE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+DEFAULT_LOCALE = "en"
+# BCP 47 tags the pages can be shown in, with each language's name in itself.
+LOCALES = {"en": "English", "zh-CN": "简体中文"}
+
+
+def N_(message: str) -> str:
+    """Mark a message template for extraction into the catalogue without translating it."""
+    return message
+
+
+@lru_cache(maxsize=None)
+def translations(locale: str) -> gettext.NullTranslations:
+    """Load the catalogue for ``locale`` (a key of ``LOCALES``); English needs none."""
+    if locale == DEFAULT_LOCALE:
+        return gettext.NullTranslations()
+    path = CATALOGUE_DIR / locale.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with path.open("rb") as handle:
+        catalogue = read_po(handle, locale=locale.replace("-", "_"))
+    compiled = io.BytesIO()
+    write_mo(compiled, catalogue)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+def negotiate(accept_language: str | None) -> str:
+    """Pick the best supported locale for an HTTP ``Accept-Language`` header."""
+    preferred = []
+    for part in (accept_language or "").split(","):
+        tag, _, parameters = part.strip().partition(";")
+        quality = 1.0
+        if parameters.strip().startswith("q="):
+            try:
+                quality = float(parameters.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            preferred.append((quality, tag))
+    preferred.sort(key=lambda item: -item[0])
+    tags = [tag for _, tag in preferred]
+    # "zh" and "zh-Hans" readers get Simplified Chinese too.
+    aliases = {"zh": "zh-CN", "zh-Hans": "zh-CN", "zh-SG": "zh-CN", "zh-Hans-CN": "zh-CN"}
+    found = negotiate_locale(tags, list(LOCALES), sep="-", aliases=aliases)
+    return found or DEFAULT_LOCALE
+
+
+def check_locale(value: str) -> str:
+    """Return ``value`` if it is a supported locale tag.
+
+    Raises:
+        ValueError: naming the supported tags.
+    """
+    if value not in LOCALES:
+        raise ValueError(f'"{value}" is not a supported language; use one of: {", ".join(LOCALES)}')
+    return value
+
+
+def translate_error(error: ContentgenError, locale: str) -> str:
+    """Return the error's message in ``locale``, or as raised when it has no template."""
+    if error.template is None:
+        return str(error)
+    gettext_ = translations(locale).gettext
+    params = {
+        name: gettext_(value) if isinstance(value, str) and value in TRANSLATED_VALUES else value
+        for name, value in error.params.items()
+    }
+    return gettext_(error.template).format(**params)
+
+
+# Values that appear inside messages and are words rather than data: review statuses and
+# actions. They are translated before they are put into a translated message.
+TRANSLATED_VALUES = {
+    N_("pending_review"),
+    N_("flagged"),
+    N_("approved"),
+    N_("rejected"),
+    N_("approve"),
+    N_("reject"),
+    N_("edit"),
+}
