@@ -89,8 +89,9 @@ def translate_error(error: ContentgenError, locale: str) -> str:
     return gettext_(error.template).format(**params)
 
 
-# Values that appear inside messages and are words rather than data: review statuses and
-# actions. They are translated before they are put into a translated message.
+# Values that appear inside messages and are words rather than data: review statuses,
+# review actions and permissions. They are translated before they are put into a translated
+# message. Role names stay as they are, because commands take them as written.
 TRANSLATED_VALUES = {
     N_("pending_review"),
     N_("flagged"),
@@ -99,4 +100,9 @@ TRANSLATED_VALUES = {
     N_("approve"),
     N_("reject"),
     N_("edit"),
+    N_("view"),
+    N_("submit"),
+    N_("review"),
+    N_("export"),
+    N_("admin"),
 }

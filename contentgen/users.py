@@ -13,7 +13,6 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -244,5 +243,4 @@ def user_for_token(session: Session, token: str) -> User | None:
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).one_or_none()
     if row is None or not row.user.is_active:
         return None
-    row.last_used_at = datetime.now(UTC)
     return row.user

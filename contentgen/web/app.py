@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.cookies = SessionCookies(
         _secret_key(settings), settings.session_minutes * 60, settings.secure_cookies
