@@ -56,6 +56,14 @@ class DraftFilter:
     def from_params(cls, **values: Any) -> DraftFilter:
         """Build a filter from query-string values, where an empty string means "any"."""
         cleaned = {name: value for name, value in values.items() if value not in (None, "")}
+        batch_id = cleaned.get("batch_id")
+        if isinstance(batch_id, str):
+            if not batch_id.isdigit():
+                raise InvalidInput.from_template(
+                    N_('batch id "{value}" is not a number; use the id from the batches list'),
+                    value=batch_id,
+                )
+            cleaned["batch_id"] = int(batch_id)
         return cls(**cleaned)
 
     def as_params(self) -> dict[str, str]:

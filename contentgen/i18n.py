@@ -12,7 +12,6 @@ import io
 from functools import lru_cache
 from pathlib import Path
 
-from babel import negotiate_locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -45,10 +44,14 @@ def translations(locale: str) -> gettext.NullTranslations:
     return Translations(compiled, domain=DOMAIN)
 
 
+# Accept-Language tags (lowercase) that Simplified Chinese serves.
+_SIMPLIFIED_CHINESE = {"zh", "zh-cn", "zh-hans", "zh-sg", "zh-hans-cn", "zh-hans-sg"}
+
+
 def negotiate(accept_language: str | None) -> str:
-    """Pick the best supported locale for an HTTP ``Accept-Language`` header."""
+    """Pick the supported locale that an HTTP ``Accept-Language`` header prefers most."""
     preferred = []
-    for part in (accept_language or "").split(","):
+    for position, part in enumerate((accept_language or "").split(",")):
         tag, _, parameters = part.strip().partition(";")
         quality = 1.0
         if parameters.strip().startswith("q="):
@@ -56,14 +59,16 @@ def negotiate(accept_language: str | None) -> str:
                 quality = float(parameters.strip()[2:])
             except ValueError:
                 quality = 0.0
-        if tag and tag != "*" and quality > 0:
-            preferred.append((quality, tag))
-    preferred.sort(key=lambda item: -item[0])
-    tags = [tag for _, tag in preferred]
-    # "zh" and "zh-Hans" readers get Simplified Chinese too.
-    aliases = {"zh": "zh-CN", "zh-Hans": "zh-CN", "zh-SG": "zh-CN", "zh-Hans-CN": "zh-CN"}
-    found = negotiate_locale(tags, list(LOCALES), sep="-", aliases=aliases)
-    return found or DEFAULT_LOCALE
+        if tag and quality > 0:
+            # Equal qualities keep the header's order.
+            preferred.append((-quality, position, tag.strip().lower()))
+
+    for _, _, tag in sorted(preferred):
+        if tag in _SIMPLIFIED_CHINESE:
+            return "zh-CN"
+        if tag == "en" or tag.startswith("en-"):
+            return "en"
+    return DEFAULT_LOCALE
 
 
 def check_locale(value: str) -> str:
