@@ -188,8 +188,14 @@ def save_settings(request: Request, actor: LoggedIn, _csrf: CsrfChecked,
 def batches_page(request: Request, actor: Viewer) -> Response:
     with db.session_scope() as session:
         batches = [progress.as_dict() for progress in list_batches(session, 100)]
-    return render(request, "batches.html", {"batches": batches, "statuses": list(DraftStatus),
-                                            "notice": _notice(request)})  # fmt: skip
+    context = {"batches": batches, "statuses": list(DraftStatus), "notice": _notice(request),
+               "status_labels": _batch_status_labels(request)}  # fmt: skip
+    return render(request, "batches.html", context)
+
+
+def _batch_status_labels(request: Request) -> dict[str, str]:
+    gettext = translations(request_locale(request)).gettext
+    return {"pending": gettext("Pending"), "running": gettext("Running"), "completed": gettext("Completed")}
 
 
 @router.get("/batches/progress")
@@ -265,6 +271,7 @@ def batch_page(
         "created": created,
         "formats": FORMATS,
         "campaigns": choices["campaigns"],
+        "status_labels": _batch_status_labels(request),
     }
     return render(request, "batch.html", context)
 
@@ -285,7 +292,8 @@ def export_page(batch_id: int, actor: Exporter, format: str = "csv") -> Response
 
 
 def queue_filter(
-    batch_id: Annotated[int | None, Query()] = None,
+    # A string: the filter form sends "batch_id=" for "any batch".
+    batch_id: str | None = None,
     campaign: str | None = None,
     channel: str | None = None,
     segment: str | None = None,

@@ -79,8 +79,8 @@ function liveCounts() {
   const table = document.querySelector("[data-live]");
   if (!table) return;
   const url = table.dataset.live;
-  const labels = {};
-  table.querySelectorAll("[data-field=status]").forEach((cell) => { labels[cell.textContent.trim()] = true; });
+  // Batch states in the page's language, from the server.
+  const labels = JSON.parse(table.dataset.statusLabels || "{}");
 
   async function refresh() {
     let batches;
@@ -97,7 +97,7 @@ function liveCounts() {
       document.querySelectorAll(`[data-batch="${batch.id}"] [data-field]`).forEach((cell) => {
         const [group, key] = cell.dataset.field.split(".");
         if (group === "status") {
-          cell.dataset.status = batch.status;
+          cell.textContent = labels[batch.status] || batch.status;
           return;
         }
         const value = key ? (batch[group][key] || 0) : batch[group];
