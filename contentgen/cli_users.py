@@ -45,7 +45,7 @@ def users_create(
         str | None, typer.Option(help="Language of the pages: en or zh-CN; default: the browser's.")
     ] = None,
 ) -> None:
-    """Create a user; asks for the password unless --password-stdin is given."""
+    """Create a user. The password is prompted for, or read from stdin with --password-stdin."""
     parsed_role = parse_role(role)
     password = _read_password(password_stdin)
     db.check_schema()

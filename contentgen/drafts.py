@@ -25,7 +25,7 @@ PAGE_SIZE = 50
 
 @dataclass(frozen=True)
 class DraftFilter:
-    """Which drafts the review queue shows, and in which order.
+    """The review queue's filter and sort order.
 
     ``check`` is "passed" (no check failed), "failed" (at least one failed) or
     "failed:NAME" (the check NAME failed). ``sort`` "score" puts the best score first and
@@ -185,7 +185,7 @@ def matching_ids(session: Session, draft_filter: DraftFilter, include: int | Non
 
 @dataclass(frozen=True)
 class QueuePosition:
-    """Where a draft sits in the queue: its neighbours and its 1-based place among ``total``."""
+    """A draft's place in the queue: its neighbours and its 1-based position among ``total``."""
 
     previous_id: int | None
     next_id: int | None

@@ -54,8 +54,10 @@ class NotFound(InvalidInput):
 
 
 class Conflict(InvalidInput):
-    """The action does not fit the record's current state, such as approving a rejected
-    draft or saving over a change another reviewer made first; nothing was written."""
+    """An action that does not fit the record's current state; nothing was written.
+
+    Examples: approving a rejected draft, or saving over a change another reviewer made first.
+    """
 
 
 class PermissionDenied(InvalidInput):

@@ -228,7 +228,7 @@ def _flush(session: Session, draft_id: int | None = None) -> None:
 
 @dataclass
 class BulkResult:
-    """What a bulk action did: the drafts it changed and, by status, those it skipped."""
+    """The outcome of a bulk action: the drafts it changed and, by status, those it skipped."""
 
     changed: list[int] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)

@@ -56,7 +56,7 @@ def test_i18n_translate_error_translates_status_values():
                                           "only drafts that are {allowed} can. Nothing was changed."),
                                        draft_id=4, status="rejected", action="approve", allowed="flagged")  # fmt: skip
     assert str(error).startswith("draft 4 is rejected")
-    assert translate_error(error, "zh-CN").startswith("稿件 4 的状态是“已驳回”，不能执行“通过”")
+    assert translate_error(error, "zh-CN").startswith("草稿 4 的状态是“已驳回”，不能执行“通过”")
 
 
 def test_i18n_english_needs_no_catalogue():

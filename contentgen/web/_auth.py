@@ -1,4 +1,4 @@
-"""Who is asking: page sessions and API bearer tokens turned into an ``Actor`` with a role.
+"""Authentication: page sessions and API bearer tokens turned into an ``Actor`` with a role.
 
 Anonymous page requests are sent to the login page, anonymous API requests get 401, and a
 role without the permission gets 403 (``PermissionDenied``). The user row is read on every
@@ -19,7 +19,7 @@ from contentgen.web._sessions import SessionState, tokens_match
 
 
 class LoginRequired(ContentgenError):
-    """A page request without a valid login; answered with a redirect to the login page."""
+    """A page request without a valid login; the app redirects it to the login page."""
 
     def __init__(self, expired: bool = False) -> None:
         super().__init__("log in to see this page")

@@ -23,7 +23,7 @@ STATIC_DIR = WEB_DIR / "static"
 
 
 def request_locale(request: Request) -> str:
-    """The user's chosen language, else the best match for the browser's Accept-Language."""
+    """Return the user's chosen language, else the best match for the browser's Accept-Language."""
     actor = getattr(request.state, "actor", None)
     if actor is not None and actor.locale in LOCALES:
         return actor.locale

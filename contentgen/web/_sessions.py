@@ -1,6 +1,6 @@
 """Page sessions in a signed cookie, and the CSRF token that every form carries.
 
-The cookie holds the user id, the time of login and a random CSRF token, signed with
+The cookie contains the user id, the time of login and a random CSRF token, signed with
 itsdangerous and a timestamp; nothing is stored on the server. It is HttpOnly (scripts
 cannot read it), SameSite=Lax (other sites' forms do not send it) and, with
 ``CONTENTGEN_SECURE_COOKIES``, Secure. A login lasts ``CONTENTGEN_SESSION_MINUTES`` from the

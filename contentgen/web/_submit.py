@@ -1,10 +1,10 @@
 """Submitting an uploaded campaign file as a batch, for the upload page and the API.
 
 A web request never runs the model. With a broker configured, the batch's chunks go to the
-workers. Without one, the batch is saved with its requests pending and the response says
-how to run it: ``contentgen batch resume ID --wait`` or a worker. Running the model inside
-the web server would hold a request open for minutes and load the model into every
-server process.
+workers. Without one, the batch is saved with its requests pending, and the response gives
+the command that runs it (``contentgen batch resume ID --wait``) or points to a worker.
+Running the model inside the web server would hold a request open for minutes and load the
+model into every server process.
 """
 
 from __future__ import annotations

@@ -143,8 +143,8 @@ def post_batch(
     file: Annotated[UploadFile, File(description="A .yaml, .yml or .csv campaign file.")],
     idempotency_key: Annotated[str | None, Form()] = None,
 ) -> dict[str, Any]:
-    """Validate and import the file and create one batch. An invalid file is answered with
-    422 and ``problems``: one object per error with the campaign key and field."""
+    """Validate and import the file and create one batch. An invalid file gets 422 with
+    ``problems``: one object per error with the campaign key and field."""
     result = submit_upload(file, idempotency_key)
     batch_id = result.submission.batch_id
     with db.session_scope() as session:

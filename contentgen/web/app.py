@@ -1,6 +1,6 @@
 """The FastAPI application: review pages, the JSON API under /api/v1, and their errors.
 
-Errors are turned into responses in one place. The API answers JSON ``{"detail": ...}``
+Errors are turned into responses in one place. The API returns JSON ``{"detail": ...}``
 with the status code; pages render an error page, except that a missing or expired login
 redirects to the login page. Messages are in the reader's language.
 """

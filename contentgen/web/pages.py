@@ -301,7 +301,7 @@ def queue_filter(
     check: str | None = None,
     sort: str | None = None,
 ) -> DraftFilter:
-    """The queue's filter from the query string, shared by the queue and draft pages."""
+    """Build the queue's filter from the query string, for the queue and draft pages."""
     return DraftFilter.from_params(batch_id=batch_id, campaign=campaign, channel=channel,
                                    segment=segment, status=status, check=check, sort=sort)  # fmt: skip
 
