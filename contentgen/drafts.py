@@ -45,9 +45,9 @@ class DraftFilter:
         _require_one_of("sort", self.sort, SORTS)
         if self.channel is not None:
             _require_one_of("channel", self.channel, tuple(CHANNELS))
-        if self.check is not None and self.check not in ("passed", "failed"):
-            if not self.check.startswith("failed:") or not self.check[len("failed:") :]:
-                raise InvalidInput.from_template(
+        named_check = self.check is not None and self.check.startswith("failed:") and self.check != "failed:"
+        if self.check is not None and self.check not in ("passed", "failed") and not named_check:
+            raise InvalidInput.from_template(
                     N_('check filter "{value}" is not valid; use passed, failed or failed:NAME'),
                     value=self.check,
                 )

@@ -15,7 +15,7 @@ class ContentgenError(Exception):
     """
 
     template: str | None = None
-    params: dict[str, object] = {}
+    params: dict[str, object] | None = None
 
     @classmethod
     def from_template(cls, template: str, **params: object):

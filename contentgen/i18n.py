@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gettext
 import io
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -30,7 +30,7 @@ def N_(message: str) -> str:
     return message
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> gettext.NullTranslations:
     """Load the catalogue for ``locale`` (a key of ``LOCALES``); English needs none."""
     if locale == DEFAULT_LOCALE:
@@ -89,7 +89,7 @@ def translate_error(error: ContentgenError, locale: str) -> str:
     gettext_ = translations(locale).gettext
     params = {
         name: gettext_(value) if isinstance(value, str) and value in TRANSLATED_VALUES else value
-        for name, value in error.params.items()
+        for name, value in (error.params or {}).items()
     }
     return gettext_(error.template).format(**params)
 

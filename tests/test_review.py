@@ -84,9 +84,8 @@ def test_review_edit_over_hard_limit_changes_nothing(batch, reviewer):
 
 def test_review_edit_counts_chinese_as_double_width(batch, reviewer):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
-    with pytest.raises(InvalidInput, match="32 characters"):
-        with db.session_scope() as session:
-            decide(session, reviewer, draft_id, Decision("edit", text="防水登山靴" * 3 + "好"))
+    with pytest.raises(InvalidInput, match="32 characters"), db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("edit", text="防水登山靴" * 3 + "好"))
 
 
 def test_review_approve_rejected_draft_is_conflict(batch, reviewer):

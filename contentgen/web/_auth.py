@@ -7,6 +7,8 @@ request, so disabling a user or changing a role takes effect at once.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -63,7 +65,7 @@ def current_page_actor(request: Request) -> Actor:
 def page_actor(permission: Permission):
     """A dependency that returns the logged-in user if their role grants ``permission``."""
 
-    def dependency(actor: Actor = Depends(current_page_actor)) -> Actor:
+    def dependency(actor: Annotated[Actor, Depends(current_page_actor)]) -> Actor:
         actor.require(permission)
         return actor
 
@@ -83,7 +85,8 @@ async def check_csrf(request: Request) -> None:
 
 
 def current_api_actor(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Actor:
     """Return the owner of the request's bearer token, or raise ``NotAuthenticated``."""
     if credentials is None:
@@ -106,7 +109,7 @@ def current_api_actor(
 def api_actor(permission: Permission):
     """A dependency that returns the token's user if their role grants ``permission``."""
 
-    def dependency(actor: Actor = Depends(current_api_actor)) -> Actor:
+    def dependency(actor: Annotated[Actor, Depends(current_api_actor)]) -> Actor:
         actor.require(permission)
         return actor
 

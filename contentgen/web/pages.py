@@ -343,7 +343,7 @@ def bulk_action(
     draft_filter: Filter,
     op: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
-    draft: Annotated[list[str], Form()] = [],
+    draft: Annotated[list[str] | None, Form()] = None,
     expected_count: Annotated[int | None, Form()] = None,
 ) -> Response:
     """Apply ``op`` ("approve:selected", "reject:filter", ...) to the checked drafts, or to
@@ -351,7 +351,7 @@ def bulk_action(
     action, _, scope = op.partition(":")
     try:
         decision = Decision(action, note=reason)
-        selection = _parse_selection(draft)
+        selection = _parse_selection(draft or [])
         with db.session_scope() as session:
             result = decide_many(
                 session, actor, decision,

@@ -13,7 +13,7 @@ from contentgen.review import Decision, decide
 from contentgen.users import Actor, Role
 
 from ..seeding import draft_ids, write_campaign_file
-from .conftest import SECRET_KEY, csrf_of, log_in, snapshot, status_of
+from .conftest import SECRET_KEY, csrf_of, snapshot, status_of
 
 
 def alert_of(html: str) -> str:
@@ -278,7 +278,7 @@ def test_pages_upload_shows_problems_by_campaign_and_field(client_for, tmp_path)
     response = client.post("/batches", data={"csrf_token": token},
                            files={"file": ("broken.yaml", content.encode(), "application/x-yaml")})  # fmt: skip
     assert response.status_code == 422
-    group = re.search(r"Campaign <code>broken</code>.*?</table>", response.text, re.S).group(0)
+    group = re.search(r"Campaign <code>broken</code>.*?</table>", response.text, re.DOTALL).group(0)
     assert re.search(r"<code>channels</code></td><td>&#34;tiktok&#34; is not a known channel", group)
     assert re.search(r"<code>variants</code></td><td>Input should be less than or equal to 50", group)
     assert "/tmp/" not in response.text
