@@ -23,7 +23,7 @@ from contentgen.campaigns import InvalidCampaignFile
 from contentgen.errors import ContentgenError
 from contentgen.i18n import translate_error, translations
 from contentgen.settings import Settings, get_settings
-from contentgen.web import api, pages
+from contentgen.web import admin_pages, api, pages, review_pages
 from contentgen.web._auth import LoginRequired
 from contentgen.web._errors import status_code_of
 from contentgen.web._render import STATIC_DIR, create_templates, render, request_locale
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(pages.router)
+    app.include_router(review_pages.router)
+    app.include_router(admin_pages.router)
     _add_error_handlers(app)
     return app
 

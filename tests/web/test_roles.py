@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from contentgen.web import api, pages
+from contentgen.web import admin_pages, api, pages, review_pages
 
 from ..seeding import write_campaign_file
 from .conftest import snapshot
@@ -144,7 +144,8 @@ def test_routes_table_covers_every_route(app):
               .replace("{draft}", "{draft_id}").replace("/mia/", "/{username}/")
               .replace("{user}", "{username}")) for route in ROUTES}  # fmt: skip
     served = {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
-    for router, prefix in ((pages.router, ""), (api.router, "/api/v1")):
+    routers = [(pages.router, ""), (review_pages.router, ""), (admin_pages.router, ""), (api.router, "/api/v1")]
+    for router, prefix in routers:
         for route in router.routes:
             served |= {(method, prefix + route.path) for method in route.methods}
     # The login form is tested with good and bad credentials in test_pages.py.
