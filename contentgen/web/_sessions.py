@@ -6,6 +6,9 @@ cannot read it), SameSite=Lax (other sites' forms do not send it) and, with
 ``CONTENTGEN_SECURE_COOKIES``, Secure. A login lasts ``CONTENTGEN_SESSION_MINUTES`` from the
 moment it was made. A visitor who is not logged in gets a session without a user, so that
 the login form has a CSRF token too.
+
+NOTE: logging out deletes the cookie in the browser, but a copy taken earlier stays valid
+until it expires, because no session is stored on the server. Disabling the user ends it.
 """
 
 from __future__ import annotations
