@@ -1,5 +1,5 @@
-"""What the page modules share: role dependencies, the CSRF check, redirects with a notice,
-and the review queue's filter from the query string."""
+"""Helpers shared by the page modules: role dependencies, the CSRF check, redirects with a
+notice, and the review queue's filter from the query string."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Page sessions in a signed cookie, and the CSRF token that every form carries.
 
-The cookie contains the user id, the time of login and a random CSRF token, signed with
-itsdangerous and a timestamp; nothing is stored on the server. It is HttpOnly (scripts
+The cookie contains the user id, the time of login and a random CSRF token. It is signed
+with itsdangerous and a timestamp, and nothing is stored on the server. It is HttpOnly (scripts
 cannot read it), SameSite=Lax (other sites' forms do not send it) and, with
 ``CONTENTGEN_SECURE_COOKIES``, Secure. A login lasts ``CONTENTGEN_SESSION_MINUTES`` from the
 moment it was made. A visitor who is not logged in gets a session without a user, so that
