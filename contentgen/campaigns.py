@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,6 +47,36 @@ LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50
 Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 KEY_HINT = "use lowercase letters, digits, - and _ (at most 100 characters)"
+
+
+@dataclass(frozen=True)
+class CampaignProblem:
+    """One validation error in a campaign file, located by campaign (or brand) and field."""
+
+    path: str
+    # "campaign" or "brand"; None for a problem with the file as a whole.
+    kind: str | None
+    key: str | None
+    # The CSV line number (header = 1), for CSV files.
+    row: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        owner = ""
+        if self.kind is not None:
+            owner = f'{self.kind} "{self.key}": '
+            if self.row is not None:
+                owner = f"row {self.row}, {owner}"
+        return f"{self.path}: {owner}{self.field}: {self.message}"
+
+
+class InvalidCampaignFile(InvalidInput):
+    """A campaign file with validation errors; ``details`` has them one by one."""
+
+    def __init__(self, message: str, details: list[CampaignProblem]) -> None:
+        super().__init__(message, [str(detail) for detail in details])
+        self.details = details
 
 
 class _Spec(BaseModel):
@@ -232,7 +263,9 @@ def load_campaign_file(path: Path) -> CampaignFile:
         return CampaignFile.model_validate(data)
     except ValidationError as error:
         problems = [_describe(path, data, detail) for detail in error.errors()]
-        raise InvalidInput(f'campaign file "{path}" is invalid; nothing was imported:', problems)
+        raise InvalidCampaignFile(
+            f'campaign file "{path}" is invalid; nothing was imported:', problems
+        ) from None
 
 
 def _find_nul(value: Any, where: str = "a value") -> str | None:
@@ -380,15 +413,15 @@ def _csv_row_to_campaign(row: dict[str, str | None]) -> dict[str, Any]:
     return campaign
 
 
-def _describe(path: Path, data: Any, detail: dict[str, Any]) -> str:
+def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
     location = list(detail["loc"])
-    owner = ""
+    kind = key = row = None
     if len(location) >= 2 and location[0] in ("campaigns", "brands") and isinstance(location[1], int):
         kind = location[0][:-1]
         index = location[1]
-        owner = f'{kind} "{_key_at(data, location[0], index)}": '
+        key = _key_at(data, location[0], index)
         if path.suffix.lower() == ".csv":
-            owner = f"row {index + 2}, {owner}"
+            row = index + 2
         location = location[2:]
 
     if path.suffix.lower() == ".csv":
@@ -410,7 +443,7 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> str:
         message = "is required"
     elif "input" in detail and not isinstance(detail["input"], dict | list) and '"' not in message:
         message = f"{message} (got {detail['input']!r})"
-    return f"{path}: {owner}{field or 'file'}: {message}"
+    return CampaignProblem(str(path), kind, key, row, field or "file", message)
 
 
 # Where a CSV column lands in the campaign structure, to name the column in errors.
@@ -452,13 +485,16 @@ def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> 
     referenced = {campaign.brand for campaign in parsed.campaigns} - known_brands
     stored = set(session.scalars(select(Brand.key).where(Brand.key.in_(referenced))))
     problems = [
-        f'{path}: campaign "{campaign.key}": brand: "{campaign.brand}" is not defined; '
-        'add it under "brands" in this file or import a file that defines it first'
+        CampaignProblem(
+            str(path), "campaign", campaign.key, None, "brand",
+            f'"{campaign.brand}" is not defined; add it under "brands" in this file '
+            "or import a file that defines it first",
+        )  # fmt: skip
         for campaign in parsed.campaigns
         if campaign.brand in referenced - stored
     ]
     if problems:
-        raise InvalidInput(f'campaign file "{path}" is invalid; nothing was imported:', problems)
+        raise InvalidCampaignFile(f'campaign file "{path}" is invalid; nothing was imported:', problems)
 
     for brand_spec in parsed.brands:
         _upsert_brand(session, brand_spec)

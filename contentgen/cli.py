@@ -553,3 +553,14 @@ def drafts_show(
 
 def main() -> None:
     app()
+
+
+# Command groups in modules of their own; imported last because they use the helpers above.
+from contentgen.cli_review import export_command, review_app  # noqa: E402
+from contentgen.cli_users import users_app  # noqa: E402
+from contentgen.cli_web import serve_command  # noqa: E402
+
+app.add_typer(users_app, name="users")
+app.add_typer(review_app, name="review")
+app.command("export")(export_command)
+app.command("serve")(serve_command)

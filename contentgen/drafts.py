@@ -1,15 +1,245 @@
-"""Reading drafts with what produced them."""
+"""Reading drafts with what produced them, and the review queue: drafts filtered and sorted."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from math import ceil
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from contentgen._limits import measure
 from contentgen.batches import get_batch
-from contentgen.errors import NotFound
-from contentgen.models import Draft, DraftStatus, GenerationRequest
+from contentgen.channels import CHANNELS
+from contentgen.errors import InvalidInput, NotFound
+from contentgen.i18n import N_
+from contentgen.models import Campaign, Draft, DraftCheck, DraftStatus, GenerationRequest
+
+# "open" is every draft still waiting for a decision; "all" is every draft.
+QUEUE_STATUSES = ("open", *(status.value for status in DraftStatus), "all")
+OPEN_STATUSES = (DraftStatus.PENDING_REVIEW, DraftStatus.FLAGGED)
+SORTS = ("score", "oldest", "newest", "campaign", "length")
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class DraftFilter:
+    """The review queue's filter and sort order.
+
+    ``check`` is "passed" (no check failed), "failed" (at least one failed) or
+    "failed:NAME" (the check NAME failed). ``sort`` "score" puts the best score first and
+    unscored drafts last.
+    """
+
+    batch_id: int | None = None
+    campaign: str | None = None
+    channel: str | None = None
+    segment: str | None = None
+    status: str = "open"
+    check: str | None = None
+    sort: str = "score"
+
+    def __post_init__(self) -> None:
+        _require_one_of("status", self.status, QUEUE_STATUSES)
+        _require_one_of("sort", self.sort, SORTS)
+        if self.channel is not None:
+            _require_one_of("channel", self.channel, tuple(CHANNELS))
+        named_check = self.check is not None and self.check.startswith("failed:") and self.check != "failed:"
+        if self.check is not None and self.check not in ("passed", "failed") and not named_check:
+            raise InvalidInput.from_template(
+                    N_('check filter "{value}" is not valid; use passed, failed or failed:NAME'),
+                    value=self.check,
+                )
+
+    @classmethod
+    def from_params(cls, **values: Any) -> DraftFilter:
+        """Build a filter from query-string values, where an empty string means "any"."""
+        cleaned = {name: value for name, value in values.items() if value not in (None, "")}
+        batch_id = cleaned.get("batch_id")
+        if isinstance(batch_id, str):
+            if not batch_id.isdigit():
+                raise InvalidInput.from_template(
+                    N_('batch id "{value}" is not a number; use the id from the batches list'),
+                    value=batch_id,
+                )
+            cleaned["batch_id"] = int(batch_id)
+        return cls(**cleaned)
+
+    def as_params(self) -> dict[str, str]:
+        """Return the values that differ from the defaults, as query-string values."""
+        defaults = asdict(DraftFilter())
+        return {
+            name: str(value)
+            for name, value in asdict(self).items()
+            if value is not None and value != defaults[name]
+        }
+
+    def conditions(self) -> list[Any]:
+        """SQL conditions on Draft joined with its request and campaign."""
+        conditions: list[Any] = []
+        if self.batch_id is not None:
+            conditions.append(Draft.batch_id == self.batch_id)
+        if self.campaign is not None:
+            conditions.append(Campaign.key == self.campaign)
+        if self.channel is not None:
+            conditions.append(GenerationRequest.channel == self.channel)
+        if self.segment is not None:
+            conditions.append(GenerationRequest.segment == self.segment)
+        if self.status == "open":
+            conditions.append(Draft.status.in_(OPEN_STATUSES))
+        elif self.status != "all":
+            conditions.append(Draft.status == DraftStatus(self.status))
+        if self.check is not None:
+            conditions.append(self._check_condition())
+        return conditions
+
+    def _check_condition(self) -> Any:
+        failed = exists().where(DraftCheck.draft_id == Draft.id, DraftCheck.passed.is_(False))
+        if self.check == "passed":
+            return ~failed
+        if self.check == "failed":
+            return failed
+        name = self.check.removeprefix("failed:")
+        return exists().where(
+            DraftCheck.draft_id == Draft.id, DraftCheck.passed.is_(False), DraftCheck.name == name
+        )
+
+    def order_by(self) -> list[Any]:
+        if self.sort == "score":
+            return [Draft.score.desc().nulls_last(), Draft.id]
+        if self.sort == "newest":
+            return [Draft.id.desc()]
+        if self.sort == "campaign":
+            return [
+                Campaign.key, GenerationRequest.segment, GenerationRequest.channel,
+                GenerationRequest.variant, Draft.id,
+            ]  # fmt: skip
+        if self.sort == "length":
+            return [func.length(Draft.text), Draft.id]
+        return [Draft.id]
+
+
+def _require_one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InvalidInput.from_template(
+            N_('{field} "{value}" is not known; use one of: {allowed}'),
+            field=field,
+            value=value,
+            allowed=", ".join(allowed),
+        )
+
+
+def _joined(query):
+    return query.join(Draft.request).join(GenerationRequest.campaign)
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+
+
+def queue_page(
+    session: Session, draft_filter: DraftFilter, page: int = 1, page_size: int = PAGE_SIZE
+) -> QueuePage:
+    """Return one page of the drafts that match ``draft_filter``, with the total count.
+
+    Raises:
+        NotFound: if the filter names a batch that does not exist.
+    """
+    if draft_filter.batch_id is not None:
+        get_batch(session, draft_filter.batch_id)
+    total = count_matching(session, draft_filter)
+    pages = max(1, ceil(total / page_size))
+    page = min(max(page, 1), pages)
+    query = (
+        _joined(select(Draft))
+        .options(joinedload(Draft.request).joinedload(GenerationRequest.campaign))
+        .where(*draft_filter.conditions())
+        .order_by(*draft_filter.order_by())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    drafts = list(session.scalars(query))
+    failed = failed_checks(session, [draft.id for draft in drafts])
+    items = [{**summarize(draft), "failed_checks": failed.get(draft.id, [])} for draft in drafts]
+    return QueuePage(items, total, page, pages)
+
+
+def count_matching(session: Session, draft_filter: DraftFilter) -> int:
+    query = _joined(select(func.count(Draft.id))).where(*draft_filter.conditions())
+    return session.scalar(query) or 0
+
+
+def matching_ids(session: Session, draft_filter: DraftFilter, include: int | None = None) -> list[int]:
+    """Return the ids of every matching draft in queue order, plus ``include`` in its place."""
+    condition = and_(True, *draft_filter.conditions())
+    if include is not None:
+        condition = or_(condition, Draft.id == include)
+    query = _joined(select(Draft.id)).where(condition).order_by(*draft_filter.order_by())
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    """A draft's place in the queue: its neighbours and its 1-based position among ``total``."""
+
+    previous_id: int | None
+    next_id: int | None
+    position: int
+    total: int
+
+
+def queue_position(session: Session, draft_filter: DraftFilter, draft_id: int) -> QueuePosition:
+    """Find the drafts before and after ``draft_id`` in the queue.
+
+    The draft counts as part of the queue even when it no longer matches (a reviewer just
+    approved it in an "open" queue), so that "next" continues from where it was.
+    """
+    ids = matching_ids(session, draft_filter, include=draft_id)
+    index = ids.index(draft_id)
+    matching = count_matching(session, draft_filter)
+    return QueuePosition(
+        previous_id=ids[index - 1] if index > 0 else None,
+        next_id=ids[index + 1] if index + 1 < len(ids) else None,
+        position=index + 1,
+        total=matching,
+    )
+
+
+def failed_checks(session: Session, draft_ids: list[int]) -> dict[int, list[str]]:
+    """Return the names of the failed checks of each draft that has any."""
+    if not draft_ids:
+        return {}
+    rows = session.execute(
+        select(DraftCheck.draft_id, DraftCheck.name)
+        .where(DraftCheck.draft_id.in_(draft_ids), DraftCheck.passed.is_(False))
+        .order_by(DraftCheck.id)
+    )
+    found: dict[int, list[str]] = {}
+    for draft_id, name in rows:
+        found.setdefault(draft_id, []).append(name)
+    return found
+
+
+def check_names(session: Session) -> list[str]:
+    """Return every check name that has a result, for the queue's check filter."""
+    return list(session.scalars(select(DraftCheck.name).distinct().order_by(DraftCheck.name)))
+
+
+def queue_choices(session: Session, batch_id: int | None = None) -> dict[str, list[str]]:
+    """Return the campaigns and segments that drafts exist for, to fill the queue's filters."""
+    query = _joined(select(Campaign.key, GenerationRequest.segment)).distinct()
+    if batch_id is not None:
+        query = query.where(Draft.batch_id == batch_id)
+    rows = session.execute(query).all()
+    return {
+        "campaigns": sorted({campaign for campaign, _ in rows}),
+        "segments": sorted({segment for _, segment in rows}),
+    }
 
 
 def list_drafts(
@@ -30,11 +260,13 @@ def list_drafts(
     )
     if status is not None:
         query = query.where(Draft.status == status)
-    return [_summary(draft) for draft in session.scalars(query)]
+    return [summarize(draft) for draft in session.scalars(query)]
 
 
-def _summary(draft: Draft) -> dict[str, Any]:
+def summarize(draft: Draft) -> dict[str, Any]:
+    """Return the fields of a draft that lists show."""
     request = draft.request
+    count = measure(draft.text, request.channel)
     return {
         "id": draft.id,
         "batch_id": draft.batch_id,
@@ -45,21 +277,40 @@ def _summary(draft: Draft) -> dict[str, Any]:
         "variant": request.variant,
         "status": draft.status.value,
         "text": draft.text,
-        "characters": len(draft.text),
+        # Counted as the channel's platform counts, see contentgen._limits.
+        "characters": count.count,
+        "max_characters": count.limit,
+        "hard_limit": count.hard,
+        "score": draft.score,
+        "edited": draft.original_text is not None,
+        "version": draft.version,
     }
 
 
-def draft_details(session: Session, draft_id: int) -> dict[str, Any]:
-    """Return one draft with its prompt and provenance.
+def get_draft(session: Session, draft_id: int) -> Draft:
+    """Look a draft up by id.
 
     Raises:
         NotFound: if no draft has that id.
     """
     draft = session.get(Draft, draft_id)
     if draft is None:
-        raise NotFound(f"draft {draft_id} not found; list drafts with: contentgen drafts list --batch ID")
+        raise NotFound.from_template(
+            N_("draft {draft_id} not found; list drafts with: contentgen drafts list --batch ID"),
+            draft_id=draft_id,
+        )
+    return draft
+
+
+def draft_details(session: Session, draft_id: int) -> dict[str, Any]:
+    """Return one draft with its prompt, provenance and check results.
+
+    Raises:
+        NotFound: if no draft has that id.
+    """
+    draft = get_draft(session, draft_id)
     return {
-        **_summary(draft),
+        **summarize(draft),
         "original_text": draft.original_text,
         "template": f"{draft.template.name} v{draft.template.version}",
         "model": draft.model_name,
@@ -71,6 +322,13 @@ def draft_details(session: Session, draft_id: int) -> dict[str, Any]:
         "finish_reason": draft.finish_reason,
         "generation_ms": draft.generation_ms,
         "chunk_size": draft.chunk_size,
+        "regenerations": draft.regenerations,
         "created_at": draft.created_at.isoformat(),
+        "updated_at": draft.updated_at.isoformat(),
+        "checks": [
+            {"name": check.name, "passed": check.passed, "blocking": check.blocking,
+             "detail": check.detail}
+            for check in draft.checks
+        ],  # fmt: skip
         "prompt": draft.request.prompt,
     }

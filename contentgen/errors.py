@@ -8,7 +8,22 @@ from __future__ import annotations
 
 
 class ContentgenError(Exception):
-    """Base class of every error contentgen raises on purpose."""
+    """Base class of every error contentgen raises on purpose.
+
+    An error built with ``from_template`` also keeps its untranslated message template and
+    fields, so that the web app can show the message in the reader's language.
+    """
+
+    template: str | None = None
+    params: dict[str, object] | None = None
+
+    @classmethod
+    def from_template(cls, template: str, **params: object):
+        """Build the error from a message template with ``{name}`` fields (marked with ``N_``)."""
+        error = cls(template.format(**params))
+        error.template = template
+        error.params = params
+        return error
 
 
 class InvalidInput(ContentgenError):
@@ -35,4 +50,15 @@ class InfrastructureError(ContentgenError):
 
 
 class NotFound(InvalidInput):
-    """A batch, campaign or draft id that does not exist."""
+    """A batch, campaign, draft or user that does not exist."""
+
+
+class Conflict(InvalidInput):
+    """An action that does not fit the record's current state; nothing was written.
+
+    Examples: approving a rejected draft, or saving over a change another reviewer made first.
+    """
+
+
+class PermissionDenied(InvalidInput):
+    """The user's role does not allow the action, or the user is disabled."""

@@ -244,28 +244,52 @@ class DraftCheck(Base):
 
 
 class User(Base):
+    """A person who uses the review pages, the API or the review commands."""
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(300))
+    # "marketer", "reviewer" or "admin"; see contentgen.users.ROLE_PERMISSIONS.
     role: Mapped[str] = mapped_column(String(20))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # The language of the pages, a key of contentgen.i18n.LOCALES; None follows the browser.
     locale: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ApiToken(Base):
+    """A bearer token for the JSON API. Only its SHA-256 digest is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
 class ReviewEvent(Base):
+    """One review action on a draft, kept as the draft's audit trail."""
+
     __tablename__ = "review_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"), index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # "approve", "reject" or "edit" (an edit approves the edited text).
     action: Mapped[str] = mapped_column(String(20))
     status_before: Mapped[str] = mapped_column(String(32))
     status_after: Mapped[str] = mapped_column(String(32))
+    # The reason of a rejection, or the reviewer's comment on an edit.
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    actor: Mapped[User | None] = relationship()
 
 
 class ScheduleRun(Base):

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contentgen.errors import InvalidInput
@@ -78,6 +78,19 @@ class Settings(BaseSettings):
     # Schedule slots older than this many hours before the dispatch time are neither run
     # nor recorded, in both catch-up modes. 168 hours covers a weekly schedule.
     schedule_lookback_hours: int = Field(default=168, ge=1)
+
+    # Key that signs the review pages' session cookies. None makes `contentgen serve`
+    # generate a random key at start-up and log a warning: logins then end when the server
+    # restarts, and several server processes would not accept each other's cookies.
+    secret_key: SecretStr | None = None
+    # Minutes a login to the review pages lasts; after that the user logs in again.
+    session_minutes: int = Field(default=720, ge=1)
+    # Send the session cookie over HTTPS only. Turn it on when the pages are served
+    # through TLS; browsers drop secure cookies on plain http://127.0.0.1.
+    secure_cookies: bool = False
+    # Address and port that `contentgen serve` listens on.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
 
 
 @lru_cache(maxsize=1)

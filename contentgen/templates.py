@@ -163,6 +163,16 @@ def latest_template(session: Session, name: str) -> PromptTemplate | None:
     ).one_or_none()
 
 
+def list_template_versions(session: Session) -> list[dict[str, Any]]:
+    """Return every stored template version, by name and then version, with its source."""
+    rows = session.scalars(select(PromptTemplate).order_by(PromptTemplate.name, PromptTemplate.version))
+    return [
+        {"name": row.name, "version": row.version, "sha256": row.sha256,
+         "created_at": row.created_at.isoformat(), "source": row.source}
+        for row in rows
+    ]  # fmt: skip
+
+
 def render_prompt(template: PromptTemplate, context: Mapping[str, Any]) -> str:
     """Render one template version with a context built by the caller.
 

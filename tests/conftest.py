@@ -19,6 +19,15 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 EXAMPLES = REPOSITORY / "examples"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshot-dir",
+        default=None,
+        help="Folder for the browser tests' screenshots of the review pages, e.g. docs; "
+        "default: a temporary folder.",
+    )
+
+
 def apply_settings(monkeypatch: pytest.MonkeyPatch, **values: str | None) -> None:
     """Set CONTENTGEN_* variables for one test and make the next read see them."""
     for name, value in values.items():

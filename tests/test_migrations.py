@@ -4,7 +4,7 @@ from contentgen import db
 
 TABLES = {
     "brands", "campaigns", "prompt_templates", "batches", "generation_requests", "drafts",
-    "review_events", "users", "schedule_runs",
+    "review_events", "users", "schedule_runs", "api_tokens",
 }  # fmt: skip
 
 

@@ -1,0 +1,125 @@
+"""``contentgen review`` and ``contentgen export``: review decisions and approved copy from a
+terminal, through the same code as the pages and the API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from contentgen import db
+from contentgen.cli import JsonOption, _group, _print_json, console
+from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, queue_page
+from contentgen.errors import ContentgenError
+from contentgen.export import FORMATS, check_format, export_batch
+from contentgen.review import Decision, actor_by_name, decide
+
+review_app = _group("List the review queue and approve or reject drafts.")
+
+UserOption = Annotated[
+    str,
+    typer.Option(
+        "--user", "-u", help="Your username, recorded in the audit trail; needs the reviewer or admin role."
+    ),
+]
+DraftIds = Annotated[list[int], typer.Argument(help="Draft ids.")]
+
+
+@review_app.command("list")
+def review_list(
+    batch: Annotated[int | None, typer.Option("--batch", "-b", help="Batch id.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign key.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Channel key.")] = None,
+    segment: Annotated[str | None, typer.Option(help="Segment key.")] = None,
+    status: Annotated[
+        str, typer.Option(help=f"One of: {', '.join(QUEUE_STATUSES)}; open is pending_review and flagged.")
+    ] = "open",
+    check: Annotated[
+        str | None, typer.Option(help="passed, failed, or failed:NAME for one check.")
+    ] = None,
+    sort: Annotated[str, typer.Option(help=f"One of: {', '.join(SORTS)}.")] = "score",
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Show at most this many drafts.")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """List drafts waiting for review (or any status), best score first."""
+    draft_filter = DraftFilter.from_params(
+        batch_id=batch, campaign=campaign, channel=channel, segment=segment,
+        status=status, check=check, sort=sort,
+    )  # fmt: skip
+    db.check_schema()
+    with db.session_scope() as session:
+        page = queue_page(session, draft_filter, page=1, page_size=limit)
+    if as_json:
+        _print_json({"total": page.total, "items": page.items})
+        return
+    for item in page.items:
+        slot = f"{item['campaign']} / {item['segment']} / {item['channel']} / v{item['variant']}"
+        checks = f"  failed: {', '.join(item['failed_checks'])}" if item["failed_checks"] else ""
+        console.print(
+            Text.assemble((f"{item['id']:>5}  ", "bold"), f"{item['status']:<15} ", slot, checks),
+            highlight=False,
+        )
+        console.print(Text("       " + " ".join(item["text"].split())), no_wrap=True,
+                      overflow="ellipsis", highlight=False)  # fmt: skip
+    console.print(f"{len(page.items)} of {page.total} drafts shown.")
+
+
+def _decide_each(draft_ids: list[int], user: str, decision: Decision) -> None:
+    """Apply the decision to each draft in its own transaction and report each outcome."""
+    db.check_schema()
+    with db.session_scope() as session:
+        actor = actor_by_name(session, user)
+    failures = 0
+    for draft_id in draft_ids:
+        try:
+            with db.session_scope() as session:
+                draft = decide(session, actor, draft_id, decision)
+                status = draft.status.value
+        except ContentgenError as error:
+            failures += 1
+            typer.echo(f"Error: {error}", err=True)
+            continue
+        console.print(f"Draft {draft_id}: {status}.")
+    if failures:
+        raise typer.Exit(2)
+
+
+@review_app.command("approve")
+def review_approve(draft_ids: DraftIds, user: UserOption) -> None:
+    """Approve drafts. Each is decided on its own; the exit code is 2 if any failed."""
+    _decide_each(draft_ids, user, Decision("approve"))
+
+
+@review_app.command("reject")
+def review_reject(
+    draft_ids: DraftIds,
+    user: UserOption,
+    reason: Annotated[str, typer.Option(help="Why the drafts are rejected; kept in the audit trail.")],
+) -> None:
+    """Reject drafts with a reason. Each is decided on its own; the exit code is 2 if any failed."""
+    _decide_each(draft_ids, user, Decision("reject", note=reason))
+
+
+def export_command(
+    batch: Annotated[int, typer.Option("--batch", "-b", help="Batch id.")],
+    format: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; default: standard output.")
+    ] = None,
+) -> None:
+    """Export a batch's approved drafts as CSV, JSON or a Google Ads Editor CSV."""
+    check_format(format)
+    db.check_schema()
+    with db.session_scope() as session:
+        exported = export_batch(session, batch, format)
+    for warning in exported.warnings:
+        typer.echo(f"Warning: {warning}", err=True)
+    if output is None:
+        sys.stdout.buffer.write(exported.content)
+        sys.stdout.flush()
+        return
+    output.write_bytes(exported.content)
+    typer.echo(f"Wrote {output}.", err=True)

@@ -1,0 +1,128 @@
+"""``contentgen users``: accounts and API tokens for the review pages and the JSON API."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from contentgen import db
+from contentgen.cli import JsonOption, _group, _print_json, console
+from contentgen.errors import InvalidInput
+from contentgen.users import (
+    create_api_token,
+    create_user,
+    list_users,
+    parse_role,
+    set_active,
+    set_role,
+)
+
+users_app = _group("Create users, change their roles, disable them, issue API tokens.")
+
+RoleArgument = Annotated[str, typer.Argument(help="marketer, reviewer or admin.")]
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise InvalidInput("no password on standard input; pipe one line to --password-stdin")
+        return password
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="marketer, reviewer or admin.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+    locale: Annotated[
+        str | None, typer.Option(help="Language of the pages: en or zh-CN; default: the browser's.")
+    ] = None,
+) -> None:
+    """Create a user. The password is prompted for, or read from stdin with --password-stdin."""
+    parsed_role = parse_role(role)
+    password = _read_password(password_stdin)
+    db.check_schema()
+    with db.session_scope() as session:
+        create_user(session, username, password, parsed_role, locale)
+    console.print(f"Created user {username} with role {parsed_role.value}.")
+
+
+@users_app.command("list")
+def users_list(as_json: JsonOption = False) -> None:
+    """List users with their roles."""
+    db.check_schema()
+    with db.session_scope() as session:
+        items = [
+            {
+                "username": user.username,
+                "role": user.role,
+                "active": user.is_active,
+                "locale": user.locale,
+                "created_at": user.created_at.isoformat(),
+            }
+            for user in list_users(session)
+        ]
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("username", "role", "active", "language", "created")
+    for item in items:
+        table.add_row(
+            item["username"], item["role"], "yes" if item["active"] else "no",
+            item["locale"] or "browser", item["created_at"][:19],
+        )  # fmt: skip
+    console.print(table)
+
+
+@users_app.command("set-role")
+def users_set_role(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: RoleArgument,
+) -> None:
+    """Give a user another role."""
+    parsed_role = parse_role(role)
+    db.check_schema()
+    with db.session_scope() as session:
+        set_role(session, username, parsed_role)
+    console.print(f"User {username} now has role {parsed_role.value}.")
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Disable a user: their logins and API tokens stop working at once."""
+    db.check_schema()
+    with db.session_scope() as session:
+        set_active(session, username, False)
+    console.print(f"User {username} is disabled.")
+
+
+@users_app.command("enable")
+def users_enable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Enable a disabled user again."""
+    db.check_schema()
+    with db.session_scope() as session:
+        set_active(session, username, True)
+    console.print(f"User {username} is enabled.")
+
+
+@users_app.command("token")
+def users_token(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "api",
+) -> None:
+    """Create an API bearer token for a user and print it; it cannot be shown again."""
+    db.check_schema()
+    with db.session_scope() as session:
+        token = create_api_token(session, username, name)
+    sys.stdout.write(token + "\n")
+    typer.echo(
+        "Send it as 'Authorization: Bearer TOKEN'. Only its digest is stored; copy it now.",
+        err=True,
+    )

@@ -1,0 +1,227 @@
+"""Exporting a batch's approved drafts: CSV, JSON, and a Google Ads Editor CSV.
+
+Generated text is untrusted. The CSV files are for spreadsheet programs, which run a cell
+that starts with ``=``, ``+``, ``-`` or ``@`` as a formula, so such cells get a leading
+apostrophe (the neutralisation OWASP describes for CSV injection). Both CSV files are UTF-8
+with a byte order mark, which Excel needs to read UTF-8 rather than the system code page.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from contentgen._limits import count_characters
+from contentgen.batches import get_batch
+from contentgen.errors import InvalidInput
+from contentgen.i18n import N_
+from contentgen.models import (
+    Campaign,
+    Draft,
+    DraftStatus,
+    GenerationRequest,
+    ReviewEvent,
+)
+
+FORMATS = ("csv", "json", "google-ads")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CSV_COLUMNS = (
+    "draft_id", "batch_id", "campaign", "brand", "segment", "channel", "variant", "locale",
+    "text", "characters", "edited", "approved_by", "approved_at",
+)  # fmt: skip
+
+# Column headers from Google Ads Editor's page "Import a CSV file in Google Ads Editor"
+# (support.google.com/google-ads/editor/answer/57747); Editor ignores their case and spaces.
+# NOTE: checked against that page only, not by importing a file into Google Ads Editor.
+# Google Ads allows up to 15 headlines and 4 descriptions per responsive search ad, and
+# needs at least 3 and 2.
+MAX_HEADLINES = 15
+MAX_DESCRIPTIONS = 4
+MIN_HEADLINES = 3
+MIN_DESCRIPTIONS = 2
+GOOGLE_ADS_COLUMNS = (
+    "Campaign", "Ad group", "Ad type",
+    *(f"Headline {number}" for number in range(1, MAX_HEADLINES + 1)),
+    *(f"Description {number}" for number in range(1, MAX_DESCRIPTIONS + 1)),
+    "Final URL",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Export:
+    content: bytes
+    media_type: str
+    filename: str
+    # Problems the file has but that do not stop the export, e.g. an ad with too few headlines.
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_format(value: str) -> str:
+    """Return ``value`` if it names an export format.
+
+    Raises:
+        InvalidInput: naming the formats there are.
+    """
+    if value not in FORMATS:
+        raise InvalidInput.from_template(
+            N_('export format "{value}" is not known; use one of: {formats}'),
+            value=value,
+            formats=", ".join(FORMATS),
+        )
+    return value
+
+
+def export_batch(session: Session, batch_id: int, format: str) -> Export:
+    """Export the approved drafts of a batch in ``format`` (csv, json or google-ads).
+
+    Raises:
+        InvalidInput: for an unknown format.
+        NotFound: if the batch does not exist.
+    """
+    check_format(format)
+    get_batch(session, batch_id)
+    rows = approved_rows(session, batch_id)
+    if format == "json":
+        content = json.dumps(rows, ensure_ascii=False, indent=2).encode("utf-8")
+        return Export(content, "application/json", f"batch-{batch_id}-approved.json")
+    if format == "csv":
+        table = [[row[column] for column in CSV_COLUMNS] for row in rows]
+        return Export(to_csv(CSV_COLUMNS, table), "text/csv; charset=utf-8",
+                      f"batch-{batch_id}-approved.csv")  # fmt: skip
+    table, warnings = google_ads_rows(rows)
+    return Export(
+        to_csv(GOOGLE_ADS_COLUMNS, table), "text/csv; charset=utf-8",
+        f"batch-{batch_id}-google-ads-editor.csv", warnings,
+    )  # fmt: skip
+
+
+def approved_rows(session: Session, batch_id: int) -> list[dict[str, Any]]:
+    """Return one dict per approved draft of the batch, in campaign, segment, channel order."""
+    drafts = session.scalars(
+        select(Draft)
+        .join(Draft.request)
+        .join(GenerationRequest.campaign)
+        .options(
+            joinedload(Draft.request).joinedload(GenerationRequest.campaign).joinedload(Campaign.brand)
+        )
+        .where(Draft.batch_id == batch_id, Draft.status == DraftStatus.APPROVED)
+        .order_by(Campaign.key, GenerationRequest.segment, GenerationRequest.channel,
+                  GenerationRequest.variant)
+    ).all()  # fmt: skip
+    approvals = _approvals(session, [draft.id for draft in drafts])
+    return [_row(draft, approvals.get(draft.id)) for draft in drafts]
+
+
+def _approvals(session: Session, draft_ids: Sequence[int]) -> dict[int, ReviewEvent]:
+    latest: dict[int, ReviewEvent] = {}
+    for start in range(0, len(draft_ids), 500):
+        events = session.scalars(
+            select(ReviewEvent)
+            .options(joinedload(ReviewEvent.actor))
+            .where(
+                ReviewEvent.draft_id.in_(draft_ids[start : start + 500]),
+                ReviewEvent.status_after == DraftStatus.APPROVED.value,
+            )
+            .order_by(ReviewEvent.id)
+        )
+        for event in events:
+            latest[event.draft_id] = event
+    return latest
+
+
+def _row(draft: Draft, approval: ReviewEvent | None) -> dict[str, Any]:
+    request = draft.request
+    campaign = request.campaign
+    segment_names = {segment["key"]: segment["name"] for segment in campaign.spec["segments"]}
+    return {
+        "draft_id": draft.id,
+        "batch_id": draft.batch_id,
+        "campaign": campaign.key,
+        "campaign_name": campaign.name,
+        "brand": campaign.brand.key,
+        "segment": request.segment,
+        "segment_name": segment_names.get(request.segment, request.segment),
+        "channel": request.channel,
+        "variant": request.variant,
+        "locale": campaign.spec.get("locale"),
+        "final_url": campaign.spec.get("product", {}).get("url"),
+        "text": draft.text,
+        "characters": count_characters(draft.text, request.channel),
+        "edited": draft.original_text is not None,
+        "approved_by": approval.actor.username if approval and approval.actor else None,
+        "approved_at": approval.created_at.isoformat() if approval else None,
+    }
+
+
+def neutralize(value: Any) -> Any:
+    """Prefix a text cell that a spreadsheet would run as a formula with an apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def to_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """Write a header and rows as UTF-8 CSV with a byte order mark, neutralising formulas."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if value is None else neutralize(value) for value in row])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[str]]:
+    """Group approved headlines and descriptions into responsive search ads, one ad group
+    per campaign segment, for Google Ads Editor's CSV import.
+
+    An ad group with more than 15 headlines or 4 descriptions gets further ads. Returns the
+    rows and a warning for each ad below Google's minimum of 3 headlines and 2 descriptions.
+    """
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if row["channel"] not in ("google_ads_headline", "google_ads_description"):
+            continue
+        group = groups.setdefault(
+            (row["campaign"], row["segment"]),
+            {"campaign": row["campaign_name"], "ad_group": row["segment_name"],
+             "url": row["final_url"], "headlines": [], "descriptions": []},
+        )  # fmt: skip
+        kind = "headlines" if row["channel"] == "google_ads_headline" else "descriptions"
+        group[kind].append(row["text"])
+
+    table: list[list[Any]] = []
+    warnings: list[str] = []
+    for group in groups.values():
+        ads = max(
+            -(-len(group["headlines"]) // MAX_HEADLINES),
+            -(-len(group["descriptions"]) // MAX_DESCRIPTIONS),
+        )
+        for index in range(ads):
+            headlines = group["headlines"][index * MAX_HEADLINES : (index + 1) * MAX_HEADLINES]
+            descriptions = group["descriptions"][
+                index * MAX_DESCRIPTIONS : (index + 1) * MAX_DESCRIPTIONS
+            ]
+            if len(headlines) < MIN_HEADLINES or len(descriptions) < MIN_DESCRIPTIONS:
+                warnings.append(
+                    f'campaign "{group["campaign"]}", ad group "{group["ad_group"]}": '
+                    f"{len(headlines)} headlines and {len(descriptions)} descriptions; Google "
+                    f"Ads needs at least {MIN_HEADLINES} and {MIN_DESCRIPTIONS}, so approve more"
+                )
+            table.append(
+                [group["campaign"], group["ad_group"], "Responsive search ad"]
+                + _padded(headlines, MAX_HEADLINES)
+                + _padded(descriptions, MAX_DESCRIPTIONS)
+                + [group["url"] or ""]
+            )
+    return table, warnings
+
+
+def _padded(values: list[str], length: int) -> list[str]:
+    return values + [""] * (length - len(values))

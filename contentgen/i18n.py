@@ -1,0 +1,113 @@
+"""Languages of the review pages and their messages.
+
+Page text and error messages are written in English and translated through a gettext
+catalogue per language under ``contentgen/locale/``. The ``.po`` files are the source; they
+are compiled in memory when first used, so a fresh checkout needs no build step.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from functools import cache
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from contentgen.errors import ContentgenError
+
+CATALOGUE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+DEFAULT_LOCALE = "en"
+# BCP 47 tags the pages can be shown in, with each language's name in itself.
+LOCALES = {"en": "English", "zh-CN": "简体中文"}
+
+
+def N_(message: str) -> str:
+    """Mark a message template for extraction into the catalogue without translating it."""
+    return message
+
+
+@cache
+def translations(locale: str) -> gettext.NullTranslations:
+    """Load the catalogue for ``locale`` (a key of ``LOCALES``); English needs none."""
+    if locale == DEFAULT_LOCALE:
+        return gettext.NullTranslations()
+    path = CATALOGUE_DIR / locale.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with path.open("rb") as handle:
+        catalogue = read_po(handle, locale=locale.replace("-", "_"))
+    compiled = io.BytesIO()
+    write_mo(compiled, catalogue)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+# Accept-Language tags (lowercase) that Simplified Chinese serves.
+_SIMPLIFIED_CHINESE = {"zh", "zh-cn", "zh-hans", "zh-sg", "zh-hans-cn", "zh-hans-sg"}
+
+
+def negotiate(accept_language: str | None) -> str:
+    """Pick the supported locale that an HTTP ``Accept-Language`` header prefers most."""
+    preferred = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, parameters = part.strip().partition(";")
+        quality = 1.0
+        if parameters.strip().startswith("q="):
+            try:
+                quality = float(parameters.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and quality > 0:
+            # Equal qualities keep the header's order.
+            preferred.append((-quality, position, tag.strip().lower()))
+
+    for _, _, tag in sorted(preferred):
+        if tag in _SIMPLIFIED_CHINESE:
+            return "zh-CN"
+        if tag == "en" or tag.startswith("en-"):
+            return "en"
+    return DEFAULT_LOCALE
+
+
+def check_locale(value: str) -> str:
+    """Return ``value`` if it is a supported locale tag.
+
+    Raises:
+        ValueError: naming the supported tags.
+    """
+    if value not in LOCALES:
+        raise ValueError(f'"{value}" is not a supported language; use one of: {", ".join(LOCALES)}')
+    return value
+
+
+def translate_error(error: ContentgenError, locale: str) -> str:
+    """Return the error's message in ``locale``, or as raised when it has no template."""
+    if error.template is None:
+        return str(error)
+    gettext_ = translations(locale).gettext
+    params = {
+        name: gettext_(value) if isinstance(value, str) and value in TRANSLATED_VALUES else value
+        for name, value in (error.params or {}).items()
+    }
+    return gettext_(error.template).format(**params)
+
+
+# Values that appear inside messages and are words rather than data: review statuses,
+# review actions and permissions. They are translated before they are put into a translated
+# message. Role names stay as they are, because commands take them as written.
+TRANSLATED_VALUES = {
+    N_("pending_review"),
+    N_("flagged"),
+    N_("approved"),
+    N_("rejected"),
+    N_("approve"),
+    N_("reject"),
+    N_("edit"),
+    N_("view"),
+    N_("submit"),
+    N_("review"),
+    N_("export"),
+    N_("admin"),
+}

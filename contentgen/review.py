@@ -1,0 +1,376 @@
+"""Review decisions on drafts: approve, reject, edit then approve, one at a time or in bulk.
+
+The CLI, the JSON API and the pages all act through this module, so every decision is
+checked the same way and leaves one review event (actor, action, status before and after,
+note, time) per draft.
+
+Which decisions a draft can take depends on its status:
+
+=============  ===========================  =========
+action         from                         to
+=============  ===========================  =========
+approve        pending_review, flagged      approved
+reject         pending_review, flagged,     rejected
+               approved
+edit           pending_review, flagged,     approved
+               approved
+=============  ===========================  =========
+
+A rejected draft is final. Two reviewers acting on the same draft are kept apart by the
+draft's version: a caller passes the version it showed the reviewer, and a decision made
+on an older version raises ``Conflict`` and writes nothing. The row is also locked (on
+PostgreSQL) and the UPDATE carries the version (SQLAlchemy's ``version_id_col``), so two
+decisions that pass the check at the same moment still cannot both be written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from contentgen._limits import measure
+from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
+from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from contentgen.i18n import N_
+from contentgen.models import Draft, DraftStatus, ReviewEvent
+from contentgen.users import Actor, Permission, get_user
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ("approve", "reject", "edit")
+ALLOWED_FROM: dict[str, frozenset[DraftStatus]] = {
+    "approve": frozenset({DraftStatus.PENDING_REVIEW, DraftStatus.FLAGGED}),
+    "reject": frozenset({DraftStatus.PENDING_REVIEW, DraftStatus.FLAGGED, DraftStatus.APPROVED}),
+    "edit": frozenset({DraftStatus.PENDING_REVIEW, DraftStatus.FLAGGED, DraftStatus.APPROVED}),
+}
+RESULT_STATUS = {
+    "approve": DraftStatus.APPROVED,
+    "reject": DraftStatus.REJECTED,
+    "edit": DraftStatus.APPROVED,
+}
+MAX_NOTE_LENGTH = 2000
+MAX_TEXT_LENGTH = 20_000
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One review action: ``note`` is the rejection reason or a comment on an edit, and
+    ``text`` the edited copy."""
+
+    action: str
+    note: str | None = None
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise InvalidInput.from_template(
+                N_('review action "{value}" is not known; use one of: {allowed}'),
+                value=self.action,
+                allowed=", ".join(ACTIONS),
+            )
+        note = (self.note or "").strip() or None
+        object.__setattr__(self, "note", note)
+        if self.action == "reject" and note is None:
+            raise InvalidInput.from_template(
+                N_("a rejection needs a reason; say what is wrong with the draft")
+            )
+        if note is not None and len(note) > MAX_NOTE_LENGTH:
+            raise InvalidInput.from_template(
+                N_("the note has {length} characters; keep it to {maximum}"),
+                length=len(note),
+                maximum=MAX_NOTE_LENGTH,
+            )
+        if self.action == "edit":
+            self._check_text()
+
+    def _check_text(self) -> None:
+        text = (self.text or "").strip()
+        if not text:
+            raise InvalidInput.from_template(N_("the edited text is empty; write the copy to approve"))
+        if len(text) > MAX_TEXT_LENGTH:
+            raise InvalidInput.from_template(
+                N_("the edited text has {length} characters; keep it to {maximum}"),
+                length=len(text),
+                maximum=MAX_TEXT_LENGTH,
+            )
+        object.__setattr__(self, "text", text)
+
+
+def decide(
+    session: Session,
+    actor: Actor,
+    draft_id: int,
+    decision: Decision,
+    expected_version: int | None = None,
+) -> Draft:
+    """Apply one decision to one draft and record it; the caller commits.
+
+    Args:
+        expected_version: the draft version the reviewer saw; None skips the comparison
+            (the CLI acts on what is current).
+
+    Raises:
+        PermissionDenied: if the actor may not review.
+        NotFound: if the draft does not exist.
+        Conflict: if the draft changed since ``expected_version`` or its status does not
+            allow the action.
+        InvalidInput: if an edit is over the channel's hard limit.
+    """
+    actor.require(Permission.REVIEW)
+    draft = _locked_draft(session, draft_id)
+    if expected_version is not None and draft.version != expected_version:
+        raise _changed_since(session, draft, expected_version)
+    _check_allowed(draft, decision.action)
+    if decision.action == "edit":
+        _check_limit(draft, decision.text)
+
+    _apply(session, actor, draft, decision)
+    _flush(session, draft_id)
+    logger.info(
+        "draft %d: %s by %s (now %s)", draft_id, decision.action, actor.username, draft.status.value
+    )
+    return draft
+
+
+def _locked_draft(session: Session, draft_id: int) -> Draft:
+    # populate_existing: a row read earlier in this session must not hide a newer version.
+    draft = session.get(Draft, draft_id, with_for_update=True, populate_existing=True)
+    if draft is None:
+        get_draft(session, draft_id)  # raises NotFound with the usual message
+    return draft
+
+
+def _check_allowed(draft: Draft, action: str) -> None:
+    if draft.status not in ALLOWED_FROM[action]:
+        allowed = sorted(status.value for status in ALLOWED_FROM[action])
+        raise Conflict.from_template(
+            N_("draft {draft_id} is {status}, so it cannot take the action {action}; "
+               "only drafts that are {allowed} can. Nothing was changed."),
+            draft_id=draft.id,
+            status=draft.status.value,
+            action=action,
+            allowed=" / ".join(allowed),
+        )  # fmt: skip
+
+
+def _check_limit(draft: Draft, text: str | None) -> None:
+    channel = draft.request.channel
+    count = measure(text or "", channel)
+    if count.hard and count.over:
+        raise InvalidInput.from_template(
+            N_("the edited text of draft {draft_id} has {count} characters as the platform "
+               "counts them, over the hard limit of {limit} for {channel}; shorten it by "
+               "{over}. Nothing was saved."),
+            draft_id=draft.id,
+            count=count.count,
+            limit=count.limit,
+            channel=channel,
+            over=count.over,
+        )  # fmt: skip
+
+
+def _changed_since(session: Session, draft: Draft, expected_version: int) -> Conflict:
+    last = session.scalars(
+        select(ReviewEvent)
+        .where(ReviewEvent.draft_id == draft.id)
+        .order_by(ReviewEvent.id.desc())
+        .limit(1)
+    ).first()
+    who = last.actor.username if last is not None and last.actor is not None else "someone"
+    return Conflict.from_template(
+        N_("draft {draft_id} was changed by {who} after you opened it (version {seen}, now "
+           "{current}, status {status}); nothing was saved. Reload the draft and decide again."),
+        draft_id=draft.id,
+        who=who,
+        seen=expected_version,
+        current=draft.version,
+        status=draft.status.value,
+    )  # fmt: skip
+
+
+def _apply(session: Session, actor: Actor, draft: Draft, decision: Decision) -> None:
+    before = draft.status
+    if decision.action == "edit":
+        if draft.original_text is None:
+            draft.original_text = draft.text
+        draft.text = decision.text
+    draft.status = RESULT_STATUS[decision.action]
+    session.add(
+        ReviewEvent(
+            draft_id=draft.id,
+            actor_id=actor.id,
+            action=decision.action,
+            status_before=before.value,
+            status_after=draft.status.value,
+            note=decision.note,
+        )
+    )
+
+
+def _flush(session: Session, draft_id: int | None = None) -> None:
+    try:
+        session.flush()
+    except StaleDataError:
+        # Another transaction updated the row between our read and our write.
+        raise Conflict.from_template(
+            N_("another reviewer changed draft {draft_id} at the same moment; nothing was "
+               "saved. Reload it and decide again."),
+            draft_id=draft_id if draft_id is not None else "?",
+        ) from None  # fmt: skip
+
+
+@dataclass
+class BulkResult:
+    """The outcome of a bulk action: the drafts it changed and, by status, those it skipped."""
+
+    changed: list[int] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"changed": len(self.changed), "changed_ids": self.changed, "skipped": self.skipped}
+
+
+def decide_many(
+    session: Session,
+    actor: Actor,
+    decision: Decision,
+    draft_ids: Sequence[int] = (),
+    versions: dict[int, int] | None = None,
+    draft_filter: DraftFilter | None = None,
+    expected_count: int | None = None,
+) -> BulkResult:
+    """Approve or reject a selection of drafts, or every draft matching a filter, at once.
+
+    Drafts whose status does not allow the action are skipped and counted by status; the
+    others change in one transaction, each with its own review event.
+
+    Args:
+        draft_ids: the selection; ignored when ``draft_filter`` is given.
+        versions: the version of each selected draft that the reviewer saw.
+        draft_filter: act on every draft it matches, on every page of the queue.
+        expected_count: how many drafts the reviewer saw matching the filter; a different
+            count now (new drafts arrived, others were decided) raises ``Conflict``.
+
+    Raises:
+        InvalidInput: for an edit (edits are one draft at a time) or an empty selection.
+        NotFound: if a selected draft does not exist.
+        Conflict: if a selected draft changed since its version in ``versions``, or the
+            filter's count differs from ``expected_count``.
+    """
+    actor.require(Permission.REVIEW)
+    if decision.action == "edit":
+        raise InvalidInput.from_template(N_("edits are made one draft at a time, not in bulk"))
+    ids = _bulk_targets(session, draft_ids, draft_filter, expected_count)
+
+    drafts = _locked_drafts(session, ids)
+    result = BulkResult()
+    skipped: Counter[str] = Counter()
+    for draft in drafts:
+        seen = (versions or {}).get(draft.id)
+        if seen is not None and seen != draft.version:
+            raise _changed_since(session, draft, seen)
+        if draft.status not in ALLOWED_FROM[decision.action]:
+            skipped[draft.status.value] += 1
+            continue
+        _apply(session, actor, draft, decision)
+        result.changed.append(draft.id)
+    _flush(session)
+
+    result.skipped = dict(skipped)
+    logger.info(
+        "bulk %s by %s: %d changed, skipped %s",
+        decision.action, actor.username, len(result.changed), result.skipped,
+    )  # fmt: skip
+    return result
+
+
+def _bulk_targets(
+    session: Session,
+    draft_ids: Sequence[int],
+    draft_filter: DraftFilter | None,
+    expected_count: int | None,
+) -> list[int]:
+    if draft_filter is None:
+        if not draft_ids:
+            raise InvalidInput.from_template(N_("no drafts selected; select drafts first"))
+        return sorted(set(draft_ids))
+
+    count = count_matching(session, draft_filter)
+    if expected_count is not None and count != expected_count:
+        raise Conflict.from_template(
+            N_("the filter now matches {count} drafts, not the {expected} you saw; nothing "
+               "was changed. Reload the queue and try again."),
+            count=count,
+            expected=expected_count,
+        )  # fmt: skip
+    return matching_ids(session, draft_filter)
+
+
+def _locked_drafts(session: Session, ids: list[int]) -> list[Draft]:
+    drafts: list[Draft] = []
+    # Chunks of 500 keep the IN list under SQLite's and PostgreSQL's parameter limits.
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        drafts.extend(
+            session.scalars(
+                select(Draft)
+                .where(Draft.id.in_(chunk))
+                .order_by(Draft.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+    missing = sorted(set(ids) - {draft.id for draft in drafts})
+    if missing:
+        raise NotFound.from_template(
+            N_("drafts not found: {ids}; nothing was changed"),
+            ids=", ".join(str(draft_id) for draft_id in missing),
+        )
+    return drafts
+
+
+def history(session: Session, draft_id: int) -> list[dict[str, Any]]:
+    """Return a draft's review events, oldest first.
+
+    Raises:
+        NotFound: if no draft has that id.
+    """
+    get_draft(session, draft_id)
+    events = session.scalars(
+        select(ReviewEvent).where(ReviewEvent.draft_id == draft_id).order_by(ReviewEvent.id)
+    )
+    return [
+        {
+            "action": event.action,
+            "actor": event.actor.username if event.actor else None,
+            "status_before": event.status_before,
+            "status_after": event.status_after,
+            "note": event.note,
+            "created_at": event.created_at.isoformat(),
+        }
+        for event in events
+    ]
+
+
+def actor_by_name(session: Session, username: str) -> Actor:
+    """Return the active user ``username`` as an actor, for the review commands.
+
+    Raises:
+        NotFound: if there is no such user.
+        PermissionDenied: if the user is disabled.
+    """
+    user = get_user(session, username)
+    if not user.is_active:
+        raise PermissionDenied.from_template(
+            N_("user {username} is disabled; an admin can enable it with: "
+               "contentgen users enable {username}"),
+            username=username,
+        )
+    return Actor.of(user)

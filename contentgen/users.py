@@ -1,0 +1,246 @@
+"""Users, their roles and credentials: passwords for the pages, bearer tokens for the API.
+
+Passwords are hashed with Argon2id (argon2-cffi's defaults). API tokens are random 256-bit
+strings, so a plain SHA-256 digest is enough to store them: unlike a password, a token cannot
+be guessed from a dictionary, and a fast digest lets every API request look its token up.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contentgen.errors import InvalidInput, NotFound, PermissionDenied
+from contentgen.i18n import LOCALES, N_
+from contentgen.models import ApiToken, User
+
+logger = logging.getLogger(__name__)
+
+
+class Role(str, enum.Enum):
+    MARKETER = "marketer"
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+
+
+class Permission(str, enum.Enum):
+    # Read batches, the review queue and drafts.
+    VIEW = "view"
+    SUBMIT = "submit"
+    REVIEW = "review"
+    EXPORT = "export"
+    # Manage users and prompt templates.
+    ADMIN = "admin"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.MARKETER: frozenset({Permission.VIEW, Permission.SUBMIT, Permission.EXPORT}),
+    Role.REVIEWER: frozenset({Permission.VIEW, Permission.REVIEW, Permission.EXPORT}),
+    Role.ADMIN: frozenset(Permission),
+}
+
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+MIN_PASSWORD_LENGTH = 8
+TOKEN_PREFIX = "cg_"
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so that a login takes as long whether or
+# not the user exists.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in user, detached from any database session."""
+
+    id: int
+    username: str
+    role: Role
+    locale: str | None
+
+    @classmethod
+    def of(cls, user: User) -> Actor:
+        return cls(user.id, user.username, Role(user.role), user.locale)
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+    def require(self, permission: Permission) -> None:
+        """Raise ``PermissionDenied`` unless the user's role grants ``permission``."""
+        if not self.can(permission):
+            allowed = [role.value for role, granted in ROLE_PERMISSIONS.items() if permission in granted]
+            raise PermissionDenied.from_template(
+                N_("user {username} has the role {role}, which may not {permission}; "
+                   "this needs the role {allowed}"),
+                username=self.username,
+                role=self.role.value,
+                permission=permission.value,
+                allowed=" or ".join(allowed),
+            )  # fmt: skip
+
+
+def parse_role(value: str) -> Role:
+    """Return the role named ``value``.
+
+    Raises:
+        InvalidInput: naming the roles there are.
+    """
+    try:
+        return Role(value)
+    except ValueError:
+        raise InvalidInput.from_template(
+            N_('role "{value}" is not known; use one of: {roles}'),
+            value=value,
+            roles=", ".join(role.value for role in Role),
+        ) from None
+
+
+def _check_username(username: str) -> None:
+    if not USERNAME_PATTERN.match(username):
+        raise InvalidInput.from_template(
+            N_('username "{username}" is not valid; use 1 to 100 letters, digits, '
+               "and _ . @ -, starting with a letter or digit"),
+            username=username,
+        )  # fmt: skip
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput.from_template(
+            N_("the password is too short; use at least {minimum} characters"),
+            minimum=MIN_PASSWORD_LENGTH,
+        )
+
+
+def _check_locale(locale: str | None) -> None:
+    if locale is not None and locale not in LOCALES:
+        raise InvalidInput.from_template(
+            N_('language "{value}" is not supported; use one of: {locales}'),
+            value=locale,
+            locales=", ".join(LOCALES),
+        )
+
+
+def create_user(
+    session: Session, username: str, password: str, role: Role, locale: str | None = None
+) -> User:
+    """Add a user with an Argon2 hash of ``password``; the caller commits.
+
+    Raises:
+        InvalidInput: for a malformed username, a short password, an unknown locale or a
+            username that is taken.
+    """
+    _check_username(username)
+    _check_password(password)
+    _check_locale(locale)
+    if session.scalars(select(User).where(User.username == username)).one_or_none():
+        raise InvalidInput.from_template(
+            N_('username "{username}" is taken; choose another'), username=username
+        )
+
+    user = User(
+        username=username,
+        password_hash=_hasher.hash(password),
+        role=role.value,
+        is_active=True,
+        locale=locale,
+    )
+    session.add(user)
+    session.flush()
+    logger.info("user %s created with role %s", username, role.value)
+    return user
+
+
+def get_user(session: Session, username: str) -> User:
+    """Look a user up by name.
+
+    Raises:
+        NotFound: if there is no such user.
+    """
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None:
+        raise NotFound.from_template(
+            N_('user "{username}" not found; list users with: contentgen users list'),
+            username=username,
+        )
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def set_role(session: Session, username: str, role: Role) -> User:
+    user = get_user(session, username)
+    user.role = role.value
+    logger.info("user %s now has role %s", username, role.value)
+    return user
+
+
+def set_active(session: Session, username: str, active: bool) -> User:
+    """Enable or disable a user. A disabled user's sessions and tokens stop working at once."""
+    user = get_user(session, username)
+    user.is_active = active
+    logger.info("user %s %s", username, "enabled" if active else "disabled")
+    return user
+
+
+def set_locale(session: Session, user_id: int, locale: str | None) -> User:
+    """Set the language of a user's pages; None follows the browser's Accept-Language."""
+    _check_locale(locale)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user id {user_id} not found")
+    user.locale = locale
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """Return the active user with this username and password, else None."""
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    stored_hash = user.password_hash if user is not None else _DUMMY_HASH
+    try:
+        _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.is_active:
+        return None
+
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(session: Session, username: str, name: str = "api") -> str:
+    """Create a bearer token for a user and return it; only its digest is stored.
+
+    Raises:
+        NotFound: if there is no such user.
+    """
+    user = get_user(session, username)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, name=name[:100], token_hash=_digest(token)))
+    session.flush()
+    logger.info("API token %r created for user %s", name, username)
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """Return the active user a bearer token belongs to, else None."""
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).one_or_none()
+    if row is None or not row.user.is_active:
+        return None
+    return row.user

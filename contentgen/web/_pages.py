@@ -1,0 +1,87 @@
+"""Helpers shared by the page modules: role dependencies, the CSRF check, redirects with a
+notice, and the review queue's filter from the query string."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse
+
+from contentgen.drafts import DraftFilter
+from contentgen.errors import ContentgenError
+from contentgen.i18n import N_, translate_error, translations
+from contentgen.users import Actor, Permission
+from contentgen.web._auth import check_csrf, current_page_actor, page_actor
+from contentgen.web._render import request_locale
+
+Viewer = Annotated[Actor, Depends(page_actor(Permission.VIEW))]
+Submitter = Annotated[Actor, Depends(page_actor(Permission.SUBMIT))]
+Reviewer = Annotated[Actor, Depends(page_actor(Permission.REVIEW))]
+Exporter = Annotated[Actor, Depends(page_actor(Permission.EXPORT))]
+Admin = Annotated[Actor, Depends(page_actor(Permission.ADMIN))]
+LoggedIn = Annotated[Actor, Depends(current_page_actor)]
+# Checked after the user dependency, so that a visitor who is not logged in is sent to the
+# login page before the token is looked at.
+CsrfChecked = Annotated[None, Depends(check_csrf)]
+
+# Messages shown after a redirect, chosen by the "notice" query value; the other query
+# values fill the fields. Only these templates are ever shown, never text from the URL.
+NOTICES = {
+    "approved": N_("Draft {draft} approved."),
+    "rejected": N_("Draft {draft} rejected."),
+    "edited": N_("Draft {draft} edited and approved."),
+    "bulk": N_("{changed} drafts changed; {skipped} skipped because their status does not allow the action."),
+    "queue_clear": N_("The queue is clear: no more drafts match this filter."),
+    "user_created": N_("User {user} created."),
+    "role_changed": N_("User {user} now has the role {role}."),
+    "user_disabled": N_("User {user} is disabled."),
+    "user_enabled": N_("User {user} is enabled."),
+    "templates_synced": N_("Templates synced: {changed} new versions."),
+    "settings_saved": N_("Settings saved."),
+    "logged_out": N_("You are logged out."),
+}
+
+
+def notice_of(request: Request) -> str | None:
+    template = NOTICES.get(request.query_params.get("notice", ""))
+    if template is None:
+        return None
+    fields = {name: request.query_params.get(name, "") for name in ("draft", "changed", "skipped", "user", "role")}
+    fields = {name: value if len(value) <= 100 else value[:100] for name, value in fields.items()}
+    return translations(request_locale(request)).gettext(template).format(**fields)
+
+
+def redirect_to(path: str, **query: Any) -> RedirectResponse:
+    query = {name: value for name, value in query.items() if value not in (None, "")}
+    return RedirectResponse(f"{path}?{urlencode(query)}" if query else path, status_code=303)
+
+
+def message_of(request: Request, error: ContentgenError) -> str:
+    return translate_error(error, request_locale(request))
+
+
+def safe_next(target: str | None) -> str:
+    # Only paths on this site: "//host" and "https://host" would send the user elsewhere.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/batches"
+
+
+def queue_filter(
+    # A string: the filter form sends "batch_id=" for "any batch".
+    batch_id: str | None = None,
+    campaign: str | None = None,
+    channel: str | None = None,
+    segment: str | None = None,
+    status: str | None = None,
+    check: str | None = None,
+    sort: str | None = None,
+) -> DraftFilter:
+    """Build the queue's filter from the query string, for the queue and draft pages."""
+    return DraftFilter.from_params(batch_id=batch_id, campaign=campaign, channel=channel,
+                                   segment=segment, status=status, check=check, sort=sort)  # fmt: skip
+
+
+Filter = Annotated[DraftFilter, Depends(queue_filter)]

@@ -1,0 +1,101 @@
+"""Page sessions in a signed cookie, and the CSRF token that every form carries.
+
+The cookie contains the user id, the time of login and a random CSRF token. It is signed
+with itsdangerous and a timestamp, and nothing is stored on the server. It is HttpOnly (scripts
+cannot read it), SameSite=Lax (other sites' forms do not send it) and, with
+``CONTENTGEN_SECURE_COOKIES``, Secure. A login lasts ``CONTENTGEN_SESSION_MINUTES`` from the
+moment it was made. A visitor who is not logged in gets a session without a user, so that
+the login form has a CSRF token too.
+
+NOTE: logging out deletes the cookie in the browser, but a copy taken earlier stays valid
+until it expires, because no session is stored on the server. Disabling the user ends it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+COOKIE_NAME = "contentgen_session"
+
+
+class SessionState(str, Enum):
+    MISSING = "missing"
+    VALID = "valid"
+    EXPIRED = "expired"
+    # Not signed with our key: forged, or signed with the key of an earlier server start.
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class PageSession:
+    csrf_token: str
+    user_id: int | None = None
+    login_at: float | None = None
+
+    @classmethod
+    def anonymous(cls) -> PageSession:
+        return cls(csrf_token=secrets.token_urlsafe(32))
+
+    @classmethod
+    def for_user(cls, user_id: int) -> PageSession:
+        # A new CSRF token at login, so a token seen before login is worth nothing after.
+        return cls(csrf_token=secrets.token_urlsafe(32), user_id=user_id, login_at=time.time())
+
+
+class SessionCookies:
+    """Reads and writes the session cookie with one signing key and lifetime."""
+
+    def __init__(self, secret_key: str, max_age_seconds: int, secure: bool) -> None:
+        self.serializer = URLSafeTimedSerializer(secret_key, salt="contentgen.page-session")
+        self.max_age = max_age_seconds
+        self.secure = secure
+
+    def read(self, request: Request) -> tuple[PageSession | None, SessionState]:
+        """Return the request's session and whether it was missing, valid, expired or forged.
+
+        The result is kept on ``request.state``, so later reads in the same request are free.
+        """
+        cached = getattr(request.state, "page_session", None)
+        if cached is not None:
+            return cached
+        result = self._load(request.cookies.get(COOKIE_NAME))
+        request.state.page_session = result
+        return result
+
+    def _load(self, cookie: str | None) -> tuple[PageSession | None, SessionState]:
+        if not cookie:
+            return None, SessionState.MISSING
+        try:
+            values = self.serializer.loads(cookie, max_age=self.max_age)
+            return PageSession(**values), SessionState.VALID
+        except SignatureExpired:
+            return None, SessionState.EXPIRED
+        except (BadSignature, TypeError, ValueError):
+            return None, SessionState.INVALID
+
+    def write(self, response: Response, session: PageSession) -> None:
+        response.set_cookie(
+            COOKIE_NAME,
+            self.serializer.dumps(asdict(session)),
+            max_age=self.max_age,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/",
+        )
+
+    def clear(self, response: Response) -> None:
+        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=self.secure)
+
+
+def tokens_match(expected: str, given: str | None) -> bool:
+    """Compare CSRF tokens in constant time."""
+    return bool(given) and hmac.compare_digest(expected.encode(), given.encode())

@@ -1,0 +1,95 @@
+"""Submitting an uploaded campaign file as a batch, for the upload page and the API.
+
+A web request never runs the model. With a broker configured, the batch's chunks go to the
+workers. Without one, the batch is saved with its requests pending, and the response gives
+the command that runs it (``contentgen batch resume ID --wait``) or points to a worker.
+Running the model inside the web server would hold a request open for minutes and load the
+model into every server process.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from fastapi import UploadFile
+
+from contentgen.dispatch import Submission, send_chunks, submit
+from contentgen.errors import InfrastructureError, InvalidInput
+from contentgen.i18n import N_
+from contentgen.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+SUFFIXES = (".yaml", ".yml", ".csv")
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    submission: Submission
+    # "sent": chunks went to the workers; "queued": no broker, run it by hand;
+    # "broker_down": the broker was unreachable, resume the batch later.
+    dispatch: str
+
+
+def submit_upload(upload: UploadFile | None, idempotency_key: str | None) -> UploadResult:
+    """Validate an uploaded campaign file, import it and create one batch.
+
+    Raises:
+        InvalidInput: for a missing file, an unknown suffix, a file over 5 MiB, or an
+            invalid campaign file (``InvalidCampaignFile`` with the problems one by one).
+    """
+    if upload is None or not upload.filename:
+        raise InvalidInput.from_template(N_("no file was uploaded; choose a campaign file"))
+    name = Path(upload.filename).name
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InvalidInput.from_template(
+            N_('file "{name}" has the type "{suffix}"; upload a .yaml, .yml or .csv campaign file'),
+            name=name,
+            suffix=suffix or "none",
+        )
+    content = upload.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise InvalidInput.from_template(
+            N_('file "{name}" is larger than 5 MiB; split it into several files'), name=name
+        )
+
+    # The loader picks the parser by suffix, and its messages name the file, so the
+    # temporary copy keeps the uploaded name.
+    with tempfile.TemporaryDirectory(prefix="contentgen-upload-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(content)
+        try:
+            submission = submit([path], idempotency_key=idempotency_key or None)
+        except InvalidInput as error:
+            _strip_folder(error, folder)
+            raise
+    return UploadResult(submission, _dispatch(submission))
+
+
+def _strip_folder(error: InvalidInput, folder: str) -> None:
+    """Show the uploaded file's name in messages, not the temporary folder it was saved in."""
+    prefix = folder.rstrip("/") + "/"
+    error.args = tuple(arg.replace(prefix, "") if isinstance(arg, str) else arg for arg in error.args)
+    error.problems = [problem.replace(prefix, "") for problem in error.problems]
+    details = getattr(error, "details", None)
+    if details:
+        error.details = [replace(detail, path=detail.path.replace(prefix, "")) for detail in details]
+
+
+def _dispatch(submission: Submission) -> str:
+    if not get_settings().broker_url:
+        return "queued"
+    if not submission.created:
+        return "sent"
+    try:
+        send_chunks(submission.batch_id)
+    except InfrastructureError:
+        logger.warning("batch %d saved, but its chunks could not be sent", submission.batch_id,
+                       exc_info=True)  # fmt: skip
+        return "broker_down"
+    return "sent"

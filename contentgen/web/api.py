@@ -1,0 +1,287 @@
+"""The JSON API under /api/v1: everything the pages do, for scripts and other tools.
+
+Every route needs a bearer token (``contentgen users token USERNAME``); the role decides
+what it may do, as on the pages. The OpenAPI schema is at /api/v1/openapi.json.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from contentgen import db
+from contentgen.batches import batch_progress, list_batches
+from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
+from contentgen.export import FORMATS, check_format, export_batch
+from contentgen.review import Decision, decide, decide_many, history
+from contentgen.templates import list_template_versions, sync_templates
+from contentgen.users import (
+    Actor,
+    Permission,
+    create_user,
+    get_user,
+    list_users,
+    parse_role,
+    set_active,
+    set_locale,
+    set_role,
+)
+from contentgen.web._auth import api_actor, current_api_actor
+from contentgen.web._submit import submit_upload
+
+router = APIRouter(tags=["contentgen"])
+
+Viewer = Annotated[Actor, Depends(api_actor(Permission.VIEW))]
+Submitter = Annotated[Actor, Depends(api_actor(Permission.SUBMIT))]
+Reviewer = Annotated[Actor, Depends(api_actor(Permission.REVIEW))]
+Exporter = Annotated[Actor, Depends(api_actor(Permission.EXPORT))]
+Admin = Annotated[Actor, Depends(api_actor(Permission.ADMIN))]
+
+
+class QueueQuery(BaseModel):
+    """The review queue's filter; empty fields match everything."""
+
+    batch_id: int | None = None
+    campaign: str | None = None
+    channel: str | None = None
+    segment: str | None = None
+    status: str = Field("open", description="open (pending_review and flagged), a status, or all")
+    check: str | None = Field(None, description="passed, failed, or failed:NAME")
+    sort: str = Field("score", description="score, oldest, newest, campaign or length")
+
+    def to_filter(self) -> DraftFilter:
+        return DraftFilter.from_params(**self.model_dump())
+
+
+class ApproveBody(BaseModel):
+    version: int | None = Field(None, description="The draft version you saw; a newer one is a conflict (409).")
+
+
+class RejectBody(ApproveBody):
+    reason: str
+
+
+class EditBody(ApproveBody):
+    text: str
+    note: str | None = None
+
+
+class DraftRef(BaseModel):
+    id: int
+    version: int | None = None
+
+
+class BulkBody(BaseModel):
+    """Act on the listed drafts, or on every draft matching ``filter`` when it is given."""
+
+    action: Literal["approve", "reject"]
+    reason: str | None = None
+    drafts: list[DraftRef] = []
+    filter: QueueQuery | None = None
+    expected_count: int | None = Field(
+        None, description="How many drafts you saw matching the filter; a different count is a conflict (409)."
+    )
+
+
+class NewUser(BaseModel):
+    username: str
+    password: str
+    role: str
+    locale: str | None = None
+
+
+class UserChange(BaseModel):
+    role: str | None = None
+    active: bool | None = None
+
+
+class MeChange(BaseModel):
+    locale: str | None = Field(None, description="en or zh-CN; null follows Accept-Language.")
+
+
+def _user_json(user) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "role": user.role,
+        "active": user.is_active,
+        "locale": user.locale,
+        "created_at": user.created_at.isoformat(),
+    }
+
+
+# --- the caller ------------------------------------------------------------------------
+
+
+@router.get("/me", summary="The user the token belongs to")
+def get_me(actor: Annotated[Actor, Depends(current_api_actor)]) -> dict[str, Any]:
+    return {"username": actor.username, "role": actor.role.value, "locale": actor.locale}
+
+
+@router.patch("/me", summary="Set your language")
+def patch_me(body: MeChange, actor: Annotated[Actor, Depends(current_api_actor)]) -> dict[str, Any]:
+    with db.session_scope() as session:
+        return _user_json(set_locale(session, actor.id, body.locale))
+
+
+# --- batches ---------------------------------------------------------------------------
+
+
+@router.get("/batches", summary="The newest batches with requests by state and drafts by status")
+def get_batches(
+    actor: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[dict[str, Any]]:
+    with db.session_scope() as session:
+        return [progress.as_dict() for progress in list_batches(session, limit)]
+
+
+@router.post("/batches", status_code=201, summary="Submit a campaign file as a new batch")
+def post_batch(
+    actor: Submitter,
+    file: Annotated[UploadFile, File(description="A .yaml, .yml or .csv campaign file.")],
+    idempotency_key: Annotated[str | None, Form()] = None,
+) -> dict[str, Any]:
+    """Validate and import the file and create one batch. An invalid file gets 422 with
+    ``problems``: one object per error with the campaign key and field."""
+    result = submit_upload(file, idempotency_key)
+    batch_id = result.submission.batch_id
+    with db.session_scope() as session:
+        progress = batch_progress(session, batch_id).as_dict()
+    next_step = {
+        "sent": "the workers are generating the drafts",
+        "queued": f"no broker is configured; run the batch with: contentgen batch resume {batch_id} --wait",
+        "broker_down": f"the broker is unreachable; once it is up, run: contentgen batch resume {batch_id}",
+    }[result.dispatch]
+    return {**progress, "created": result.submission.created, "dispatch": result.dispatch,
+            "next_step": next_step}  # fmt: skip
+
+
+@router.get("/batches/{batch_id}", summary="A batch's requests by state and drafts by status")
+def get_batch_status(batch_id: int, actor: Viewer) -> dict[str, Any]:
+    with db.session_scope() as session:
+        return batch_progress(session, batch_id).as_dict()
+
+
+@router.get(
+    "/batches/{batch_id}/export",
+    summary="Export a batch's approved drafts",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "application/json": {}}}},
+)
+def get_export(
+    batch_id: int,
+    actor: Exporter,
+    format: Annotated[str, Query(description=f"One of: {', '.join(FORMATS)}")] = "csv",
+) -> Response:
+    check_format(format)
+    with db.session_scope() as session:
+        exported = export_batch(session, batch_id, format)
+    return Response(
+        exported.content,
+        media_type=exported.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
+    )
+
+
+# --- drafts and review -----------------------------------------------------------------
+
+
+@router.get("/drafts", summary="The review queue: drafts filtered, sorted and paged")
+def get_drafts(
+    actor: Viewer,
+    query: Annotated[QueueQuery, Query()],
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
+) -> dict[str, Any]:
+    draft_filter = query.to_filter()
+    with db.session_scope() as session:
+        result = queue_page(session, draft_filter, page, page_size)
+    return {"total": result.total, "page": result.page, "pages": result.pages, "items": result.items}
+
+
+@router.get("/drafts/{draft_id}", summary="One draft with its prompt, provenance, checks and history")
+def get_draft(draft_id: int, actor: Viewer) -> dict[str, Any]:
+    with db.session_scope() as session:
+        return {**draft_details(session, draft_id), "history": history(session, draft_id)}
+
+
+def _decide(actor: Actor, draft_id: int, decision: Decision, version: int | None) -> dict[str, Any]:
+    with db.session_scope() as session:
+        decide(session, actor, draft_id, decision, expected_version=version)
+    with db.session_scope() as session:
+        return {**draft_details(session, draft_id), "history": history(session, draft_id)}
+
+
+@router.post("/drafts/{draft_id}/approve", summary="Approve a draft")
+def post_approve(draft_id: int, body: ApproveBody, actor: Reviewer) -> dict[str, Any]:
+    return _decide(actor, draft_id, Decision("approve"), body.version)
+
+
+@router.post("/drafts/{draft_id}/reject", summary="Reject a draft with a reason")
+def post_reject(draft_id: int, body: RejectBody, actor: Reviewer) -> dict[str, Any]:
+    return _decide(actor, draft_id, Decision("reject", note=body.reason), body.version)
+
+
+@router.post("/drafts/{draft_id}/edit", summary="Replace a draft's text and approve it")
+def post_edit(draft_id: int, body: EditBody, actor: Reviewer) -> dict[str, Any]:
+    return _decide(actor, draft_id, Decision("edit", note=body.note, text=body.text), body.version)
+
+
+@router.post("/drafts/bulk", summary="Approve or reject a selection, or everything matching a filter")
+def post_bulk(body: BulkBody, actor: Reviewer) -> dict[str, Any]:
+    decision = Decision(body.action, note=body.reason)
+    with db.session_scope() as session:
+        result = decide_many(
+            session, actor, decision,
+            draft_ids=[draft.id for draft in body.drafts],
+            versions={draft.id: draft.version for draft in body.drafts if draft.version is not None},
+            draft_filter=body.filter.to_filter() if body.filter else None,
+            expected_count=body.expected_count,
+        )  # fmt: skip
+    return result.as_dict()
+
+
+# --- users and templates (admin) -------------------------------------------------------
+
+
+@router.get("/users", summary="List users")
+def get_users(actor: Admin) -> list[dict[str, Any]]:
+    with db.session_scope() as session:
+        return [_user_json(user) for user in list_users(session)]
+
+
+@router.post("/users", status_code=201, summary="Create a user")
+def post_user(body: NewUser, actor: Admin) -> dict[str, Any]:
+    role = parse_role(body.role)
+    with db.session_scope() as session:
+        return _user_json(create_user(session, body.username, body.password, role, body.locale))
+
+
+@router.patch("/users/{username}", summary="Change a user's role, or disable or enable them")
+def patch_user(username: str, body: UserChange, actor: Admin) -> dict[str, Any]:
+    role = parse_role(body.role) if body.role is not None else None
+    with db.session_scope() as session:
+        user = None
+        if role is not None:
+            user = set_role(session, username, role)
+        if body.active is not None:
+            user = set_active(session, username, body.active)
+        if user is None:
+            user = get_user(session, username)
+        return _user_json(user)
+
+
+@router.get("/templates", summary="Every prompt template version")
+def get_templates(actor: Admin) -> list[dict[str, Any]]:
+    with db.session_scope() as session:
+        return list_template_versions(session)
+
+
+@router.post("/templates/sync", summary="Store changed shipped template files as new versions")
+def post_templates_sync(actor: Admin) -> list[dict[str, Any]]:
+    with db.session_scope() as session:
+        results = sync_templates(session)
+    return [{"name": result.name, "version": result.version, "changed": result.changed}
+            for result in results]  # fmt: skip

@@ -1,0 +1,132 @@
+"""The FastAPI application: review pages, the JSON API under /api/v1, and their errors.
+
+Errors are turned into responses in one place. The API returns JSON ``{"detail": ...}``
+with the status code; pages render an error page, except that a missing or expired login
+redirects to the login page. Messages are in the reader's language.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from contentgen import __version__
+from contentgen.campaigns import InvalidCampaignFile
+from contentgen.errors import ContentgenError
+from contentgen.i18n import translate_error, translations
+from contentgen.settings import Settings, get_settings
+from contentgen.web import admin_pages, api, pages, review_pages
+from contentgen.web._auth import LoginRequired
+from contentgen.web._errors import status_code_of
+from contentgen.web._render import STATIC_DIR, create_templates, render, request_locale
+from contentgen.web._sessions import SessionCookies
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app with its session key, templates and routes."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="contentgen",
+        version=__version__,
+        description="Review generated marketing copy: batches, the review queue, drafts, "
+        "review decisions and export of approved copy. Authenticate with a bearer token.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
+    app.state.cookies = SessionCookies(
+        _secret_key(settings), settings.session_minutes * 60, settings.secure_cookies
+    )
+    app.state.session_minutes = settings.session_minutes
+    app.state.templates = create_templates()
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router, prefix=API_PREFIX)
+    app.include_router(pages.router)
+    app.include_router(review_pages.router)
+    app.include_router(admin_pages.router)
+    _add_error_handlers(app)
+    return app
+
+
+def _secret_key(settings: Settings) -> str:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    logger.warning(
+        "CONTENTGEN_SECRET_KEY is not set, so a random key signs the session cookies: "
+        "logins end when the server restarts and are not shared between server processes"
+    )
+    return secrets.token_urlsafe(32)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX + "/") or request.url.path == API_PREFIX
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def on_login_required(request: Request, error: LoginRequired) -> Response:
+        query = {"next": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
+        if error.expired:
+            query["expired"] = "1"
+        return RedirectResponse(f"/login?{urlencode(query)}", status_code=303)
+
+    @app.exception_handler(ContentgenError)
+    async def on_error(request: Request, error: ContentgenError) -> Response:
+        status_code = status_code_of(error)
+        message = translate_error(error, request_locale(request))
+        if status_code >= 500:
+            logger.error("%s %s failed: %s", request.method, request.url.path, error)
+        if _is_api(request):
+            body: dict[str, object] = {"detail": message}
+            if isinstance(error, InvalidCampaignFile):
+                body["problems"] = [problem_json(problem) for problem in error.details]
+            headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
+            return JSONResponse(body, status_code=status_code, headers=headers)
+        return render(request, "error.html", {"message": message, "status_code": status_code},
+                      status_code=status_code)  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": error.detail}, status_code=error.status_code,
+                                headers=getattr(error, "headers", None))  # fmt: skip
+        gettext = translations(request_locale(request)).gettext
+        message = gettext("This page does not exist.") if error.status_code == 404 else str(error.detail)
+        return render(request, "error.html", {"message": message, "status_code": error.status_code},
+                      status_code=error.status_code)  # fmt: skip
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, error: RequestValidationError) -> Response:
+        problems = [
+            f"{'.'.join(str(part) for part in detail['loc'] if part != 'body')}: {detail['msg']}"
+            for detail in error.errors()
+        ]
+        if _is_api(request):
+            return JSONResponse({"detail": "; ".join(problems), "errors": error.errors()},
+                                status_code=422)  # fmt: skip
+        return render(request, "error.html", {"message": "; ".join(problems), "status_code": 422},
+                      status_code=422)  # fmt: skip
+
+
+def problem_json(problem) -> dict[str, object]:
+    return {
+        "kind": problem.kind,
+        "key": problem.key,
+        "row": problem.row,
+        "field": problem.field,
+        "message": problem.message,
+    }

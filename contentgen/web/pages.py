@@ -1,0 +1,224 @@
+"""The review pages: server-rendered HTML forms, each POST protected by a CSRF token.
+
+This module has the login, the settings and the batch pages; ``review_pages`` has the queue
+and drafts, ``admin_pages`` the users and templates. After a successful POST the browser is
+redirected (303) to a page that shows the outcome, so reloading never repeats an action. A
+failed action renders its page again with the message and the status code (403, 404, 409 or
+422), and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from contentgen import db
+from contentgen.batches import batch_progress, list_batches
+from contentgen.campaigns import InvalidCampaignFile
+from contentgen.channels import CHANNELS
+from contentgen.drafts import queue_choices
+from contentgen.errors import InvalidInput
+from contentgen.export import FORMATS, check_format, export_batch
+from contentgen.i18n import LOCALES, translations
+from contentgen.models import DraftStatus
+from contentgen.users import authenticate, set_locale
+from contentgen.web._pages import (
+    CsrfChecked,
+    Exporter,
+    LoggedIn,
+    Submitter,
+    Viewer,
+    message_of,
+    notice_of,
+    redirect_to,
+    safe_next,
+)
+from contentgen.web._render import render, request_locale
+from contentgen.web._sessions import PageSession
+from contentgen.web._submit import submit_upload
+
+router = APIRouter(include_in_schema=False)
+
+
+# --- login -----------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/batches", expired: str | None = None) -> Response:
+    cookies = request.app.state.cookies
+    page_session, _ = cookies.read(request)
+    if page_session is None:
+        page_session = PageSession.anonymous()
+        request.state.page_session = (page_session, None)
+    gettext = translations(request_locale(request)).gettext
+    context = {
+        "next": safe_next(next),
+        "error": gettext("Your session expired; log in again.") if expired else None,
+        "notice": notice_of(request),
+    }
+    response = render(request, "login.html", context)
+    cookies.write(response, page_session)
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    _csrf: CsrfChecked,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/batches",
+) -> Response:
+    with db.session_scope() as session:
+        user = authenticate(session, username.strip(), password)
+        user_id = user.id if user else None
+    if user_id is None:
+        gettext = translations(request_locale(request)).gettext
+        context = {
+            "next": safe_next(next),
+            "error": gettext("Wrong username or password, or the user is disabled."),
+            "notice": None,
+        }
+        return render(request, "login.html", context, status_code=401)
+
+    response = redirect_to(safe_next(next))
+    request.app.state.cookies.write(response, PageSession.for_user(user_id))
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, actor: LoggedIn, _csrf: CsrfChecked) -> Response:
+    response = redirect_to("/login", notice="logged_out")
+    request.app.state.cookies.clear(response)
+    return response
+
+
+@router.get("/")
+def home(actor: Viewer) -> Response:
+    return redirect_to("/batches")
+
+
+# --- settings --------------------------------------------------------------------------
+
+
+@router.get("/settings")
+def settings_page(request: Request, actor: LoggedIn) -> Response:
+    return render(request, "settings.html", {"locales": LOCALES, "notice": notice_of(request), "error": None})
+
+
+@router.post("/settings")
+def save_settings(request: Request, actor: LoggedIn, _csrf: CsrfChecked,
+                  locale: Annotated[str, Form()] = "") -> Response:
+    with db.session_scope() as session:
+        set_locale(session, actor.id, locale or None)
+    return redirect_to("/settings", notice="settings_saved")
+
+
+# --- batches ---------------------------------------------------------------------------
+
+
+@router.get("/batches")
+def batches_page(request: Request, actor: Viewer) -> Response:
+    with db.session_scope() as session:
+        batches = [progress.as_dict() for progress in list_batches(session, 100)]
+    context = {"batches": batches, "statuses": list(DraftStatus), "notice": notice_of(request),
+               "status_labels": _batch_status_labels(request)}  # fmt: skip
+    return render(request, "batches.html", context)
+
+
+def _batch_status_labels(request: Request) -> dict[str, str]:
+    gettext = translations(request_locale(request)).gettext
+    return {"pending": gettext("Pending"), "running": gettext("Running"), "completed": gettext("Completed")}
+
+
+@router.get("/batches/progress")
+def batches_progress(actor: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+    """Counts for the batches page, which fetches them every few seconds while work runs."""
+    with db.session_scope() as session:
+        batches = [progress.as_dict() for progress in list_batches(session, limit)]
+    return JSONResponse(batches, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/batches/new")
+def new_batch_page(request: Request, actor: Submitter) -> Response:
+    return _render_upload(request, status_code=200)
+
+
+def _render_upload(
+    request: Request, status_code: int, error: str | None = None, problems: list[dict] | None = None
+) -> Response:
+    context = {
+        "idempotency_key": uuid.uuid4().hex,
+        "error": error,
+        "problems": problems or [],
+        "channels": list(CHANNELS),
+    }
+    return render(request, "batch_new.html", context, status_code=status_code)
+
+
+@router.post("/batches")
+def submit_batch(
+    request: Request,
+    actor: Submitter,
+    _csrf: CsrfChecked,
+    file: Annotated[UploadFile | None, File()] = None,
+    idempotency_key: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        result = submit_upload(file, idempotency_key)
+    except InvalidCampaignFile as error:
+        return _render_upload(request, 422, message_of(request, error), _group_problems(error))
+    except InvalidInput as error:
+        return _render_upload(request, 422, message_of(request, error))
+    return redirect_to(f"/batches/{result.submission.batch_id}", dispatch=result.dispatch,
+                     created=int(result.submission.created))  # fmt: skip
+
+
+def _group_problems(error: InvalidCampaignFile) -> list[dict[str, Any]]:
+    """Group a file's problems by campaign (or brand), in file order."""
+    groups: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for problem in error.details:
+        group = groups.setdefault(
+            (problem.kind, problem.key),
+            {"kind": problem.kind, "key": problem.key, "row": problem.row, "fields": []},
+        )
+        group["fields"].append({"field": problem.field, "message": problem.message})
+    return list(groups.values())
+
+
+@router.get("/batches/{batch_id}")
+def batch_page(
+    request: Request,
+    batch_id: int,
+    actor: Viewer,
+    dispatch: str | None = None,
+    created: int | None = None,
+) -> Response:
+    with db.session_scope() as session:
+        progress = batch_progress(session, batch_id).as_dict()
+        choices = queue_choices(session, batch_id)
+    context = {
+        "batch": progress,
+        "statuses": list(DraftStatus),
+        "dispatch": dispatch if dispatch in ("sent", "queued", "broker_down") else None,
+        "created": created,
+        "formats": FORMATS,
+        "campaigns": choices["campaigns"],
+        "status_labels": _batch_status_labels(request),
+    }
+    return render(request, "batch.html", context)
+
+
+@router.get("/batches/{batch_id}/export")
+def export_page(batch_id: int, actor: Exporter, format: str = "csv") -> Response:
+    check_format(format)
+    with db.session_scope() as session:
+        exported = export_batch(session, batch_id, format)
+    return Response(
+        exported.content,
+        media_type=exported.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
+    )

@@ -1,0 +1,198 @@
+"""The review queue and draft pages: filters, bulk actions, and one draft's decisions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+
+from contentgen import db
+from contentgen.channels import CHANNELS
+from contentgen.drafts import (
+    QUEUE_STATUSES,
+    SORTS,
+    DraftFilter,
+    check_names,
+    draft_details,
+    queue_choices,
+    queue_page,
+    queue_position,
+)
+from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.i18n import N_
+from contentgen.review import Decision, decide, decide_many, history
+from contentgen.users import Actor
+from contentgen.web._errors import status_code_of
+from contentgen.web._pages import (
+    CsrfChecked,
+    Filter,
+    Reviewer,
+    Viewer,
+    message_of,
+    notice_of,
+    redirect_to,
+)
+from contentgen.web._render import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> dict[str, Any]:
+    with db.session_scope() as session:
+        result = queue_page(session, draft_filter, page)
+        choices = queue_choices(session)
+        checks = check_names(session)
+    return {
+        "filter": draft_filter,
+        "filter_query": urlencode(draft_filter.as_params()),
+        "result": result,
+        "campaigns": choices["campaigns"],
+        "segments": choices["segments"],
+        "channels": list(CHANNELS),
+        "statuses": QUEUE_STATUSES,
+        "sorts": SORTS,
+        "checks": checks,
+        "notice": notice_of(request),
+        "error": None,
+    }
+
+
+@router.get("/queue")
+def queue(request: Request, actor: Viewer, draft_filter: Filter,
+          page: Annotated[int, Query(ge=1)] = 1) -> Response:  # fmt: skip
+    return render(request, "queue.html", _queue_context(request, draft_filter, page))
+
+
+@router.post("/queue/bulk")
+def bulk_action(
+    request: Request,
+    actor: Reviewer,
+    _csrf: CsrfChecked,
+    draft_filter: Filter,
+    op: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    draft: Annotated[list[str] | None, Form()] = None,
+    expected_count: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Apply ``op`` ("approve:selected", "reject:filter", ...) to the checked drafts, or to
+    every draft matching the queue's filter on every page."""
+    action, _, scope = op.partition(":")
+    try:
+        decision = Decision(action, note=reason)
+        selection = _parse_selection(draft or [])
+        with db.session_scope() as session:
+            result = decide_many(
+                session, actor, decision,
+                draft_ids=list(selection),
+                versions=selection,
+                draft_filter=draft_filter if scope == "filter" else None,
+                expected_count=expected_count if scope == "filter" else None,
+            )  # fmt: skip
+    except ContentgenError as error:
+        context = _queue_context(request, draft_filter, 1)
+        context["error"] = message_of(request, error)
+        return render(request, "queue.html", context, status_code=status_code_of(error))
+    return redirect_to("/queue", **draft_filter.as_params(), notice="bulk",
+                     changed=len(result.changed), skipped=sum(result.skipped.values()))  # fmt: skip
+
+
+def _parse_selection(values: list[str]) -> dict[int, int]:
+    """Parse checkbox values "ID:VERSION" into {id: version}."""
+    selection = {}
+    for value in values:
+        draft_id, _, version = value.partition(":")
+        if not draft_id.isdigit() or not version.isdigit():
+            raise InvalidInput.from_template(
+                N_('selected draft "{value}" is not valid; reload the queue and select again'),
+                value=value[:50],
+            )
+        selection[int(draft_id)] = int(version)
+    return selection
+
+
+# --- one draft -------------------------------------------------------------------------
+
+
+def _draft_context(request: Request, draft_id: int, draft_filter: DraftFilter) -> dict[str, Any]:
+    with db.session_scope() as session:
+        details = draft_details(session, draft_id)
+        events = history(session, draft_id)
+        position = queue_position(session, draft_filter, draft_id)
+    return {
+        "draft": details,
+        "events": events,
+        "position": position,
+        "filter": draft_filter,
+        "filter_query": urlencode(draft_filter.as_params()),
+        "channel": CHANNELS[details["channel"]],
+        "notice": notice_of(request),
+        "error": None,
+        "edit_text": details["text"],
+        "reason": "",
+    }
+
+
+@router.get("/drafts/{draft_id}")
+def draft_page(request: Request, draft_id: int, actor: Viewer, draft_filter: Filter) -> Response:
+    return render(request, "draft.html", _draft_context(request, draft_id, draft_filter))
+
+
+def _act(
+    request: Request,
+    actor: Actor,
+    draft_id: int,
+    draft_filter: DraftFilter,
+    build_decision,
+    version: int | None,
+    notice: str,
+    edit_text: str | None = None,
+    reason: str = "",
+) -> Response:
+    try:
+        decision = build_decision()
+        with db.session_scope() as session:
+            decide(session, actor, draft_id, decision, expected_version=version)
+        with db.session_scope() as session:
+            position = queue_position(session, draft_filter, draft_id)
+    except ContentgenError as error:
+        with db.session_scope() as session:
+            draft_details(session, draft_id)  # an unknown draft is a 404, not a form error
+        context = _draft_context(request, draft_id, draft_filter)
+        context["error"] = message_of(request, error)
+        context["reason"] = reason
+        if edit_text is not None:
+            context["edit_text"] = edit_text
+        return render(request, "draft.html", context, status_code=status_code_of(error))
+
+    if position.next_id is None:
+        return redirect_to("/queue", **draft_filter.as_params(), notice="queue_clear")
+    return redirect_to(f"/drafts/{position.next_id}", **draft_filter.as_params(), notice=notice,
+                     draft=draft_id)  # fmt: skip
+
+
+@router.post("/drafts/{draft_id}/approve")
+def approve(request: Request, draft_id: int, actor: Reviewer, _csrf: CsrfChecked,
+            draft_filter: Filter,
+            version: Annotated[int | None, Form()] = None) -> Response:  # fmt: skip
+    return _act(request, actor, draft_id, draft_filter, lambda: Decision("approve"), version, "approved")
+
+
+@router.post("/drafts/{draft_id}/reject")
+def reject(request: Request, draft_id: int, actor: Reviewer, _csrf: CsrfChecked,
+           draft_filter: Filter,
+           version: Annotated[int | None, Form()] = None,
+           reason: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+    return _act(request, actor, draft_id, draft_filter, lambda: Decision("reject", note=reason),
+                version, "rejected", reason=reason)  # fmt: skip
+
+
+@router.post("/drafts/{draft_id}/edit")
+def edit(request: Request, draft_id: int, actor: Reviewer, _csrf: CsrfChecked,
+         draft_filter: Filter,
+         version: Annotated[int | None, Form()] = None,
+         text: Annotated[str, Form()] = "",
+         note: Annotated[str, Form()] = "") -> Response:  # fmt: skip
+    return _act(request, actor, draft_id, draft_filter,
+                lambda: Decision("edit", note=note, text=text), version, "edited", edit_text=text)  # fmt: skip

@@ -1,0 +1,126 @@
+// Keyboard shortcuts for reviewing and live batch counts. No build step, no libraries.
+"use strict";
+
+function typingIn(target) {
+  const tag = target && target.tagName;
+  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+}
+
+function follow(id) {
+  const link = document.getElementById(id);
+  if (link) window.location.assign(link.href);
+}
+
+// Draft page: a approve, r reject (focus the reason), e edit, n/j next, p/k previous.
+// Ctrl+Enter (or Cmd+Enter) submits the form whose field has the focus.
+function draftShortcuts(event) {
+  if (event.altKey) return;
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && typingIn(event.target)) {
+    event.preventDefault();
+    event.target.form.requestSubmit();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey) return;
+  if (event.key === "Escape" && typingIn(event.target)) {
+    event.target.blur();
+    return;
+  }
+  if (typingIn(event.target)) return;
+  const actions = {
+    a: () => { const form = document.getElementById("approve-form"); if (form) form.requestSubmit(); },
+    r: () => { const field = document.getElementById("reject-reason"); if (field) field.focus(); },
+    e: () => { const field = document.getElementById("edit-text"); if (field) field.focus(); },
+    n: () => follow("next-link"),
+    j: () => follow("next-link"),
+    p: () => follow("previous-link"),
+    k: () => follow("previous-link"),
+  };
+  const action = actions[event.key];
+  if (action) {
+    event.preventDefault();
+    action();
+  }
+}
+
+// Queue page: j/k move the focused row, x selects it, o or Enter opens it.
+function queueShortcuts(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || typingIn(event.target)) return;
+  const rows = Array.from(document.querySelectorAll("tr[data-draft]"));
+  if (!rows.length) return;
+  let index = rows.findIndex((row) => row.classList.contains("focused"));
+  const focus = (next) => {
+    if (index >= 0) rows[index].classList.remove("focused");
+    index = Math.max(0, Math.min(rows.length - 1, next));
+    rows[index].classList.add("focused");
+    rows[index].scrollIntoView({ block: "nearest" });
+  };
+  if (event.key === "j") focus(index + 1);
+  else if (event.key === "k") focus(index - 1);
+  else if (event.key === "x" && index >= 0) {
+    const box = rows[index].querySelector("input[type=checkbox]");
+    box.checked = !box.checked;
+  } else if ((event.key === "o" || event.key === "Enter") && index >= 0) {
+    window.location.assign(rows[index].dataset.href);
+  } else return;
+  event.preventDefault();
+}
+
+function selectAll() {
+  const all = document.getElementById("select-all");
+  if (!all) return;
+  all.addEventListener("change", () => {
+    document.querySelectorAll("input[name=draft]").forEach((box) => { box.checked = all.checked; });
+  });
+}
+
+// Batches pages: fetch the counts every few seconds and write them into the cells marked
+// data-field="requests.done" and so on. Stops polling when no batch is pending or running.
+function liveCounts() {
+  const table = document.querySelector("[data-live]");
+  if (!table) return;
+  const url = table.dataset.live;
+  // Batch states in the page's language, from the server.
+  const labels = JSON.parse(table.dataset.statusLabels || "{}");
+
+  async function refresh() {
+    let batches;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) return true;
+      batches = await response.json();
+    } catch (error) {
+      return true;  // the server restarted or the network blinked: try again later
+    }
+    let active = false;
+    for (const batch of batches) {
+      if (batch.status !== "completed") active = true;
+      document.querySelectorAll(`[data-batch="${batch.id}"] [data-field]`).forEach((cell) => {
+        const [group, key] = cell.dataset.field.split(".");
+        if (group === "status") {
+          cell.textContent = labels[batch.status] || batch.status;
+          return;
+        }
+        const value = key ? (batch[group][key] || 0) : batch[group];
+        const target = cell.querySelector("a") || cell;
+        if (target.textContent !== String(value)) target.textContent = String(value);
+      });
+    }
+    return active;
+  }
+
+  async function loop() {
+    const active = await refresh();
+    window.setTimeout(loop, active ? 2000 : 10000);
+  }
+  window.setTimeout(loop, 2000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const page = document.body.dataset.page;
+  if (page === "draft") document.addEventListener("keydown", draftShortcuts);
+  if (page === "queue") {
+    document.addEventListener("keydown", queueShortcuts);
+    selectAll();
+  }
+  if (page === "batches" || page === "batch") liveCounts();
+});

@@ -1,0 +1,181 @@
+"""The review pages in real headless Chromium, against `contentgen serve`."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from contentgen import db
+from contentgen.dispatch import run_inline, submit
+from contentgen.models import Draft, DraftStatus
+
+from ..seeding import PASSWORD, draft_ids, make_user, seed_batch, write_campaign_file
+
+pytestmark = pytest.mark.browser
+
+HOSTILE_TEXT = '<script>window.hacked = 1</script><img src=x onerror="window.hacked = 2">'
+
+
+def log_in(page, url: str, username: str) -> None:
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("form[action='/login'] button[type=submit]")
+
+
+def status_counts(batch_id: int) -> dict[str, int]:
+    with db.session_scope() as session:
+        rows = session.execute(
+            select(Draft.status, func.count()).where(Draft.batch_id == batch_id).group_by(Draft.status)
+        ).all()
+    return {status.value: count for status, count in rows}
+
+
+def draft_row(draft_id: int) -> Draft:
+    with db.session_scope() as session:
+        return session.get(Draft, draft_id)
+
+
+@pytest.fixture
+def review_batch(database_ready, tmp_path):
+    batch_id = seed_batch(tmp_path, variants=3)
+    make_user("rita", "reviewer")
+    hostile = draft_ids(batch_id, "email_subject")[-1]
+    with db.session_scope() as session:
+        session.get(Draft, hostile).text = HOSTILE_TEXT
+    return batch_id, hostile
+
+
+def test_browser_reviewer_flow(review_batch, server, page, screenshot_dir):
+    batch_id, hostile = review_batch
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, server.url, "rita")
+
+    # Filter the queue through the form.
+    page.goto(f"{server.url}/queue")
+    page.select_option("select[name=channel]", "email_subject")
+    page.select_option("select[name=sort]", "oldest")
+    with page.expect_navigation():
+        page.click("#filters button[type=submit]")
+    rows = page.locator("tr[data-draft]")
+    assert rows.count() == 6
+    assert "channel=email_subject" in page.url
+
+    # Approve one draft from its page; the next one in the filtered queue opens.
+    subjects = draft_ids(batch_id, "email_subject")
+    page.click(f"tr[data-draft='{subjects[0]}'] a")
+    with page.expect_navigation():
+        page.click("#approve-button")
+    assert f"/drafts/{subjects[1]}?" in page.url
+    assert page.locator(".notice").inner_text() == f"Draft {subjects[0]} approved."
+    assert draft_row(subjects[0]).status == DraftStatus.APPROVED
+
+    # Bulk-approve everything that matches a filter.
+    page.goto(f"{server.url}/queue?channel=google_ads_description")
+    with page.expect_navigation():
+        page.click("#approve-all")
+    assert page.locator(".notice").inner_text().startswith("6 drafts changed; 0 skipped")
+    assert all(draft_row(draft_id).status == DraftStatus.APPROVED
+               for draft_id in draft_ids(batch_id, "google_ads_description"))  # fmt: skip
+
+    # Edit a headline, then approve it; the page shows the original beside the edit.
+    headline = draft_ids(batch_id, "google_ads_headline")[0]
+    original = draft_row(headline).text
+    page.goto(f"{server.url}/drafts/{headline}?channel=google_ads_headline")
+    page.fill("#edit-text", "Dry feet on every trail")
+    with page.expect_navigation():
+        page.click("#edit-form button[type=submit]")
+    edited = draft_row(headline)
+    assert (edited.status, edited.text, edited.original_text) == (
+        DraftStatus.APPROVED, "Dry feet on every trail", original,
+    )  # fmt: skip
+
+    # Hostile text shows as text: no script runs, no element is created.
+    page.goto(f"{server.url}/drafts/{hostile}")
+    assert page.locator("#draft-text").inner_text() == HOSTILE_TEXT
+    assert page.locator("#draft-text img, #draft-text script").count() == 0
+    assert page.evaluate("window.hacked") is None
+    page.goto(f"{server.url}/queue?channel=email_subject&status=all")
+    assert page.locator(f"tr[data-draft='{hostile}'] td.text").inner_text() == HOSTILE_TEXT
+    assert page.evaluate("window.hacked") is None
+    assert dialogs == []
+
+    # Export the approved copy as CSV from the batch page.
+    page.goto(f"{server.url}/batches/{batch_id}")
+    with page.expect_download() as download_info:
+        page.click("#export-csv")
+    exported = download_info.value.path().read_bytes()
+    rows = list(csv.DictReader(io.StringIO(exported.decode("utf-8-sig"))))
+    assert exported.startswith(b"\xef\xbb\xbf")
+    assert {int(row["draft_id"]) for row in rows} == (
+        {subjects[0], headline} | set(draft_ids(batch_id, "google_ads_description"))
+    )
+    assert {row["approved_by"] for row in rows} == {"rita"}
+
+    # Screenshots of the real pages for the README.
+    page.goto(f"{server.url}/queue?batch_id={batch_id}&status=all&sort=oldest")
+    page.screenshot(path=str(screenshot_dir / "review-queue.png"), full_page=False)
+    page.goto(f"{server.url}/drafts/{headline}?batch_id={batch_id}&status=all&sort=oldest")
+    page.screenshot(path=str(screenshot_dir / "draft-page.png"), full_page=True)
+    assert (screenshot_dir / "review-queue.png").stat().st_size > 10_000
+    assert (screenshot_dir / "draft-page.png").stat().st_size > 10_000
+
+
+def test_browser_keyboard_clears_200_drafts(database_ready, tmp_path, server, page):
+    channels = ("google_ads_headline", "google_ads_description", "email_subject", "social_post")
+    batch_id = seed_batch(tmp_path, channels=channels, segments=("hikers",), variants=50)
+    make_user("rita", "reviewer")
+    assert sum(status_counts(batch_id).values()) == 200
+    log_in(page, server.url, "rita")
+
+    page.goto(f"{server.url}/queue?batch_id={batch_id}")
+    page.click("#start-review")
+    page.wait_for_selector("#approve-form")
+
+    # The first draft is rejected from the keyboard: r, the reason, Ctrl+Enter.
+    page.keyboard.press("r")
+    page.keyboard.type("Says nothing about the product")
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    # n skips a draft and p comes back to it.
+    skipped_from = page.url
+    with page.expect_navigation():
+        page.keyboard.press("n")
+    with page.expect_navigation():
+        page.keyboard.press("p")
+    assert page.url.split("?")[0] == skipped_from.split("?")[0]
+
+    # Then a approves each draft and opens the next, until the queue is clear.
+    presses = 0
+    while "/drafts/" in page.url:
+        with page.expect_navigation():
+            page.keyboard.press("a")
+        presses += 1
+        assert presses <= 199, "the queue did not clear after 199 approvals"
+
+    assert presses == 199
+    assert "The queue is clear" in page.locator(".notice").inner_text()
+    assert status_counts(batch_id) == {"approved": 199, "rejected": 1}
+
+
+def test_browser_batch_counts_update_while_running(database_ready, tmp_path, server, page):
+    from playwright.sync_api import expect
+
+    submission = submit([write_campaign_file(tmp_path)])
+    make_user("mia", "marketer")
+    log_in(page, server.url, "mia")
+    page.goto(f"{server.url}/batches")
+    row = page.locator(f"tr[data-batch='{submission.batch_id}']")
+    expect(row.locator("[data-field='requests.done']")).to_have_text("0")
+
+    # The batch runs outside the page, as a worker would run it; the page is not reloaded.
+    run_inline(submission.batch_id)
+
+    expect(row.locator("[data-field='requests.done']")).to_have_text("12", timeout=20_000)
+    expect(row.locator("[data-field='drafts.pending_review']")).to_have_text("12")
+    expect(row.locator("[data-field='status']")).to_have_text("Completed")

@@ -1,0 +1,88 @@
+"""Test data: users and a batch of drafts made through the real pipeline with the null
+generator, then given distinct texts, scores and check results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+
+from contentgen import db
+from contentgen.dispatch import run_inline, submit
+from contentgen.models import Draft, DraftCheck, GenerationRequest
+from contentgen.users import Actor, Role, create_api_token, create_user
+
+PASSWORD = "correct horse battery"
+
+
+def write_campaign_file(
+    folder: Path,
+    key: str = "ridgeline",
+    channels: tuple[str, ...] = ("google_ads_headline", "google_ads_description", "email_subject"),
+    segments: tuple[str, ...] = ("hikers", "runners"),
+    variants: int = 2,
+) -> Path:
+    data = {
+        "brands": [{"key": "trailpeak", "name": "TrailPeak", "voice": "Plain words."}],
+        "campaigns": [
+            {
+                "key": key,
+                "brand": "trailpeak",
+                "name": f"{key.title()} launch",
+                "product": {
+                    "name": "Ridgeline GTX",
+                    "description": "A waterproof hiking boot",
+                    "url": "https://example.com/ridgeline",
+                },
+                "segments": [{"key": segment, "name": segment.title()} for segment in segments],
+                "channels": list(channels),
+                "variants": variants,
+            }
+        ],
+    }
+    path = folder / f"{key}.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def seed_batch(folder: Path, **campaign: object) -> int:
+    """Submit and run a batch with the null generator; give every draft its own text.
+
+    Texts are "<channel> copy <id>", scores fall with the id, and every third draft has a
+    failed "length" check.
+    """
+    submission = submit([write_campaign_file(folder, **campaign)])
+    run_inline(submission.batch_id)
+    with db.session_scope() as session:
+        drafts = session.scalars(
+            select(Draft).where(Draft.batch_id == submission.batch_id).order_by(Draft.id)
+        ).all()
+        for draft in drafts:
+            channel = session.get(GenerationRequest, draft.request_id).channel
+            draft.text = f"{channel} copy {draft.id}"
+            draft.score = 1000.0 - draft.id
+            failed = draft.id % 3 == 0
+            draft.checks.append(
+                DraftCheck(name="length", passed=not failed, blocking=True,
+                           detail="too long" if failed else "")
+            )  # fmt: skip
+    return submission.batch_id
+
+
+def draft_ids(batch_id: int, channel: str | None = None) -> list[int]:
+    query = select(Draft.id).join(Draft.request).where(Draft.batch_id == batch_id)
+    if channel is not None:
+        query = query.where(GenerationRequest.channel == channel)
+    with db.session_scope() as session:
+        return list(session.scalars(query.order_by(Draft.id)))
+
+
+def make_user(username: str, role: str, password: str = PASSWORD) -> Actor:
+    with db.session_scope() as session:
+        return Actor.of(create_user(session, username, password, Role(role)))
+
+
+def make_token(username: str) -> str:
+    with db.session_scope() as session:
+        return create_api_token(session, username, "tests")

@@ -1,0 +1,107 @@
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from contentgen import db
+from contentgen.cli import app
+from contentgen.models import Draft, ReviewEvent
+
+from .seeding import draft_ids, seed_batch
+
+runner = CliRunner()
+
+
+def invoke(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def batch(synced):
+    batch_id = seed_batch(synced)
+    assert invoke("users", "create", "rita", "--role", "reviewer", "--password-stdin",
+                  input="correct horse battery\n").exit_code == 0  # fmt: skip
+    return batch_id
+
+
+def test_cli_users_create_list_set_role_disable(batch):
+    assert invoke("users", "create", "mia", "--role", "marketer", "--password-stdin",
+                  input="long enough\n").exit_code == 0  # fmt: skip
+    assert invoke("users", "set-role", "mia", "admin").exit_code == 0
+    assert invoke("users", "disable", "mia").exit_code == 0
+
+    users = json.loads(invoke("users", "list", "--json").stdout)
+
+    assert [(user["username"], user["role"], user["active"]) for user in users] == [
+        ("mia", "admin", False), ("rita", "reviewer", True),
+    ]  # fmt: skip
+
+
+def test_cli_users_unknown_role_exits_2(batch):
+    result = invoke("users", "create", "mia", "--role", "editor", "--password-stdin", input="long enough\n")
+    assert result.exit_code == 2
+    assert 'role "editor" is not known; use one of: marketer, reviewer, admin' in result.stderr
+
+
+def test_cli_users_token_prints_token(batch):
+    result = invoke("users", "token", "rita")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("cg_")
+
+
+def test_cli_review_list_filters(batch):
+    result = invoke("review", "list", "--channel", "google_ads_headline", "--sort", "oldest", "--json")
+    listed = json.loads(result.stdout)
+    assert listed["total"] == 4
+    assert [item["id"] for item in listed["items"]] == draft_ids(batch, "google_ads_headline")
+
+
+def test_cli_review_approve_and_reject(batch):
+    first, second, third = draft_ids(batch)[:3]
+    approved = invoke("review", "approve", str(first), str(second), "--user", "rita")
+    rejected = invoke("review", "reject", str(third), "--user", "rita", "--reason", "Off brand")
+
+    assert approved.exit_code == 0
+    assert rejected.exit_code == 0
+    with db.session_scope() as session:
+        assert [session.get(Draft, draft_id).status.value for draft_id in (first, second, third)] == [
+            "approved", "approved", "rejected",
+        ]  # fmt: skip
+        assert session.query(ReviewEvent).filter_by(note="Off brand").count() == 1
+
+
+def test_cli_review_reports_each_failure(batch):
+    first = draft_ids(batch)[0]
+    invoke("review", "reject", str(first), "--user", "rita", "--reason", "No")
+    result = invoke("review", "approve", str(first), "999", str(draft_ids(batch)[1]), "--user", "rita")
+    assert result.exit_code == 2
+    assert f"draft {first} is rejected" in result.stderr
+    assert "draft 999 not found" in result.stderr
+    assert f"Draft {draft_ids(batch)[1]}: approved." in result.stdout
+
+
+def test_cli_review_needs_reviewer_role(batch):
+    invoke("users", "create", "mia", "--role", "marketer", "--password-stdin", input="long enough\n")
+    result = invoke("review", "approve", str(draft_ids(batch)[0]), "--user", "mia")
+    assert result.exit_code == 2
+    assert "has the role marketer, which may not review" in result.stderr
+
+
+def test_cli_export_writes_file(batch, tmp_path):
+    first = draft_ids(batch)[0]
+    invoke("review", "approve", str(first), "--user", "rita")
+    output = tmp_path / "approved.csv"
+
+    result = invoke("export", "--batch", str(batch), "--format", "csv", "--output", str(output))
+
+    rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8-sig"))))
+    assert result.exit_code == 0
+    assert [int(row["draft_id"]) for row in rows] == [first]
+
+
+def test_cli_export_unknown_format_exits_2(batch):
+    result = invoke("export", "--batch", str(batch), "--format", "xml")
+    assert result.exit_code == 2
+    assert 'export format "xml" is not known' in result.stderr

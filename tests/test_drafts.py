@@ -1,0 +1,85 @@
+import pytest
+
+from contentgen import db
+from contentgen.drafts import DraftFilter, queue_page, queue_position
+from contentgen.errors import InvalidInput, NotFound
+
+from .seeding import draft_ids, seed_batch
+
+
+@pytest.fixture
+def batch(synced):
+    return seed_batch(synced)
+
+
+def page_ids(draft_filter: DraftFilter, page: int = 1, page_size: int = 50) -> list[int]:
+    with db.session_scope() as session:
+        return [item["id"] for item in queue_page(session, draft_filter, page, page_size).items]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"status": "done"}, 'status "done" is not known'),
+        ({"sort": "random"}, 'sort "random" is not known'),
+        ({"channel": "tiktok"}, 'channel "tiktok" is not known'),
+        ({"check": "broken"}, 'check filter "broken" is not valid'),
+    ],
+    ids=["status", "sort", "channel", "check"],
+)
+def test_drafts_filter_rejects_unknown_values(values, message):
+    with pytest.raises(InvalidInput, match=message):
+        DraftFilter(**values)
+
+
+def test_drafts_filter_params_round_trip():
+    draft_filter = DraftFilter(batch_id=3, channel="email_subject", check="failed:length", sort="newest")
+    assert DraftFilter.from_params(**draft_filter.as_params()) == draft_filter
+
+
+def test_drafts_queue_sorts_best_score_first(batch):
+    # Seeded scores fall as the id grows.
+    assert page_ids(DraftFilter()) == draft_ids(batch)
+
+
+def test_drafts_queue_unscored_drafts_last(batch):
+    from contentgen.models import Draft
+
+    first = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        session.get(Draft, first).score = None
+    assert page_ids(DraftFilter())[-1] == first
+
+
+def test_drafts_queue_filters_segment_and_check(batch):
+    passed = page_ids(DraftFilter(segment="hikers", check="passed", sort="oldest"))
+    failed = page_ids(DraftFilter(segment="hikers", check="failed", sort="oldest"))
+    assert passed
+    assert failed
+    assert all(draft_id % 3 != 0 for draft_id in passed)
+    assert all(draft_id % 3 == 0 for draft_id in failed)
+    assert len(passed) + len(failed) == 6
+
+
+def test_drafts_queue_pages(batch):
+    first = page_ids(DraftFilter(sort="oldest"), page=1, page_size=5)
+    third = page_ids(DraftFilter(sort="oldest"), page=3, page_size=5)
+    assert first == draft_ids(batch)[:5]
+    assert third == draft_ids(batch)[10:]
+
+
+def test_drafts_queue_unknown_batch_not_found(batch):
+    with pytest.raises(NotFound, match="batch 99 not found"), db.session_scope() as session:
+        queue_page(session, DraftFilter(batch_id=99))
+
+
+def test_drafts_position_keeps_draft_that_left_filter(batch):
+    ids = draft_ids(batch)
+    from contentgen.models import Draft, DraftStatus
+
+    with db.session_scope() as session:
+        session.get(Draft, ids[1]).status = DraftStatus.APPROVED
+    with db.session_scope() as session:
+        position = queue_position(session, DraftFilter(sort="oldest"), ids[1])
+    assert (position.previous_id, position.next_id) == (ids[0], ids[2])
+    assert position.total == len(ids) - 1

@@ -1,0 +1,123 @@
+import csv
+import io
+import json
+
+import pytest
+
+from contentgen import db
+from contentgen.errors import InvalidInput, NotFound
+from contentgen.export import GOOGLE_ADS_COLUMNS, export_batch, google_ads_rows
+from contentgen.models import Draft
+from contentgen.review import Decision, decide
+
+from .seeding import draft_ids, make_user, seed_batch
+
+TRICKY_TEXTS = [
+    "防水登山靴，雨天也干爽 🥾",
+    "“Curly quotes” and ‘single ones’ — with an em dash",
+    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    "+1 for dry feet",
+    "-20% this week",
+    "@trailpeak says hi",
+    "Line one\nline two, with a comma",
+]
+
+
+@pytest.fixture
+def approved(synced):
+    """A batch whose first drafts carry tricky texts and are approved."""
+    batch_id = seed_batch(synced)
+    reviewer = make_user("rita", "reviewer")
+    ids = draft_ids(batch_id, "email_subject") + draft_ids(batch_id, "google_ads_description")
+    with db.session_scope() as session:
+        for draft_id, text in zip(ids, TRICKY_TEXTS, strict=False):
+            session.get(Draft, draft_id).text = text
+    with db.session_scope() as session:
+        for draft_id in ids[: len(TRICKY_TEXTS)]:
+            decide(session, reviewer, draft_id, Decision("approve"))
+    return batch_id
+
+
+def exported(batch_id: int, format: str):
+    with db.session_scope() as session:
+        return export_batch(session, batch_id, format)
+
+
+def test_export_csv_round_trip_with_utf8_sig(approved):
+    content = exported(approved, "csv").content
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+
+    assert content.startswith(b"\xef\xbb\xbf")
+    texts = {row["text"] for row in rows}
+    assert "防水登山靴，雨天也干爽 🥾" in texts
+    assert "“Curly quotes” and ‘single ones’ — with an em dash" in texts
+    assert "Line one\nline two, with a comma" in texts
+    assert all(row["approved_by"] == "rita" for row in rows)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['=HYPERLINK("http://evil.example","click")', "+1 for dry feet", "-20% this week", "@trailpeak says hi"],
+    ids=["equals", "plus", "minus", "at"],
+)
+def test_export_csv_neutralises_formulas(approved, text):
+    content = exported(approved, "csv").content.decode("utf-8-sig")
+    texts = {row["text"] for row in csv.DictReader(io.StringIO(content))}
+    assert "'" + text in texts
+    assert text not in texts
+
+
+def test_export_json_keeps_text_unchanged(approved):
+    rows = json.loads(exported(approved, "json").content)
+    texts = {row["text"] for row in rows}
+    assert len(rows) == len(TRICKY_TEXTS)
+    assert set(TRICKY_TEXTS) == texts
+
+
+def test_export_only_approved_drafts(approved):
+    rows = json.loads(exported(approved, "json").content)
+    with db.session_scope() as session:
+        statuses = {session.get(Draft, row["draft_id"]).status.value for row in rows}
+    assert statuses == {"approved"}
+
+
+def test_export_google_ads_groups_by_segment(approved):
+    content = exported(approved, "google-ads").content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(content)))
+    assert tuple(rows[0]) == GOOGLE_ADS_COLUMNS
+    # Three descriptions were approved: two for "hikers", one for "runners", no headlines.
+    ad_groups = {row[1]: row for row in rows[1:]}
+    assert set(ad_groups) == {"Hikers", "Runners"}
+    assert ad_groups["Hikers"][2] == "Responsive search ad"
+    assert ad_groups["Hikers"][-1] == "https://example.com/ridgeline"
+
+
+def test_export_google_ads_warns_below_minimum(approved):
+    assert any("Google Ads needs at least 3 and 2" in warning for warning in exported(approved, "google-ads").warnings)
+
+
+def test_export_google_ads_splits_past_15_headlines():
+    rows = [
+        {"channel": "google_ads_headline", "campaign": "c", "segment": "s", "campaign_name": "C",
+         "segment_name": "S", "final_url": None, "text": f"Headline {number}"}
+        for number in range(20)
+    ] + [
+        {"channel": "google_ads_description", "campaign": "c", "segment": "s", "campaign_name": "C",
+         "segment_name": "S", "final_url": None, "text": f"Description {number}"}
+        for number in range(2)
+    ]  # fmt: skip
+    table, warnings = google_ads_rows(rows)
+    assert len(table) == 2
+    assert table[0][3:18] == [f"Headline {number}" for number in range(15)]
+    assert table[1][3:8] == [f"Headline {number}" for number in range(15, 20)]
+    assert len(warnings) == 1
+
+
+def test_export_unknown_format_is_invalid(approved):
+    with pytest.raises(InvalidInput, match='export format "xlsx" is not known; use one of: csv, json, google-ads'):
+        exported(approved, "xlsx")
+
+
+def test_export_unknown_batch_not_found(synced):
+    with pytest.raises(NotFound, match="batch 42 not found"):
+        exported(42, "csv")

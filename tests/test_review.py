@@ -1,0 +1,178 @@
+import pytest
+from sqlalchemy import func, select
+
+from contentgen import db
+from contentgen.drafts import DraftFilter
+from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from contentgen.models import Draft, DraftStatus, ReviewEvent
+from contentgen.review import Decision, decide, decide_many, history
+
+from .seeding import draft_ids, make_user, seed_batch
+
+
+@pytest.fixture
+def batch(synced):
+    return seed_batch(synced)
+
+
+@pytest.fixture
+def reviewer(synced):
+    return make_user("rita", "reviewer")
+
+
+def status_of(draft_id: int) -> str:
+    with db.session_scope() as session:
+        return session.get(Draft, draft_id).status.value
+
+
+def event_count() -> int:
+    with db.session_scope() as session:
+        return session.scalar(select(func.count()).select_from(ReviewEvent))
+
+
+def test_review_approve_records_event(batch, reviewer):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("approve"))
+    with db.session_scope() as session:
+        events = history(session, draft_id)
+    assert status_of(draft_id) == "approved"
+    assert events == [
+        {
+            "action": "approve", "actor": "rita", "status_before": "pending_review",
+            "status_after": "approved", "note": None, "created_at": events[0]["created_at"],
+        }
+    ]  # fmt: skip
+
+
+def test_review_reject_keeps_reason(batch, reviewer):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("reject", note="  Off brand  "))
+    with db.session_scope() as session:
+        [event] = history(session, draft_id)
+    assert status_of(draft_id) == "rejected"
+    assert event["note"] == "Off brand"
+
+
+def test_review_reject_without_reason_is_invalid(batch, reviewer):
+    with pytest.raises(InvalidInput, match="a rejection needs a reason"):
+        Decision("reject", note="   ")
+
+
+def test_review_edit_keeps_original_text(batch, reviewer):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        original = session.get(Draft, draft_id).text
+        decide(session, reviewer, draft_id, Decision("edit", text="Boots for wet trails"))
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("edit", text="Boots for every trail"))
+    with db.session_scope() as session:
+        draft = session.get(Draft, draft_id)
+        assert (draft.text, draft.original_text) == ("Boots for every trail", original)
+        assert draft.status == DraftStatus.APPROVED
+
+
+def test_review_edit_over_hard_limit_changes_nothing(batch, reviewer):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    with pytest.raises(InvalidInput, match="31 characters .* hard limit of 30 .* shorten it by 1"):
+        with db.session_scope() as session:
+            decide(session, reviewer, draft_id, Decision("edit", text="x" * 31))
+    assert status_of(draft_id) == "pending_review"
+    assert event_count() == 0
+
+
+def test_review_edit_counts_chinese_as_double_width(batch, reviewer):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    with pytest.raises(InvalidInput, match="32 characters"), db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("edit", text="防水登山靴" * 3 + "好"))
+
+
+def test_review_approve_rejected_draft_is_conflict(batch, reviewer):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("reject", note="no"))
+    with pytest.raises(Conflict, match=f"draft {draft_id} is rejected, so it cannot take the action approve"):
+        with db.session_scope() as session:
+            decide(session, reviewer, draft_id, Decision("approve"))
+    assert status_of(draft_id) == "rejected"
+    assert event_count() == 1
+
+
+def test_review_stale_version_is_conflict(batch, reviewer, synced):
+    other = make_user("otto", "reviewer")
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        seen = session.get(Draft, draft_id).version
+    with db.session_scope() as session:
+        decide(session, other, draft_id, Decision("approve"), expected_version=seen)
+
+    with pytest.raises(Conflict, match=f"draft {draft_id} was changed by otto after you opened it"):
+        with db.session_scope() as session:
+            decide(session, reviewer, draft_id, Decision("reject", note="bad"), expected_version=seen)
+    assert status_of(draft_id) == "approved"
+    assert event_count() == 1
+
+
+def test_review_unknown_draft_not_found(batch, reviewer):
+    with pytest.raises(NotFound, match="draft 999 not found"), db.session_scope() as session:
+        decide(session, reviewer, 999, Decision("approve"))
+
+
+def test_review_marketer_may_not_review(batch, synced):
+    marketer = make_user("mia", "marketer")
+    with pytest.raises(PermissionDenied), db.session_scope() as session:
+        decide(session, marketer, draft_ids(batch)[0], Decision("approve"))
+    assert event_count() == 0
+
+
+def test_review_bulk_filter_covers_every_page(batch, reviewer):
+    headline = DraftFilter(channel="google_ads_headline")
+    with db.session_scope() as session:
+        result = decide_many(session, reviewer, Decision("approve"), draft_filter=headline)
+    with db.session_scope() as session:
+        statuses = dict(
+            session.execute(
+                select(Draft.id, Draft.status).where(Draft.batch_id == batch)
+            ).all()
+        )
+    assert len(result.changed) == 4
+    assert {statuses[draft_id] for draft_id in result.changed} == {DraftStatus.APPROVED}
+    assert sum(status == DraftStatus.APPROVED for status in statuses.values()) == 4
+    assert event_count() == 4
+
+
+def test_review_bulk_skips_drafts_that_cannot_take_action(batch, reviewer):
+    first, second, third = draft_ids(batch)[:3]
+    with db.session_scope() as session:
+        decide(session, reviewer, first, Decision("reject", note="no"))
+    with db.session_scope() as session:
+        result = decide_many(session, reviewer, Decision("approve"), draft_ids=[first, second, third])
+    assert result.changed == [second, third]
+    assert result.skipped == {"rejected": 1}
+
+
+def test_review_bulk_count_changed_is_conflict(batch, reviewer):
+    with pytest.raises(Conflict, match="the filter now matches 12 drafts, not the 10 you saw"):
+        with db.session_scope() as session:
+            decide_many(
+                session, reviewer, Decision("approve"),
+                draft_filter=DraftFilter(batch_id=batch), expected_count=10,
+            )  # fmt: skip
+    assert event_count() == 0
+
+
+def test_review_bulk_unknown_id_changes_nothing(batch, reviewer):
+    with pytest.raises(NotFound, match="drafts not found: 999"), db.session_scope() as session:
+        decide_many(session, reviewer, Decision("approve"), draft_ids=[draft_ids(batch)[0], 999])
+    assert event_count() == 0
+    assert status_of(draft_ids(batch)[0]) == "pending_review"
+
+
+def test_review_bulk_stale_version_changes_nothing(batch, reviewer):
+    first, second = draft_ids(batch)[:2]
+    with pytest.raises(Conflict), db.session_scope() as session:
+        decide_many(
+            session, reviewer, Decision("approve"), draft_ids=[first, second], versions={second: 7}
+        )
+    assert event_count() == 0

@@ -1,0 +1,159 @@
+import pytest
+from fastapi.testclient import TestClient
+
+from contentgen.models import DraftStatus
+
+from ..seeding import draft_ids, write_campaign_file
+from .conftest import snapshot, status_of
+
+
+@pytest.fixture
+def api(app, seeded):
+    def client(role: str | None) -> TestClient:
+        headers = {"Authorization": f"Bearer {seeded.tokens[role]}"} if role else {}
+        return TestClient(app, headers=headers)
+
+    return client
+
+
+def test_api_without_token_is_401_with_challenge(api):
+    response = api(None).get("/api/v1/drafts")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "missing bearer token" in response.json()["detail"]
+
+
+def test_api_wrong_token_is_401(app):
+    response = TestClient(app, headers={"Authorization": "Bearer cg_nope"}).get("/api/v1/me")
+    assert response.status_code == 401
+    assert "the bearer token is not valid" in response.json()["detail"]
+
+
+def test_api_wrong_role_is_403_and_names_role(api, seeded):
+    before = snapshot()
+    response = api("marketer").post(f"/api/v1/drafts/{seeded.draft_ids[0]}/approve", json={})
+    assert response.status_code == 403
+    assert "has the role marketer, which may not review" in response.json()["detail"]
+    assert snapshot() == before
+
+
+def test_api_schema_declares_bearer_auth(api):
+    schema = api(None).get("/api/v1/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert "/api/v1/drafts/bulk" in schema["paths"]
+    assert "/queue" not in schema["paths"]
+
+
+def test_api_queue_filters_and_pages(api, seeded):
+    body = api("reviewer").get("/api/v1/drafts", params={"channel": "google_ads_headline",
+                                                        "page_size": 3, "sort": "oldest"}).json()  # fmt: skip
+    assert body["total"] == 4
+    assert body["pages"] == 2
+    assert [item["id"] for item in body["items"]] == draft_ids(seeded.batch_id, "google_ads_headline")[:3]
+
+
+def test_api_decision_returns_history(api, seeded):
+    draft_id = seeded.draft_ids[0]
+    body = api("reviewer").post(f"/api/v1/drafts/{draft_id}/reject", json={"reason": "Too long"}).json()
+    assert body["status"] == "rejected"
+    assert [(event["action"], event["actor"], event["note"]) for event in body["history"]] == [
+        ("reject", "rita", "Too long")
+    ]
+
+
+def test_api_stale_version_is_409(api, seeded):
+    draft_id = seeded.draft_ids[0]
+    version = api("reviewer").get(f"/api/v1/drafts/{draft_id}").json()["version"]
+    api("admin").post(f"/api/v1/drafts/{draft_id}/approve", json={"version": version})
+    response = api("reviewer").post(f"/api/v1/drafts/{draft_id}/reject",
+                                    json={"version": version, "reason": "No"})  # fmt: skip
+    assert response.status_code == 409
+    assert f"draft {draft_id} was changed by adam" in response.json()["detail"]
+    assert status_of(draft_id) == DraftStatus.APPROVED
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/api/v1/drafts/9999/approve", {}, 404, "draft 9999 not found"),
+        ("/api/v1/drafts/{draft}/reject", {"reason": ""}, 422, "a rejection needs a reason"),
+        ("/api/v1/drafts/{headline}/edit", {"text": "z" * 31}, 422, "over the hard limit of 30"),
+        ("/api/v1/drafts/bulk", {"action": "approve"}, 422, "no drafts selected"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 9999}]}, 404, "drafts not found: 9999"),
+    ],
+    ids=["unknown-draft", "no-reason", "over-limit", "empty-bulk", "bulk-unknown"],
+)
+def test_api_bad_input_changes_nothing(api, seeded, path, body, status, message):
+    path = path.format(draft=seeded.draft_ids[0],
+                       headline=draft_ids(seeded.batch_id, "google_ads_headline")[0])  # fmt: skip
+    before = snapshot()
+    response = api("reviewer").post(path, json=body)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+    assert snapshot() == before
+
+
+def test_api_bulk_by_filter(api):
+    body = api("reviewer").post("/api/v1/drafts/bulk", json={
+        "action": "reject", "reason": "Wrong tone", "filter": {"channel": "email_subject"},
+        "expected_count": 4,
+    }).json()  # fmt: skip
+    assert body["changed"] == 4
+    assert body["skipped"] == {}
+
+
+def test_api_submit_file_and_read_status(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"idempotency_key": "same"})  # fmt: skip
+    again = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                 data={"idempotency_key": "same"})  # fmt: skip
+    status = api("marketer").get(f"/api/v1/batches/{response.json()['id']}").json()
+
+    assert response.status_code == 201
+    assert response.json()["dispatch"] == "queued"
+    assert "contentgen batch resume 2 --wait" in response.json()["next_step"]
+    assert again.json()["created"] is False
+    assert again.json()["id"] == 2
+    assert status["requests"] == {"pending": 12, "done": 0, "failed": 0, "cancelled": 0}
+
+
+def test_api_invalid_file_lists_problems(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="bad", channels=("tiktok",)).read_bytes()
+    before = snapshot()
+    response = api("marketer").post("/api/v1/batches", files={"file": ("bad.yaml", content)})
+    assert response.status_code == 422
+    assert response.json()["problems"] == [{
+        "kind": "campaign", "key": "bad", "row": None, "field": "channels",
+        "message": '"tiktok" is not a known channel; use one of: google_ads_headline, '
+                   "google_ads_description, meta_primary_text, email_subject, email_body, "
+                   "social_post, product_description",
+    }]  # fmt: skip
+    assert snapshot() == before
+
+
+def test_api_unknown_export_format_is_422(api, seeded):
+    response = api("marketer").get(f"/api/v1/batches/{seeded.batch_id}/export", params={"format": "xml"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == 'export format "xml" is not known; use one of: csv, json, google-ads'
+
+
+def test_api_admin_manages_users(api):
+    admin = api("admin")
+    created = admin.post("/api/v1/users", json={"username": "nora", "password": "long enough",
+                                                "role": "reviewer", "locale": "zh-CN"})  # fmt: skip
+    changed = admin.patch("/api/v1/users/nora", json={"role": "marketer", "active": False})
+    taken = admin.post("/api/v1/users", json={"username": "nora", "password": "long enough",
+                                              "role": "reviewer"})  # fmt: skip
+    assert created.status_code == 201
+    assert changed.json() | {"created_at": None} == {
+        "username": "nora", "role": "marketer", "active": False, "locale": "zh-CN", "created_at": None,
+    }
+    assert taken.status_code == 422
+    assert 'username "nora" is taken' in taken.json()["detail"]
+
+
+def test_api_messages_follow_accept_language(api):
+    response = api(None).get("/api/v1/drafts", headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 401
+    assert "缺少 Bearer 令牌" in response.json()["detail"]

@@ -1,0 +1,342 @@
+import re
+import time
+from html import unescape
+
+import pytest
+from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import func, select
+
+from contentgen import db
+from contentgen.models import Batch, Draft, DraftStatus
+from contentgen.review import Decision, decide
+from contentgen.users import Actor, Role
+
+from ..seeding import draft_ids, write_campaign_file
+from .conftest import SECRET_KEY, csrf_of, snapshot, status_of
+
+
+def alert_of(html: str) -> str:
+    match = re.search(r'role="alert">([^<]*)<', html)
+    assert match, "the page shows no error message"
+    return unescape(match.group(1))
+
+
+def version_of(draft_id: int) -> int:
+    with db.session_scope() as session:
+        return session.get(Draft, draft_id).version
+
+
+@pytest.fixture
+def reviewer(client_for):
+    return client_for("reviewer")
+
+
+def test_pages_login_wrong_password_is_401(app):
+    client = TestClient(app)
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"username": "rita", "password": "nope", "csrf_token": token})
+    assert response.status_code == 401
+    assert "Wrong username or password" in response.text
+
+
+def test_pages_login_without_csrf_is_403(app):
+    client = TestClient(app)
+    client.get("/login")
+    response = client.post("/login", data={"username": "rita", "password": "x"})
+    assert response.status_code == 403
+    assert "security token is missing or does not match" in response.text
+
+
+def test_pages_login_redirects_back_to_next(app):
+    client = TestClient(app)
+    first = client.get("/queue?channel=email_subject", follow_redirects=False)
+    assert first.headers["location"] == "/login?next=%2Fqueue%3Fchannel%3Demail_subject"
+    token = csrf_of(client.get(first.headers["location"]).text)
+    response = client.post("/login", data={"username": "rita", "password": "correct horse battery",
+                                           "csrf_token": token, "next": "/queue?channel=email_subject"},
+                           follow_redirects=False)  # fmt: skip
+    assert response.headers["location"] == "/queue?channel=email_subject"
+
+
+def test_pages_login_ignores_next_to_other_site(app):
+    client = TestClient(app)
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"username": "rita", "password": "correct horse battery",
+                                           "csrf_token": token, "next": "//evil.example/"},
+                           follow_redirects=False)  # fmt: skip
+    assert response.headers["location"] == "/batches"
+
+
+def test_pages_session_cookie_flags(app):
+    client = TestClient(app)
+    response = client.get("/login")
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie or "samesite=lax" in cookie.lower()
+
+
+@pytest.mark.parametrize("token", ["forged-token", ""], ids=["forged", "missing"])
+def test_pages_bad_csrf_changes_nothing(reviewer, seeded, token):
+    client, _ = reviewer
+    draft_id = seeded.draft_ids[0]
+    before = snapshot()
+    response = client.post(f"/drafts/{draft_id}/approve", data={"csrf_token": token})
+    assert response.status_code == 403
+    assert "security token is missing or does not match" in response.text
+    assert snapshot() == before
+
+
+def test_pages_expired_session_redirects_to_login(app, seeded):
+    class OldSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 13 * 3600
+
+    serializer = URLSafeTimedSerializer(SECRET_KEY, salt="contentgen.page-session", signer=OldSigner)
+    cookie = serializer.dumps({"csrf_token": "t", "user_id": 2, "login_at": 0})
+    client = TestClient(app, cookies={"contentgen_session": cookie})
+    before = snapshot()
+
+    response = client.post(f"/drafts/{seeded.draft_ids[0]}/approve", data={"csrf_token": "t"},
+                           follow_redirects=False)  # fmt: skip
+    login_page = client.get(response.headers["location"])
+
+    assert response.status_code == 303
+    assert "expired=1" in response.headers["location"]
+    assert "Your session expired; log in again." in login_page.text
+    assert snapshot() == before
+
+
+def test_pages_cookie_signed_with_other_key_is_anonymous(app):
+    serializer = URLSafeTimedSerializer("another key", salt="contentgen.page-session")
+    client = TestClient(app, cookies={"contentgen_session": serializer.dumps({"csrf_token": "t", "user_id": 3})})
+    response = client.get("/users", follow_redirects=False)
+    assert response.status_code == 303
+
+
+def test_pages_wrong_role_names_role(client_for, seeded):
+    client, token = client_for("marketer")
+    response = client.post(f"/drafts/{seeded.draft_ids[0]}/approve", data={"csrf_token": token})
+    assert response.status_code == 403
+    assert "has the role marketer, which may not review" in alert_of(response.text)
+
+
+def test_pages_disabled_user_is_logged_out(client_for, seeded):
+    client, _ = client_for("reviewer")
+    admin, token = client_for("admin")
+    admin.post("/users/rita/active", data={"csrf_token": token, "active": "0"})
+    response = client.get("/queue", follow_redirects=False)
+    assert response.status_code == 303
+
+
+def test_pages_unknown_draft_is_404(reviewer):
+    client, token = reviewer
+    assert client.get("/drafts/9999").status_code == 404
+    response = client.post("/drafts/9999/approve", data={"csrf_token": token})
+    assert response.status_code == 404
+    assert "draft 9999 not found" in response.text
+
+
+def test_pages_approve_goes_to_next_draft_in_filter(reviewer, seeded):
+    client, token = reviewer
+    headlines = draft_ids(seeded.batch_id, "google_ads_headline")
+    query = "channel=google_ads_headline&sort=oldest"
+    response = client.post(f"/drafts/{headlines[0]}/approve?{query}",
+                           data={"csrf_token": token, "version": version_of(headlines[0])},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(f"/drafts/{headlines[1]}?{query}&notice=approved")
+    assert status_of(headlines[0]) == DraftStatus.APPROVED
+    assert f"Draft {headlines[0]} approved." in client.get(response.headers["location"]).text
+
+
+def test_pages_last_draft_goes_to_clear_queue(reviewer, seeded):
+    client, token = reviewer
+    last = draft_ids(seeded.batch_id)[-1]
+    response = client.post(f"/drafts/{last}/approve?sort=oldest", data={"csrf_token": token})
+    assert "The queue is clear" in response.text
+
+
+def test_pages_approve_rejected_draft_is_409(reviewer, seeded):
+    client, token = reviewer
+    draft_id = seeded.draft_ids[0]
+    client.post(f"/drafts/{draft_id}/reject", data={"csrf_token": token, "reason": "Off brand"})
+    before = snapshot()
+    response = client.post(f"/drafts/{draft_id}/approve", data={"csrf_token": token})
+    assert response.status_code == 409
+    assert f"draft {draft_id} is rejected, so it cannot take the action approve" in alert_of(response.text)
+    assert snapshot() == before
+
+
+def test_pages_second_reviewer_gets_conflict(client_for, seeded):
+    first, first_token = client_for("reviewer")
+    second, second_token = client_for("admin")
+    draft_id = seeded.draft_ids[0]
+    seen = version_of(draft_id)
+    first.post(f"/drafts/{draft_id}/approve", data={"csrf_token": first_token, "version": seen})
+    before = snapshot()
+
+    response = second.post(f"/drafts/{draft_id}/reject",
+                           data={"csrf_token": second_token, "version": seen, "reason": "No"})  # fmt: skip
+
+    assert response.status_code == 409
+    assert f"draft {draft_id} was changed by rita after you opened it" in alert_of(response.text)
+    assert status_of(draft_id) == DraftStatus.APPROVED
+    assert snapshot() == before
+
+
+def test_pages_edit_over_hard_limit_is_422(reviewer, seeded):
+    client, token = reviewer
+    draft_id = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    before = snapshot()
+    response = client.post(f"/drafts/{draft_id}/edit", data={"csrf_token": token, "text": "y" * 35})
+    assert response.status_code == 422
+    assert "35 characters" in alert_of(response.text)
+    assert "hard limit of 30" in alert_of(response.text)
+    # The reviewer's text stays in the form to be shortened.
+    assert "y" * 35 in response.text
+    assert snapshot() == before
+
+
+def test_pages_edit_keeps_original_beside_edited(reviewer, seeded):
+    client, token = reviewer
+    draft_id = seeded.draft_ids[0]
+    with db.session_scope() as session:
+        original = session.get(Draft, draft_id).text
+    client.post(f"/drafts/{draft_id}/edit", data={"csrf_token": token, "text": "Dry feet, all day"})
+    page = client.get(f"/drafts/{draft_id}").text
+    assert re.search(r'id="original-text">' + re.escape(original) + "<", page)
+    assert 'id="draft-text">Dry feet, all day<' in page
+
+
+def test_pages_reject_without_reason_is_422(reviewer, seeded):
+    client, token = reviewer
+    response = client.post(f"/drafts/{seeded.draft_ids[0]}/reject", data={"csrf_token": token, "reason": " "})
+    assert response.status_code == 422
+    assert "a rejection needs a reason" in alert_of(response.text)
+
+
+def test_pages_bulk_filter_acts_beyond_visible_page(reviewer, seeded):
+    client, token = reviewer
+    response = client.post("/queue/bulk?channel=email_subject",
+                           data={"csrf_token": token, "op": "approve:filter", "expected_count": 4},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303
+    with db.session_scope() as session:
+        approved = session.scalar(select(func.count()).select_from(Draft).where(Draft.status == DraftStatus.APPROVED))
+    assert approved == 4
+
+
+def test_pages_bulk_count_changed_is_409(reviewer):
+    client, token = reviewer
+    before = snapshot()
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:filter", "expected_count": 3})
+    assert response.status_code == 409
+    assert "the filter now matches 12 drafts, not the 3 you saw" in alert_of(response.text)
+    assert snapshot() == before
+
+
+def test_pages_bulk_selection_rejects_with_reason(reviewer, seeded):
+    client, token = reviewer
+    first, second = seeded.draft_ids[:2]
+    selection = [f"{first}:{version_of(first)}", f"{second}:{version_of(second)}"]
+    client.post("/queue/bulk", data={"csrf_token": token, "op": "reject:selected",
+                                     "reason": "Too pushy", "draft": selection})  # fmt: skip
+    assert status_of(first) == status_of(second) == DraftStatus.REJECTED
+
+
+def test_pages_draft_text_is_escaped(reviewer, seeded):
+    client, _ = reviewer
+    draft_id = seeded.draft_ids[0]
+    with db.session_scope() as session:
+        session.get(Draft, draft_id).text = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    for path in (f"/drafts/{draft_id}", "/queue?status=all"):
+        page = client.get(path).text
+        assert "<script>alert(1)" not in page
+        assert "<img src=x" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page
+
+
+def test_pages_queue_filters_by_check_and_sorts(reviewer, seeded):
+    client, _ = reviewer
+    page = client.get("/queue?check=failed:length&sort=oldest").text
+    shown = [int(value) for value in re.findall(r'data-draft="(\d+)"', page)]
+    assert shown == [draft_id for draft_id in seeded.draft_ids if draft_id % 3 == 0]
+
+
+def test_pages_queue_invalid_filter_is_422(reviewer):
+    client, _ = reviewer
+    response = client.get("/queue?status=done")
+    assert response.status_code == 422
+    assert 'status "done" is not known' in unescape(response.text)
+
+
+def test_pages_upload_shows_problems_by_campaign_and_field(client_for, tmp_path):
+    client, token = client_for("marketer")
+    path = write_campaign_file(tmp_path, key="broken", channels=("tiktok",))
+    content = path.read_text().replace("variants: 2", "variants: 99")
+    response = client.post("/batches", data={"csrf_token": token},
+                           files={"file": ("broken.yaml", content.encode(), "application/x-yaml")})  # fmt: skip
+    assert response.status_code == 422
+    group = re.search(r"Campaign <code>broken</code>.*?</table>", response.text, re.DOTALL).group(0)
+    assert re.search(r"<code>channels</code></td><td>&#34;tiktok&#34; is not a known channel", group)
+    assert re.search(r"<code>variants</code></td><td>Input should be less than or equal to 50", group)
+    assert "/tmp/" not in response.text
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Batch)) == 1
+
+
+def test_pages_upload_rejects_unknown_suffix(client_for):
+    client, token = client_for("marketer")
+    response = client.post("/batches", data={"csrf_token": token},
+                           files={"file": ("notes.txt", b"hello", "text/plain")})  # fmt: skip
+    assert response.status_code == 422
+    assert 'file "notes.txt" has the type ".txt"' in alert_of(response.text)
+
+
+def test_pages_upload_without_broker_says_how_to_run(client_for, tmp_path):
+    client, token = client_for("marketer")
+    content = write_campaign_file(tmp_path, key="fresh").read_bytes()
+    response = client.post("/batches", data={"csrf_token": token, "idempotency_key": "abc"},
+                           files={"file": ("fresh.yaml", content, "application/x-yaml")})  # fmt: skip
+    assert response.status_code == 200
+    assert "contentgen batch resume 2 --wait" in response.text
+
+
+def test_pages_unknown_export_format_is_422(client_for, seeded):
+    client, _ = client_for("marketer")
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=xlsx")
+    assert response.status_code == 422
+    assert 'export format "xlsx" is not known; use one of: csv, json, google-ads' in unescape(response.text)
+
+
+def test_pages_progress_counts_follow_reviews(client_for, seeded):
+    client, _ = client_for("marketer")
+    with db.session_scope() as session:
+        decide(session, Actor(3, "adam", Role.ADMIN, None), seeded.draft_ids[0], Decision("approve"))
+    [batch] = client.get("/batches/progress").json()
+    assert batch["drafts"] == {"pending_review": 11, "approved": 1}
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "expected"),
+    [("zh-CN,zh;q=0.9", "审核队列"), ("zh", "审核队列"), ("de-DE,en;q=0.5", "Review queue")],
+    ids=["zh-CN", "zh", "fallback"],
+)
+def test_pages_language_from_browser(client_for, accept_language, expected):
+    client, _ = client_for("reviewer")
+    assert f"<h1>{expected}</h1>" in client.get("/queue", headers={"Accept-Language": accept_language}).text
+
+
+def test_pages_language_setting_beats_browser(client_for):
+    client, token = client_for("reviewer")
+    client.post("/settings", data={"csrf_token": token, "locale": "zh-CN"})
+    assert "<h1>审核队列</h1>" in client.get("/queue", headers={"Accept-Language": "en"}).text
+
+
+def test_pages_error_message_in_chinese(reviewer, seeded):
+    client, token = reviewer
+    response = client.post(f"/drafts/{seeded.draft_ids[0]}/reject", data={"csrf_token": token, "reason": ""},
+                           headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    assert response.status_code == 422
+    assert "驳回需要理由" in alert_of(response.text)

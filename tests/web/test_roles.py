@@ -1,0 +1,153 @@
+"""Every route x every role: the status code, and no change in the database when denied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from contentgen.web import admin_pages, api, pages, review_pages
+
+from ..seeding import write_campaign_file
+from .conftest import snapshot
+
+ANONYMOUS = None
+ALL_ROLES = (ANONYMOUS, "marketer", "reviewer", "admin")
+# Which roles each permission admits; "login" is any logged-in user, "public" anyone.
+ADMITTED = {
+    "public": set(ALL_ROLES),
+    "login": {"marketer", "reviewer", "admin"},
+    "view": {"marketer", "reviewer", "admin"},
+    "export": {"marketer", "reviewer", "admin"},
+    "submit": {"marketer", "admin"},
+    "review": {"reviewer", "admin"},
+    "admin": {"admin"},
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    needs: str
+    allowed_status: int
+    form: dict[str, Any] | None = None
+    json: dict[str, Any] | None = None
+    upload: bool = False
+
+    @property
+    def api(self) -> bool:
+        return self.path.startswith("/api/")
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+ROUTES = [
+    # pages
+    Route("GET", "/login", "public", 200),
+    Route("GET", "/static/app.js", "public", 200),
+    Route("GET", "/", "view", 303),
+    Route("POST", "/logout", "login", 303, form={}),
+    Route("GET", "/settings", "login", 200),
+    Route("POST", "/settings", "login", 303, form={"locale": "zh-CN"}),
+    Route("GET", "/batches", "view", 200),
+    Route("GET", "/batches/progress", "view", 200),
+    Route("GET", "/batches/new", "submit", 200),
+    Route("POST", "/batches", "submit", 303, form={"idempotency_key": "k1"}, upload=True),
+    Route("GET", "/batches/{batch}", "view", 200),
+    Route("GET", "/batches/{batch}/export", "export", 200),
+    Route("GET", "/queue", "view", 200),
+    Route("POST", "/queue/bulk", "review", 303, form={"op": "approve:filter"}),
+    Route("GET", "/drafts/{draft}", "view", 200),
+    Route("POST", "/drafts/{draft}/approve", "review", 303, form={}),
+    Route("POST", "/drafts/{draft}/reject", "review", 303, form={"reason": "Off brand"}),
+    Route("POST", "/drafts/{draft}/edit", "review", 303, form={"text": "Dry feet"}),
+    Route("GET", "/users", "admin", 200),
+    Route("POST", "/users", "admin", 303,
+          form={"username": "newbie", "password": "long enough", "role": "marketer"}),
+    Route("POST", "/users/mia/role", "admin", 303, form={"role": "reviewer"}),
+    Route("POST", "/users/mia/active", "admin", 303, form={"active": "0"}),
+    Route("GET", "/templates", "admin", 200),
+    Route("POST", "/templates/sync", "admin", 303, form={}),
+    # API
+    Route("GET", "/api/v1/openapi.json", "public", 200),
+    Route("GET", "/api/v1/docs", "public", 200),
+    Route("GET", "/api/v1/me", "login", 200),
+    Route("PATCH", "/api/v1/me", "login", 200, json={"locale": "zh-CN"}),
+    Route("GET", "/api/v1/batches", "view", 200),
+    Route("POST", "/api/v1/batches", "submit", 201, form={}, upload=True),
+    Route("GET", "/api/v1/batches/{batch}", "view", 200),
+    Route("GET", "/api/v1/batches/{batch}/export", "export", 200),
+    Route("GET", "/api/v1/drafts", "view", 200),
+    Route("GET", "/api/v1/drafts/{draft}", "view", 200),
+    Route("POST", "/api/v1/drafts/{draft}/approve", "review", 200, json={}),
+    Route("POST", "/api/v1/drafts/{draft}/reject", "review", 200, json={"reason": "Off brand"}),
+    Route("POST", "/api/v1/drafts/{draft}/edit", "review", 200, json={"text": "Dry feet"}),
+    Route("POST", "/api/v1/drafts/bulk", "review", 200,
+          json={"action": "approve", "filter": {"status": "open"}}),
+    Route("GET", "/api/v1/users", "admin", 200),
+    Route("POST", "/api/v1/users", "admin", 201,
+          json={"username": "newbie", "password": "long enough", "role": "marketer"}),
+    Route("PATCH", "/api/v1/users/{user}", "admin", 200, json={"role": "reviewer"}),
+    Route("GET", "/api/v1/templates", "admin", 200),
+    Route("POST", "/api/v1/templates/sync", "admin", 200),
+]  # fmt: skip
+
+CASES = [(route, role) for route in ROUTES for role in ALL_ROLES]
+
+
+def _expected(route: Route, role: str | None) -> int:
+    if role in ADMITTED[route.needs]:
+        return route.allowed_status
+    if role is None:
+        return 401 if route.api else 303
+    return 403
+
+
+def _send(client, route: Route, seeded, csrf: str, token: str | None, tmp_path):
+    path = route.path.format(batch=seeded.batch_id, draft=seeded.draft_ids[0], user="mia")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": False}
+    if route.form is not None:
+        kwargs["data"] = {**route.form, "csrf_token": csrf} if not route.api else route.form
+    if route.json is not None:
+        kwargs["json"] = route.json
+    if route.upload:
+        content = write_campaign_file(tmp_path, key="uploaded").read_bytes()
+        kwargs["files"] = {"file": ("uploaded.yaml", content, "application/x-yaml")}
+    return client.request(route.method, path, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("route", "role"), CASES, ids=[f"{route.id} as {role or 'anonymous'}" for route, role in CASES]
+)
+def test_routes_status_by_role(route, role, seeded, client_for, tmp_path):
+    client, csrf = client_for(role if not route.api else None)
+    token = seeded.tokens[role] if route.api and role else None
+    before = snapshot()
+
+    response = _send(client, route, seeded, csrf, token, tmp_path)
+
+    expected = _expected(route, role)
+    assert response.status_code == expected, response.text[:500]
+    if expected == 303 and role is None and route.needs != "public":
+        assert response.headers["location"].startswith("/login?next=")
+    if expected in (401, 403, 303) and role not in ADMITTED[route.needs]:
+        assert snapshot() == before
+
+
+def test_routes_table_covers_every_route(app):
+    table = {(route.method, route.path.replace("{batch}", "{batch_id}")
+              .replace("{draft}", "{draft_id}").replace("/mia/", "/{username}/")
+              .replace("{user}", "{username}")) for route in ROUTES}  # fmt: skip
+    served = {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
+    routers = [(pages.router, ""), (review_pages.router, ""), (admin_pages.router, ""), (api.router, "/api/v1")]
+    for router, prefix in routers:
+        for route in router.routes:
+            served |= {(method, prefix + route.path) for method in route.methods}
+    # The login form is tested with good and bad credentials in test_pages.py.
+    served.discard(("POST", "/login"))
+    assert served - table == set()
