@@ -157,3 +157,49 @@ def test_short_visibility_timeout_gives_no_second_draft(service_env, start_worke
     # the second run found its rows done and skipped them.
     logs = "".join(worker.output() for worker in workers)
     assert "{'drafts': 0, 'failed': 0, 'skipped': 4}" in logs
+
+
+@pytest.mark.model
+def test_prompt_over_context_fails_alone(service_env, start_worker, tmp_path):
+    # 40 features of 1,000 characters make a prompt far over SmolLM2's 8,192-token context.
+    huge_features = [f"Feature {index}: " + "waterproof breathable grippy " * 34 for index in range(40)]
+    data = {
+        "brands": [{"key": "acme", "name": "Acme"}],
+        "campaigns": [
+            {
+                "key": "normal",
+                "brand": "acme",
+                "product": {"name": "Widget", "description": "A small useful widget"},
+                "segments": [{"key": f"segment-{index}", "name": f"Segment {index}"} for index in range(7)],
+                "channels": ["email_subject"],
+                "variants": 7,
+                "generation": {"temperature": 0, "max_new_tokens": 6},
+            },
+            {
+                "key": "huge",
+                "brand": "acme",
+                "product": {"name": "Widget", "features": huge_features},
+                "segments": [{"key": "all", "name": "Everyone"}],
+                # This channel's template lists every feature.
+                "channels": ["product_description"],
+                "generation": {"temperature": 0, "max_new_tokens": 6},
+            },
+        ],
+    }
+    path = tmp_path / "fifty.yaml"
+    path.write_text(yaml.safe_dump(data))
+    worker = start_worker()
+    result = cli(service_env, "batch", "submit", str(path), "--wait", "--timeout", "400")
+
+    assert result.returncode == 0, result.stderr + worker.output()
+    states = request_states()
+    assert len(states) == 50
+    failed = [error for status, _, error in states.values() if status == RequestStatus.FAILED]
+    assert len(failed) == 1
+    assert failed[0].startswith("prompt too long")
+    drafts = drafts_per_request()
+    assert len(drafts) == 49
+    assert set(drafts.values()) == {1}
+    with db.session_scope() as session:
+        texts = session.scalars(select(Draft.text)).all()
+    assert all(text.strip() for text in texts)
