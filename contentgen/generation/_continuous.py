@@ -28,6 +28,9 @@ TokenChooser = Callable[[list[int], torch.Tensor], torch.Tensor]
 @dataclass
 class RowResult:
     tokens: list[int] = field(default_factory=list)
+    # Natural-log probability of each token under the model's own distribution (before
+    # temperature and top-p).
+    logprobs: list[float] = field(default_factory=list)
     # "stop" when the row produced a stop token, "length" when it reached its limit.
     finish_reason: str = "length"
 
@@ -38,6 +41,7 @@ class _Batch:
     cache: DynamicCache
     mask: torch.Tensor
     next_tokens: torch.Tensor
+    next_logprobs: torch.Tensor
 
 
 def generate_continuous(
@@ -110,8 +114,9 @@ def _prefill(model, group, prompts, choose_tokens, pad_token_id, device) -> _Bat
         use_cache=True,
         logits_to_keep=1,
     )
-    next_tokens = choose_tokens(group, output.logits[:, -1, :])
-    return _Batch(list(group), cache, mask, next_tokens)
+    logits = output.logits[:, -1, :]
+    next_tokens = choose_tokens(group, logits)
+    return _Batch(list(group), cache, mask, next_tokens, _logprobs_of(logits, next_tokens))
 
 
 def _step(model, batch: _Batch, choose_tokens: TokenChooser) -> _Batch:
@@ -123,20 +128,27 @@ def _step(model, batch: _Batch, choose_tokens: TokenChooser) -> _Batch:
         cache=batch.cache,
         use_cache=True,
     )
-    next_tokens = choose_tokens(batch.rows, output.logits[:, -1, :])
-    return _Batch(batch.rows, batch.cache, mask, next_tokens)
+    logits = output.logits[:, -1, :]
+    next_tokens = choose_tokens(batch.rows, logits)
+    return _Batch(batch.rows, batch.cache, mask, next_tokens, _logprobs_of(logits, next_tokens))
+
+
+def _logprobs_of(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    return torch.log_softmax(logits.float(), dim=-1).gather(1, tokens[:, None]).squeeze(1)
 
 
 def _collect_finished(
     batch: _Batch, results: list[RowResult], max_new_tokens, stop_token_ids
 ) -> _Batch | None:
     keep = []
-    for position, (row, token) in enumerate(zip(batch.rows, batch.next_tokens.tolist(), strict=True)):
+    chosen = zip(batch.rows, batch.next_tokens.tolist(), batch.next_logprobs.tolist(), strict=True)
+    for position, (row, token, logprob) in enumerate(chosen):
         result = results[row]
         if token in stop_token_ids:
             result.finish_reason = "stop"
             continue
         result.tokens.append(token)
+        result.logprobs.append(logprob)
         if len(result.tokens) < max_new_tokens[row]:
             keep.append(position)
 
@@ -150,6 +162,7 @@ def _collect_finished(
             batch.cache,
             batch.mask[index],
             batch.next_tokens[index],
+            batch.next_logprobs[index],
         )
         _crop_padding(batch)
     return batch
@@ -185,6 +198,7 @@ def _merge(running: _Batch | None, new: _Batch | None) -> _Batch | None:
         running.cache,
         mask,
         torch.cat([running.next_tokens, new.next_tokens]),
+        torch.cat([running.next_logprobs, new.next_logprobs]),
     )
 
 

@@ -310,6 +310,7 @@ class TransformersGenerator:
                 prompt_tokens=len(prompt_ids),
                 output_tokens=len(result.tokens),
                 finish_reason=result.finish_reason,
+                mean_logprob=sum(result.logprobs) / len(result.logprobs) if result.logprobs else None,
             )
             for result, prompt_ids in zip(results, encoded, strict=True)
         ]

@@ -114,3 +114,10 @@ def _source(generator):
     from contentgen.generation.transformers import ModelSource
 
     return ModelSource(folder="", name=generator.model_name, revision=generator.model_revision)
+
+
+def test_mean_logprob_reported(generator):
+    (output,) = generator.generate([GenerationInput(PROMPTS[0], 12)])
+    assert output.mean_logprob is not None
+    assert output.mean_logprob < 0
+    assert output.mean_logprob > -20
