@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # A request whose chunk was started this many times without finishing (its worker was
     # killed each time) is marked failed instead of being retried forever.
     max_attempts: int = Field(default=3, ge=1)
+    # A draft that fails a blocking check is generated again with a new seed up to this many
+    # times, inside the same chunk task, before it is stored as flagged. 0 never regenerates.
+    max_regenerations: int = Field(default=2, ge=0, le=10)
 
 
 @lru_cache(maxsize=1)

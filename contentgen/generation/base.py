@@ -31,6 +31,9 @@ class GenerationOutput:
     # Why this input has no text, e.g. a prompt too long for the model's context. The other
     # inputs of the same call are unaffected.
     error: str | None = None
+    # Mean natural-log probability of the output tokens under the model's own distribution
+    # (before temperature and top-p); None when the backend does not report it.
+    mean_logprob: float | None = None
 
 
 class OutOfMemory(Exception):

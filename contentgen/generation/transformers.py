@@ -189,6 +189,38 @@ class SeededSampling(LogitsProcessor):
         return int(order[choice])
 
 
+class TokenLogprobs(LogitsProcessor):
+    """Record each row's log-probability of the token it generates, step by step.
+
+    A processor sees a step's logits before the token is chosen, and the chosen token only
+    at the next step (as the last column of ``input_ids``). So each call stores this step's
+    log-softmax and reads the previous step's value for the token that was then chosen;
+    ``finish`` reads the last step's after ``generate`` returns. It must run before any
+    processor that changes the logits, so the values are the model's own distribution.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[torch.Tensor] = []
+        self._previous: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self._take(input_ids[:, -1])
+        self._previous = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, sequences: torch.Tensor) -> list[list[float]]:
+        """Return each row's per-token log-probabilities for the generated ``sequences``."""
+        self._take(sequences[:, -1])
+        if not self.steps:
+            return [[] for _ in range(sequences.shape[0])]
+        return torch.stack(self.steps, dim=1).cpu().tolist()
+
+    def _take(self, chosen: torch.Tensor) -> None:
+        if self._previous is not None:
+            self.steps.append(self._previous.gather(1, chosen.unsqueeze(1)).squeeze(1))
+            self._previous = None
+
+
 class TransformersGenerator:
     """A causal language model from transformers, generating for a batch in one call."""
 
@@ -289,7 +321,8 @@ class TransformersGenerator:
             eos_token_id=self.stop_token_ids,
             pad_token_id=self.pad_token_id,
         )
-        processors = LogitsProcessorList()
+        logprobs = TokenLogprobs()
+        processors = LogitsProcessorList([logprobs])
         if any(item.temperature > 0 for item in inputs):
             processors.append(SeededSampling(inputs))
 
@@ -303,12 +336,21 @@ class TransformersGenerator:
             raise OutOfMemory(str(error)) from error
 
         new_tokens = sequences[:, batch["input_ids"].shape[1] :].tolist()
+        token_logprobs = logprobs.finish(sequences)
         return [
-            self._decode(item, tokens, len(prompt_ids))
-            for item, tokens, prompt_ids in zip(inputs, new_tokens, encoded, strict=True)
+            self._decode(item, tokens, len(prompt_ids), row_logprobs)
+            for item, tokens, prompt_ids, row_logprobs in zip(
+                inputs, new_tokens, encoded, token_logprobs, strict=True
+            )
         ]
 
-    def _decode(self, item: GenerationInput, tokens: list[int], prompt_tokens: int) -> GenerationOutput:
+    def _decode(
+        self,
+        item: GenerationInput,
+        tokens: list[int],
+        prompt_tokens: int,
+        token_logprobs: list[float],
+    ) -> GenerationOutput:
         # Rows in one call share the largest max_new_tokens, so each row is cut at its own
         # limit and then at its first stop token. Anything after that is padding.
         tokens = tokens[: item.max_new_tokens]
@@ -319,11 +361,13 @@ class TransformersGenerator:
                 finish_reason = "stop"
                 break
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        kept = token_logprobs[: len(tokens)]
         return GenerationOutput(
             text=text,
             prompt_tokens=prompt_tokens,
             output_tokens=len(tokens),
             finish_reason=finish_reason,
+            mean_logprob=sum(kept) / len(kept) if kept else None,
         )
 
 
