@@ -1,5 +1,5 @@
-"""What the checks need about each request of a chunk: its campaign's rules and values, and
-the texts of the other variants of its slot that earlier chunks stored."""
+"""Check inputs for the requests of a chunk: each campaign's rules and values, and the texts
+of the other variants of each slot that earlier chunks stored."""
 
 from __future__ import annotations
 
@@ -118,5 +118,6 @@ def stored_siblings(
 
     siblings: dict[SlotKey, list[Sibling]] = {}
     for batch_id, campaign_id, segment, channel, variant, text in rows:
-        siblings.setdefault((batch_id, campaign_id, segment, channel), []).append(Sibling(variant, text))
+        slot = (batch_id, campaign_id, segment, channel)
+        siblings.setdefault(slot, []).append(Sibling(variant, text))
     return siblings

@@ -262,7 +262,7 @@ def get_batch(session: Session, batch_id: int) -> Batch:
 
 @dataclass(frozen=True)
 class CheckSummary:
-    """How a batch's drafts fared in the automated checks."""
+    """Counts of a batch's drafts that passed or failed the automated checks."""
 
     drafts: int = 0
     # Drafts with no failed blocking check, and those of them that passed on the first try.

@@ -54,7 +54,7 @@ class BrandSpec(_Spec):
     # Terms that must not appear (a draft with one is flagged) and terms that must.
     banned_terms: list[Term] = []
     required_terms: list[Term] = []
-    # Claim words that need substantiation; the reviewer sees an advisory check.
+    # Claim words that need substantiation. A draft with one gets an advisory check.
     claim_terms: list[Term] = []
     # Built-in rule packs to switch off for this brand, by key (see contentgen.rules).
     disabled_rule_packs: list[str] = []

@@ -39,7 +39,7 @@ SMS_GSM_7_LIMIT = 160
 SMS_UCS_2_LIMIT = 70
 
 # Languages whose everyday text fits the GSM 03.38 default alphabet, so an SMS prompt for
-# them asks for 160 characters. Others (French needs "ç", Spanish "á", any non-Latin script)
+# them requests 160 characters. Others (French needs "ç", Spanish "á", any non-Latin script)
 # usually end up in UCS-2 and get 70. The length check counts the real encoding either way.
 GSM_7_LANGUAGES = frozenset({"en", "de", "nl", "sv", "da", "nb", "nn", "no", "fi", "it"})
 
@@ -63,7 +63,7 @@ class Channel:
     # Copy that is one line on the platform; the worker keeps only the model's first line.
     single_line: bool = True
     # Where the platform shows only the start of longer text (Meta's "See more"): longer
-    # text is allowed but gets an advisory check, and the prompt asks for this length.
+    # text is allowed but gets an advisory check, and the prompt requests this length.
     shown_chars: int | None = None
     # True when the limit is the platform's own, so a brand may only lower it; False for a
     # limit contentgen chose, which a brand may set to anything.
@@ -80,7 +80,7 @@ class Channel:
         return override or self.max_chars
 
     def prompt_limit(self, locale: str, override: int | None = None) -> int:
-        """Return the length, in characters, that the prompt asks the model for.
+        """Return the length, in characters, that the prompt requests from the model.
 
         The model thinks in characters, so a Google Ads limit is halved for Chinese,
         Japanese and Korean, and an SMS gets 70 unless the language fits GSM-7.
@@ -124,8 +124,8 @@ CHANNELS: dict[str, Channel] = {
         # One SMS segment; longer text is split into several billed messages.
         Channel("sms", "SMS marketing message", SMS_GSM_7_LIMIT, Counting.SMS, 96),
         # 60 because inbox lists in desktop webmail and most desktop clients show about 60
-        # characters of a subject before cutting it, and phones show fewer; text past that
-        # point is rarely read, so the important words must come first anyway.
+        # characters of a subject before cutting it, and phones show fewer. Text past that
+        # point is rarely read.
         Channel("email_subject", "Email subject line", 60, Counting.GRAPHEMES, 24,
                 platform_limit=False),
         Channel("email_body", "Email body", 1200, Counting.GRAPHEMES, 256,
@@ -189,7 +189,8 @@ def measure(text: str, channel_key: str, overrides: Mapping[str, int] | None = N
     limit = channel.limit_for(text, override)
     shown = channel.shown_chars if channel.shown_chars and channel.shown_chars < limit else None
     encoding = sms_encoding(text) if channel.counting is Counting.SMS else None
-    return Measurement(count_length(text, channel.counting), limit, shown, channel.counting, encoding)
+    length = count_length(text, channel.counting)
+    return Measurement(length, limit, shown, channel.counting, encoding)
 
 
 def validate_channel_limits(limits: Mapping[str, int]) -> None:

@@ -77,7 +77,7 @@ class Sibling:
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What the checks need to know about a draft besides its text."""
+    """The facts about a draft, besides its text, that the checks use."""
 
     channel: str
     locale: str = "en-US"
@@ -182,7 +182,9 @@ def check_claim_terms(text: str, rules: BrandRules) -> CheckResult:
 # --- quality ------------------------------------------------------------------------------
 
 # One token per word in alphabetic scripts, one per character where words are not spaced.
-_TOKEN = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]|[\p{L}\p{N}\p{M}]+(?:['’][\p{L}]+)*")
+_TOKEN = regex.compile(
+    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]|[\p{L}\p{N}\p{M}]+(?:['’][\p{L}]+)*"
+)
 _UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]")
 # A phrase repeated twice in a row is degenerate once it is this many characters long.
 _REPEATED_PHRASE_CHARACTERS = 20
@@ -239,10 +241,14 @@ def _join(tokens: Sequence[str]) -> str:
 
 
 _LEAKS = [
-    ("special token", regex.compile(r"<\|[^|<>\n]{1,40}\|>|</?s>|<(?:unk|pad|bos|eos|mask)>", regex.I)),
+    ("special token", regex.compile(
+        r"<\|[^|<>\n]{1,40}\|>|</?s>|<(?:unk|pad|bos|eos|mask)>", regex.I
+    )),
     ("chat turn marker", regex.compile(r"<(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>", regex.I)),
     ("role label", regex.compile(r"(?m)^\s*(?:system|user|assistant)\s*[:：]", regex.I)),
-    ("instruction header", regex.compile(r"###\s*(?:instruction|response|input|output)\b", regex.I)),
+    ("instruction header", regex.compile(
+        r"###\s*(?:instruction|response|input|output)\b", regex.I
+    )),
     ("template syntax", regex.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", regex.S)),
     ("placeholder", regex.compile(
         r"\[(?:your|insert|name|first name|company|link|url|date|product|brand|recipient|"
@@ -284,7 +290,8 @@ def check_prompt_echo(text: str, prompt: str, campaign_values: Sequence[str] = (
     lines = _instruction_lines(prompt, campaign_values)
     if len(text_tokens) < ECHO_WORDS:
         if text_tokens in lines:
-            return CheckResult(PROMPT_ECHO, False, True, f'repeats the prompt: "{_join(text_tokens)}"')
+            detail = f'repeats the prompt: "{_join(text_tokens)}"'
+            return CheckResult(PROMPT_ECHO, False, True, detail)
         return CheckResult(PROMPT_ECHO, True, True)
 
     instructions = {
@@ -303,7 +310,7 @@ def _instruction_lines(prompt: str, values: Sequence[str]) -> set[tuple[str, ...
     # Each piece of the prompt between two campaign values, as tokens. A piece's label
     # ("Rules:", "Audience:") is a separate piece, so "Write in English" is found whole.
     remainder = normalize(prompt)
-    for value in sorted({normalize(value) for value in values if value.strip()}, key=len, reverse=True):
+    for value in _longest_first(values):
         remainder = remainder.replace(value, "\n")
     pieces = regex.split(r"\n|[:：]\s", remainder)
     return {tuple(tokenize(piece)) for piece in pieces if tokenize(piece)}
@@ -312,10 +319,15 @@ def _instruction_lines(prompt: str, values: Sequence[str]) -> set[tuple[str, ...
 _URL = regex.compile(r"\b(?:https?://|www\.)\S+", regex.I)
 
 
+def _longest_first(values: Sequence[str]) -> list[str]:
+    # Longer values go first, so "TrailPeak Outfitters" is cut before "TrailPeak".
+    return sorted({normalize(value) for value in values if value.strip()}, key=len, reverse=True)
+
+
 def check_language_of(text: str, locale: str, names: Sequence[str] = ()) -> CheckResult:
     """Check the text's language with links, brand and product names cut out of it."""
     remainder = _URL.sub(" ", normalize(text))
-    for name in sorted({normalize(name) for name in names if name.strip()}, key=len, reverse=True):
+    for name in _longest_first(names):
         remainder = remainder.replace(name, " ")
     verdict = check_language(remainder, locale)
     return CheckResult(LANGUAGE, verdict.matches, True, verdict.detail)
@@ -367,7 +379,8 @@ def check_personal_data(text: str, region: str = "US") -> CheckResult:
 
 def _phone_numbers(text: str, region: str, cards: Sequence[regex.Match[str]]) -> list[str]:
     numbers = []
-    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+    matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE)
+    for match in matcher:
         if _DATE.fullmatch(match.raw_string):
             continue
         if any(card.start() <= match.start and match.end <= card.end() for card in cards):
@@ -405,8 +418,8 @@ def score_draft(
     The score is 0.5 x checks + 0.3 x length fit + 0.2 x fluency:
 
     - checks: 0 when a blocking check failed, else 1 minus 0.25 per failed advisory check.
-    - length fit: 0 over the hard limit; 1 from 40% of the limit up to the limit; in
-      between, the share of 40% reached (copy that uses 20% of its room gets 0.5).
+    - length fit: 0 over the hard limit, and 1 from 40% of the limit up to the limit.
+      Shorter copy gets the share of 40% it reaches, so 20% of the room gives 0.5.
     - fluency: the model's geometric-mean token probability, exp(mean token log-probability),
       or 0.5 when the generator did not report log-probabilities.
     """

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from contentgen._draft_context import SlotKey, check_contexts, slot_of, stored_siblings
 from contentgen.channels import CHANNELS, measure
-from contentgen.checks import CheckContext, CheckResult, Sibling, is_blocked, run_checks, score_draft
+from contentgen.checks import (
+    CheckContext,
+    CheckResult,
+    Sibling,
+    is_blocked,
+    run_checks,
+    score_draft,
+)
 from contentgen.db import session_scope
 from contentgen.generation import GenerationInput, GenerationOutput, Generator, OutOfMemory
 from contentgen.models import (
@@ -244,7 +251,10 @@ def _check_and_regenerate(
         blocked = [row for row in rows if row.blocked]
         if not blocked or attempt > limit:
             return
-        logger.info("regenerating %d of %d rows (attempt %d of %d)", len(blocked), len(rows), attempt, limit)
+        logger.info(
+            "regenerating requests %s (attempt %d of %d)",
+            [row.request.id for row in blocked], attempt, limit,
+        )  # fmt: skip
         _regenerate(generator, blocked, attempt)
         result.regenerations += len(blocked)
 
@@ -324,7 +334,12 @@ def _store_draft(session: Session, row: _Row, generator: Generator, result: Chun
             mean_logprob=row.output.mean_logprob,
             regenerations=row.regenerations,
             checks=[
-                DraftCheck(name=check.name, passed=check.passed, blocking=check.blocking, detail=check.detail)
+                DraftCheck(
+                    name=check.name,
+                    passed=check.passed,
+                    blocking=check.blocking,
+                    detail=check.detail,
+                )
                 for check in row.results
             ],
         )

@@ -439,7 +439,8 @@ def drafts_list(
         console.print(text, no_wrap=True, overflow="ellipsis", highlight=False)
         for check in item["failed_checks"]:
             kind = "failed" if check["blocking"] else "warning"
-            console.print(Text(f"       {kind}: {check['name']}: {check['detail']}"), highlight=False)
+            line = f"       {kind}: {check['name']}: {check['detail']}"
+            console.print(Text(line), highlight=False)
     if not items:
         console.print(f"Batch {batch} has no drafts to show; see: contentgen batch status {batch}")
 
@@ -457,14 +458,23 @@ def drafts_show(
         _print_json(details)
         return
     # Generated text and campaign values are untrusted: Text objects are never read as markup.
-    skipped = ("text", "prompt", "original_text", "checks", "failed_checks", "counting", "characters", "limit")
+    skipped = (
+        "text", "prompt", "original_text", "checks", "failed_checks", "counting", "characters",
+        "limit",
+    )  # fmt: skip
     for key, value in details.items():
         if key not in skipped:
             console.print(Text.assemble((key, "bold"), f": {value}"), highlight=False)
-    console.print(Text.assemble(("characters", "bold"), f": {_describe_length(details['counting'])}"))
+    length = _describe_length(details["counting"])
+    console.print(Text.assemble(("characters", "bold"), f": {length}"), highlight=False)
     console.print(Text("checks:", style="bold"))
     for check in details["checks"]:
-        state = "passed" if check["passed"] else ("FAILED" if check["blocking"] else "warning")
+        if check["passed"]:
+            state = "passed"
+        elif check["blocking"]:
+            state = "FAILED"
+        else:
+            state = "warning"
         line = f"  {state:<8} {check['name']:<15} {check['detail']}"
         console.print(Text(line.rstrip()), highlight=False)
     for key in ("text", "original_text", "prompt"):

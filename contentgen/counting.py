@@ -31,7 +31,7 @@ UCS_2 = "UCS-2"
 
 
 class Counting(str, enum.Enum):
-    """How a channel counts the length of its text."""
+    """The method a channel uses to count the length of its text."""
 
     GRAPHEMES = "graphemes"
     GOOGLE_ADS = "google_ads"
@@ -44,7 +44,7 @@ class Counting(str, enum.Enum):
 
     @property
     def description(self) -> str:
-        """How the unit is counted, in one sentence."""
+        """The counting rule, as one sentence."""
         return _DESCRIPTIONS[self]
 
 

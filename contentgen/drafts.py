@@ -14,7 +14,7 @@ from contentgen.errors import NotFound
 from contentgen.models import Campaign, Draft, DraftStatus, GenerationRequest
 
 class DraftOrder(str, enum.Enum):
-    """How a list of drafts is sorted."""
+    """The sort order of a list of drafts."""
 
     REQUEST = "request"
     # Highest quality score first: the review queue's order.
@@ -40,7 +40,9 @@ def list_drafts(
         select(Draft)
         .join(Draft.request)
         .options(
-            joinedload(Draft.request).joinedload(GenerationRequest.campaign).joinedload(Campaign.brand),
+            joinedload(Draft.request)
+            .joinedload(GenerationRequest.campaign)
+            .joinedload(Campaign.brand),
             selectinload(Draft.checks),
         )
         .where(Draft.batch_id == batch_id)
@@ -89,7 +91,8 @@ def draft_details(session: Session, draft_id: int) -> dict[str, Any]:
     draft = session.get(Draft, draft_id)
     if draft is None:
         raise NotFound(f"draft {draft_id} not found; list drafts with: contentgen drafts list --batch ID")
-    measurement = measure(draft.text, draft.request.channel, draft.request.campaign.brand.channel_limits)
+    request = draft.request
+    measurement = measure(draft.text, request.channel, request.campaign.brand.channel_limits)
     return {
         **_summary(draft),
         "counting": measurement.as_dict(),

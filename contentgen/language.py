@@ -141,7 +141,8 @@ def _identify_latin(text: str, language: str, locale: str) -> LanguageVerdict:
         return LanguageVerdict(
             False, f"reads as {detected} ({confidence:.0%}), not {locale} ({expected:.0%})"
         )
-    return LanguageVerdict(True, f"reads as {detected} ({confidence:.0%}); {language} {expected:.0%}")
+    detail = f"reads as {detected} ({confidence:.0%}); {language} {expected:.0%}"
+    return LanguageVerdict(True, detail)
 
 
 @lru_cache(maxsize=1)

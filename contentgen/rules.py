@@ -6,9 +6,9 @@ campaign's locale, and a brand can switch a pack off with ``disabled_rule_packs`
 Matching ignores case and width: both the text and the term are NFKC-normalised and
 case-folded, so "ＣＨＥＡＰ" and "Cheap" both match "cheap". Spaces, punctuation and invisible
 format characters between the letters of a term are skipped, so "c.h.e.a.p" and "最·佳" match
-too. Terms in alphabetic scripts match whole words only ("best" does not match "bestseller");
-terms that contain Chinese, Japanese or Korean characters match anywhere, because those
-scripts do not separate words with spaces.
+too. Terms in alphabetic scripts match whole words only, so "best" does not match
+"bestseller". Terms that contain Chinese, Japanese or Korean characters match anywhere,
+because those scripts do not separate words with spaces.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _SEPARATOR = r"[\s\p{P}\p{S}\p{Cf}]"
 # Symbols that carry meaning in a term ("#1", "100%") and so must appear in the text.
 _MEANINGFUL_SYMBOLS = frozenset("#%$+&@")
 _CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
-# A letter or digit of a script that separates words with spaces; a term in such a
+# A letter or digit of a script that separates words with spaces. A term in such a
 # script must not have one of these right before or after it.
 _WORD_CHARACTER = r"[\p{L}\p{N}\p{M}--[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]]"
 
@@ -71,7 +71,7 @@ RULE_PACKS: dict[str, RulePack] = {
     for pack in (
         RulePack(
             key="zh-cn-absolute-terms",
-            description="absolute terms forbidden in ads by Article 9(3) of the PRC Advertising Law",
+            description="absolute terms that the PRC Advertising Law forbids in ads",
             # Article 9(3) forbids "国家级", "最高级", "最佳" and terms like them. The list
             # follows the terms that market regulators most often cite under that article.
             language="zh",

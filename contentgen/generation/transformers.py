@@ -192,8 +192,8 @@ class SeededSampling(LogitsProcessor):
 class TokenLogprobs(LogitsProcessor):
     """Record each row's log-probability of the token it generates, step by step.
 
-    A processor sees a step's logits before the token is chosen, and the chosen token only
-    at the next step (as the last column of ``input_ids``). So each call stores this step's
+    A processor receives a step's logits before the token is chosen, and the chosen token
+    only at the next step (as the last column of ``input_ids``). So each call stores this step's
     log-softmax and reads the previous step's value for the token that was then chosen;
     ``finish`` reads the last step's after ``generate`` returns. It must run before any
     processor that changes the logits, so the values are the model's own distribution.
