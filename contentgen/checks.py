@@ -259,7 +259,7 @@ _LEAKS = [
         r"^\s*(?:sure|certainly|of course|absolutely)\s*[,!.]|"
         r"^\s*here(?:['’]s| is| are)\s+(?:a|an|the|your|one|some|two|three)\s+(?:\w+\s+){0,3}"
         r"(?:headlines?|descriptions?|subject(?: lines?)?|posts?|texts?|copy|ads?|emails?|"
-        r"versions?|options?|messages?)\b|\bas an ai\b",
+        r"versions?|options?|messages?)\b|\bas an? (?:ai|chatbot|language model|assistant)\b",
         regex.I,
     )),
 ]  # fmt: skip

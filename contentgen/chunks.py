@@ -375,9 +375,10 @@ def clean_output(text: str, single_line: bool = False) -> str:
     """Strip whitespace, one leading label such as "Subject:", and one pair of wrapping quotes.
 
     With ``single_line``, keep only the first non-empty line: small models often follow a
-    headline with a second attempt or an explanation.
+    headline with a second attempt or an explanation. A trailing U+FFFD is dropped too: it
+    is the decoded start of a character whose bytes max_new_tokens cut off.
     """
-    text = text.strip()
+    text = text.rstrip("\ufffd").strip()
     if single_line:
         text = text.split("\n", 1)[0].strip()
     text = _LABEL.sub("", text, count=1).strip()

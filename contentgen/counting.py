@@ -1,7 +1,8 @@
 """Counting text the way ad and messaging platforms count it.
 
-The CLI, the API and the review page all count through this module, so a draft shows the
-same number everywhere. Three methods exist:
+``contentgen.channels.measure`` applies these methods with a channel's limits. The CLI,
+the API and the review page all count through it, so a draft shows the same number
+everywhere. Three methods exist:
 
 - ``graphemes``: user-visible characters (Unicode extended grapheme clusters). An emoji
   with a skin tone, a flag or a family joined with zero-width joiners is one character,

@@ -116,6 +116,8 @@ CASES = [
     ("leaked-placeholder", DESCRIPTION, "en-US", "Hi [Your Name], new boots are here", 34,
      {"leaked_tokens"}),
     ("leaked-chat-preamble", DESCRIPTION, "en-US", "Sure! Boots for wet rock", 24, {"leaked_tokens"}),
+    ("leaked-chatbot-apology", DESCRIPTION, "en-US", "Sorry, as a chatbot I cannot write ads", 38,
+     {"leaked_tokens"}),
     ("prompt-echo", DESCRIPTION, "en-US", "Reply with the headline text only", 33, {"prompt_echo"}),
     ("prompt-echo-short-rule", HEADLINE, "en-US", "Write in English.", 17, {"prompt_echo"}),
     ("language-german-for-english", DESCRIPTION, "en-US", "Jetzt vorbestellen und kostenlos liefern lassen",

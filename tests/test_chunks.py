@@ -389,8 +389,12 @@ def test_run_chunk_partial_leaves_batch_running(synced):
         ('"Fast" and "light"', '"Fast" and "light"'),
         ("Subjective comfort, all day", "Subjective comfort, all day"),
         ("", ""),
+        ("山岚茶舍\ufffd", "山岚茶舍"),
     ],
-    ids=["quotes", "label-and-quotes", "full-width-colon", "curly", "inner-quotes", "label-prefix-word", "empty"],
+    ids=[
+        "quotes", "label-and-quotes", "full-width-colon", "curly", "inner-quotes",
+        "label-prefix-word", "empty", "cut-character",
+    ],  # fmt: skip
 )
 def test_clean_output(raw, expected):
     assert clean_output(raw) == expected
