@@ -1,34 +1,22 @@
-"""Character counts as the ad platforms count them, and which channel limits are hard.
+"""Character counts for review and export, from the channel rules in contentgen.channels.
 
-TODO: use contentgen.counting once it exists; this module is a stand-in with the same
-rules in small.
+Every channel limit is enforced by the length check, so an edit over it is rejected: the
+edited draft would fail its check at once.
 """
 
 from __future__ import annotations
 
-import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import regex
-
-from contentgen.channels import CHANNELS
-
-# Channels whose platform rejects longer copy: Google Ads refuses a responsive search ad
-# headline over 30 or a description over 90 characters, and X refuses posts over 280.
-# The other channels' limits are advice (a mail client or feed cuts the text off).
-HARD_LIMIT_CHANNELS = frozenset({"google_ads_headline", "google_ads_description", "social_post"})
-
-# Google Ads and X count a full-width character (Chinese, Japanese, Korean) as two.
-DOUBLE_WIDTH_CHANNELS = frozenset(
-    {"google_ads_headline", "google_ads_description", "social_post"}
-)
+from contentgen.channels import measure as measure_for_channel
 
 
 @dataclass(frozen=True)
 class CharacterCount:
     count: int
     limit: int
-    hard: bool
+    hard: bool = True
 
     @property
     def over(self) -> int:
@@ -37,17 +25,11 @@ class CharacterCount:
 
 
 def count_characters(text: str, channel: str) -> int:
-    """Count ``text`` the way the channel's platform does: one per grapheme cluster, and two
-    per full-width cluster on Google Ads and X."""
-    clusters = regex.findall(r"\X", text)
-    if channel not in DOUBLE_WIDTH_CHANNELS:
-        return len(clusters)
-    return sum(2 if unicodedata.east_asian_width(cluster[0]) in "WF" else 1 for cluster in clusters)
+    """Count ``text`` the way the channel's platform does (see contentgen.counting)."""
+    return measure_for_channel(text, channel).length
 
 
-def measure(text: str, channel: str) -> CharacterCount:
-    return CharacterCount(
-        count=count_characters(text, channel),
-        limit=CHANNELS[channel].max_chars,
-        hard=channel in HARD_LIMIT_CHANNELS,
-    )
+def measure(text: str, channel: str, overrides: Mapping[str, int] | None = None) -> CharacterCount:
+    """Count ``text`` for ``channel``, with a brand's ``channel_limits`` applied."""
+    measurement = measure_for_channel(text, channel, overrides)
+    return CharacterCount(count=measurement.length, limit=measurement.limit)

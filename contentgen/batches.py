@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
@@ -28,12 +28,14 @@ from contentgen.models import (
     Brand,
     Campaign,
     Draft,
+    DraftCheck,
     DraftStatus,
     GenerationRequest,
     PromptTemplate,
     RequestStatus,
     Trigger,
 )
+from contentgen.rules import rules_for_brand
 from contentgen.settings import get_settings
 from contentgen.templates import ContextValue, latest_template, render_prompt
 
@@ -83,6 +85,10 @@ def build_context(campaign: Campaign, spec: CampaignSpec, slot: Slot) -> dict[st
     brand = campaign.brand
     segment = next(segment for segment in spec.segments if segment.key == slot.segment)
     channel = CHANNELS[slot.channel]
+    # The prompt lists the same banned terms the checks look for: the brand's own and those
+    # of the rule packs for this locale.
+    rules = rules_for_brand(brand, spec.locale)
+    max_chars = channel.prompt_limit(spec.locale, (brand.channel_limits or {}).get(channel.key))
     return {
         "brand": ContextValue(
             "brand",
@@ -90,7 +96,7 @@ def build_context(campaign: Campaign, spec: CampaignSpec, slot: Slot) -> dict[st
                 "key": brand.key,
                 "name": brand.name,
                 "voice": brand.voice,
-                "banned_terms": list(brand.banned_terms),
+                "banned_terms": [term.text for term in rules.banned],
                 "required_terms": list(brand.required_terms),
             },
         ),
@@ -106,7 +112,7 @@ def build_context(campaign: Campaign, spec: CampaignSpec, slot: Slot) -> dict[st
         "product": ContextValue("product", spec.product.model_dump()),
         "segment": ContextValue("segment", segment.model_dump()),
         "channel": ContextValue(
-            "channel", {"key": channel.key, "label": channel.label, "max_chars": channel.max_chars}
+            "channel", {"key": channel.key, "label": channel.label, "max_chars": max_chars}
         ),
         "locale": spec.locale,
         "language": language_name(spec.locale),
@@ -316,12 +322,50 @@ def get_batch(session: Session, batch_id: int) -> Batch:
 
 
 @dataclass(frozen=True)
+class CheckSummary:
+    """Counts of a batch's drafts that passed or failed the automated checks."""
+
+    drafts: int = 0
+    # Drafts with no failed blocking check, and those of them that passed on the first try.
+    passed: int = 0
+    passed_first_try: int = 0
+    # Outputs generated again because they failed a blocking check, over all drafts.
+    regenerations: int = 0
+    # Check name to the number of drafts whose final text failed it.
+    failures: dict[str, int] | None = None
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.drafts if self.drafts else None
+
+    @property
+    def first_try_pass_rate(self) -> float | None:
+        return self.passed_first_try / self.drafts if self.drafts else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "drafts": self.drafts,
+            "passed": self.passed,
+            "passed_first_try": self.passed_first_try,
+            "pass_rate": _rounded(self.pass_rate),
+            "first_try_pass_rate": _rounded(self.first_try_pass_rate),
+            "regenerations": self.regenerations,
+            "failures": self.failures or {},
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+@dataclass(frozen=True)
 class BatchProgress:
     batch: Batch
     requests: dict[str, int]
     drafts: dict[str, int]
     # The first failed requests with their errors, for `batch status`.
     failures: list[dict[str, Any]]
+    checks: CheckSummary = CheckSummary()
 
     @property
     def finished(self) -> int:
@@ -339,6 +383,7 @@ class BatchProgress:
             "requests": self.requests,
             "drafts": self.drafts,
             "failures": self.failures,
+            "checks": self.checks.as_dict(),
         }
 
 
@@ -350,7 +395,7 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
     for state in RequestStatus:
         requests.setdefault(state.value, 0)
     failures = _failures(session, batch_id) if requests["failed"] else []
-    return BatchProgress(batch, requests, drafts, failures)
+    return BatchProgress(batch, requests, drafts, failures, check_summary(session, batch_id))
 
 
 def _failures(session: Session, batch_id: int, limit: int = 20) -> list[dict[str, Any]]:
@@ -374,6 +419,41 @@ def _failures(session: Session, batch_id: int, limit: int = 20) -> list[dict[str
         }
         for request in failed
     ]
+
+
+def check_summary(session: Session, batch_id: int) -> CheckSummary:
+    """Count a batch's drafts that passed the checks, and its regenerations."""
+    total, regenerations = session.execute(
+        select(func.count(Draft.id), func.coalesce(func.sum(Draft.regenerations), 0)).where(
+            Draft.batch_id == batch_id
+        )
+    ).one()
+    blocked = exists().where(
+        DraftCheck.draft_id == Draft.id,
+        DraftCheck.passed.is_(False),
+        DraftCheck.blocking.is_(True),
+    )
+    passed = session.execute(
+        select(
+            func.count(Draft.id),
+            func.count(Draft.id).filter(Draft.regenerations == 0),
+        ).where(Draft.batch_id == batch_id, ~blocked)
+    ).one()
+    failures = session.execute(
+        select(DraftCheck.name, func.count(DraftCheck.id))
+        .join(Draft, Draft.id == DraftCheck.draft_id)
+        .where(Draft.batch_id == batch_id, DraftCheck.passed.is_(False))
+        .group_by(DraftCheck.name)
+        .order_by(DraftCheck.name)
+    ).all()
+    return CheckSummary(
+        drafts=total,
+        passed=passed[0],
+        passed_first_try=passed[1],
+        regenerations=int(regenerations),
+        failures={name: count for name, count in failures},
+    )
+
 
 
 def _counts(session: Session, status_column, batch_column, batch_id: int) -> dict[str, int]:

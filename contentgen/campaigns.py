@@ -33,9 +33,10 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from contentgen.channels import CHANNELS
+from contentgen.channels import CHANNELS, validate_channel_limits
 from contentgen.errors import InvalidInput
 from contentgen.models import Brand, Campaign, utcnow
+from contentgen.rules import RULE_PACKS
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,31 @@ class BrandSpec(_Spec):
     key: Key
     name: Name
     voice: LongText = ""
+    # Terms that must not appear (a draft with one is flagged) and terms that must.
     banned_terms: list[Term] = []
     required_terms: list[Term] = []
+    # Claim words that need substantiation. A draft with one gets an advisory check.
+    claim_terms: list[Term] = []
+    # Built-in rule packs to switch off for this brand, by key (see contentgen.rules).
+    disabled_rule_packs: list[str] = []
+    # Channel key to length limit. A platform's limit can only be lowered.
+    channel_limits: dict[str, int] = {}
+
+    @field_validator("disabled_rule_packs")
+    @classmethod
+    def _known_rule_packs(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            if key not in RULE_PACKS:
+                raise ValueError(
+                    f'"{key}" is not a known rule pack; use one of: {", ".join(RULE_PACKS)}'
+                )
+        return keys
+
+    @field_validator("channel_limits")
+    @classmethod
+    def _allowed_channel_limits(cls, limits: dict[str, int]) -> dict[str, int]:
+        validate_channel_limits(limits)
+        return limits
 
 
 class ProductSpec(_Spec):
@@ -533,6 +557,9 @@ def _upsert_brand(session: Session, spec: BrandSpec) -> Brand:
     brand.voice = spec.voice
     brand.banned_terms = list(spec.banned_terms)
     brand.required_terms = list(spec.required_terms)
+    brand.claim_terms = list(spec.claim_terms)
+    brand.disabled_rule_packs = list(spec.disabled_rule_packs)
+    brand.channel_limits = dict(spec.channel_limits)
     return brand
 
 

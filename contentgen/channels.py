@@ -1,12 +1,50 @@
-"""The channels contentgen writes for, and what each one needs from a prompt.
+"""The channel rules: where copy appears, its length limit, and how that limit is counted.
 
-Each channel has one prompt template, named ``<key>.j2``. ``max_chars`` is the limit the
-prompt gives the model, which is the platform's published limit where one exists.
+Each channel has one prompt template, named ``<key>.j2``. The table below is the single
+place where limits live; the prompt, the length check, the CLI and the review page all
+read it. A brand may override a limit in its campaign file (``channel_limits``), but only
+downward where the limit is the platform's own.
+
+| channel | limit | counted as |
+| --- | --- | --- |
+| google_ads_headline | 30 | Google Ads units (full-width counts 2) |
+| google_ads_description | 90 | Google Ads units |
+| google_ads_path | 15 | Google Ads units |
+| pmax_long_headline | 90 | Google Ads units |
+| meta_primary_text | 2,200 (125 shown before "See more") | characters |
+| meta_headline | 40 | characters |
+| meta_description | 30 | characters |
+| sms | 160 in GSM-7, 70 in UCS-2 (one segment) | septets or UTF-16 units |
+| email_subject | 60 | characters |
+| email_body | 1,200 | characters |
+| social_post | 280 | characters |
+| product_description | 600 | characters |
+
+"Characters" are user-visible characters: an emoji sequence joined with zero-width joiners
+counts as one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+
+from babel import Locale, UnknownLocaleError
+
+from contentgen.counting import GSM_7, Counting, count_length, sms_encoding
+
+# SMS limits for one segment (3GPP TS 23.038 alphabets, 140-byte user data).
+SMS_GSM_7_LIMIT = 160
+SMS_UCS_2_LIMIT = 70
+
+# Languages whose everyday text fits the GSM 03.38 default alphabet, so an SMS prompt for
+# them requests 160 characters. Others (French needs "ç", Spanish "á", any non-Latin script)
+# usually end up in UCS-2 and get 70. The length check counts the real encoding either way.
+GSM_7_LANGUAGES = frozenset({"en", "de", "nl", "sv", "da", "nb", "nn", "no", "fi", "it"})
+
+# Languages written mostly in full-width characters, which Google Ads counts twice.
+FULL_WIDTH_LANGUAGES = frozenset({"zh", "ja", "ko"})
 
 
 @dataclass(frozen=True)
@@ -15,34 +53,90 @@ class Channel:
 
     key: str
     label: str
+    # The hard limit, counted with ``counting``; a draft over it is flagged. For SMS it is
+    # the GSM-7 limit, and UCS-2 text gets SMS_UCS_2_LIMIT instead.
     max_chars: int
+    counting: Counting
     # Room for the longest copy this channel allows, in tokens, with some slack for
     # scripts that take more than one token per character.
     default_max_new_tokens: int
     # Copy that is one line on the platform; the worker keeps only the model's first line.
     single_line: bool = True
+    # Where the platform shows only the start of longer text (Meta's "See more"): longer
+    # text is allowed but gets an advisory check, and the prompt requests this length.
+    shown_chars: int | None = None
+    # True when the limit is the platform's own, so a brand may only lower it; False for a
+    # limit contentgen chose, which a brand may set to anything.
+    platform_limit: bool = True
 
     @property
     def template_name(self) -> str:
         return f"{self.key}.j2"
 
+    def limit_for(self, text: str, override: int | None = None) -> int:
+        """Return the hard limit that applies to ``text``, after a brand's override."""
+        if self.counting is Counting.SMS:
+            return SMS_GSM_7_LIMIT if sms_encoding(text) == GSM_7 else SMS_UCS_2_LIMIT
+        return override or self.max_chars
+
+    def prompt_limit(self, locale: str, override: int | None = None) -> int:
+        """Return the length, in characters, that the prompt requests from the model.
+
+        The model thinks in characters, so a Google Ads limit is halved for Chinese,
+        Japanese and Korean, and an SMS gets 70 unless the language fits GSM-7.
+        """
+        language = _language(locale)
+        if self.counting is Counting.SMS:
+            return SMS_GSM_7_LIMIT if language in GSM_7_LANGUAGES else SMS_UCS_2_LIMIT
+        limit = override or self.max_chars
+        if self.shown_chars is not None:
+            limit = min(limit, self.shown_chars)
+        if self.counting is Counting.GOOGLE_ADS and language in FULL_WIDTH_LANGUAGES:
+            limit //= 2
+        return limit
+
+
+@lru_cache(maxsize=256)
+def _language(locale: str) -> str:
+    try:
+        return Locale.parse(locale, sep="-").language
+    except (UnknownLocaleError, ValueError, TypeError):
+        return locale.split("-")[0].lower()
+
 
 CHANNELS: dict[str, Channel] = {
     channel.key: channel
     for channel in (
-        # Google Ads responsive search ads: 30 characters per headline, 90 per description.
-        Channel("google_ads_headline", "Google Ads responsive search ad headline", 30, 24),
-        Channel("google_ads_description", "Google Ads responsive search ad description", 90, 48),
-        # Meta shows about 125 characters of primary text before "See more".
-        Channel("meta_primary_text", "Meta ad primary text", 125, 64, single_line=False),
-        # Most mail clients cut a subject line near 60 characters on a phone.
-        Channel("email_subject", "Email subject line", 60, 24),
-        Channel("email_body", "Email body", 1200, 256, single_line=False),
+        # Google Ads responsive search ads: 30 per headline, 90 per description, and two
+        # optional display URL path fields of 15 each.
+        Channel("google_ads_headline", "Google Ads responsive search ad headline",
+                30, Counting.GOOGLE_ADS, 24),
+        Channel("google_ads_description", "Google Ads responsive search ad description",
+                90, Counting.GOOGLE_ADS, 48),
+        Channel("google_ads_path", "Google Ads display URL path", 15, Counting.GOOGLE_ADS, 12),
+        Channel("pmax_long_headline", "Google Ads Performance Max long headline",
+                90, Counting.GOOGLE_ADS, 48),
+        # Meta accepts 2,200 characters of primary text but shows about 125 before "See more".
+        Channel("meta_primary_text", "Meta ad primary text", 2200, Counting.GRAPHEMES, 64,
+                single_line=False, shown_chars=125),
+        Channel("meta_headline", "Meta ad headline", 40, Counting.GRAPHEMES, 24),
+        Channel("meta_description", "Meta ad description", 30, Counting.GRAPHEMES, 20),
+        # One SMS segment; longer text is split into several billed messages.
+        Channel("sms", "SMS marketing message", SMS_GSM_7_LIMIT, Counting.SMS, 96),
+        # 60 because inbox lists in desktop webmail and most desktop clients show about 60
+        # characters of a subject before cutting it, and phones show fewer. Text past that
+        # point is rarely read.
+        Channel("email_subject", "Email subject line", 60, Counting.GRAPHEMES, 24,
+                platform_limit=False),
+        Channel("email_body", "Email body", 1200, Counting.GRAPHEMES, 256,
+                single_line=False, platform_limit=False),
         # The shortest common limit among social networks (X) is 280 characters.
-        Channel("social_post", "Social media post", 280, 120, single_line=False),
-        Channel("product_description", "Product description", 600, 200, single_line=False),
+        Channel("social_post", "Social media post", 280, Counting.GRAPHEMES, 120,
+                single_line=False, platform_limit=False),
+        Channel("product_description", "Product description", 600, Counting.GRAPHEMES, 200,
+                single_line=False, platform_limit=False),
     )
-}
+}  # fmt: skip
 
 
 def get_channel(key: str) -> Channel:
@@ -52,3 +146,72 @@ def get_channel(key: str) -> Channel:
         KeyError: if no channel has that key.
     """
     return CHANNELS[key]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A text's length as its channel counts it, with the limits that apply."""
+
+    length: int
+    limit: int
+    shown: int | None
+    counting: Counting
+    # "GSM-7" or "UCS-2" for SMS, None elsewhere.
+    encoding: str | None = None
+
+    @property
+    def over_limit(self) -> bool:
+        return self.length > self.limit
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "length": self.length,
+            "limit": self.limit,
+            "shown": self.shown,
+            "counting": self.counting.value,
+            "encoding": self.encoding,
+        }
+
+
+def measure(text: str, channel_key: str, overrides: Mapping[str, int] | None = None) -> Measurement:
+    """Count ``text`` the way its channel's platform counts it.
+
+    Args:
+        text: the copy.
+        channel_key: a key of ``CHANNELS``.
+        overrides: a brand's ``channel_limits``, channel key to limit; optional.
+
+    Raises:
+        KeyError: if no channel has that key.
+    """
+    channel = CHANNELS[channel_key]
+    override = (overrides or {}).get(channel_key)
+    limit = channel.limit_for(text, override)
+    shown = channel.shown_chars if channel.shown_chars and channel.shown_chars < limit else None
+    encoding = sms_encoding(text) if channel.counting is Counting.SMS else None
+    length = count_length(text, channel.counting)
+    return Measurement(length, limit, shown, channel.counting, encoding)
+
+
+def validate_channel_limits(limits: Mapping[str, int]) -> None:
+    """Check a brand's ``channel_limits`` against the channel rules.
+
+    Raises:
+        ValueError: naming the first channel whose override is not allowed, and the fix.
+    """
+    for key, value in limits.items():
+        channel = CHANNELS.get(key)
+        if channel is None:
+            raise ValueError(f'"{key}" is not a known channel; use one of: {", ".join(CHANNELS)}')
+        if channel.counting is Counting.SMS:
+            raise ValueError(
+                f'the limit of "{key}" is one SMS segment ({SMS_GSM_7_LIMIT} in GSM-7, '
+                f"{SMS_UCS_2_LIMIT} in UCS-2) and cannot be overridden; remove it"
+            )
+        if value < 1:
+            raise ValueError(f'the limit of "{key}" must be at least 1, not {value}')
+        if channel.platform_limit and value > channel.max_chars:
+            raise ValueError(
+                f'the limit of "{key}" can only be lowered from the platform\'s '
+                f"{channel.max_chars}, not raised to {value}; use {channel.max_chars} or less"
+            )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,13 +19,23 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from contentgen.channels import CHANNELS
+from contentgen._draft_context import SlotKey, check_contexts, slot_of, stored_siblings
+from contentgen.channels import CHANNELS, measure
+from contentgen.checks import (
+    CheckContext,
+    CheckResult,
+    Sibling,
+    is_blocked,
+    run_checks,
+    score_draft,
+)
 from contentgen.db import session_scope
 from contentgen.generation import GenerationInput, GenerationOutput, Generator, OutOfMemory
 from contentgen.models import (
     Batch,
     BatchStatus,
     Draft,
+    DraftCheck,
     DraftStatus,
     GenerationRequest,
     RequestStatus,
@@ -34,26 +45,60 @@ from contentgen.settings import get_settings
 logger = logging.getLogger(__name__)
 
 
+# A request with temperature 0 (greedy decoding) gives the same text for any seed, so a
+# regenerated row samples at this temperature at least. It is low enough that the default
+# model (SmolLM2-135M) stays coherent, which it stops being above about 0.5.
+REGENERATION_MIN_TEMPERATURE = 0.3
+
+
 @dataclass
 class ChunkResult:
     drafts: int = 0
+    # Drafts stored as flagged because a blocking check still failed after regenerating.
+    flagged: int = 0
     failed: int = 0
     # Requests that were done, locked by another run, or not pending when the chunk started.
     skipped: int = 0
+    # Outputs generated again because they failed a blocking check.
+    regenerations: int = 0
     batch_ids: set[int] = field(default_factory=set)
 
     def add(self, other: ChunkResult) -> None:
         self.drafts += other.drafts
+        self.flagged += other.flagged
         self.failed += other.failed
         self.skipped += other.skipped
+        self.regenerations += other.regenerations
         self.batch_ids |= other.batch_ids
 
 
-def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
-    """Generate drafts for the pending requests among ``request_ids``.
+@dataclass
+class _Row:
+    """A request's latest output within a chunk run, with its check results."""
 
-    Drafts, request states and batch completion are written in one transaction, so a
-    worker killed at any point leaves each request either untouched or finished.
+    request: GenerationRequest
+    context: CheckContext
+    input: GenerationInput
+    output: GenerationOutput
+    text: str
+    # Wall time and row count of the generate call that produced ``output``.
+    elapsed_ms: int
+    call_size: int
+    regenerations: int = 0
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def blocked(self) -> bool:
+        return is_blocked(self.results)
+
+
+def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
+    """Generate, check and store drafts for the pending requests among ``request_ids``.
+
+    Outputs that fail a blocking check are generated again, as one smaller batch, up to
+    ``Settings.max_regenerations`` times. Drafts, check results, request states and batch
+    completion are written in one transaction, so a worker killed at any point leaves each
+    request either untouched or finished.
 
     A chunk whose earlier run never finished (its worker died) runs one request per
     transaction instead: if one request kills the worker every time, the requests before
@@ -79,19 +124,20 @@ def _run_once(request_ids: list[int], generator: Generator) -> ChunkResult:
         runnable = _fail_exhausted(requests, result)
 
         if runnable:
-            started = time.perf_counter()
-            outputs = generate_split_on_oom(generator, [_input_of(request) for request in runnable])
-            elapsed_ms = round((time.perf_counter() - started) * 1000)
-            for request, output in zip(runnable, outputs, strict=True):
-                _store_output(session, request, output, generator, elapsed_ms, len(runnable), result)
+            rows = _generate_rows(generator, runnable, result)
+            _check_and_regenerate(session, generator, rows, result)
+            for row in rows:
+                _store_draft(session, row, generator, result)
 
         result.batch_ids = {request.batch_id for request in requests}
         session.flush()
         complete_finished_batches(session, result.batch_ids)
 
     logger.info(
-        "chunk of %d requests: %d drafts, %d failed, %d skipped (batches %s)",
-        len(request_ids), result.drafts, result.failed, result.skipped, sorted(result.batch_ids),
+        "chunk of %d requests: %d drafts (%d flagged), %d regenerations, %d failed, "
+        "%d skipped (batches %s)",
+        len(request_ids), result.drafts, result.flagged, result.regenerations, result.failed,
+        result.skipped, sorted(result.batch_ids),
     )  # fmt: skip
     return result
 
@@ -177,6 +223,105 @@ def _input_of(request: GenerationRequest) -> GenerationInput:
     )
 
 
+def regeneration_seed(seed: int, attempt: int) -> int:
+    """Derive the seed for regeneration ``attempt`` (1, 2, ...) of a request with ``seed``."""
+    return (seed + zlib.crc32(f"regeneration/{attempt}".encode())) % 2**31
+
+
+def regeneration_input(request: GenerationRequest, attempt: int) -> GenerationInput:
+    """Build the input for regenerating a request: a new seed, and sampling even if greedy."""
+    first = _input_of(request)
+    return GenerationInput(
+        prompt=first.prompt,
+        max_new_tokens=first.max_new_tokens,
+        temperature=max(first.temperature, REGENERATION_MIN_TEMPERATURE),
+        top_p=first.top_p,
+        seed=regeneration_seed(first.seed, attempt),
+    )
+
+
+def _timed_generate(
+    generator: Generator, inputs: list[GenerationInput]
+) -> tuple[list[GenerationOutput], int]:
+    started = time.perf_counter()
+    outputs = generate_split_on_oom(generator, inputs)
+    return outputs, round((time.perf_counter() - started) * 1000)
+
+
+def _generate_rows(
+    generator: Generator,
+    requests: list[GenerationRequest],
+    result: ChunkResult,
+) -> list[_Row]:
+    """Run the first batched generate call; requests whose output is an error fail here."""
+    contexts = check_contexts(requests)
+    inputs = [_input_of(request) for request in requests]
+    outputs, elapsed_ms = _timed_generate(generator, inputs)
+
+    rows = []
+    for request, item, output in zip(requests, inputs, outputs, strict=True):
+        if output.error:
+            _mark_failed(request, output.error)
+            logger.error("request %d failed: %s", request.id, output.error)
+            result.failed += 1
+            continue
+        text = clean_output(output.text, CHANNELS[request.channel].single_line)
+        rows.append(
+            _Row(request, contexts[request.id], item, output, text, elapsed_ms, len(inputs))
+        )
+    return rows
+
+
+def _check_and_regenerate(
+    session: Session, generator: Generator, rows: list[_Row], result: ChunkResult
+) -> None:
+    """Check every row, regenerate the blocked ones, and repeat until all pass or the
+    regeneration limit is reached. Rows are checked again each round because a changed
+    variant can make another variant of its slot a near-duplicate."""
+    stored = stored_siblings(session, [row.request for row in rows])
+    limit = get_settings().max_regenerations
+    for attempt in range(1, limit + 2):
+        _check_rows(rows, stored)
+        blocked = [row for row in rows if row.blocked]
+        if not blocked or attempt > limit:
+            return
+        logger.info(
+            "regenerating requests %s (attempt %d of %d)",
+            [row.request.id for row in blocked], attempt, limit,
+        )  # fmt: skip
+        _regenerate(generator, blocked, attempt)
+        result.regenerations += len(blocked)
+
+
+def _check_rows(rows: list[_Row], stored: dict[SlotKey, list[Sibling]]) -> None:
+    # Rows come in request order, so within a slot a row is compared with the variants
+    # before it in this chunk and with every variant stored by earlier chunks.
+    earlier: dict[SlotKey, list[Sibling]] = {}
+    for row in rows:
+        slot = slot_of(row.request)
+        siblings = stored.get(slot, []) + earlier.get(slot, [])
+        row.results = run_checks(row.text, row.context, siblings)
+        earlier.setdefault(slot, []).append(Sibling(row.request.variant, row.text))
+
+
+def _regenerate(generator: Generator, rows: list[_Row], attempt: int) -> None:
+    inputs = [regeneration_input(row.request, attempt) for row in rows]
+    outputs, elapsed_ms = _timed_generate(generator, inputs)
+    for row, item, output in zip(rows, inputs, outputs, strict=True):
+        row.regenerations += 1
+        if output.error:
+            # The earlier output stays; it failed a check but is better than none.
+            logger.warning(
+                "request %d: regeneration %d failed: %s", row.request.id, attempt, output.error
+            )
+            continue
+        row.input = item
+        row.output = output
+        row.text = clean_output(output.text, CHANNELS[row.request.channel].single_line)
+        row.elapsed_ms = elapsed_ms
+        row.call_size = len(inputs)
+
+
 def generate_split_on_oom(
     generator: Generator, inputs: list[GenerationInput]
 ) -> list[GenerationOutput]:
@@ -205,44 +350,53 @@ def _is_out_of_memory(error: Exception) -> bool:
     return isinstance(error, OutOfMemory) or type(error).__name__ == "OutOfMemoryError"
 
 
-def _store_output(
-    session: Session,
-    request: GenerationRequest,
-    output: GenerationOutput,
-    generator: Generator,
-    elapsed_ms: int,
-    chunk_size: int,
-    result: ChunkResult,
-) -> None:
-    text = clean_output(output.text, CHANNELS[request.channel].single_line)
-    if output.error or not text:
-        _mark_failed(request, output.error or "the model returned no text")
-        logger.error("request %d failed: %s", request.id, request.error)
-        result.failed += 1
-        return
-
+def _store_draft(session: Session, row: _Row, generator: Generator, result: ChunkResult) -> None:
+    request = row.request
+    measurement = measure(row.text, request.channel, row.context.channel_limits)
+    status = DraftStatus.FLAGGED if row.blocked else DraftStatus.PENDING_REVIEW
     session.add(
         Draft(
             request_id=request.id,
             batch_id=request.batch_id,
-            status=DraftStatus.PENDING_REVIEW,
-            text=text,
+            status=status,
+            text=row.text,
             template_id=request.template_id,
             model_name=generator.model_name,
             model_revision=generator.model_revision,
-            params=request.params,
-            seed=request.params["seed"],
-            prompt_tokens=output.prompt_tokens,
-            output_tokens=output.output_tokens,
-            finish_reason=output.finish_reason,
-            generation_ms=elapsed_ms,
-            chunk_size=chunk_size,
+            # The parameters that produced this text, which differ from the request's
+            # after a regeneration.
+            params={**request.params, "temperature": row.input.temperature, "seed": row.input.seed},
+            seed=row.input.seed,
+            prompt_tokens=row.output.prompt_tokens,
+            output_tokens=row.output.output_tokens,
+            finish_reason=row.output.finish_reason,
+            generation_ms=row.elapsed_ms,
+            chunk_size=row.call_size,
+            score=score_draft(row.results, measurement, row.output.mean_logprob),
+            mean_logprob=row.output.mean_logprob,
+            regenerations=row.regenerations,
+            checks=[
+                DraftCheck(
+                    name=check.name,
+                    passed=check.passed,
+                    blocking=check.blocking,
+                    detail=check.detail,
+                )
+                for check in row.results
+            ],
         )
     )
     request.status = RequestStatus.DONE
     request.error = None
     request.finished_at = datetime.now(UTC)
     result.drafts += 1
+    if status is DraftStatus.FLAGGED:
+        result.flagged += 1
+        failed = [check.name for check in row.results if check.blocks]
+        logger.info(
+            "request %d flagged after %d regenerations: %s",
+            request.id, row.regenerations, ", ".join(failed),
+        )  # fmt: skip
 
 
 def _mark_failed(request: GenerationRequest, error: str) -> None:
@@ -263,9 +417,10 @@ def clean_output(text: str, single_line: bool = False) -> str:
     """Strip whitespace, one leading label such as "Subject:", and one pair of wrapping quotes.
 
     With ``single_line``, keep only the first non-empty line: small models often follow a
-    headline with a second attempt or an explanation.
+    headline with a second attempt or an explanation. A trailing U+FFFD is dropped too: it
+    is the decoded start of a character whose bytes max_new_tokens cut off.
     """
-    text = text.strip()
+    text = text.rstrip("\ufffd").strip()
     if single_line:
         text = text.split("\n", 1)[0].strip()
     text = _LABEL.sub("", text, count=1).strip()

@@ -39,7 +39,8 @@ from contentgen.dispatch import (
     sweep_stalled_batches,
     wait_for_batch,
 )
-from contentgen.drafts import draft_details, list_drafts
+from contentgen.counting import Counting
+from contentgen.drafts import DraftOrder, draft_details, list_drafts
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.models import Campaign, DraftStatus, PromptTemplate
 from contentgen.settings import get_settings
@@ -425,6 +426,7 @@ def _print_summary(progress: BatchProgress, quiet: bool) -> None:
         f"See the drafts with: contentgen drafts list --batch {batch_id}"
     )
     _print_failures(progress)
+    _print_check_summary(progress)
 
 
 def _print_failures(progress: BatchProgress) -> None:
@@ -474,6 +476,21 @@ def batch_status(
         table.add_row(left[0], str(left[1]), right[0], str(right[1]))
     console.print(table)
     _print_failures(progress)
+    _print_check_summary(progress)
+
+
+def _print_check_summary(progress: BatchProgress) -> None:
+    checks = progress.checks
+    if not checks.drafts:
+        return
+    console.print(
+        f"Checks: {checks.passed} of {checks.drafts} drafts passed ({checks.pass_rate:.0%}), "
+        f"{checks.passed_first_try} on the first try ({checks.first_try_pass_rate:.0%}); "
+        f"{checks.regenerations} regenerations."
+    )
+    if checks.failures:
+        failures = ", ".join(f"{name} {count}" for name, count in checks.failures.items())
+        console.print(f"Failed checks (drafts): {failures}", highlight=False)
 
 
 @batch_app.command("list")
@@ -509,24 +526,45 @@ def drafts_list(
     status: Annotated[
         DraftStatus | None, typer.Option(help="Show only drafts with this review status.")
     ] = None,
+    flagged: Annotated[
+        bool, typer.Option("--flagged", help="Show only flagged drafts (same as --status flagged).")
+    ] = False,
+    sort: Annotated[
+        DraftOrder, typer.Option(help="Order: request order, or the highest score first.")
+    ] = DraftOrder.REQUEST,
     as_json: JsonOption = False,
 ) -> None:
-    """List a batch's drafts."""
+    """List a batch's drafts with their length, score and failed checks."""
+    if flagged and status not in (None, DraftStatus.FLAGGED):
+        raise InvalidInput(f"--flagged and --status {status.value} contradict each other; pass one")
+    if flagged:
+        status = DraftStatus.FLAGGED
     db.check_schema()
     with db.session_scope() as session:
-        items = list_drafts(session, batch, status)
+        items = list_drafts(session, batch, status, order=sort)
     if as_json:
         _print_json(items)
         return
     # Two lines per draft, so that any terminal width works: the slot, then the start of
-    # the text. `drafts show ID` or --json give the whole text.
+    # the text, and one more line per failed check. `drafts show ID` or --json give all.
     for item in items:
         slot = f"{item['campaign']} / {item['segment']} / {item['channel']} / v{item['variant']}"
-        console.print(Text.assemble((f"{item['id']:>5}  ", "bold"), f"{item['status']:<15} ", slot))
+        score = "-" if item["score"] is None else f"{item['score']:.2f}"
+        console.print(
+            Text.assemble(
+                (f"{item['id']:>5}  ", "bold"), f"{item['status']:<15} ", slot,
+                f"  {item['characters']}/{item['limit']}  score {score}",
+            ),
+            highlight=False,
+        )  # fmt: skip
         text = Text("       " + " ".join(item["text"].split()))
         console.print(text, no_wrap=True, overflow="ellipsis", highlight=False)
+        for check in item["check_failures"]:
+            kind = "failed" if check["blocking"] else "warning"
+            line = f"       {kind}: {check['name']}: {check['detail']}"
+            console.print(Text(line), highlight=False)
     if not items:
-        console.print(f"Batch {batch} has no drafts yet; see: contentgen batch status {batch}")
+        console.print(f"Batch {batch} has no drafts to show; see: contentgen batch status {batch}")
 
 
 @drafts_app.command("show")
@@ -534,7 +572,7 @@ def drafts_show(
     draft_id: Annotated[int, typer.Argument(help="Draft id.", min=1, max=MAX_ID)],
     as_json: JsonOption = False,
 ) -> None:
-    """Show one draft with its prompt and everything that produced it."""
+    """Show one draft with its checks, its prompt and everything that produced it."""
     db.check_schema()
     with db.session_scope() as session:
         details = draft_details(session, draft_id)
@@ -542,13 +580,39 @@ def drafts_show(
         _print_json(details)
         return
     # Generated text and campaign values are untrusted: Text objects are never read as markup.
+    skipped = (
+        "text", "prompt", "original_text", "checks", "check_failures", "counting", "characters",
+        "limit",
+    )  # fmt: skip
     for key, value in details.items():
-        if key not in ("text", "prompt", "original_text"):
+        if key not in skipped:
             console.print(Text.assemble((key, "bold"), f": {value}"), highlight=False)
+    length = _describe_length(details["counting"])
+    console.print(Text.assemble(("characters", "bold"), f": {length}"), highlight=False)
+    console.print(Text("checks:", style="bold"))
+    for check in details["checks"]:
+        if check["passed"]:
+            state = "passed"
+        elif check["blocking"]:
+            state = "FAILED"
+        else:
+            state = "warning"
+        line = f"  {state:<8} {check['name']:<15} {check['detail']}"
+        console.print(Text(line.rstrip()), highlight=False)
     for key in ("text", "original_text", "prompt"):
         if details[key] is not None:
             console.print(Text(f"{key}:", style="bold"))
             console.print(Text(details[key]), highlight=False)
+
+
+def _describe_length(counting: dict[str, Any]) -> str:
+    unit = Counting(counting["counting"])
+    text = f"{counting['length']} of {counting['limit']} {unit.unit}"
+    if counting["encoding"]:
+        text += f" in {counting['encoding']}"
+    if counting["shown"]:
+        text += f", {counting['shown']} shown before the platform cuts it"
+    return f"{text}. {unit.description}"
 
 
 def main() -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass
 from math import ceil
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from contentgen._limits import measure
 from contentgen.batches import get_batch
 from contentgen.channels import CHANNELS
+from contentgen.channels import measure as measure_for_channel
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.i18n import N_
 from contentgen.models import Campaign, Draft, DraftCheck, DraftStatus, GenerationRequest
@@ -242,10 +244,24 @@ def queue_choices(session: Session, batch_id: int | None = None) -> dict[str, li
     }
 
 
+class DraftOrder(str, enum.Enum):
+    """The sort order of a list of drafts."""
+
+    REQUEST = "request"
+    # Highest quality score first: the review queue's order.
+    SCORE = "score"
+
+
 def list_drafts(
-    session: Session, batch_id: int, status: DraftStatus | None = None
+    session: Session,
+    batch_id: int,
+    status: DraftStatus | None = None,
+    order: DraftOrder = DraftOrder.REQUEST,
 ) -> list[dict[str, Any]]:
-    """Return a batch's drafts in request order, optionally only those with ``status``.
+    """Return a batch's drafts, optionally only those with ``status``.
+
+    Args:
+        order: request order, or the highest quality score first.
 
     Raises:
         NotFound: if the batch does not exist.
@@ -254,19 +270,27 @@ def list_drafts(
     query = (
         select(Draft)
         .join(Draft.request)
-        .options(joinedload(Draft.request).joinedload(GenerationRequest.campaign))
+        .options(
+            joinedload(Draft.request)
+            .joinedload(GenerationRequest.campaign)
+            .joinedload(Campaign.brand),
+            selectinload(Draft.checks),
+        )
         .where(Draft.batch_id == batch_id)
-        .order_by(GenerationRequest.id)
     )
     if status is not None:
         query = query.where(Draft.status == status)
+    if order is DraftOrder.SCORE:
+        query = query.order_by(Draft.score.desc().nulls_last(), GenerationRequest.id)
+    else:
+        query = query.order_by(GenerationRequest.id)
     return [summarize(draft) for draft in session.scalars(query)]
 
 
 def summarize(draft: Draft) -> dict[str, Any]:
     """Return the fields of a draft that lists show."""
     request = draft.request
-    count = measure(draft.text, request.channel)
+    count = measure(draft.text, request.channel, request.campaign.brand.channel_limits)
     return {
         "id": draft.id,
         "batch_id": draft.batch_id,
@@ -281,7 +305,14 @@ def summarize(draft: Draft) -> dict[str, Any]:
         "characters": count.count,
         "max_characters": count.limit,
         "hard_limit": count.hard,
+        "limit": count.limit,
         "score": draft.score,
+        "regenerations": draft.regenerations,
+        "check_failures": [
+            {"name": check.name, "blocking": check.blocking, "detail": check.detail}
+            for check in draft.checks
+            if not check.passed
+        ],
         "edited": draft.original_text is not None,
         "version": draft.version,
     }
@@ -309,8 +340,21 @@ def draft_details(session: Session, draft_id: int) -> dict[str, Any]:
         NotFound: if no draft has that id.
     """
     draft = get_draft(session, draft_id)
+    request = draft.request
+    measurement = measure_for_channel(draft.text, request.channel, request.campaign.brand.channel_limits)
     return {
         **summarize(draft),
+        "counting": measurement.as_dict(),
+        "checks": [
+            {
+                "name": check.name,
+                "passed": check.passed,
+                "blocking": check.blocking,
+                "detail": check.detail,
+            }
+            for check in draft.checks
+        ],
+        "mean_logprob": draft.mean_logprob,
         "original_text": draft.original_text,
         "template": f"{draft.template.name} v{draft.template.version}",
         "model": draft.model_name,

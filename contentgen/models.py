@@ -91,6 +91,12 @@ class Brand(Base):
     voice: Mapped[str] = mapped_column(Text, default="")
     banned_terms: Mapped[list[Any]] = mapped_column(default=list)
     required_terms: Mapped[list[Any]] = mapped_column(default=list)
+    # Claim words that need substantiation; a draft with one gets an advisory check.
+    claim_terms: Mapped[list[Any]] = mapped_column(default=list)
+    # Keys of built-in rule packs (contentgen.rules.RULE_PACKS) this brand switched off.
+    disabled_rule_packs: Mapped[list[Any]] = mapped_column(default=list)
+    # Channel key to length limit, replacing the channel's own limit for this brand.
+    channel_limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -207,6 +213,8 @@ class Draft(Base):
     chunk_size: Mapped[int] = mapped_column(Integer)
     # Quality score for sorting the review queue, higher is better; None until scored.
     score: Mapped[float | None] = mapped_column(Float)
+    # Mean log-probability of the output tokens under the model; None if not reported.
+    mean_logprob: Mapped[float | None] = mapped_column(Float)
     # Times the text was generated again with a new seed because it failed a check.
     regenerations: Mapped[int] = mapped_column(Integer, default=0)
     # Optimistic locking for concurrent reviewers.

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # Address and port that `contentgen serve` listens on.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # A draft that fails a blocking check is generated again with a new seed up to this many
+    # times, inside the same chunk task, before it is stored as flagged. 0 never regenerates.
+    max_regenerations: int = Field(default=2, ge=0, le=10)
 
 
 @lru_cache(maxsize=1)

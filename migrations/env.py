@@ -30,6 +30,11 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = create_db_engine(database_url())
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode copies and drops tables that others reference; SQLite would refuse
+            # the drop with foreign keys on. The pragma only works outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         # Batch mode rebuilds SQLite tables for ALTERs that SQLite lacks.
         context.configure(
             connection=connection, target_metadata=target_metadata, render_as_batch=True

@@ -166,3 +166,70 @@ def test_batch_progress_counts_pending(synced):
 def test_batch_progress_unknown_batch(database):
     with pytest.raises(NotFound, match="batch 99 not found"), db.session_scope() as session:
         batch_progress(session, 99)
+
+
+def zh_campaign_file(folder: Path, brand: dict) -> Path:
+    campaign = {
+        "key": "tea-gift",
+        "brand": "shanlan",
+        "product": {"name": "山岚四季茶礼盒", "description": "四种中国茶"},
+        "segments": [{"key": "parents", "name": "给父母送礼的年轻人"}],
+        "channels": ["google_ads_headline"],
+        "locale": "zh-CN",
+    }
+    path = folder / "tea.yaml"
+    data = {"brands": [{"key": "shanlan", "name": "山岚茶舍", **brand}], "campaigns": [campaign]}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_submit_prompt_lists_rule_pack_terms(synced):
+    submit([zh_campaign_file(synced, {"banned_terms": ["便宜"]})])
+    with db.session_scope() as session:
+        prompt = session.scalars(select(GenerationRequest.prompt)).one()
+    assert "便宜, 最, 最佳" in prompt
+
+
+def test_submit_prompt_omits_switched_off_pack(synced):
+    submit([zh_campaign_file(synced, {"disabled_rule_packs": ["zh-cn-absolute-terms"]})])
+    with db.session_scope() as session:
+        prompt = session.scalars(select(GenerationRequest.prompt)).one()
+    assert "Never use" not in prompt
+
+
+def test_submit_prompt_halves_google_limit_for_chinese(synced):
+    submit([zh_campaign_file(synced, {})])
+    with db.session_scope() as session:
+        prompt = session.scalars(select(GenerationRequest.prompt)).one()
+    assert "At most 15 characters" in prompt
+
+
+def test_submit_prompt_uses_brand_channel_limit(synced, tmp_path):
+    path = campaign_file(synced, channels=["google_ads_headline"])
+    data = yaml.safe_load(path.read_text())
+    data["brands"][0]["channel_limits"] = {"google_ads_headline": 25}
+    path.write_text(yaml.safe_dump(data))
+    submit([path])
+    with db.session_scope() as session:
+        prompts = set(session.scalars(select(GenerationRequest.prompt)))
+    assert all("At most 25 characters" in prompt for prompt in prompts)
+
+
+def test_batch_progress_counts_checks(synced):
+    from contentgen.chunks import run_chunk
+    from contentgen.generation.null import NullGenerator
+
+    batch_id = submit([campaign_file(synced, channels=["email_subject"], variants=2)]).batch_id
+    with db.session_scope() as session:
+        ids = session.scalars(select(GenerationRequest.id)).all()
+    run_chunk(ids, NullGenerator())
+
+    with db.session_scope() as session:
+        checks = batch_progress(session, batch_id).checks
+    # Variant 2 of each segment repeats variant 1's fixed text, twice regenerated.
+    assert checks.drafts == 4
+    assert checks.passed == 2
+    assert checks.passed_first_try == 2
+    assert checks.regenerations == 4
+    assert checks.pass_rate == 0.5
+    assert checks.failures == {"near_duplicate": 2}

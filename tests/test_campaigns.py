@@ -318,3 +318,45 @@ def test_load_csv_error_names_column(tmp_path):
         "sock,trailpeak,,Warm,,,,Hikers,email_subject,1,en-US\n"
     )
     assert 'row 2, campaign "sock": product_name:' in problems_of(path)
+
+
+def test_load_brand_rule_fields(tmp_path):
+    rules = {
+        "claim_terms": ["award-winning"],
+        "disabled_rule_packs": ["en-claim-terms"],
+        "channel_limits": {"google_ads_headline": 25, "email_subject": 80},
+    }
+    data = {"brands": [{**brand(), **rules}], "campaigns": [campaign()]}
+    parsed = load_campaign_file(write_yaml(tmp_path, data))
+    assert parsed.brands[0].channel_limits == {"google_ads_headline": 25, "email_subject": 80}
+
+
+def test_import_stores_brand_rule_fields(database, tmp_path):
+    rules = {"claim_terms": ["award-winning"], "disabled_rule_packs": ["en-claim-terms"],
+             "channel_limits": {"google_ads_headline": 25}}  # fmt: skip
+    path = write_yaml(tmp_path, {"brands": [{**brand(), **rules}], "campaigns": [campaign()]})
+    with db.session_scope() as session:
+        import_campaign_file(session, path, load_campaign_file(path))
+    with db.session_scope() as session:
+        stored = session.scalars(select(Brand)).one()
+        assert stored.claim_terms == ["award-winning"]
+        assert stored.disabled_rule_packs == ["en-claim-terms"]
+        assert stored.channel_limits == {"google_ads_headline": 25}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("disabled_rule_packs", ["zh-ad-law"], '"zh-ad-law" is not a known rule pack'),
+        ("channel_limits", {"tiktok": 20}, '"tiktok" is not a known channel'),
+        ("channel_limits", {"google_ads_headline": 40}, "can only be lowered from the platform's 30"),
+        ("channel_limits", {"sms": 100}, "cannot be overridden"),
+        ("channel_limits", {"email_subject": 0}, "must be at least 1"),
+    ],
+    ids=["unknown-pack", "unknown-channel", "raise-platform-limit", "sms", "zero"],
+)
+def test_load_invalid_brand_rules(tmp_path, field, value, message):
+    data = {"brands": [{**brand(), field: value}], "campaigns": [campaign()]}
+    problems = problems_of(write_yaml(tmp_path, data))
+    assert message in problems
+    assert 'brand "trailpeak"' in problems

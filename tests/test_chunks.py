@@ -6,17 +6,33 @@ import yaml
 from sqlalchemy import select, update
 
 from contentgen import db
-from contentgen.chunks import clean_output, run_chunk
+from contentgen.chunks import REGENERATION_MIN_TEMPERATURE, clean_output, regeneration_seed, run_chunk
 from contentgen.dispatch import submit
 from contentgen.generation import GenerationInput, GenerationOutput, OutOfMemory
 from contentgen.generation.null import NullGenerator
-from contentgen.models import Batch, BatchStatus, Draft, GenerationRequest, RequestStatus
+from contentgen.models import (
+    Batch,
+    BatchStatus,
+    Draft,
+    DraftCheck,
+    DraftStatus,
+    GenerationRequest,
+    RequestStatus,
+)
 
 from .conftest import apply_settings
 
 
+WORDS = ("trail", "summit", "river", "canyon", "meadow", "ridge", "forest", "valley", "glacier", "harbor")
+
+
+def text_for_seed(seed: int) -> str:
+    """A short English text that differs clearly from seed to seed."""
+    return "Walk the " + " ".join(WORDS[int(digit)] for digit in str(seed)[:4])
+
+
 class RecordingGenerator:
-    """Returns the prompt's first words and records the size of every call."""
+    """Writes a text derived from each seed and records the size of every call."""
 
     model_name = "recording"
     model_revision = "1"
@@ -24,21 +40,30 @@ class RecordingGenerator:
     def __init__(self, max_batch: int | None = None, texts: dict[int, str] | None = None):
         self.max_batch = max_batch
         self.calls: list[int] = []
+        self.inputs: list[list[GenerationInput]] = []
         self.texts = texts or {}
 
     def generate(self, inputs: Sequence[GenerationInput]) -> list[GenerationOutput]:
         self.calls.append(len(inputs))
+        self.inputs.append(list(inputs))
         if self.max_batch is not None and len(inputs) > self.max_batch:
             raise OutOfMemory(f"batch of {len(inputs)} does not fit")
         return [
-            GenerationOutput(text=self.texts.get(index, f"copy {item.seed}"), prompt_tokens=5, output_tokens=2)
+            GenerationOutput(
+                text=self.texts.get(index, text_for_seed(item.seed)),
+                prompt_tokens=5,
+                output_tokens=2,
+                mean_logprob=-0.5,
+            )
             for index, item in enumerate(inputs)
         ]
 
 
-def submit_small(folder: Path, variants: int = 4) -> tuple[int, list[int]]:
+def submit_small(
+    folder: Path, variants: int = 4, brand: dict | None = None, temperature: float = 0.3
+) -> tuple[int, list[int]]:
     data = {
-        "brands": [{"key": "acme", "name": "Acme"}],
+        "brands": [{"key": "acme", "name": "Acme", **(brand or {})}],
         "campaigns": [
             {
                 "key": "launch",
@@ -47,6 +72,7 @@ def submit_small(folder: Path, variants: int = 4) -> tuple[int, list[int]]:
                 "segments": [{"key": "all", "name": "Everyone"}],
                 "channels": ["email_subject"],
                 "variants": variants,
+                "generation": {"temperature": temperature},
             }
         ],
     }
@@ -146,10 +172,14 @@ def test_run_chunk_single_request_out_of_memory_fails_it(synced):
 
 
 class PartlyFailingGenerator(RecordingGenerator):
+    """Fails the second input of the first call, and returns whitespace for the third."""
+
     def generate(self, inputs):
+        first_call = not self.calls
         outputs = super().generate(inputs)
-        outputs[1] = GenerationOutput(prompt_tokens=9000, error="prompt too long: 9000 tokens")
-        outputs[2] = GenerationOutput(text="   ", prompt_tokens=5)
+        if first_call:
+            outputs[1] = GenerationOutput(prompt_tokens=9000, error="prompt too long: 9000 tokens")
+            outputs[2] = GenerationOutput(text="   ", prompt_tokens=5)
         return outputs
 
 
@@ -157,8 +187,8 @@ def test_run_chunk_failed_rows_do_not_stop_others(synced):
     batch_id, ids = submit_small(synced, variants=4)
     result = run_chunk(ids, PartlyFailingGenerator())
 
-    assert result.drafts == 2
-    assert result.failed == 2
+    assert result.drafts == 3
+    assert result.failed == 1
     with db.session_scope() as session:
         failed = {
             request.id: request.error
@@ -166,9 +196,163 @@ def test_run_chunk_failed_rows_do_not_stop_others(synced):
                 select(GenerationRequest).where(GenerationRequest.status == RequestStatus.FAILED)
             )
         }
-    assert failed == {ids[1]: "prompt too long: 9000 tokens", ids[2]: "the model returned no text"}
+    assert failed == {ids[1]: "prompt too long: 9000 tokens"}
     assert ids[1] not in drafts_by_request()
     assert batch_status(batch_id) == BatchStatus.COMPLETED
+
+
+def test_run_chunk_regenerates_empty_output(synced):
+    _, ids = submit_small(synced, variants=4)
+    run_chunk(ids, PartlyFailingGenerator())
+
+    draft = drafts_by_request()[ids[2]][0]
+    assert draft.text
+    assert draft.regenerations == 1
+    assert draft.status == DraftStatus.PENDING_REVIEW
+
+
+class ScriptedGenerator(RecordingGenerator):
+    """Writes ``first`` for a request's own seed and ``later`` for any regeneration seed."""
+
+    def __init__(self, first_seeds: set[int], first: str, later: str | None = None):
+        super().__init__()
+        self.first_seeds = first_seeds
+        self.first = first
+        self.later = later
+
+    def generate(self, inputs):
+        super().generate(inputs)
+        return [
+            GenerationOutput(
+                text=self.first if item.seed in self.first_seeds or self.later is None else self.later,
+                prompt_tokens=5,
+                output_tokens=3,
+            )
+            for item in inputs
+        ]
+
+
+def request_seeds(ids: list[int]) -> dict[int, int]:
+    with db.session_scope() as session:
+        return {
+            request.id: request.params["seed"]
+            for request in session.scalars(select(GenerationRequest).where(GenerationRequest.id.in_(ids)))
+        }
+
+
+def test_run_chunk_regenerates_with_derived_seed(synced):
+    _, ids = submit_small(synced, variants=1, brand={"banned_terms": ["cheap"]})
+    seed = request_seeds(ids)[ids[0]]
+    generator = ScriptedGenerator({seed}, "Cheap widgets for everyone", "Widgets that last for years")
+
+    result = run_chunk(ids, generator)
+
+    draft = drafts_by_request()[ids[0]][0]
+    assert result.regenerations == 1
+    assert draft.status == DraftStatus.PENDING_REVIEW
+    assert draft.text == "Widgets that last for years"
+    assert draft.regenerations == 1
+    assert draft.seed == regeneration_seed(seed, 1)
+    assert draft.params["seed"] == draft.seed
+    assert generator.inputs[1][0].seed == regeneration_seed(seed, 1)
+
+
+def test_run_chunk_flags_after_max_regenerations(synced):
+    _, ids = submit_small(synced, variants=2, brand={"banned_terms": ["cheap"]})
+    generator = ScriptedGenerator(set(), "So C.H.E.A.P, so good")
+
+    result = run_chunk(ids, generator)
+
+    assert generator.calls == [2, 2, 2]
+    assert result.flagged == 2
+    for draft in (found[0] for found in drafts_by_request().values()):
+        assert draft.status == DraftStatus.FLAGGED
+        assert draft.regenerations == 2
+        assert draft.score is not None
+
+
+def test_run_chunk_flagged_draft_names_its_reasons(synced):
+    _, ids = submit_small(synced, variants=1, brand={"banned_terms": ["cheap"]})
+    run_chunk(ids, ScriptedGenerator(set(), "So C.H.E.A.P, so good"))
+
+    with db.session_scope() as session:
+        failed = session.scalars(
+            select(DraftCheck).where(DraftCheck.passed.is_(False), DraftCheck.blocking.is_(True))
+        ).all()
+        assert [check.name for check in failed] == ["banned_terms"]
+        assert '"cheap"' in failed[0].detail
+        assert "c.h.e.a.p" in failed[0].detail
+
+
+def test_run_chunk_regenerates_only_failing_rows(synced):
+    _, ids = submit_small(synced, variants=4, brand={"banned_terms": ["cheap"]})
+    seeds = request_seeds(ids)
+    generator = RecordingGenerator()
+    generator.texts = {2: "Cheap widgets for everyone"}
+
+    run_chunk(ids, generator)
+
+    assert generator.calls == [4, 1]
+    assert [item.seed for item in generator.inputs[1]] == [regeneration_seed(seeds[ids[2]], 1)]
+
+
+def test_run_chunk_greedy_request_samples_when_regenerated(synced):
+    _, ids = submit_small(synced, variants=1, brand={"banned_terms": ["cheap"]}, temperature=0)
+    seed = request_seeds(ids)[ids[0]]
+    generator = ScriptedGenerator({seed}, "Cheap widgets for everyone", "Widgets that last for years")
+
+    run_chunk(ids, generator)
+
+    assert generator.inputs[0][0].temperature == 0
+    assert generator.inputs[1][0].temperature == REGENERATION_MIN_TEMPERATURE
+    draft = drafts_by_request()[ids[0]][0]
+    assert draft.params["temperature"] == REGENERATION_MIN_TEMPERATURE
+
+
+def test_run_chunk_without_regenerations_flags_at_once(synced, monkeypatch):
+    apply_settings(monkeypatch, max_regenerations="0")
+    _, ids = submit_small(synced, variants=1, brand={"banned_terms": ["cheap"]})
+    generator = ScriptedGenerator(set(), "Cheap widgets for everyone")
+
+    run_chunk(ids, generator)
+
+    assert generator.calls == [1]
+    assert drafts_by_request()[ids[0]][0].status == DraftStatus.FLAGGED
+
+
+def test_run_chunk_near_duplicate_within_chunk(synced):
+    _, ids = submit_small(synced, variants=2)
+    run_chunk(ids, ScriptedGenerator(set(), "Widgets that last for years"))
+
+    drafts = drafts_by_request()
+    assert drafts[ids[0]][0].status == DraftStatus.PENDING_REVIEW
+    assert drafts[ids[1]][0].status == DraftStatus.FLAGGED
+
+
+def test_run_chunk_near_duplicate_of_stored_variant(synced):
+    _, ids = submit_small(synced, variants=2)
+    run_chunk(ids[:1], ScriptedGenerator(set(), "Widgets that last for years"))
+    run_chunk(ids[1:], ScriptedGenerator(set(), "Widgets that last for years!"))
+
+    with db.session_scope() as session:
+        check = session.scalars(
+            select(DraftCheck).join(Draft).where(Draft.request_id == ids[1], DraftCheck.name == "near_duplicate")
+        ).one()
+        assert not check.passed
+        assert "variant 1" in check.detail
+
+
+def test_run_chunk_stores_every_check_and_score(synced):
+    _, ids = submit_small(synced, variants=1)
+    run_chunk(ids, RecordingGenerator())
+
+    draft = drafts_by_request()[ids[0]][0]
+    with db.session_scope() as session:
+        names = session.scalars(select(DraftCheck.name).where(DraftCheck.passed.is_(True))).all()
+    assert draft.status == DraftStatus.PENDING_REVIEW
+    assert draft.mean_logprob == -0.5
+    assert 0 < draft.score <= 1
+    assert set(names) >= {"empty", "length", "banned_terms", "repetition", "language", "personal_data"}
 
 
 def test_run_chunk_gives_up_after_max_attempts(synced, monkeypatch):
@@ -205,8 +389,12 @@ def test_run_chunk_partial_leaves_batch_running(synced):
         ('"Fast" and "light"', '"Fast" and "light"'),
         ("Subjective comfort, all day", "Subjective comfort, all day"),
         ("", ""),
+        ("山岚茶舍\ufffd", "山岚茶舍"),
     ],
-    ids=["quotes", "label-and-quotes", "full-width-colon", "curly", "inner-quotes", "label-prefix-word", "empty"],
+    ids=[
+        "quotes", "label-and-quotes", "full-width-colon", "curly", "inner-quotes",
+        "label-prefix-word", "empty", "cut-character",
+    ],  # fmt: skip
 )
 def test_clean_output(raw, expected):
     assert clean_output(raw) == expected

@@ -12,6 +12,8 @@ from contentgen.models import Batch, GenerationRequest
 from .conftest import EXAMPLES, apply_settings
 
 runner = CliRunner()
+# A backend whose every output is an error, so that requests fail.
+ERRORING = "tests.integration.faulty_generators:erroring"
 
 
 def invoke(*args: str):
@@ -44,7 +46,10 @@ def test_cli_submit_wait_runs_in_process(ready):
     status = json.loads(result.stdout)
     assert status["status"] == "completed"
     assert status["requests"] == {"done": 24, "pending": 0, "failed": 0, "cancelled": 0}
-    assert status["drafts"] == {"pending_review": 24}
+    # The null generator writes one fixed 41-character text: over the 30 units of the 8
+    # headlines, and a near-duplicate in variants 2 to 4 of the other 4 slots.
+    assert status["drafts"] == {"pending_review": 4, "flagged": 20}
+    assert status["checks"]["regenerations"] == 40
 
 
 def test_cli_status_list_and_drafts(ready):
@@ -213,23 +218,16 @@ def test_cli_sqlite_folder_missing_exits_2(sqlite_settings, monkeypatch):
 
 
 def test_cli_status_lists_failed_requests(ready, monkeypatch):
-    long_file = ready / "long.yaml"
-    copy_example(ready)
-    from contentgen.generation import null
-
-    # The null generator cannot fail on its own; an empty fixed text makes every request
-    # fail with "the model returned no text".
-    monkeypatch.setattr(null, "NULL_TEXT", "")
-    long_file.write_text((ready / "outdoor-boot-launch.yaml").read_text())
-    invoke("batch", "submit", str(long_file), "--wait")
+    apply_settings(monkeypatch, generator=ERRORING)
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
 
     status = invoke("batch", "status", "1")
     payload = json.loads(invoke("batch", "status", "1", "--json").stdout)
 
     assert "Failed requests (24):" in status.stdout
-    assert "the model returned no text" in status.stdout
+    assert "simulated backend failure" in status.stdout
     assert len(payload["failures"]) == 20
-    assert payload["failures"][0]["error"] == "the model returned no text"
+    assert payload["failures"][0]["error"] == "simulated backend failure"
 
 
 def test_cli_status_wait_without_broker_explains(ready):
@@ -254,12 +252,10 @@ def test_cli_cancel_stops_pending_requests(ready):
 
 
 def test_cli_retry_failed_reruns_only_failed(ready, monkeypatch):
-    from contentgen.generation import null
-
     path = copy_example(ready)
-    monkeypatch.setattr(null, "NULL_TEXT", "")
+    apply_settings(monkeypatch, generator=ERRORING)
     invoke("batch", "submit", str(path), "--wait")
-    monkeypatch.setattr(null, "NULL_TEXT", "Now it works.")
+    apply_settings(monkeypatch, generator="null")
 
     result = invoke("batch", "retry-failed", "1", "--wait")
     status = json.loads(invoke("batch", "status", "1", "--json").stdout)
@@ -279,3 +275,57 @@ def test_cli_retry_failed_keeps_done_requests(ready):
         from contentgen.models import Draft
 
         assert session.scalar(select(func.count()).select_from(Draft)) == 24
+
+
+def test_cli_drafts_list_flagged_shows_reasons(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+
+    listed = json.loads(invoke("drafts", "list", "--batch", "1", "--flagged", "--json").stdout)
+    table = invoke("drafts", "list", "--batch", "1", "--flagged")
+
+    assert len(listed) == 20
+    assert all(draft["status"] == "flagged" for draft in listed)
+    assert all(draft["check_failures"] for draft in listed)
+    assert "failed: length: 41 of 30 Google Ads units" in table.stdout
+
+
+def test_cli_drafts_list_sorts_by_score(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    listed = json.loads(invoke("drafts", "list", "-b", "1", "--sort", "score", "--json").stdout)
+    scores = [draft["score"] for draft in listed]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_cli_drafts_list_flagged_contradicts_status(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    result = invoke("drafts", "list", "-b", "1", "--flagged", "--status", "approved")
+    assert result.exit_code == 2
+    assert "--flagged and --status approved" in result.stderr
+
+
+def test_cli_drafts_show_prints_every_check(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    listed = json.loads(invoke("drafts", "list", "-b", "1", "--json").stdout)
+    headline = next(draft for draft in listed if draft["channel"] == "google_ads_headline")
+
+    shown = invoke("drafts", "show", str(headline["id"]))
+    details = json.loads(invoke("drafts", "show", str(headline["id"]), "--json").stdout)
+
+    assert "characters: 41 of 30 Google Ads units" in shown.stdout
+    assert "FAILED   length" in shown.stdout
+    assert "passed   banned_terms" in shown.stdout
+    assert details["counting"] == {
+        "length": 41, "limit": 30, "shown": None, "counting": "google_ads", "encoding": None,
+    }  # fmt: skip
+    assert len(details["checks"]) >= 11
+
+
+def test_cli_batch_status_shows_pass_rate(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    table = invoke("batch", "status", "1")
+    status = json.loads(invoke("batch", "status", "1", "--json").stdout)
+
+    assert "Checks: 4 of 24 drafts passed (17%)" in table.stdout
+    assert "40 regenerations" in table.stdout
+    assert status["checks"]["pass_rate"] == round(4 / 24, 4)
+    assert status["checks"]["failures"] == {"length": 8, "near_duplicate": 18}

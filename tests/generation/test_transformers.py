@@ -121,3 +121,21 @@ def test_mean_logprob_reported(generator):
     assert output.mean_logprob is not None
     assert output.mean_logprob < 0
     assert output.mean_logprob > -20
+
+
+def test_mean_logprob_reported_per_row(generator):
+    outputs = generator.generate([GenerationInput(prompt, 16) for prompt in PROMPTS[:3]])
+    for output in outputs:
+        assert output.mean_logprob is not None
+        assert output.mean_logprob < 0
+
+
+def test_mean_logprob_batch_close_to_single(generator):
+    inputs = [
+        GenerationInput(prompt, max_new_tokens=16, temperature=0.7, top_p=0.9, seed=index)
+        for index, prompt in enumerate(PROMPTS)
+    ]
+    batched = generator.generate(inputs)
+    alone = [generator.generate([item])[0] for item in inputs]
+    for together, single in zip(batched, alone, strict=True):
+        assert together.mean_logprob == pytest.approx(single.mean_logprob, abs=1e-3)

@@ -6,6 +6,7 @@ import os
 import signal
 import time
 
+from contentgen.generation import GenerationOutput
 from contentgen.generation.null import NullGenerator
 
 
@@ -57,3 +58,14 @@ class VerySlowGenerator(NullGenerator):
 
 def very_slow(_settings):
     return VerySlowGenerator()
+
+
+class ErroringGenerator(NullGenerator):
+    """Returns an error for every input, as a backend does for a prompt it cannot run."""
+
+    def generate(self, inputs):
+        return [GenerationOutput(error="simulated backend failure") for _ in inputs]
+
+
+def erroring(_settings):
+    return ErroringGenerator()

@@ -1,6 +1,8 @@
 import pytest
 from fastapi.testclient import TestClient
 
+from contentgen.channels import CHANNELS
+
 from contentgen.models import DraftStatus
 
 from ..seeding import draft_ids, write_campaign_file
@@ -125,9 +127,7 @@ def test_api_invalid_file_lists_problems(api, tmp_path):
     assert response.status_code == 422
     assert response.json()["problems"] == [{
         "kind": "campaign", "key": "bad", "row": None, "field": "channels",
-        "message": '"tiktok" is not a known channel; use one of: google_ads_headline, '
-                   "google_ads_description, meta_primary_text, email_subject, email_body, "
-                   "social_post, product_description",
+        "message": f'"tiktok" is not a known channel; use one of: {", ".join(CHANNELS)}',
     }]  # fmt: skip
     assert snapshot() == before
 

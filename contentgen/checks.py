@@ -1,0 +1,439 @@
+"""Automated checks on every draft before a person reviews it, and the draft's quality score.
+
+Each check returns one ``CheckResult``. A failed *blocking* check keeps the draft out of
+``pending_review``: the worker regenerates it, and stores it as ``flagged`` if it still
+fails. A failed *advisory* check is shown to the reviewer only. The checks, by name:
+
+| name | blocking | fails when |
+| --- | --- | --- |
+| empty | yes | the output is empty or only whitespace |
+| length | yes | the text is over its channel's hard limit, counted as the platform counts |
+| shown_length | no | the text is longer than the part the platform shows (Meta's 125) |
+| banned_terms | yes | a banned term of the brand or of a rule pack appears |
+| required_terms | yes | a required term of the brand is missing |
+| claim_terms | no | a claim word that needs substantiation appears |
+| repetition | yes | an n-gram repeats in a loop ("Unspun: Unspun: Unspun:") |
+| leaked_tokens | yes | special, chat-template or template tokens, or a chat preamble |
+| prompt_echo | yes | six or more words of the prompt's instructions appear |
+| language | yes | the text is not in the campaign's language |
+| near_duplicate | yes | the text is nearly the same as another variant of its slot |
+| personal_data | yes | an e-mail address, phone number or card number appears |
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import phonenumbers
+import regex
+from rapidfuzz import fuzz, utils
+
+from contentgen.channels import Measurement, measure
+from contentgen.language import check_language
+from contentgen.rules import BrandRules, TermMatch, find_terms, normalize
+
+EMPTY = "empty"
+LENGTH = "length"
+SHOWN_LENGTH = "shown_length"
+BANNED_TERMS = "banned_terms"
+REQUIRED_TERMS = "required_terms"
+CLAIM_TERMS = "claim_terms"
+REPETITION = "repetition"
+LEAKED_TOKENS = "leaked_tokens"
+PROMPT_ECHO = "prompt_echo"
+LANGUAGE = "language"
+NEAR_DUPLICATE = "near_duplicate"
+PERSONAL_DATA = "personal_data"
+
+# rapidfuzz's ratio (0 to 100) at or above which two variants count as near-duplicates.
+NEAR_DUPLICATE_RATIO = 90
+# Words of the prompt's own instructions that must appear in a row to count as an echo.
+ECHO_WORDS = 6
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    blocking: bool
+    detail: str = ""
+
+    @property
+    def blocks(self) -> bool:
+        """Whether this result keeps the draft out of ``pending_review``."""
+        return self.blocking and not self.passed
+
+
+@dataclass(frozen=True)
+class Sibling:
+    """Another variant of the same slot (campaign, segment, channel)."""
+
+    variant: int
+    text: str
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """The facts about a draft, besides its text, that the checks use."""
+
+    channel: str
+    locale: str = "en-US"
+    rules: BrandRules = BrandRules()
+    # The brand's channel_limits: channel key to limit.
+    channel_limits: Mapping[str, int] = field(default_factory=dict)
+    prompt: str = ""
+    # Values from the campaign file (product facts, names, terms) that the prompt contains
+    # and the copy may repeat; they are not instructions.
+    campaign_values: tuple[str, ...] = ()
+    # Brand and product names, which may be in another script than the copy around them.
+    names: tuple[str, ...] = ()
+    # ISO 3166 region for reading phone numbers written without a country code.
+    region: str = "US"
+
+
+def run_checks(
+    text: str, context: CheckContext, siblings: Sequence[Sibling] = ()
+) -> list[CheckResult]:
+    """Run every check that applies to the channel, in the order of the module's table."""
+    measurement = measure(text, context.channel, context.channel_limits)
+    results = [check_empty(text), check_length(measurement)]
+    if measurement.shown is not None:
+        results.append(check_shown_length(measurement))
+    results += [
+        check_banned_terms(text, context.rules),
+        check_required_terms(text, context.rules),
+        check_claim_terms(text, context.rules),
+        check_repetition(text),
+        check_leaked_tokens(text),
+        check_prompt_echo(text, context.prompt, context.campaign_values),
+        check_language_of(text, context.locale, context.names),
+        check_near_duplicate(text, siblings),
+        check_personal_data(text, context.region),
+    ]
+    return results
+
+
+def is_blocked(results: Sequence[CheckResult]) -> bool:
+    return any(result.blocks for result in results)
+
+
+# --- format -------------------------------------------------------------------------------
+
+
+def check_empty(text: str) -> CheckResult:
+    if text.strip():
+        return CheckResult(EMPTY, True, True)
+    return CheckResult(EMPTY, False, True, "the model returned no text")
+
+
+def check_length(measurement: Measurement) -> CheckResult:
+    detail = f"{measurement.length} of {measurement.limit} {measurement.counting.unit}"
+    if measurement.encoding:
+        detail += f" in {measurement.encoding}"
+    return CheckResult(LENGTH, not measurement.over_limit, True, detail)
+
+
+def check_shown_length(measurement: Measurement) -> CheckResult:
+    shown = measurement.shown or measurement.limit
+    passed = measurement.length <= shown
+    detail = f"{measurement.length} characters; the platform shows {shown} before cutting"
+    return CheckResult(SHOWN_LENGTH, passed, False, detail)
+
+
+# --- brand rules --------------------------------------------------------------------------
+
+
+def _describe_matches(matches: Sequence[TermMatch]) -> str:
+    parts = []
+    for match in matches:
+        shown = f'"{match.term.text}"'
+        if normalize(match.term.text) != match.found:
+            shown += f' as "{match.found}"'
+        parts.append(f"{shown} ({match.term.source})")
+    return ", ".join(dict.fromkeys(parts))
+
+
+def check_banned_terms(text: str, rules: BrandRules) -> CheckResult:
+    matches = find_terms(text, rules.banned)
+    if not matches:
+        return CheckResult(BANNED_TERMS, True, True, f"{len(rules.banned)} terms checked")
+    return CheckResult(BANNED_TERMS, False, True, f"banned: {_describe_matches(matches)}")
+
+
+def check_required_terms(text: str, rules: BrandRules) -> CheckResult:
+    missing = [term.text for term in rules.required if not find_terms(text, [term])]
+    if not missing:
+        return CheckResult(REQUIRED_TERMS, True, True, f"{len(rules.required)} terms present")
+    quoted = ", ".join(f'"{term}"' for term in missing)
+    return CheckResult(REQUIRED_TERMS, False, True, f"missing: {quoted}")
+
+
+def check_claim_terms(text: str, rules: BrandRules) -> CheckResult:
+    matches = find_terms(text, rules.claims)
+    if not matches:
+        return CheckResult(CLAIM_TERMS, True, False, f"{len(rules.claims)} terms checked")
+    detail = f"needs substantiation: {_describe_matches(matches)}"
+    return CheckResult(CLAIM_TERMS, False, False, detail)
+
+
+# --- quality ------------------------------------------------------------------------------
+
+# One token per word in alphabetic scripts, one per character where words are not spaced.
+_TOKEN = regex.compile(
+    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]|[\p{L}\p{N}\p{M}]+(?:['’][\p{L}]+)*"
+)
+_UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]")
+# A phrase repeated twice in a row is degenerate once it is this many characters long.
+_REPEATED_PHRASE_CHARACTERS = 20
+
+
+def tokenize(text: str) -> list[str]:
+    """Split text into case-folded words, and single characters of unspaced scripts."""
+    return _TOKEN.findall(normalize(text))
+
+
+def check_repetition(text: str) -> CheckResult:
+    """Find an n-gram repeated back to back: 3 times for up to 6 tokens (4 times for a
+    single Chinese or Japanese character, as in 哈哈哈), or twice for a phrase of 20 or
+    more characters."""
+    tokens = tokenize(text)
+    found = _repeated_ngram(tokens)
+    if found is None:
+        return CheckResult(REPETITION, True, True)
+    phrase, count = found
+    return CheckResult(REPETITION, False, True, f'"{phrase}" repeated {count} times in a row')
+
+
+def _repeated_ngram(tokens: list[str]) -> tuple[str, int] | None:
+    for size in range(1, len(tokens) // 2 + 1):
+        for start in range(len(tokens) - size):
+            gram = tokens[start : start + size]
+            count = 1
+            while tokens[start + count * size : start + (count + 1) * size] == gram:
+                count += 1
+            phrase = _join(gram)
+            # Digit groups repeat in prices, card and phone numbers; those are checked elsewhere.
+            if count >= _repeats_needed(gram, phrase) and not phrase.replace(" ", "").isdigit():
+                return phrase, count
+    return None
+
+
+def _repeats_needed(gram: list[str], phrase: str) -> float:
+    if len(phrase) >= _REPEATED_PHRASE_CHARACTERS:
+        return 2
+    if len(gram) > 6:
+        return math.inf
+    if len(gram) == 1 and _UNSPACED.fullmatch(gram[0]):
+        return 4
+    return 3
+
+
+def _join(tokens: Sequence[str]) -> str:
+    text = ""
+    for token in tokens:
+        if text and not (_UNSPACED.fullmatch(token) and _UNSPACED.search(text[-1])):
+            text += " "
+        text += token
+    return text
+
+
+_LEAKS = [
+    ("special token", regex.compile(
+        r"<\|[^|<>\n]{1,40}\|>|</?s>|<(?:unk|pad|bos|eos|mask)>", regex.I
+    )),
+    ("chat turn marker", regex.compile(r"<(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>", regex.I)),
+    ("role label", regex.compile(r"(?m)^\s*(?:system|user|assistant)\s*[:：]", regex.I)),
+    ("instruction header", regex.compile(
+        r"###\s*(?:instruction|response|input|output)\b", regex.I
+    )),
+    ("template syntax", regex.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", regex.S)),
+    ("placeholder", regex.compile(
+        r"\[(?:your|insert|name|first name|company|link|url|date|product|brand|recipient|"
+        r"phone|email|address)\b[^\]\n]{0,40}\]|\{[a-z]+(?:_[a-z]+)*\}",
+        regex.I,
+    )),
+    ("chat preamble", regex.compile(
+        r"^\s*(?:sure|certainly|of course|absolutely)\s*[,!.]|"
+        r"^\s*here(?:['’]s| is| are)\s+(?:a|an|the|your|one|some|two|three)\s+(?:\w+\s+){0,3}"
+        r"(?:headlines?|descriptions?|subject(?: lines?)?|posts?|texts?|copy|ads?|emails?|"
+        r"versions?|options?|messages?)\b|\bas an? (?:ai|chatbot|language model|assistant)\b",
+        regex.I,
+    )),
+]  # fmt: skip
+
+
+def check_leaked_tokens(text: str) -> CheckResult:
+    found = []
+    for label, pattern in _LEAKS:
+        match = pattern.search(text)
+        if match:
+            found.append(f'{label} "{match.group().strip()}"')
+    if not found:
+        return CheckResult(LEAKED_TOKENS, True, True)
+    return CheckResult(LEAKED_TOKENS, False, True, "; ".join(found))
+
+
+def check_prompt_echo(text: str, prompt: str, campaign_values: Sequence[str] = ()) -> CheckResult:
+    """Fail when the text repeats ``ECHO_WORDS`` words in a row of the prompt's own
+    instructions, or, for a text of three to five words, a whole instruction line.
+
+    The campaign's values (product facts, names, terms) are cut out of the prompt first,
+    because good copy repeats them.
+    """
+    text_tokens = tuple(tokenize(text))
+    if len(text_tokens) < 3 or not prompt:
+        return CheckResult(PROMPT_ECHO, True, True)
+
+    lines = _instruction_lines(prompt, campaign_values)
+    if len(text_tokens) < ECHO_WORDS:
+        if text_tokens in lines:
+            detail = f'repeats the prompt: "{_join(text_tokens)}"'
+            return CheckResult(PROMPT_ECHO, False, True, detail)
+        return CheckResult(PROMPT_ECHO, True, True)
+
+    instructions = {
+        line[start : start + ECHO_WORDS]
+        for line in lines
+        for start in range(len(line) - ECHO_WORDS + 1)
+    }
+    for start in range(len(text_tokens) - ECHO_WORDS + 1):
+        gram = text_tokens[start : start + ECHO_WORDS]
+        if gram in instructions:
+            return CheckResult(PROMPT_ECHO, False, True, f'repeats the prompt: "{_join(gram)}"')
+    return CheckResult(PROMPT_ECHO, True, True)
+
+
+def _instruction_lines(prompt: str, values: Sequence[str]) -> set[tuple[str, ...]]:
+    # Each piece of the prompt between two campaign values, as tokens. A piece's label
+    # ("Rules:", "Audience:") is a separate piece, so "Write in English" is found whole.
+    remainder = normalize(prompt)
+    for value in _longest_first(values):
+        remainder = remainder.replace(value, "\n")
+    pieces = regex.split(r"\n|[:：]\s", remainder)
+    return {tuple(tokenize(piece)) for piece in pieces if tokenize(piece)}
+
+
+_URL = regex.compile(r"\b(?:https?://|www\.)\S+", regex.I)
+
+
+def _longest_first(values: Sequence[str]) -> list[str]:
+    # Longer values go first, so "TrailPeak Outfitters" is cut before "TrailPeak".
+    return sorted({normalize(value) for value in values if value.strip()}, key=len, reverse=True)
+
+
+def check_language_of(text: str, locale: str, names: Sequence[str] = ()) -> CheckResult:
+    """Check the text's language with links, brand and product names cut out of it."""
+    remainder = _URL.sub(" ", normalize(text))
+    for name in _longest_first(names):
+        remainder = remainder.replace(name, " ")
+    verdict = check_language(remainder, locale)
+    return CheckResult(LANGUAGE, verdict.matches, True, verdict.detail)
+
+
+def check_near_duplicate(text: str, siblings: Sequence[Sibling]) -> CheckResult:
+    if not text.strip():
+        return CheckResult(NEAR_DUPLICATE, True, True, "no text to compare")
+    best: tuple[float, int] | None = None
+    for sibling in siblings:
+        if not sibling.text.strip():
+            continue
+        ratio = fuzz.ratio(text, sibling.text, processor=utils.default_process)
+        if best is None or ratio > best[0]:
+            best = (ratio, sibling.variant)
+    if best is None:
+        return CheckResult(NEAR_DUPLICATE, True, True, "no other variant to compare")
+    ratio, variant = best
+    detail = f"{ratio:.0f}% similar to variant {variant}"
+    return CheckResult(NEAR_DUPLICATE, ratio < NEAR_DUPLICATE_RATIO, True, detail)
+
+
+# --- privacy ------------------------------------------------------------------------------
+
+_EMAIL = regex.compile(r"[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}")
+# 13 to 19 digits, optionally grouped with single spaces or hyphens, as card numbers are.
+_CARD = regex.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_DATE = regex.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+
+
+def check_personal_data(text: str, region: str = "US") -> CheckResult:
+    """Find e-mail addresses, phone numbers and card numbers.
+
+    Phone numbers are read by Google's libphonenumber (the ``phonenumbers`` package) at its
+    POSSIBLE leniency, which accepts made-up numbers such as 555-123-4567 too, with
+    ``region`` for numbers without a country code. Dates that look like numbers are
+    skipped. A card number is 13 to 19 digits that pass the Luhn check, which order and
+    reference numbers of that length usually do not.
+    """
+    normalized = unicodedata.normalize("NFKC", text)
+    found = [f'e-mail "{match}"' for match in _EMAIL.findall(normalized)]
+    cards = [match for match in _CARD.finditer(normalized) if _passes_luhn(match.group())]
+    found += [f'card number "{match.group()}"' for match in cards]
+    found += [f'phone number "{number}"' for number in _phone_numbers(normalized, region, cards)]
+    if not found:
+        return CheckResult(PERSONAL_DATA, True, True)
+    return CheckResult(PERSONAL_DATA, False, True, "; ".join(found))
+
+
+def _phone_numbers(text: str, region: str, cards: Sequence[regex.Match[str]]) -> list[str]:
+    numbers = []
+    matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE)
+    for match in matcher:
+        if _DATE.fullmatch(match.raw_string):
+            continue
+        if any(card.start() <= match.start and match.end <= card.end() for card in cards):
+            continue
+        numbers.append(match.raw_string)
+    return numbers
+
+
+def _passes_luhn(number: str) -> bool:
+    digits = [int(character) for character in number if character.isdigit()]
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        if position % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+# --- score --------------------------------------------------------------------------------
+
+CHECKS_WEIGHT = 0.5
+LENGTH_WEIGHT = 0.3
+FLUENCY_WEIGHT = 0.2
+# Copy that uses at least this share of its limit is taken to use the room well.
+FULL_LENGTH_SHARE = 0.4
+
+
+def score_draft(
+    results: Sequence[CheckResult], measurement: Measurement, mean_logprob: float | None
+) -> float:
+    """Score a draft from 0 to 1 for sorting the review queue, best first.
+
+    The score is 0.5 x checks + 0.3 x length fit + 0.2 x fluency:
+
+    - checks: 0 when a blocking check failed, else 1 minus 0.25 per failed advisory check.
+    - length fit: 0 over the hard limit, and 1 from 40% of the limit up to the limit.
+      Shorter copy gets the share of 40% it reaches, so 20% of the room gives 0.5.
+    - fluency: the model's geometric-mean token probability, exp(mean token log-probability),
+      or 0.5 when the generator did not report log-probabilities.
+    """
+    if is_blocked(results):
+        checks = 0.0
+    else:
+        advisory_failures = sum(1 for result in results if not result.passed)
+        checks = max(0.0, 1.0 - 0.25 * advisory_failures)
+
+    if measurement.over_limit or measurement.limit <= 0:
+        length_fit = 0.0
+    else:
+        length_fit = min(1.0, measurement.length / (FULL_LENGTH_SHARE * measurement.limit))
+
+    fluency = 0.5 if mean_logprob is None else math.exp(min(0.0, mean_logprob))
+    score = CHECKS_WEIGHT * checks + LENGTH_WEIGHT * length_fit + FLUENCY_WEIGHT * fluency
+    return round(score, 4)

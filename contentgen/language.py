@@ -1,0 +1,154 @@
+"""Telling whether a draft is written in its campaign's language.
+
+Two steps, both offline:
+
+1. Script. Every language has the scripts it is written in (Chinese: Han; Japanese: Han
+   and kana; Arabic: Arabic; English, German and French: Latin). If less than half of the
+   text is in the expected scripts, the text is in another language. This is reliable on
+   any length of text. Each word of an alphabetic script counts once and each Chinese,
+   Japanese or Korean character counts once, so "TrailPeak 登山靴" is mostly Chinese.
+2. Language identification, only where the script cannot tell (English versus German,
+   both Latin): py3langid, a fork of langid.py whose model ships inside the package. It is
+   unreliable on a few words, so the text must have at least ``MIN_WORDS`` words, another
+   language must reach ``MIN_CONFIDENCE``, and the campaign's language must score below
+   ``MAX_EXPECTED_CONFIDENCE``. On English headlines that mention product names, py3langid
+   often picks Dutch or German with low confidence while still giving English 5 to 20%.
+
+py3langid 0.4.0 is a 4.6 MB wheel that loads in about 0.8 s and classifies a headline in
+about 0.1 ms (measured on 2 CPU cores). lingua-language-detector is more accurate on short
+text, but its 2.1.1 wheel is 96 MB.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import regex
+from babel import Locale, UnknownLocaleError
+
+logger = logging.getLogger(__name__)
+
+MIN_WORDS = 4
+MIN_CONFIDENCE = 0.5
+MAX_EXPECTED_CONFIDENCE = 0.02
+
+# Scripts each language is written in, by ISO 639-1 code; any language not listed here
+# is taken to be written in Latin.
+LANGUAGE_SCRIPTS: dict[str, frozenset[str]] = {
+    "zh": frozenset({"Han"}),
+    "ja": frozenset({"Han", "Hiragana", "Katakana"}),
+    "ko": frozenset({"Hangul", "Han"}),
+    "ar": frozenset({"Arabic"}),
+    "fa": frozenset({"Arabic"}),
+    "ur": frozenset({"Arabic"}),
+    "he": frozenset({"Hebrew"}),
+    "ru": frozenset({"Cyrillic"}),
+    "uk": frozenset({"Cyrillic"}),
+    "bg": frozenset({"Cyrillic"}),
+    "sr": frozenset({"Cyrillic", "Latin"}),
+    "el": frozenset({"Greek"}),
+    "th": frozenset({"Thai"}),
+    "hi": frozenset({"Devanagari"}),
+    "mr": frozenset({"Devanagari"}),
+    "bn": frozenset({"Bengali"}),
+    "ta": frozenset({"Tamil"}),
+    "ka": frozenset({"Georgian"}),
+    "hy": frozenset({"Armenian"}),
+}
+LATIN = frozenset({"Latin"})
+
+_SCRIPTS = (
+    "Latin", "Han", "Hiragana", "Katakana", "Hangul", "Arabic", "Hebrew", "Cyrillic",
+    "Greek", "Thai", "Devanagari", "Bengali", "Tamil", "Georgian", "Armenian",
+)  # fmt: skip
+# One unit per character in scripts without spaces, one per word elsewhere.
+_CHARACTER_SCRIPTS = ("Han", "Hiragana", "Katakana", "Thai")
+_UNIT = regex.compile(
+    "|".join(
+        [rf"\p{{{script}}}" for script in _CHARACTER_SCRIPTS]
+        + [rf"\p{{{script}}}+" for script in _SCRIPTS if script not in _CHARACTER_SCRIPTS]
+    )
+)
+# py3langid's codes that mean the same language as a Babel code.
+_ALIASES = {"nb": {"nb", "no", "nn"}, "nn": {"nb", "no", "nn"}, "no": {"nb", "no", "nn"}}
+
+
+@dataclass(frozen=True)
+class LanguageVerdict:
+    matches: bool
+    detail: str
+
+
+def language_of(locale: str) -> str:
+    try:
+        return Locale.parse(locale, sep="-").language
+    except (UnknownLocaleError, ValueError, TypeError):
+        return locale.split("-")[0].lower()
+
+
+def check_language(text: str, locale: str) -> LanguageVerdict:
+    """Judge whether ``text`` is in the language of ``locale``.
+
+    Names of brands and products should be removed from ``text`` first: they are often
+    in another script than the copy around them.
+    """
+    language = language_of(locale)
+    expected = LANGUAGE_SCRIPTS.get(language, LATIN)
+    scripts = _script_units(text)
+    total = sum(scripts.values())
+    if total == 0:
+        return LanguageVerdict(True, "no words to judge")
+
+    share = sum(count for script, count in scripts.items() if script in expected) / total
+    if share < 0.5:
+        found = ", ".join(script for script, _ in scripts.most_common(2))
+        return LanguageVerdict(
+            False,
+            f"{share:.0%} of the text is in the script of {locale} "
+            f"({', '.join(sorted(expected))}); it is mostly {found}",
+        )
+    if expected == LATIN and total >= MIN_WORDS:
+        return _identify_latin(text, language, locale)
+    return LanguageVerdict(True, f"{share:.0%} in {', '.join(sorted(expected))}")
+
+
+def _script_units(text: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for unit in _UNIT.findall(text):
+        for script in _SCRIPTS:
+            if regex.match(rf"\p{{{script}}}", unit):
+                counts[script] += 1
+                break
+    return counts
+
+
+def _identify_latin(text: str, language: str, locale: str) -> LanguageVerdict:
+    identifier = _identifier()
+    if language not in identifier.labels:
+        return LanguageVerdict(True, f"{language} cannot be identified within Latin script")
+    ranking = identifier.rank(text)
+    detected, confidence = ranking[0]
+    accepted = _ALIASES.get(language, {language})
+    expected = max(score for code, score in ranking if code in accepted)
+    if (
+        detected not in accepted
+        and confidence >= MIN_CONFIDENCE
+        and expected < MAX_EXPECTED_CONFIDENCE
+    ):
+        return LanguageVerdict(
+            False, f"reads as {detected} ({confidence:.0%}), not {locale} ({expected:.0%})"
+        )
+    detail = f"reads as {detected} ({confidence:.0%}); {language} {expected:.0%}"
+    return LanguageVerdict(True, detail)
+
+
+@lru_cache(maxsize=1)
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    logger.debug("language identifier loaded with %d languages", len(identifier.labels))
+    return identifier

@@ -1,0 +1,27 @@
+import pytest
+
+from contentgen.channels import CHANNELS, measure
+from contentgen.resources import templates_dir
+
+
+def test_sms_limit_depends_on_encoding():
+    assert measure("Hello", "sms").limit == 160
+    assert measure("你好", "sms").limit == 70
+
+
+def test_every_channel_has_a_template():
+    names = {path.name for path in templates_dir().glob("*.j2")}
+    assert {channel.template_name for channel in CHANNELS.values()} <= names
+
+
+@pytest.mark.parametrize(
+    ("channel", "locale", "limit"),
+    [("google_ads_headline", "en-US", 30), ("google_ads_headline", "zh-CN", 15),
+     ("google_ads_headline", "ja", 15), ("meta_headline", "zh-CN", 40),
+     ("meta_primary_text", "en-US", 125), ("sms", "en-US", 160), ("sms", "de-DE", 160),
+     ("sms", "fr-FR", 70), ("sms", "zh-CN", 70)],
+    ids=["google-en", "google-zh", "google-ja", "meta-zh", "meta-shown", "sms-en", "sms-de",
+         "sms-fr", "sms-zh"],
+)  # fmt: skip
+def test_prompt_limit_for_locale(channel, locale, limit):
+    assert CHANNELS[channel].prompt_limit(locale) == limit

@@ -1,0 +1,241 @@
+"""Counting and checks on texts in many scripts: one table, each row with its expected
+length (as the channel's platform counts it) and the exact set of checks that fail."""
+
+import pytest
+
+from contentgen.channels import measure
+from contentgen.checks import (
+    CheckContext,
+    CheckResult,
+    Sibling,
+    check_near_duplicate,
+    check_prompt_echo,
+    check_repetition,
+    run_checks,
+    score_draft,
+)
+from contentgen.rules import brand_rules
+
+PROMPT = """Write one Google Ads responsive search ad headline for Ridgeline GTX by TrailPeak.
+Product facts:
+- A waterproof mid-height hiking boot
+Audience: Weekend hikers
+Approach: lead with the main benefit
+Rules:
+- At most 30 characters, including spaces.
+- Write in English.
+- Never use: cheap, 100% waterproof, 最佳
+Reply with the headline text only: no quotes, no label, no explanation."""
+
+BANNED = ("cheap", "100% waterproof", "最佳")
+
+
+def context(channel: str, locale: str = "en-US", disabled_packs: tuple[str, ...] = ()) -> CheckContext:
+    return CheckContext(
+        channel=channel,
+        locale=locale,
+        rules=brand_rules(BANNED, (), (), disabled_packs, locale),
+        prompt=PROMPT,
+        campaign_values=("Ridgeline GTX", "TrailPeak", "A waterproof mid-height hiking boot",
+                         "Weekend hikers", *BANNED),
+        names=("Ridgeline GTX", "TrailPeak"),
+        region={"zh-CN": "CN", "ja-JP": "JP", "ar-SA": "SA"}.get(locale, "US"),
+    )  # fmt: skip
+
+
+HEADLINE = "google_ads_headline"
+DESCRIPTION = "google_ads_description"
+META_HEADLINE = "meta_headline"
+SOCIAL = "social_post"
+SMS = "sms"
+ZH_SMS_80 = "山岚四季茶礼盒，一盒装下明前龙井、武夷岩茶、云南滇红和福鼎白茶，每种五十克，春节送礼正合适。现在下单全国包邮，买两盒享九折优惠，详情请看官网活动页面，欢迎选购。"
+
+# id, channel, locale, text, expected length, failed checks
+CASES = [
+    # English
+    ("en-headline-at-limit", HEADLINE, "en-US", "Boots that keep up on wet rock", 30, set()),
+    ("en-headline-over-limit", HEADLINE, "en-US", "Boots that keep up on wet rocks", 31, {"length"}),
+    ("en-description-fits", DESCRIPTION, "en-US",
+     "Grippy soles and a breathable membrane for weekend trails. Pre-order now.", 73, set()),
+    ("en-social-fits", SOCIAL, "en-US", "New boots for rough trails are here.", 36, set()),
+    # Chinese: Google Ads counts each character, full-width comma included, as 2
+    ("zh-headline-counts-double", HEADLINE, "zh-CN", "四季好茶，一盒尝遍", 18, set()),
+    ("zh-headline-over-limit", HEADLINE, "zh-CN", "四季好茶一盒尝遍春节送礼就选山岚", 32, {"length"}),
+    ("zh-meta-counts-single", META_HEADLINE, "zh-CN", "四季好茶，一盒尝遍", 9, set()),
+    ("zh-pack-absolute-term", SOCIAL, "zh-CN", "春节最佳茶礼", 6, {"banned_terms"}),
+    ("zh-pack-term-split-by-space", SOCIAL, "zh-CN", "全网第 一的好茶", 8, {"banned_terms"}),
+    ("zh-pack-term-split-by-dot", SOCIAL, "zh-CN", "最·佳春节礼物", 7, {"banned_terms"}),
+    ("zh-pack-allowed-word", SOCIAL, "zh-CN", "最近上新的春茶", 7, set()),
+    ("zh-english-output", SOCIAL, "zh-CN", "Spring tea gift box for parents", 31, {"language"}),
+    ("zh-brand-name-in-latin", SOCIAL, "zh-CN", "TrailPeak 登山靴，防水又透气", 19, set()),
+    ("zh-sms-over-ucs2-limit", SMS, "zh-CN", ZH_SMS_80, 80, {"length"}),
+    # Japanese
+    ("ja-headline-counts-double", HEADLINE, "ja-JP", "春の新作ハイキングブーツ", 24, set()),
+    ("ja-half-width-katakana-counts-single", HEADLINE, "ja-JP", "ﾊｲｷﾝｸﾞﾌﾞｰﾂ", 8, set()),
+    ("ja-english-output", META_HEADLINE, "ja-JP", "Waterproof boots for spring", 27, {"language"}),
+    # Arabic
+    ("ar-meta-headline", META_HEADLINE, "ar-SA", "أحذية مقاومة للماء لكل الدروب", 29, set()),
+    ("ar-diacritics-join-letters", META_HEADLINE, "ar-SA", "مَرْحَبًا", 5, set()),
+    ("ar-english-output", META_HEADLINE, "ar-SA", "Waterproof boots for every trail", 32, {"language"}),
+    # Emoji: a skin tone or a zero-width-joiner sequence is one character
+    ("emoji-skin-tone", META_HEADLINE, "en-US", "Ready 👍🏽", 7, set()),
+    ("emoji-zwj-family", META_HEADLINE, "en-US", "Family hikes 👨‍👩‍👧‍👦", 14, set()),
+    ("emoji-zwj-google-counts-double", HEADLINE, "en-US", "Hike on 👩🏽‍💻", 10, set()),
+    ("emoji-flag", META_HEADLINE, "en-US", "Made in 🇺🇸", 9, set()),
+    ("emoji-sms-forces-ucs2", SMS, "en-US", "TrailPeak: boots 👍", 19, set()),
+    ("sms-gsm7-euro-takes-two", SMS, "en-US", "TrailPeak: save 10€ today", 26, set()),
+    # Full-width letters and punctuation
+    ("full-width-latin-google", HEADLINE, "en-US", "Ｈｉｋｅ！", 10, set()),
+    ("full-width-punctuation-meta", META_HEADLINE, "zh-CN", "春茶上新！限时九折。", 10, set()),
+    # Banned terms hidden by case, width or punctuation
+    ("banned-upper-case", HEADLINE, "en-US", "CHEAP boots for wet trails", 26, {"banned_terms"}),
+    ("banned-full-width", HEADLINE, "en-US", "ｃｈｅａｐ boots for trails", 27, {"banned_terms"}),
+    ("banned-dotted", HEADLINE, "en-US", "C.H.E.A.P boots for trails", 26, {"banned_terms"}),
+    # A zero-width space is its own (invisible) character.
+    ("banned-zero-width-space", HEADLINE, "en-US", "che\u200bap boots for trails", 23, {"banned_terms"}),
+    ("banned-phrase-spaced-percent", DESCRIPTION, "en-US", "100 % Waterproof boots for trails", 33,
+     {"banned_terms", "claim_terms"}),
+    ("banned-only-whole-words", HEADLINE, "en-US", "Cheapside walking tours", 23, set()),
+    # Claim words that need substantiation (advisory)
+    ("claim-guaranteed", HEADLINE, "en-US", "Guaranteed dry feet", 19, {"claim_terms"}),
+    ("claim-number-one", HEADLINE, "en-US", "The #1 trail boot", 17, {"claim_terms"}),
+    ("claim-free", HEADLINE, "en-US", "Free shipping on pre-orders", 27, {"claim_terms"}),
+    ("claim-best-not-in-bestseller", HEADLINE, "en-US", "Our bestseller is back", 22, set()),
+    # Personal data
+    ("pii-email", DESCRIPTION, "en-US", "Questions? Write to hello@trailpeak.com", 39, {"personal_data"}),
+    ("pii-phone-us", DESCRIPTION, "en-US", "Call (415) 555-0132 to order", 28, {"personal_data"}),
+    ("pii-phone-cn", SOCIAL, "zh-CN", "咨询电话 138 0013 8000", 18, {"personal_data"}),
+    ("pii-card", DESCRIPTION, "en-US", "Pay with 4111 1111 1111 1111 today", 34, {"personal_data"}),
+    ("pii-date-is-not-phone", DESCRIPTION, "en-US", "Sale ends 2027-01-21, so hurry", 30, set()),
+    # Quality
+    ("repetition-loop", HEADLINE, "en-US", "Unspun: Unspun: Unspun:", 23, {"repetition"}),
+    ("repetition-cjk", SOCIAL, "zh-CN", "好茶好茶好茶好茶", 8, {"repetition"}),
+    ("empty-whitespace", HEADLINE, "en-US", "  \n ", 4, {"empty"}),
+    ("leaked-special-token", DESCRIPTION, "en-US", "<|im_start|>assistant Boots for you", 35,
+     {"leaked_tokens"}),
+    ("leaked-placeholder", DESCRIPTION, "en-US", "Hi [Your Name], new boots are here", 34,
+     {"leaked_tokens"}),
+    ("leaked-chat-preamble", DESCRIPTION, "en-US", "Sure! Boots for wet rock", 24, {"leaked_tokens"}),
+    ("leaked-chatbot-apology", DESCRIPTION, "en-US", "Sorry, as a chatbot I cannot write ads", 38,
+     {"leaked_tokens"}),
+    ("prompt-echo", DESCRIPTION, "en-US", "Reply with the headline text only", 33, {"prompt_echo"}),
+    ("prompt-echo-short-rule", HEADLINE, "en-US", "Write in English.", 17, {"prompt_echo"}),
+    ("language-german-for-english", DESCRIPTION, "en-US", "Jetzt vorbestellen und kostenlos liefern lassen",
+     47, {"language"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("channel", "locale", "text", "length", "failed"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_checks_table(channel, locale, text, length, failed):
+    results = run_checks(text, context(channel, locale))
+
+    assert measure(text, channel).length == length
+    assert {result.name for result in results if not result.passed} == failed
+
+
+def test_checks_table_is_large_enough():
+    assert len(CASES) >= 40
+
+
+def test_rule_pack_switched_off_allows_its_terms():
+    zh = run_checks("春节最佳茶礼", context(SOCIAL, "zh-CN", disabled_packs=("zh-cn-absolute-terms",)))
+    en = run_checks("Guaranteed dry feet", context(HEADLINE, disabled_packs=("en-claim-terms",)))
+
+    # 最佳 is also one of this brand's own terms, so only the pack's 最 check is gone.
+    assert [result.detail for result in zh if result.name == "banned_terms"] == ['banned: "最佳" (brand)']
+    assert all(result.passed for result in en)
+
+
+def test_banned_term_detail_names_term_and_source():
+    results = run_checks("So C.H.E.A.P", context(HEADLINE))
+    banned = next(result for result in results if result.name == "banned_terms")
+    assert banned.detail == 'banned: "cheap" as "c.h.e.a.p" (brand)'
+
+
+def test_required_term_missing_is_blocking():
+    rules = brand_rules((), ("山岚茶舍",), (), (), "zh-CN")
+    results = run_checks("四季好茶", CheckContext(SOCIAL, "zh-CN", rules))
+    required = next(result for result in results if result.name == "required_terms")
+    assert required.blocks
+    assert "山岚茶舍" in required.detail
+
+
+def test_required_term_found_ignoring_width():
+    rules = brand_rules((), ("TrailPeak",), (), (), "en-US")
+    results = run_checks("Ｔｒａｉｌｐｅａｋ boots", CheckContext(HEADLINE, "en-US", rules))
+    assert next(result for result in results if result.name == "required_terms").passed
+
+
+def test_meta_primary_text_over_shown_length_is_advisory():
+    text = ("Our new boots keep your feet dry on wet rock and muddy paths, with grippy soles "
+            "that hold on steep ground and a light build for long weekend walks.")  # fmt: skip
+    results = run_checks(text, CheckContext("meta_primary_text"))
+    shown = next(result for result in results if result.name == "shown_length")
+    assert not shown.passed
+    assert not shown.blocking
+    assert all(result.passed for result in results if result.blocking)
+
+
+def test_brand_channel_limit_override_applies():
+    limits = {HEADLINE: 25}
+    fits = run_checks("Boots that keep up on wet", CheckContext(HEADLINE, channel_limits=limits))
+    over = run_checks("Boots that keep up on wet!", CheckContext(HEADLINE, channel_limits=limits))
+    assert next(result for result in fits if result.name == "length").passed
+    assert next(result for result in over if result.name == "length").detail == "26 of 25 Google Ads units"
+
+
+def test_near_duplicate_flags_similar_variant():
+    result = check_near_duplicate("Boots that keep up on wet rock!", [Sibling(1, "Boots that keep up on wet rock")])
+    assert not result.passed
+    assert "variant 1" in result.detail
+
+
+def test_near_duplicate_passes_different_variant():
+    result = check_near_duplicate("Dry feet on every trail", [Sibling(1, "Boots that keep up on wet rock")])
+    assert result.passed
+
+
+def test_near_duplicate_ignores_case_and_punctuation():
+    result = check_near_duplicate("BOOTS, THAT KEEP UP ON WET ROCK", [Sibling(2, "Boots that keep up on wet rock.")])
+    assert not result.passed
+
+
+def test_prompt_echo_ignores_campaign_values():
+    result = check_prompt_echo("A waterproof mid-height hiking boot for you", PROMPT, ["A waterproof mid-height hiking boot"])
+    assert result.passed
+
+
+def test_repetition_allows_two_short_repeats():
+    assert check_repetition("Go further. Go further with TrailPeak.").passed
+
+
+def test_repetition_flags_long_phrase_said_twice():
+    result = check_repetition("Pre-order now and save today. Pre-order now and save today.")
+    assert not result.passed
+
+
+def test_score_blocked_draft_ranks_below_passing_one():
+    measurement = measure("Boots that keep up on wet rock", HEADLINE)
+    passing = [CheckResult("length", True, True)]
+    blocked = [CheckResult("banned_terms", False, True, "banned")]
+    assert score_draft(blocked, measurement, -0.1) < score_draft(passing, measurement, -2.0)
+
+
+def test_score_prefers_fluent_text():
+    measurement = measure("Boots that keep up on wet rock", HEADLINE)
+    passing = [CheckResult("length", True, True)]
+    assert score_draft(passing, measurement, -0.2) > score_draft(passing, measurement, -2.0)
+
+
+def test_score_without_logprob_is_neutral():
+    measurement = measure("Boots that keep up on wet rock", HEADLINE)
+    assert score_draft([CheckResult("length", True, True)], measurement, None) == 0.9
+
+
+def test_score_over_limit_gets_no_length_credit():
+    measurement = measure("Boots that keep up on wet rocks", HEADLINE)
+    assert score_draft([CheckResult("length", False, True)], measurement, 0.0) == 0.2

@@ -1,0 +1,43 @@
+import pytest
+
+from contentgen.counting import (
+    Counting,
+    count_length,
+    google_ads_length,
+    graphemes,
+    sms_encoding,
+    sms_length,
+)
+
+
+def test_graphemes_keep_zwj_sequence_whole():
+    family = "👨\u200d👩\u200d👧\u200d👦"
+    assert graphemes(f"a{family}b") == ["a", family, "b"]
+
+
+def test_graphemes_keep_skin_tone_with_emoji():
+    assert graphemes("👍🏿👍") == ["👍🏿", "👍"]
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [("Hike", 4), ("登山", 4), ("ＡＢ", 4), ("ｱｲ", 2), ("，", 2), (",", 1), ("한글", 4)],
+    ids=["latin", "han", "full-width-latin", "half-width-katakana", "full-width-comma", "comma", "hangul"],
+)
+def test_google_ads_length_counts_full_width_double(text, length):
+    assert google_ads_length(text) == length
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "length"),
+    [("Hello", "GSM-7", 5), ("10€ [off]", "GSM-7", 12), ("café", "GSM-7", 4),
+     ("ça", "UCS-2", 2), ("Hi 😀", "UCS-2", 5), ("你好", "UCS-2", 2)],
+    ids=["plain", "extension-characters", "accent-in-gsm", "cedilla-not-in-gsm", "emoji", "chinese"],
+)  # fmt: skip
+def test_sms_length_counts_encoding_units(text, encoding, length):
+    assert sms_encoding(text) == encoding
+    assert sms_length(text) == length
+
+
+def test_count_length_graphemes_for_arabic_with_marks():
+    assert count_length("مَرْحَبًا", Counting.GRAPHEMES) == 5
