@@ -2,7 +2,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contentgen.channels import CHANNELS
-
 from contentgen.models import DraftStatus
 
 from ..seeding import draft_ids, write_campaign_file
