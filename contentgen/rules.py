@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -117,7 +117,8 @@ class BrandRules:
     banned: tuple[Term, ...] = ()
     required: tuple[Term, ...] = ()
     claims: tuple[Term, ...] = ()
-    packs: tuple[str, ...] = field(default=())
+    # Keys of the rule packs that contributed terms.
+    packs: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=256)
@@ -200,10 +201,6 @@ def find_terms(text: str, terms: Sequence[Term]) -> list[TermMatch]:
             if not any(start <= span[0] and span[1] <= end for start, end in allowed):
                 matches.append(TermMatch(term, match.group(), *span))
     return _outermost(matches)
-
-
-def contains_term(text: str, term: Term) -> bool:
-    return bool(find_terms(text, [term]))
 
 
 @lru_cache(maxsize=4096)
