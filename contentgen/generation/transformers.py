@@ -192,9 +192,14 @@ class RowSampler:
         sorted_probabilities, order = torch.sort(probabilities, descending=True)
         # Keep the smallest set of tokens whose probability reaches top_p (at least one).
         cumulative = torch.cumsum(sorted_probabilities, dim=-1)
-        nucleus = sorted_probabilities[cumulative - sorted_probabilities < item.top_p]
-        choice = torch.multinomial(nucleus / nucleus.sum(), 1, generator=generator)
-        return int(order[choice])
+        nucleus = cumulative[cumulative - sorted_probabilities < item.top_p]
+        # One uniform draw against the cumulative distribution, most likely token first:
+        # rounding differences between a batched and a single run move only the far tail,
+        # which a draw then almost never reaches (multinomial over the renormalised set
+        # changed its choice whenever the tail did).
+        draw = torch.rand((), generator=generator) * nucleus[-1]
+        index = min(int(torch.searchsorted(nucleus, draw)), len(nucleus) - 1)
+        return int(order[index])
 
 
 class TransformersGenerator:

@@ -139,3 +139,13 @@ def test_mean_logprob_batch_close_to_single(generator):
     alone = [generator.generate([item])[0] for item in inputs]
     for together, single in zip(batched, alone, strict=True):
         assert together.mean_logprob == pytest.approx(single.mean_logprob, abs=1e-3)
+
+
+def test_sampling_without_top_p_batch_equals_single(generator):
+    inputs = [
+        GenerationInput(prompt, max_new_tokens=16, temperature=0.8, top_p=1.0, seed=index)
+        for index, prompt in enumerate(PROMPTS)
+    ]
+    batched = generator.generate(inputs)
+    alone = [generator.generate([item])[0] for item in inputs]
+    assert [output.text for output in batched] == [output.text for output in alone]
