@@ -174,8 +174,10 @@ def test_browser_batch_counts_update_while_running(database_ready, tmp_path, ser
     expect(row.locator("[data-field='requests.done']")).to_have_text("0")
 
     # The batch runs outside the page, as a worker would run it; the page is not reloaded.
-    run_inline(submission.batch_id)
+    progress = run_inline(submission.batch_id)
 
     expect(row.locator("[data-field='requests.done']")).to_have_text("12", timeout=20_000)
-    expect(row.locator("[data-field='drafts.pending_review']")).to_have_text("12")
+    # The checks flag some of the null generator's drafts; the page shows what the batch has.
+    pending_review = progress.drafts.get("pending_review", 0)
+    expect(row.locator("[data-field='drafts.pending_review']")).to_have_text(str(pending_review))
     expect(row.locator("[data-field='status']")).to_have_text("Completed")
