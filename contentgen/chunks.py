@@ -436,10 +436,15 @@ def complete_finished_batches(session: Session, batch_ids: set[int]) -> None:
     """Move each batch to running, or to completed once none of its requests is pending.
 
     The batch row is locked first: two chunks finishing at once would otherwise each see
-    the other's requests as still pending, and neither would complete the batch.
+    the other's requests as still pending, and neither would complete the batch. The lock
+    is FOR NO KEY UPDATE on PostgreSQL: each chunk's draft inserts already hold a key-share
+    lock on the batch row (drafts reference it), which a plain FOR UPDATE would wait on,
+    and two chunks of one batch would deadlock.
     """
     for batch_id in sorted(batch_ids):
-        batch = session.scalars(select(Batch).where(Batch.id == batch_id).with_for_update()).one()
+        batch = session.scalars(
+            select(Batch).where(Batch.id == batch_id).with_for_update(key_share=True)
+        ).one()
         pending = session.scalar(
             select(func.count())
             .select_from(GenerationRequest)
