@@ -203,3 +203,20 @@ def test_prompt_over_context_fails_alone(service_env, start_worker, tmp_path):
     with db.session_scope() as session:
         texts = session.scalars(select(Draft.text)).all()
     assert all(text.strip() for text in texts)
+
+
+def test_two_workers_finish_one_batch_without_deadlock(service_env, start_worker, tmp_path):
+    # Many small chunks of one batch finish at the same moments on two workers; each
+    # completion locks the batch row while draft inserts hold key-share locks on it.
+    env = {**service_env, "CONTENTGEN_GENERATOR": "null", "CONTENTGEN_MAX_REGENERATIONS": "0",
+           "CONTENTGEN_CHUNK_SIZE": "2"}  # fmt: skip
+    workers = [start_worker(**env), start_worker(**env)]
+    path = write_campaigns(tmp_path, [("launch", "Widget", 40), ("relaunch", "Gadget", 40)])
+    result = cli(env, "batch", "submit", str(path), "--wait", "--timeout", "200")
+
+    assert result.returncode == 0, result.stderr
+    states = request_states()
+    assert {status for status, _, _ in states.values()} == {RequestStatus.DONE}
+    assert drafts_per_request() == {request_id: 1 for request_id in states}
+    logs = "".join(worker.log_path.read_text(errors="replace") for worker in workers)
+    assert "deadlock detected" not in logs
