@@ -101,7 +101,7 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
     request either untouched or finished.
 
     A chunk whose earlier run never finished (its worker died) runs one request per
-    transaction instead: if one request kills the worker every time, the requests before
+    transaction instead. If one request kills the worker every time, the requests before
     it are kept, and only its own attempt count grows until it is marked failed.
     """
     request_ids = sorted(set(request_ids))
@@ -436,10 +436,10 @@ def complete_finished_batches(session: Session, batch_ids: set[int]) -> None:
     """Move each batch to running, or to completed once none of its requests is pending.
 
     The batch row is locked first: two chunks finishing at once would otherwise each see
-    the other's requests as still pending, and neither would complete the batch. The lock
-    is FOR NO KEY UPDATE on PostgreSQL: each chunk's draft inserts already hold a key-share
-    lock on the batch row (drafts reference it), which a plain FOR UPDATE would wait on,
-    and two chunks of one batch would deadlock.
+    the other's requests as still pending, and neither would complete the batch. On
+    PostgreSQL the lock is FOR NO KEY UPDATE. Each chunk's draft inserts already hold a
+    key-share lock on the batch row (drafts reference it), so two chunks of one batch
+    asking for FOR UPDATE would wait on each other forever.
     """
     for batch_id in sorted(batch_ids):
         batch = session.scalars(

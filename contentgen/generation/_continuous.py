@@ -62,7 +62,7 @@ def generate_continuous(
         choose_tokens: picks each row's next token from its last logits.
         stop_token_ids: tokens that end a row; they are not part of its result.
         pad_token_id: token used for left padding.
-        width: the most rows decoded together.
+        width: the maximum number of rows decoded together.
 
     Returns:
         One result per prompt, in order.
@@ -90,8 +90,8 @@ def generate_continuous(
 
 
 def _can_merge(batch: _Batch | None) -> bool:
-    # Merging edits the cache tensors directly, which only the plain dynamic layer allows;
-    # other cache layouts (sliding windows, for example) run one group at a time.
+    # Merging edits the cache tensors directly, which only the plain dynamic layer allows.
+    # Other cache layouts (sliding windows, for example) run one group at a time.
     return batch is None or all(type(layer) is DynamicLayer for layer in batch.cache.layers)
 
 
