@@ -36,10 +36,10 @@ def write_campaigns(folder, campaigns):
     return path
 
 
-def cli(env, *args):
+def cli(env, *args, timeout=300):
     result = subprocess.run(
         [sys.executable, "-m", "contentgen", *args],
-        cwd=REPOSITORY, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPOSITORY, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     return result
 
@@ -188,8 +188,9 @@ def test_prompt_over_context_fails_alone(service_env, start_worker, tmp_path):
     }
     path = tmp_path / "fifty.yaml"
     path.write_text(yaml.safe_dump(data))
-    worker = start_worker()
-    result = cli(service_env, "batch", "submit", str(path), "--wait", "--timeout", "400")
+    # Regenerating drafts that fail a check is beside the point here and costs minutes.
+    worker = start_worker(CONTENTGEN_MAX_REGENERATIONS="0")
+    result = cli(service_env, "batch", "submit", str(path), "--wait", "--timeout", "600", timeout=660)
 
     assert result.returncode == 0, result.stderr + worker.output()
     states = request_states()
