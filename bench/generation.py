@@ -74,7 +74,7 @@ def build_prompts(count: int) -> list[str]:
 
 
 def run_naive(generator: TransformersGenerator, prompts: list[str], max_new_tokens: int) -> tuple[int, float]:
-    """One prompt at a time, the way a first script would do it."""
+    """Generate one prompt at a time, the way a first script would."""
     model, tokenizer = generator.model, generator.tokenizer
     useful = 0
     started = time.perf_counter()

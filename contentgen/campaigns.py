@@ -470,7 +470,7 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
     return CampaignProblem(str(path), kind, key, row, field or "file", message)
 
 
-# Where a CSV column lands in the campaign structure, to name the column in errors.
+# The CSV column behind each campaign field, so errors name the column.
 _CSV_FIELDS = {
     ("product", "name"): "product_name",
     ("product", "description"): "product_description",
@@ -536,7 +536,7 @@ def _get_or_create(session: Session, model: type[Brand] | type[Campaign], key: s
     """Return the row with ``key``, inserting it first if missing.
 
     INSERT ... ON CONFLICT DO NOTHING lets concurrent imports of the same new key both
-    succeed; a plain insert would fail the second one on the unique key.
+    succeed. A plain insert would fail the second one on the unique key.
     """
     dialect = session.get_bind().dialect.name
     insert_function = postgresql_insert if dialect == "postgresql" else sqlite_insert

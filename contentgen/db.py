@@ -174,7 +174,7 @@ def check_schema() -> None:
     url = get_settings().database_url
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        # Connecting would create an empty file; say what to run instead.
+        # Connecting would create an empty file, so name the command to run instead.
         if not Path(parsed.database).exists():
             raise InfrastructureError(
                 f'database file "{parsed.database}" does not exist; run: contentgen db upgrade'

@@ -128,7 +128,7 @@ def send_chunks(batch_id: int) -> int:
     except (BrokerError, OSError) as error:
         logger.debug("sending batch %d failed", batch_id, exc_info=True)
         raise InfrastructureError(
-            f"broker {_display_broker(settings.broker_url)} is unreachable or refused the "
+            f"broker {_display_broker(settings.broker_url)} is unreachable or rejected the "
             f"connection ({error}); batch {batch_id} is saved and its requests stay pending. "
             "Check that the broker runs and CONTENTGEN_BROKER_URL is right, then run: "
             f"contentgen batch resume {batch_id}"

@@ -59,9 +59,9 @@ class Settings(BaseSettings):
     # Where a GGUF model is converted once into safetensors, which loads about 10x faster.
     model_cache_dir: Path = Path.home() / ".cache" / "contentgen" / "models"
     max_requests_per_batch: int = Field(default=50_000, ge=1)
-    # A batch with pending requests, none finished for this many seconds and an empty
-    # queue has lost its messages (a killed worker's chunk waits for Redis's visibility
-    # timeout, an hour by default); the sweeper sends its pending requests again.
+    # Seconds without a finished request after which the sweeper sends a batch's pending
+    # requests again, if the queue is empty. A killed worker's chunk otherwise waits for
+    # Redis's visibility timeout, an hour by default.
     resend_stalled_after: float = Field(default=600, gt=0)
     # A request whose chunk was started this many times without finishing (its worker was
     # killed each time) is marked failed instead of being retried forever.

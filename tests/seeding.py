@@ -64,7 +64,7 @@ def seed_batch(folder: Path, **campaign: object) -> int:
             draft.score = 1000.0 - draft.id
             failed = draft.id % 3 == 0
             # The real checks flag the null generator's fixed text (too long for a headline,
-            # the same for every variant); these tests control the check results themselves.
+            # the same for every variant), so these tests set the check results themselves.
             draft.status = DraftStatus.PENDING_REVIEW
             draft.checks.clear()
             draft.checks.append(

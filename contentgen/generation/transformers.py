@@ -193,10 +193,9 @@ class RowSampler:
         # Keep the smallest set of tokens whose probability reaches top_p (at least one).
         cumulative = torch.cumsum(sorted_probabilities, dim=-1)
         nucleus = cumulative[cumulative - sorted_probabilities < item.top_p]
-        # One uniform draw against the cumulative distribution, most likely token first:
-        # rounding differences between a batched and a single run move only the far tail,
-        # which a draw then almost never reaches (multinomial over the renormalised set
-        # changed its choice whenever the tail did).
+        # One uniform draw against the cumulative distribution, most likely token first.
+        # Rounding differences between a batched and a single run move only the far tail,
+        # which such a draw almost never reaches.
         draw = torch.rand((), generator=generator) * nucleus[-1]
         index = min(int(torch.searchsorted(nucleus, draw)), len(nucleus) - 1)
         return int(order[index])

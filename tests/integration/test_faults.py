@@ -207,7 +207,7 @@ def test_prompt_over_context_fails_alone(service_env, start_worker, tmp_path):
 
 
 def test_two_workers_finish_one_batch_without_deadlock(service_env, start_worker, tmp_path):
-    # Many small chunks of one batch finish at the same moments on two workers; each
+    # Many small chunks of one batch finish at the same moments on two workers. Each
     # completion locks the batch row while draft inserts hold key-share locks on it.
     env = {**service_env, "CONTENTGEN_GENERATOR": "null", "CONTENTGEN_MAX_REGENERATIONS": "0",
            "CONTENTGEN_CHUNK_SIZE": "2"}  # fmt: skip
