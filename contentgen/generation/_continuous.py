@@ -21,6 +21,15 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from contentgen.generation._attention import grouped_decode
+
+# A shared prefix shorter than this is recomputed per row: the saving would not pay for the
+# extra forward pass.
+MIN_SHARED_PREFIX = 16
+
+# Cache positions reserved beyond the current length, so most decode steps write in place.
+SPARE_POSITIONS = 64
+
 # Chooses the next token for each row from its logits: (rows, logits) -> token ids.
 TokenChooser = Callable[[list[int], torch.Tensor], torch.Tensor]
 
@@ -67,10 +76,16 @@ def generate_continuous(
     Returns:
         One result per prompt, in order.
     """
+    with grouped_decode(model):
+        return _generate(model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad_token_id, width)
+
+
+def _generate(model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad_token_id, width):
     results = [RowResult() for _ in prompts]
     waiting = deque(range(len(prompts)))
     batch: _Batch | None = None
     device = model.device
+    prefix = _shared_prefix(model, prompts, device)
 
     while waiting or batch is not None:
         free = width - (len(batch.rows) if batch else 0)
@@ -78,7 +93,7 @@ def generate_continuous(
         # prefill is a forward pass of its own, and a one-row prefill costs nearly as much.
         if waiting and free > 0 and (batch is None or free >= max(1, width // 4)) and _can_merge(batch):
             group = [waiting.popleft() for _ in range(min(free, len(waiting)))]
-            new = _prefill(model, group, prompts, choose_tokens, pad_token_id, device)
+            new = _prefill(model, group, prompts, prefix, choose_tokens, pad_token_id, device)
             # Only the new rows chose a token in this pass; the running rows' next tokens
             # were collected after the step that produced them.
             new = _collect_finished(new, results, max_new_tokens, stop_token_ids)
@@ -92,24 +107,137 @@ def generate_continuous(
 def _can_merge(batch: _Batch | None) -> bool:
     # Merging edits the cache tensors directly, which only the plain dynamic layer allows.
     # Other cache layouts (sliding windows, for example) run one group at a time.
-    return batch is None or all(type(layer) is DynamicLayer for layer in batch.cache.layers)
+    return batch is None or _is_growing(batch.cache)
 
 
-def _prefill(model, group, prompts, choose_tokens, pad_token_id, device) -> _Batch:
-    longest = max(len(prompts[row]) for row in group)
-    input_ids = torch.full((len(group), longest), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(group), longest), dtype=torch.long)
-    for position, row in enumerate(group):
-        tokens = prompts[row]
-        input_ids[position, longest - len(tokens) :] = torch.tensor(tokens)
-        mask[position, longest - len(tokens) :] = 1
-    input_ids, mask = input_ids.to(device), mask.to(device)
+def _is_growing(cache: DynamicCache) -> bool:
+    return bool(cache.layers) and all(isinstance(layer, _GrowingLayer) for layer in cache.layers)
 
+
+class _GrowingLayer(DynamicLayer):
+    """A dynamic cache layer that appends into spare room instead of concatenating.
+
+    ``DynamicLayer`` copies the whole cache on every step with ``torch.cat``. This layer
+    writes each step's position into a buffer with spare room, and ``keys`` and ``values``
+    are views of the buffer's filled part. Code that replaces ``keys`` and ``values`` (row selection, cropping,
+    merging) makes the next update copy them into a new buffer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._key_room: torch.Tensor | None = None
+        self._value_room: torch.Tensor | None = None
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        length = self.keys.shape[-2] if self.keys.dim() == 4 else 0
+        end = length + key_states.shape[-2]
+        if not self._room_fits(end):
+            self._key_room = self._copy_into_room(self.keys, key_states, length, end + SPARE_POSITIONS)
+            self._value_room = self._copy_into_room(self.values, value_states, length, end + SPARE_POSITIONS)
+        self._key_room[:, :, length:end] = key_states
+        self._value_room[:, :, length:end] = value_states
+        self.keys = self._key_room[:, :, :end]
+        self.values = self._value_room[:, :, :end]
+        return self.keys, self.values
+
+    def _room_fits(self, end: int) -> bool:
+        room = self._key_room
+        return (
+            room is not None
+            and self.keys.dim() == 4
+            and self.keys.data_ptr() == room.data_ptr()
+            and self.keys.stride() == room.stride()
+            and self.keys.shape[:2] == room.shape[:2]
+            and self.values.data_ptr() == self._value_room.data_ptr()
+            and end <= room.shape[2]
+        )
+
+    @staticmethod
+    def _copy_into_room(filled: torch.Tensor, new: torch.Tensor, length: int, capacity: int) -> torch.Tensor:
+        batch, heads, _, dim = new.shape
+        room = new.new_empty((batch, heads, capacity, dim))
+        if length:
+            room[:, :, :length] = filled
+        return room
+
+
+def _new_cache(model) -> DynamicCache:
+    """Return an empty cache for the model, with growing layers where its layers are plain."""
     cache = DynamicCache(config=model.config)
+    if cache.layers and all(type(layer) is DynamicLayer for layer in cache.layers):
+        cache.layers = [_GrowingLayer() for _ in cache.layers]
+    return cache
+
+
+@dataclass
+class _Prefix:
+    """The keys and values, for one row, of the tokens that every prompt of a call starts with."""
+
+    length: int
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+
+
+def _shared_prefix(model, prompts: Sequence[list[int]], device) -> _Prefix | None:
+    """Run the prompts' common first tokens through the model once, for every prefill to reuse.
+
+    Prompts of one chunk come from one template (system prompt, instructions and product
+    facts), so most of each prompt is shared and would otherwise be recomputed per row.
+    """
+    if len(prompts) < 2:
+        return None
+    # Each row keeps at least one token of its own, because its prefill produces its first logits.
+    length = min(_common_prefix_length(prompts), min(len(tokens) for tokens in prompts) - 1)
+    if length < MIN_SHARED_PREFIX:
+        return None
+    cache = _new_cache(model)
+    if not _is_growing(cache):
+        return None
+    model(
+        input_ids=torch.tensor([prompts[0][:length]], device=device),
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    return _Prefix(length, [layer.keys for layer in cache.layers], [layer.values for layer in cache.layers])
+
+
+def _common_prefix_length(prompts: Sequence[list[int]]) -> int:
+    first = prompts[0]
+    length = len(first)
+    for tokens in prompts[1:]:
+        limit = min(length, len(tokens))
+        length = next((i for i in range(limit) if tokens[i] != first[i]), limit)
+    return length
+
+
+def _prefill(model, group, prompts, prefix, choose_tokens, pad_token_id, device) -> _Batch:
+    shared = prefix.length if prefix else 0
+    longest = max(len(prompts[row]) - shared for row in group)
+    input_ids = torch.full((len(group), longest), pad_token_id, dtype=torch.long)
+    own_mask = torch.zeros((len(group), longest), dtype=torch.long)
+    for position, row in enumerate(group):
+        tokens = prompts[row][shared:]
+        input_ids[position, longest - len(tokens) :] = torch.tensor(tokens)
+        own_mask[position, longest - len(tokens) :] = 1
+    input_ids, own_mask = input_ids.to(device), own_mask.to(device)
+
+    cache = _new_cache(model)
+    mask = own_mask
+    if prefix:
+        # Every row starts from a copy of the shared keys and values. Its own tokens follow
+        # after its padding, and the mask keeps the padding out of attention and positions.
+        for index, (keys, values) in enumerate(zip(prefix.keys, prefix.values, strict=True)):
+            rows = len(group)
+            cache.update(keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1), index)
+        mask = torch.cat([own_mask.new_ones((len(group), shared)), own_mask], dim=1)
+
     output = model(
         input_ids=input_ids,
         attention_mask=mask,
-        position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+        position_ids=(mask.cumsum(-1) - 1).clamp(min=0)[:, shared:],
         cache=cache,
         use_cache=True,
         logits_to_keep=1,

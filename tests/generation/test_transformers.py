@@ -149,3 +149,29 @@ def test_sampling_without_top_p_batch_equals_single(generator):
     batched = generator.generate(inputs)
     alone = [generator.generate([item])[0] for item in inputs]
     assert [output.text for output in batched] == [output.text for output in alone]
+
+
+def test_shared_prefix_rows_equal_single(generator):
+    """Prompts from one template share their first tokens, which are computed once per call."""
+    from contentgen.generation._continuous import MIN_SHARED_PREFIX, _common_prefix_length
+
+    facts = (
+        "Write one headline for the Ridgeline GTX hiking boot by TrailPeak Outfitters.\n"
+        "Facts: waterproof membrane, 540 g per boot, grippy outsole for wet rock.\n"
+    )
+    audiences = ["Weekend hikers", "Trail runners", "Parents hiking with kids"]
+    inputs = [GenerationInput(f"{facts}Audience: {audience}", 16) for audience in audiences]
+    encoded = [
+        generator.tokenizer(generator._format(item.prompt), add_special_tokens=False).input_ids
+        for item in inputs
+    ]
+    assert _common_prefix_length(encoded) > MIN_SHARED_PREFIX + 30
+
+    # Width 2 makes the third prompt join in a later prefill that reuses the same prefix.
+    narrow = TransformersGenerator(
+        generator.model, generator.tokenizer, _source(generator), generator.device, batch_width=2
+    )
+    together = narrow.generate(inputs)
+    alone = [generator.generate([item])[0] for item in inputs]
+    assert [output.text for output in together] == [output.text for output in alone]
+    assert [output.output_tokens for output in together] == [output.output_tokens for output in alone]
