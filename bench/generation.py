@@ -4,13 +4,14 @@ Usage:
     python bench/generation.py [--prompts 64] [--max-new-tokens 64] [--chunk-sizes 16,32,64]
                                [--dtypes float32,bfloat16] [--naive-prompts 16]
 
-Both ways use the same prompts (ad copy rendered from the shipped templates and the example
-campaigns), greedy decoding and natural stopping at the end-of-turn token. "Useful tokens"
+Both ways use the same prompts (ad copy rendered from the shipped templates for the example
+boot-launch campaign, with more audience segments), greedy decoding and natural stopping at
+the end-of-turn token. "Useful tokens"
 are the tokens before the stop token, the text a draft keeps.
 
 - naive: one prompt at a time through ``model.generate`` in float32.
-- worker: ``TransformersGenerator.generate`` on chunks, exactly as a worker calls it, for
-  each dtype and chunk size given.
+- worker: ``TransformersGenerator.generate`` on chunks of one channel each, as a worker
+  gets them from ``pending_chunks``, for each dtype and chunk size given.
 
 The naive way runs on the first ``--naive-prompts`` prompts only (it is slow); its rate is
 tokens per second either way. Prints one line per configuration and the ratio to naive.
@@ -32,45 +33,74 @@ from contentgen.generation.transformers import TransformersGenerator  # noqa: E4
 from contentgen.settings import Settings  # noqa: E402
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-CHANNELS = ("google_ads_headline", "google_ads_description", "meta_primary_text", "email_subject")
+EXAMPLE = REPOSITORY / "examples" / "outdoor-boot-launch.yaml"
+CHANNELS = ["google_ads_headline", "meta_primary_text"]
+VARIANTS = 4
+AUDIENCES = [
+    "Weekend hikers", "Long-distance hikers", "Trail runners", "Parents hiking with kids",
+    "Dog walkers on rural paths", "Hunters and anglers", "Scout leaders", "Hiking beginners",
+    "Peak baggers", "Rainy-city commuters", "Festival campers", "Retired walkers",
+    "Mountain guides", "Photographers on location", "Gap-year backpackers", "Birdwatchers",
+]  # fmt: skip
 
 
-def build_prompts(count: int) -> list[str]:
-    """Render ``count`` ad-copy prompts from the example campaigns and shipped templates."""
+def build_chunks(count: int, chunk_sizes: list[int]) -> tuple[list[str], dict[int, list[list[int]]]]:
+    """Render ``count`` ad-copy prompts and split them into chunks the way a worker gets them.
+
+    The campaign is the shipped boot-launch example with more audience segments: two
+    channels x 4 variants per segment. Chunks come from ``pending_chunks``, so each holds one
+    channel, as on a worker. Returns the prompts in request order and, for each chunk size,
+    the chunks as indexes into that list.
+    """
     import tempfile
 
+    import yaml
+    from sqlalchemy import select
+
     from contentgen import db
+    from contentgen.batches import pending_chunks
     from contentgen.dispatch import submit
     from contentgen.models import GenerationRequest
     from contentgen.settings import get_settings
     from contentgen.templates import sync_templates
 
-    folder = tempfile.mkdtemp(prefix="contentgen-bench-")
+    data = yaml.safe_load(EXAMPLE.read_text())
+    campaign = data["campaigns"][0]
+    segments = -(-count // (len(CHANNELS) * VARIANTS))
+    campaign.pop("schedule", None)
+    campaign["channels"] = CHANNELS
+    campaign["variants"] = VARIANTS
+    campaign["segments"] = [
+        {"key": f"segment-{index}", "name": AUDIENCES[index % len(AUDIENCES)]}
+        for index in range(segments)
+    ]
+
+    folder = Path(tempfile.mkdtemp(prefix="contentgen-bench-"))
+    (folder / "campaign.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     os.environ["CONTENTGEN_DATABASE_URL"] = f"sqlite:///{folder}/bench.db"
     get_settings.cache_clear()
     db.reset_engine()
     db.upgrade()
     with db.session_scope() as session:
         sync_templates(session)
-    submit([REPOSITORY / "examples" / "outdoor-boot-launch.yaml"])
-
-    from sqlalchemy import select
+    submit([folder / "campaign.yaml"])
 
     with db.session_scope() as session:
-        prompts = list(
-            session.scalars(
-                select(GenerationRequest.prompt)
-                .where(GenerationRequest.channel.in_(CHANNELS))
-                .order_by(GenerationRequest.id)
-            )
-        )
-    # The example has 24 requests; later copies get a distinct first line, so every
-    # prompt is a different sequence.
-    return [
-        prompts[index % len(prompts)] if index < len(prompts)
-        else f"Variant {index // len(prompts) + 1}.\n{prompts[index % len(prompts)]}"
-        for index in range(count)
-    ]  # fmt: skip
+        rows = session.execute(
+            select(GenerationRequest.id, GenerationRequest.prompt, GenerationRequest.batch_id)
+            .order_by(GenerationRequest.id)
+            .limit(count)
+        ).all()
+        index_of = {row.id: index for index, row in enumerate(rows)}
+        chunks = {
+            size: [
+                [index_of[request_id] for request_id in chunk if request_id in index_of]
+                for chunk in pending_chunks(session, rows[0].batch_id, size)
+            ]
+            for size in chunk_sizes
+        }
+    prompts = [row.prompt for row in rows]
+    return prompts, {size: [chunk for chunk in found if chunk] for size, found in chunks.items()}
 
 
 def run_naive(generator: TransformersGenerator, prompts: list[str], max_new_tokens: int) -> tuple[int, float]:
@@ -97,13 +127,12 @@ def run_naive(generator: TransformersGenerator, prompts: list[str], max_new_toke
 
 
 def run_worker_path(
-    generator: TransformersGenerator, prompts: list[str], max_new_tokens: int, chunk_size: int
+    generator: TransformersGenerator, prompts: list[str], chunks: list[list[int]], max_new_tokens: int
 ) -> tuple[int, float]:
-    inputs = [GenerationInput(prompt, max_new_tokens) for prompt in prompts]
     useful = 0
     started = time.perf_counter()
-    for start in range(0, len(inputs), chunk_size):
-        outputs = generator.generate(inputs[start : start + chunk_size])
+    for chunk in chunks:
+        outputs = generator.generate([GenerationInput(prompts[index], max_new_tokens) for index in chunk])
         useful += sum(output.output_tokens for output in outputs)
     return useful, time.perf_counter() - started
 
@@ -118,8 +147,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     arguments = parser.parse_args()
 
-    prompts = build_prompts(arguments.prompts)
     chunk_sizes = [int(size) for size in arguments.chunk_sizes.split(",")]
+    prompts, chunks_by_size = build_chunks(arguments.prompts, chunk_sizes)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {len(prompts)} prompts, "
           f"max_new_tokens={arguments.max_new_tokens}, greedy, natural stopping")
 
@@ -136,9 +165,11 @@ def main() -> None:
             baseline_generator if dtype == "float32"
             else TransformersGenerator.load(Settings(device=arguments.device, dtype=dtype))
         )  # fmt: skip
-        run_worker_path(generator, prompts[:4], 8, 4)  # warm-up
+        run_worker_path(generator, prompts, [[0, 1, 2, 3]], 8)  # warm-up
         for chunk_size in chunk_sizes:
-            useful, elapsed = run_worker_path(generator, prompts, arguments.max_new_tokens, chunk_size)
+            useful, elapsed = run_worker_path(
+                generator, prompts, chunks_by_size[chunk_size], arguments.max_new_tokens
+            )
             rate = useful / elapsed
             print(f"worker path, {dtype:8s} chunk {chunk_size:3d}: {rate:7.1f} useful tokens/s "
                   f"({useful} tokens in {elapsed:.1f} s) = {rate / naive_rate:5.1f}x naive")
