@@ -156,11 +156,38 @@ def pick_device(setting: str) -> torch.device:
 
 
 def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
-    if setting == "auto":
-        # Batched outputs equal single outputs only in float32 on CPU; on CUDA, bfloat16
-        # doubles throughput and is the usual serving precision.
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return getattr(torch, setting)
+    """Turn the dtype setting into a torch dtype; ``auto`` prefers bfloat16 where it is native.
+
+    Native bfloat16 roughly doubles decode throughput over float32. The price is rounding:
+    in bfloat16, padding in a batch changes the last bits, so a row's greedy output can
+    differ from the same prompt run alone.
+    """
+    if setting != "auto":
+        return getattr(torch, setting)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_native_bfloat16():
+        return torch.bfloat16
+    return torch.float32
+
+
+def cpu_has_native_bfloat16(cpuinfo: str | None = None) -> bool:
+    """Return whether the CPU has bfloat16 arithmetic instructions (AVX512-BF16, AMX or Arm BF16).
+
+    Without them torch emulates bfloat16, which is slower than float32. The flags are read
+    from ``cpuinfo``, by default /proc/cpuinfo, so systems other than Linux get float32.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 class RowSampler:

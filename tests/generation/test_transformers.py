@@ -175,3 +175,31 @@ def test_shared_prefix_rows_equal_single(generator):
     alone = [generator.generate([item])[0] for item in inputs]
     assert [output.text for output in together] == [output.text for output in alone]
     assert [output.output_tokens for output in together] == [output.output_tokens for output in alone]
+
+
+ZEN4_FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
+SKYLAKE_FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\n"
+GRAVITON3_FEATURES = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
+
+
+def test_native_bfloat16_read_from_cpu_flags():
+    from contentgen.generation.transformers import cpu_has_native_bfloat16
+
+    assert cpu_has_native_bfloat16(ZEN4_FLAGS)
+    assert cpu_has_native_bfloat16(GRAVITON3_FEATURES)
+    assert not cpu_has_native_bfloat16(SKYLAKE_FLAGS)
+    assert not cpu_has_native_bfloat16("")
+
+
+def test_auto_dtype_on_cpu_follows_flags(monkeypatch):
+    import torch
+
+    from contentgen.generation import transformers as backend
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(backend, "cpu_has_native_bfloat16", lambda: True)
+    assert backend.pick_dtype("auto", cpu) == torch.bfloat16
+    assert backend.pick_dtype("float32", cpu) == torch.float32
+    monkeypatch.setattr(backend, "cpu_has_native_bfloat16", lambda: False)
+    assert backend.pick_dtype("auto", cpu) == torch.float32
+    assert backend.pick_dtype("bfloat16", cpu) == torch.bfloat16
