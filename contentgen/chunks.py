@@ -15,10 +15,12 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from contentgen._bulk import bulk_insert
 from contentgen._draft_context import SlotKey, check_contexts, slot_of, stored_siblings
 from contentgen.channels import CHANNELS, measure
 from contentgen.checks import (
@@ -126,8 +128,7 @@ def _run_once(request_ids: list[int], generator: Generator) -> ChunkResult:
         if runnable:
             rows = _generate_rows(generator, runnable, result)
             _check_and_regenerate(session, generator, rows, result)
-            for row in rows:
-                _store_draft(session, row, generator, result)
+            _store_drafts(session, rows, generator, result)
 
         result.batch_ids = {request.batch_id for request in requests}
         session.flush()
@@ -350,53 +351,77 @@ def _is_out_of_memory(error: Exception) -> bool:
     return isinstance(error, OutOfMemory) or type(error).__name__ == "OutOfMemoryError"
 
 
-def _store_draft(session: Session, row: _Row, generator: Generator, result: ChunkResult) -> None:
+def _store_drafts(
+    session: Session, rows: list[_Row], generator: Generator, result: ChunkResult
+) -> None:
+    """Insert the rows' drafts and check results, and mark their requests done.
+
+    Each table gets one INSERT, and the requests one UPDATE, whatever the row count.
+    """
+    if not rows:
+        return
+    drafts = Draft.__table__
+    inserted = bulk_insert(
+        session,
+        drafts,
+        [_draft_values(row, generator) for row in rows],
+        returning=(drafts.c.id, drafts.c.request_id),
+    )
+    draft_ids = {request_id: draft_id for draft_id, request_id in inserted}
+    # Inserted in the order the checks ran, so ordering by id keeps the order of checks.py's table.
+    checks = [
+        {
+            "draft_id": draft_ids[row.request.id],
+            "name": check.name,
+            "passed": check.passed,
+            "blocking": check.blocking,
+            "detail": check.detail,
+        }
+        for row in rows
+        for check in row.results
+    ]
+    bulk_insert(session, DraftCheck.__table__, checks)
+    session.execute(
+        update(GenerationRequest)
+        .where(GenerationRequest.id.in_(list(draft_ids)))
+        .values(status=RequestStatus.DONE, error=None, finished_at=datetime.now(UTC))
+    )
+
+    for row in rows:
+        result.drafts += 1
+        if row.blocked:
+            result.flagged += 1
+            failed = [check.name for check in row.results if check.blocks]
+            logger.info(
+                "request %d flagged after %d regenerations: %s",
+                row.request.id, row.regenerations, ", ".join(failed),
+            )  # fmt: skip
+
+
+def _draft_values(row: _Row, generator: Generator) -> dict[str, Any]:
     request = row.request
     measurement = measure(row.text, request.channel, row.context.channel_limits)
-    status = DraftStatus.FLAGGED if row.blocked else DraftStatus.PENDING_REVIEW
-    session.add(
-        Draft(
-            request_id=request.id,
-            batch_id=request.batch_id,
-            status=status,
-            text=row.text,
-            template_id=request.template_id,
-            model_name=generator.model_name,
-            model_revision=generator.model_revision,
-            # The parameters that produced this text, which differ from the request's
-            # after a regeneration.
-            params={**request.params, "temperature": row.input.temperature, "seed": row.input.seed},
-            seed=row.input.seed,
-            prompt_tokens=row.output.prompt_tokens,
-            output_tokens=row.output.output_tokens,
-            finish_reason=row.output.finish_reason,
-            generation_ms=row.elapsed_ms,
-            chunk_size=row.call_size,
-            score=score_draft(row.results, measurement, row.output.mean_logprob),
-            mean_logprob=row.output.mean_logprob,
-            regenerations=row.regenerations,
-            checks=[
-                DraftCheck(
-                    name=check.name,
-                    passed=check.passed,
-                    blocking=check.blocking,
-                    detail=check.detail,
-                )
-                for check in row.results
-            ],
-        )
-    )
-    request.status = RequestStatus.DONE
-    request.error = None
-    request.finished_at = datetime.now(UTC)
-    result.drafts += 1
-    if status is DraftStatus.FLAGGED:
-        result.flagged += 1
-        failed = [check.name for check in row.results if check.blocks]
-        logger.info(
-            "request %d flagged after %d regenerations: %s",
-            request.id, row.regenerations, ", ".join(failed),
-        )  # fmt: skip
+    return {
+        "request_id": request.id,
+        "batch_id": request.batch_id,
+        "status": DraftStatus.FLAGGED if row.blocked else DraftStatus.PENDING_REVIEW,
+        "text": row.text,
+        "template_id": request.template_id,
+        "model_name": generator.model_name,
+        "model_revision": generator.model_revision,
+        # The parameters that produced this text, which differ from the request's after a
+        # regeneration.
+        "params": {**request.params, "temperature": row.input.temperature, "seed": row.input.seed},
+        "seed": row.input.seed,
+        "prompt_tokens": row.output.prompt_tokens,
+        "output_tokens": row.output.output_tokens,
+        "finish_reason": row.output.finish_reason,
+        "generation_ms": row.elapsed_ms,
+        "chunk_size": row.call_size,
+        "score": score_draft(row.results, measurement, row.output.mean_logprob),
+        "mean_logprob": row.output.mean_logprob,
+        "regenerations": row.regenerations,
+    }
 
 
 def _mark_failed(request: GenerationRequest, error: str) -> None:
