@@ -98,6 +98,15 @@ def run_checks(
     text: str, context: CheckContext, siblings: Sequence[Sibling] = ()
 ) -> list[CheckResult]:
     """Run every check that applies to the channel, in the order of the module's table."""
+    return with_near_duplicate(run_text_checks(text, context), check_near_duplicate(text, siblings))
+
+
+def run_text_checks(text: str, context: CheckContext) -> list[CheckResult]:
+    """Run every check except near_duplicate, in the order of the module's table.
+
+    These results depend only on the text and its context, not on the other variants, so
+    a caller may reuse them for as long as the text does not change.
+    """
     measurement = measure(text, context.channel, context.channel_limits)
     results = [check_empty(text), check_length(measurement)]
     if measurement.shown is not None:
@@ -110,10 +119,18 @@ def run_checks(
         check_leaked_tokens(text),
         check_prompt_echo(text, context.prompt, context.campaign_values),
         check_language_of(text, context.locale, context.names),
-        check_near_duplicate(text, siblings),
         check_personal_data(text, context.region),
     ]
     return results
+
+
+def with_near_duplicate(
+    text_results: Sequence[CheckResult], near_duplicate: CheckResult
+) -> list[CheckResult]:
+    """Return ``run_text_checks`` results with ``near_duplicate`` in its place in the table."""
+    *before, personal_data = text_results
+    assert personal_data.name == PERSONAL_DATA, "run_text_checks must end with personal_data"
+    return [*before, near_duplicate, personal_data]
 
 
 def is_blocked(results: Sequence[CheckResult]) -> bool:

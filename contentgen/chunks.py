@@ -27,9 +27,11 @@ from contentgen.checks import (
     CheckContext,
     CheckResult,
     Sibling,
+    check_near_duplicate,
     is_blocked,
-    run_checks,
+    run_text_checks,
     score_draft,
+    with_near_duplicate,
 )
 from contentgen.db import session_scope
 from contentgen.generation import GenerationInput, GenerationOutput, Generator, OutOfMemory
@@ -88,6 +90,9 @@ class _Row:
     call_size: int
     regenerations: int = 0
     results: list[CheckResult] = field(default_factory=list)
+    # The results of every check but near_duplicate, and the text they were computed for.
+    text_results: list[CheckResult] = field(default_factory=list)
+    checked_text: str | None = None
 
     @property
     def blocked(self) -> bool:
@@ -301,7 +306,13 @@ def _check_rows(rows: list[_Row], stored: dict[SlotKey, list[Sibling]]) -> None:
     for row in rows:
         slot = slot_of(row.request)
         siblings = stored.get(slot, []) + earlier.get(slot, [])
-        row.results = run_checks(row.text, row.context, siblings)
+        # Only near_duplicate depends on the other variants, so the other checks run again
+        # only when a regeneration changed the text.
+        if row.checked_text != row.text:
+            row.text_results = run_text_checks(row.text, row.context)
+            row.checked_text = row.text
+        near_duplicate = check_near_duplicate(row.text, siblings)
+        row.results = with_near_duplicate(row.text_results, near_duplicate)
         earlier.setdefault(slot, []).append(Sibling(row.request.variant, row.text))
 
 

@@ -329,6 +329,45 @@ def test_run_chunk_near_duplicate_within_chunk(synced):
     assert drafts[ids[1]][0].status == DraftStatus.FLAGGED
 
 
+class SeedTextGenerator(RecordingGenerator):
+    """Writes the text mapped to each input's seed."""
+
+    def __init__(self, texts_by_seed: dict[int, str]):
+        super().__init__()
+        self.texts_by_seed = texts_by_seed
+
+    def generate(self, inputs):
+        super().generate(inputs)
+        return [
+            GenerationOutput(text=self.texts_by_seed[item.seed], prompt_tokens=5, output_tokens=4)
+            for item in inputs
+        ]
+
+
+def test_run_chunk_rechecks_unchanged_near_duplicate(synced):
+    # Variant 1 is regenerated into variant 2's unchanged text, which must then fail the
+    # near-duplicate check and be regenerated in the next round.
+    _, ids = submit_small(synced, variants=2, brand={"banned_terms": ["cheap"]})
+    seeds = request_seeds(ids)
+    first, second = seeds[ids[0]], seeds[ids[1]]
+    generator = SeedTextGenerator({
+        first: "Cheap widgets for everyone",
+        regeneration_seed(first, 1): "Widgets that last for years",
+        second: "Widgets that last for years",
+        regeneration_seed(second, 2): "Boots for every trail",
+    })  # fmt: skip
+
+    result = run_chunk(ids, generator)
+
+    drafts = drafts_by_request()
+    assert generator.calls == [2, 1, 1]
+    assert result.regenerations == 2
+    assert drafts[ids[0]][0].text == "Widgets that last for years"
+    assert drafts[ids[1]][0].text == "Boots for every trail"
+    assert drafts[ids[1]][0].regenerations == 1
+    assert {found[0].status for found in drafts.values()} == {DraftStatus.PENDING_REVIEW}
+
+
 def test_run_chunk_near_duplicate_of_stored_variant(synced):
     _, ids = submit_small(synced, variants=2)
     run_chunk(ids[:1], ScriptedGenerator(set(), "Widgets that last for years"))
