@@ -26,6 +26,7 @@ import math
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import phonenumbers
 import regex
@@ -304,7 +305,7 @@ def check_prompt_echo(text: str, prompt: str, campaign_values: Sequence[str] = (
     if len(text_tokens) < 3 or not prompt:
         return CheckResult(PROMPT_ECHO, True, True)
 
-    lines = _instruction_lines(prompt, campaign_values)
+    lines = _instruction_lines(prompt, tuple(campaign_values))
     if len(text_tokens) < ECHO_WORDS:
         if text_tokens in lines:
             detail = f'repeats the prompt: "{_join(text_tokens)}"'
@@ -323,14 +324,17 @@ def check_prompt_echo(text: str, prompt: str, campaign_values: Sequence[str] = (
     return CheckResult(PROMPT_ECHO, True, True)
 
 
-def _instruction_lines(prompt: str, values: Sequence[str]) -> set[tuple[str, ...]]:
+@lru_cache(maxsize=256)
+def _instruction_lines(prompt: str, values: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
     # Each piece of the prompt between two campaign values, as tokens. A piece's label
     # ("Rules:", "Audience:") is a separate piece, so "Write in English" is found whole.
+    # Cached because a regenerated row is checked again against the same prompt.
     remainder = normalize(prompt)
     for value in _longest_first(values):
         remainder = remainder.replace(value, "\n")
     pieces = regex.split(r"\n|[:：]\s", remainder)
-    return {tuple(tokenize(piece)) for piece in pieces if tokenize(piece)}
+    lines = (tuple(tokenize(piece)) for piece in pieces)
+    return frozenset(line for line in lines if line)
 
 
 _URL = regex.compile(r"\b(?:https?://|www\.)\S+", regex.I)
@@ -354,10 +358,11 @@ def check_near_duplicate(text: str, siblings: Sequence[Sibling]) -> CheckResult:
     if not text.strip():
         return CheckResult(NEAR_DUPLICATE, True, True, "no text to compare")
     best: tuple[float, int] | None = None
+    processed = _comparable(text)
     for sibling in siblings:
         if not sibling.text.strip():
             continue
-        ratio = fuzz.ratio(text, sibling.text, processor=utils.default_process)
+        ratio = fuzz.ratio(processed, _comparable(sibling.text))
         if best is None or ratio > best[0]:
             best = (ratio, sibling.variant)
     if best is None:
@@ -365,6 +370,14 @@ def check_near_duplicate(text: str, siblings: Sequence[Sibling]) -> CheckResult:
     ratio, variant = best
     detail = f"{ratio:.0f}% similar to variant {variant}"
     return CheckResult(NEAR_DUPLICATE, ratio < NEAR_DUPLICATE_RATIO, True, detail)
+
+
+@lru_cache(maxsize=4096)
+def _comparable(text: str) -> str:
+    # rapidfuzz's default processing (lower case, non-alphanumeric characters as spaces,
+    # trimmed) runs once per text, because each variant of a slot is compared with every
+    # other one in every check round.
+    return utils.default_process(text)
 
 
 # --- privacy ------------------------------------------------------------------------------

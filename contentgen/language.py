@@ -72,6 +72,7 @@ _UNIT = regex.compile(
         + [rf"\p{{{script}}}+" for script in _SCRIPTS if script not in _CHARACTER_SCRIPTS]
     )
 )
+_SCRIPT_PATTERNS = [(script, regex.compile(rf"\p{{{script}}}")) for script in _SCRIPTS]
 # py3langid's codes that mean the same language as a Babel code.
 _ALIASES = {"nb": {"nb", "no", "nn"}, "nn": {"nb", "no", "nn"}, "no": {"nb", "no", "nn"}}
 
@@ -118,8 +119,8 @@ def check_language(text: str, locale: str) -> LanguageVerdict:
 def _script_units(text: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     for unit in _UNIT.findall(text):
-        for script in _SCRIPTS:
-            if regex.match(rf"\p{{{script}}}", unit):
+        for script, pattern in _SCRIPT_PATTERNS:
+            if pattern.match(unit):
                 counts[script] += 1
                 break
     return counts

@@ -192,15 +192,25 @@ def find_terms(text: str, terms: Sequence[Term]) -> list[TermMatch]:
     normalized = normalize(text)
     matches = []
     for term in terms:
-        pattern = _term_pattern(normalize(term.text))
+        pattern = _pattern_of(term.text)
         if pattern is None:
             continue
-        allowed = _allowed_spans(normalized, term.allowed_words)
+        allowed = _allowed_spans(normalized, _normalized_words(term.allowed_words))
         for match in pattern.finditer(normalized, overlapped=True):
             span = (match.start(), match.end())
             if not any(start <= span[0] and span[1] <= end for start, end in allowed):
                 matches.append(TermMatch(term, match.group(), *span))
     return _outermost(matches)
+
+
+@lru_cache(maxsize=4096)
+def _pattern_of(term_text: str) -> regex.Pattern[str] | None:
+    return _term_pattern(normalize(term_text))
+
+
+@lru_cache(maxsize=256)
+def _normalized_words(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(map(normalize, words))
 
 
 @lru_cache(maxsize=4096)
@@ -231,8 +241,9 @@ def _is_word_character(character: str) -> bool:
 
 
 def _allowed_spans(normalized: str, words: Sequence[str]) -> list[tuple[int, int]]:
+    # ``words`` are normalised already.
     spans = []
-    for word in map(normalize, words):
+    for word in words:
         start = normalized.find(word)
         while start != -1:
             spans.append((start, start + len(word)))
