@@ -112,18 +112,18 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
     it are kept, and only its own attempt count grows until it is marked failed.
     """
     request_ids = sorted(set(request_ids))
-    if len(request_ids) > 1 and _earlier_attempts(request_ids) > 0:
-        logger.warning("chunk %s ran before without finishing; running its requests one by one", request_ids)
-        result = ChunkResult()
-        for request_id in request_ids:
-            result.add(_run_once([request_id], generator))
-        return result
-    return _run_once(request_ids, generator)
+    if _count_attempt(request_ids):
+        return _run_once(request_ids, generator)
+
+    logger.warning("chunk %s ran before without finishing; running its requests one by one", request_ids)
+    result = ChunkResult()
+    for request_id in request_ids:
+        _count_attempt([request_id])
+        result.add(_run_once([request_id], generator))
+    return result
 
 
 def _run_once(request_ids: list[int], generator: Generator) -> ChunkResult:
-    _count_attempt(request_ids)
-
     result = ChunkResult()
     with session_scope() as session:
         requests = claim_requests(session, request_ids)
@@ -148,31 +148,31 @@ def _run_once(request_ids: list[int], generator: Generator) -> ChunkResult:
     return result
 
 
-def _earlier_attempts(request_ids: list[int]) -> int:
-    """Return the highest attempt count among the chunk's pending requests."""
-    with session_scope() as session:
-        highest = session.scalar(
-            select(func.max(GenerationRequest.attempts)).where(
-                GenerationRequest.id.in_(request_ids),
-                GenerationRequest.status == RequestStatus.PENDING,
-            )
-        )
-    return highest or 0
+def _count_attempt(request_ids: list[int]) -> bool:
+    """Add one to the attempt count of the pending requests among ``request_ids``.
 
-
-def _count_attempt(request_ids: list[int]) -> None:
+    Count nothing and return False when the chunk has several requests and one of them was
+    attempted before. That earlier run never finished, so the caller then runs and counts
+    the requests one by one.
+    """
     # Committed before generation starts, so a worker that dies mid-chunk still counts.
-    # Rows another worker holds block this statement until that run commits; they are then
-    # no longer pending and are left alone.
+    # Rows that another worker holds block the UPDATE until that run commits. By then they
+    # are no longer pending, so they are left alone.
+    pending = (
+        GenerationRequest.id.in_(request_ids),
+        GenerationRequest.status == RequestStatus.PENDING,
+    )
     with session_scope() as session:
+        if len(request_ids) > 1:
+            highest = session.scalar(select(func.max(GenerationRequest.attempts)).where(*pending))
+            if highest:
+                return False
         session.execute(
             update(GenerationRequest)
-            .where(
-                GenerationRequest.id.in_(request_ids),
-                GenerationRequest.status == RequestStatus.PENDING,
-            )
+            .where(*pending)
             .values(attempts=GenerationRequest.attempts + 1)
         )
+    return True
 
 
 def claim_requests(session: Session, request_ids: Sequence[int]) -> list[GenerationRequest]:
