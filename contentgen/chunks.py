@@ -398,15 +398,23 @@ def _store_drafts(
         .values(status=RequestStatus.DONE, error=None, finished_at=datetime.now(UTC))
     )
 
+    result.drafts += len(rows)
+    flagged = [row for row in rows if row.blocked]
+    result.flagged += len(flagged)
+    _log_flagged(flagged)
+
+
+def _log_flagged(rows: list[_Row]) -> None:
+    # One line per distinct outcome rather than per request, because a chunk often flags
+    # many requests for the same reasons.
+    groups: dict[tuple[int, str], list[int]] = {}
     for row in rows:
-        result.drafts += 1
-        if row.blocked:
-            result.flagged += 1
-            failed = [check.name for check in row.results if check.blocks]
-            logger.info(
-                "request %d flagged after %d regenerations: %s",
-                row.request.id, row.regenerations, ", ".join(failed),
-            )  # fmt: skip
+        reasons = ", ".join(check.name for check in row.results if check.blocks)
+        groups.setdefault((row.regenerations, reasons), []).append(row.request.id)
+    for (regenerations, reasons), request_ids in groups.items():
+        logger.info(
+            "requests %s flagged after %d regenerations: %s", request_ids, regenerations, reasons
+        )
 
 
 def _draft_values(row: _Row, generator: Generator) -> dict[str, Any]:
