@@ -146,6 +146,11 @@ def _identify_latin(text: str, language: str, locale: str) -> LanguageVerdict:
     return LanguageVerdict(True, detail)
 
 
+def load_identifier() -> None:
+    """Load py3langid's model now, so that the first Latin-script check does not wait for it."""
+    _identifier()
+
+
 @lru_cache(maxsize=1)
 def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
