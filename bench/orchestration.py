@@ -8,6 +8,12 @@ Usage:
 Workers run the null generator (a fixed text at once), so the figures are the cost of
 submitting, queueing, claiming, writing drafts and completing the batch. The benchmark
 creates and drops its own PostgreSQL database and uses its own queue name.
+
+The first figure is the wall time of `batch submit --wait`, which includes the command's
+start-up and its polling once a second. The second is the time from the batch's creation
+to its completion, as stored in the database. The third is the CPU time the worker
+processes spent per draft, read from /proc (Linux only). CPU time varies less than wall
+time when other programs load the machine.
 """
 
 from __future__ import annotations
@@ -58,9 +64,12 @@ def main() -> None:
         path, expected = write_campaign(folder, arguments.requests)
 
         workers = [start_worker(env, folder / f"worker-{index}.log") for index in range(arguments.workers)]
+        cpu_before = [cpu_seconds(worker.pid) for worker in workers]
         started = time.perf_counter()
         run([sys.executable, "-m", "contentgen", "batch", "submit", str(path), "--wait"], env)
         elapsed = time.perf_counter() - started
+        cpu_after = [cpu_seconds(worker.pid) for worker in workers]
+        batch_seconds = batch_run_seconds(f"{arguments.admin_url.rsplit('/', 1)[0]}/{name}")
     finally:
         for worker in workers:
             worker.terminate()
@@ -72,6 +81,29 @@ def main() -> None:
           f"chunk size: {arguments.chunk_size}")
     print(f"submit to last draft: {elapsed:.1f} s = {expected / elapsed:,.0f} drafts/s, "
           f"{elapsed * 1000 / expected:.2f} ms per draft")
+    print(f"batch created to completed: {batch_seconds:.1f} s = "
+          f"{expected / batch_seconds:,.0f} drafts/s")
+    if None not in cpu_before + cpu_after:
+        worker_cpu = sum(cpu_after) - sum(cpu_before)
+        print(f"worker CPU time: {worker_cpu:.1f} s = {worker_cpu * 1000 / expected:.2f} ms per draft")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """Return the user + system CPU seconds of process ``pid``, or None without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime are fields 14 and 15 of proc(5), counted from the pid.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def batch_run_seconds(database_url: str) -> float:
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute(
+            "SELECT extract(epoch FROM finished_at - created_at) FROM batches"
+        ).fetchone()
+    return float(row[0])
 
 
 def run(command: list[str], env: dict[str, str]) -> None:
