@@ -85,33 +85,31 @@ def service_env(postgres_url, monkeypatch) -> dict[str, str]:
     db.reset_engine()
 
 
-class Worker:
-    """A `celery -A workers worker` subprocess with its log in a file."""
+class CeleryProcess:
+    """A `celery -A workers ...` subprocess with its output in a log file."""
 
-    def __init__(
-        self, env: dict[str, str], log_path: Path, pool: str = "solo", queues: str | None = None
-    ) -> None:
+    def __init__(self, arguments: list[str], env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self.log = log_path.open("wb")
-        command = [
-            sys.executable, "-m", "celery", "-A", "workers", "worker",
-            f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
-            "-Q", queues or env["CONTENTGEN_QUEUE"], "--without-gossip", "--without-mingle",
-            "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h",
-        ]  # fmt: skip
         self.process = subprocess.Popen(
-            command, cwd=REPOSITORY, env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
+            [sys.executable, "-m", "celery", "-A", "workers", *arguments],
+            cwd=REPOSITORY, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
 
-    def wait_ready(self, timeout: float = 180) -> None:
+    def wait_for_log(self, marker: bytes, timeout: float) -> None:
+        """Wait until ``marker`` appears in the log; raise if the process exits first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.output()}")
-            if b"ready." in self.log_path.read_bytes():
+                raise RuntimeError(f"celery {self.kind} exited early:\n{self.output()}")
+            if marker in self.log_path.read_bytes():
                 return
             time.sleep(0.5)
-        raise TimeoutError(f"worker not ready after {timeout} s:\n{self.output()}")
+        raise TimeoutError(f"celery {self.kind} logged no {marker!r} after {timeout} s:\n{self.output()}")
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__.lower()
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
@@ -125,6 +123,21 @@ class Worker:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+
+
+class Worker(CeleryProcess):
+    def __init__(
+        self, env: dict[str, str], log_path: Path, pool: str = "solo", queues: str | None = None
+    ) -> None:
+        arguments = [
+            "worker", f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
+            "-Q", queues or env["CONTENTGEN_QUEUE"], "--without-gossip", "--without-mingle",
+            "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h",
+        ]  # fmt: skip
+        super().__init__(arguments, env, log_path)
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        self.wait_for_log(b"ready.", timeout)
 
 
 @pytest.fixture
@@ -143,44 +156,19 @@ def start_worker(service_env, tmp_path) -> Iterator:
         worker.stop()
 
 
-class Beat:
-    """A `celery -A workers beat` subprocess with its own schedule file and log."""
+class Beat(CeleryProcess):
+    """Celery beat with its own schedule file."""
 
     def __init__(self, env: dict[str, str], folder: Path, name: str) -> None:
-        self.log_path = folder / f"{name}.log"
-        self.log = self.log_path.open("wb")
-        command = [
-            sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel=INFO",
-            "--schedule", str(folder / f"{name}-schedule"),
+        arguments = [
+            "beat", "--loglevel=INFO", "--schedule", str(folder / f"{name}-schedule"),
             "--pidfile", str(folder / f"{name}.pid"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, cwd=REPOSITORY, env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
+        super().__init__(arguments, env, folder / f"{name}.log")
 
     def wait_sending(self, timeout: float = 60) -> None:
-        """Wait until beat has sent its first dispatcher task."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"beat exited early:\n{self.output()}")
-            if b"Sending due task" in self.log_path.read_bytes():
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"beat sent nothing after {timeout} s:\n{self.output()}")
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+        """Wait until beat has sent its first due task."""
+        self.wait_for_log(b"Sending due task", timeout)
 
 
 @pytest.fixture
