@@ -85,7 +85,8 @@ def main() -> None:
           f"{expected / batch_seconds:,.0f} drafts/s")
     if None not in cpu_before + cpu_after:
         worker_cpu = sum(cpu_after) - sum(cpu_before)
-        print(f"worker CPU time: {worker_cpu:.1f} s = {worker_cpu * 1000 / expected:.2f} ms per draft")
+        print(f"worker CPU time: {worker_cpu:.1f} s = "
+              f"{worker_cpu * 1000 / expected:.2f} ms per draft")
 
 
 def cpu_seconds(pid: int) -> float | None:

@@ -115,7 +115,9 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
     if _count_attempt(request_ids):
         return _run_once(request_ids, generator)
 
-    logger.warning("chunk %s ran before without finishing; running its requests one by one", request_ids)
+    logger.warning(
+        "chunk %s ran before without finishing; running its requests one by one", request_ids
+    )
     result = ChunkResult()
     for request_id in request_ids:
         _count_attempt([request_id])

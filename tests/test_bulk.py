@@ -72,12 +72,11 @@ def test_bulk_insert_keeps_list_order(synced):
     (draft_id, _), _ = insert_two_drafts(synced)
     names = [f"check-{index}" for index in range(12)]
 
+    rows = [
+        {"draft_id": draft_id, "name": name, "passed": True, "blocking": False} for name in names
+    ]
     with db.session_scope() as session:
-        bulk_insert(
-            session,
-            DraftCheck.__table__,
-            [{"draft_id": draft_id, "name": name, "passed": True, "blocking": False} for name in names],
-        )
+        bulk_insert(session, DraftCheck.__table__, rows)
     with db.session_scope() as session:
         stored = session.scalars(select(DraftCheck).order_by(DraftCheck.id)).all()
     assert [check.name for check in stored] == names

@@ -44,12 +44,11 @@ def test_bulk_insert_postgres_keeps_list_order(service_env, tmp_path):
     (draft_id, _), _ = insert_two_drafts(tmp_path)
     names = [f"check-{index}" for index in range(40)]
 
+    rows = [
+        {"draft_id": draft_id, "name": name, "passed": True, "blocking": False} for name in names
+    ]
     with db.session_scope() as session:
-        bulk_insert(
-            session,
-            DraftCheck.__table__,
-            [{"draft_id": draft_id, "name": name, "passed": True, "blocking": False} for name in names],
-        )
+        bulk_insert(session, DraftCheck.__table__, rows)
     with db.session_scope() as session:
         stored = session.scalars(select(DraftCheck.name).order_by(DraftCheck.id)).all()
     assert stored == names
@@ -70,8 +69,8 @@ def test_run_chunk_postgres_stores_drafts_and_checks(service_env, tmp_path):
         ).all()
         assert [draft.request_id for draft in drafts] == ids
         for draft in drafts:
-            expected = [check.name for check in run_checks(draft.text, CheckContext("email_subject"))]
-            assert [check.name for check in draft.checks] == expected
+            expected = run_checks(draft.text, CheckContext("email_subject"))
+            assert [check.name for check in draft.checks] == [check.name for check in expected]
             assert draft.status == DraftStatus.PENDING_REVIEW
             assert draft.version == 1
             assert draft.mean_logprob == -0.5
