@@ -1,20 +1,23 @@
 """Compare the naive way of generating with the worker's generation path, side by side.
 
 Usage:
-    python bench/generation.py [--prompts 64] [--max-new-tokens 64] [--chunk-sizes 16,32,64]
-                               [--dtypes float32,bfloat16] [--naive-prompts 16]
+    python bench/generation.py [--prompts 128] [--max-new-tokens 64]
+                               [--configs 32:32,64:32,64:64] [--dtypes float32,bfloat16]
+                               [--naive-prompts 16]
 
 Both ways use the same prompts (ad copy rendered from the shipped templates for the example
 boot-launch campaign, with more audience segments), greedy decoding and natural stopping at
-the end-of-turn token. "Useful tokens"
-are the tokens before the stop token, the text a draft keeps.
+the end-of-turn token. "Useful tokens" are the tokens before the stop token, the text a
+draft keeps.
 
 - naive: one prompt at a time through ``model.generate`` in float32.
 - worker: ``TransformersGenerator.generate`` on chunks of one channel each, as a worker
-  gets them from ``pending_chunks``, for each dtype and chunk size given.
+  gets them from ``pending_chunks``, for each dtype and each CHUNK_SIZE:BATCH_WIDTH pair.
 
-The naive way runs on the first ``--naive-prompts`` prompts only (it is slow); its rate is
-tokens per second either way. Prints one line per configuration and the ratio to naive.
+Each way first runs once untimed (one prompt, or the first chunk of a configuration), as a
+long-running worker has done, so one-time kernel setup is not counted. The naive way runs
+on the first ``--naive-prompts`` prompts only (it is slow); its rate is tokens per second
+either way. Prints one line per configuration and the ratio to naive.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def build_chunks(count: int, chunk_sizes: list[int]) -> tuple[list[str], dict[in
     """Render ``count`` ad-copy prompts and split them into chunks the way a worker gets them.
 
     The campaign is the shipped boot-launch example with more audience segments: two
-    channels x 4 variants per segment. Chunks come from ``pending_chunks``, so each holds one
+    channels x 4 variants per segment. Chunks come from ``pending_chunks``, so each contains one
     channel, as on a worker. Returns the prompts in request order and, for each chunk size,
     the chunks as indexes into that list.
     """
@@ -139,22 +142,23 @@ def run_worker_path(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--naive-prompts", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--chunk-sizes", default="16,32,64")
+    parser.add_argument("--configs", default="32:32,64:32,64:64", help="CHUNK_SIZE:BATCH_WIDTH pairs")
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--device", default="auto")
     arguments = parser.parse_args()
 
-    chunk_sizes = [int(size) for size in arguments.chunk_sizes.split(",")]
-    prompts, chunks_by_size = build_chunks(arguments.prompts, chunk_sizes)
+    configs = [tuple(int(part) for part in pair.split(":")) for pair in arguments.configs.split(",")]
+    prompts, chunks_by_size = build_chunks(arguments.prompts, sorted({size for size, _ in configs}))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {len(prompts)} prompts, "
           f"max_new_tokens={arguments.max_new_tokens}, greedy, natural stopping")
 
     started = time.perf_counter()
     baseline_generator = TransformersGenerator.load(Settings(device=arguments.device, dtype="float32"))
     print(f"model load from the converted cache: {time.perf_counter() - started:.1f} s")
+    run_naive(baseline_generator, prompts[:1], arguments.max_new_tokens)
     useful, elapsed = run_naive(baseline_generator, prompts[: arguments.naive_prompts], arguments.max_new_tokens)
     naive_rate = useful / elapsed
     print(f"naive, one prompt at a time, float32: {naive_rate:7.1f} useful tokens/s "
@@ -165,14 +169,14 @@ def main() -> None:
             baseline_generator if dtype == "float32"
             else TransformersGenerator.load(Settings(device=arguments.device, dtype=dtype))
         )  # fmt: skip
-        run_worker_path(generator, prompts, [[0, 1, 2, 3]], 8)  # warm-up
-        for chunk_size in chunk_sizes:
-            useful, elapsed = run_worker_path(
-                generator, prompts, chunks_by_size[chunk_size], arguments.max_new_tokens
-            )
+        for chunk_size, width in configs:
+            generator.batch_width = width
+            chunks = chunks_by_size[chunk_size]
+            run_worker_path(generator, prompts, chunks[:1], arguments.max_new_tokens)
+            useful, elapsed = run_worker_path(generator, prompts, chunks, arguments.max_new_tokens)
             rate = useful / elapsed
-            print(f"worker path, {dtype:8s} chunk {chunk_size:3d}: {rate:7.1f} useful tokens/s "
-                  f"({useful} tokens in {elapsed:.1f} s) = {rate / naive_rate:5.1f}x naive")
+            print(f"worker path, {dtype:8s} chunk {chunk_size:3d} width {width:3d}: {rate:7.1f} "
+                  f"useful tokens/s ({useful} tokens in {elapsed:.1f} s) = {rate / naive_rate:5.1f}x naive")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=64, ge=1, le=4096)
     # Rows decoded together. A row that finishes leaves the batch at once, and a waiting
     # request of the same chunk takes its place.
-    batch_width: int = Field(default=32, ge=1, le=1024)
+    batch_width: int = Field(default=64, ge=1, le=1024)
     # Used when neither the campaign nor the channel sets max_new_tokens.
     max_new_tokens: int = Field(default=64, ge=1, le=4096)
     # Where a GGUF model is converted once into safetensors, which loads about 10x faster.

@@ -232,7 +232,7 @@ class TransformersGenerator:
     """A causal language model from transformers, generating for a batch in one call."""
 
     def __init__(
-        self, model, tokenizer, source: ModelSource, device: torch.device, batch_width: int = 32
+        self, model, tokenizer, source: ModelSource, device: torch.device, batch_width: int = 64
     ) -> None:
         self.model = model
         self.batch_width = batch_width
