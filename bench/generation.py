@@ -47,7 +47,9 @@ AUDIENCES = [
 ]  # fmt: skip
 
 
-def build_chunks(count: int, chunk_sizes: list[int]) -> tuple[list[str], dict[int, list[list[int]]]]:
+def build_chunks(
+    count: int, chunk_sizes: list[int]
+) -> tuple[list[str], dict[int, list[list[int]]]]:
     """Render ``count`` ad-copy prompts and split them into chunks the way a worker gets them.
 
     The campaign is the shipped boot-launch example with more audience segments: two
@@ -106,7 +108,9 @@ def build_chunks(count: int, chunk_sizes: list[int]) -> tuple[list[str], dict[in
     return prompts, {size: [chunk for chunk in found if chunk] for size, found in chunks.items()}
 
 
-def run_naive(generator: TransformersGenerator, prompts: list[str], max_new_tokens: int) -> tuple[int, float]:
+def run_naive(
+    generator: TransformersGenerator, prompts: list[str], max_new_tokens: int
+) -> tuple[int, float]:
     """Generate one prompt at a time, the way a first script would."""
     model, tokenizer = generator.model, generator.tokenizer
     useful = 0
@@ -123,19 +127,28 @@ def run_naive(generator: TransformersGenerator, prompts: list[str], max_new_toke
             )  # fmt: skip
         new_tokens = output[0, encoded["input_ids"].shape[1] :].tolist()
         useful += next(
-            (position for position, token in enumerate(new_tokens) if token in generator.stop_token_ids),
+            (
+                position
+                for position, token in enumerate(new_tokens)
+                if token in generator.stop_token_ids
+            ),
             len(new_tokens),
         )
     return useful, time.perf_counter() - started
 
 
 def run_worker_path(
-    generator: TransformersGenerator, prompts: list[str], chunks: list[list[int]], max_new_tokens: int
+    generator: TransformersGenerator,
+    prompts: list[str],
+    chunks: list[list[int]],
+    max_new_tokens: int,
 ) -> tuple[int, float]:
     useful = 0
     started = time.perf_counter()
     for chunk in chunks:
-        outputs = generator.generate([GenerationInput(prompts[index], max_new_tokens) for index in chunk])
+        outputs = generator.generate(
+            [GenerationInput(prompts[index], max_new_tokens) for index in chunk]
+        )
         useful += sum(output.output_tokens for output in outputs)
     return useful, time.perf_counter() - started
 
@@ -145,24 +158,36 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--naive-prompts", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--configs", default="32:32,64:32,64:64", help="CHUNK_SIZE:BATCH_WIDTH pairs")
+    parser.add_argument(
+        "--configs", default="32:32,64:32,64:64", help="CHUNK_SIZE:BATCH_WIDTH pairs"
+    )
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--device", default="auto")
     arguments = parser.parse_args()
 
-    configs = [tuple(int(part) for part in pair.split(":")) for pair in arguments.configs.split(",")]
+    configs = [
+        tuple(int(part) for part in pair.split(":")) for pair in arguments.configs.split(",")
+    ]
     prompts, chunks_by_size = build_chunks(arguments.prompts, sorted({size for size, _ in configs}))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {len(prompts)} prompts, "
-          f"max_new_tokens={arguments.max_new_tokens}, greedy, natural stopping")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {len(prompts)} prompts, "
+        f"max_new_tokens={arguments.max_new_tokens}, greedy, natural stopping"
+    )
 
     started = time.perf_counter()
-    baseline_generator = TransformersGenerator.load(Settings(device=arguments.device, dtype="float32"))
+    baseline_generator = TransformersGenerator.load(
+        Settings(device=arguments.device, dtype="float32")
+    )
     print(f"model load from the converted cache: {time.perf_counter() - started:.1f} s")
     run_naive(baseline_generator, prompts[:1], arguments.max_new_tokens)
-    useful, elapsed = run_naive(baseline_generator, prompts[: arguments.naive_prompts], arguments.max_new_tokens)
+    useful, elapsed = run_naive(
+        baseline_generator, prompts[: arguments.naive_prompts], arguments.max_new_tokens
+    )
     naive_rate = useful / elapsed
-    print(f"naive, one prompt at a time, float32: {naive_rate:7.1f} useful tokens/s "
-          f"({useful} tokens in {elapsed:.1f} s, {arguments.naive_prompts} prompts)")
+    print(
+        f"naive, one prompt at a time, float32: {naive_rate:7.1f} useful tokens/s "
+        f"({useful} tokens in {elapsed:.1f} s, {arguments.naive_prompts} prompts)"
+    )
 
     for dtype in arguments.dtypes.split(","):
         generator = (
@@ -175,8 +200,10 @@ def main() -> None:
             run_worker_path(generator, prompts, chunks[:1], arguments.max_new_tokens)
             useful, elapsed = run_worker_path(generator, prompts, chunks, arguments.max_new_tokens)
             rate = useful / elapsed
-            print(f"worker path, {dtype:8s} chunk {chunk_size:3d} width {width:3d}: {rate:7.1f} "
-                  f"useful tokens/s ({useful} tokens in {elapsed:.1f} s) = {rate / naive_rate:5.1f}x naive")
+            print(
+                f"worker path, {dtype:8s} chunk {chunk_size:3d} width {width:3d}: {rate:7.1f} "
+                f"useful tokens/s ({useful} tokens in {elapsed:.1f} s) = {rate / naive_rate:5.1f}x naive"
+            )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ def states(rows: int, positions: int, seed: int) -> tuple[torch.Tensor, torch.Te
 
 def test_growing_layer_matches_dynamic_layer():
     growing, dynamic = _GrowingLayer(), DynamicLayer()
-    steps = [states(4, 10, seed=0)] + [states(4, 1, seed=step) for step in range(1, SPARE_POSITIONS + 5)]
+    steps = [states(4, 10, seed=0)] + [
+        states(4, 1, seed=step) for step in range(1, SPARE_POSITIONS + 5)
+    ]
     for keys, values in steps:
         grown = growing.update(keys, values)
         expected = dynamic.update(keys, values)

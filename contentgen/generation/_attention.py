@@ -42,7 +42,9 @@ def grouped_decode_attention(
     (True where a position may be attended) or additive, broadcastable to
     (batch, 1, 1, length). Returns (batch, 1, heads, dim).
     """
-    unsupported = any(kwargs.get(name) is not None for name in ("softcap", "s_aux", "position_bias"))
+    unsupported = any(
+        kwargs.get(name) is not None for name in ("softcap", "s_aux", "position_bias")
+    )
     if query.shape[2] != 1 or dropout or unsupported or query.shape[-1] != value.shape[-1]:
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs

@@ -77,7 +77,9 @@ def generate_continuous(
         One result per prompt, in order.
     """
     with grouped_decode(model):
-        return _generate(model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad_token_id, width)
+        return _generate(
+            model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad_token_id, width
+        )
 
 
 def _generate(model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad_token_id, width):
@@ -91,7 +93,12 @@ def _generate(model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad
         free = width - (len(batch.rows) if batch else 0)
         # Refill only when a useful share of the batch is free (or it is empty): each
         # prefill is a forward pass of its own, and a one-row prefill costs nearly as much.
-        if waiting and free > 0 and (batch is None or free >= max(1, width // 4)) and _can_merge(batch):
+        if (
+            waiting
+            and free > 0
+            and (batch is None or free >= max(1, width // 4))
+            and _can_merge(batch)
+        ):
             group = [waiting.popleft() for _ in range(min(free, len(waiting)))]
             new = _prefill(model, group, prompts, prefix, choose_tokens, pad_token_id, device)
             # Only the new rows chose a token in this pass; the running rows' next tokens
@@ -203,7 +210,9 @@ def _shared_prefix(model, prompts: Sequence[list[int]], device) -> _Prefix | Non
         use_cache=True,
         logits_to_keep=1,
     )
-    return _Prefix(length, [layer.keys for layer in cache.layers], [layer.values for layer in cache.layers])
+    return _Prefix(
+        length, [layer.keys for layer in cache.layers], [layer.values for layer in cache.layers]
+    )
 
 
 def _common_prefix_length(prompts: Sequence[list[int]]) -> int:
@@ -318,7 +327,9 @@ def _merge(running: _Batch | None, new: _Batch | None) -> _Batch | None:
         return running or new
     length = max(running.mask.shape[1], new.mask.shape[1])
     for old_layer, new_layer in zip(running.cache.layers, new.cache.layers, strict=True):
-        old_layer.keys = torch.cat([_pad_left(old_layer.keys, length), _pad_left(new_layer.keys, length)])
+        old_layer.keys = torch.cat(
+            [_pad_left(old_layer.keys, length), _pad_left(new_layer.keys, length)]
+        )
         old_layer.values = torch.cat(
             [_pad_left(old_layer.values, length), _pad_left(new_layer.values, length)]
         )
