@@ -182,7 +182,7 @@ def read_progress(batch_id: int) -> BatchProgress:
 def wait_for_batch(
     batch_id: int,
     on_progress: ProgressCallback | None = None,
-    poll_seconds: float = 1.0,
+    poll_seconds: float = 0.25,
     timeout: float | None = None,
     on_stall: Callable[[float], None] | None = None,
     stall_seconds: float = 60.0,
