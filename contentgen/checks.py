@@ -130,7 +130,8 @@ def with_near_duplicate(
 ) -> list[CheckResult]:
     """Return ``run_text_checks`` results with ``near_duplicate`` in its place in the table."""
     *before, personal_data = text_results
-    assert personal_data.name == PERSONAL_DATA, "run_text_checks must end with personal_data"
+    if personal_data.name != PERSONAL_DATA:
+        raise ValueError(f"expected run_text_checks results ending with {PERSONAL_DATA}")
     return [*before, near_duplicate, personal_data]
 
 

@@ -382,6 +382,8 @@ def _store_drafts(
     )
     draft_ids = {request_id: draft_id for draft_id, request_id in inserted}
     # Inserted in the order the checks ran, so ordering by id keeps the order of checks.py's table.
+    # NOTE: on PostgreSQL this relies on INSERT ... SELECT FROM unnest() taking serial ids in
+    # array order, which it does in practice but SQL does not promise.
     checks = [
         {
             "draft_id": draft_ids[row.request.id],
@@ -464,9 +466,10 @@ def clean_output(text: str, single_line: bool = False) -> str:
 
     With ``single_line``, keep only the first non-empty line: small models often follow a
     headline with a second attempt or an explanation. A trailing U+FFFD is dropped too: it
-    is the decoded start of a character whose bytes max_new_tokens cut off.
+    is the decoded start of a character whose bytes max_new_tokens cut off. NUL characters
+    are removed, because PostgreSQL text columns reject them.
     """
-    text = text.rstrip("\ufffd").strip()
+    text = text.replace("\x00", "").rstrip("\ufffd").strip()
     if single_line:
         text = text.split("\n", 1)[0].strip()
     text = _LABEL.sub("", text, count=1).strip()

@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     generator: str = Field(default="transformers", pattern=r"^(transformers|null|[\w.]+:\w+)$")
     # "auto" picks cuda when torch finds a GPU, else cpu; or any torch device string.
     device: str = "auto"
-    # "auto" is bfloat16 on CUDA and float32 on CPU, where batched and single outputs
-    # are equal only in float32.
+    # "auto" is bfloat16 on CUDA (float16 without bfloat16 support) and on CPUs with
+    # bfloat16 instructions, else float32. Batched and single outputs are equal only in float32.
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     # torch CPU threads per worker process; None uses every core the process may run on.
     torch_threads: int | None = Field(default=None, ge=1)

@@ -429,10 +429,11 @@ def test_run_chunk_partial_leaves_batch_running(synced):
         ("Subjective comfort, all day", "Subjective comfort, all day"),
         ("", ""),
         ("山岚茶舍\ufffd", "山岚茶舍"),
+        ("Trail\x00 ready", "Trail ready"),
     ],
     ids=[
         "quotes", "label-and-quotes", "full-width-colon", "curly", "inner-quotes",
-        "label-prefix-word", "empty", "cut-character",
+        "label-prefix-word", "empty", "cut-character", "nul",
     ],  # fmt: skip
 )
 def test_clean_output(raw, expected):

@@ -120,3 +120,13 @@ def test_grouped_decode_attention_passes_prompts_to_sdpa():
     output, _ = grouped_decode_attention(module, query, key, value, None)
     expected, _ = sdpa_attention_forward(module, query, key, value, None)
     assert torch.equal(output, expected)
+
+
+def test_grouped_decode_attention_passes_per_head_masks_to_sdpa():
+    module = GroupedModule(groups=3)
+    query, key, value, keep = decode_inputs("bool")
+    per_head = keep.expand(5, 6, 1, 12).clone()
+    per_head[1, 2, :, :5] = False
+    output, _ = grouped_decode_attention(module, query, key, value, per_head)
+    expected, _ = sdpa_attention_forward(module, query, key, value, per_head)
+    assert torch.equal(output, expected)

@@ -47,7 +47,14 @@ def grouped_decode_attention(
     unsupported = any(
         kwargs.get(name) is not None for name in ("softcap", "s_aux", "position_bias")
     )
-    if query.shape[2] != 1 or dropout or unsupported or query.shape[-1] != value.shape[-1]:
+    per_head_mask = attention_mask is not None and attention_mask.shape[1] != 1
+    if (
+        query.shape[2] != 1
+        or dropout
+        or unsupported
+        or per_head_mask
+        or query.shape[-1] != value.shape[-1]
+    ):
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
