@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -53,9 +54,14 @@ MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "cg_"
 
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so that a login takes as long whether or
-# not the user exists.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Return a hash to verify against when the username is unknown, so that a login takes
+    as long whether or not the user exists. Made on first use: an Argon2 hash costs about
+    0.1 s, which every command would otherwise pay at import."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -207,7 +213,7 @@ def set_locale(session: Session, user_id: int, locale: str | None) -> User:
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """Return the active user with this username and password, else None."""
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
-    stored_hash = user.password_hash if user is not None else _DUMMY_HASH
+    stored_hash = user.password_hash if user is not None else _dummy_hash()
     try:
         _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
