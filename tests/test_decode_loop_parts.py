@@ -111,7 +111,7 @@ def test_grouped_decode_attention_ignores_masked_positions():
     assert not torch.equal(before[1:], scaled[1:])
 
 
-def test_grouped_decode_attention_passes_prompts_to_sdpa():
+def test_grouped_decode_prompt_pass_fallback():
     module = GroupedModule(groups=3)
     generator = torch.Generator().manual_seed(1)
     query = torch.randn(2, 6, 4, 16, generator=generator)
@@ -122,7 +122,7 @@ def test_grouped_decode_attention_passes_prompts_to_sdpa():
     assert torch.equal(output, expected)
 
 
-def test_grouped_decode_attention_passes_per_head_masks_to_sdpa():
+def test_grouped_decode_per_head_mask_fallback():
     module = GroupedModule(groups=3)
     query, key, value, keep = decode_inputs("bool")
     per_head = keep.expand(5, 6, 1, 12).clone()

@@ -100,14 +100,19 @@ def test_refilled_rows_equal_single(generator):
         GenerationInput(prompt, max_new_tokens=limit)
         for prompt, limit in zip(PROMPTS, [4, 20, 8, 16, 12], strict=True)
     ]
-    narrow = TransformersGenerator(
-        generator.model, generator.tokenizer, _source(generator), generator.device, batch_width=2
-    )
+    narrow = _with_width(generator, 2)
     refilled = narrow.generate(inputs)
     alone = [generator.generate([item])[0] for item in inputs]
 
     assert [output.text for output in refilled] == [output.text for output in alone]
     assert [output.output_tokens for output in refilled] == [output.output_tokens for output in alone]
+
+
+def _with_width(generator, width):
+    """Return a generator on the same loaded model that decodes ``width`` rows at a time."""
+    return TransformersGenerator(
+        generator.model, generator.tokenizer, _source(generator), generator.device, batch_width=width
+    )
 
 
 def _source(generator):
@@ -168,9 +173,7 @@ def test_shared_prefix_rows_equal_single(generator):
     assert _common_prefix_length(encoded) > MIN_SHARED_PREFIX + 30
 
     # Width 2 makes the third prompt join in a later prefill that reuses the same prefix.
-    narrow = TransformersGenerator(
-        generator.model, generator.tokenizer, _source(generator), generator.device, batch_width=2
-    )
+    narrow = _with_width(generator, 2)
     together = narrow.generate(inputs)
     alone = [generator.generate([item])[0] for item in inputs]
     assert [output.text for output in together] == [output.text for output in alone]
