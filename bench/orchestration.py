@@ -10,7 +10,7 @@ submitting, queueing, claiming, writing drafts and completing the batch. The ben
 creates and drops its own PostgreSQL database and uses its own queue name.
 
 The first figure is the wall time of `batch submit --wait`, which includes the command's
-start-up and its polling once a second. The second is the time from the batch's creation
+start-up and its polling every 0.25 s. The second is the time from the batch's creation
 to its completion, as stored in the database. The third is the CPU time the worker
 processes spent per draft, read from /proc (Linux only). CPU time varies less than wall
 time when other programs load the machine.

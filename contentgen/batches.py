@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass
@@ -80,16 +80,18 @@ def request_seed(campaign_seed: int, campaign_key: str, slot: Slot) -> int:
     return (campaign_seed + zlib.crc32(label)) % 2**31
 
 
-def build_context(campaign: Campaign, spec: CampaignSpec, slot: Slot) -> dict[str, Any]:
-    """Build the template variables for one slot."""
+def context_builder(campaign: Campaign, spec: CampaignSpec) -> Callable[[Slot], dict[str, Any]]:
+    """Return a function that builds the template variables for one slot of ``campaign``.
+
+    The brand, campaign, product, segment and channel values are built once and shared by
+    the slots that use them. Templates render in an immutable sandbox, so no template can
+    change a shared value for the slots after it.
+    """
     brand = campaign.brand
-    segment = next(segment for segment in spec.segments if segment.key == slot.segment)
-    channel = CHANNELS[slot.channel]
     # The prompt lists the same banned terms the checks look for: the brand's own and those
     # of the rule packs for this locale.
     rules = rules_for_brand(brand, spec.locale)
-    max_chars = channel.prompt_limit(spec.locale, (brand.channel_limits or {}).get(channel.key))
-    return {
+    shared = {
         "brand": ContextValue(
             "brand",
             {
@@ -110,16 +112,32 @@ def build_context(campaign: Campaign, spec: CampaignSpec, slot: Slot) -> dict[st
             },
         ),
         "product": ContextValue("product", spec.product.model_dump()),
-        "segment": ContextValue("segment", segment.model_dump()),
-        "channel": ContextValue(
-            "channel", {"key": channel.key, "label": channel.label, "max_chars": max_chars}
-        ),
         "locale": spec.locale,
         "language": language_name(spec.locale),
-        "variant": slot.variant,
         "variants": spec.variants,
-        "angle": ANGLES[(slot.variant - 1) % len(ANGLES)],
     }
+    segments = {
+        segment.key: ContextValue("segment", segment.model_dump()) for segment in spec.segments
+    }
+    limits = brand.channel_limits or {}
+    channels = {}
+    for key in spec.channels:
+        channel = CHANNELS[key]
+        max_chars = channel.prompt_limit(spec.locale, limits.get(key))
+        channels[key] = ContextValue(
+            "channel", {"key": key, "label": channel.label, "max_chars": max_chars}
+        )
+
+    def build(slot: Slot) -> dict[str, Any]:
+        return {
+            **shared,
+            "segment": segments[slot.segment],
+            "channel": channels[slot.channel],
+            "variant": slot.variant,
+            "angle": ANGLES[(slot.variant - 1) % len(ANGLES)],
+        }
+
+    return build
 
 
 def sample_context() -> dict[str, Any]:
@@ -147,7 +165,7 @@ def sample_context() -> dict[str, Any]:
     )  # fmt: skip
     campaign = Campaign(key=spec.key, name=spec.display_name, brand=brand)
     slot = next(expand_slots(spec))
-    return build_context(campaign, spec, slot)
+    return context_builder(campaign, spec)(slot)
 
 
 def approved_slots(session: Session, campaign: Campaign) -> set[Slot]:
@@ -254,13 +272,14 @@ def _request_rows(
     skipped: AbstractSet[Slot],
 ) -> list[dict[str, Any]]:
     generation = spec.generation
+    build_context = context_builder(campaign, spec)
     rows = []
     for slot in expand_slots(spec):
         if slot in skipped:
             continue
         template = templates[slot.channel]
         try:
-            prompt = render_prompt(template, build_context(campaign, spec, slot))
+            prompt = render_prompt(template, build_context(slot))
         except InvalidInput as error:
             raise InvalidInput(
                 f'campaign "{campaign.key}", channel "{slot.channel}": {error}'

@@ -1,8 +1,8 @@
 """Prompt templates: syncing ``*.j2`` files into versioned rows, and rendering them.
 
 Templates and campaign values are both user input. Templates are compiled in Jinja's
-sandbox with ``StrictUndefined``, so a misspelt variable is an error instead of an empty
-string. Campaign values are passed only as context data, so ``{{ 7*7 }}`` in a product name
+immutable sandbox with ``StrictUndefined``, so a misspelt variable is an error instead of an
+empty string and no template can change the values it is given. Campaign values are passed only as context data, so ``{{ 7*7 }}`` in a product name
 reaches the prompt as those seven characters and is never evaluated.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -58,9 +58,13 @@ class _NamedStrictUndefined(StrictUndefined):
     )
 
 
-def create_environment() -> SandboxedEnvironment:
-    """Create the sandboxed Jinja environment every prompt template is compiled in."""
-    return SandboxedEnvironment(
+def create_environment() -> ImmutableSandboxedEnvironment:
+    """Create the sandboxed Jinja environment every prompt template is compiled in.
+
+    The immutable sandbox also refuses methods that change a list or dict, such as
+    ``append`` or ``update``, so a template cannot alter the values it is given.
+    """
+    return ImmutableSandboxedEnvironment(
         undefined=_NamedStrictUndefined,
         autoescape=False,
         trim_blocks=True,

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from contentgen import db
-from contentgen.batches import Slot, build_context
+from contentgen.batches import Slot, context_builder
 from contentgen.campaigns import CampaignFile, import_campaign_file
 from contentgen.errors import InvalidInput
 from contentgen.models import PromptTemplate
@@ -36,7 +36,7 @@ def render_for(product_name: str, source: str) -> str:
     with db.session_scope() as session:
         campaign = import_campaign_file(session, Path("test.yaml"), parsed)[0]
         spec = parsed.campaigns[0]
-        context = build_context(campaign, spec, Slot("hikers", "google_ads_headline", 1))
+        context = context_builder(campaign, spec)(Slot("hikers", "google_ads_headline", 1))
         return render_prompt(make_template(source), context)
 
 
@@ -62,6 +62,33 @@ def test_render_sandbox_rejects_dunder_on_context_value():
         render_prompt(make_template("{{ product.__class__.__init__.__globals__ }}"), {"product": {}})
 
 
+@pytest.mark.parametrize(
+    "source",
+    ["{{ product.features.append('free socks') }}", "{{ brand.update({'name': 'Other'}) }}"],
+)
+def test_render_sandbox_rejects_changing_a_value(source):
+    context = {"product": {"features": ["Grippy outsole"]}, "brand": {"name": "TrailPeak"}}
+    with pytest.raises(InvalidInput, match="unsafe"):
+        render_prompt(make_template(source), context)
+    assert context == {"product": {"features": ["Grippy outsole"]}, "brand": {"name": "TrailPeak"}}
+
+
+def test_slot_contexts_differ_only_by_slot(database):
+    parsed = CampaignFile.model_validate(campaign_data())
+    with db.session_scope() as session:
+        campaign = import_campaign_file(session, Path("test.yaml"), parsed)[0]
+        build = context_builder(campaign, parsed.campaigns[0])
+        first = build(Slot("hikers", "google_ads_headline", 1))
+        second = build(Slot("hikers", "google_ads_headline", 2))
+    assert (first["variant"], second["variant"]) == (1, 2)
+    assert first["angle"] != second["angle"]
+    assert first["product"] == second["product"] == {
+        "name": "Ridgeline GTX", "description": "A waterproof boot.", "features": [],
+        "price": None, "url": None, "offer": None,
+    }  # fmt: skip
+    assert first["channel"]["key"] == "google_ads_headline"
+
+
 def test_render_keeps_template_syntax_in_values_literal(database):
     prompt = render_for("{{ 7*7 }}", "Product: {{ product.name }}")
     assert prompt == "Product: {{ 7*7 }}"
@@ -79,7 +106,9 @@ def test_shipped_template_renders_value_literally(synced):
     parsed = CampaignFile.model_validate(campaign_data("Tom & Jerry's {{ 7*7 }}"))
     with db.session_scope() as session:
         campaign = import_campaign_file(session, Path("test.yaml"), parsed)[0]
-        context = build_context(campaign, parsed.campaigns[0], Slot("hikers", "google_ads_headline", 1))
+        context = context_builder(campaign, parsed.campaigns[0])(
+            Slot("hikers", "google_ads_headline", 1)
+        )
         prompt = render_prompt(template, context)
     assert "Tom & Jerry's {{ 7*7 }}" in prompt
     assert "&amp;" not in prompt
