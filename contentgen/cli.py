@@ -30,6 +30,7 @@ from contentgen.batches import (
 )
 from contentgen.campaigns import import_campaign_file, load_campaign_file
 from contentgen.cli_schedules import schedules_app
+from contentgen.counting import Counting
 from contentgen.dispatch import (
     read_progress,
     resume,
@@ -39,7 +40,6 @@ from contentgen.dispatch import (
     sweep_stalled_batches,
     wait_for_batch,
 )
-from contentgen.counting import Counting
 from contentgen.drafts import DraftOrder, draft_details, list_drafts
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.models import Campaign, DraftStatus, PromptTemplate

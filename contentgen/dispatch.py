@@ -17,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 
 from contentgen.batches import (
     BatchProgress,
-    stalled_batches,
     batch_progress,
     campaigns_by_key,
     create_batch,
     find_batch_by_key,
     get_batch,
     pending_chunks,
+    stalled_batches,
 )
 from contentgen.campaigns import import_campaign_file, load_campaign_file
 from contentgen.chunks import run_chunk

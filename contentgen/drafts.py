@@ -369,10 +369,5 @@ def draft_details(session: Session, draft_id: int) -> dict[str, Any]:
         "regenerations": draft.regenerations,
         "created_at": draft.created_at.isoformat(),
         "updated_at": draft.updated_at.isoformat(),
-        "checks": [
-            {"name": check.name, "passed": check.passed, "blocking": check.blocking,
-             "detail": check.detail}
-            for check in draft.checks
-        ],  # fmt: skip
         "prompt": draft.request.prompt,
     }

@@ -6,7 +6,12 @@ import yaml
 from sqlalchemy import select, update
 
 from contentgen import db
-from contentgen.chunks import REGENERATION_MIN_TEMPERATURE, clean_output, regeneration_seed, run_chunk
+from contentgen.chunks import (
+    REGENERATION_MIN_TEMPERATURE,
+    clean_output,
+    regeneration_seed,
+    run_chunk,
+)
 from contentgen.dispatch import submit
 from contentgen.generation import GenerationInput, GenerationOutput, OutOfMemory
 from contentgen.generation.null import NullGenerator
@@ -21,7 +26,6 @@ from contentgen.models import (
 )
 
 from .conftest import apply_settings
-
 
 WORDS = ("trail", "summit", "river", "canyon", "meadow", "ridge", "forest", "valley", "glacier", "harbor")
 

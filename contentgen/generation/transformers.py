@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
-
 from transformers.utils import logging as transformers_logging
 
 from contentgen.errors import InfrastructureError, InvalidInput

@@ -1,7 +1,7 @@
 """create the initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-12-04
 """
 

@@ -102,7 +102,7 @@ def test_request_that_kills_worker_ends_failed(service_env, start_worker, tmp_pa
 
     for _ in range(6):
         wait_until(
-            lambda: worker.process.poll() is not None
+            lambda process=worker.process: process.poll() is not None
             or all(status != RequestStatus.PENDING for status, _, _ in request_states().values()),
             message="the worker to die or the batch to finish",
         )
