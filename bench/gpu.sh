@@ -8,8 +8,9 @@
 # the default model's tokenizer files, and wheels for Python ${GPU_PYTHON_VERSION:-3.12}
 # on x86-64 Linux of the versions of transformers, pydantic-settings and their
 # dependencies that .venv holds. Copy the checkout with bench/.gpu/ to a machine whose
-# python3 (or $PYTHON) has a CUDA build of torch. There this script unpacks the wheels into a folder that it puts on PYTHONPATH.
-# Without bench/.gpu/, it runs .venv/bin/python, or $PYTHON when set.
+# python3 (or $PYTHON) has a CUDA build of torch. There this script unpacks the wheels
+# into a folder that it puts on PYTHONPATH. Without bench/.gpu/, it runs .venv/bin/python,
+# or $PYTHON when set.
 # NOTE: the wheel path has run only beside a CPU build of torch, not on a CUDA machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
