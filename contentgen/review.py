@@ -16,6 +16,10 @@ edit           pending_review, flagged,     approved
                approved
 =============  ===========================  =========
 
+An edit runs the automated checks again on the new text and stores their results in place
+of the old ones. Neither an edit nor an approval lets through text over the channel's hard
+limit, which the platform would reject, or text with a banned term of the brand.
+
 A rejected draft is final. Two reviewers acting on the same draft are kept apart by the
 draft's version: a caller passes the version it showed the reviewer, and a decision made
 on an older version raises ``Conflict`` and writes nothing. The row is also locked (on
@@ -35,11 +39,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from contentgen._draft_context import check_contexts, slot_of, stored_siblings
 from contentgen._limits import measure
+from contentgen.campaigns import campaign_spec
+from contentgen.channels import measure as measure_for_channel
+from contentgen.checks import run_checks, score_draft
 from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.i18n import N_
-from contentgen.models import Draft, DraftStatus, ReviewEvent
+from contentgen.models import Draft, DraftCheck, DraftStatus, ReviewEvent
+from contentgen.rules import find_terms, rules_for_brand
 from contentgen.users import Actor, Permission, get_user
 
 logger = logging.getLogger(__name__)
@@ -121,17 +130,22 @@ def decide(
         NotFound: if the draft does not exist.
         Conflict: if the draft changed since ``expected_version`` or its status does not
             allow the action.
-        InvalidInput: if an edit is over the channel's hard limit.
+        InvalidInput: if an edit or an approval would let through text over the channel's
+            hard limit or with a banned term.
     """
     actor.require(Permission.REVIEW)
     draft = _locked_draft(session, draft_id)
     if expected_version is not None and draft.version != expected_version:
         raise _changed_since(session, draft, expected_version)
     _check_allowed(draft, decision.action)
-    if decision.action == "edit":
-        _check_limit(draft, decision.text)
+    if decision.action in ("approve", "edit"):
+        error = _rule_error(draft, decision)
+        if error is not None:
+            raise error
 
     _apply(session, actor, draft, decision)
+    if decision.action == "edit":
+        _recheck(session, draft)
     _flush(session, draft_id)
     logger.info(
         "draft %d: %s by %s (now %s)", draft_id, decision.action, actor.username, draft.status.value
@@ -160,20 +174,65 @@ def _check_allowed(draft: Draft, action: str) -> None:
         )  # fmt: skip
 
 
-def _check_limit(draft: Draft, text: str | None) -> None:
-    channel = draft.request.channel
-    count = measure(text or "", channel)
-    if count.hard and count.over:
-        raise InvalidInput.from_template(
+def _rule_error(draft: Draft, decision: Decision) -> InvalidInput | None:
+    """Return the error for text that ``decision`` would approve against a hard rule, or None.
+
+    The hard rules are the channel's hard limit, which the platform enforces, and the
+    brand's banned terms: a reviewer cannot approve text that breaks them.
+    """
+    editing = decision.action == "edit"
+    text = (decision.text or "") if editing else draft.text
+    request = draft.request
+    brand = request.campaign.brand
+    count = measure(text, request.channel, brand.channel_limits)
+    if count.over:
+        template = (
             N_("the edited text of draft {draft_id} has {count} characters as the platform "
                "counts them, over the hard limit of {limit} for {channel}; shorten it by "
-               "{over}. Nothing was saved."),
+               "{over}. Nothing was saved.")
+            if editing else
+            N_("draft {draft_id} has {count} characters as the platform counts them, over the "
+               "hard limit of {limit} for {channel}, so it cannot be approved; edit it to "
+               "{limit} characters or fewer instead. Nothing was changed.")
+        )  # fmt: skip
+        return InvalidInput.from_template(
+            template,
             draft_id=draft.id,
             count=count.count,
             limit=count.limit,
-            channel=channel,
+            channel=request.channel,
             over=count.over,
+        )
+
+    rules = rules_for_brand(brand, campaign_spec(request.campaign).locale)
+    matches = find_terms(text, rules.banned)
+    if matches:
+        template = (
+            N_("the edited text of draft {draft_id} contains banned terms: {terms}; remove "
+               "them. Nothing was saved.")
+            if editing else
+            N_("draft {draft_id} contains banned terms: {terms}, so it cannot be approved; "
+               "edit it to remove them instead. Nothing was changed.")
         )  # fmt: skip
+        terms = ", ".join(dict.fromkeys(f'"{match.term.text}"' for match in matches))
+        return InvalidInput.from_template(template, draft_id=draft.id, terms=terms)
+    return None
+
+
+def _recheck(session: Session, draft: Draft) -> None:
+    """Run the automated checks on an edited draft, replacing the results and the score."""
+    request = draft.request
+    context = check_contexts([request])[request.id]
+    siblings = stored_siblings(session, [request]).get(slot_of(request), [])
+    results = run_checks(draft.text, context, siblings)
+    draft.checks = [
+        DraftCheck(name=result.name, passed=result.passed, blocking=result.blocking,
+                   detail=result.detail)
+        for result in results
+    ]  # fmt: skip
+    measurement = measure_for_channel(draft.text, request.channel, context.channel_limits)
+    # A person wrote the text, so the model's token probabilities do not apply to it.
+    draft.score = score_draft(results, measurement, None)
 
 
 def _changed_since(session: Session, draft: Draft, expected_version: int) -> Conflict:
@@ -228,13 +287,21 @@ def _flush(session: Session, draft_id: int | None = None) -> None:
 
 @dataclass
 class BulkResult:
-    """The outcome of a bulk action: the drafts it changed and, by status, those it skipped."""
+    """The outcome of a bulk action: the drafts it changed and those it skipped."""
 
     changed: list[int] = field(default_factory=list)
+    # Drafts whose status does not allow the action, counted by status.
     skipped: dict[str, int] = field(default_factory=dict)
+    # Drafts left unapproved because they are over the hard limit or contain a banned term.
+    breaking_rules: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"changed": len(self.changed), "changed_ids": self.changed, "skipped": self.skipped}
+        return {
+            "changed": len(self.changed),
+            "changed_ids": self.changed,
+            "skipped": self.skipped,
+            "breaking_rules_ids": self.breaking_rules,
+        }
 
 
 def decide_many(
@@ -248,8 +315,9 @@ def decide_many(
 ) -> BulkResult:
     """Approve or reject a selection of drafts, or every draft matching a filter, at once.
 
-    Drafts whose status does not allow the action are skipped and counted by status; the
-    others change in one transaction, each with its own review event.
+    Drafts whose status does not allow the action are skipped and counted by status, and
+    an approval skips drafts that break a hard rule (see ``decide``). The others change in
+    one transaction, each with its own review event.
 
     Args:
         draft_ids: the selection; ignored when ``draft_filter`` is given.
@@ -279,14 +347,18 @@ def decide_many(
         if draft.status not in ALLOWED_FROM[decision.action]:
             skipped[draft.status.value] += 1
             continue
+        if decision.action == "approve" and _rule_error(draft, decision) is not None:
+            result.breaking_rules.append(draft.id)
+            continue
         _apply(session, actor, draft, decision)
         result.changed.append(draft.id)
     _flush(session)
 
     result.skipped = dict(skipped)
     logger.info(
-        "bulk %s by %s: %d changed, skipped %s",
+        "bulk %s by %s: %d changed, skipped %s, breaking hard rules %s",
         decision.action, actor.username, len(result.changed), result.skipped,
+        result.breaking_rules,
     )  # fmt: skip
     return result
 

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 from contentgen import db
 from contentgen.drafts import DraftFilter
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from contentgen.models import Draft, DraftStatus, ReviewEvent
+from contentgen.models import Brand, Draft, DraftStatus, ReviewEvent
 from contentgen.review import Decision, decide, decide_many, history
 
 from .seeding import draft_ids, make_user, seed_batch
@@ -176,3 +176,69 @@ def test_review_bulk_stale_version_changes_nothing(batch, reviewer):
             session, reviewer, Decision("approve"), draft_ids=[first, second], versions={second: 7}
         )
     assert event_count() == 0
+
+
+def set_draft_text(draft_id: int, text: str) -> None:
+    with db.session_scope() as session:
+        session.get(Draft, draft_id).text = text
+
+
+def ban_term(term: str) -> None:
+    with db.session_scope() as session:
+        brand = session.scalars(select(Brand).where(Brand.key == "trailpeak")).one()
+        brand.banned_terms = [*brand.banned_terms, term]
+
+
+def test_review_edit_reruns_checks(batch, reviewer):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    with db.session_scope() as session:
+        assert [check.name for check in session.get(Draft, draft_id).checks] == ["length"]
+        decide(session, reviewer, draft_id, Decision("edit", text="Ridgeline GTX stays dry"))
+    with db.session_scope() as session:
+        draft = session.get(Draft, draft_id)
+        checks = {check.name: check for check in draft.checks}
+        score = draft.score
+    assert {"empty", "length", "banned_terms", "language", "near_duplicate"} <= set(checks)
+    assert checks["length"].passed
+    assert checks["length"].detail.startswith("23 of 30")
+    assert 0 < score < 1
+
+
+def test_review_edit_with_banned_term_changes_nothing(batch, reviewer):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    ban_term("cheap")
+    with pytest.raises(InvalidInput, match=f'draft {draft_id} contains banned terms: "cheap"; remove them'):
+        with db.session_scope() as session:
+            decide(session, reviewer, draft_id, Decision("edit", text="Cheap boots for trails"))
+    assert status_of(draft_id) == "pending_review"
+    assert event_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x" * 31, "has 31 characters .* over the hard limit of 30 .* cannot be approved"),
+        ("Cheap boots for trails", 'contains banned terms: "cheap", so it cannot be approved'),
+    ],
+    ids=["over-limit", "banned-term"],
+)
+def test_review_approve_breaking_rule_changes_nothing(batch, reviewer, text, message):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    ban_term("cheap")
+    set_draft_text(draft_id, text)
+    with pytest.raises(InvalidInput, match=message):
+        with db.session_scope() as session:
+            decide(session, reviewer, draft_id, Decision("approve"))
+    assert status_of(draft_id) == "pending_review"
+    assert event_count() == 0
+
+
+def test_review_bulk_approve_leaves_rule_breakers(batch, reviewer):
+    first, second, third = draft_ids(batch, "google_ads_headline")[:3]
+    set_draft_text(first, "x" * 31)
+    with db.session_scope() as session:
+        result = decide_many(session, reviewer, Decision("approve"), draft_ids=[first, second, third])
+    assert result.breaking_rules == [first]
+    assert result.changed == [second, third]
+    assert status_of(first) == "pending_review"
+    assert result.as_dict()["breaking_rules_ids"] == [first]

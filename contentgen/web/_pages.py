@@ -33,6 +33,7 @@ NOTICES = {
     "rejected": N_("Draft {draft} rejected."),
     "edited": N_("Draft {draft} edited and approved."),
     "bulk": N_("{changed} drafts changed; {skipped} skipped because their status does not allow the action."),
+    "bulk_rules": N_("{changed} drafts changed; {skipped} skipped because their status does not allow the action; {breaking} not approved because they are over the hard limit or contain a banned term: edit them first."),
     "queue_clear": N_("The queue is clear: no more drafts match this filter."),
     "user_created": N_("User {user} created."),
     "role_changed": N_("User {user} now has the role {role}."),
@@ -48,7 +49,7 @@ def notice_of(request: Request) -> str | None:
     template = NOTICES.get(request.query_params.get("notice", ""))
     if template is None:
         return None
-    fields = {name: request.query_params.get(name, "") for name in ("draft", "changed", "skipped", "user", "role")}
+    fields = {name: request.query_params.get(name, "") for name in ("draft", "changed", "skipped", "breaking", "user", "role")}
     fields = {name: value if len(value) <= 100 else value[:100] for name, value in fields.items()}
     return translations(request_locale(request)).gettext(template).format(**fields)
 

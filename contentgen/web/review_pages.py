@@ -94,8 +94,10 @@ def bulk_action(
         context = _queue_context(request, draft_filter, 1)
         context["error"] = message_of(request, error)
         return render(request, "queue.html", context, status_code=status_code_of(error))
-    return redirect_to("/queue", **draft_filter.as_params(), notice="bulk",
-                     changed=len(result.changed), skipped=sum(result.skipped.values()))  # fmt: skip
+    return redirect_to("/queue", **draft_filter.as_params(),
+                       notice="bulk_rules" if result.breaking_rules else "bulk",
+                       changed=len(result.changed), skipped=sum(result.skipped.values()),
+                       breaking=len(result.breaking_rules))  # fmt: skip
 
 
 def _parse_selection(values: list[str]) -> dict[int, int]:

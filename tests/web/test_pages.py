@@ -245,6 +245,20 @@ def test_pages_bulk_selection_rejects_with_reason(reviewer, seeded):
     assert status_of(first) == status_of(second) == DraftStatus.REJECTED
 
 
+def test_pages_bulk_approve_names_rule_breakers(reviewer, seeded):
+    client, token = reviewer
+    first, second = draft_ids(seeded.batch_id, "google_ads_headline")[:2]
+    with db.session_scope() as session:
+        session.get(Draft, first).text = "x" * 31
+    selection = [f"{first}:{version_of(first)}", f"{second}:{version_of(second)}"]
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:selected",
+                                                 "draft": selection})  # fmt: skip
+    assert "1 drafts changed; 0 skipped" in response.text
+    assert "1 not approved because they are over the hard limit" in response.text
+    assert status_of(first) == DraftStatus.PENDING_REVIEW
+    assert status_of(second) == DraftStatus.APPROVED
+
+
 def test_pages_draft_text_is_escaped(reviewer, seeded):
     client, _ = reviewer
     draft_id = seeded.draft_ids[0]
