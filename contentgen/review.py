@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from contentgen._draft_context import check_contexts, slot_of, stored_siblings
@@ -47,7 +47,7 @@ from contentgen.checks import run_checks, score_draft
 from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.i18n import N_
-from contentgen.models import Draft, DraftCheck, DraftStatus, ReviewEvent
+from contentgen.models import Draft, DraftCheck, DraftStatus, GenerationRequest, ReviewEvent
 from contentgen.rules import find_terms, rules_for_brand
 from contentgen.users import Actor, Permission, get_user
 
@@ -174,11 +174,17 @@ def _check_allowed(draft: Draft, action: str) -> None:
         )  # fmt: skip
 
 
-def _rule_error(draft: Draft, decision: Decision) -> InvalidInput | None:
+def _rule_error(
+    draft: Draft, decision: Decision, locales: dict[int, str] | None = None
+) -> InvalidInput | None:
     """Return the error for text that ``decision`` would approve against a hard rule, or None.
 
     The hard rules are the channel's hard limit, which the platform enforces, and the
     brand's banned terms: a reviewer cannot approve text that breaks them.
+
+    Args:
+        locales: campaign locales by campaign id, filled in as they are read, so that a
+            caller deciding many drafts reads each campaign's spec once.
     """
     editing = decision.action == "edit"
     text = (decision.text or "") if editing else draft.text
@@ -204,7 +210,11 @@ def _rule_error(draft: Draft, decision: Decision) -> InvalidInput | None:
             over=count.over,
         )
 
-    rules = rules_for_brand(brand, campaign_spec(request.campaign).locale)
+    locales = {} if locales is None else locales
+    campaign = request.campaign
+    if campaign.id not in locales:
+        locales[campaign.id] = campaign_spec(campaign).locale
+    rules = rules_for_brand(brand, locales[campaign.id])
     matches = find_terms(text, rules.banned)
     if matches:
         template = (
@@ -339,6 +349,7 @@ def decide_many(
 
     drafts = _locked_drafts(session, ids)
     result = BulkResult()
+    locales: dict[int, str] = {}
     skipped: Counter[str] = Counter()
     for draft in drafts:
         seen = (versions or {}).get(draft.id)
@@ -347,7 +358,7 @@ def decide_many(
         if draft.status not in ALLOWED_FROM[decision.action]:
             skipped[draft.status.value] += 1
             continue
-        if decision.action == "approve" and _rule_error(draft, decision) is not None:
+        if decision.action == "approve" and _rule_error(draft, decision, locales) is not None:
             result.breaking_rules.append(draft.id)
             continue
         _apply(session, actor, draft, decision)
@@ -395,6 +406,7 @@ def _locked_drafts(session: Session, ids: list[int]) -> list[Draft]:
                 select(Draft)
                 .where(Draft.id.in_(chunk))
                 .order_by(Draft.id)
+                .options(selectinload(Draft.request).selectinload(GenerationRequest.campaign))
                 .with_for_update()
                 .execution_options(populate_existing=True)
             )
