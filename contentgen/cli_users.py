@@ -86,7 +86,7 @@ def users_set_role(
     username: Annotated[str, typer.Argument(help="Login name.")],
     role: RoleArgument,
 ) -> None:
-    """Give a user another role."""
+    """Give a user another role. The last active admin keeps the admin role."""
     parsed_role = parse_role(role)
     db.check_schema()
     with db.session_scope() as session:
@@ -96,7 +96,10 @@ def users_set_role(
 
 @users_app.command("disable")
 def users_disable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
-    """Disable a user: their logins and API tokens stop working at once."""
+    """Disable a user: end their page sessions and delete their API tokens at once.
+
+    The last active admin cannot be disabled; make another user admin first.
+    """
     db.check_schema()
     with db.session_scope() as session:
         set_active(session, username, False)
@@ -105,7 +108,7 @@ def users_disable(username: Annotated[str, typer.Argument(help="Login name.")]) 
 
 @users_app.command("enable")
 def users_enable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
-    """Enable a disabled user again."""
+    """Enable a disabled user again; they log in again and need new API tokens."""
     db.check_schema()
     with db.session_scope() as session:
         set_active(session, username, True)

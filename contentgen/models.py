@@ -24,6 +24,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+# Every id column is INTEGER (32-bit on PostgreSQL) and ids are assigned from 1 up, so no
+# row has an id outside 1..MAX_ID. PostgreSQL rejects a query that compares an id column
+# with a larger value ("integer out of range").
+MAX_ID = 2**31 - 1
+
+
+def id_in_range(value: int) -> bool:
+    """Return whether ``value`` can be a row's id; look a value up only if it can."""
+    return 1 <= value <= MAX_ID
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -262,6 +273,9 @@ class User(Base):
     # "marketer", "reviewer" or "admin"; see contentgen.users.ROLE_PERMISSIONS.
     role: Mapped[str] = mapped_column(String(20))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Copied into each page session cookie at login. Disabling the user raises it, so every
+    # cookie signed before then is rejected, even after the user is enabled again.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The language of the pages, a key of contentgen.i18n.LOCALES; None follows the browser.
     locale: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

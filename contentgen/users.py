@@ -17,10 +17,10 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from contentgen.errors import InvalidInput, NotFound, PermissionDenied
+from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.i18n import LOCALES, N_
 from contentgen.models import ApiToken, User
 
@@ -168,13 +168,21 @@ def create_user(
     return user
 
 
+def _find_user(session: Session, username: str) -> User | None:
+    # No username contains NUL (see USERNAME_PATTERN), and PostgreSQL rejects a query
+    # parameter with one.
+    if "\x00" in username:
+        return None
+    return session.scalars(select(User).where(User.username == username)).one_or_none()
+
+
 def get_user(session: Session, username: str) -> User:
     """Look a user up by name.
 
     Raises:
         NotFound: if there is no such user.
     """
-    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    user = _find_user(session, username)
     if user is None:
         raise NotFound.from_template(
             N_('user "{username}" not found; list users with: contentgen users list'),
@@ -187,18 +195,67 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
+def _is_last_active_admin(session: Session, user: User) -> bool:
+    if user.role != Role.ADMIN.value or not user.is_active:
+        return False
+    # Locking every active admin makes a concurrent demotion or disabling of another admin
+    # wait for this transaction, so two of them cannot leave no admin between them.
+    admin_ids = session.scalars(
+        select(User.id)
+        .where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+        .with_for_update()
+    ).all()
+    return set(admin_ids) <= {user.id}
+
+
 def set_role(session: Session, username: str, role: Role) -> User:
+    """Give a user another role.
+
+    Raises:
+        NotFound: if there is no such user.
+        Conflict: if the user is the last active admin and ``role`` is not admin.
+    """
     user = get_user(session, username)
+    if role is not Role.ADMIN and _is_last_active_admin(session, user):
+        raise Conflict.from_template(
+            N_('user "{username}" is the only active admin, so their role cannot change to '
+               "{role}; make another user admin first, with: contentgen users set-role "
+               "USERNAME admin. Nothing was changed."),
+            username=username,
+            role=role.value,
+        )  # fmt: skip
     user.role = role.value
     logger.info("user %s now has role %s", username, role.value)
     return user
 
 
 def set_active(session: Session, username: str, active: bool) -> User:
-    """Enable or disable a user. A disabled user's sessions and tokens stop working at once."""
+    """Enable or disable a user.
+
+    Disabling deletes the user's API tokens and ends their page sessions, so that enabling
+    them again does not bring old credentials back: they log in again and get new tokens.
+
+    Raises:
+        NotFound: if there is no such user.
+        Conflict: when disabling the last active admin.
+    """
     user = get_user(session, username)
-    user.is_active = active
-    logger.info("user %s %s", username, "enabled" if active else "disabled")
+    if active:
+        user.is_active = True
+        logger.info("user %s enabled", username)
+        return user
+
+    if _is_last_active_admin(session, user):
+        raise Conflict.from_template(
+            N_('user "{username}" is the only active admin, so they cannot be disabled; '
+               "make another user admin first, with: contentgen users set-role USERNAME "
+               "admin. Nothing was changed."),
+            username=username,
+        )  # fmt: skip
+    user.is_active = False
+    user.session_version += 1
+    revoked = session.execute(delete(ApiToken).where(ApiToken.user_id == user.id)).rowcount
+    logger.info("user %s disabled; %d API tokens deleted and page sessions ended", username, revoked)
     return user
 
 
@@ -214,7 +271,7 @@ def set_locale(session: Session, user_id: int, locale: str | None) -> User:
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """Return the active user with this username and password, else None."""
-    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    user = _find_user(session, username)
     stored_hash = user.password_hash if user is not None else _dummy_hash()
     try:
         _hasher.verify(stored_hash, password)

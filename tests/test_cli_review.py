@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from contentgen import db
 from contentgen.cli import app
 from contentgen.models import Draft, ReviewEvent
+from contentgen.users import user_for_token
 
 from .seeding import draft_ids, seed_batch
 
@@ -27,6 +28,8 @@ def batch(synced):
 
 
 def test_cli_users_create_list_set_role_disable(batch):
+    assert invoke("users", "create", "ana", "--role", "admin", "--password-stdin",
+                  input="long enough\n").exit_code == 0  # fmt: skip
     assert invoke("users", "create", "mia", "--role", "marketer", "--password-stdin",
                   input="long enough\n").exit_code == 0  # fmt: skip
     assert invoke("users", "set-role", "mia", "admin").exit_code == 0
@@ -35,8 +38,41 @@ def test_cli_users_create_list_set_role_disable(batch):
     users = json.loads(invoke("users", "list", "--json").stdout)
 
     assert [(user["username"], user["role"], user["active"]) for user in users] == [
-        ("mia", "admin", False), ("rita", "reviewer", True),
+        ("ana", "admin", True), ("mia", "admin", False), ("rita", "reviewer", True),
     ]  # fmt: skip
+
+
+def test_cli_users_disable_ends_old_token(batch):
+    old_token = invoke("users", "token", "rita").stdout.strip()
+    assert invoke("users", "disable", "rita").exit_code == 0
+    assert invoke("users", "enable", "rita").exit_code == 0
+
+    with db.session_scope() as session:
+        assert user_for_token(session, old_token) is None
+    new_token = invoke("users", "token", "rita").stdout.strip()
+    with db.session_scope() as session:
+        assert user_for_token(session, new_token).username == "rita"
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (("disable", "ana"), 'user "ana" is the only active admin, so they cannot be disabled'),
+        (("set-role", "ana", "marketer"), 'user "ana" is the only active admin, so their role cannot change to marketer'),
+    ],
+    ids=["disable", "demote"],
+)
+def test_cli_users_last_admin_kept(batch, command, message):
+    assert invoke("users", "create", "ana", "--role", "admin", "--password-stdin",
+                  input="long enough\n").exit_code == 0  # fmt: skip
+    before = invoke("users", "list", "--json").stdout
+
+    result = invoke("users", *command)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "make another user admin first" in result.stderr
+    assert invoke("users", "list", "--json").stdout == before
 
 
 def test_cli_users_unknown_role_exits_2(batch):

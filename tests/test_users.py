@@ -2,7 +2,7 @@ import pytest
 from sqlalchemy import select
 
 from contentgen import db
-from contentgen.errors import InvalidInput, NotFound, PermissionDenied
+from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.models import ApiToken, User
 from contentgen.users import (
     Actor,
@@ -10,8 +10,10 @@ from contentgen.users import (
     Role,
     authenticate,
     create_user,
+    get_user,
     parse_role,
     set_active,
+    set_role,
     user_for_token,
 )
 
@@ -47,6 +49,86 @@ def test_users_disabled_user_cannot_log_in_or_use_token(database):
     with db.session_scope() as session:
         assert authenticate(session, "alice", PASSWORD) is None
         assert user_for_token(session, token) is None
+
+
+def test_users_disable_revokes_tokens_and_sessions(database):
+    make_user("alice", "reviewer")
+    old_token = make_token("alice")
+    with db.session_scope() as session:
+        version_before = get_user(session, "alice").session_version
+
+    with db.session_scope() as session:
+        set_active(session, "alice", False)
+    with db.session_scope() as session:
+        set_active(session, "alice", True)
+
+    with db.session_scope() as session:
+        assert session.scalars(select(ApiToken)).all() == []
+        assert user_for_token(session, old_token) is None
+        assert get_user(session, "alice").session_version == version_before + 1
+        assert authenticate(session, "alice", PASSWORD).username == "alice"
+    new_token = make_token("alice")
+    with db.session_scope() as session:
+        assert user_for_token(session, new_token).username == "alice"
+
+
+def test_users_disable_keeps_other_users_tokens(database):
+    make_user("alice", "reviewer")
+    make_user("bob", "reviewer")
+    make_token("alice")
+    bob_token = make_token("bob")
+    with db.session_scope() as session:
+        set_active(session, "alice", False)
+    with db.session_scope() as session:
+        assert user_for_token(session, bob_token).username == "bob"
+
+
+def _users_state() -> list[tuple]:
+    with db.session_scope() as session:
+        return session.execute(
+            select(User.username, User.role, User.is_active, User.session_version).order_by(User.id)
+        ).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda session: set_active(session, "ana", False),
+         'user "ana" is the only active admin, so they cannot be disabled; make another user admin first'),
+        (lambda session: set_role(session, "ana", Role.REVIEWER),
+         'user "ana" is the only active admin, so their role cannot change to reviewer; make another'),
+    ],
+    ids=["disable", "demote"],
+)  # fmt: skip
+def test_users_last_active_admin_is_kept(database, change, message):
+    make_user("ana", "admin")
+    make_user("otto", "admin")
+    with db.session_scope() as session:
+        set_active(session, "otto", False)
+    make_user("rita", "reviewer")
+    token = make_token("ana")
+    before = _users_state()
+
+    with pytest.raises(Conflict, match=message), db.session_scope() as session:
+        change(session)
+
+    assert _users_state() == before
+    with db.session_scope() as session:
+        assert user_for_token(session, token).username == "ana"
+
+
+def test_users_admin_with_another_admin_can_go(database):
+    make_user("ana", "admin")
+    make_user("otto", "admin")
+    with db.session_scope() as session:
+        set_role(session, "ana", Role.REVIEWER)
+    with pytest.raises(Conflict, match='user "otto" is the only active admin'), db.session_scope() as session:
+        set_active(session, "otto", False)
+    with db.session_scope() as session:
+        set_active(session, "ana", False)
+
+    users = [(username, role, active) for username, role, active, _ in _users_state()]
+    assert users == [("ana", "reviewer", False), ("otto", "admin", True)]
 
 
 def test_users_token_is_stored_as_digest(database):

@@ -17,7 +17,7 @@ from contentgen.errors import ContentgenError
 from contentgen.i18n import N_
 from contentgen.models import User
 from contentgen.users import Actor, Permission, user_for_token
-from contentgen.web._sessions import SessionState, tokens_match
+from contentgen.web._sessions import PageSession, SessionState, tokens_match
 
 
 class LoginRequired(ContentgenError):
@@ -42,10 +42,14 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def _load_actor(user_id: int) -> Actor | None:
+def _load_actor(page_session: PageSession) -> Actor | None:
+    """Return the session's user, or None if the user is gone, disabled or was disabled
+    after this login."""
     with db.session_scope() as session:
-        user = session.get(User, user_id)
+        user = session.get(User, page_session.user_id)
         if user is None or not user.is_active:
+            return None
+        if user.session_version != page_session.session_version:
             return None
         return Actor.of(user)
 
@@ -55,7 +59,7 @@ def current_page_actor(request: Request) -> Actor:
     page_session, state = request.app.state.cookies.read(request)
     if page_session is None or page_session.user_id is None:
         raise LoginRequired(expired=state == SessionState.EXPIRED)
-    actor = _load_actor(page_session.user_id)
+    actor = _load_actor(page_session)
     if actor is None:
         raise LoginRequired()
     request.state.actor = actor

@@ -1,14 +1,18 @@
 """Page sessions in a signed cookie, and the CSRF token that every form carries.
 
-The cookie contains the user id, the time of login and a random CSRF token. It is signed
+The cookie contains the user id, the user's session version, the time of login and a random
+CSRF token. It is signed
 with itsdangerous and a timestamp, and nothing is stored on the server. It is HttpOnly (scripts
 cannot read it), SameSite=Lax (other sites' forms do not send it) and, with
 ``CONTENTGEN_SECURE_COOKIES``, Secure. A login lasts ``CONTENTGEN_SESSION_MINUTES`` from the
 moment it was made. A visitor who is not logged in gets a session without a user, so that
 the login form has a CSRF token too.
 
+Disabling a user raises their ``User.session_version``, which rejects every cookie made
+before, also after the user is enabled again.
+
 NOTE: logging out deletes the cookie in the browser, but a copy taken earlier stays valid
-until it expires, because no session is stored on the server. Disabling the user ends it.
+until it expires or the user is disabled, because no session is stored on the server.
 """
 
 from __future__ import annotations
@@ -39,15 +43,22 @@ class PageSession:
     csrf_token: str
     user_id: int | None = None
     login_at: float | None = None
+    # The user's session_version at login; cookies made before this field existed have 0.
+    session_version: int = 0
 
     @classmethod
     def anonymous(cls) -> PageSession:
         return cls(csrf_token=secrets.token_urlsafe(32))
 
     @classmethod
-    def for_user(cls, user_id: int) -> PageSession:
+    def for_user(cls, user_id: int, session_version: int) -> PageSession:
         # A new CSRF token at login, so a token seen before login is worth nothing after.
-        return cls(csrf_token=secrets.token_urlsafe(32), user_id=user_id, login_at=time.time())
+        return cls(
+            csrf_token=secrets.token_urlsafe(32),
+            user_id=user_id,
+            login_at=time.time(),
+            session_version=session_version,
+        )
 
 
 class SessionCookies:

@@ -74,8 +74,8 @@ def login(
 ) -> Response:
     with db.session_scope() as session:
         user = authenticate(session, username.strip(), password)
-        user_id = user.id if user else None
-    if user_id is None:
+        login = PageSession.for_user(user.id, user.session_version) if user else None
+    if login is None:
         gettext = translations(request_locale(request)).gettext
         context = {
             "next": safe_next(next),
@@ -85,7 +85,7 @@ def login(
         return render(request, "login.html", context, status_code=401)
 
     response = redirect_to(safe_next(next))
-    request.app.state.cookies.write(response, PageSession.for_user(user_id))
+    request.app.state.cookies.write(response, login)
     return response
 
 

@@ -152,6 +152,26 @@ def test_api_admin_manages_users(api):
     assert 'username "nora" is taken' in taken.json()["detail"]
 
 
+def test_api_reenabled_user_old_token_is_401(api, seeded):
+    admin = api("admin")
+    assert admin.patch("/api/v1/users/rita", json={"active": False}).status_code == 200
+    assert admin.patch("/api/v1/users/rita", json={"active": True}).status_code == 200
+
+    response = api("reviewer").get("/api/v1/me")
+
+    assert response.status_code == 401
+    assert "the bearer token is not valid" in response.json()["detail"]
+    assert api("admin").get("/api/v1/me").status_code == 200
+
+
+def test_api_last_admin_demotion_is_409(api):
+    before = snapshot()
+    response = api("admin").patch("/api/v1/users/adam", json={"role": "reviewer", "active": False})
+    assert response.status_code == 409
+    assert 'user "adam" is the only active admin' in response.json()["detail"]
+    assert snapshot() == before
+
+
 def test_api_messages_follow_accept_language(api):
     response = api(None).get("/api/v1/drafts", headers={"Accept-Language": "zh-CN"})
     assert response.status_code == 401

@@ -129,6 +129,44 @@ def test_pages_disabled_user_is_logged_out(client_for, seeded):
     assert response.status_code == 303
 
 
+def test_pages_reenabled_user_needs_new_login(client_for, app):
+    client, _ = client_for("reviewer")
+    old_cookie = client.cookies["contentgen_session"]
+    admin, token = client_for("admin")
+    admin.post("/users/rita/active", data={"csrf_token": token, "active": "0"})
+    admin.post("/users/rita/active", data={"csrf_token": token, "active": "1"})
+
+    old_session = TestClient(app, cookies={"contentgen_session": old_cookie})
+    response = old_session.get("/batches", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
+
+    new_client, _ = client_for("reviewer")
+    assert new_client.get("/batches", follow_redirects=False).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "message"),
+    [
+        ("/users/adam/active", {"active": "0"},
+         'user "adam" is the only active admin, so they cannot be disabled'),
+        ("/users/adam/role", {"role": "reviewer"},
+         'user "adam" is the only active admin, so their role cannot change to reviewer'),
+    ],
+    ids=["disable", "demote"],
+)  # fmt: skip
+def test_pages_last_admin_is_kept(client_for, path, form, message):
+    admin, token = client_for("admin")
+    before = snapshot()
+
+    response = admin.post(path, data={"csrf_token": token, **form})
+
+    assert response.status_code == 409
+    assert message in alert_of(response.text)
+    assert snapshot() == before
+    assert admin.get("/users", follow_redirects=False).status_code == 200
+
+
 def test_pages_unknown_draft_is_404(reviewer):
     client, token = reviewer
     assert client.get("/drafts/9999").status_code == 404
