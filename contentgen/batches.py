@@ -34,6 +34,7 @@ from contentgen.models import (
     PromptTemplate,
     RequestStatus,
     Trigger,
+    id_in_range,
 )
 from contentgen.rules import rules_for_brand
 from contentgen.settings import get_settings
@@ -334,7 +335,12 @@ def pending_chunks(session: Session, batch_id: int, chunk_size: int) -> list[lis
 
 
 def get_batch(session: Session, batch_id: int) -> Batch:
-    batch = session.get(Batch, batch_id)
+    """Look a batch up by id.
+
+    Raises:
+        NotFound: if no batch has that id, also for an id that no id column can contain.
+    """
+    batch = session.get(Batch, batch_id) if id_in_range(batch_id) else None
     if batch is None:
         raise NotFound(f"batch {batch_id} not found; list batches with: contentgen batch list")
     return batch

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from math import ceil
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from contentgen._limits import measure
@@ -16,7 +16,14 @@ from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.i18n import N_
-from contentgen.models import Campaign, Draft, DraftCheck, DraftStatus, GenerationRequest
+from contentgen.models import (
+    Campaign,
+    Draft,
+    DraftCheck,
+    DraftStatus,
+    GenerationRequest,
+    id_in_range,
+)
 
 # "open" is every draft still waiting for a decision; "all" is every draft.
 QUEUE_STATUSES = ("open", *(status.value for status in DraftStatus), "all")
@@ -43,6 +50,15 @@ class DraftFilter:
     sort: str = "score"
 
     def __post_init__(self) -> None:
+        for field in ("campaign", "channel", "segment", "status", "check", "sort"):
+            value = getattr(self, field)
+            # PostgreSQL rejects a NUL in a query parameter, and no stored key or name has one.
+            if value is not None and "\x00" in value:
+                raise InvalidInput.from_template(
+                    N_("the {field} filter contains a NUL character (0x00), which no "
+                       "{field} can contain; remove it"),
+                    field=field,
+                )  # fmt: skip
         _require_one_of("status", self.status, QUEUE_STATUSES)
         _require_one_of("sort", self.sort, SORTS)
         if self.channel is not None:
@@ -81,7 +97,9 @@ class DraftFilter:
         """SQL conditions on Draft joined with its request and campaign."""
         conditions: list[Any] = []
         if self.batch_id is not None:
-            conditions.append(Draft.batch_id == self.batch_id)
+            # No batch has an id out of range, and PostgreSQL rejects comparing with one.
+            in_range = id_in_range(self.batch_id)
+            conditions.append(Draft.batch_id == self.batch_id if in_range else false())
         if self.campaign is not None:
             conditions.append(Campaign.key == self.campaign)
         if self.channel is not None:
@@ -322,9 +340,9 @@ def get_draft(session: Session, draft_id: int) -> Draft:
     """Look a draft up by id.
 
     Raises:
-        NotFound: if no draft has that id.
+        NotFound: if no draft has that id, also for an id that no id column can contain.
     """
-    draft = session.get(Draft, draft_id)
+    draft = session.get(Draft, draft_id) if id_in_range(draft_id) else None
     if draft is None:
         raise NotFound.from_template(
             N_("draft {draft_id} not found; list drafts with: contentgen drafts list --batch ID"),

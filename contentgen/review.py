@@ -47,7 +47,14 @@ from contentgen.checks import run_checks, score_draft
 from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.i18n import N_
-from contentgen.models import Draft, DraftCheck, DraftStatus, GenerationRequest, ReviewEvent
+from contentgen.models import (
+    Draft,
+    DraftCheck,
+    DraftStatus,
+    GenerationRequest,
+    ReviewEvent,
+    id_in_range,
+)
 from contentgen.rules import find_terms, rules_for_brand
 from contentgen.users import Actor, Permission, get_user
 
@@ -155,7 +162,11 @@ def decide(
 
 def _locked_draft(session: Session, draft_id: int) -> Draft:
     # populate_existing: a row read earlier in this session must not hide a newer version.
-    draft = session.get(Draft, draft_id, with_for_update=True, populate_existing=True)
+    draft = (
+        session.get(Draft, draft_id, with_for_update=True, populate_existing=True)
+        if id_in_range(draft_id)
+        else None
+    )
     if draft is None:
         get_draft(session, draft_id)  # raises NotFound with the usual message
     return draft
@@ -400,7 +411,8 @@ def _locked_drafts(session: Session, ids: list[int]) -> list[Draft]:
     drafts: list[Draft] = []
     # Chunks of 500 keep the IN list under SQLite's and PostgreSQL's parameter limits.
     for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+        # An id out of range matches no draft, and PostgreSQL rejects comparing with one.
+        chunk = [draft_id for draft_id in ids[start : start + 500] if id_in_range(draft_id)]
         drafts.extend(
             session.scalars(
                 select(Draft)
