@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -128,6 +129,26 @@ class ProductSpec(_Spec):
     def _number_as_text(cls, value: Any) -> Any:
         # YAML reads `price: 149` as a number; the prompt wants it as written.
         return str(value) if isinstance(value, int | float) else value
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        # The URL becomes the Final URL of the Google Ads export, where only a web address
+        # makes sense: javascript:, data: or relative URLs are rejected here.
+        if value is None:
+            return value
+        hint = "use an absolute http:// or https:// URL, e.g. https://example.com/product"
+        if any(character.isspace() or not character.isprintable() for character in value):
+            escaped = value.encode("unicode_escape").decode("ascii")
+            raise ValueError(f'"{escaped}" contains spaces or control characters; {hint}')
+        try:
+            parts = urlsplit(value)
+            absolute = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # for example an unclosed IPv6 address: "http://[::1"
+            absolute = False
+        if not absolute:
+            raise ValueError(f'"{value}" is not an absolute http(s) URL; {hint}')
+        return value
 
 
 class SegmentSpec(_Spec):

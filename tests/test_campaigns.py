@@ -108,6 +108,39 @@ def test_load_missing_field_named(tmp_path):
     assert 'campaign "boot-launch": product.name: is required' in message
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", "notaurl", "/ridgeline", "ftp://example.com/x", "https://", "http://[::1"],
+)
+def test_load_product_url_must_be_http(tmp_path, url):
+    data = {"brands": [brand()], "campaigns": [campaign(product={"name": "Boot", "url": url})]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert f'campaign "boot-launch": product.url: "{url}" is not an absolute http(s) URL' in message
+
+
+def test_load_product_url_with_space_rejected(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(product={"name": "Boot", "url": "https://a b.com"})]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert 'product.url: "https://a b.com" contains spaces or control characters' in message
+
+
+@pytest.mark.parametrize("url", ["https://example.com/ridgeline?utm=x", "HTTP://EXAMPLE.COM", "http://[::1]:8080/a"])
+def test_load_product_url_accepts_web_address(tmp_path, url):
+    data = {"brands": [brand()], "campaigns": [campaign(product={"name": "Boot", "url": url})]}
+    parsed = load_campaign_file(write_yaml(tmp_path, data))
+    assert parsed.campaigns[0].product.url == url
+
+
+def test_load_csv_product_url_names_column(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "trail-sock,trailpeak,Trail Sock,,,,javascript:alert(1),Hikers,google_ads_headline,1,en-US\n"
+    )
+    message = problems_of(path)
+    assert 'row 2, campaign "trail-sock": url: "javascript:alert(1)" is not an absolute http(s) URL' in message
+
+
 def test_load_duplicate_campaign_keys_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(), campaign()]}
     assert "repeated: boot-launch" in problems_of(write_yaml(tmp_path, data))
