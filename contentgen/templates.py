@@ -21,6 +21,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from contentgen.channels import CHANNELS
 from contentgen.errors import InvalidInput
 from contentgen.models import PromptTemplate
 from contentgen.resources import templates_dir
@@ -88,7 +89,8 @@ def sync_templates(
 ) -> list[SyncResult]:
     """Store every ``*.j2`` file in ``folder`` as a new template version if its text changed.
 
-    Each file must render with a sample campaign's context before anything is stored.
+    Each file must be named after a channel (``<channel key>.j2``) and render with a sample
+    campaign's context before anything is stored.
 
     Args:
         session: an open session; the caller commits.
@@ -100,8 +102,8 @@ def sync_templates(
         One result per file, in name order.
 
     Raises:
-        InvalidInput: if the folder has no templates or a template does not render. Nothing
-            is stored then.
+        InvalidInput: if the folder has no templates, a file is named after no channel, or a
+            template does not render. Nothing is stored then.
     """
     if sample_context is None:
         from contentgen.batches import sample_context as build_sample_context
@@ -116,7 +118,14 @@ def sync_templates(
         )
 
     sources = {}
-    problems = []
+    # A file that no channel uses would be stored as a version that no batch ever renders.
+    known = sorted(channel.template_name for channel in CHANNELS.values())
+    problems = [
+        f"{path}: no channel uses this template; rename it to the template of a channel "
+        f"({', '.join(known)}) or remove it"
+        for path in files
+        if path.name not in known
+    ]
     for path in files:
         try:
             sources[path.name] = path.read_text(encoding="utf-8")

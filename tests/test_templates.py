@@ -117,33 +117,33 @@ def test_shipped_template_renders_value_literally(synced):
 def test_sync_versions_only_changed_files(database, tmp_path):
     folder = tmp_path / "templates"
     folder.mkdir()
-    (folder / "a.j2").write_text("first {{ product.name }}")
-    (folder / "b.j2").write_text("stays")
+    (folder / "email_subject.j2").write_text("first {{ product.name }}")
+    (folder / "sms.j2").write_text("stays")
 
     with db.session_scope() as session:
         first = {result.name: result for result in sync_templates(session, folder)}
-    (folder / "a.j2").write_text("second {{ product.name }}")
+    (folder / "email_subject.j2").write_text("second {{ product.name }}")
     with db.session_scope() as session:
         second = {result.name: result for result in sync_templates(session, folder)}
 
-    assert (first["a.j2"].version, first["a.j2"].changed) == (1, True)
-    assert (second["a.j2"].version, second["a.j2"].changed) == (2, True)
-    assert (second["b.j2"].version, second["b.j2"].changed) == (1, False)
+    assert (first["email_subject.j2"].version, first["email_subject.j2"].changed) == (1, True)
+    assert (second["email_subject.j2"].version, second["email_subject.j2"].changed) == (2, True)
+    assert (second["sms.j2"].version, second["sms.j2"].changed) == (1, False)
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(PromptTemplate)) == 3
-        assert latest_template(session, "a.j2").source == "second {{ product.name }}"
+        assert latest_template(session, "email_subject.j2").source == "second {{ product.name }}"
 
 
 def test_sync_rejects_syntax_error_and_stores_nothing(database, tmp_path):
     folder = tmp_path / "templates"
     folder.mkdir()
-    (folder / "good.j2").write_text("fine")
-    (folder / "broken.j2").write_text("line one\n{% if x %}never closed")
+    (folder / "sms.j2").write_text("fine")
+    (folder / "email_subject.j2").write_text("line one\n{% if x %}never closed")
 
     with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
         sync_templates(session, folder)
 
-    assert "broken.j2, line 2" in str(raised.value)
+    assert "email_subject.j2, line 2" in str(raised.value)
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(PromptTemplate)) == 0
 
@@ -163,12 +163,12 @@ def test_sync_rejects_syntax_error_and_stores_nothing(database, tmp_path):
 def test_sync_rejects_template_that_cannot_render(database, tmp_path, source, expected):
     folder = tmp_path / "templates"
     folder.mkdir()
-    (folder / "bad.j2").write_text(source)
+    (folder / "email_subject.j2").write_text(source)
 
     with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
         sync_templates(session, folder)
 
-    assert "bad.j2" in str(raised.value)
+    assert "email_subject.j2" in str(raised.value)
     assert expected in str(raised.value)
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(PromptTemplate)) == 0
@@ -177,9 +177,26 @@ def test_sync_rejects_template_that_cannot_render(database, tmp_path, source, ex
 def test_sync_rejects_non_utf8_file(database, tmp_path):
     folder = tmp_path / "templates"
     folder.mkdir()
-    (folder / "latin.j2").write_bytes(b"\xff\xfe caf\xe9")
-    with pytest.raises(InvalidInput, match="latin.j2: not UTF-8"), db.session_scope() as session:
+    (folder / "email_subject.j2").write_bytes(b"\xff\xfe caf\xe9")
+    with pytest.raises(InvalidInput, match="email_subject.j2: not UTF-8"), db.session_scope() as session:
         sync_templates(session, folder)
+
+
+def test_sync_rejects_file_of_no_channel(database, tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "sms.j2").write_text("fine {{ product.name }}")
+    (folder / "tiktok.j2").write_text("fine {{ product.name }}")
+
+    with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
+        sync_templates(session, folder)
+
+    message = str(raised.value)
+    assert f"{folder / 'tiktok.j2'}: no channel uses this template" in message
+    assert "email_body.j2, email_subject.j2, google_ads_description.j2" in message
+    assert "sms.j2:" not in message
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(PromptTemplate)) == 0
 
 
 def test_sync_empty_folder_is_invalid(database, tmp_path):
