@@ -98,11 +98,13 @@ class Decision:
                 N_("a rejection needs a reason; say what is wrong with the draft")
             )
         if note is not None and len(note) > MAX_NOTE_LENGTH:
-            raise InvalidInput.from_template(
-                N_("the note has {length} characters; keep it to {maximum}"),
-                length=len(note),
-                maximum=MAX_NOTE_LENGTH,
+            # The message names the field as the forms and the API call it.
+            template = (
+                N_("the reason has {length} characters; keep it to {maximum}")
+                if self.action == "reject"
+                else N_("the note has {length} characters; keep it to {maximum}")
             )
+            raise InvalidInput.from_template(template, length=len(note), maximum=MAX_NOTE_LENGTH)
         if self.action == "edit":
             self._check_text()
 

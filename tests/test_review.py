@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 from contentgen import db
 from contentgen.drafts import DraftFilter
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from contentgen.i18n import translate_error
 from contentgen.models import Brand, Draft, DraftStatus, ReviewEvent
 from contentgen.review import Decision, decide, decide_many, history
 
@@ -58,6 +59,19 @@ def test_review_reject_keeps_reason(batch, reviewer):
 def test_review_reject_without_reason_is_invalid(batch, reviewer):
     with pytest.raises(InvalidInput, match="a rejection needs a reason"):
         Decision("reject", note="   ")
+
+
+def test_review_long_reason_names_reason():
+    with pytest.raises(InvalidInput) as raised:
+        Decision("reject", note="x" * 5000)
+    assert str(raised.value) == "the reason has 5000 characters; keep it to 2000"
+    assert translate_error(raised.value, "zh-CN") == "驳回理由有 5000 个字符；请控制在 2000 个以内"
+
+
+def test_review_long_edit_note_names_note():
+    with pytest.raises(InvalidInput) as raised:
+        Decision("edit", note="x" * 2001, text="New copy")
+    assert str(raised.value) == "the note has 2001 characters; keep it to 2000"
 
 
 def test_review_edit_keeps_original_text(batch, reviewer):
