@@ -121,6 +121,7 @@ def send_chunks(batch_id: int) -> int:
                 app.send_task(
                     GENERATE_CHUNK,
                     args=[chunk],
+                    kwargs={"batch_id": batch_id},
                     queue=settings.queue,
                     producer=producer,
                     retry=False,

@@ -88,10 +88,32 @@ def check_settings_before_start(sender=None, **_kwargs) -> None:
     retry_backoff_max=60,
     max_retries=10,
 )
-def generate_chunk(self, request_ids: list[int]) -> dict[str, int]:
-    """Generate drafts for one chunk of request ids."""
-    result = run_chunk(request_ids, get_generator(get_settings()))
+def generate_chunk(self, request_ids: list[int], batch_id: int | None = None) -> dict[str, int]:
+    """Generate drafts for one chunk of request ids.
+
+    ``batch_id`` only names the batch in log lines; messages sent before it existed lack it.
+    """
+    try:
+        result = run_chunk(request_ids, get_generator(get_settings()))
+    except (OperationalError, InfrastructureError) as error:
+        _log_retry(self, request_ids, batch_id, error)
+        raise
     return {"drafts": result.drafts, "failed": result.failed, "skipped": result.skipped}
+
+
+def _log_retry(task, request_ids: list[int], batch_id: int | None, error: Exception) -> None:
+    # Celery logs its own retry line at INFO, below a worker's default WARNING level, so a
+    # worker that cannot reach its database would otherwise retry in silence.
+    retries = task.request.retries
+    if retries >= task.max_retries:
+        return  # Celery logs the final failure as an error.
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    ids = f"ids {min(request_ids)} to {max(request_ids)}" if request_ids else "no ids"
+    logger.warning(
+        "chunk of %d requests (%s, batch %s, task %s) failed, retry %d of %d: %s",
+        len(request_ids), ids, batch_id or "unknown", task.request.id, retries + 1,
+        task.max_retries, reason,
+    )  # fmt: skip
 
 
 @app.task(name=SWEEP_STALLED, ignore_result=True)

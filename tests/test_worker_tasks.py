@@ -1,0 +1,51 @@
+import logging
+
+from sqlalchemy.exc import OperationalError
+
+from workers import tasks
+
+
+def database_down(*_args, **_kwargs):
+    raise OperationalError(
+        "SELECT 1", {}, Exception('connection to "127.0.0.1", port 1 failed: refused')
+    )
+
+
+def test_chunk_retry_logs_warning(sqlite_settings, monkeypatch, caplog):
+    monkeypatch.setattr(tasks, "run_chunk", database_down)
+    caplog.set_level(logging.WARNING, logger="workers.tasks")
+
+    # apply() runs the task in this process; each retry runs again at once, without a broker.
+    result = tasks.generate_chunk.apply(args=[[5, 3, 4]], kwargs={"batch_id": 7})
+
+    warnings = [record.getMessage() for record in caplog.records if record.name == "workers.tasks"]
+    assert isinstance(result.result, OperationalError)
+    assert len(warnings) == tasks.generate_chunk.max_retries
+    assert warnings[0].startswith("chunk of 3 requests (ids 3 to 5, batch 7, task ")
+    assert "failed, retry 1 of 10: " in warnings[0]
+    assert "port 1 failed: refused" in warnings[0]
+    assert "retry 10 of 10" in warnings[-1]
+
+
+def test_chunk_retry_without_batch_id(sqlite_settings, monkeypatch, caplog):
+    monkeypatch.setattr(tasks, "run_chunk", database_down)
+    caplog.set_level(logging.WARNING, logger="workers.tasks")
+
+    tasks.generate_chunk.apply(args=[[9]])
+
+    assert "(ids 9 to 9, batch unknown, task " in caplog.records[0].getMessage()
+
+
+def test_chunk_other_error_logs_no_retry(sqlite_settings, monkeypatch, caplog):
+    failure = ValueError("not a database error")
+
+    def broken(*_args, **_kwargs):
+        raise failure
+
+    monkeypatch.setattr(tasks, "run_chunk", broken)
+    caplog.set_level(logging.WARNING, logger="workers.tasks")
+
+    result = tasks.generate_chunk.apply(args=[[1]], kwargs={"batch_id": 2})
+
+    assert result.result is failure
+    assert [record for record in caplog.records if record.name == "workers.tasks"] == []
