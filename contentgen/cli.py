@@ -1,7 +1,8 @@
 """The ``contentgen`` command line.
 
 Exit codes: 0 success, 2 invalid input or usage, 1 any other failure (an unreachable
-database or broker, a model that cannot load).
+database or broker, a model that cannot load), 3 a batch waited for with ``--wait`` finished
+with failed requests.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,11 +27,13 @@ from contentgen.batches import (
     BatchProgress,
     batch_progress,
     cancel_batch,
+    get_batch,
     list_batches,
     reset_failed,
 )
 from contentgen.campaigns import import_campaign_file, load_campaign_file
 from contentgen.cli_schedules import schedules_app
+from contentgen.cli_tables import print_table
 from contentgen.counting import Counting
 from contentgen.dispatch import (
     read_progress,
@@ -41,7 +45,13 @@ from contentgen.dispatch import (
     wait_for_batch,
 )
 from contentgen.drafts import DraftOrder, draft_details, list_drafts
-from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.errors import (
+    EXIT_FAILURE,
+    EXIT_INVALID_INPUT,
+    EXIT_REQUESTS_FAILED,
+    ContentgenError,
+    InvalidInput,
+)
 from contentgen.models import Campaign, DraftStatus, PromptTemplate
 from contentgen.settings import get_settings
 from contentgen.templates import sync_templates
@@ -67,10 +77,10 @@ class _ErrorBoundary(TyperGroup):
             return super().invoke(ctx)
         except InvalidInput as error:
             typer.echo(f"Error: {error}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_INVALID_INPUT) from None
         except ContentgenError as error:
             typer.echo(f"Error: {error}", err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(EXIT_FAILURE) from None
 
 
 def _group(help_text: str) -> typer.Typer:
@@ -176,7 +186,7 @@ def templates_list(as_json: JsonOption = False) -> None:
     table = Table("name", "version", "sha256", "created")
     for item in items:
         table.add_row(item["name"], str(item["version"]), item["sha256"][:12], item["created_at"])
-    console.print(table)
+    print_table(console, table)
 
 
 # --- campaigns --------------------------------------------------------------------------
@@ -225,7 +235,7 @@ def campaigns_list(as_json: JsonOption = False) -> None:
             item["key"], item["brand"], ", ".join(item["segments"]), ", ".join(item["channels"]),
             str(item["variants"]), item["locale"],
         )  # fmt: skip
-    console.print(table)
+    print_table(console, table)
 
 
 # --- batch ------------------------------------------------------------------------------
@@ -272,6 +282,7 @@ def batch_submit(
     progress = _start(submission.batch_id, wait, send=submission.created, quiet=as_json, timeout=timeout)
     if as_json:
         _print_json({"created": submission.created, **(progress or read_progress(submission.batch_id)).as_dict()})
+    _exit_if_requests_failed(progress)
 
 
 @batch_app.command("resume")
@@ -282,13 +293,16 @@ def batch_resume(
 ) -> None:
     """Send a batch's pending requests again (after a broker outage or lost messages)."""
     db.check_schema()
+    # A batch id that does not exist is the error to report, whatever the broker settings.
+    with db.session_scope() as session:
+        get_batch(session, batch_id)
     if get_settings().broker_url:
         chunks = resume(batch_id)
         console.print(f"Sent {plural(chunks, 'chunk')} of batch {batch_id}.")
         if wait:
-            _wait_with_progress(batch_id, timeout=timeout)
+            _exit_if_requests_failed(_wait_with_progress(batch_id, timeout=timeout))
     elif wait:
-        _run_with_progress(batch_id)
+        _exit_if_requests_failed(_run_with_progress(batch_id))
     else:
         raise InvalidInput(
             "no broker configured, so nothing would run the requests; "
@@ -317,7 +331,7 @@ def batch_retry_failed(
         reset = reset_failed(session, batch_id)
     console.print(f"{plural(reset, 'failed request')} of batch {batch_id} will run again.")
     if reset:
-        _start(batch_id, wait, send=True, quiet=False, timeout=timeout)
+        _exit_if_requests_failed(_start(batch_id, wait, send=True, quiet=False, timeout=timeout))
 
 
 @batch_app.command("sweep")
@@ -360,6 +374,15 @@ def _start(
     return None
 
 
+def _exit_if_requests_failed(progress: BatchProgress | None) -> None:
+    """Exit with EXIT_REQUESTS_FAILED if a batch that the command waited for has failed requests.
+
+    ``progress`` is None when the command did not wait, and then the exit code stays 0.
+    """
+    if progress is not None and progress.requests["failed"]:
+        raise typer.Exit(EXIT_REQUESTS_FAILED)
+
+
 def _progress_bar(quiet: bool) -> Progress:
     return Progress(
         TextColumn("batch {task.fields[batch_id]}"),
@@ -373,8 +396,38 @@ def _progress_bar(quiet: bool) -> Progress:
     )
 
 
+# Seconds between two progress lines on a standard error that is not a terminal, where
+# rich draws the progress bar only once, when it stops.
+PROGRESS_LINE_SECONDS = 30.0
+
+
+class _ProgressLines:
+    """A batch's progress as a plain line every PROGRESS_LINE_SECONDS, printed when enabled."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = self.last_line = time.monotonic()
+
+    def update(self, progress: BatchProgress) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.last_line < PROGRESS_LINE_SECONDS:
+            return
+        self.last_line = now
+        error_console.print(
+            f"Batch {progress.batch.id}: {progress.finished} of {progress.batch.request_count} "
+            f"requests finished, {progress.requests['failed']} failed, "
+            f"after {now - self.started:.0f} s.",
+            highlight=False,
+        )
+
+
+def _plain_progress(quiet: bool) -> _ProgressLines:
+    return _ProgressLines(enabled=not quiet and not error_console.is_terminal)
+
+
 def _run_with_progress(batch_id: int, quiet: bool = False) -> BatchProgress:
     start = read_progress(batch_id)
+    lines = _plain_progress(quiet)
     with _progress_bar(quiet) as bar:
         task = bar.add_task(
             "run", total=start.batch.request_count, completed=start.finished,
@@ -383,6 +436,7 @@ def _run_with_progress(batch_id: int, quiet: bool = False) -> BatchProgress:
 
         def update(progress: BatchProgress) -> None:
             bar.update(task, completed=progress.finished, failed=progress.requests["failed"])
+            lines.update(progress)
 
         final = run_inline(batch_id, on_progress=update)
         update(final)
@@ -394,6 +448,14 @@ def _wait_with_progress(
     batch_id: int, quiet: bool = False, timeout: float | None = None
 ) -> BatchProgress:
     start = read_progress(batch_id)
+    lines = _plain_progress(quiet)
+    if lines.enabled:
+        error_console.print(
+            f"Waiting for the workers to finish batch {batch_id} ({start.finished} of "
+            f"{start.batch.request_count} requests finished); a progress line follows every "
+            f"{PROGRESS_LINE_SECONDS:.0f} s. Press Ctrl+C to stop waiting: the batch keeps running.",
+            highlight=False,
+        )
     with _progress_bar(quiet) as bar:
         task = bar.add_task(
             "wait", total=start.batch.request_count, completed=start.finished,
@@ -402,6 +464,7 @@ def _wait_with_progress(
 
         def update(progress: BatchProgress) -> None:
             bar.update(task, completed=progress.finished, failed=progress.requests["failed"])
+            lines.update(progress)
 
         def warn_stalled(seconds: float) -> None:
             queue = get_settings().queue
@@ -462,8 +525,13 @@ def batch_status(
             progress = batch_progress(session, batch_id)
     if as_json:
         _print_json(progress.as_dict())
-        return
+    else:
+        _print_status(progress)
+    if wait:
+        _exit_if_requests_failed(progress)
 
+
+def _print_status(progress: BatchProgress) -> None:
     batch = progress.batch
     console.print(f"Batch {batch.id}: {batch.status.value} ({batch.trigger.value}), "
                   f"{batch.request_count} requests, created {batch.created_at:%Y-%m-%d %H:%M:%S}")
@@ -474,7 +542,7 @@ def batch_status(
         left = request_rows[index] if index < len(request_rows) else ("", "")
         right = draft_rows[index] if index < len(draft_rows) else ("", "")
         table.add_row(left[0], str(left[1]), right[0], str(right[1]))
-    console.print(table)
+    print_table(console, table)
     _print_failures(progress)
     _print_check_summary(progress)
 
@@ -506,15 +574,16 @@ def batch_list(
         _print_json(items)
         return
     table = Table("id", "status", "trigger", "requests", "done", "failed", "pending")
-    table.add_column("created", no_wrap=True)
+    # A space instead of the ISO "T" lets a narrow terminal fold the time onto a line of its own.
+    table.add_column("created")
     for item in items:
         counts = item["requests"]
         table.add_row(
             str(item["id"]), item["status"], item["trigger"], str(item["request_count"]),
             str(counts["done"]), str(counts["failed"]), str(counts["pending"]),
-            item["created_at"][:19],
+            item["created_at"][:19].replace("T", " "),
         )  # fmt: skip
-    console.print(table)
+    print_table(console, table)
 
 
 # --- drafts -----------------------------------------------------------------------------

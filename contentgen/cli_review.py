@@ -13,7 +13,7 @@ from rich.text import Text
 from contentgen import db
 from contentgen.cli import JsonOption, _group, _print_json, console
 from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, queue_page
-from contentgen.errors import ContentgenError
+from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.review import Decision, actor_by_name, decide
 
@@ -121,5 +121,29 @@ def export_command(
         sys.stdout.buffer.write(exported.content)
         sys.stdout.flush()
         return
-    output.write_bytes(exported.content)
+    _write_output(output, exported.content)
     typer.echo(f"Wrote {output}.", err=True)
+
+
+def _write_output(output: Path, content: bytes) -> None:
+    """Write the export to ``output``.
+
+    Raises:
+        InvalidInput: naming the path and the fix when the file cannot be written.
+    """
+    try:
+        output.write_bytes(content)
+    except IsADirectoryError:
+        raise InvalidInput(
+            f'--output "{output}" is a folder; pass the path of a file, e.g. {output / "export.csv"}'
+        ) from None
+    except FileNotFoundError:
+        raise InvalidInput(
+            f'--output "{output}": the folder "{output.parent}" does not exist; create it or '
+            "choose a file in an existing folder"
+        ) from None
+    except OSError as error:
+        raise InvalidInput(
+            f'--output "{output}" cannot be written: {error.strerror or error}; '
+            "choose a file in a folder you may write to"
+        ) from None

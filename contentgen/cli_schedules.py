@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from contentgen import db
-from contentgen.dispatch import wait_for_batch
-from contentgen.errors import InvalidInput
+from contentgen.cli_tables import print_table
+from contentgen.dispatch import read_progress, wait_for_batch
+from contentgen.errors import EXIT_REQUESTS_FAILED, InvalidInput
 from contentgen.models import ScheduleRunStatus, utcnow
 from contentgen.schedule_runs import (
     list_schedules,
@@ -47,11 +48,18 @@ NowOption = Annotated[
 CampaignKey = Annotated[str, typer.Argument(help="Key of an imported campaign with a schedule.")]
 
 
+# The range of --now. Python's datetime ends with the year 9999, and the next slot after
+# --now of a daily or yearly cron can be up to a year later, so the range ends a year
+# earlier. Times before the Unix epoch have no use for a schedule.
+EARLIEST_NOW = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_NOW = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def parse_now(value: str | None) -> datetime:
     """Parse a ``--now`` value into an aware UTC datetime; None reads the clock.
 
     Raises:
-        InvalidInput: if the value is not ISO 8601 or has no UTC offset.
+        InvalidInput: if the value is not ISO 8601, has no UTC offset or is out of range.
     """
     if value is None:
         return utcnow()
@@ -66,7 +74,16 @@ def parse_now(value: str | None) -> datetime:
             f'--now "{value}" has no UTC offset, so it names no single instant; '
             f"add one, e.g. {value}+02:00 or {value}Z"
         )
-    return to_utc(moment)
+    try:
+        moment = to_utc(moment)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST_NOW <= moment < LATEST_NOW:
+        raise InvalidInput(
+            f'--now "{value}" is out of range; use a time from {EARLIEST_NOW:%Y-%m-%d} '
+            f"up to but not including {LATEST_NOW:%Y-%m-%d}"
+        )
+    return moment
 
 
 def _print_json(value: Any) -> None:
@@ -108,7 +125,7 @@ def schedules_list(now: NowOption = None, as_json: JsonOption = False) -> None:
             _short(item["next_run_utc"], item["timezone"]), _short(item["next_run_utc"], "UTC"),
             last_text,
         )  # fmt: skip
-    console.print(table)
+    print_table(console, table)
 
 
 @schedules_app.command("pause")
@@ -150,21 +167,25 @@ def schedules_run_due(
     outcomes = run_due(moment)
     created = [outcome.batch_id for outcome in outcomes if outcome.batch_id is not None]
 
+    waited: list[int] = []
     if get_settings().broker_url:
         handed_over = send_created_runs()
         if wait:
             for batch_id in created:
                 wait_for_batch(batch_id)
+            waited = created
     elif wait:
-        handed_over = run_created_runs()
+        handed_over = waited = run_created_runs()
     else:
         handed_over = []
 
     if as_json:
         _print_json({"now": moment.isoformat(), "slots": [o.as_dict() for o in outcomes],
                      "handed_over": handed_over})  # fmt: skip
-        return
-    _print_outcomes(outcomes, handed_over, wait)
+    else:
+        _print_outcomes(outcomes, handed_over, wait)
+    if any(read_progress(batch_id).requests["failed"] for batch_id in waited):
+        raise typer.Exit(EXIT_REQUESTS_FAILED)
 
 
 def _print_outcomes(outcomes, handed_over: list[int], wait: bool) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
 
 from contentgen import db
+from contentgen.errors import EXIT_FAILURE, InfrastructureError, InvalidInput
 from contentgen.settings import get_settings
 
 
@@ -15,15 +17,48 @@ def serve_command(
         str | None, typer.Option(help="Address to listen on; default: CONTENTGEN_HOST (127.0.0.1).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port to listen on; default: CONTENTGEN_PORT (8000).")
+        int | None,
+        typer.Option(help="Port to listen on, 1 to 65535; default: CONTENTGEN_PORT (8000)."),
     ] = None,
 ) -> None:
     """Serve the review pages and the JSON API under /api/v1."""
+    if port is not None and not 1 <= port <= 65535:
+        raise InvalidInput(f"--port {port} is out of range; pass a port from 1 to 65535")
     import uvicorn
 
     from contentgen.web import create_app
 
     settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
     db.check_schema()
+    check_address_free(host, port)
     app = create_app(settings)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    except SystemExit as stop:
+        # uvicorn logs why it could not start and exits with its own code 3, which is not
+        # one of contentgen's exit codes.
+        if stop.code not in (None, 0):
+            raise typer.Exit(EXIT_FAILURE) from None
+        raise
+
+
+def check_address_free(host: str, port: int) -> None:
+    """Bind ``host``:``port`` once, the way uvicorn does, and release it again.
+
+    Raises:
+        InfrastructureError: naming the address, if it cannot be bound (the port is in use,
+            the host is not an address of this machine, or binding needs privileges).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise InfrastructureError(
+                f"cannot listen on {host}:{port}: {reason}. If the port is in use, stop the "
+                "program that uses it or choose another port with --port; otherwise check --host"
+            ) from None

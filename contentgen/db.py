@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,14 +40,14 @@ def display_url(url: str) -> str:
         return url
 
 
-def create_db_engine(url: str) -> Engine:
-    """Create an engine for ``url``.
+def parse_database_url(url: str) -> URL:
+    """Parse a SQLAlchemy database URL.
 
     Raises:
-        InvalidInput: if the URL cannot be parsed or names a driver that is not installed.
+        InvalidInput: if the URL cannot be parsed, for example an empty value or a plain word.
     """
     try:
-        parsed = make_url(url)
+        return make_url(url)
     except ArgumentError as error:
         raise InvalidInput(
             f'database URL "{url}" is not valid: {error}; '
@@ -55,6 +55,14 @@ def create_db_engine(url: str) -> Engine:
             "or postgresql+psycopg://user@host/dbname"
         ) from None
 
+
+def create_db_engine(url: str) -> Engine:
+    """Create an engine for ``url``.
+
+    Raises:
+        InvalidInput: if the URL cannot be parsed or names a driver that is not installed.
+    """
+    parsed = parse_database_url(url)
     database = parsed.database if parsed.get_backend_name() == "sqlite" else None
     if database and database != ":memory:" and not Path(database).parent.exists():
         raise InvalidInput(
@@ -169,10 +177,10 @@ def check_schema() -> None:
     """Make sure the database exists and is at the latest migration.
 
     Raises:
+        InvalidInput: if CONTENTGEN_DATABASE_URL cannot be parsed.
         InfrastructureError: if the database is unreachable or its schema is out of date.
     """
-    url = get_settings().database_url
-    parsed = make_url(url)
+    parsed = parse_database_url(get_settings().database_url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         # Connecting would create an empty file, so name the command to run instead.
         if not Path(parsed.database).exists():

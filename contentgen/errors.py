@@ -1,10 +1,16 @@
-"""The exceptions contentgen raises.
+"""The exceptions contentgen raises, and the command line's exit codes.
 
 ``InvalidInput`` is the user's to fix (the CLI exits with 2). ``InfrastructureError`` means a
 server or file the user pointed at is not usable (exit 1); retrying later may succeed.
 """
 
 from __future__ import annotations
+
+# Exit codes of the ``contentgen`` command line, as README.md lists them.
+EXIT_FAILURE = 1
+EXIT_INVALID_INPUT = 2
+# A command that waited for a batch saw it finish with one or more failed requests.
+EXIT_REQUESTS_FAILED = 3
 
 
 class ContentgenError(Exception):

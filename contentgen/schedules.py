@@ -87,6 +87,10 @@ def iter_slots(schedule: ScheduleSpec, after: datetime) -> Iterator[datetime]:
             wall_time = wall_times.get_next(datetime)
         except CroniterBadDateError:
             return
+        except (OverflowError, ValueError):
+            # The next time is after the year 9999, where Python's datetime ends. croniter
+            # 7.0.0 raises OverflowError or "ValueError: year 10000 is out of range" then.
+            return
         instant = slot_instant(wall_time, zone)
         if instant <= after or instant == previous:
             continue

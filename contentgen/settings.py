@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contentgen.errors import InvalidInput
@@ -95,6 +95,47 @@ class Settings(BaseSettings):
     # times, inside the same chunk task, before it is stored as flagged. 0 never regenerates.
     max_regenerations: int = Field(default=2, ge=0, le=10)
 
+    @field_validator("broker_url")
+    @classmethod
+    def _usable_broker_url(cls, value: str | None) -> str | None:
+        # Checked here, before any command writes a batch that it then could not send.
+        # Celery takes several URLs separated by ";" as failover brokers.
+        if not value:
+            return value
+        for url in value.split(";"):
+            check_broker_url(url.strip())
+        return value
+
+
+def check_broker_url(url: str) -> None:
+    """Check that kombu has a transport for the URL's scheme and can parse the URL.
+
+    Raises:
+        ValueError: naming the URL and the fix. The URL's password is masked.
+    """
+    from kombu import Connection
+    from kombu.transport import resolve_transport
+    from kombu.utils.url import maybe_sanitize_url
+
+    hint = "use e.g. redis://127.0.0.1:6379/0, or leave it unset to run batches with --wait"
+    try:
+        masked_url = maybe_sanitize_url(url)
+    except ValueError as error:
+        # A URL that cannot be parsed has no password that could be masked, so the message
+        # shows no part of it.
+        raise ValueError(f"broker URL is not valid ({error}); {hint}") from None
+    if "://" not in url:
+        raise ValueError(f'broker URL "{masked_url}" has no scheme; {hint}')
+    try:
+        resolve_transport(Connection(url).transport_cls)
+    except KeyError:
+        scheme = url.split("://", 1)[0]
+        raise ValueError(
+            f'broker URL "{masked_url}": "{scheme}" is not a broker transport; {hint}'
+        ) from None
+    except ValueError as error:
+        raise ValueError(f'broker URL "{masked_url}" is not valid ({error}); {hint}') from None
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
@@ -107,8 +148,15 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         problems = [
-            f"CONTENTGEN_{str(detail['loc'][0]).upper()}={detail['input']!r}: "
+            f"CONTENTGEN_{str(detail['loc'][0]).upper()}{_value_for_message(detail)}: "
             f"{detail['msg'].removeprefix('Value error, ')}"
             for detail in error.errors()
         ]
         raise InvalidInput("invalid settings; fix these environment variables:", problems) from None
+
+
+def _value_for_message(detail: dict[str, Any]) -> str:
+    # A broker URL can contain a password, and its own message shows it masked.
+    if detail["loc"][0] == "broker_url":
+        return ""
+    return f"={detail['input']!r}"

@@ -1,11 +1,14 @@
 import json
+import os
+import re
 import shutil
+import socket
 
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from contentgen import db
+from contentgen import cli, db
 from contentgen.cli import app
 from contentgen.models import Batch, GenerationRequest
 
@@ -329,3 +332,153 @@ def test_cli_batch_status_shows_pass_rate(ready):
     assert "40 regenerations" in table.stdout
     assert status["checks"]["pass_rate"] == round(4 / 24, 4)
     assert status["checks"]["failures"] == {"length": 8, "near_duplicate": 18}
+
+
+def test_cli_submit_wait_all_failed_exits_3(ready, monkeypatch):
+    apply_settings(monkeypatch, generator=ERRORING)
+    result = invoke("batch", "submit", str(copy_example(ready)), "--wait")
+
+    assert result.exit_code == 3, result.output
+    assert "Batch 1 completed: 0 drafts, 24 failed." in result.stdout
+
+
+def test_cli_submit_wait_json_failed_exits_3(ready, monkeypatch):
+    apply_settings(monkeypatch, generator=ERRORING)
+    result = invoke("batch", "submit", str(copy_example(ready)), "--wait", "--json")
+
+    assert result.exit_code == 3, result.output
+    assert json.loads(result.stdout)["requests"]["failed"] == 24
+
+
+def test_cli_status_and_resume_wait_failed_exit_3(ready, monkeypatch):
+    invoke("batch", "submit", str(copy_example(ready)))
+    apply_settings(monkeypatch, generator=ERRORING)
+
+    resumed = invoke("batch", "resume", "1", "--wait")
+    status = invoke("batch", "status", "1")
+    status_wait = invoke("batch", "status", "1", "--wait")
+    retried = invoke("batch", "retry-failed", "1", "--wait")
+
+    assert resumed.exit_code == 3, resumed.output
+    assert status.exit_code == 0, status.output
+    assert status_wait.exit_code == 3, status_wait.output
+    assert retried.exit_code == 3, retried.output
+
+
+def test_cli_submit_wait_without_failures_exits_0(ready):
+    result = invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    assert result.exit_code == 0, result.output
+
+
+def test_cli_export_output_unwritable_exits_2(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    missing = ready / "missing" / "x.csv"
+
+    no_folder = invoke("export", "--batch", "1", "--format", "csv", "--output", str(missing))
+    folder = invoke("export", "--batch", "1", "--format", "csv", "--output", str(ready))
+
+    assert no_folder.exit_code == 2
+    assert f'--output "{missing}": the folder "{missing.parent}" does not exist' in no_folder.stderr
+    assert folder.exit_code == 2
+    assert f'--output "{ready}" is a folder; pass the path of a file' in folder.stderr
+    assert not missing.parent.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to a read-only folder")
+def test_cli_export_output_without_permission_exits_2(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    locked = ready / "locked"
+    locked.mkdir(mode=0o500)
+
+    result = invoke("export", "--batch", "1", "--output", str(locked / "x.csv"))
+
+    assert result.exit_code == 2
+    assert "cannot be written: Permission denied" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["notaurl", ""], ids=["word", "empty"])
+def test_cli_unparsable_database_url_exits_2(sqlite_settings, monkeypatch, url):
+    apply_settings(monkeypatch, database_url=url)
+    result = invoke("batch", "list")
+    assert result.exit_code == 2
+    assert f'database URL "{url}" is not valid' in result.stderr
+    assert "set CONTENTGEN_DATABASE_URL to e.g. sqlite:///contentgen.db" in result.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_cli_serve_port_out_of_range_exits_2(ready, port):
+    result = invoke("serve", "--port", port)
+    assert result.exit_code == 2
+    assert f"--port {port} is out of range; pass a port from 1 to 65535" in result.stderr
+
+
+def test_cli_serve_port_in_use_exits_1(ready):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("serve", "--host", "127.0.0.1", "--port", str(port))
+
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+
+
+def test_cli_resume_unknown_batch_without_broker(ready):
+    result = invoke("batch", "resume", "999")
+    assert result.exit_code == 2
+    assert "batch 999 not found" in result.stderr
+    assert "broker" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1:1/", '"http" is not a broker transport'),
+        ("127.0.0.1:6379", "has no scheme"),
+        ("redis://127.0.0.1:port/0", "broker URL is not valid"),
+    ],
+    ids=["http", "no-scheme", "bad-port"],
+)
+def test_cli_unusable_broker_url_writes_nothing(ready, monkeypatch, url, message):
+    apply_settings(monkeypatch, broker_url=url)
+    result = invoke("batch", "submit", str(copy_example(ready)))
+
+    assert result.exit_code == 2
+    assert "CONTENTGEN_BROKER_URL" in result.stderr
+    assert message in result.stderr
+    apply_settings(monkeypatch, broker_url=None)
+    assert count_rows(Batch) == 0
+
+
+def test_cli_broker_url_error_masks_password(ready, monkeypatch):
+    apply_settings(monkeypatch, broker_url="http://user:hunter2@127.0.0.1:1/")
+    result = invoke("batch", "list")
+    assert result.exit_code == 2
+    assert "hunter2" not in result.stderr
+
+
+def test_cli_status_wait_prints_progress_lines(ready, monkeypatch):
+    invoke("batch", "submit", str(copy_example(ready)))
+    # A broker URL that nothing listens on: status --wait only reads the database.
+    apply_settings(monkeypatch, broker_url="redis://127.0.0.1:1/0")
+    monkeypatch.setattr(cli, "PROGRESS_LINE_SECONDS", 0.3)
+
+    result = invoke("batch", "status", "1", "--wait", "--timeout", "1")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Waiting for the workers to finish batch 1 (0 of 24 requests")
+    assert "Press Ctrl+C to stop waiting" in result.stderr
+    assert re.search(r"^Batch 1: 0 of 24 requests finished, 0 failed, after \d s\.$", result.stderr, re.M)
+    assert "still has 24 pending requests after 1 s" in result.stderr
+
+
+def test_cli_batch_list_not_cut_when_piped(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    result = invoke("batch", "list")
+
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert "completed" in result.stdout
+    assert "requests" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if "completed" in line)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row)

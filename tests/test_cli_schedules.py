@@ -12,6 +12,8 @@ from contentgen import db
 from contentgen.cli import app
 from contentgen.models import Batch, Campaign, Draft, ScheduleRun
 
+from .conftest import apply_settings
+
 runner = CliRunner()
 
 
@@ -100,6 +102,33 @@ def test_cli_schedules_night_simulation(imported):
     assert count_rows(Draft) == 4
 
 
+def test_cli_schedules_list_not_cut_when_piped(imported):
+    result = invoke("schedules", "list", "--now", "2026-03-28T12:00Z")
+
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert "Europe/Berlin" in result.stdout
+    assert "America/New_York" in result.stdout
+    assert "2026-03-29 03:00 CEST" in result.stdout
+    assert "2026-03-29 07:00 UTC" in result.stdout
+
+
+def test_cli_schedules_list_latest_now(imported):
+    result = invoke("schedules", "list", "--now", "9998-12-31T23:59Z", "--json")
+
+    assert result.exit_code == 0, result.output
+    items = {item["campaign"]: item for item in json.loads(result.stdout)}
+    assert items["berlin-nightly"]["next_run_utc"] == "9999-01-01T01:30:00+00:00"
+
+
+def test_cli_run_due_wait_failed_requests_exit_3(imported, monkeypatch):
+    apply_settings(monkeypatch, generator="tests.integration.faulty_generators:erroring")
+    result = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z", "--wait")
+
+    assert result.exit_code == 3, result.output
+    assert count_rows(Batch) == 2
+
+
 def test_cli_run_due_without_wait_pending(imported):
     result = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z")
 
@@ -114,8 +143,11 @@ def test_cli_run_due_without_wait_pending(imported):
     [
         ("2026-03-29T02:30", "has no UTC offset"),
         ("tomorrow", "is not an ISO 8601 time"),
+        ("9999-12-31T23:59Z", '"9999-12-31T23:59Z" is out of range; use a time from 1970-01-01'),
+        ("0001-01-01T00:00+02:00", "is out of range"),
+        ("1969-12-31T23:59Z", "is out of range"),
     ],
-    ids=["naive", "not-iso"],
+    ids=["naive", "not-iso", "year-9999", "year-1", "before-1970"],
 )
 def test_cli_schedules_run_due_bad_now_rejected(imported, value, message):
     result = invoke("schedules", "run-due", "--now", value)

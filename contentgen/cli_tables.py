@@ -1,0 +1,28 @@
+"""Printing the command line's tables without cutting values short."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+# Width to measure a table against when the output is not a terminal. No table here
+# comes near it, so the measurement is the table's natural width.
+MEASURE_WIDTH = 10_000
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table`` with every value in full, never ended early with "…".
+
+    On a terminal narrower than the table, long values fold onto more lines. Output that is
+    not a terminal (a pipe or a file) gets the table at the width its longest row needs, so
+    each row stays on one line whatever the 80-column default of such output.
+    """
+    for column in table.columns:
+        column.overflow = "fold"
+    if console.is_terminal:
+        console.print(table)
+        return
+    needed = Measurement.get(console, console.options.update_width(MEASURE_WIDTH), table).maximum
+    wide = Console(file=console.file, width=max(needed, console.width), soft_wrap=console.soft_wrap)
+    wide.print(table)
