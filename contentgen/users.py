@@ -49,7 +49,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
 }
 
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
 MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "cg_"
 
@@ -113,7 +113,7 @@ def parse_role(value: str) -> Role:
 
 
 def _check_username(username: str) -> None:
-    if not USERNAME_PATTERN.match(username):
+    if not USERNAME_PATTERN.fullmatch(username):
         raise InvalidInput.from_template(
             N_('username "{username}" is not valid; use 1 to 100 letters, digits, '
                "and _ . @ -, starting with a letter or digit"),

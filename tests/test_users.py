@@ -147,10 +147,11 @@ def test_users_token_is_stored_as_digest(database):
     ("username", "password", "message"),
     [
         ("bad name", PASSWORD, 'username "bad name" is not valid'),
+        ("bob\n", PASSWORD, 'username "bob\n" is not valid'),
         ("bob", "short", "the password is too short"),
         ("alice", PASSWORD, 'username "alice" is taken'),
     ],
-    ids=["username", "password", "taken"],
+    ids=["username", "newline", "password", "taken"],
 )
 def test_users_create_rejects_bad_input(database, username, password, message):
     make_user("alice", "reviewer")
