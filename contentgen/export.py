@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from contentgen._limits import count_characters
 from contentgen.batches import get_batch
+from contentgen.channels import measure as measure_for_channel
 from contentgen.errors import InvalidInput
 from contentgen.i18n import N_
 from contentgen.models import (
@@ -88,17 +88,23 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
     check_format(format)
     get_batch(session, batch_id)
     rows = approved_rows(session, batch_id)
+    warnings = [
+        f"draft {row['draft_id']} ({row['channel']}) has {row['characters']} characters, over "
+        f"the hard limit of {row['limit']}; edit it before you upload it"
+        for row in rows
+        if row["characters"] > row["limit"]
+    ]
     if format == "json":
         content = json.dumps(rows, ensure_ascii=False, indent=2).encode("utf-8")
-        return Export(content, "application/json", f"batch-{batch_id}-approved.json")
+        return Export(content, "application/json", f"batch-{batch_id}-approved.json", warnings)
     if format == "csv":
         table = [[row[column] for column in CSV_COLUMNS] for row in rows]
         return Export(to_csv(CSV_COLUMNS, table), "text/csv; charset=utf-8",
-                      f"batch-{batch_id}-approved.csv")  # fmt: skip
-    table, warnings = google_ads_rows(rows)
+                      f"batch-{batch_id}-approved.csv", warnings)  # fmt: skip
+    table, ad_warnings = google_ads_rows(rows)
     return Export(
         to_csv(GOOGLE_ADS_COLUMNS, table), "text/csv; charset=utf-8",
-        f"batch-{batch_id}-google-ads-editor.csv", warnings,
+        f"batch-{batch_id}-google-ads-editor.csv", warnings + ad_warnings,
     )  # fmt: skip
 
 
@@ -139,6 +145,7 @@ def _approvals(session: Session, draft_ids: Sequence[int]) -> dict[int, ReviewEv
 def _row(draft: Draft, approval: ReviewEvent | None) -> dict[str, Any]:
     request = draft.request
     campaign = request.campaign
+    measurement = measure_for_channel(draft.text, request.channel, campaign.brand.channel_limits)
     segment_names = {segment["key"]: segment["name"] for segment in campaign.spec["segments"]}
     return {
         "draft_id": draft.id,
@@ -153,7 +160,10 @@ def _row(draft: Draft, approval: ReviewEvent | None) -> dict[str, Any]:
         "locale": campaign.spec.get("locale"),
         "final_url": campaign.spec.get("product", {}).get("url"),
         "text": draft.text,
-        "characters": count_characters(draft.text, request.channel),
+        "characters": measurement.length,
+        # The hard limit with the brand's own limits applied. Approval rejects text over it,
+        # but a brand can lower a limit after a draft was approved.
+        "limit": measurement.limit,
         "edited": draft.original_text is not None,
         "approved_by": approval.actor.username if approval and approval.actor else None,
         "approved_at": approval.created_at.isoformat() if approval else None,

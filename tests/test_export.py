@@ -113,6 +113,16 @@ def test_export_google_ads_splits_past_15_headlines():
     assert len(warnings) == 1
 
 
+@pytest.mark.parametrize("format", ["csv", "json", "google-ads"])
+def test_export_warns_about_text_over_limit(approved, format):
+    draft_id = draft_ids(approved, "email_subject")[0]
+    with db.session_scope() as session:
+        session.get(Draft, draft_id).text = "x" * 61
+    warnings = exported(approved, format).warnings
+    assert f"draft {draft_id} (email_subject) has 61 characters, over the hard limit of 60" in warnings[0]
+    assert len([warning for warning in warnings if "over the hard limit" in warning]) == 1
+
+
 def test_export_unknown_format_is_invalid(approved):
     with pytest.raises(InvalidInput, match='export format "xlsx" is not known; use one of: csv, json, google-ads'):
         exported(approved, "xlsx")

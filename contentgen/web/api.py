@@ -6,6 +6,7 @@ what it may do, as on the pages. The OpenAPI schema is at /api/v1/openapi.json.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
@@ -164,6 +165,10 @@ def get_batch_status(batch_id: int, actor: Viewer) -> dict[str, Any]:
         return batch_progress(session, batch_id).as_dict()
 
 
+# Problems that do not stop an export (a draft over its limit, an ad with too few headlines).
+EXPORT_WARNINGS_HEADER = "X-Contentgen-Warnings"
+
+
 @router.get(
     "/batches/{batch_id}/export",
     summary="Export a batch's approved drafts",
@@ -178,11 +183,11 @@ def get_export(
     check_format(format)
     with db.session_scope() as session:
         exported = export_batch(session, batch_id, format)
-    return Response(
-        exported.content,
-        media_type=exported.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{exported.filename}"'}
+    if exported.warnings:
+        # A JSON array with non-ASCII characters escaped, since header values are Latin-1.
+        headers[EXPORT_WARNINGS_HEADER] = json.dumps(exported.warnings)
+    return Response(exported.content, media_type=exported.media_type, headers=headers)
 
 
 # --- drafts and review -----------------------------------------------------------------

@@ -214,6 +214,7 @@ def batch_page(
 
 @router.get("/batches/{batch_id}/export")
 def export_page(batch_id: int, actor: Exporter, format: str = "csv") -> Response:
+    # NOTE: the download does not show the export's warnings; the CLI and the API do.
     check_format(format)
     with db.session_scope() as session:
         exported = export_batch(session, batch_id, format)

@@ -1,8 +1,11 @@
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
+from contentgen import db
 from contentgen.channels import CHANNELS
-from contentgen.models import DraftStatus
+from contentgen.models import Draft, DraftStatus
 
 from ..seeding import draft_ids, write_campaign_file
 from .conftest import snapshot, status_of
@@ -129,6 +132,17 @@ def test_api_invalid_file_lists_problems(api, tmp_path):
         "message": f'"tiktok" is not a known channel; use one of: {", ".join(CHANNELS)}',
     }]  # fmt: skip
     assert snapshot() == before
+
+
+def test_api_export_sends_warnings_header(api, seeded):
+    with db.session_scope() as session:
+        headline = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+        session.get(Draft, headline).status = DraftStatus.APPROVED
+    response = api("marketer").get(f"/api/v1/batches/{seeded.batch_id}/export",
+                                    params={"format": "google-ads"})  # fmt: skip
+    assert response.status_code == 200
+    warnings = json.loads(response.headers["x-contentgen-warnings"])
+    assert "Google Ads needs at least 3 and 2" in warnings[0]
 
 
 def test_api_unknown_export_format_is_422(api, seeded):
