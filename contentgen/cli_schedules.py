@@ -28,7 +28,8 @@ from contentgen.schedule_runs import (
 from contentgen.schedules import to_utc
 from contentgen.settings import get_settings
 
-console = Console()
+# soft_wrap: long lines (commands to copy) are never broken in the middle.
+console = Console(soft_wrap=True)
 
 schedules_app = typer.Typer(
     help="List, pause and resume campaign schedules, and run the slots that are due.",

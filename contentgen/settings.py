@@ -76,8 +76,9 @@ class Settings(BaseSettings):
     # due slot of each campaign and records the older ones as skipped. "all" runs them all.
     schedule_catch_up: Literal["latest", "all"] = "latest"
     # Schedule slots older than this many hours before the dispatch time are neither run
-    # nor recorded, in both catch-up modes. 168 hours covers a weekly schedule.
-    schedule_lookback_hours: int = Field(default=168, ge=1)
+    # nor recorded, in both catch-up modes. 168 hours covers a weekly schedule, and the
+    # maximum, 8784 hours (366 days), bounds the slots one dispatch walks through.
+    schedule_lookback_hours: int = Field(default=168, ge=1, le=8784)
 
     # Key that signs the review pages' session cookies. None makes `contentgen serve`
     # generate a random key at start-up and log a warning: logins then end when the server

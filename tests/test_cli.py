@@ -188,11 +188,19 @@ def test_cli_unreachable_broker_keeps_requests_pending(ready, monkeypatch):
     assert count_rows(GenerationRequest) == 24
 
 
-def test_cli_invalid_setting_exits_2(sqlite_settings, monkeypatch):
-    apply_settings(monkeypatch, chunk_size="abc")
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("chunk_size", "abc", "CONTENTGEN_CHUNK_SIZE='abc'"),
+        ("schedule_lookback_hours", "100000", "CONTENTGEN_SCHEDULE_LOOKBACK_HOURS='100000'"),
+    ],
+    ids=["not-a-number", "lookback-too-long"],
+)
+def test_cli_invalid_setting_exits_2(sqlite_settings, monkeypatch, setting, value, message):
+    apply_settings(monkeypatch, **{setting: value})
     result = invoke("batch", "list")
     assert result.exit_code == 2
-    assert "CONTENTGEN_CHUNK_SIZE='abc'" in result.stderr
+    assert message in result.stderr
 
 
 def test_cli_huge_id_is_usage_error(ready):
