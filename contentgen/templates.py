@@ -62,7 +62,7 @@ class _NamedStrictUndefined(StrictUndefined):
 def create_environment() -> ImmutableSandboxedEnvironment:
     """Create the sandboxed Jinja environment every prompt template is compiled in.
 
-    The immutable sandbox also refuses methods that change a list or dict, such as
+    The immutable sandbox also rejects methods that change a list or dict, such as
     ``append`` or ``update``, so a template cannot alter the values it is given.
     """
     return ImmutableSandboxedEnvironment(
