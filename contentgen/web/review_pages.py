@@ -80,7 +80,8 @@ def bulk_action(
     every draft matching the queue's filter on every page."""
     action, _, scope = op.partition(":")
     try:
-        decision = Decision(action, note=reason)
+        # The field is the reason for rejecting, so an approval does not keep it as its note.
+        decision = Decision(action, note=reason if action == "reject" else None)
         selection = _parse_selection(draft or [])
         with db.session_scope() as session:
             result = decide_many(

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from contentgen import db
 from contentgen.dispatch import run_inline, submit
 from contentgen.models import Draft, DraftStatus
+from contentgen.review import history
 
 from ..seeding import PASSWORD, draft_ids, make_user, seed_batch, write_campaign_file
 
@@ -181,3 +182,19 @@ def test_browser_batch_counts_update_while_running(database_ready, tmp_path, ser
     pending_review = progress.drafts.get("pending_review", 0)
     expect(row.locator("[data-field='drafts.pending_review']")).to_have_text(str(pending_review))
     expect(row.locator("[data-field='status']")).to_have_text("Completed")
+
+
+def test_browser_enter_in_bulk_reason_rejects(review_batch, server, page):
+    batch_id, _ = review_batch
+    first = draft_ids(batch_id, "google_ads_headline")[0]
+    log_in(page, server.url, "rita")
+    page.goto(f"{server.url}/queue?batch_id={batch_id}&sort=oldest")
+    page.check(f"input[name=draft][value^='{first}:']")
+    page.fill("input[name=reason]", "Too generic, rewrite")
+    with page.expect_navigation():
+        page.press("input[name=reason]", "Enter")
+
+    assert draft_row(first).status == DraftStatus.REJECTED
+    with db.session_scope() as session:
+        [event] = history(session, first)
+    assert event["note"] == "Too generic, rewrite"
