@@ -30,6 +30,7 @@ decisions that pass the check at the same moment still cannot both be written.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from contentgen._draft_context import check_contexts, slot_of, stored_siblings
 from contentgen._limits import measure
 from contentgen.campaigns import campaign_spec
+from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import run_checks, score_draft
 from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
@@ -73,6 +75,19 @@ RESULT_STATUS = {
 }
 MAX_NOTE_LENGTH = 2000
 MAX_TEXT_LENGTH = 20_000
+# Bidirectional embedding, override and isolate controls: invisible, and able to make the
+# copy read differently from how it is stored.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _control_character(text: str, allowed: str) -> str | None:
+    """Return the first control character of ``text`` not in ``allowed``, or None."""
+    for character in text:
+        if character in allowed:
+            continue
+        if unicodedata.category(character) == "Cc" or character in BIDI_CONTROLS:
+            return character
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,13 @@ class Decision:
             raise InvalidInput.from_template(
                 N_("a rejection needs a reason; say what is wrong with the draft")
             )
+        if note is not None and (character := _control_character(note, "\n\t")) is not None:
+            template = (
+                N_("the reason contains the control character U+{code}; remove it")
+                if self.action == "reject"
+                else N_("the note contains the control character U+{code}; remove it")
+            )
+            raise InvalidInput.from_template(template, code=f"{ord(character):04X}")
         if note is not None and len(note) > MAX_NOTE_LENGTH:
             # The message names the field as the forms and the API call it.
             template = (
@@ -109,9 +131,14 @@ class Decision:
             self._check_text()
 
     def _check_text(self) -> None:
-        text = (self.text or "").strip()
+        text = (self.text or "").replace("\r\n", "\n").strip()
         if not text:
             raise InvalidInput.from_template(N_("the edited text is empty; write the copy to approve"))
+        if (character := _control_character(text, "\n")) is not None:
+            raise InvalidInput.from_template(
+                N_("the edited text contains the control character U+{code}; remove it"),
+                code=f"{ord(character):04X}",
+            )
         if len(text) > MAX_TEXT_LENGTH:
             raise InvalidInput.from_template(
                 N_("the edited text has {length} characters; keep it to {maximum}"),
@@ -203,6 +230,13 @@ def _rule_error(
     text = (decision.text or "") if editing else draft.text
     request = draft.request
     brand = request.campaign.brand
+    if editing and "\n" in text and CHANNELS[request.channel].single_line:
+        return InvalidInput.from_template(
+            N_("the edited text of draft {draft_id} has more than one line, but {channel} "
+               "copy is one line; join the lines. Nothing was saved."),
+            draft_id=draft.id,
+            channel=request.channel,
+        )  # fmt: skip
     count = measure(text, request.channel, brand.channel_limits)
     if count.over:
         template = (

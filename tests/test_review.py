@@ -256,3 +256,36 @@ def test_review_bulk_approve_leaves_rule_breakers(batch, reviewer):
     assert result.changed == [second, third]
     assert status_of(first) == "pending_review"
     assert result.as_dict()["breaking_rules_ids"] == [first]
+
+
+@pytest.mark.parametrize(
+    ("decision", "message"),
+    [
+        ({"action": "reject", "note": "bad\x00"}, "the reason contains the control character U\\+0000"),
+        ({"action": "edit", "text": "Dry feet", "note": "ok\x1b"}, "the note contains the control character U\\+001B"),
+        ({"action": "edit", "text": "Dry \u202efeet"}, "the edited text contains the control character U\\+202E"),
+        ({"action": "edit", "text": "Dry\x1bfeet"}, "the edited text contains the control character U\\+001B"),
+    ],
+    ids=["nul-reason", "escape-note", "bidi-text", "escape-text"],
+)
+def test_review_control_characters_are_invalid(decision, message):
+    with pytest.raises(InvalidInput, match=message):
+        Decision(**decision)
+
+
+def test_review_multiline_edit_of_headline_changes_nothing(batch, reviewer):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    with pytest.raises(InvalidInput, match="has more than one line, but google_ads_headline copy is one line"):
+        with db.session_scope() as session:
+            decide(session, reviewer, draft_id, Decision("edit", text="Trail boots\r\nPre-order now"))
+    assert status_of(draft_id) == "pending_review"
+    assert event_count() == 0
+
+
+def test_review_multiline_edit_of_social_post_is_kept(synced, reviewer):
+    batch_id = seed_batch(synced, channels=("social_post",), segments=("hikers",), variants=1)
+    [draft_id] = draft_ids(batch_id)
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("edit", text="Dry feet\r\nall day"))
+    with db.session_scope() as session:
+        assert session.get(Draft, draft_id).text == "Dry feet\nall day"
