@@ -16,6 +16,7 @@ from contentgen.drafts import (
     DraftFilter,
     check_names,
     draft_details,
+    get_draft,
     queue_choices,
     queue_page,
     queue_position,
@@ -156,9 +157,11 @@ def _act(
     try:
         decision = build_decision()
         with db.session_scope() as session:
-            decide(session, actor, draft_id, decision, expected_version=version)
-        with db.session_scope() as session:
+            # The next draft is the one after this draft as the reviewer saw the queue: an
+            # edit changes the score, which could move the draft within a sort by score.
+            get_draft(session, draft_id)  # an unknown draft has no place in the queue
             position = queue_position(session, draft_filter, draft_id)
+            decide(session, actor, draft_id, decision, expected_version=version)
     except ContentgenError as error:
         with db.session_scope() as session:
             draft_details(session, draft_id)  # an unknown draft is a 404, not a form error

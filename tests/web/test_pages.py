@@ -247,6 +247,18 @@ def test_pages_edit_keeps_original_beside_edited(reviewer, seeded):
     assert 'id="draft-text">Dry feet, all day<' in page
 
 
+def test_pages_edit_goes_to_next_draft_by_old_score(reviewer, seeded):
+    client, token = reviewer
+    headlines = draft_ids(seeded.batch_id, "google_ads_headline")
+    query = "channel=google_ads_headline&status=all&sort=score"
+    # The edit rescores the draft from 1000 - id to below 1, the end of this queue.
+    response = client.post(f"/drafts/{headlines[0]}/edit?{query}",
+                           data={"csrf_token": token, "text": "Dry feet, all day"},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(f"/drafts/{headlines[1]}?")
+
+
 def test_pages_reject_without_reason_is_422(reviewer, seeded):
     client, token = reviewer
     response = client.post(f"/drafts/{seeded.draft_ids[0]}/reject", data={"csrf_token": token, "reason": " "})
