@@ -188,6 +188,9 @@ def find_terms(text: str, terms: Sequence[Term]) -> list[TermMatch]:
 
     A match inside a longer match is dropped, so "最佳" reports 最佳 and not also 最. A match
     inside one of its term's allowed words (最 in 最近) is dropped too.
+
+    NOTE: look-alike letters of other scripts are not folded, so "chеap" with a Cyrillic
+    "е" does not match "cheap".
     """
     normalized = normalize(text)
     matches = []
