@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
 from contentgen.channels import CHANNELS
 from contentgen.errors import InvalidInput, NotFound
+from contentgen.i18n import N_
 from contentgen.models import (
     Batch,
     BatchStatus,
@@ -342,7 +343,10 @@ def get_batch(session: Session, batch_id: int) -> Batch:
     """
     batch = session.get(Batch, batch_id) if id_in_range(batch_id) else None
     if batch is None:
-        raise NotFound(f"batch {batch_id} not found; list batches with: contentgen batch list")
+        raise NotFound.from_template(
+            N_("batch {batch_id} not found; list batches with: contentgen batch list"),
+            batch_id=batch_id,
+        )
     return batch
 
 

@@ -33,6 +33,7 @@ from functools import lru_cache
 from babel import Locale, UnknownLocaleError
 
 from contentgen.counting import GSM_7, Counting, count_length, sms_encoding
+from contentgen.i18n import N_
 
 # SMS limits for one segment (3GPP TS 23.038 alphabets, 140-byte user data).
 SMS_GSM_7_LIMIT = 160
@@ -52,6 +53,7 @@ class Channel:
     """One place where copy appears, such as a search ad headline or an email subject."""
 
     key: str
+    # English, as the prompts use it; the pages show it translated through the catalogue.
     label: str
     # The hard limit, counted with ``counting``; a draft over it is flagged. For SMS it is
     # the GSM-7 limit, and UCS-2 text gets SMS_UCS_2_LIMIT instead.
@@ -109,31 +111,31 @@ CHANNELS: dict[str, Channel] = {
     for channel in (
         # Google Ads responsive search ads: 30 per headline, 90 per description, and two
         # optional display URL path fields of 15 each.
-        Channel("google_ads_headline", "Google Ads responsive search ad headline",
+        Channel("google_ads_headline", N_("Google Ads responsive search ad headline"),
                 30, Counting.GOOGLE_ADS, 24),
-        Channel("google_ads_description", "Google Ads responsive search ad description",
+        Channel("google_ads_description", N_("Google Ads responsive search ad description"),
                 90, Counting.GOOGLE_ADS, 48),
-        Channel("google_ads_path", "Google Ads display URL path", 15, Counting.GOOGLE_ADS, 12),
-        Channel("pmax_long_headline", "Google Ads Performance Max long headline",
+        Channel("google_ads_path", N_("Google Ads display URL path"), 15, Counting.GOOGLE_ADS, 12),
+        Channel("pmax_long_headline", N_("Google Ads Performance Max long headline"),
                 90, Counting.GOOGLE_ADS, 48),
         # Meta accepts 2,200 characters of primary text but shows about 125 before "See more".
-        Channel("meta_primary_text", "Meta ad primary text", 2200, Counting.GRAPHEMES, 64,
+        Channel("meta_primary_text", N_("Meta ad primary text"), 2200, Counting.GRAPHEMES, 64,
                 single_line=False, shown_chars=125),
-        Channel("meta_headline", "Meta ad headline", 40, Counting.GRAPHEMES, 24),
-        Channel("meta_description", "Meta ad description", 30, Counting.GRAPHEMES, 20),
+        Channel("meta_headline", N_("Meta ad headline"), 40, Counting.GRAPHEMES, 24),
+        Channel("meta_description", N_("Meta ad description"), 30, Counting.GRAPHEMES, 20),
         # One SMS segment; longer text is split into several billed messages.
-        Channel("sms", "SMS marketing message", SMS_GSM_7_LIMIT, Counting.SMS, 96),
+        Channel("sms", N_("SMS marketing message"), SMS_GSM_7_LIMIT, Counting.SMS, 96),
         # 60 because inbox lists in desktop webmail and most desktop clients show about 60
         # characters of a subject before cutting it, and phones show fewer. Text past that
         # point is rarely read.
-        Channel("email_subject", "Email subject line", 60, Counting.GRAPHEMES, 24,
+        Channel("email_subject", N_("Email subject line"), 60, Counting.GRAPHEMES, 24,
                 platform_limit=False),
-        Channel("email_body", "Email body", 1200, Counting.GRAPHEMES, 256,
+        Channel("email_body", N_("Email body"), 1200, Counting.GRAPHEMES, 256,
                 single_line=False, platform_limit=False),
         # The shortest common limit among social networks (X) is 280 characters.
-        Channel("social_post", "Social media post", 280, Counting.GRAPHEMES, 120,
+        Channel("social_post", N_("Social media post"), 280, Counting.GRAPHEMES, 120,
                 single_line=False, platform_limit=False),
-        Channel("product_description", "Product description", 600, Counting.GRAPHEMES, 200,
+        Channel("product_description", N_("Product description"), 600, Counting.GRAPHEMES, 200,
                 single_line=False, platform_limit=False),
     )
 }  # fmt: skip

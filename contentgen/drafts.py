@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import asdict, dataclass
 from math import ceil
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -59,6 +60,8 @@ class DraftFilter:
                        "{field} can contain; remove it"),
                     field=field,
                 )  # fmt: skip
+        if self.batch_id is not None and self.batch_id < 1:
+            _reject_batch_id(self.batch_id)
         _require_one_of("status", self.status, QUEUE_STATUSES)
         _require_one_of("sort", self.sort, SORTS)
         if self.channel is not None:
@@ -76,11 +79,9 @@ class DraftFilter:
         cleaned = {name: value for name, value in values.items() if value not in (None, "")}
         batch_id = cleaned.get("batch_id")
         if isinstance(batch_id, str):
-            if not batch_id.isdigit():
-                raise InvalidInput.from_template(
-                    N_('batch id "{value}" is not a number; use the id from the batches list'),
-                    value=batch_id,
-                )
+            # Only ASCII digits: str.isdigit also accepts "²", which int() rejects.
+            if not re.fullmatch(r"[0-9]+", batch_id):
+                _reject_batch_id(batch_id)
             cleaned["batch_id"] = int(batch_id)
         return cls(**cleaned)
 
@@ -140,6 +141,14 @@ class DraftFilter:
         return [Draft.id]
 
 
+def _reject_batch_id(value: object) -> NoReturn:
+    raise InvalidInput.from_template(
+        N_('batch id "{value}" is not valid; use a positive whole number, the id of a batch '
+           "in the batches list"),
+        value=str(value)[:50],
+    )  # fmt: skip
+
+
 def _require_one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise InvalidInput.from_template(
@@ -170,8 +179,6 @@ def queue_page(
     Raises:
         NotFound: if the filter names a batch that does not exist.
     """
-    if draft_filter.batch_id is not None:
-        get_batch(session, draft_filter.batch_id)
     total = count_matching(session, draft_filter)
     pages = max(1, ceil(total / page_size))
     page = min(max(page, 1), pages)
@@ -190,6 +197,17 @@ def queue_page(
 
 
 def count_matching(session: Session, draft_filter: DraftFilter) -> int:
+    """Count the drafts that match ``draft_filter``.
+
+    Raises:
+        NotFound: if the filter names a batch that does not exist.
+    """
+    if draft_filter.batch_id is not None:
+        get_batch(session, draft_filter.batch_id)
+    return _count(session, draft_filter)
+
+
+def _count(session: Session, draft_filter: DraftFilter) -> int:
     query = _joined(select(func.count(Draft.id))).where(*draft_filter.conditions())
     return session.scalar(query) or 0
 
@@ -221,7 +239,9 @@ def queue_position(session: Session, draft_filter: DraftFilter, draft_id: int) -
     """
     ids = matching_ids(session, draft_filter, include=draft_id)
     index = ids.index(draft_id)
-    matching = count_matching(session, draft_filter)
+    # No batch check: with an unknown batch in the filter, the draft page shows the draft
+    # alone in its queue.
+    matching = _count(session, draft_filter)
     return QueuePosition(
         previous_id=ids[index - 1] if index > 0 else None,
         next_id=ids[index + 1] if index + 1 < len(ids) else None,

@@ -82,21 +82,41 @@ def check_locale(value: str) -> str:
     return value
 
 
+class Verbatim(str):
+    """A message field value that stays as written in every language.
+
+    Role names are passed as ``Verbatim`` because commands and the users page take them as
+    written, and the role "admin" would otherwise be translated as the permission "admin".
+    """
+
+
+# Separator of a list of words in one message field, such as "flagged / pending_review".
+LIST_SEPARATOR = " / "
+
+
+def _translate_value(value: object, gettext_) -> object:
+    """Translate a word of ``TRANSLATED_VALUES``, or each word of a list of them."""
+    if not isinstance(value, str) or isinstance(value, Verbatim):
+        return value
+    words = value.split(LIST_SEPARATOR)
+    if not all(word in TRANSLATED_VALUES for word in words):
+        return value
+    return LIST_SEPARATOR.join(gettext_(word) for word in words)
+
+
 def translate_error(error: ContentgenError, locale: str) -> str:
     """Return the error's message in ``locale``, or as raised when it has no template."""
     if error.template is None:
         return str(error)
     gettext_ = translations(locale).gettext
-    params = {
-        name: gettext_(value) if isinstance(value, str) and value in TRANSLATED_VALUES else value
-        for name, value in (error.params or {}).items()
-    }
+    params = {name: _translate_value(value, gettext_) for name, value in (error.params or {}).items()}
     return gettext_(error.template).format(**params)
 
 
 # Values that appear inside messages and are words rather than data: review statuses,
 # review actions and permissions. They are translated before they are put into a translated
-# message. Role names stay as they are, because commands take them as written.
+# message, and a status is translated as the label that the pages show for it. Role names
+# stay as they are (see ``Verbatim``).
 TRANSLATED_VALUES = {
     N_("pending_review"),
     N_("flagged"),

@@ -293,18 +293,37 @@ def _recheck(session: Session, draft: Draft) -> None:
 
 
 def _changed_since(session: Session, draft: Draft, expected_version: int) -> Conflict:
+    # Versions start at 1 and only grow, so a version above the current one was never seen.
+    if not 1 <= expected_version <= draft.version:
+        return Conflict.from_template(
+            N_("draft {draft_id} has no version {seen}; the current version is {current}. "
+               "Nothing was saved. Reload the draft and decide again."),
+            draft_id=draft.id,
+            seen=expected_version,
+            current=draft.version,
+        )  # fmt: skip
+
     last = session.scalars(
         select(ReviewEvent)
         .where(ReviewEvent.draft_id == draft.id)
         .order_by(ReviewEvent.id.desc())
         .limit(1)
     ).first()
-    who = last.actor.username if last is not None and last.actor is not None else "someone"
+    if last is None or last.actor is None:
+        return Conflict.from_template(
+            N_("draft {draft_id} was changed after you opened it (version {seen}, now "
+               "{current}, status {status}); nothing was saved. Reload the draft and decide "
+               "again."),
+            draft_id=draft.id,
+            seen=expected_version,
+            current=draft.version,
+            status=draft.status.value,
+        )  # fmt: skip
     return Conflict.from_template(
         N_("draft {draft_id} was changed by {who} after you opened it (version {seen}, now "
            "{current}, status {status}); nothing was saved. Reload the draft and decide again."),
         draft_id=draft.id,
-        who=who,
+        who=last.actor.username,
         seen=expected_version,
         current=draft.version,
         status=draft.status.value,

@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from contentgen.i18n import LOCALES, N_
+from contentgen.i18n import LIST_SEPARATOR, LOCALES, N_, Verbatim
 from contentgen.models import ApiToken, User
 
 logger = logging.getLogger(__name__)
@@ -90,9 +90,9 @@ class Actor:
                 N_("user {username} has the role {role}, which may not {permission}; "
                    "this needs the role {allowed}"),
                 username=self.username,
-                role=self.role.value,
+                role=Verbatim(self.role.value),
                 permission=permission.value,
-                allowed=" or ".join(allowed),
+                allowed=Verbatim(LIST_SEPARATOR.join(allowed)),
             )  # fmt: skip
 
 
@@ -294,8 +294,16 @@ def create_api_token(session: Session, username: str, name: str = "api") -> str:
 
     Raises:
         NotFound: if there is no such user.
+        Conflict: if the user is disabled. Disabling deletes a user's tokens, so a token
+            made while disabled would be the only one that works again after enabling.
     """
     user = get_user(session, username)
+    if not user.is_active:
+        raise Conflict.from_template(
+            N_("user {username} is disabled, so it cannot get an API token; enable it "
+               "first with: contentgen users enable {username}. No token was created."),
+            username=username,
+        )  # fmt: skip
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, name=name[:100], token_hash=_digest(token)))
     session.flush()

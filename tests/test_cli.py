@@ -149,6 +149,19 @@ def test_cli_unknown_ids_exit_2(ready):
     assert "draft 42 not found" in result.stderr
 
 
+def test_cli_token_for_disabled_user_exits_2(ready):
+    assert runner.invoke(app, ["users", "create", "rob", "--role", "reviewer", "--password-stdin"],
+                         input="long enough password\n").exit_code == 0  # fmt: skip
+    assert invoke("users", "disable", "rob").exit_code == 0
+
+    result = invoke("users", "token", "rob")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "user rob is disabled, so it cannot get an API token" in result.stderr
+    assert "contentgen users enable rob" in result.stderr
+
+
 def test_cli_usage_error_exits_2(ready):
     result = runner.invoke(app, ["batch", "status", "not-a-number"])
     assert result.exit_code == 2

@@ -5,7 +5,8 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from contentgen.errors import InvalidInput
-from contentgen.i18n import CATALOGUE_DIR, N_, negotiate, translate_error, translations
+from contentgen.i18n import CATALOGUE_DIR, N_, Verbatim, negotiate, translate_error, translations
+from contentgen.models import DraftStatus
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
@@ -61,3 +62,36 @@ def test_i18n_translate_error_translates_status_values():
 
 def test_i18n_english_needs_no_catalogue():
     assert translations("en").gettext("Review queue") == "Review queue"
+
+
+# The labels that contentgen/web/templates/_macros.html shows for each draft status.
+STATUS_LABELS = {
+    "pending_review": "Pending review",
+    "flagged": "Flagged",
+    "approved": "Approved",
+    "rejected": "Rejected",
+}
+
+
+@pytest.mark.parametrize("status", [status.value for status in DraftStatus])
+def test_i18n_status_in_message_matches_page_label(status):
+    chinese = translations("zh-CN").gettext
+    assert chinese(status) == chinese(STATUS_LABELS[status])
+
+
+def test_i18n_translate_error_translates_status_list():
+    error = InvalidInput.from_template(N_("draft {draft_id} is {status}, so it cannot take the action {action}; "
+                                          "only drafts that are {allowed} can. Nothing was changed."),
+                                       draft_id=4, status="approved", action="reject",
+                                       allowed="flagged / pending_review")  # fmt: skip
+    assert "只有状态为 已标记 / 待审核 的草稿可以" in translate_error(error, "zh-CN")
+
+
+def test_i18n_translate_error_keeps_verbatim_and_mixed_values():
+    error = InvalidInput.from_template(N_("user {username} has the role {role}, which may not {permission}; "
+                                          "this needs the role {allowed}"),
+                                       username="flagged / someone", role=Verbatim("admin"),
+                                       permission="admin", allowed=Verbatim("admin"))  # fmt: skip
+    assert translate_error(error, "zh-CN") == (
+        "用户 flagged / someone 的角色是 admin，无权执行“管理”；此操作需要角色 admin"
+    )

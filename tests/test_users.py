@@ -3,12 +3,14 @@ from sqlalchemy import select
 
 from contentgen import db
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from contentgen.i18n import translate_error
 from contentgen.models import ApiToken, User
 from contentgen.users import (
     Actor,
     Permission,
     Role,
     authenticate,
+    create_api_token,
     create_user,
     get_user,
     parse_role,
@@ -129,6 +131,35 @@ def test_users_admin_with_another_admin_can_go(database):
 
     users = [(username, role, active) for username, role, active, _ in _users_state()]
     assert users == [("ana", "reviewer", False), ("otto", "admin", True)]
+
+
+def test_users_disabled_user_gets_no_token(database):
+    make_user("rob", "reviewer")
+    with db.session_scope() as session:
+        set_active(session, "rob", False)
+
+    with pytest.raises(Conflict) as raised, db.session_scope() as session:
+        create_api_token(session, "rob")
+
+    assert str(raised.value) == (
+        "user rob is disabled, so it cannot get an API token; enable it first with: "
+        "contentgen users enable rob. No token was created."
+    )
+    with db.session_scope() as session:
+        set_active(session, "rob", True)
+    with db.session_scope() as session:
+        assert session.scalars(select(ApiToken)).all() == []
+
+
+def test_users_permission_error_keeps_role_names(database):
+    actor = Actor(1, "mia", Role.MARKETER, None)
+    with pytest.raises(PermissionDenied) as raised:
+        actor.require(Permission.ADMIN)
+
+    assert str(raised.value) == "user mia has the role marketer, which may not admin; this needs the role admin"
+    assert translate_error(raised.value, "zh-CN") == (
+        "用户 mia 的角色是 marketer，无权执行“管理”；此操作需要角色 admin"
+    )
 
 
 def test_users_token_is_stored_as_digest(database):

@@ -66,6 +66,24 @@ def current_page_actor(request: Request) -> Actor:
     return actor
 
 
+def identify_page_actor(request: Request) -> Actor | None:
+    """Return the logged-in user of a page request, or None.
+
+    Pages that need no login, such as the error page of an unknown path, call it so that they
+    show the user's menu and language.
+    """
+    known = getattr(request.state, "actor", None)
+    if known is not None:
+        return known
+    page_session, _ = request.app.state.cookies.read(request)
+    if page_session is None or page_session.user_id is None:
+        return None
+    actor = _load_actor(page_session)
+    if actor is not None:
+        request.state.actor = actor
+    return actor
+
+
 def page_actor(permission: Permission):
     """A dependency that returns the logged-in user if their role grants ``permission``."""
 

@@ -3,6 +3,7 @@ notice, and the review queue's filter from the query string."""
 
 from __future__ import annotations
 
+import gettext
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -32,26 +33,63 @@ NOTICES = {
     "approved": N_("Draft {draft} approved."),
     "rejected": N_("Draft {draft} rejected."),
     "edited": N_("Draft {draft} edited and approved."),
-    "bulk": N_("{changed} drafts changed; {skipped} skipped because their status does not allow the action."),
-    "bulk_rules": N_("{changed} drafts changed; {skipped} skipped because their status does not allow the action; {breaking} not approved because they are over the hard limit or contain a banned term: edit them first."),
     "queue_clear": N_("The queue is clear: no more drafts match this filter."),
     "user_created": N_("User {user} created."),
     "role_changed": N_("User {user} now has the role {role}."),
     "user_disabled": N_("User {user} is disabled."),
     "user_enabled": N_("User {user} is enabled."),
-    "templates_synced": N_("Templates synced: {changed} new versions."),
     "settings_saved": N_("Settings saved."),
     "logged_out": N_("You are logged out."),
 }
 
+# Notices that report counts, each sentence in the singular or plural form of its count.
+# "bulk_rules" is "bulk" after an approval that left drafts breaking a hard rule.
+COUNT_NOTICES = ("bulk", "bulk_rules", "templates_synced")
+
 
 def notice_of(request: Request) -> str | None:
-    template = NOTICES.get(request.query_params.get("notice", ""))
+    catalogue = translations(request_locale(request))
+    notice = request.query_params.get("notice", "")
+    if notice in COUNT_NOTICES:
+        return _count_notice(request, catalogue, notice)
+    template = NOTICES.get(notice)
     if template is None:
         return None
-    fields = {name: request.query_params.get(name, "") for name in ("draft", "changed", "skipped", "breaking", "user", "role")}
+    fields = {name: request.query_params.get(name, "") for name in ("draft", "user", "role")}
     fields = {name: value if len(value) <= 100 else value[:100] for name, value in fields.items()}
-    return translations(request_locale(request)).gettext(template).format(**fields)
+    return catalogue.gettext(template).format(**fields)
+
+
+def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: str) -> str | None:
+    counts = {}
+    for field in ("changed", "skipped", "breaking"):
+        value = request.query_params.get(field, "0")
+        # A count that is not a number comes from an edited URL: show no notice.
+        if not value.isascii() or not value.isdigit() or len(value) > 9:
+            return None
+        counts[field] = int(value)
+
+    ngettext = catalogue.ngettext
+    changed, skipped, breaking = counts["changed"], counts["skipped"], counts["breaking"]
+    if name == "templates_synced":
+        return ngettext("Templates synced: {count} new version.",
+                        "Templates synced: {count} new versions.", changed).format(count=changed)  # fmt: skip
+
+    sentences = [
+        ngettext("{count} draft changed.", "{count} drafts changed.", changed).format(count=changed),
+        ngettext("{count} skipped because its status does not allow the action.",
+                 "{count} skipped because their status does not allow the action.",
+                 skipped).format(count=skipped),
+    ]  # fmt: skip
+    if breaking:
+        sentences.append(
+            ngettext("{count} not approved because it is over the hard limit or contains a "
+                     "banned term: edit it first.",
+                     "{count} not approved because they are over the hard limit or contain a "
+                     "banned term: edit them first.",
+                     breaking).format(count=breaking)
+        )  # fmt: skip
+    return " ".join(sentences)
 
 
 def redirect_to(path: str, **query: Any) -> RedirectResponse:

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from contentgen import db
-from contentgen.errors import ContentgenError
-from contentgen.i18n import LOCALES
+from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.i18n import LOCALES, N_
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import Role, create_user, list_users, parse_role, set_active, set_role
 from contentgen.web._errors import status_code_of
@@ -73,13 +73,28 @@ def change_role(request: Request, username: str, actor: Admin, _csrf: CsrfChecke
 @router.post("/users/{username}/active")
 def change_active(request: Request, username: str, actor: Admin, _csrf: CsrfChecked,
                   active: Annotated[str, Form()] = "") -> Response:  # fmt: skip
-    enable = active == "1"
     try:
+        enable = _parse_active(active)
         with db.session_scope() as session:
             set_active(session, username, enable)
     except ContentgenError as error:
         return _users_error(request, error)
     return redirect_to("/users", notice="user_enabled" if enable else "user_disabled", user=username)
+
+
+# Form values of the "active" field: 1 or true enables a user, 0 or false disables them.
+_ACTIVE_VALUES = {"1": True, "true": True, "0": False, "false": False}
+
+
+def _parse_active(value: str) -> bool:
+    enable = _ACTIVE_VALUES.get(value.strip().lower())
+    if enable is None:
+        raise InvalidInput.from_template(
+            N_('active "{value}" is not valid; send 1 or true to enable the user, 0 or false '
+               "to disable them. Nothing was changed."),
+            value=value[:50],
+        )  # fmt: skip
+    return enable
 
 
 @router.get("/templates")

@@ -24,7 +24,7 @@ from contentgen.errors import ContentgenError
 from contentgen.i18n import translate_error, translations
 from contentgen.settings import Settings, get_settings
 from contentgen.web import admin_pages, api, pages, review_pages
-from contentgen.web._auth import LoginRequired
+from contentgen.web._auth import LoginRequired, identify_page_actor
 from contentgen.web._errors import status_code_of
 from contentgen.web._render import STATIC_DIR, create_templates, render, request_locale
 from contentgen.web._sessions import SessionCookies
@@ -104,6 +104,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         if _is_api(request):
             return JSONResponse({"detail": error.detail}, status_code=error.status_code,
                                 headers=getattr(error, "headers", None))  # fmt: skip
+        # Routes that do not exist run no login dependency, so the user is looked up here.
+        identify_page_actor(request)
         gettext = translations(request_locale(request)).gettext
         message = gettext("This page does not exist.") if error.status_code == 404 else str(error.detail)
         return render(request, "error.html", {"message": message, "status_code": error.status_code},

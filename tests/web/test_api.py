@@ -97,6 +97,47 @@ def test_api_bad_input_changes_nothing(api, seeded, path, body, status, message)
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("newer", [True, False], ids=["newer", "zero"])
+def test_api_version_that_never_existed(api, seeded, newer):
+    draft_id = seeded.draft_ids[0]
+    current = api("reviewer").get(f"/api/v1/drafts/{draft_id}").json()["version"]
+    seen = current + 2 if newer else 0
+    before = snapshot()
+
+    response = api("reviewer").post(f"/api/v1/drafts/{draft_id}/approve", json={"version": seen})
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"draft {draft_id} has no version {seen}; the current version is {current}. "
+        "Nothing was saved. Reload the draft and decide again."
+    )
+    assert snapshot() == before
+
+
+def test_api_bulk_filter_unknown_batch_is_404(api):
+    listed = api("reviewer").get("/api/v1/drafts", params={"batch_id": 99999})
+    before = snapshot()
+
+    response = api("reviewer").post("/api/v1/drafts/bulk",
+                                    json={"action": "approve", "filter": {"batch_id": 99999}})  # fmt: skip
+
+    assert listed.status_code == 404
+    assert response.status_code == 404
+    assert response.json()["detail"] == listed.json()["detail"]
+    assert response.json()["detail"].startswith("batch 99999 not found")
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("batch_id", [-1, 0])
+def test_api_batch_id_below_one_is_422(api, batch_id):
+    response = api("reviewer").get("/api/v1/drafts", params={"batch_id": batch_id})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f'batch id "{batch_id}" is not valid; use a positive whole number, the id of a batch in '
+        "the batches list"
+    )
+
+
 def test_api_bulk_by_filter(api):
     body = api("reviewer").post("/api/v1/drafts/bulk", json={
         "action": "reject", "reason": "Wrong tone", "filter": {"channel": "email_subject"},

@@ -8,7 +8,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from contentgen import db
-from contentgen.models import Batch, Draft, DraftStatus
+from contentgen.models import Batch, Draft, DraftStatus, User
 from contentgen.review import Decision, decide
 from contentgen.users import Actor, Role
 
@@ -119,6 +119,34 @@ def test_pages_wrong_role_names_role(client_for, seeded):
     response = client.post(f"/drafts/{seeded.draft_ids[0]}/approve", data={"csrf_token": token})
     assert response.status_code == 403
     assert "has the role marketer, which may not review" in alert_of(response.text)
+
+
+@pytest.mark.parametrize("value", ["yes", "", "2", "on"])
+def test_pages_active_value_must_be_0_or_1(client_for, value):
+    admin, token = client_for("admin")
+    before = snapshot()
+
+    response = admin.post("/users/rita/active", data={"csrf_token": token, "active": value})
+
+    assert response.status_code == 422
+    assert alert_of(response.text) == (
+        f'active "{value}" is not valid; send 1 or true to enable the user, 0 or false to '
+        "disable them. Nothing was changed."
+    )
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(("value", "active"), [("0", False), ("false", False), ("1", True), ("True", True)])
+def test_pages_active_accepts_0_1_true_false(client_for, value, active):
+    admin, token = client_for("admin")
+    admin.post("/users/rita/active", data={"csrf_token": token, "active": "0"})
+
+    response = admin.post("/users/rita/active", data={"csrf_token": token, "active": value},
+                          follow_redirects=False)  # fmt: skip
+
+    assert response.status_code == 303
+    with db.session_scope() as session:
+        assert session.scalars(select(User.is_active).where(User.username == "rita")).one() is active
 
 
 def test_pages_disabled_user_is_logged_out(client_for, seeded):
@@ -286,6 +314,16 @@ def test_pages_bulk_count_changed_is_409(reviewer):
     assert snapshot() == before
 
 
+def test_pages_bulk_filter_unknown_batch_is_404(reviewer):
+    client, token = reviewer
+    before = snapshot()
+    response = client.post("/queue/bulk?batch_id=99999", data={"csrf_token": token, "op": "approve:filter"},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 404
+    assert "batch 99999 not found" in alert_of(response.text)
+    assert snapshot() == before
+
+
 def test_pages_bulk_selection_rejects_with_reason(reviewer, seeded):
     client, token = reviewer
     first, second = seeded.draft_ids[:2]
@@ -303,8 +341,8 @@ def test_pages_bulk_approve_names_rule_breakers(reviewer, seeded):
     selection = [f"{first}:{version_of(first)}", f"{second}:{version_of(second)}"]
     response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:selected",
                                                  "draft": selection})  # fmt: skip
-    assert "1 drafts changed; 0 skipped" in response.text
-    assert "1 not approved because they are over the hard limit" in response.text
+    assert "1 draft changed. 0 skipped" in response.text
+    assert "1 not approved because it is over the hard limit" in response.text
     assert status_of(first) == DraftStatus.PENDING_REVIEW
     assert status_of(second) == DraftStatus.APPROVED
 
@@ -333,6 +371,17 @@ def test_pages_queue_invalid_filter_is_422(reviewer):
     response = client.get("/queue?status=done")
     assert response.status_code == 422
     assert 'status "done" is not known' in unescape(response.text)
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "abc", "²"])
+def test_pages_queue_batch_id_must_be_positive(reviewer, value):
+    client, _ = reviewer
+    response = client.get("/queue", params={"batch_id": value})
+    assert response.status_code == 422
+    assert alert_of(response.text) == (
+        f'batch id "{value}" is not valid; use a positive whole number, the id of a batch in the '
+        "batches list"
+    )
 
 
 def test_pages_upload_shows_problems_by_campaign_and_field(client_for, tmp_path):

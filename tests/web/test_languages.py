@@ -1,0 +1,171 @@
+"""Pages and API responses in Simplified Chinese, the values inside messages included."""
+
+import re
+from html import unescape
+
+import pytest
+from fastapi.testclient import TestClient
+
+from contentgen import db
+from contentgen.models import Draft
+
+from ..seeding import draft_ids
+from .test_pages import alert_of
+
+CHINESE = {"Accept-Language": "zh-CN"}
+
+
+@pytest.fixture
+def reviewer(client_for):
+    return client_for("reviewer")
+
+
+@pytest.fixture
+def api_token(app, seeded):
+    """Return a function that gives an API client with the bearer token of a role."""
+
+    def client(role: str) -> TestClient:
+        return TestClient(app, headers={"Authorization": f"Bearer {seeded.tokens[role]}"})
+
+    return client
+
+
+def version_of(draft_id: int) -> int:
+    with db.session_scope() as session:
+        return session.get(Draft, draft_id).version
+
+
+def test_languages_admin_role_stays_as_named(client_for, api_token):
+    client, _ = client_for("marketer")
+    page = client.get("/users", headers=CHINESE)
+    response = api_token("marketer").get("/api/v1/users", headers=CHINESE)
+
+    assert page.status_code == 403
+    assert "无权执行“管理”；此操作需要角色 admin" in alert_of(page.text)
+    assert response.status_code == 403
+    assert response.json()["detail"].endswith("此操作需要角色 admin")
+
+
+def test_languages_review_role_list_is_one_language(api_token, seeded):
+    response = api_token("marketer").post(f"/api/v1/drafts/{seeded.draft_ids[0]}/approve", json={},
+                                          headers=CHINESE)  # fmt: skip
+    assert response.status_code == 403
+    assert response.json()["detail"].endswith("此操作需要角色 reviewer / admin")
+
+
+def test_languages_allowed_statuses_use_page_labels(reviewer, seeded):
+    client, token = reviewer
+    draft_id = seeded.draft_ids[0]
+    client.post(f"/drafts/{draft_id}/reject", data={"csrf_token": token, "reason": "Off brand"})
+
+    response = client.post(f"/drafts/{draft_id}/approve", data={"csrf_token": token}, headers=CHINESE)
+
+    assert response.status_code == 409
+    assert "只有状态为 已标记 / 待审核 的草稿可以" in alert_of(response.text)
+
+
+def test_languages_change_without_actor_is_chinese(reviewer, seeded):
+    client, token = reviewer
+    draft_id = seeded.draft_ids[0]
+    seen = version_of(draft_id)
+    # A change that records no review event leaves no name to show.
+    with db.session_scope() as session:
+        session.get(Draft, draft_id).text = "Changed outside the review pages"
+
+    response = client.post(f"/drafts/{draft_id}/approve", data={"csrf_token": token, "version": seen},
+                           headers=CHINESE)  # fmt: skip
+
+    assert response.status_code == 409
+    message = alert_of(response.text)
+    assert f"您打开草稿 {draft_id} 后，它已被修改" in message
+    assert "someone" not in message
+
+
+def test_languages_unknown_path_has_menu_and_user_language(reviewer):
+    client, token = reviewer
+    client.post("/settings", data={"csrf_token": token, "locale": "zh-CN"})
+
+    response = client.get("/nonexistent", headers={"Accept-Language": "en"})
+
+    assert response.status_code == 404
+    assert "页面不存在。" in alert_of(response.text)
+    assert '<a href="/queue">审核队列</a>' in response.text
+    assert "rita (reviewer)" in response.text
+
+
+def test_languages_unknown_path_anonymous_has_no_menu(app):
+    response = TestClient(app).get("/nonexistent", headers=CHINESE)
+    assert response.status_code == 404
+    assert "页面不存在。" in alert_of(response.text)
+    assert '<a href="/queue">' not in response.text
+
+
+def test_languages_unknown_batch_is_chinese(reviewer, api_token):
+    client, _ = reviewer
+    page = client.get("/queue?batch_id=999", headers=CHINESE)
+    response = api_token("reviewer").get("/api/v1/batches/999", headers=CHINESE)
+
+    assert page.status_code == 404
+    assert alert_of(page.text).startswith("找不到批次 999")
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("找不到批次 999")
+
+
+def test_languages_queue_sort_labels(reviewer):
+    client, _ = reviewer
+    page = client.get("/queue?sort=oldest", headers=CHINESE).text
+    options = re.search(r'<select name="sort">(.*?)</select>', page, re.S).group(1)
+    labels = [unescape(label) for label in re.findall(r">([^<]+)</option>", options)]
+    assert labels == ["评分从高到低", "最早的在前", "最新的在前", "活动 / 分群 / 渠道", "最短的在前"]
+    assert '<option value="oldest" selected>' in options
+
+
+def test_languages_draft_channel_and_history(reviewer, seeded):
+    client, token = reviewer
+    draft_id = draft_ids(seeded.batch_id, "email_subject")[0]
+    client.post(f"/drafts/{draft_id}/edit", data={"csrf_token": token, "text": "Dry feet, all day"})
+
+    page = client.get(f"/drafts/{draft_id}", headers=CHINESE).text
+
+    assert "邮件主题 (email_subject)" in page
+    history = re.search(r'<table class="grid" id="history">(.*?)</table>', page, re.S).group(1)
+    assert "<td>修改</td>" in history
+    assert "edit" not in history
+
+
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [(1, "1 draft changed. 0 skipped because their status does not allow the action."),
+     (2, "2 drafts changed. 0 skipped because their status does not allow the action.")],
+    ids=["one", "two"],
+)  # fmt: skip
+def test_languages_bulk_notice_plural(reviewer, seeded, changed, expected):
+    client, token = reviewer
+    selection = [f"{draft_id}:{version_of(draft_id)}" for draft_id in seeded.draft_ids[:changed]]
+
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:selected",
+                                                "draft": selection})  # fmt: skip
+
+    assert re.search(r'role="status">([^<]*)<', response.text).group(1) == expected
+
+
+def test_languages_bulk_notice_chinese_has_one_form(reviewer, seeded):
+    client, token = reviewer
+    draft_id = seeded.draft_ids[0]
+    response = client.post("/queue/bulk", headers=CHINESE,
+                           data={"csrf_token": token, "op": "approve:selected",
+                                 "draft": [f"{draft_id}:{version_of(draft_id)}"]})  # fmt: skip
+    assert "已更改 1 条草稿。" in response.text
+
+
+def test_languages_notice_with_edited_count_is_hidden(reviewer):
+    client, _ = reviewer
+    page = client.get("/queue?notice=bulk&changed=lots&skipped=0").text
+    assert 'role="status"' not in page
+
+
+@pytest.mark.parametrize(("changed", "expected"), [(1, "1 new version."), (3, "3 new versions.")])
+def test_languages_templates_notice_plural(client_for, changed, expected):
+    admin, _ = client_for("admin")
+    page = admin.get(f"/templates?notice=templates_synced&changed={changed}").text
+    assert re.search(r'role="status">([^<]*)<', page).group(1) == f"Templates synced: {expected}"
