@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -234,7 +235,7 @@ class CampaignSpec(_Spec):
     @classmethod
     def _unique_segments(cls, segments: list[SegmentSpec]) -> list[SegmentSpec]:
         keys = [segment.key for segment in segments]
-        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        duplicates = sorted(key for key, count in Counter(keys).items() if count > 1)
         if duplicates:
             raise ValueError(f"segment keys must be unique; repeated: {', '.join(duplicates)}")
         return segments
@@ -258,7 +259,7 @@ class CampaignFile(_Spec):
     def _unique_keys(self) -> CampaignFile:
         for kind, items in (("brand", self.brands), ("campaign", self.campaigns)):
             keys = [item.key for item in items]
-            duplicates = sorted({key for key in keys if keys.count(key) > 1})
+            duplicates = sorted(key for key, count in Counter(keys).items() if count > 1)
             if duplicates:
                 raise ValueError(f"{kind} keys must be unique; repeated: {', '.join(duplicates)}")
         return self
@@ -330,12 +331,99 @@ def _find_nul(value: Any, where: str = "a value") -> str | None:
     return None
 
 
+# An alias (*name) repeats the node its anchor (&name) names, so a file of a few hundred
+# bytes can describe billions of values ("billion laughs"). These limits count a document
+# with every alias written out. Real campaign files stay far below them: the examples have
+# under 100 values, nested 6 levels deep.
+MAX_YAML_VALUES = 1_000_000
+MAX_YAML_CHARACTERS = 10_000_000
+MAX_YAML_DEPTH = 50
+
+
+class _DocumentTooLarge(yaml.composer.ComposerError):
+    """A YAML document over a limit above, or an alias inside the value it refers to."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that rejects a mapping with the same key twice.
+    """A YAML loader that rejects a mapping with the same key twice, and oversized documents.
 
     Plain YAML loaders keep the last value silently, so `variants: 2` followed by
     `variants: 1` would import 1 without a word.
+
+    While composing, the loader records for every node its size with aliases expanded:
+    values, characters of scalar text and nesting depth. An alias reuses the size of its
+    anchored node, so the check takes time in proportion to the file, not to its expansion.
     """
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        # id(node) -> (values, characters, depth), recorded once the node is complete.
+        self._expanded: dict[int, tuple[int, int, int]] = {}
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            # Nodes are composed depth first, so an incomplete node is one that contains
+            # this alias: expanding it would never end.
+            if id(node) not in self._expanded:
+                raise _DocumentTooLarge(
+                    None, None,
+                    f'the alias "*{event.anchor}" is inside the value that "&{event.anchor}" '
+                    "names, so that value would contain itself without end; "
+                    "write the value out instead",
+                    event.start_mark,
+                )  # fmt: skip
+            return node
+
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _DocumentTooLarge(
+                None, None,
+                f"values are nested more than {MAX_YAML_DEPTH} levels deep; "
+                "a campaign file needs about 6",
+                self.peek_event().start_mark,
+            )  # fmt: skip
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._record_expanded_size(node)
+        return node
+
+    def _record_expanded_size(self, node: yaml.Node) -> None:
+        if isinstance(node, yaml.ScalarNode):
+            self._expanded[id(node)] = (1, len(node.value), 1)
+            return
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = node.value
+        sizes = [self._expanded[id(child)] for child in children]
+        values = 1 + sum(size[0] for size in sizes)
+        characters = sum(size[1] for size in sizes)
+        depth = 1 + max((size[2] for size in sizes), default=0)
+        self._expanded[id(node)] = (values, characters, depth)
+
+        if values > MAX_YAML_VALUES:
+            problem = (
+                f"with its aliases (*name) expanded, this value has more than "
+                f"{MAX_YAML_VALUES:,} values; repeat fewer aliases or split the file"
+            )
+        elif characters > MAX_YAML_CHARACTERS:
+            problem = (
+                f"with its aliases (*name) expanded, this value has more than "
+                f"{MAX_YAML_CHARACTERS:,} characters of text; repeat fewer aliases or split the file"
+            )
+        elif depth > MAX_YAML_DEPTH:
+            problem = (
+                f"with its aliases (*name) expanded, values are nested more than "
+                f"{MAX_YAML_DEPTH} levels deep; a campaign file needs about 6"
+            )
+        else:
+            return
+        raise _DocumentTooLarge(None, None, problem, node.start_mark)
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -356,7 +444,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
-        raise InvalidInput(f'campaign file "{path}"{where}: malformed YAML: {problem}') from None
+        if not isinstance(error, _DocumentTooLarge):
+            problem = f"malformed YAML: {problem}"
+        raise InvalidInput(f'campaign file "{path}"{where}: {problem}') from None
     except UnicodeDecodeError:
         raise InvalidInput(f'campaign file "{path}" is not UTF-8 text; save it as UTF-8') from None
 
@@ -383,11 +473,21 @@ def _read_csv(path: Path) -> dict[str, Any]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
-            columns = set(reader.fieldnames or [])
+            header = list(reader.fieldnames or [])
             rows = list(reader)
     except UnicodeDecodeError:
         raise InvalidInput(f'campaign file "{path}" is not UTF-8 text; save it as UTF-8') from None
 
+    # DictReader keeps the last of two cells under the same column name, so a repeated
+    # column would silently drop a value.
+    repeated = sorted(column for column, count in Counter(header).items() if count > 1)
+    if repeated:
+        names = ", ".join(f'"{column}"' for column in repeated)
+        raise InvalidInput(
+            f'campaign file "{path}": the header lists these columns more than once: {names}; '
+            "keep one column of each name"
+        )
+    columns = set(header)
     if not columns:
         raise InvalidInput(f'campaign file "{path}" is empty; add a header row and one row per campaign')
     missing = sorted(CSV_COLUMNS - columns)
@@ -487,8 +587,13 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
     elif detail["type"] == "missing":
         message = "is required"
     elif "input" in detail and not isinstance(detail["input"], dict | list) and '"' not in message:
-        message = f"{message} (got {detail['input']!r})"
+        message = f"{message} (got {_shorten(repr(detail['input']))})"
     return CampaignProblem(str(path), kind, key, row, field or "file", message)
+
+
+def _shorten(text: str, limit: int = 100) -> str:
+    """Cut a value quoted in a message, which may be megabytes long, to ``limit`` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # The CSV column behind each campaign field, so errors name the column.

@@ -1,3 +1,4 @@
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -393,3 +394,112 @@ def test_load_invalid_brand_rules(tmp_path, field, value, message):
     problems = problems_of(write_yaml(tmp_path, data))
     assert message in problems
     assert 'brand "trailpeak"' in problems
+
+
+
+def nested_alias_yaml(levels: int, width: int = 10) -> str:
+    """Return a "billion laughs" document: each level lists the one before ``width`` times."""
+    lines = [f"a0: &a0 [{', '.join(['x'] * width)}]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_load_nested_aliases_rejected_quickly(tmp_path):
+    path = tmp_path / "laughs.yaml"
+    path.write_text(nested_alias_yaml(9))
+    started = time.monotonic()
+    message = problems_of(path)
+    # Walking the expanded document takes minutes: 10**9 values.
+    assert time.monotonic() - started < 5
+    assert "more than 1,000,000 values" in message
+    assert "line 6" in message
+
+
+def test_load_nested_aliases_under_limit_pass_size_check(tmp_path):
+    path = tmp_path / "laughs.yaml"
+    path.write_text(nested_alias_yaml(5))
+    message = problems_of(path)
+    assert "more than" not in message
+    assert "a4: is not a known field" in message
+
+
+SHARED_SEGMENTS = """\
+brands:
+  - key: trailpeak
+    name: TrailPeak
+campaigns:
+  - key: first
+    brand: trailpeak
+    product: {name: Boot}
+    segments: &segments
+      - {key: weekend, name: Weekend hikers}
+      - {key: thru, name: Thru-hikers}
+    channels: [email_subject]
+  - key: second
+    brand: trailpeak
+    product: {name: Sock}
+    segments: *segments
+    channels: [email_subject]
+"""
+
+
+def test_load_shared_aliases_accepted(tmp_path):
+    path = tmp_path / "shared.yaml"
+    path.write_text(SHARED_SEGMENTS)
+    parsed = load_campaign_file(path)
+    assert [segment.key for segment in parsed.campaigns[1].segments] == ["weekend", "thru"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["brands: &x [*x]\n", "campaigns:\n  - &c {key: a, brand: b, more: [*c]}\n", "a: &m {<<: *m}\n"],
+    ids=["list", "nested-mapping", "merge-key"],
+)
+def test_load_recursive_alias_rejected(tmp_path, text):
+    path = tmp_path / "recursive.yaml"
+    path.write_text(text)
+    message = problems_of(path)
+    assert "would contain itself" in message
+    assert "line 1" in message or "line 2" in message
+
+
+def test_load_deep_nesting_rejected(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("brands: " + "[" * 2000 + "]" * 2000 + "\n")
+    message = problems_of(path)
+    assert "nested more than 50 levels deep" in message
+
+
+def test_load_alias_chain_depth_rejected(tmp_path):
+    # Each line nests the one before, so aliases reach a depth the file's indentation hides.
+    lines = ["a0: &a0 [x]"] + [f"a{level}: &a{level} [*a{level - 1}]" for level in range(1, 60)]
+    path = tmp_path / "chain.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    message = problems_of(path)
+    assert "nested more than 50 levels deep" in message
+
+
+def test_load_aliased_text_over_limit_rejected(tmp_path):
+    path = tmp_path / "text.yaml"
+    aliases = ", ".join(["*s"] * 2100)
+    path.write_text(f"s: &s {'y' * 5000}\nbrands:\n  - key: b\n    name: B\n    banned_terms: [{aliases}]\n")
+    message = problems_of(path)
+    assert "more than 10,000,000 characters of text" in message
+
+
+def test_load_long_invalid_value_shortened(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(locale=1, name="x" * 100_000)]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert "String should have at most 200 characters (got 'xxx" in message
+    assert "x" * 200 not in message
+
+
+def test_load_csv_repeated_column_rejected(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "sock,hat,trailpeak,Sock,Warm,,,,Hikers,email_subject,1,en-US\n"
+    )
+    message = problems_of(path)
+    assert 'the header lists these columns more than once: "key";' in message
