@@ -262,10 +262,6 @@ def batch_submit(
     as_json: JsonOption = False,
 ) -> None:
     """Create a batch (one request per campaign x segment x channel x variant) and run it."""
-    if idempotency_key is not None and not 1 <= len(idempotency_key.strip()) <= 200:
-        raise InvalidInput(
-            f'idempotency key "{idempotency_key[:40]}" is invalid; use 1 to 200 characters'
-        )
     submission = submit(files or [], campaign or [], idempotency_key)
     if not as_json:
         if submission.created:

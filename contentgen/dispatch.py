@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from contentgen.chunks import run_chunk
 from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
+from contentgen.i18n import N_
 from contentgen.models import Trigger
 from contentgen.settings import get_settings
 
@@ -53,9 +55,11 @@ def submit(
     """Import the files' campaigns (if any) and create one batch for them, in one transaction.
 
     Raises:
-        InvalidInput: for an invalid file, unknown campaign keys or templates that fail to
-            render; nothing is written then.
+        InvalidInput: for an invalid idempotency key or file, unknown campaign keys or
+            templates that fail to render; nothing is written then.
     """
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
     if not campaign_files and not campaign_keys:
         raise InvalidInput("nothing to submit; pass a campaign file or --campaign KEY")
     if campaign_files and campaign_keys:
@@ -90,6 +94,46 @@ def submit(
                 raise
             return Submission(existing.id, existing.request_count, created=False)
     return submission
+
+
+# The size of the batches.idempotency_key column.
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+def check_idempotency_key(key: str) -> None:
+    """Raise ``InvalidInput`` unless ``key`` fits its column and has no control characters.
+
+    PostgreSQL text cannot store NUL, and a longer key fails the insert there (SQLite
+    stores anything), so both are rejected before the database is touched.
+    """
+    displayed_key = _shorten("".join(
+        character.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(character) == "Cc" else character
+        for character in key[:100]
+    ))  # fmt: skip
+    if not key.strip():
+        raise InvalidInput.from_template(
+            N_('idempotency key "{key}" is empty; leave it out or use 1 to {limit} characters'),
+            key=displayed_key,
+            limit=MAX_IDEMPOTENCY_KEY_LENGTH,
+        )
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidInput.from_template(
+            N_('idempotency key "{key}" has {length} characters; use at most {limit}'),
+            key=displayed_key,
+            length=len(key),
+            limit=MAX_IDEMPOTENCY_KEY_LENGTH,
+        )
+    if any(unicodedata.category(character) == "Cc" for character in key):
+        raise InvalidInput.from_template(
+            N_('idempotency key "{key}" contains a control character such as NUL or a line '
+               "break; use letters, digits and punctuation"),
+            key=displayed_key,
+        )  # fmt: skip
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def send_chunks(batch_id: int) -> int:

@@ -228,6 +228,29 @@ def test_cli_empty_idempotency_key_exits_2(ready):
     assert count_rows(Batch) == 0
 
 
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("k" * 201, "has 201 characters; use at most 200"),
+        ("spring\x00launch", 'idempotency key "spring\\x00launch" contains a control character'),
+    ],
+    ids=["too-long", "nul"],
+)
+def test_cli_invalid_idempotency_key_exits_2(ready, key, message):
+    result = invoke("batch", "submit", str(copy_example(ready)), "--idempotency-key", key)
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.split())
+    assert count_rows(Batch) == 0
+
+
+def test_cli_recursive_alias_exits_2(ready):
+    path = ready / "loop.yaml"
+    path.write_text("brands: &x [*x]\n")
+    result = invoke("campaigns", "import", str(path))
+    assert result.exit_code == 2
+    assert "would contain itself" in " ".join(result.stderr.split())
+
+
 def test_cli_before_upgrade_creates_no_file(sqlite_settings):
     result = invoke("batch", "list")
     assert result.exit_code == 1

@@ -1,6 +1,10 @@
-"""HTTP status codes for contentgen's errors, shared by the API and the pages."""
+"""HTTP status codes for contentgen's errors, and request validation errors as text and JSON,
+shared by the API and the pages."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from contentgen.errors import (
     Conflict,
@@ -29,3 +33,30 @@ def status_code_of(error: ContentgenError) -> int:
         if isinstance(error, error_class):
             return status_code
     return 500
+
+
+def validation_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Return FastAPI's request validation errors as JSON-safe dicts with loc, msg and type.
+
+    The raw errors can hold the exception that failed (in ``ctx``) and the whole input,
+    which JSON cannot encode or which may be megabytes long, so both are left out.
+    """
+    problems = []
+    for error in errors:
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        if "Expected UploadFile" in message:
+            message = (
+                "expected an uploaded file but got a text field; send the file's contents, "
+                "e.g. with curl: -F file=@campaigns.yaml"
+            )
+        location = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
+        problems.append({"loc": location, "msg": message, "type": str(error.get("type", ""))})
+    return problems
+
+
+def validation_message(problems: list[dict[str, Any]]) -> str:
+    """Join problems from ``validation_problems`` into one line, each after its field name."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc'] if part != 'body')}: {problem['msg']}"
+        for problem in problems
+    )

@@ -39,18 +39,19 @@ def submit_upload(upload: UploadFile | None, idempotency_key: str | None) -> Upl
     """Validate an uploaded campaign file, import it and create one batch.
 
     Raises:
-        InvalidInput: for a missing file, an unknown suffix, a file over 5 MiB, or an
-            invalid campaign file (``InvalidCampaignFile`` with the problems one by one).
+        InvalidInput: for a missing file, an unknown suffix, a file over 5 MiB, an invalid
+            idempotency key, or an invalid campaign file (``InvalidCampaignFile`` with the
+            problems one by one).
     """
     if upload is None or not upload.filename:
         raise InvalidInput.from_template(N_("no file was uploaded; choose a campaign file"))
-    name = Path(upload.filename).name
-    suffix = Path(name).suffix.lower()
+    suffix = Path(upload.filename).suffix.lower()
+    name = _display_name(upload.filename)
     if suffix not in SUFFIXES:
         raise InvalidInput.from_template(
             N_('file "{name}" has the type "{suffix}"; upload a .yaml, .yml or .csv campaign file'),
             name=name,
-            suffix=suffix or "none",
+            suffix=_display_name(suffix) or "none",
         )
     content = upload.file.read(MAX_UPLOAD_BYTES + 1)
     if len(content) > MAX_UPLOAD_BYTES:
@@ -58,27 +59,33 @@ def submit_upload(upload: UploadFile | None, idempotency_key: str | None) -> Upl
             N_('file "{name}" is larger than 5 MiB; split it into several files'), name=name
         )
 
-    # The loader picks the parser by suffix, and its messages name the file, so the
-    # temporary copy keeps the uploaded name.
+    # The loader picks the parser by suffix. The client's name is never part of the path,
+    # since it may be too long for the file system or contain a NUL or a slash.
     with tempfile.TemporaryDirectory(prefix="contentgen-upload-") as folder:
-        path = Path(folder) / name
+        path = Path(folder) / f"upload{suffix}"
         path.write_bytes(content)
         try:
             submission = submit([path], idempotency_key=idempotency_key or None)
         except InvalidInput as error:
-            _strip_folder(error, folder)
+            _show_uploaded_name(error, str(path), name)
             raise
     return UploadResult(submission, _dispatch(submission))
 
 
-def _strip_folder(error: InvalidInput, folder: str) -> None:
-    """Show the uploaded file's name in messages, not the temporary folder it was saved in."""
-    prefix = folder.rstrip("/") + "/"
-    error.args = tuple(arg.replace(prefix, "") if isinstance(arg, str) else arg for arg in error.args)
-    error.problems = [problem.replace(prefix, "") for problem in error.problems]
+def _display_name(filename: str) -> str:
+    """Return the uploaded file's own name (without folders) shortened for messages."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(character if character.isprintable() else "?" for character in name)
+    return name if len(name) <= 100 else name[:99] + "…"
+
+
+def _show_uploaded_name(error: InvalidInput, path: str, name: str) -> None:
+    """Show the uploaded file's name in messages, not the temporary file it was saved as."""
+    error.args = tuple(arg.replace(path, name) if isinstance(arg, str) else arg for arg in error.args)
+    error.problems = [problem.replace(path, name) for problem in error.problems]
     details = getattr(error, "details", None)
     if details:
-        error.details = [replace(detail, path=detail.path.replace(prefix, "")) for detail in details]
+        error.details = [replace(detail, path=detail.path.replace(path, name)) for detail in details]
 
 
 def _dispatch(submission: Submission) -> str:

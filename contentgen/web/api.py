@@ -167,6 +167,11 @@ def get_batch_status(batch_id: int, actor: Viewer) -> dict[str, Any]:
 
 # Problems that do not stop an export (a draft over its limit, an ad with too few headlines).
 EXPORT_WARNINGS_HEADER = "X-Contentgen-Warnings"
+EXPORT_WARNING_COUNT_HEADER = "X-Contentgen-Warning-Count"
+# HTTP clients reject long headers: curl one over 100 KB (CURL_MAX_HTTP_HEADER in curl.h),
+# Python's http.client a line over 64 KB (_MAXLINE). So the header lists the first warnings,
+# and ``contentgen export`` prints them all.
+MAX_HEADER_WARNINGS = 20
 
 
 @router.get(
@@ -184,10 +189,28 @@ def get_export(
     with db.session_scope() as session:
         exported = export_batch(session, batch_id, format)
     headers = {"Content-Disposition": f'attachment; filename="{exported.filename}"'}
+    headers[EXPORT_WARNING_COUNT_HEADER] = str(len(exported.warnings))
     if exported.warnings:
-        # A JSON array with non-ASCII characters escaped, since header values are Latin-1.
-        headers[EXPORT_WARNINGS_HEADER] = json.dumps(exported.warnings)
+        headers[EXPORT_WARNINGS_HEADER] = _warnings_header(exported.warnings, batch_id, format)
     return Response(exported.content, media_type=exported.media_type, headers=headers)
+
+
+def _warnings_header(warnings: list[str], batch_id: int, format: str) -> str:
+    """Return the first ``MAX_HEADER_WARNINGS`` warnings as a JSON array, and after them how
+    many more there are.
+
+    Non-ASCII characters are escaped, since header values are Latin-1.
+    """
+    if len(warnings) <= MAX_HEADER_WARNINGS:
+        return json.dumps(warnings)
+    listed = warnings[:MAX_HEADER_WARNINGS]
+    rest = len(warnings) - MAX_HEADER_WARNINGS
+    more = "1 more warning is" if rest == 1 else f"{rest} more warnings are"
+    summary = (
+        f"{more} not listed here; to see them all, run: "
+        f"contentgen export --batch {batch_id} --format {format}"
+    )
+    return json.dumps([*listed, summary])
 
 
 # --- drafts and review -----------------------------------------------------------------

@@ -25,7 +25,8 @@ from contentgen.i18n import translate_error, translations
 from contentgen.settings import Settings, get_settings
 from contentgen.web import admin_pages, api, pages, review_pages
 from contentgen.web._auth import LoginRequired, identify_page_actor
-from contentgen.web._errors import status_code_of
+from contentgen.web._body_limit import MAX_REQUEST_BYTES, RequestBodyLimit
+from contentgen.web._errors import status_code_of, validation_message, validation_problems
 from contentgen.web._render import STATIC_DIR, create_templates, render, request_locale
 from contentgen.web._sessions import SessionCookies
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_minutes = settings.session_minutes
     app.state.templates = create_templates()
 
+    app.add_middleware(RequestBodyLimit, max_bytes=MAX_REQUEST_BYTES, api_prefix=API_PREFIX)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(pages.router)
@@ -113,14 +115,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, error: RequestValidationError) -> Response:
-        problems = [
-            f"{'.'.join(str(part) for part in detail['loc'] if part != 'body')}: {detail['msg']}"
-            for detail in error.errors()
-        ]
+        problems = validation_problems(error.errors())
+        message = validation_message(problems)
         if _is_api(request):
-            return JSONResponse({"detail": "; ".join(problems), "errors": error.errors()},
-                                status_code=422)  # fmt: skip
-        return render(request, "error.html", {"message": "; ".join(problems), "status_code": 422},
+            return JSONResponse({"detail": message, "errors": problems}, status_code=422)
+        return render(request, "error.html", {"message": message, "status_code": 422},
                       status_code=422)  # fmt: skip
 
 
