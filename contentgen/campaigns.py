@@ -353,6 +353,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     While composing, the loader records for every node its size with aliases expanded:
     values, characters of scalar text and nesting depth. An alias reuses the size of its
     anchored node, so the check takes time in proportion to the file, not to its expansion.
+
+    NOTE: composing runs in Python, not in libyaml's C parser, at about 10 s per MB of short
+    values, so an upload at the 5 MiB limit can keep a server process busy for a minute.
     """
 
     def __init__(self, stream) -> None:
