@@ -132,8 +132,8 @@ def test_api_out_of_range_id_not_found(seeded, record_id):
     assert listed.json()["detail"].startswith(f"batch {record_id} not found")
     by_filter = client.post("/api/v1/drafts/bulk",
                             json={"action": "approve", "filter": {"batch_id": record_id}})  # fmt: skip
-    assert by_filter.status_code == 200
-    assert by_filter.json()["changed"] == 0
+    assert by_filter.status_code == 404
+    assert by_filter.json()["detail"].startswith(f"batch {record_id} not found")
     assert row_counts() == before
 
 

@@ -3,6 +3,7 @@ the fix and change nothing, and the size of the export warnings header."""
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -58,7 +59,10 @@ def post_chunked(app, path: str, headers: dict[str, str]) -> tuple[int, bytes, i
             *((name.lower().encode(), value.encode()) for name, value in headers.items()),
         ],
     }  # fmt: skip
-    asyncio.run(app(scope, receive, send))
+    # A thread of its own: a test that ran before may leave an event loop running in this one
+    # (Playwright's sync API does), and asyncio.run refuses to start inside it.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(asyncio.run, app(scope, receive, send)).result()
     status = next(message["status"] for message in sent if message["type"] == "http.response.start")
     body = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
     return status, body, chunks_read
