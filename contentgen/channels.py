@@ -133,6 +133,8 @@ CHANNELS: dict[str, Channel] = {
         Channel("email_body", N_("Email body"), 1200, Counting.GRAPHEMES, 256,
                 single_line=False, platform_limit=False),
         # The shortest common limit among social networks (X) is 280 characters.
+        # NOTE: counted in graphemes, while X counts a CJK character as 2, so Chinese posts
+        # for X need a brand limit of 140.
         Channel("social_post", N_("Social media post"), 280, Counting.GRAPHEMES, 120,
                 single_line=False, platform_limit=False),
         Channel("product_description", N_("Product description"), 600, Counting.GRAPHEMES, 200,
