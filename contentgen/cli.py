@@ -1,8 +1,8 @@
 """The ``contentgen`` command line.
 
 Exit codes: 0 success, 2 invalid input or usage, 1 any other failure (an unreachable
-database or broker, a model that cannot load), 3 a batch waited for with ``--wait`` finished
-with failed requests.
+database or broker, a model that cannot load, a schedule slot without its batch), 3 a
+batch waited for with ``--wait`` finished with failed requests.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from rich.table import Table
 from contentgen import db
 from contentgen.cli_tables import print_table
 from contentgen.dispatch import read_progress, wait_for_batch
-from contentgen.errors import EXIT_REQUESTS_FAILED, InvalidInput
+from contentgen.errors import EXIT_FAILURE, EXIT_REQUESTS_FAILED, InvalidInput
 from contentgen.models import ScheduleRunStatus, utcnow
 from contentgen.schedule_runs import (
     list_schedules,
@@ -185,6 +185,10 @@ def schedules_run_due(
                      "handed_over": handed_over})  # fmt: skip
     else:
         _print_outcomes(outcomes, handed_over, wait)
+    if any(outcome.status is ScheduleRunStatus.FAILED for outcome in outcomes):
+        # A slot whose batch could not be created (a campaign input error) is a failure of
+        # this run, which a cron job or CI step has to see.
+        raise typer.Exit(EXIT_FAILURE)
     if any(read_progress(batch_id).requests["failed"] for batch_id in waited):
         raise typer.Exit(EXIT_REQUESTS_FAILED)
 

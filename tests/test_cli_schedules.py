@@ -5,12 +5,12 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
 from contentgen import db
 from contentgen.cli import app
-from contentgen.models import Batch, Campaign, Draft, ScheduleRun
+from contentgen.models import Batch, Campaign, Draft, PromptTemplate, ScheduleRun
 
 from .conftest import apply_settings
 
@@ -127,6 +127,17 @@ def test_cli_run_due_wait_failed_requests_exit_3(imported, monkeypatch):
 
     assert result.exit_code == 3, result.output
     assert count_rows(Batch) == 2
+
+
+def test_cli_run_due_failed_slot_exits_1(imported):
+    with db.session_scope() as session:
+        session.execute(delete(PromptTemplate))
+    result = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z")
+
+    assert result.exit_code == 1, result.output
+    assert "failed" in result.stdout
+    assert "contentgen templates sync" in result.stdout
+    assert count_rows(Batch) == 0
 
 
 def test_cli_run_due_without_wait_pending(imported):
