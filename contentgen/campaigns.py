@@ -179,10 +179,17 @@ class ScheduleSpec(_Spec):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        if len(value.split()) != 5 or not croniter.is_valid(value):
+        fields = len(value.split())
+        if fields != 5:
             raise ValueError(
-                f'"{value}" is not a valid cron expression; use five fields: '
+                f'"{value}" has {fields} fields, and a cron expression has five: '
                 'minute hour day-of-month month day-of-week, e.g. "30 2 * * *"'
+            )
+        if not croniter.is_valid(value):
+            raise ValueError(
+                f'"{value}" is not a valid cron expression; each field takes numbers in its '
+                "range (minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week "
+                '0-6), "*", lists, ranges and steps, e.g. "30 2 * * 1-5"'
             )
         try:
             croniter(value, datetime(2000, 1, 1)).get_next(datetime)

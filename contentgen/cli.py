@@ -202,9 +202,10 @@ def campaigns_import(
     with db.session_scope() as session:
         campaigns = import_campaign_file(session, file, parsed)
         keys = [campaign.key for campaign in campaigns]
+    listed = f": {', '.join(keys)}" if keys else "."
     console.print(
-        f"Imported {plural(len(parsed.brands), 'brand')} and {plural(len(keys), 'campaign')}: "
-        f"{', '.join(keys)}"
+        f"Imported {plural(len(parsed.brands), 'brand')} and {plural(len(keys), 'campaign')}"
+        f"{listed}"
     )
 
 
@@ -343,7 +344,8 @@ def batch_sweep(
         raise InvalidInput("no broker configured; set CONTENTGEN_BROKER_URL to sweep its queue")
     batch_ids = sweep_stalled_batches(stalled_after)
     if batch_ids:
-        console.print(f"Sent the pending requests of batches {', '.join(map(str, batch_ids))} again.")
+        noun = "batch" if len(batch_ids) == 1 else "batches"
+        console.print(f"Sent the pending requests of {noun} {', '.join(map(str, batch_ids))} again.")
     else:
         console.print("No stalled batch.")
 

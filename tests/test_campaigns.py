@@ -156,10 +156,10 @@ def test_load_duplicate_segment_keys_rejected(tmp_path):
 @pytest.mark.parametrize(
     ("schedule", "expected"),
     [
-        ({"cron": "61 2 * * *", "timezone": "UTC"}, '"61 2 * * *" is not a valid cron expression'),
+        ({"cron": "61 2 * * *", "timezone": "UTC"}, '"61 2 * * *" is not a valid cron expression; each field takes numbers in its range (minute 0-59'),
         ({"cron": "30 2 * * *", "timezone": "Mars/Olympus"}, '"Mars/Olympus" is not an IANA time zone'),
         ({"cron": "0 0 30 2 *", "timezone": "UTC"}, '"0 0 30 2 *" never matches a date'),
-        ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" is not a valid cron expression'),
+        ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" has 6 fields, and a cron expression has five'),
         ({"cron": "30 2 * * *", "refresh": "x"}, "refresh: Input should be 'all' or 'unapproved'"),
     ],
     ids=["cron", "timezone", "never-matches", "six-fields", "refresh"],
