@@ -2,7 +2,7 @@
 
 PostgreSQL rejects comparing an INTEGER column with a value above 2,147,483,647 and a text
 parameter with a NUL byte, where SQLite finds no row, and neither driver can send an integer
-above 64 bits. Every backend must answer "not found" or a clear error, never crash.
+above 64 bits. Every backend returns "not found" or a clear error, never a crash.
 """
 
 from __future__ import annotations

@@ -275,7 +275,7 @@ def test_pages_edit_keeps_original_beside_edited(reviewer, seeded):
     assert 'id="draft-text">Dry feet, all day<' in page
 
 
-def test_pages_edit_goes_to_next_draft_by_old_score(reviewer, seeded):
+def test_pages_edit_keeps_next_draft(reviewer, seeded):
     client, token = reviewer
     headlines = draft_ids(seeded.batch_id, "google_ads_headline")
     query = "channel=google_ads_headline&status=all&sort=score"
