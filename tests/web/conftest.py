@@ -69,6 +69,17 @@ def app(seeded):
     return create_app()
 
 
+@pytest.fixture
+def api(app, seeded):
+    """Return a function that gives an API client with a role's bearer token (none for None)."""
+
+    def client(role: str | None) -> TestClient:
+        headers = {"Authorization": f"Bearer {seeded.tokens[role]}"} if role else {}
+        return TestClient(app, headers=headers)
+
+    return client
+
+
 def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "the page has no CSRF token"

@@ -11,15 +11,6 @@ from ..seeding import draft_ids, write_campaign_file
 from .conftest import snapshot, status_of
 
 
-@pytest.fixture
-def api(app, seeded):
-    def client(role: str | None) -> TestClient:
-        headers = {"Authorization": f"Bearer {seeded.tokens[role]}"} if role else {}
-        return TestClient(app, headers=headers)
-
-    return client
-
-
 def test_api_without_token_is_401_with_challenge(api):
     response = api(None).get("/api/v1/drafts")
     assert response.status_code == 401

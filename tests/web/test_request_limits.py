@@ -6,7 +6,6 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from fastapi.testclient import TestClient
 
 from contentgen.export import Export
 from contentgen.web import api as api_routes
@@ -18,15 +17,6 @@ from .test_pages import alert_of
 
 MIB = 1024 * 1024
 TOO_LARGE = "the request is larger than 6 MiB; upload a campaign file of at most 5 MiB"
-
-
-@pytest.fixture
-def api(app, seeded):
-    def client(role: str | None) -> TestClient:
-        headers = {"Authorization": f"Bearer {seeded.tokens[role]}"} if role else {}
-        return TestClient(app, headers=headers)
-
-    return client
 
 
 def post_chunked(app, path: str, headers: dict[str, str]) -> tuple[int, bytes, int]:
