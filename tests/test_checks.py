@@ -68,6 +68,12 @@ CASES = [
     ("zh-pack-allowed-word", SOCIAL, "zh-CN", "最近上新的春茶", 7, set()),
     ("zh-english-output", SOCIAL, "zh-CN", "Spring tea gift box for parents", 31, {"language"}),
     ("zh-brand-name-in-latin", SOCIAL, "zh-CN", "TrailPeak 登山靴，防水又透气", 19, set()),
+    # Chinese script: zh-TW expects Traditional, zh-CN Simplified, plain zh either
+    ("zh-tw-simplified-output", SOCIAL, "zh-TW", "轻盈防水登山靴，周末出发更从容", 15, {"language"}),
+    ("zh-tw-traditional-output", SOCIAL, "zh-TW", "輕盈防水登山靴，週末出發更從容", 15, set()),
+    ("zh-cn-traditional-output", SOCIAL, "zh-CN", "立即預購，免運費", 8, {"language"}),
+    ("zh-hk-one-simplified-character", SOCIAL, "zh-HK", "輕盈防水登山靴，週末出发", 12, set()),
+    ("zh-without-script-takes-either", SOCIAL, "zh", "立即預購，免運費", 8, set()),
     ("zh-sms-over-ucs2-limit", SMS, "zh-CN", ZH_SMS_80, 80, {"length"}),
     # Japanese
     ("ja-headline-counts-double", HEADLINE, "ja-JP", "春の新作ハイキングブーツ", 24, set()),
@@ -154,6 +160,14 @@ def test_banned_term_detail_names_term_and_source():
     results = run_checks("So C.H.E.A.P", context(HEADLINE))
     banned = next(result for result in results if result.name == "banned_terms")
     assert banned.detail == 'banned: "cheap" as "c.h.e.a.p" (brand)'
+
+
+def test_chinese_script_detail_quotes_characters():
+    results = run_checks("立即預購，免運費", context(SOCIAL, "zh-CN"))
+    language = next(result for result in results if result.name == "language")
+    assert language.detail == (
+        "written in Traditional Chinese (4 characters such as 預購運費), but zh-CN expects Simplified"
+    )
 
 
 def test_required_term_missing_is_blocking():
