@@ -259,6 +259,12 @@ def _join(tokens: Sequence[str]) -> str:
     return text
 
 
+# Words for a piece of copy ("headline", "ad", "copy") in Chinese and Japanese answers.
+_CJK_COPY_WORDS = (
+    "(?:标题|標題|文案|广告|廣告|描述|帖子|貼文|主题|主題|短信|簡訊|邮件|郵件|版本|选项|選項|"
+    "見出し|広告文|コピー)"
+)
+
 _LEAKS = [
     ("special token", regex.compile(
         r"<\|[^|<>\n]{1,40}\|>|</?s>|<(?:unk|pad|bos|eos|mask)>", regex.I
@@ -280,6 +286,22 @@ _LEAKS = [
         r"(?:headlines?|descriptions?|subject(?: lines?)?|posts?|texts?|copy|ads?|emails?|"
         r"versions?|options?|messages?)\b|\bas an? (?:ai|chatbot|language model|assistant)\b",
         regex.I,
+    )),
+    # Chinese and Japanese answers open the same way: "好的，" "以下是三条标题：" "はい、".
+    ("chat preamble", regex.compile(
+        r"^\s*(?:好的|当然|當然|没问题|沒問題|はい|もちろん|承知しました)\s*[，,！!。.、]|"
+        rf"^\s*(?:以下是|以下為|下面是|以下は)[^。\n]{{0,12}}?{_CJK_COPY_WORDS}|"
+        rf"^\s*(?:这是|這是)[^。\n]{{0,12}}?{_CJK_COPY_WORDS}[^。\n]{{0,4}}?[：:\n]|"
+        r"作[为為](?:一[个個名]\s*)?(?:ai|人工智能|人工智慧|语言模型|語言模型|聊天机器人|聊天機器人|助手|助理)",
+        regex.I,
+    )),
+    # "【您的姓名】", "[链接]", and "XX" or "XXX" standing in for a name or number next to
+    # Chinese or Japanese text ("满XX元减", "XXX品牌").
+    ("placeholder", regex.compile(
+        r"[【\[［](?:您的|你的|插入|姓名|名字|称呼|稱呼|公司|链接|鏈接|連結|网址|網址|日期|产品|產品|"
+        r"品牌|收件人|电话|電話|邮箱|郵箱|地址|お名前|会社名|リンク)[^】\]］\n]{0,20}[】\]］]|"
+        r"(?<=[\p{Han}\p{Hiragana}\p{Katakana}])X{2,}(?![A-Za-z])|(?<![A-Za-z])X{2,}"
+        r"(?=[\p{Han}\p{Hiragana}\p{Katakana}])",
     )),
 ]  # fmt: skip
 

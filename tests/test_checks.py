@@ -74,6 +74,15 @@ CASES = [
     ("zh-cn-traditional-output", SOCIAL, "zh-CN", "立即預購，免運費", 8, {"language"}),
     ("zh-hk-one-simplified-character", SOCIAL, "zh-HK", "輕盈防水登山靴，週末出发", 12, set()),
     ("zh-without-script-takes-either", SOCIAL, "zh", "立即預購，免運費", 8, set()),
+    # Chat answers and placeholders in Chinese and Japanese
+    ("zh-leaked-preamble", SOCIAL, "zh-CN", "好的，这是一条帖子：四季好茶", 14, {"leaked_tokens"}),
+    ("zh-leaked-placeholder", SOCIAL, "zh-CN", "【您的姓名】您好，春茶到了", 13, {"leaked_tokens"}),
+    ("zh-placeholder-price", SOCIAL, "zh-CN", "新茶上市，满XX元立减", 11, {"leaked_tokens"}),
+    ("zh-tw-assistant-apology", SOCIAL, "zh-TW", "作為一個AI助理，我無法撰寫廣告", 16,
+     {"leaked_tokens"}),
+    ("ja-leaked-preamble", META_HEADLINE, "ja-JP", "はい、春の新作ブーツ", 10, {"leaked_tokens"}),
+    ("zh-copy-opening-with-good", SOCIAL, "zh-CN", "好的茶，值得慢慢等", 9, set()),
+    ("zh-size-xxl", SOCIAL, "zh-CN", "XXL码现货，今天发货", 11, set()),
     ("zh-sms-over-ucs2-limit", SMS, "zh-CN", ZH_SMS_80, 80, {"length"}),
     # Japanese
     ("ja-headline-counts-double", HEADLINE, "ja-JP", "春の新作ハイキングブーツ", 24, set()),
