@@ -259,7 +259,7 @@ def _join(tokens: Sequence[str]) -> str:
     return text
 
 
-# Words for a piece of copy ("headline", "ad", "copy") in Chinese and Japanese answers.
+# Words for a piece of copy ("headline", "ad", "copy") in Chinese and Japanese replies.
 _CJK_COPY_WORDS = (
     "(?:标题|標題|文案|广告|廣告|描述|帖子|貼文|主题|主題|短信|簡訊|邮件|郵件|版本|选项|選項|"
     "見出し|広告文|コピー)"
@@ -287,7 +287,7 @@ _LEAKS = [
         r"versions?|options?|messages?)\b|\bas an? (?:ai|chatbot|language model|assistant)\b",
         regex.I,
     )),
-    # Chinese and Japanese answers open the same way: "好的，" "以下是三条标题：" "はい、".
+    # Chinese and Japanese replies open the same way: "好的，" "以下是三条标题：" "はい、".
     ("chat preamble", regex.compile(
         r"^\s*(?:好的|当然|當然|没问题|沒問題|はい|もちろん|承知しました)\s*[，,！!。.、]|"
         rf"^\s*(?:以下是|以下為|下面是|以下は)[^。\n]{{0,12}}?{_CJK_COPY_WORDS}|"
