@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contentgen import db
 from contentgen.batches import batch_progress, list_batches
@@ -42,6 +42,13 @@ Exporter = Annotated[Actor, Depends(api_actor(Permission.EXPORT))]
 Admin = Annotated[Actor, Depends(api_actor(Permission.ADMIN))]
 
 
+class JsonBody(BaseModel):
+    """A JSON request body. An unknown field or a value of the wrong JSON type ("true" or 1
+    for a boolean) is rejected with 422, so a misspelt field never goes unnoticed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 class QueueQuery(BaseModel):
     """The review queue's filter; empty fields match everything."""
 
@@ -57,7 +64,14 @@ class QueueQuery(BaseModel):
         return DraftFilter.from_params(**self.model_dump())
 
 
-class ApproveBody(BaseModel):
+class BulkFilter(QueueQuery):
+    """A bulk action's filter. An unknown field is rejected, so that a misspelt one never
+    widens the action to every draft."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApproveBody(JsonBody):
     version: int | None = Field(None, description="The draft version you saw; a newer one is a conflict (409).")
 
 
@@ -70,36 +84,36 @@ class EditBody(ApproveBody):
     note: str | None = None
 
 
-class DraftRef(BaseModel):
+class DraftRef(JsonBody):
     id: int
     version: int | None = None
 
 
-class BulkBody(BaseModel):
+class BulkBody(JsonBody):
     """Act on the listed drafts, or on every draft matching ``filter`` when it is given."""
 
     action: Literal["approve", "reject"]
     reason: str | None = None
     drafts: list[DraftRef] = []
-    filter: QueueQuery | None = None
+    filter: BulkFilter | None = None
     expected_count: int | None = Field(
         None, description="How many drafts you saw matching the filter; a different count is a conflict (409)."
     )
 
 
-class NewUser(BaseModel):
+class NewUser(JsonBody):
     username: str
     password: str
     role: str
     locale: str | None = None
 
 
-class UserChange(BaseModel):
+class UserChange(JsonBody):
     role: str | None = None
     active: bool | None = None
 
 
-class MeChange(BaseModel):
+class MeChange(JsonBody):
     locale: str | None = Field(None, description="en or zh-CN; null follows Accept-Language.")
 
 

@@ -75,8 +75,13 @@ def test_api_stale_version_is_409(api, seeded):
         ("/api/v1/drafts/{headline}/edit", {"text": "z" * 31}, 422, "over the hard limit of 30"),
         ("/api/v1/drafts/bulk", {"action": "approve"}, 422, "no drafts selected"),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 9999}]}, 404, "drafts not found: 9999"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "filter": {"campain": "x"}}, 422,
+         "filter.campain: Extra inputs are not permitted"),
+        ("/api/v1/drafts/{draft}/approve", {"verison": 1}, 422, "verison: Extra inputs are not permitted"),
+        ("/api/v1/drafts/{draft}/approve", {"version": "1"}, 422, "version: Input should be a valid integer"),
     ],
-    ids=["unknown-draft", "no-reason", "over-limit", "empty-bulk", "bulk-unknown"],
+    ids=["unknown-draft", "no-reason", "over-limit", "empty-bulk", "bulk-unknown",
+         "misspelt-filter-field", "misspelt-field", "string-for-integer"],
 )
 def test_api_bad_input_changes_nothing(api, seeded, path, body, status, message):
     path = path.format(draft=seeded.draft_ids[0],
@@ -196,6 +201,23 @@ def test_api_admin_manages_users(api):
     }
     assert taken.status_code == 422
     assert 'username "nora" is taken' in taken.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"active": "false"}, "active: Input should be a valid boolean"),
+        ({"active": 0}, "active: Input should be a valid boolean"),
+        ({"actve": False}, "actve: Extra inputs are not permitted"),
+    ],
+    ids=["string", "integer", "misspelt"],
+)
+def test_api_user_change_rejects_loose_values(api, body, message):
+    before = snapshot()
+    response = api("admin").patch("/api/v1/users/rita", json=body)
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+    assert snapshot() == before
 
 
 def test_api_reenabled_user_old_token_is_401(api, seeded):
