@@ -10,7 +10,7 @@ failed action renders its page again with the message and the status code (403, 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -212,12 +212,31 @@ def batch_page(
     return render(request, "batch.html", context)
 
 
+# The warnings page lists at most this many; the CLI prints them all.
+SHOWN_EXPORT_WARNINGS = 100
+
+
 @router.get("/batches/{batch_id}/export")
-def export_page(batch_id: int, actor: Exporter, format: str = "csv") -> Response:
-    # NOTE: the download does not show the export's warnings; the CLI and the API do.
+def export_page(
+    request: Request,
+    batch_id: int,
+    actor: Exporter,
+    format: str = "csv",
+    warnings: Literal["accepted"] | None = None,
+) -> Response:
+    """Download the export, or, when it has warnings that were not accepted yet, a page that
+    lists them with a link to download it anyway."""
     check_format(format)
     with db.session_scope() as session:
         exported = export_batch(session, batch_id, format)
+    if exported.warnings and warnings is None:
+        context = {
+            "batch_id": batch_id,
+            "format": format,
+            "warnings": exported.warnings[:SHOWN_EXPORT_WARNINGS],
+            "warning_count": len(exported.warnings),
+        }
+        return render(request, "export_warnings.html", context)
     return Response(
         exported.content,
         media_type=exported.media_type,

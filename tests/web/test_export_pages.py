@@ -1,0 +1,95 @@
+"""The batch page's export links: a download, or first a page listing the export's warnings."""
+
+import re
+from html import unescape
+
+from contentgen import db
+from contentgen.review import Decision, decide
+from contentgen.users import Actor, Role
+from contentgen.web import pages
+
+from ..seeding import draft_ids
+
+ADMIN = Actor(3, "adam", Role.ADMIN, None)
+
+
+def approve(*ids: int) -> None:
+    with db.session_scope() as session:
+        for draft_id in ids:
+            decide(session, ADMIN, draft_id, Decision("approve"))
+
+
+def listed_warnings(html: str) -> list[str]:
+    block = re.search(r'<ul id="export-warnings">(.*?)</ul>', html, re.S)
+    assert block, "the page lists no warnings"
+    return [unescape(item) for item in re.findall(r"<li>(.*?)</li>", block.group(1), re.S)]
+
+
+def test_export_without_warnings_downloads(client_for, seeded):
+    approve(seeded.draft_ids[0])
+    client, _ = client_for("marketer")
+
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=csv")
+
+    assert response.status_code == 200
+    assert response.headers["content-disposition"].startswith("attachment;")
+    assert response.content.startswith(b"\xef\xbb\xbf")
+
+
+def test_export_with_warnings_lists_them_first(client_for, seeded):
+    headline = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    approve(headline)
+    client, _ = client_for("marketer")
+
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=google-ads")
+
+    assert response.status_code == 200
+    assert "content-disposition" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")
+    [warning] = listed_warnings(response.text)
+    assert "1 headlines and 0 descriptions; Google Ads needs at least 3 and 2" in warning
+    assert f'href="/batches/{seeded.batch_id}/export?format=google-ads&amp;warnings=accepted"' in response.text
+
+
+def test_export_warnings_accepted_downloads(client_for, seeded):
+    approve(draft_ids(seeded.batch_id, "google_ads_headline")[0])
+    client, _ = client_for("marketer")
+
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=google-ads&warnings=accepted")
+
+    assert response.status_code == 200
+    assert 'filename="batch-1-google-ads-editor.csv"' in response.headers["content-disposition"]
+
+
+def test_export_warnings_page_caps_list(client_for, seeded, monkeypatch):
+    headlines = draft_ids(seeded.batch_id, "google_ads_headline")
+    descriptions = draft_ids(seeded.batch_id, "google_ads_description")
+    # One headline in one segment and one description in another: two ads short of the minimum.
+    approve(headlines[0], descriptions[-1])
+    monkeypatch.setattr(pages, "SHOWN_EXPORT_WARNINGS", 1)
+    client, _ = client_for("marketer")
+
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=google-ads")
+
+    assert len(listed_warnings(response.text)) == 1
+    assert "1 of 2 are shown; contentgen export --batch 1 --format google-ads prints them all." in unescape(
+        response.text
+    )
+
+
+def test_export_warnings_page_in_chinese(client_for, seeded):
+    approve(draft_ids(seeded.batch_id, "google_ads_headline")[0])
+    client, _ = client_for("marketer")
+
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=google-ads",
+                          headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert "<h1>导出警告</h1>" in response.text
+    assert "批次 1 的导出有 1 条警告。" in response.text
+
+
+def test_export_warnings_value_must_be_accepted(client_for, seeded):
+    client, _ = client_for("marketer")
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=csv&warnings=yes")
+    assert response.status_code == 422
+    assert "warnings" in unescape(response.text)
