@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from contentgen import db
 from contentgen.batches import batch_progress, list_batches
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
+from contentgen.errors import InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
+from contentgen.i18n import N_
 from contentgen.review import Decision, decide, decide_many, history
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import (
@@ -97,7 +99,9 @@ class BulkBody(JsonBody):
     drafts: list[DraftRef] = []
     filter: BulkFilter | None = None
     expected_count: int | None = Field(
-        None, description="How many drafts you saw matching the filter; a different count is a conflict (409)."
+        None,
+        description="Required with filter: how many drafts you saw matching it; a different "
+        "count is a conflict (409).",
     )
 
 
@@ -273,6 +277,16 @@ def post_edit(draft_id: int, body: EditBody, actor: Reviewer) -> dict[str, Any]:
 
 @router.post("/drafts/bulk", summary="Approve or reject a selection, or everything matching a filter")
 def post_bulk(body: BulkBody, actor: Reviewer) -> dict[str, Any]:
+    if body.filter is not None and body.drafts:
+        raise InvalidInput.from_template(
+            N_("give either drafts or a filter, not both; nothing was changed")
+        )
+    if body.filter is not None and body.expected_count is None:
+        # Without the count the caller saw, a filter acts on whatever matches by now.
+        raise InvalidInput.from_template(
+            N_("a filter needs expected_count, the total that GET /api/v1/drafts returned for "
+               "the same filter; nothing was changed")
+        )  # fmt: skip
     decision = Decision(body.action, note=body.reason)
     with db.session_scope() as session:
         result = decide_many(

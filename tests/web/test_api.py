@@ -77,11 +77,16 @@ def test_api_stale_version_is_409(api, seeded):
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 9999}]}, 404, "drafts not found: 9999"),
         ("/api/v1/drafts/bulk", {"action": "approve", "filter": {"campain": "x"}}, 422,
          "filter.campain: Extra inputs are not permitted"),
+        ("/api/v1/drafts/bulk", {"action": "reject", "reason": "x", "drafts": [{"id": 1}],
+                                 "filter": {"batch_id": 1}, "expected_count": 12}, 422,
+         "give either drafts or a filter, not both"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}}, 422, "a filter needs expected_count"),
         ("/api/v1/drafts/{draft}/approve", {"verison": 1}, 422, "verison: Extra inputs are not permitted"),
         ("/api/v1/drafts/{draft}/approve", {"version": "1"}, 422, "version: Input should be a valid integer"),
     ],
     ids=["unknown-draft", "no-reason", "over-limit", "empty-bulk", "bulk-unknown",
-         "misspelt-filter-field", "misspelt-field", "string-for-integer"],
+         "misspelt-filter-field", "drafts-and-filter", "filter-without-count", "misspelt-field",
+         "string-for-integer"],
 )
 def test_api_bad_input_changes_nothing(api, seeded, path, body, status, message):
     path = path.format(draft=seeded.draft_ids[0],
@@ -115,7 +120,8 @@ def test_api_bulk_filter_unknown_batch_is_404(api):
     before = snapshot()
 
     response = api("reviewer").post("/api/v1/drafts/bulk",
-                                    json={"action": "approve", "filter": {"batch_id": 99999}})  # fmt: skip
+                                    json={"action": "approve", "filter": {"batch_id": 99999},
+                                          "expected_count": 0})  # fmt: skip
 
     assert listed.status_code == 404
     assert response.status_code == 404

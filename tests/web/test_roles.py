@@ -87,7 +87,7 @@ ROUTES = [
     Route("POST", "/api/v1/drafts/{draft}/reject", "review", 200, json={"reason": "Off brand"}),
     Route("POST", "/api/v1/drafts/{draft}/edit", "review", 200, json={"text": "Dry feet"}),
     Route("POST", "/api/v1/drafts/bulk", "review", 200,
-          json={"action": "approve", "filter": {"status": "open"}}),
+          json={"action": "approve", "filter": {"status": "open"}, "expected_count": 12}),
     Route("GET", "/api/v1/users", "admin", 200),
     Route("POST", "/api/v1/users", "admin", 201,
           json={"username": "newbie", "password": "long enough", "role": "marketer"}),
