@@ -29,6 +29,8 @@ TOO_LARGE = N_(
     "the request is larger than {limit}; upload a campaign file of at most 5 MiB, "
     "or split it into several files"
 )
+# For requests that carry no campaign file: forms, JSON bodies and the login.
+TOO_LARGE_FORM = N_("the request is larger than {limit}; send less text")
 
 
 class RequestTooLarge(HTTPException):
@@ -91,7 +93,9 @@ class RequestBodyLimit:
         # Accept-Language chooses the language here.
         locale = negotiate(Headers(scope=scope).get("accept-language"))
         limit = f"{self.max_bytes / (1024 * 1024):g} MiB"
-        return translations(locale).gettext(TOO_LARGE).format(limit=limit)
+        uploads = scope["path"] in ("/batches", f"{self.api_prefix}/batches")
+        message = TOO_LARGE if uploads else TOO_LARGE_FORM
+        return translations(locale).gettext(message).format(limit=limit)
 
     def _error_response(self, scope: Scope) -> Response:
         message = self._message(scope)

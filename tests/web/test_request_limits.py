@@ -208,3 +208,10 @@ def test_export_few_warnings_all_listed(api, seeded, monkeypatch, count):
     assert response.headers["x-contentgen-warning-count"] == str(count)
     listed = json.loads(response.headers.get("x-contentgen-warnings", "[]"))
     assert listed == [f"warning {number}" for number in range(1, count + 1)]
+
+
+def test_limit_login_over_limit_names_no_upload(client_for):
+    client, _ = client_for(None)
+    response = client.post("/login", data={"username": "x" * (MAX_REQUEST_BYTES + 1)})
+    assert response.status_code == 413
+    assert alert_of(response.text) == "the request is larger than 6 MiB; send less text"
