@@ -4,6 +4,7 @@ notice, and the review queue's filter from the query string."""
 from __future__ import annotations
 
 import gettext
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -13,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from contentgen.drafts import DraftFilter
 from contentgen.errors import ContentgenError
 from contentgen.i18n import N_, translate_error, translations
-from contentgen.users import Actor, Permission
+from contentgen.users import USERNAME_PATTERN, Actor, Permission, Role
 from contentgen.web._auth import check_csrf, current_page_actor, page_actor
 from contentgen.web._render import request_locale
 
@@ -42,6 +43,13 @@ NOTICES = {
     "logged_out": N_("You are logged out."),
 }
 
+# The values a notice shows, each with the test that a URL's value must pass.
+NOTICE_FIELDS: dict[str, Callable[[str], bool]] = {
+    "draft": lambda value: value.isascii() and value.isdigit() and len(value) <= 19,
+    "user": lambda value: USERNAME_PATTERN.fullmatch(value) is not None,
+    "role": lambda value: value in {role.value for role in Role},
+}
+
 # Notices that report counts, each sentence in the singular or plural form of its count.
 # "bulk_rules" is "bulk" after an approval that left drafts breaking a hard rule.
 COUNT_NOTICES = ("bulk", "bulk_rules", "templates_synced")
@@ -55,8 +63,11 @@ def notice_of(request: Request) -> str | None:
     template = NOTICES.get(notice)
     if template is None:
         return None
-    fields = {name: request.query_params.get(name, "") for name in ("draft", "user", "role")}
-    fields = {name: value if len(value) <= 100 else value[:100] for name, value in fields.items()}
+    fields = {name: request.query_params.get(name, "") for name in NOTICE_FIELDS}
+    # A notice link can be made by anyone, so each value must be one the action could
+    # have produced: no free text from the URL appears on the page.
+    if not all(NOTICE_FIELDS[name](value) for name, value in fields.items() if value):
+        return None
     return catalogue.gettext(template).format(**fields)
 
 

@@ -453,3 +453,20 @@ def test_pages_error_message_in_chinese(reviewer, seeded):
                            headers={"Accept-Language": "zh-CN"})  # fmt: skip
     assert response.status_code == 422
     assert "驳回需要理由" in alert_of(response.text)
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("notice=role_changed&user=ana&role=reviewer", "User ana now has the role reviewer."),
+        ("notice=role_changed&user=ana&role=suspended.%20Call%20IT%20at%20555-0100", None),
+        ("notice=approved&draft=12", "Draft 12 approved."),
+        ("notice=approved&draft=12%20was%20fake", None),
+        ("notice=user_created&user=a%20b", None),
+    ],
+    ids=["valid-role", "free-text-role", "valid-draft", "free-text-draft", "invalid-user"],
+)
+def test_pages_notice_shows_no_free_text(client_for, query, shown):
+    client, _ = client_for(None)
+    notice = re.search(r'<p class="notice"[^>]*>([^<]*)<', client.get(f"/login?{query}").text)
+    assert (unescape(notice.group(1)).strip() if notice else None) == shown
