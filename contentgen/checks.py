@@ -142,10 +142,21 @@ def is_blocked(results: Sequence[CheckResult]) -> bool:
 # --- format -------------------------------------------------------------------------------
 
 
+# A character that shows something: not white space, not a format character such as a
+# zero-width space or joiner, and not one of the blank letters that render as nothing
+# (Hangul fillers, the blank Braille pattern).
+_VISIBLE = regex.compile(r"[^\s\p{Cf}\u115F\u1160\u2800\u3164\uFFA0]")
+
+
+def has_visible_text(text: str) -> bool:
+    """Tell whether ``text`` shows anything on screen."""
+    return _VISIBLE.search(text) is not None
+
+
 def check_empty(text: str) -> CheckResult:
-    if text.strip():
+    if has_visible_text(text):
         return CheckResult(EMPTY, True, True)
-    return CheckResult(EMPTY, False, True, "the model returned no text")
+    return CheckResult(EMPTY, False, True, "the model returned no visible text")
 
 
 def check_length(measurement: Measurement) -> CheckResult:

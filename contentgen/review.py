@@ -45,7 +45,7 @@ from contentgen._limits import measure
 from contentgen.campaigns import campaign_spec
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
-from contentgen.checks import run_checks, score_draft
+from contentgen.checks import has_visible_text, run_checks, score_draft
 from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.i18n import N_
@@ -132,7 +132,7 @@ class Decision:
 
     def _check_text(self) -> None:
         text = (self.text or "").replace("\r\n", "\n").strip()
-        if not text:
+        if not has_visible_text(text):
             raise InvalidInput.from_template(N_("the edited text is empty; write the copy to approve"))
         if (character := _control_character(text, "\n")) is not None:
             raise InvalidInput.from_template(

@@ -68,6 +68,9 @@ CASES = [
     ("zh-pack-allowed-word", SOCIAL, "zh-CN", "最近上新的春茶", 7, set()),
     ("zh-english-output", SOCIAL, "zh-CN", "Spring tea gift box for parents", 31, {"language"}),
     ("zh-brand-name-in-latin", SOCIAL, "zh-CN", "TrailPeak 登山靴，防水又透气", 19, set()),
+    # Text that shows nothing
+    ("empty-zero-width-spaces", SOCIAL, "en-US", "\u200b\u200b", 2, {"empty"}),
+    ("empty-blank-braille", SOCIAL, "en-US", "\u2800 \u200d", 2, {"empty"}),
     # Chinese script: zh-TW expects Traditional, zh-CN Simplified, plain zh either
     ("zh-tw-simplified-output", SOCIAL, "zh-TW", "轻盈防水登山靴，周末出发更从容", 15, {"language"}),
     ("zh-tw-traditional-output", SOCIAL, "zh-TW", "輕盈防水登山靴，週末出發更從容", 15, set()),

@@ -273,6 +273,15 @@ def test_review_control_characters_are_invalid(decision, message):
         Decision(**decision)
 
 
+@pytest.mark.parametrize(
+    "text", [" \u00a0\u3000", "\u200b\u200b", "\u2060\ufeff", "\u2800\u3164"],
+    ids=["spaces", "zero-width-spaces", "word-joiners", "blank-letters"],
+)
+def test_review_edit_without_visible_text_is_invalid(text):
+    with pytest.raises(InvalidInput, match="the edited text is empty"):
+        Decision("edit", text=text)
+
+
 def test_review_multiline_edit_of_headline_changes_nothing(batch, reviewer):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
     with pytest.raises(InvalidInput, match="has more than one line, but google_ads_headline copy is one line"):
