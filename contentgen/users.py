@@ -259,6 +259,15 @@ def set_active(session: Session, username: str, active: bool) -> User:
     return user
 
 
+def end_page_sessions(session: Session, user_id: int) -> None:
+    """End every page session of a user, in every browser, by raising their session version."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user id {user_id} not found")
+    user.session_version += 1
+    logger.info("user %s logged out; every page session ended", user.username)
+
+
 def set_locale(session: Session, user_id: int, locale: str | None) -> User:
     """Set the language of a user's pages; None follows the browser's Accept-Language."""
     _check_locale(locale)

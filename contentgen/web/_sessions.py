@@ -1,18 +1,15 @@
 """Page sessions in a signed cookie, and the CSRF token that every form carries.
 
 The cookie contains the user id, the user's session version, the time of login and a random
-CSRF token. It is signed
-with itsdangerous and a timestamp, and nothing is stored on the server. It is HttpOnly (scripts
-cannot read it), SameSite=Lax (other sites' forms do not send it) and, with
+CSRF token. It is signed with itsdangerous, and nothing else is stored on the server. It is
+HttpOnly (scripts cannot read it), SameSite=Lax (other sites' forms do not send it) and, with
 ``CONTENTGEN_SECURE_COOKIES``, Secure. A login lasts ``CONTENTGEN_SESSION_MINUTES`` from the
-moment it was made. A visitor who is not logged in gets a session without a user, so that
-the login form has a CSRF token too.
+moment it was made, counted from ``login_at``: writing the cookie again (the login page
+does) signs it anew but never extends the login. A visitor who is not logged in gets a
+session without a user, so that the login form has a CSRF token too.
 
-Disabling a user raises their ``User.session_version``, which rejects every cookie made
-before, also after the user is enabled again.
-
-NOTE: logging out deletes the cookie in the browser, but a copy taken earlier stays valid
-until it expires or the user is disabled, because no session is stored on the server.
+Logging out and disabling a user raise their ``User.session_version``, which rejects every
+cookie made before, a copy taken earlier included, in every browser.
 """
 
 from __future__ import annotations
@@ -86,17 +83,27 @@ class SessionCookies:
             return None, SessionState.MISSING
         try:
             values = self.serializer.loads(cookie, max_age=self.max_age)
-            return PageSession(**values), SessionState.VALID
+            page_session = PageSession(**values)
         except SignatureExpired:
             return None, SessionState.EXPIRED
         except (BadSignature, TypeError, ValueError):
             return None, SessionState.INVALID
+        if page_session.user_id is not None and self._seconds_left(page_session) <= 0:
+            return None, SessionState.EXPIRED
+        return page_session, SessionState.VALID
+
+    def _seconds_left(self, session: PageSession) -> int:
+        if session.user_id is None:
+            return self.max_age
+        if not isinstance(session.login_at, int | float):
+            return 0
+        return int(session.login_at + self.max_age - time.time())
 
     def write(self, response: Response, session: PageSession) -> None:
         response.set_cookie(
             COOKIE_NAME,
             self.serializer.dumps(asdict(session)),
-            max_age=self.max_age,
+            max_age=max(0, self._seconds_left(session)),
             httponly=True,
             samesite="lax",
             secure=self.secure,

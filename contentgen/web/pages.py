@@ -24,7 +24,7 @@ from contentgen.errors import InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import LOCALES, translations
 from contentgen.models import DraftStatus
-from contentgen.users import authenticate, set_locale
+from contentgen.users import authenticate, end_page_sessions, set_locale
 from contentgen.web._pages import (
     CsrfChecked,
     Exporter,
@@ -91,6 +91,8 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, actor: LoggedIn, _csrf: CsrfChecked) -> Response:
+    with db.session_scope() as session:
+        end_page_sessions(session, actor.id)
     response = redirect_to("/login", notice="logged_out")
     request.app.state.cookies.clear(response)
     return response

@@ -107,6 +107,31 @@ def test_pages_expired_session_redirects_to_login(app, seeded):
     assert snapshot() == before
 
 
+def test_pages_login_older_than_lifetime_expires_in_fresh_cookie(app, seeded):
+    # Signed just now, as the login page signs every cookie again, but logged in 13 hours ago.
+    serializer = URLSafeTimedSerializer(SECRET_KEY, salt="contentgen.page-session")
+    cookie = serializer.dumps({"csrf_token": "t", "user_id": 2, "login_at": time.time() - 13 * 3600})
+    client = TestClient(app, cookies={"contentgen_session": cookie})
+
+    response = client.get("/queue", follow_redirects=False)
+
+    assert response.status_code == 303
+    assert "expired=1" in response.headers["location"]
+
+
+def test_pages_logout_ends_copied_cookie(client_for):
+    client, token = client_for("reviewer")
+    copied = client.cookies["contentgen_session"]
+
+    logged_out = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    replay = TestClient(client.app, cookies={"contentgen_session": copied})
+    response = replay.get("/queue", follow_redirects=False)
+
+    assert logged_out.status_code == 303
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
+
+
 def test_pages_cookie_signed_with_other_key_is_anonymous(app):
     serializer = URLSafeTimedSerializer("another key", salt="contentgen.page-session")
     client = TestClient(app, cookies={"contentgen_session": serializer.dumps({"csrf_token": "t", "user_id": 3})})
