@@ -172,16 +172,28 @@ class QueuePage:
 
 
 def queue_page(
-    session: Session, draft_filter: DraftFilter, page: int = 1, page_size: int = PAGE_SIZE
+    session: Session,
+    draft_filter: DraftFilter,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    clamp: bool = True,
 ) -> QueuePage:
     """Return one page of the drafts that match ``draft_filter``, with the total count.
+
+    A page past the last one gives the last page when ``clamp`` is true (the review pages,
+    after a bulk action shortened the queue), or no items (the API, whose clients page on
+    until a page is empty).
 
     Raises:
         NotFound: if the filter names a batch that does not exist.
     """
     total = count_matching(session, draft_filter)
     pages = max(1, ceil(total / page_size))
-    page = min(max(page, 1), pages)
+    page = max(page, 1)
+    if page > pages:
+        if not clamp:
+            return QueuePage([], total, page, pages)
+        page = pages
     query = (
         _joined(select(Draft))
         .options(joinedload(Draft.request).joinedload(GenerationRequest.campaign))

@@ -243,7 +243,7 @@ def get_drafts(
 ) -> dict[str, Any]:
     draft_filter = query.to_filter()
     with db.session_scope() as session:
-        result = queue_page(session, draft_filter, page, page_size)
+        result = queue_page(session, draft_filter, page, page_size, clamp=False)
     return {"total": result.total, "page": result.page, "pages": result.pages, "items": result.items}
 
 

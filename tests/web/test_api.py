@@ -250,3 +250,15 @@ def test_api_messages_follow_accept_language(api):
     response = api(None).get("/api/v1/drafts", headers={"Accept-Language": "zh-CN"})
     assert response.status_code == 401
     assert "缺少 Bearer 令牌" in response.json()["detail"]
+
+
+def test_api_page_past_last_is_empty(api, seeded):
+    reviewer = api("reviewer")
+    last = reviewer.get("/api/v1/drafts", params={"page_size": 5, "page": 3}).json()
+    past = reviewer.get("/api/v1/drafts", params={"page_size": 5, "page": 4}).json()
+    far = reviewer.get("/api/v1/drafts", params={"page": 10**30})
+
+    assert len(last["items"]) == 2
+    assert past == {"total": 12, "page": 4, "pages": 3, "items": []}
+    assert far.status_code == 200
+    assert far.json()["items"] == []
