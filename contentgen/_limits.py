@@ -17,6 +17,8 @@ class CharacterCount:
     count: int
     limit: int
     hard: bool = True
+    # "platform", "brand" or "contentgen", as in contentgen.channels.Measurement.
+    source: str = "platform"
 
     @property
     def over(self) -> int:
@@ -32,4 +34,4 @@ def count_characters(text: str, channel: str) -> int:
 def measure(text: str, channel: str, overrides: Mapping[str, int] | None = None) -> CharacterCount:
     """Count ``text`` for ``channel``, with a brand's ``channel_limits`` applied."""
     measurement = measure_for_channel(text, channel, overrides)
-    return CharacterCount(count=measurement.length, limit=measurement.limit)
+    return CharacterCount(count=measurement.length, limit=measurement.limit, source=measurement.source)

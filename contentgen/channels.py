@@ -162,6 +162,10 @@ class Measurement:
     counting: Counting
     # "GSM-7" or "UCS-2" for SMS, None elsewhere.
     encoding: str | None = None
+    # Who set ``limit``: "platform" (the ad platform rejects longer text), "brand" (the
+    # brand's channel_limits) or "contentgen" (a limit contentgen chose, such as the 60
+    # characters of an email subject).
+    source: str = "platform"
 
     @property
     def over_limit(self) -> bool:
@@ -174,6 +178,7 @@ class Measurement:
             "shown": self.shown,
             "counting": self.counting.value,
             "encoding": self.encoding,
+            "source": self.source,
         }
 
 
@@ -194,7 +199,11 @@ def measure(text: str, channel_key: str, overrides: Mapping[str, int] | None = N
     shown = channel.shown_chars if channel.shown_chars and channel.shown_chars < limit else None
     encoding = sms_encoding(text) if channel.counting is Counting.SMS else None
     length = count_length(text, channel.counting)
-    return Measurement(length, limit, shown, channel.counting, encoding)
+    if override and channel.counting is not Counting.SMS:
+        source = "brand"
+    else:
+        source = "platform" if channel.platform_limit else "contentgen"
+    return Measurement(length, limit, shown, channel.counting, encoding, source)
 
 
 def validate_channel_limits(limits: Mapping[str, int]) -> None:

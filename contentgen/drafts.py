@@ -355,6 +355,7 @@ def summarize(draft: Draft) -> dict[str, Any]:
         "characters": count.count,
         "max_characters": count.limit,
         "hard_limit": count.hard,
+        "limit_source": count.source,
         "limit": count.limit,
         "score": draft.score,
         "regenerations": draft.regenerations,

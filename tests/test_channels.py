@@ -25,3 +25,18 @@ def test_every_channel_has_a_template():
 )  # fmt: skip
 def test_prompt_limit_for_locale(channel, locale, limit):
     assert CHANNELS[channel].prompt_limit(locale) == limit
+
+
+@pytest.mark.parametrize(
+    ("channel", "overrides", "source"),
+    [
+        ("google_ads_headline", None, "platform"),
+        ("google_ads_headline", {"google_ads_headline": 25}, "brand"),
+        ("email_subject", None, "contentgen"),
+        ("email_subject", {"email_subject": 80}, "brand"),
+        ("sms", None, "platform"),
+    ],
+    ids=["platform", "brand-lowered", "contentgen", "brand-raised", "sms"],
+)
+def test_measure_names_limit_source(channel, overrides, source):
+    assert measure("Dry feet", channel, overrides).source == source

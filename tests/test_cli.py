@@ -363,6 +363,7 @@ def test_cli_drafts_show_prints_every_check(ready):
     assert "passed   banned_terms" in shown.stdout
     assert details["counting"] == {
         "length": 41, "limit": 30, "shown": None, "counting": "google_ads", "encoding": None,
+        "source": "platform",
     }  # fmt: skip
     assert len(details["checks"]) >= 11
 

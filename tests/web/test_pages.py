@@ -495,3 +495,19 @@ def test_pages_notice_shows_no_free_text(client_for, query, shown):
     client, _ = client_for(None)
     notice = re.search(r'<p class="notice"[^>]*>([^<]*)<', client.get(f"/login?{query}").text)
     assert (unescape(notice.group(1)).strip() if notice else None) == shown
+
+
+@pytest.mark.parametrize(
+    ("channel", "sentence"),
+    [
+        ("google_ads_headline", "The platform rejects longer text."),
+        ("email_subject", "contentgen's own limit for this channel; a brand can change it in its channel_limits."),
+    ],
+    ids=["platform", "contentgen"],
+)
+def test_pages_draft_names_who_set_limit(client_for, seeded, channel, sentence):
+    client, _ = client_for("reviewer")
+    html = client.get(f"/drafts/{draft_ids(seeded.batch_id, channel)[0]}").text
+    count = re.search(r'id="char-count">(.*?)</p>', html, re.S)
+    assert count, "the page shows no character count"
+    assert sentence in unescape(count.group(1))
