@@ -278,15 +278,19 @@ def _rule_error(
 
 def _recheck(session: Session, draft: Draft) -> None:
     """Run the automated checks on an edited draft, replacing the results and the score."""
-    request = draft.request
-    context = check_contexts([request])[request.id]
-    siblings = stored_siblings(session, [request]).get(slot_of(request), [])
-    results = run_checks(draft.text, context, siblings)
-    draft.checks = [
-        DraftCheck(name=result.name, passed=result.passed, blocking=result.blocking,
-                   detail=result.detail)
-        for result in results
-    ]  # fmt: skip
+    # Without autoflush the edit and the new results are written in one UPDATE, so the
+    # draft's version grows by one per decision. Replacing ``draft.checks`` loads the old
+    # results first, which would flush too.
+    with session.no_autoflush:
+        request = draft.request
+        context = check_contexts([request])[request.id]
+        siblings = stored_siblings(session, [request]).get(slot_of(request), [])
+        results = run_checks(draft.text, context, siblings)
+        draft.checks = [
+            DraftCheck(name=result.name, passed=result.passed, blocking=result.blocking,
+                       detail=result.detail)
+            for result in results
+        ]  # fmt: skip
     measurement = measure_for_channel(draft.text, request.channel, context.channel_limits)
     # A person wrote the text, so the model's token probabilities do not apply to it.
     draft.score = score_draft(results, measurement, None)

@@ -87,6 +87,18 @@ def test_review_edit_keeps_original_text(batch, reviewer):
         assert draft.status == DraftStatus.APPROVED
 
 
+@pytest.mark.parametrize("action", ["approve", "edit"])
+def test_review_decision_adds_one_version(batch, reviewer, action):
+    draft_id = draft_ids(batch)[0]
+    text = "Boots for wet trails" if action == "edit" else None
+    with db.session_scope() as session:
+        before = session.get(Draft, draft_id).version
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision(action, text=text))
+    with db.session_scope() as session:
+        assert session.get(Draft, draft_id).version == before + 1
+
+
 def test_review_edit_over_hard_limit_changes_nothing(batch, reviewer):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
     with pytest.raises(InvalidInput, match="31 characters .* hard limit of 30 .* shorten it by 1"):
