@@ -103,7 +103,9 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
                       f"batch-{batch_id}-approved.csv", warnings)  # fmt: skip
     table, ad_warnings = google_ads_rows(rows)
     return Export(
-        to_csv(GOOGLE_ADS_COLUMNS, table), "text/csv; charset=utf-8",
+        # Google Ads Editor imports each cell as written, so an apostrophe would become part
+        # of the ad ("'-20% off") and count towards its limit.
+        to_csv(GOOGLE_ADS_COLUMNS, table, neutralize_formulas=False), "text/csv; charset=utf-8",
         f"batch-{batch_id}-google-ads-editor.csv", warnings + ad_warnings,
     )  # fmt: skip
 
@@ -177,13 +179,20 @@ def neutralize(value: Any) -> Any:
     return value
 
 
-def to_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """Write a header and rows as UTF-8 CSV with a byte order mark, neutralising formulas."""
+def to_csv(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], neutralize_formulas: bool = True
+) -> bytes:
+    """Write a header and rows as UTF-8 CSV with a byte order mark.
+
+    With ``neutralize_formulas``, a cell that a spreadsheet would run as a formula gets a
+    leading apostrophe (see ``neutralize``).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if value is None else neutralize(value) for value in row])
+        cells = ["" if value is None else value for value in row]
+        writer.writerow([neutralize(cell) for cell in cells] if neutralize_formulas else cells)
     return buffer.getvalue().encode("utf-8-sig")
 
 

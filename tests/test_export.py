@@ -67,6 +67,14 @@ def test_export_csv_neutralises_formulas(approved, text):
     assert text not in texts
 
 
+def test_export_google_ads_keeps_text_unchanged(approved):
+    # Google Ads Editor would import an apostrophe as part of the ad.
+    content = exported(approved, "google-ads").content.decode("utf-8-sig")
+    cells = {cell for row in csv.reader(io.StringIO(content)) for cell in row}
+    assert {"-20% this week", "@trailpeak says hi"} <= cells
+    assert not any(cell.startswith("'") for cell in cells)
+
+
 def test_export_json_keeps_text_unchanged(approved):
     rows = json.loads(exported(approved, "json").content)
     texts = {row["text"] for row in rows}
