@@ -487,6 +487,14 @@ def _read_csv(path: Path) -> dict[str, Any]:
             rows = list(reader)
     except UnicodeDecodeError:
         raise InvalidInput(f'campaign file "{path}" is not UTF-8 text; save it as UTF-8') from None
+    except csv.Error as error:
+        # The csv module's only error on readable text is a cell over its size limit
+        # (128 KiB), far beyond any field's own limit. ``line_num`` counts the lines read
+        # before the one that failed.
+        raise InvalidInput(
+            f'campaign file "{path}", line {reader.line_num + 1}: {error}; a cell this long '
+            "is usually a quote that is never closed, so check the quotes on that line"
+        ) from None
 
     # DictReader keeps the last of two cells under the same column name, so a repeated
     # column would silently drop a value.
@@ -511,14 +519,29 @@ def _read_csv(path: Path) -> dict[str, Any]:
         )
     if not rows:
         raise InvalidInput(f'campaign file "{path}" has a header but no campaigns; add one row per campaign')
-    # DictReader puts the cells beyond the header under the key None.
+    # DictReader puts the cells beyond the header under the key None, and gives the missing
+    # cells of a short row the value None (an empty cell is "").
     overfull = [index + 2 for index, row in enumerate(rows) if row.get(None)]
     if overfull:
         raise InvalidInput(
-            f'campaign file "{path}": rows {", ".join(map(str, overfull))} have more cells than '
-            "the header has columns; quote values that contain commas"
+            f'campaign file "{path}": {_rows_phrase(overfull)} more cells than the header has '
+            "columns; quote values that contain commas"
+        )
+    short = [index + 2 for index, row in enumerate(rows) if None in row.values()]
+    if short:
+        raise InvalidInput(
+            f'campaign file "{path}": {_rows_phrase(short)} fewer cells than the header has '
+            "columns; add the missing commas, with nothing between them for an empty cell"
         )
     return {"campaigns": [_csv_row_to_campaign(row) for row in rows]}
+
+
+def _rows_phrase(rows: list[int]) -> str:
+    # Row numbers count the header as row 1, as spreadsheet programs do.
+    if len(rows) == 1:
+        return f"row {rows[0]} has"
+    shown = ", ".join(map(str, rows[:20])) + (f" and {len(rows) - 20} more" if len(rows) > 20 else "")
+    return f"rows {shown} have"
 
 
 def _split_list(value: str | None) -> list[str]:

@@ -342,7 +342,29 @@ def test_load_csv_extra_cells_rejected(tmp_path):
         "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
         "sock,trailpeak,Sock,Warm, merino,,,,Hikers,email_subject,1,en-US\n"
     )
-    assert "rows 2 have more cells than the header" in problems_of(path)
+    assert "row 2 has more cells than the header" in problems_of(path)
+
+
+def test_load_csv_short_rows_rejected(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "sock,trailpeak,Sock\n"
+        "hat,trailpeak,Hat,,,,,Hikers,email_subject,1,en-US\n"
+        "cap,trailpeak,Cap,,,,,Hikers\n"
+    )
+    assert "rows 2, 4 have fewer cells than the header has columns" in problems_of(path)
+
+
+def test_load_csv_overlong_cell_is_invalid_input(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        f"sock,trailpeak,{'x' * 200_000},,,,,Hikers,email_subject,1,en-US\n"
+    )
+    message = problems_of(path)
+    assert "line 2: field larger than field limit (131072)" in message
+    assert "check the quotes on that line" in message
 
 
 def test_load_csv_error_names_column(tmp_path):
