@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -261,6 +262,9 @@ class CampaignSpec(_Spec):
 class CampaignFile(_Spec):
     brands: list[BrandSpec] = []
     campaigns: list[CampaignSpec] = []
+    # The header of a CSV file; None for YAML. A CSV row can say less than a stored
+    # campaign has, so importing it keeps what its columns leave out.
+    _csv_columns: frozenset[str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _unique_keys(self) -> CampaignFile:
@@ -298,10 +302,11 @@ def load_campaign_file(path: Path) -> CampaignFile:
     if not path.is_file():
         raise InvalidInput(f'campaign file "{path}" not found; check the path')
     suffix = path.suffix.lower()
+    csv_columns = None
     if suffix in (".yaml", ".yml"):
         data = _read_yaml(path)
     elif suffix == ".csv":
-        data = _read_csv(path)
+        data, csv_columns = _read_csv(path)
     else:
         raise InvalidInput(
             f'campaign file "{path}" has an unknown type "{suffix}"; use .yaml, .yml or .csv'
@@ -313,12 +318,14 @@ def load_campaign_file(path: Path) -> CampaignFile:
             f'campaign file "{path}": {nul_at} contains a NUL character (\\0); remove it'
         )
     try:
-        return CampaignFile.model_validate(data)
+        parsed = CampaignFile.model_validate(data)
     except ValidationError as error:
         problems = [_describe(path, data, detail) for detail in error.errors()]
         raise InvalidCampaignFile(
             f'campaign file "{path}" is invalid; nothing was imported:', problems
         ) from None
+    parsed._csv_columns = csv_columns
+    return parsed
 
 
 def _find_nul(value: Any, where: str = "a value") -> str | None:
@@ -479,7 +486,7 @@ CSV_OPTIONAL_COLUMNS = {
 }  # fmt: skip
 
 
-def _read_csv(path: Path) -> dict[str, Any]:
+def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
@@ -533,7 +540,7 @@ def _read_csv(path: Path) -> dict[str, Any]:
             f'campaign file "{path}": {_rows_phrase(short)} fewer cells than the header has '
             "columns; add the missing commas, with nothing between them for an empty cell"
         )
-    return {"campaigns": [_csv_row_to_campaign(row) for row in rows]}
+    return {"campaigns": [_csv_row_to_campaign(row) for row in rows]}, frozenset(columns)
 
 
 def _rows_phrase(rows: list[int]) -> str:
@@ -682,13 +689,56 @@ def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> 
     for brand_spec in parsed.brands:
         _upsert_brand(session, brand_spec)
     session.flush()
-    campaigns = [_upsert_campaign(session, spec) for spec in parsed.campaigns]
+    specs = parsed.campaigns
+    if parsed._csv_columns is not None:
+        specs = [_with_stored_fields(session, spec, parsed._csv_columns) for spec in specs]
+    campaigns = [_upsert_campaign(session, spec) for spec in specs]
     session.flush()
     logger.info(
         "imported %d brands and %d campaigns from %s",
         len(parsed.brands), len(campaigns), path,
     )  # fmt: skip
     return campaigns
+
+
+# Optional CSV columns and where their values live in a campaign's spec.
+CSV_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("name",),
+    "goal": ("goal",),
+    "call_to_action": ("call_to_action",),
+    "offer": ("product", "offer"),
+    "temperature": ("generation", "temperature"),
+    "top_p": ("generation", "top_p"),
+    "max_new_tokens": ("generation", "max_new_tokens"),
+    "seed": ("generation", "seed"),
+}
+
+
+def _with_stored_fields(session: Session, spec: CampaignSpec, columns: frozenset[str]) -> CampaignSpec:
+    """Fill in what a CSV row cannot say from the stored campaign of the same key.
+
+    A CSV row has no schedule, no segment keys or descriptions, and maybe not every
+    optional column. Re-importing a row to change a price must not drop the campaign's
+    schedule or rename its segments (``refresh: unapproved`` finds earlier slots by segment
+    key), so those come from the stored campaign: the schedule, each segment whose name
+    matches a stored one, and the fields of optional columns the file leaves out.
+    """
+    stored = session.scalars(select(Campaign.spec).where(Campaign.key == spec.key)).one_or_none()
+    if not stored:
+        return spec
+    merged = spec.model_dump(mode="json")
+    merged["schedule"] = stored.get("schedule")
+    stored_segments = {segment["name"]: segment for segment in stored.get("segments", [])}
+    merged["segments"] = [stored_segments.get(segment["name"], segment) for segment in merged["segments"]]
+    for column, (*parents, field) in CSV_OPTIONAL_FIELDS.items():
+        if column in columns:
+            continue
+        source, target = stored, merged
+        for parent in parents:
+            source, target = source.get(parent) or {}, target[parent]
+        if field in source:
+            target[field] = source[field]
+    return CampaignSpec.model_validate(merged)
 
 
 def _get_or_create(session: Session, model: type[Brand] | type[Campaign], key: str, **required):

@@ -280,6 +280,50 @@ def test_import_changed_schedule_restarts(database, tmp_path, schedule, restarte
         assert second.schedule_since is None
 
 
+CSV_HEADER = "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale"
+
+
+def import_csv(folder: Path, text: str) -> Campaign:
+    path = folder / "products.csv"
+    path.write_text(text, encoding="utf-8")
+    with db.session_scope() as session:
+        (imported,) = import_campaign_file(session, path, load_campaign_file(path))
+        return imported
+
+
+def test_import_csv_keeps_what_csv_cannot_say(database, tmp_path):
+    schedule = {"cron": "30 2 * * *", "timezone": "Europe/Berlin", "refresh": "unapproved"}
+    segments = [{"key": "weekend", "name": "Weekend hikers", "description": "Two days a month"},
+                {"key": "thru", "name": "Thru-hikers"}]  # fmt: skip
+    first = import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign(
+        schedule=schedule, segments=segments, goal="Pre-orders", call_to_action="Pre-order now",
+        name="Boot launch", generation={"temperature": 0.5, "seed": 7},
+    )]})  # fmt: skip
+
+    second = import_csv(tmp_path, CSV_HEADER + ",seed\n"
+                        "boot-launch,trailpeak,Ridgeline GTX,A waterproof boot.,,$129,,"
+                        "Weekend hikers;Day trippers,google_ads_headline,2,en-US,9\n")  # fmt: skip
+
+    spec = second.spec
+    assert spec["product"]["price"] == "$129"
+    assert spec["schedule"] == schedule
+    assert stored_utc(second.schedule_since) == stored_utc(first.schedule_since)
+    assert spec["segments"] == [
+        {"key": "weekend", "name": "Weekend hikers", "description": "Two days a month"},
+        {"key": "day-trippers", "name": "Day trippers", "description": ""},
+    ]
+    assert (spec["name"], spec["goal"], spec["call_to_action"]) == ("Boot launch", "Pre-orders", "Pre-order now")
+    assert spec["generation"]["temperature"] == 0.5
+    assert spec["generation"]["seed"] == 9
+
+
+def test_import_csv_empty_optional_column_clears_field(database, tmp_path):
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign(goal="Pre-orders")]})
+    second = import_csv(tmp_path, CSV_HEADER + ",goal\n"
+                        "boot-launch,trailpeak,Ridgeline GTX,,,,,Weekend hikers,sms,1,en-US,\n")  # fmt: skip
+    assert second.spec["goal"] is None
+
+
 def test_import_unknown_brand_writes_nothing(database, tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(), campaign("other", brand="nobody")]}
     path = write_yaml(tmp_path, data)
