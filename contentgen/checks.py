@@ -225,16 +225,27 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(normalize(text))
 
 
+# The same punctuation mark, symbol or emoji (a whole grapheme, skin tone included) 4 or
+# more times in a row, spaces between them allowed: "！！！！", "💰💰💰💰". Words leave
+# these out, so the n-gram search cannot see them.
+_SYMBOL_RUN = regex.compile(r"(?=[\p{P}\p{S}])(\X)(?:\s*\1){3,}")
+
+
 def check_repetition(text: str) -> CheckResult:
     """Find an n-gram repeated back to back: 3 times for up to 6 tokens (4 times for a
     single Chinese or Japanese character, as in 哈哈哈), or twice for a phrase of 20 or
-    more characters."""
+    more characters. A symbol or emoji repeated 4 times in a row fails too."""
     tokens = tokenize(text)
     found = _repeated_ngram(tokens)
-    if found is None:
-        return CheckResult(REPETITION, True, True)
-    phrase, count = found
-    return CheckResult(REPETITION, False, True, f'"{phrase}" repeated {count} times in a row')
+    if found is not None:
+        phrase, count = found
+        return CheckResult(REPETITION, False, True, f'"{phrase}" repeated {count} times in a row')
+    run = _SYMBOL_RUN.search(text)
+    if run is not None:
+        symbol = run.group(1)
+        count = len(regex.findall(regex.escape(symbol), run.group()))
+        return CheckResult(REPETITION, False, True, f'"{symbol}" repeated {count} times in a row')
+    return CheckResult(REPETITION, True, True)
 
 
 def _repeated_ngram(tokens: list[str]) -> tuple[str, int] | None:

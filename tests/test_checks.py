@@ -128,6 +128,9 @@ CASES = [
     # Quality
     ("repetition-loop", HEADLINE, "en-US", "Unspun: Unspun: Unspun:", 23, {"repetition"}),
     ("repetition-cjk", SOCIAL, "zh-CN", "好茶好茶好茶好茶", 8, {"repetition"}),
+    ("repetition-full-width-marks", SOCIAL, "zh-CN", "山岚茶舍！！！！！！", 10, {"repetition"}),
+    ("repetition-emoji", SOCIAL, "en-US", "A mug for you 💰💰💰💰💰💰", 20, {"repetition"}),
+    ("ellipsis-is-not-repetition", SOCIAL, "en-US", "Wait for it... new boots!!!", 27, set()),
     ("empty-whitespace", HEADLINE, "en-US", "  \n ", 4, {"empty"}),
     ("leaked-special-token", DESCRIPTION, "en-US", "<|im_start|>assistant Boots for you", 35,
      {"leaked_tokens"}),
