@@ -22,6 +22,7 @@ import yaml
 from babel import Locale, UnknownLocaleError
 from croniter import CroniterBadDateError, croniter
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -39,7 +40,7 @@ from sqlalchemy.orm import Session
 from contentgen.channels import CHANNELS, validate_channel_limits
 from contentgen.errors import InvalidInput
 from contentgen.models import Brand, Campaign, utcnow
-from contentgen.rules import RULE_PACKS
+from contentgen.rules import RULE_PACKS, can_match
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,24 @@ Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
-Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _matchable(term: str) -> str:
+    # Terms match on their letters and digits, skipping punctuation, symbols and emoji
+    # between them, so a term of those alone ("...", "((") would never match anything.
+    if not can_match(term):
+        raise ValueError(
+            f'"{term}" has no letter, digit or one of # % $ + & @, so it can never match; '
+            "write a word"
+        )
+    return term
+
+
+Term = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_matchable),
+]
 
 KEY_HINT = "use lowercase letters, digits, - and _ (at most 100 characters)"
 

@@ -206,6 +206,12 @@ def find_terms(text: str, terms: Sequence[Term]) -> list[TermMatch]:
     return _outermost(matches)
 
 
+def can_match(term_text: str) -> bool:
+    """Tell whether a term has anything to match: a letter, a digit or one of
+    ``_MEANINGFUL_SYMBOLS``. Other punctuation, symbols and emoji are skipped as separators."""
+    return _pattern_of(term_text) is not None
+
+
 @lru_cache(maxsize=4096)
 def _pattern_of(term_text: str) -> regex.Pattern[str] | None:
     return _term_pattern(normalize(term_text))

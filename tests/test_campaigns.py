@@ -142,6 +142,16 @@ def test_load_csv_product_url_names_column(tmp_path):
     assert 'row 2, campaign "trail-sock": url: "javascript:alert(1)" is not an absolute http(s) URL' in message
 
 
+def test_load_terms_without_anything_to_match_rejected(tmp_path):
+    data = {"brands": [{**brand(), "banned_terms": ["((", "#1", "💊"], "required_terms": ["..."]}],
+            "campaigns": [campaign()]}  # fmt: skip
+    message = problems_of(write_yaml(tmp_path, data))
+    assert 'brand "trailpeak": banned_terms[0]: "((" has no letter, digit or one of # % $ + & @' in message
+    assert 'brand "trailpeak": banned_terms[2]: "💊" has no letter' in message
+    assert 'brand "trailpeak": required_terms[0]: "..." has no letter' in message
+    assert "banned_terms[1]" not in message
+
+
 def test_load_duplicate_campaign_keys_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(), campaign()]}
     assert "repeated: boot-launch" in problems_of(write_yaml(tmp_path, data))
