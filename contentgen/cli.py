@@ -52,6 +52,7 @@ from contentgen.errors import (
     ContentgenError,
     InvalidInput,
 )
+from contentgen.generation import get_generator
 from contentgen.models import Campaign, DraftStatus, PromptTemplate
 from contentgen.settings import get_settings
 from contentgen.templates import sync_templates
@@ -109,7 +110,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 BatchId = Annotated[int, typer.Argument(help="Batch id.", min=1, max=MAX_ID)]
 TimeoutOption = Annotated[
     float | None,
-    typer.Option(help="With --wait: give up after this many seconds (exit code 1).", min=1),
+    typer.Option(
+        help="With --wait: give up after this many seconds (exit code 1). Without a broker, "
+        "the chunk running at that moment finishes first.",
+        min=1,
+    ),
 ]
 
 
@@ -263,6 +268,7 @@ def batch_submit(
     as_json: JsonOption = False,
 ) -> None:
     """Create a batch (one request per campaign x segment x channel x variant) and run it."""
+    _load_generator_if_inline(wait)
     submission = submit(files or [], campaign or [], idempotency_key)
     if not as_json:
         if submission.created:
@@ -299,7 +305,7 @@ def batch_resume(
         if wait:
             _exit_if_requests_failed(_wait_with_progress(batch_id, timeout=timeout))
     elif wait:
-        _exit_if_requests_failed(_run_with_progress(batch_id))
+        _exit_if_requests_failed(_run_with_progress(batch_id, timeout=timeout))
     else:
         raise InvalidInput(
             "no broker configured, so nothing would run the requests; "
@@ -324,6 +330,7 @@ def batch_retry_failed(
 ) -> None:
     """Run a batch's failed requests again, and only those."""
     db.check_schema()
+    _load_generator_if_inline(wait)
     with db.session_scope() as session:
         reset = reset_failed(session, batch_id)
     console.print(f"{plural(reset, 'failed request')} of batch {batch_id} will run again.")
@@ -350,6 +357,14 @@ def batch_sweep(
         console.print("No stalled batch.")
 
 
+def _load_generator_if_inline(wait: bool) -> None:
+    """Load the model now when this process is to run the batch, so that a model, device or
+    generator setting that cannot load fails before anything is written."""
+    settings = get_settings()
+    if wait and not settings.broker_url:
+        get_generator(settings)
+
+
 def _start(
     batch_id: int, wait: bool, send: bool, quiet: bool, timeout: float | None
 ) -> BatchProgress | None:
@@ -362,7 +377,7 @@ def _start(
         return _wait_with_progress(batch_id, quiet, timeout) if wait else None
 
     if wait:
-        return _run_with_progress(batch_id, quiet)
+        return _run_with_progress(batch_id, quiet, timeout)
     pending = read_progress(batch_id).requests["pending"]
     if pending and not quiet:
         console.print(
@@ -423,7 +438,7 @@ def _plain_progress(quiet: bool) -> _ProgressLines:
     return _ProgressLines(enabled=not quiet and not error_console.is_terminal)
 
 
-def _run_with_progress(batch_id: int, quiet: bool = False) -> BatchProgress:
+def _run_with_progress(batch_id: int, quiet: bool = False, timeout: float | None = None) -> BatchProgress:
     start = read_progress(batch_id)
     lines = _plain_progress(quiet)
     with _progress_bar(quiet) as bar:
@@ -436,7 +451,7 @@ def _run_with_progress(batch_id: int, quiet: bool = False) -> BatchProgress:
             bar.update(task, completed=progress.finished, failed=progress.requests["failed"])
             lines.update(progress)
 
-        final = run_inline(batch_id, on_progress=update)
+        final = run_inline(batch_id, on_progress=update, timeout=timeout)
         update(final)
     _print_summary(final, quiet)
     return final

@@ -197,9 +197,17 @@ def _display_broker(url: str) -> str:
 ProgressCallback = Callable[[BatchProgress], None]
 
 
-def run_inline(batch_id: int, on_progress: ProgressCallback | None = None) -> BatchProgress:
-    """Run every pending chunk of a batch in this process, through the worker's code path."""
+def run_inline(
+    batch_id: int, on_progress: ProgressCallback | None = None, timeout: float | None = None
+) -> BatchProgress:
+    """Run every pending chunk of a batch in this process, through the worker's code path.
+
+    Raises:
+        InfrastructureError: if the model cannot load, or if ``timeout`` seconds pass. A
+            chunk is never interrupted, so the time is checked between chunks.
+    """
     settings = get_settings()
+    deadline = None if timeout is None else time.monotonic() + timeout
     with session_scope() as session:
         chunks = pending_chunks(session, batch_id, settings.chunk_size)
     if not chunks:
@@ -208,6 +216,12 @@ def run_inline(batch_id: int, on_progress: ProgressCallback | None = None) -> Ba
     try:
         generator = get_generator(settings)
         for chunk in chunks:
+            if deadline is not None and time.monotonic() > deadline:
+                pending = read_progress(batch_id).requests["pending"]
+                raise InfrastructureError(
+                    f"timed out after {timeout:g} s with {pending} requests of batch {batch_id} "
+                    "still pending"
+                )
             run_chunk(chunk, generator)
             if on_progress:
                 on_progress(read_progress(batch_id))

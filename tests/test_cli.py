@@ -17,6 +17,8 @@ from .conftest import EXAMPLES, apply_settings
 runner = CliRunner()
 # A backend whose every output is an error, so that requests fail.
 ERRORING = "tests.integration.faulty_generators:erroring"
+# The null generator taking two seconds per call.
+SLOW = "tests.integration.faulty_generators:slow"
 
 
 def invoke(*args: str):
@@ -527,3 +529,33 @@ def test_cli_batch_list_not_cut_when_piped(ready):
     assert "requests" in result.stdout
     row = next(line for line in result.stdout.splitlines() if "completed" in line)
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("model", "/nonexistent/model", 'model folder "/nonexistent/model" not found'),
+        ("generator", "nomodule:factory", 'generator "nomodule:factory" cannot be imported'),
+    ],
+    ids=["model", "generator"],
+)
+def test_cli_unloadable_model_creates_no_batch(ready, monkeypatch, setting, value, message):
+    if setting == "model":
+        apply_settings(monkeypatch, generator="transformers")
+    apply_settings(monkeypatch, **{setting: value})
+    result = invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert count_rows(Batch) == 0
+
+
+def test_cli_inline_timeout_stops_between_chunks(ready, monkeypatch):
+    apply_settings(monkeypatch, chunk_size="1", max_regenerations="0", generator=SLOW)
+    result = invoke("batch", "submit", str(copy_example(ready)), "--wait", "--timeout", "1")
+    progress = json.loads(invoke("batch", "status", "1", "--json").stdout)
+
+    assert result.exit_code == 1
+    assert "timed out after 1 s with" in result.stderr
+    assert "contentgen batch resume 1 --wait" in result.stderr
+    assert 0 < progress["requests"]["done"] < 24
+    assert progress["requests"]["pending"] == 24 - progress["requests"]["done"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from contentgen.errors import InvalidInput
+from contentgen.errors import InfrastructureError
 from contentgen.generation.base import (
     GenerationInput,
     GenerationOutput,
@@ -60,7 +60,7 @@ def _import_factory(path: str):
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise InvalidInput(
+        raise InfrastructureError(
             f'generator "{path}" cannot be imported ({error}); set CONTENTGEN_GENERATOR to '
             '"transformers", "null" or an importable "package.module:factory"'
         ) from None

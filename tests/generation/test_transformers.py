@@ -2,6 +2,7 @@
 
 import pytest
 
+from contentgen.errors import InfrastructureError
 from contentgen.generation import GenerationInput
 from contentgen.generation.transformers import TransformersGenerator, resolve_model
 from contentgen.settings import Settings
@@ -87,11 +88,16 @@ def test_resolve_default_model_records_revision():
     assert len(source.revision) == 16
 
 
-def test_resolve_missing_model_file_is_invalid(tmp_path):
-    from contentgen.errors import InvalidInput
-
-    with pytest.raises(InvalidInput, match="not found"):
+def test_resolve_missing_model_file_is_unusable(tmp_path):
+    with pytest.raises(InfrastructureError, match="not found"):
         resolve_model(str(tmp_path / "missing.gguf"))
+
+
+def test_resolve_file_that_is_no_model_is_unusable(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text("brands: []\n")
+    with pytest.raises(InfrastructureError, match='"[^"]*campaigns.yaml" is a file but not a .gguf file'):
+        resolve_model(str(path))
 
 
 def test_refilled_rows_equal_single(generator):
