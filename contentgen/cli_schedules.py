@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from contentgen.settings import get_settings
 
 # soft_wrap: long lines (commands to copy) are never broken in the middle.
 console = Console(soft_wrap=True)
+error_console = Console(stderr=True, soft_wrap=True)
 
 schedules_app = typer.Typer(
     help="List, pause and resume campaign schedules, and run the slots that are due.",
@@ -47,6 +48,17 @@ NowOption = Annotated[
     ),
 ]
 CampaignKey = Annotated[str, typer.Argument(help="Key of an imported campaign with a schedule.")]
+
+
+# A --now this far past the clock gets a warning from run-due.
+FUTURE_NOW_WARNING = timedelta(minutes=1)
+
+
+def _duration(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    if hours < 48:
+        return f"{hours:.1f} hours"
+    return f"{hours / 24:.0f} days"
 
 
 # The range of --now. Python's datetime ends with the year 9999, and the next slot after
@@ -165,6 +177,16 @@ def schedules_run_due(
     """
     moment = parse_now(now)
     db.check_schema()
+    ahead = moment - utcnow()
+    if ahead > FUTURE_NOW_WARNING and not as_json:
+        # Runs are recorded like real ones, so these slots will not run at their real time.
+        error_console.print(
+            f"Warning: --now is {_duration(ahead)} after the clock. The slots due by then are "
+            "recorded as run, or as skipped where a later slot replaces them, and will not "
+            "run again when their time comes.",
+            markup=False,
+            highlight=False,
+        )
     outcomes = run_due(moment)
     created = [outcome.batch_id for outcome in outcomes if outcome.batch_id is not None]
 

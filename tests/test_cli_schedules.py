@@ -1,7 +1,7 @@
 """`contentgen schedules` through Typer's runner, on SQLite without a broker."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -147,6 +147,16 @@ def test_cli_run_due_without_wait_pending(imported):
     assert "contentgen schedules run-due --wait" in result.stdout
     assert count_rows(Batch) == 2
     assert count_rows(Draft) == 0
+
+
+def test_cli_run_due_future_now_warns(imported):
+    future = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%MZ")
+    past = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z")
+    ahead = invoke("schedules", "run-due", "--now", future)
+
+    assert "Warning" not in past.stderr
+    assert "Warning: --now is 30 days after the clock" in ahead.stderr
+    assert "will not run again when their time comes" in ahead.stderr
 
 
 @pytest.mark.parametrize(
