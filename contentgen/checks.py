@@ -328,12 +328,31 @@ _LEAKS = [
 ]  # fmt: skip
 
 
+# Bidirectional embedding, override and isolate controls: invisible, and able to make the
+# copy read differently from how it is stored.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def control_character(text: str, allowed: str = "\n\t") -> str | None:
+    """Return the first control or bidirectional control character of ``text`` that is not
+    in ``allowed``, or None."""
+    for character in text:
+        if character in allowed:
+            continue
+        if unicodedata.category(character) == "Cc" or character in BIDI_CONTROLS:
+            return character
+    return None
+
+
 def check_leaked_tokens(text: str) -> CheckResult:
     found = []
     for label, pattern in _LEAKS:
         match = pattern.search(text)
         if match:
             found.append(f'{label} "{match.group().strip()}"')
+    control = control_character(text)
+    if control is not None:
+        found.append(f"control character U+{ord(control):04X}")
     if not found:
         return CheckResult(LEAKED_TOKENS, True, True)
     return CheckResult(LEAKED_TOKENS, False, True, "; ".join(found))

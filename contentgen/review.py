@@ -30,7 +30,6 @@ decisions that pass the check at the same moment still cannot both be written.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from contentgen._limits import measure
 from contentgen.campaigns import campaign_spec
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
-from contentgen.checks import has_visible_text, run_checks, score_draft
+from contentgen.checks import control_character, has_visible_text, run_checks, score_draft
 from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.i18n import N_
@@ -75,21 +74,6 @@ RESULT_STATUS = {
 }
 MAX_NOTE_LENGTH = 2000
 MAX_TEXT_LENGTH = 20_000
-# Bidirectional embedding, override and isolate controls: invisible, and able to make the
-# copy read differently from how it is stored.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def _control_character(text: str, allowed: str) -> str | None:
-    """Return the first control character of ``text`` not in ``allowed``, or None."""
-    for character in text:
-        if character in allowed:
-            continue
-        if unicodedata.category(character) == "Cc" or character in BIDI_CONTROLS:
-            return character
-    return None
-
-
 @dataclass(frozen=True)
 class Decision:
     """One review action: ``note`` is the rejection reason or a comment on an edit, and
@@ -112,7 +96,7 @@ class Decision:
             raise InvalidInput.from_template(
                 N_("a rejection needs a reason; say what is wrong with the draft")
             )
-        if note is not None and (character := _control_character(note, "\n\t")) is not None:
+        if note is not None and (character := control_character(note, "\n\t")) is not None:
             template = (
                 N_("the reason contains the control character U+{code}; remove it")
                 if self.action == "reject"
@@ -134,7 +118,7 @@ class Decision:
         text = (self.text or "").replace("\r\n", "\n").strip()
         if not has_visible_text(text):
             raise InvalidInput.from_template(N_("the edited text is empty; write the copy to approve"))
-        if (character := _control_character(text, "\n")) is not None:
+        if (character := control_character(text, "\n")) is not None:
             raise InvalidInput.from_template(
                 N_("the edited text contains the control character U+{code}; remove it"),
                 code=f"{ord(character):04X}",

@@ -136,6 +136,8 @@ CASES = [
      {"leaked_tokens"}),
     ("leaked-placeholder", DESCRIPTION, "en-US", "Hi [Your Name], new boots are here", 34,
      {"leaked_tokens"}),
+    ("leaked-bidi-override", HEADLINE, "en-US", "\u202eBoots for wet rock", 19, {"leaked_tokens"}),
+    ("leaked-bell-character", SOCIAL, "en-US", "New boots\x07 are here", 19, {"leaked_tokens"}),
     ("leaked-chat-preamble", DESCRIPTION, "en-US", "Sure! Boots for wet rock", 24, {"leaked_tokens"}),
     ("leaked-chatbot-apology", DESCRIPTION, "en-US", "Sorry, as a chatbot I cannot write ads", 38,
      {"leaked_tokens"}),
