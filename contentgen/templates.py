@@ -191,13 +191,21 @@ def render_prompt(template: PromptTemplate, context: Mapping[str, Any]) -> str:
 
     Raises:
         InvalidInput: if the template uses a variable the context lacks, does something the
-            sandbox forbids, or fails while rendering.
+            sandbox forbids, fails while rendering, or renders only white space.
     """
     label = f'template "{template.name}" version {template.version}'
     return _render(label, template.sha256, template.source, context)
 
 
 def _render(label: str, key: str, source: str, context: Mapping[str, Any]) -> str:
+    prompt = _render_text(label, key, source, context)
+    if not prompt:
+        # The model would get no instructions and write whatever it likes.
+        raise InvalidInput(f"{label} renders an empty prompt; write the request to the model in it")
+    return prompt
+
+
+def _render_text(label: str, key: str, source: str, context: Mapping[str, Any]) -> str:
     try:
         return _compile(key, source).render(context).strip()
     except TemplateSyntaxError as error:

@@ -8,6 +8,7 @@ from contentgen.batches import Slot, context_builder
 from contentgen.campaigns import CampaignFile, import_campaign_file
 from contentgen.errors import InvalidInput
 from contentgen.models import PromptTemplate
+from contentgen.resources import templates_dir
 from contentgen.templates import latest_template, render_prompt, sync_templates
 
 
@@ -45,6 +46,18 @@ def test_render_missing_attribute_names_it(database):
         render_for("Boot", "Tagline: {{ product.tagline }}")
     assert '"product.tagline" is not defined' in str(raised.value)
     assert 'template "test.j2" version 1' in str(raised.value)
+
+
+def test_shipped_templates_skip_empty_description(database):
+    data = campaign_data("Boot")
+    data["campaigns"][0]["product"]["description"] = ""
+    parsed = CampaignFile.model_validate(data)
+    with db.session_scope() as session:
+        campaign = import_campaign_file(session, Path("test.yaml"), parsed)[0]
+        context = context_builder(campaign, parsed.campaigns[0])(Slot("hikers", "google_ads_headline", 1))
+    for path in sorted(templates_dir().glob("*.j2")):
+        prompt = render_prompt(make_template(path.read_text(encoding="utf-8")), context)
+        assert "\n- \n" not in prompt, path.name
 
 
 def test_render_missing_variable_names_it():
@@ -157,8 +170,11 @@ def test_sync_rejects_syntax_error_and_stores_nothing(database, tmp_path):
         ("line one\n{{ 1 / 0 }}", "line 2 failed to render: ZeroDivisionError"),
         ("{% include 'other.j2' %}", "failed to render"),
         ("{{ product.name + 1 }}", "failed to render: TypeError"),
+        ("{# nothing #}\n", "renders an empty prompt; write the request to the model in it"),
+        ("{% if product.offer == 'never' %}Write{% endif %}  ", "renders an empty prompt"),
     ],
-    ids=["undefined-attribute", "undefined-name", "unsafe", "division", "include", "type-error"],
+    ids=["undefined-attribute", "undefined-name", "unsafe", "division", "include", "type-error",
+         "comment-only", "blank-render"],
 )
 def test_sync_rejects_template_that_cannot_render(database, tmp_path, source, expected):
     folder = tmp_path / "templates"
