@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from contentgen._bulk import bulk_insert
@@ -34,6 +35,7 @@ from contentgen.checks import (
     with_near_duplicate,
 )
 from contentgen.db import session_scope
+from contentgen.errors import InfrastructureError
 from contentgen.generation import GenerationInput, GenerationOutput, Generator, OutOfMemory
 from contentgen.models import (
     Batch,
@@ -113,7 +115,7 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
     """
     request_ids = sorted(set(request_ids))
     if _count_attempt(request_ids):
-        return _run_once(request_ids, generator)
+        return _run_counted(request_ids, generator)
 
     logger.warning(
         "chunk %s ran before without finishing; running its requests one by one", request_ids
@@ -121,8 +123,19 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
     result = ChunkResult()
     for request_id in request_ids:
         _count_attempt([request_id])
-        result.add(_run_once([request_id], generator))
+        result.add(_run_counted([request_id], generator))
     return result
+
+
+def _run_counted(request_ids: list[int], generator: Generator) -> ChunkResult:
+    # The attempt count is for runs that kill their worker. A lost database connection or
+    # an unusable model raises here instead, in a worker that lives on and retries the
+    # chunk, so that attempt is taken back.
+    try:
+        return _run_once(request_ids, generator)
+    except (OperationalError, InfrastructureError):
+        _uncount_attempt(request_ids)
+        raise
 
 
 def _run_once(request_ids: list[int], generator: Generator) -> ChunkResult:
@@ -175,6 +188,41 @@ def _count_attempt(request_ids: list[int]) -> bool:
             .values(attempts=GenerationRequest.attempts + 1)
         )
     return True
+
+
+# Tries, and seconds between them, to take an attempt back after a lost connection; a
+# database that is restarting may need a few seconds.
+UNCOUNT_TRIES = 5
+UNCOUNT_PAUSE_SECONDS = 1.0
+
+
+def _uncount_attempt(request_ids: list[int]) -> None:
+    """Subtract the attempt that ``_count_attempt`` added to the still pending requests.
+
+    When the database stays unreachable, the count stays too. That costs one of the
+    ``max_attempts`` of each request, never a lost or duplicated draft.
+    """
+    for attempt in range(1, UNCOUNT_TRIES + 1):
+        try:
+            with session_scope() as session:
+                session.execute(
+                    update(GenerationRequest)
+                    .where(
+                        GenerationRequest.id.in_(request_ids),
+                        GenerationRequest.status == RequestStatus.PENDING,
+                        GenerationRequest.attempts > 0,
+                    )
+                    .values(attempts=GenerationRequest.attempts - 1)
+                )
+            return
+        except OperationalError as error:
+            if attempt == UNCOUNT_TRIES:
+                logger.warning(
+                    "could not take back the attempt of requests %s: %s",
+                    request_ids, str(error.orig or error).strip().splitlines()[0],
+                )  # fmt: skip
+                return
+            time.sleep(UNCOUNT_PAUSE_SECONDS)
 
 
 def claim_requests(session: Session, request_ids: Sequence[int]) -> list[GenerationRequest]:

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from contentgen import db
 from contentgen.chunks import (
@@ -13,6 +14,7 @@ from contentgen.chunks import (
     run_chunk,
 )
 from contentgen.dispatch import submit
+from contentgen.errors import InfrastructureError
 from contentgen.generation import GenerationInput, GenerationOutput, OutOfMemory
 from contentgen.generation.null import NullGenerator
 from contentgen.models import (
@@ -463,3 +465,36 @@ def test_run_chunk_after_crash_runs_one_by_one(synced):
     with db.session_scope() as session:
         attempts = set(session.scalars(select(GenerationRequest.attempts)))
     assert attempts == {2}
+
+
+class LostConnectionGenerator(RecordingGenerator):
+    """Raises OperationalError on its first ``failures`` calls, as a dropped connection would."""
+
+    def __init__(self, failures: int):
+        super().__init__()
+        self.failures = failures
+
+    def generate(self, inputs: Sequence[GenerationInput]) -> list[GenerationOutput]:
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return super().generate(inputs)
+
+
+def test_run_chunk_lost_connection_takes_attempt_back(synced, monkeypatch):
+    apply_settings(monkeypatch, max_attempts="2")
+    _, ids = submit_small(synced, variants=3)
+    generator = LostConnectionGenerator(failures=3)
+
+    for _ in range(3):
+        # session_scope reports a lost connection as InfrastructureError.
+        with pytest.raises(InfrastructureError, match="server closed the connection"):
+            run_chunk(ids, generator)
+    result = run_chunk(ids, generator)
+
+    assert result.drafts == 3
+    assert result.failed == 0
+    # Still one call for the whole chunk: no earlier run counts as a crash.
+    assert generator.calls == [3]
+    with db.session_scope() as session:
+        assert set(session.scalars(select(GenerationRequest.attempts))) == {1}
