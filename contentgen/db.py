@@ -27,6 +27,9 @@ from contentgen.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
+# Seconds libpq waits for PostgreSQL to accept a connection and finish its start-up.
+DATABASE_CONNECT_TIMEOUT = 10
+
 _engine: Engine | None = None
 _engine_pid: int | None = None
 _session_factory: sessionmaker[Session] | None = None
@@ -75,7 +78,10 @@ def create_db_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _configure_sqlite)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            # libpq waits forever for a server that accepts the connection but never
+            # answers; a timeout given in the URL takes precedence.
+            timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
+            engine = create_engine(url, pool_pre_ping=True, connect_args=timeout)
     except Exception as error:
         raise InvalidInput(
             f'database URL "{display_url(url)}" cannot be used: {error}; '

@@ -3,6 +3,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -181,6 +182,48 @@ def test_cli_unreachable_database_exits_1(sqlite_settings, monkeypatch):
     assert result.exit_code == 1
     assert "database postgresql+psycopg://nobody@127.0.0.1:1/none is unreachable" in result.stderr
     assert "CONTENTGEN_DATABASE_URL" in result.stderr
+
+
+@pytest.fixture
+def silent_port():
+    """A port on 127.0.0.1 whose server accepts connections and never answers."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def accept_forever():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept_forever, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_cli_silent_database_times_out(sqlite_settings, monkeypatch, silent_port):
+    monkeypatch.setattr(db, "DATABASE_CONNECT_TIMEOUT", 2)
+    url = f"postgresql+psycopg://nobody@127.0.0.1:{silent_port}/none"
+    apply_settings(monkeypatch, database_url=url)
+
+    result = invoke("batch", "list")
+
+    assert result.exit_code == 1
+    assert f"database {url} is unreachable" in result.stderr
+
+
+def test_cli_silent_broker_times_out(ready, monkeypatch, silent_port):
+    apply_settings(monkeypatch, broker_url=f"redis://127.0.0.1:{silent_port}/0",
+                   broker_transport_options='{"socket_timeout": 1, "socket_connect_timeout": 1}')  # fmt: skip
+
+    result = invoke("batch", "submit", str(copy_example(ready)))
+
+    assert result.exit_code == 1
+    assert f"broker redis://127.0.0.1:{silent_port}/0 is unreachable" in result.stderr
+    assert "contentgen batch resume 1" in result.stderr
 
 
 def test_cli_invalid_database_url_exits_2(sqlite_settings, monkeypatch):

@@ -49,3 +49,18 @@ def test_chunk_other_error_logs_no_retry(sqlite_settings, monkeypatch, caplog):
 
     assert result.result is failure
     assert [record for record in caplog.records if record.name == "workers.tasks"] == []
+
+
+def test_broker_socket_timeouts_default_and_override():
+    from contentgen.settings import Settings
+    from workers.app import BROKER_SOCKET_TIMEOUT, create_app
+
+    default = create_app(Settings(broker_url="redis://127.0.0.1:6379/0")).conf.broker_transport_options
+    custom = create_app(
+        Settings(broker_url="redis://127.0.0.1:6379/0", broker_transport_options={"socket_timeout": 5})
+    ).conf.broker_transport_options
+
+    assert default["socket_timeout"] == BROKER_SOCKET_TIMEOUT
+    assert default["socket_connect_timeout"] == BROKER_SOCKET_TIMEOUT
+    assert custom["socket_timeout"] == 5
+    assert custom["socket_connect_timeout"] == BROKER_SOCKET_TIMEOUT
