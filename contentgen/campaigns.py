@@ -536,10 +536,11 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
     missing = sorted(CSV_COLUMNS - columns)
     unknown = sorted(columns - CSV_COLUMNS - CSV_OPTIONAL_COLUMNS)
     if missing or unknown:
+        wrong = [f"missing {', '.join(missing)}"] if missing else []
+        wrong += [f"unknown {', '.join(unknown)}"] if unknown else []
         raise InvalidInput(
-            f'campaign file "{path}" has the wrong columns: '
-            f"missing {', '.join(missing) or 'none'}, unknown {', '.join(unknown) or 'none'}; "
-            f"the columns are {', '.join(sorted(CSV_COLUMNS))} "
+            f'campaign file "{path}" has the wrong columns: {"; ".join(wrong)}. '
+            f"The columns are {', '.join(sorted(CSV_COLUMNS))} "
             f"and optionally {', '.join(sorted(CSV_OPTIONAL_COLUMNS))}"
         )
     if not rows:

@@ -189,22 +189,26 @@ def _describe_matches(matches: Sequence[TermMatch]) -> str:
 def check_banned_terms(text: str, rules: BrandRules) -> CheckResult:
     matches = find_terms(text, rules.banned)
     if not matches:
-        return CheckResult(BANNED_TERMS, True, True, f"{len(rules.banned)} terms checked")
+        return CheckResult(BANNED_TERMS, True, True, f"{_terms(len(rules.banned))} checked")
     return CheckResult(BANNED_TERMS, False, True, f"banned: {_describe_matches(matches)}")
 
 
 def check_required_terms(text: str, rules: BrandRules) -> CheckResult:
     missing = [term.text for term in rules.required if not find_terms(text, [term])]
     if not missing:
-        return CheckResult(REQUIRED_TERMS, True, True, f"{len(rules.required)} terms present")
+        return CheckResult(REQUIRED_TERMS, True, True, f"{_terms(len(rules.required))} present")
     quoted = ", ".join(f'"{term}"' for term in missing)
     return CheckResult(REQUIRED_TERMS, False, True, f"missing: {quoted}")
+
+
+def _terms(count: int) -> str:
+    return "1 term" if count == 1 else f"{count} terms"
 
 
 def check_claim_terms(text: str, rules: BrandRules) -> CheckResult:
     matches = find_terms(text, rules.claims)
     if not matches:
-        return CheckResult(CLAIM_TERMS, True, False, f"{len(rules.claims)} terms checked")
+        return CheckResult(CLAIM_TERMS, True, False, f"{_terms(len(rules.claims))} checked")
     detail = f"needs substantiation: {_describe_matches(matches)}"
     return CheckResult(CLAIM_TERMS, False, False, detail)
 

@@ -230,7 +230,8 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[s
             if len(headlines) < MIN_HEADLINES or len(descriptions) < MIN_DESCRIPTIONS:
                 warnings.append(
                     f'campaign "{group["campaign"]}", ad group "{group["ad_group"]}": '
-                    f"{len(headlines)} headlines and {len(descriptions)} descriptions; Google "
+                    f"{_count(len(headlines), 'headline')} and "
+                    f"{_count(len(descriptions), 'description')}; Google "
                     f"Ads needs at least {MIN_HEADLINES} and {MIN_DESCRIPTIONS}, so approve more"
                 )
             table.append(
@@ -240,6 +241,10 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[s
                 + [group["url"] or ""]
             )
     return table, warnings
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _padded(values: list[str], length: int) -> list[str]:

@@ -130,4 +130,5 @@ TRANSLATED_VALUES = {
     N_("review"),
     N_("export"),
     N_("admin"),
+    N_("manage users and templates"),
 }

@@ -368,6 +368,21 @@ class BulkResult:
         }
 
 
+def bulk_decision(action: str, note: str | None = None) -> Decision:
+    """Build the decision of a bulk action, which approves or rejects but never edits.
+
+    Raises:
+        InvalidInput: for any other action.
+    """
+    if action not in ("approve", "reject"):
+        raise InvalidInput.from_template(
+            N_('bulk action "{value}" is not known; use approve or reject (edits are made '
+               "one draft at a time)"),
+            value=action,
+        )  # fmt: skip
+    return Decision(action, note=note)
+
+
 def decide_many(
     session: Session,
     actor: Actor,

@@ -17,7 +17,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -42,6 +42,15 @@ class Permission(str, enum.Enum):
     # Manage users and prompt templates.
     ADMIN = "admin"
 
+
+# What each permission lets a user do, as the verb phrase of "which may not ...".
+PERMISSION_ACTIONS: dict[Permission, str] = {
+    Permission.VIEW: "view",
+    Permission.SUBMIT: "submit",
+    Permission.REVIEW: "review",
+    Permission.EXPORT: "export",
+    Permission.ADMIN: "manage users and templates",
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MARKETER: frozenset({Permission.VIEW, Permission.SUBMIT, Permission.EXPORT}),
@@ -91,7 +100,7 @@ class Actor:
                    "this needs the role {allowed}"),
                 username=self.username,
                 role=Verbatim(self.role.value),
-                permission=permission.value,
+                permission=PERMISSION_ACTIONS[permission],
                 allowed=Verbatim(LIST_SEPARATOR.join(allowed)),
             )  # fmt: skip
 
@@ -114,10 +123,11 @@ def parse_role(value: str) -> Role:
 
 def _check_username(username: str) -> None:
     if not USERNAME_PATTERN.fullmatch(username):
+        shown = username if len(username) <= 100 else username[:100] + "…"
         raise InvalidInput.from_template(
-            N_('username "{username}" is not valid; use 1 to 100 letters, digits, '
+            N_('username "{username}" is not valid; use 1 to 100 ASCII letters, digits, '
                "and _ . @ -, starting with a letter or digit"),
-            username=username,
+            username=shown,
         )  # fmt: skip
 
 
@@ -150,9 +160,16 @@ def create_user(
     _check_username(username)
     _check_password(password)
     _check_locale(locale)
-    if session.scalars(select(User).where(User.username == username)).one_or_none():
+    # Names that differ only in case ("rita", "Rita") would look like one person in the
+    # review history, so they count as taken.
+    taken = session.scalars(
+        select(User.username).where(func.lower(User.username) == username.lower()).limit(1)
+    ).first()
+    if taken is not None:
         raise InvalidInput.from_template(
-            N_('username "{username}" is taken; choose another'), username=username
+            N_('username "{username}" is taken by "{taken}"; choose another'),
+            username=username,
+            taken=taken,
         )
 
     user = User(
@@ -173,7 +190,15 @@ def _find_user(session: Session, username: str) -> User | None:
     # parameter with one.
     if "\x00" in username:
         return None
-    return session.scalars(select(User).where(User.username == username)).one_or_none()
+    exact = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if exact is not None:
+        return exact
+    # Usernames are unique regardless of case, except among users created before that
+    # rule, where a name in other case matches none.
+    matches = session.scalars(
+        select(User).where(func.lower(User.username) == username.lower()).limit(2)
+    ).all()
+    return matches[0] if len(matches) == 1 else None
 
 
 def get_user(session: Session, username: str) -> User:

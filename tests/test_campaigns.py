@@ -227,6 +227,14 @@ def test_load_csv_wrong_columns_named(tmp_path):
     assert "unknown name_of_product" in message
 
 
+def test_load_csv_missing_columns_only_named(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text("key,brand\n")
+    message = problems_of(path)
+    assert "has the wrong columns: missing channels, features, locale, price" in message
+    assert "unknown" not in message
+
+
 def test_import_creates_then_updates(database, tmp_path):
     path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
     with db.session_scope() as session:

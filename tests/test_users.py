@@ -32,8 +32,9 @@ def test_users_password_is_stored_as_argon2_hash(database):
 
 @pytest.mark.parametrize(
     ("username", "password", "expected"),
-    [("alice", PASSWORD, "alice"), ("alice", "wrong password", None), ("nobody", PASSWORD, None)],
-    ids=["right", "wrong-password", "unknown-user"],
+    [("alice", PASSWORD, "alice"), ("alice", "wrong password", None), ("nobody", PASSWORD, None),
+     ("ALICE", PASSWORD, "alice")],
+    ids=["right", "wrong-password", "unknown-user", "other-case"],
 )
 def test_users_authenticate(database, username, password, expected):
     make_user("alice", "reviewer")
@@ -156,9 +157,9 @@ def test_users_permission_error_keeps_role_names(database):
     with pytest.raises(PermissionDenied) as raised:
         actor.require(Permission.ADMIN)
 
-    assert str(raised.value) == "user mia has the role marketer, which may not admin; this needs the role admin"
+    assert str(raised.value) == "user mia has the role marketer, which may not manage users and templates; this needs the role admin"
     assert translate_error(raised.value, "zh-CN") == (
-        "用户 mia 的角色是 marketer，无权执行“管理”；此操作需要角色 admin"
+        "用户 mia 的角色是 marketer，无权执行“管理用户和模板”；此操作需要角色 admin"
     )
 
 
@@ -180,9 +181,11 @@ def test_users_token_is_stored_as_digest(database):
         ("bad name", PASSWORD, 'username "bad name" is not valid'),
         ("bob\n", PASSWORD, 'username "bob\n" is not valid'),
         ("bob", "short", "the password is too short"),
-        ("alice", PASSWORD, 'username "alice" is taken'),
+        ("alice", PASSWORD, 'username "alice" is taken by "alice"'),
+        ("Alice", PASSWORD, 'username "Alice" is taken by "alice"'),
+        ("李明", PASSWORD, 'username "李明" is not valid; use 1 to 100 ASCII letters'),
     ],
-    ids=["username", "newline", "password", "taken"],
+    ids=["username", "newline", "password", "taken", "taken-other-case", "not-ascii"],
 )
 def test_users_create_rejects_bad_input(database, username, password, message):
     make_user("alice", "reviewer")

@@ -47,11 +47,16 @@ def submit_upload(upload: UploadFile | None, idempotency_key: str | None) -> Upl
         raise InvalidInput.from_template(N_("no file was uploaded; choose a campaign file"))
     suffix = Path(upload.filename).suffix.lower()
     name = _display_name(upload.filename)
+    if not suffix:
+        raise InvalidInput.from_template(
+            N_('file "{name}" has no file name extension; upload a .yaml, .yml or .csv campaign file'),
+            name=name,
+        )
     if suffix not in SUFFIXES:
         raise InvalidInput.from_template(
             N_('file "{name}" has the type "{suffix}"; upload a .yaml, .yml or .csv campaign file'),
             name=name,
-            suffix=_display_name(suffix) or "none",
+            suffix=_display_name(suffix),
         )
     content = upload.file.read(MAX_UPLOAD_BYTES + 1)
     if len(content) > MAX_UPLOAD_BYTES:

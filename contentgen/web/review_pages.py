@@ -23,7 +23,7 @@ from contentgen.drafts import (
 )
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.i18n import N_
-from contentgen.review import Decision, decide, decide_many, history
+from contentgen.review import Decision, bulk_decision, decide, decide_many, history
 from contentgen.users import Actor
 from contentgen.web._errors import status_code_of
 from contentgen.web._pages import (
@@ -82,7 +82,7 @@ def bulk_action(
     action, _, scope = op.partition(":")
     try:
         # The field is the reason for rejecting, so an approval does not keep it as its note.
-        decision = Decision(action, note=reason if action == "reject" else None)
+        decision = bulk_decision(action, note=reason if action == "reject" else None)
         selection = _parse_selection(draft or [])
         with db.session_scope() as session:
             result = decide_many(

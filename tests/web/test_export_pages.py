@@ -47,7 +47,7 @@ def test_export_with_warnings_lists_them_first(client_for, seeded):
     assert "content-disposition" not in response.headers
     assert response.headers["content-type"].startswith("text/html")
     [warning] = listed_warnings(response.text)
-    assert "1 headlines and 0 descriptions; Google Ads needs at least 3 and 2" in warning
+    assert "1 headline and 0 descriptions; Google Ads needs at least 3 and 2" in warning
     assert f'href="/batches/{seeded.batch_id}/export?format=google-ads&amp;warnings=accepted"' in response.text
 
 

@@ -41,7 +41,7 @@ def test_languages_admin_role_stays_as_named(client_for, api_token):
     response = api_token("marketer").get("/api/v1/users", headers=CHINESE)
 
     assert page.status_code == 403
-    assert "无权执行“管理”；此操作需要角色 admin" in alert_of(page.text)
+    assert "无权执行“管理用户和模板”；此操作需要角色 admin" in alert_of(page.text)
     assert response.status_code == 403
     assert response.json()["detail"].endswith("此操作需要角色 admin")
 

@@ -432,6 +432,23 @@ def test_pages_upload_rejects_unknown_suffix(client_for):
     assert 'file "notes.txt" has the type ".txt"' in alert_of(response.text)
 
 
+def test_pages_upload_without_suffix_says_so(client_for):
+    client, token = client_for("marketer")
+    response = client.post("/batches", data={"csrf_token": token},
+                           files={"file": ("campaigns", b"hello", "text/plain")})  # fmt: skip
+    assert response.status_code == 422
+    assert 'file "campaigns" has no file name extension' in alert_of(response.text)
+
+
+def test_pages_bulk_unknown_action_names_bulk_actions(client_for):
+    client, token = client_for("reviewer")
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "edit:selected"})
+    assert response.status_code == 422
+    assert alert_of(response.text) == (
+        'bulk action "edit" is not known; use approve or reject (edits are made one draft at a time)'
+    )
+
+
 def test_pages_upload_without_broker_says_how_to_run(client_for, tmp_path):
     client, token = client_for("marketer")
     content = write_campaign_file(tmp_path, key="fresh").read_bytes()
