@@ -28,6 +28,7 @@ from contentgen.web._auth import LoginRequired, identify_page_actor
 from contentgen.web._body_limit import MAX_REQUEST_BYTES, RequestBodyLimit
 from contentgen.web._errors import status_code_of, validation_message, validation_problems
 from contentgen.web._headers import SecurityHeaders
+from contentgen.web._login_limit import LoginThrottle
 from contentgen.web._render import STATIC_DIR, create_templates, render, request_locale
 from contentgen.web._sessions import SessionCookies
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _secret_key(settings), settings.session_minutes * 60, settings.secure_cookies
     )
     app.state.session_minutes = settings.session_minutes
+    app.state.login_throttle = LoginThrottle()
     app.state.templates = create_templates()
 
     app.add_middleware(RequestBodyLimit, max_bytes=MAX_REQUEST_BYTES, api_prefix=API_PREFIX)

@@ -9,6 +9,8 @@ failed action renders its page again with the message and the status code (403, 
 
 from __future__ import annotations
 
+import logging
+import math
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -39,6 +41,8 @@ from contentgen.web._pages import (
 from contentgen.web._render import render, request_locale
 from contentgen.web._sessions import PageSession
 from contentgen.web._submit import submit_upload
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
@@ -72,18 +76,38 @@ def login(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/batches",
 ) -> Response:
+    name = username.strip()
+    address = request.client.host if request.client else "unknown"
+    throttle = request.app.state.login_throttle
+    catalogue = translations(request_locale(request))
+    wait = throttle.seconds_to_wait(name, address)
+    if wait:
+        logger.warning("login for user %r from %s rejected: too many failed logins", name[:100], address)
+        minutes = math.ceil(wait / 60)
+        message = catalogue.ngettext(
+            "Too many failed logins. Try again in {minutes} minute.",
+            "Too many failed logins. Try again in {minutes} minutes.",
+            minutes,
+        ).format(minutes=minutes)
+        context = {"next": safe_next(next), "error": message, "notice": None}
+        response = render(request, "login.html", context, status_code=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+
     with db.session_scope() as session:
-        user = authenticate(session, username.strip(), password)
+        user = authenticate(session, name, password)
         login = PageSession.for_user(user.id, user.session_version) if user else None
     if login is None:
-        gettext = translations(request_locale(request)).gettext
+        throttle.record_failure(name, address)
+        logger.warning("failed login for user %r from %s", name[:100], address)
         context = {
             "next": safe_next(next),
-            "error": gettext("Wrong username or password, or the user is disabled."),
+            "error": catalogue.gettext("Wrong username or password, or the user is disabled."),
             "notice": None,
         }
         return render(request, "login.html", context, status_code=401)
 
+    throttle.record_success(name, address)
     response = redirect_to(safe_next(next))
     request.app.state.cookies.write(response, login)
     return response

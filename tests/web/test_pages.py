@@ -13,7 +13,7 @@ from contentgen.review import Decision, decide
 from contentgen.users import Actor, Role
 
 from ..seeding import draft_ids, write_campaign_file
-from .conftest import SECRET_KEY, csrf_of, snapshot, status_of
+from .conftest import PASSWORD, SECRET_KEY, csrf_of, snapshot, status_of
 
 
 def alert_of(html: str) -> str:
@@ -528,3 +528,44 @@ def test_pages_draft_names_who_set_limit(client_for, seeded, channel, sentence):
     count = re.search(r'id="char-count">(.*?)</p>', html, re.S)
     assert count, "the page shows no character count"
     assert sentence in unescape(count.group(1))
+
+
+def failed_logins(client: TestClient, token: str, username: str, count: int) -> list[int]:
+    return [
+        client.post("/login", data={"csrf_token": token, "username": username, "password": "wrong"},
+                    follow_redirects=False).status_code  # fmt: skip
+        for _ in range(count)
+    ]
+
+
+def test_pages_failed_logins_are_throttled(client_for, caplog):
+    client, _ = client_for(None)
+    token = csrf_of(client.get("/login").text)
+
+    statuses = failed_logins(client, token, "rita", 10)
+    blocked = client.post("/login", data={"csrf_token": token, "username": "Rita", "password": PASSWORD},
+                          follow_redirects=False)  # fmt: skip
+    other = client.post("/login", data={"csrf_token": token, "username": "adam", "password": PASSWORD},
+                        follow_redirects=False)  # fmt: skip
+
+    assert statuses == [401] * 10
+    assert blocked.status_code == 429
+    assert alert_of(blocked.text) == "Too many failed logins. Try again in 15 minutes."
+    assert 0 < int(blocked.headers["retry-after"]) <= 900
+    assert other.status_code == 303
+    assert "failed login for user 'rita' from testclient" in caplog.text
+
+
+def test_pages_successful_login_clears_failures(client_for):
+    client, _ = client_for(None)
+    token = csrf_of(client.get("/login").text)
+
+    failed_logins(client, token, "rita", 9)
+    logged_in = client.post("/login", data={"csrf_token": token, "username": "rita", "password": PASSWORD},
+                            follow_redirects=False)  # fmt: skip
+    # Without the clearing, the second of these would be the eleventh failure.
+    fresh = TestClient(client.app)
+    again = failed_logins(fresh, csrf_of(fresh.get("/login").text), "rita", 2)
+
+    assert logged_in.status_code == 303
+    assert again == [401, 401]
