@@ -48,6 +48,10 @@ PROMPT_ECHO = "prompt_echo"
 LANGUAGE = "language"
 NEAR_DUPLICATE = "near_duplicate"
 PERSONAL_DATA = "personal_data"
+CHECK_NAMES = (
+    EMPTY, LENGTH, SHOWN_LENGTH, BANNED_TERMS, REQUIRED_TERMS, CLAIM_TERMS, REPETITION,
+    LEAKED_TOKENS, PROMPT_ECHO, LANGUAGE, NEAR_DUPLICATE, PERSONAL_DATA,
+)  # fmt: skip
 
 # rapidfuzz's ratio (0 to 100) at or above which two variants count as near-duplicates.
 NEAR_DUPLICATE_RATIO = 90

@@ -15,6 +15,7 @@ from contentgen._limits import measure
 from contentgen.batches import get_batch
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
+from contentgen.checks import CHECK_NAMES
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.i18n import N_
 from contentgen.models import (
@@ -72,6 +73,12 @@ class DraftFilter:
                     N_('check filter "{value}" is not valid; use passed, failed or failed:NAME'),
                     value=self.check,
                 )
+        if named_check and self.check.removeprefix("failed:") not in CHECK_NAMES:
+            raise InvalidInput.from_template(
+                N_('check filter "{value}" names no check; use failed: with one of: {names}'),
+                value=self.check,
+                names=", ".join(CHECK_NAMES),
+            )
 
     @classmethod
     def from_params(cls, **values: Any) -> DraftFilter:
@@ -212,10 +219,17 @@ def count_matching(session: Session, draft_filter: DraftFilter) -> int:
     """Count the drafts that match ``draft_filter``.
 
     Raises:
-        NotFound: if the filter names a batch that does not exist.
+        NotFound: if the filter names a batch or campaign that does not exist.
     """
     if draft_filter.batch_id is not None:
         get_batch(session, draft_filter.batch_id)
+    if draft_filter.campaign is not None:
+        known = session.scalar(select(Campaign.id).where(Campaign.key == draft_filter.campaign))
+        if known is None:
+            raise NotFound.from_template(
+                N_('campaign "{key}" not found; list campaigns with: contentgen campaigns list'),
+                key=draft_filter.campaign,
+            )
     return _count(session, draft_filter)
 
 

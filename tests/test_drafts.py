@@ -24,12 +24,18 @@ def page_ids(draft_filter: DraftFilter, page: int = 1, page_size: int = 50) -> l
         ({"sort": "random"}, 'sort "random" is not known'),
         ({"channel": "tiktok"}, 'channel "tiktok" is not known'),
         ({"check": "broken"}, 'check filter "broken" is not valid'),
+        ({"check": "failed:lenght"}, 'check filter "failed:lenght" names no check; use failed: with one of: empty'),
     ],
-    ids=["status", "sort", "channel", "check"],
+    ids=["status", "sort", "channel", "check", "check-name"],
 )
 def test_drafts_filter_rejects_unknown_values(values, message):
     with pytest.raises(InvalidInput, match=message):
         DraftFilter(**values)
+
+
+def test_drafts_queue_unknown_campaign_not_found(batch):
+    with pytest.raises(NotFound, match='campaign "nope" not found; list campaigns with'):
+        page_ids(DraftFilter(campaign="nope"))
 
 
 def test_drafts_filter_params_round_trip():
