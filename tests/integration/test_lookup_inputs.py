@@ -131,7 +131,8 @@ def test_api_out_of_range_id_not_found(seeded, record_id):
     assert listed.status_code == 404
     assert listed.json()["detail"].startswith(f"batch {record_id} not found")
     by_filter = client.post("/api/v1/drafts/bulk",
-                            json={"action": "approve", "filter": {"batch_id": record_id}})  # fmt: skip
+                            json={"action": "approve", "filter": {"batch_id": record_id},
+                                  "expected_count": 0})  # fmt: skip
     assert by_filter.status_code == 404
     assert by_filter.json()["detail"].startswith(f"batch {record_id} not found")
     assert row_counts() == before
@@ -145,7 +146,8 @@ def test_nul_in_queue_filter_is_422(seeded, field):
     api = TestClient(create_app(), headers={"Authorization": f"Bearer {make_token('rita')}"})
     listed = api.get("/api/v1/drafts", params={field: value})
     before = row_counts()
-    bulk = api.post("/api/v1/drafts/bulk", json={"action": "approve", "filter": {field: value}})
+    bulk = api.post("/api/v1/drafts/bulk",
+                    json={"action": "approve", "filter": {field: value}, "expected_count": 0})
 
     assert page.status_code == 422
     assert message in page.text
