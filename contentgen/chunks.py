@@ -130,10 +130,10 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
 def _run_counted(request_ids: list[int], generator: Generator) -> ChunkResult:
     # The attempt count is for runs that kill their worker. A lost database connection or
     # an unusable model raises here instead, in a worker that lives on and retries the
-    # chunk, so that attempt is taken back.
+    # chunk, and Ctrl+C stops a run that was not at fault, so those attempts are taken back.
     try:
         return _run_once(request_ids, generator)
-    except (OperationalError, InfrastructureError):
+    except (OperationalError, InfrastructureError, KeyboardInterrupt):
         _uncount_attempt(request_ids)
         raise
 

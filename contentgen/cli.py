@@ -66,6 +66,9 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+# The shell's exit code for a command stopped with Ctrl+C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
 # Ids are 64-bit integers in the database; a larger number is a usage error, not a crash.
 MAX_ID = 2**63 - 1
 
@@ -451,7 +454,17 @@ def _run_with_progress(batch_id: int, quiet: bool = False, timeout: float | None
             bar.update(task, completed=progress.finished, failed=progress.requests["failed"])
             lines.update(progress)
 
-        final = run_inline(batch_id, on_progress=update, timeout=timeout)
+        try:
+            final = run_inline(batch_id, on_progress=update, timeout=timeout)
+        except KeyboardInterrupt:
+            # The running chunk's transaction rolls back, so its requests stay pending too.
+            error_console.print(
+                f"Stopped. Batch {batch_id} is saved and its unfinished requests stay pending; "
+                f"continue with: contentgen batch resume {batch_id} --wait",
+                markup=False,
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         update(final)
     _print_summary(final, quiet)
     return final
@@ -487,7 +500,16 @@ def _wait_with_progress(
                 markup=False,
             )
 
-        final = wait_for_batch(batch_id, on_progress=update, timeout=timeout, on_stall=warn_stalled)
+        try:
+            final = wait_for_batch(batch_id, on_progress=update, timeout=timeout, on_stall=warn_stalled)
+        except KeyboardInterrupt:
+            error_console.print(
+                f"Stopped waiting. Batch {batch_id} keeps running on the workers; follow it "
+                f"with: contentgen batch status {batch_id} --wait",
+                markup=False,
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     _print_summary(final, quiet)
     return final
 

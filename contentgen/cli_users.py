@@ -31,6 +31,11 @@ def _read_password(from_stdin: bool) -> str:
         if not password:
             raise InvalidInput("no password on standard input; pipe one line to --password-stdin")
         return password
+    if not sys.stdin.isatty():
+        raise InvalidInput(
+            "no terminal to ask for the password on; pipe it to --password-stdin, e.g. "
+            "printf '%s\\n' \"$PASSWORD\" | contentgen users create NAME --role ROLE --password-stdin"
+        )
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 

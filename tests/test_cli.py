@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from contentgen import cli, db
 from contentgen.cli import app
-from contentgen.models import Batch, GenerationRequest
+from contentgen.models import Batch, GenerationRequest, User
 
 from .conftest import EXAMPLES, apply_settings
 
@@ -150,6 +150,32 @@ def test_cli_unknown_ids_exit_2(ready):
     result = invoke("drafts", "show", "42")
     assert result.exit_code == 2
     assert "draft 42 not found" in result.stderr
+
+
+def test_cli_user_password_without_terminal_exits_2(ready):
+    # CliRunner's standard input is not a terminal, as in a script or a CI job.
+    result = runner.invoke(app, ["users", "create", "rob", "--role", "reviewer"], input="")
+
+    assert result.exit_code == 2
+    assert "no terminal to ask for the password on; pipe it to --password-stdin" in result.stderr
+    assert count_rows(User) == 0
+
+
+def test_cli_ctrl_c_during_inline_run_says_how_to_resume(ready, monkeypatch):
+    apply_settings(monkeypatch, chunk_size="4", max_regenerations="0",
+                   generator="tests.integration.faulty_generators:interrupted")  # fmt: skip
+    result = invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    progress = json.loads(invoke("batch", "status", "1", "--json").stdout)
+    with db.session_scope() as session:
+        attempts = set(session.scalars(select(GenerationRequest.attempts).where(
+            GenerationRequest.status == "pending")))  # fmt: skip
+
+    assert result.exit_code == 130
+    assert "Stopped. Batch 1 is saved" in result.stderr
+    assert "contentgen batch resume 1 --wait" in result.stderr
+    assert progress["requests"]["done"] == 4
+    assert progress["requests"]["pending"] == 20
+    assert attempts == {0}
 
 
 def test_cli_token_for_disabled_user_exits_2(ready):

@@ -27,6 +27,23 @@ class PoisonGenerator(NullGenerator):
         return super().generate(inputs)
 
 
+class InterruptedGenerator(NullGenerator):
+    """Raises KeyboardInterrupt on its second call, as Ctrl+C in the middle of a batch would."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def generate(self, inputs):
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return super().generate(inputs)
+
+
+def interrupted(_settings):
+    return InterruptedGenerator()
+
+
 def slow(_settings):
     return SlowGenerator()
 
