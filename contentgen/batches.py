@@ -36,6 +36,8 @@ from contentgen.models import (
     RequestStatus,
     Trigger,
     id_in_range,
+    stored_utc,
+    utc_iso,
 )
 from contentgen.rules import rules_for_brand
 from contentgen.settings import get_settings
@@ -406,8 +408,8 @@ class BatchProgress:
             "status": self.batch.status.value,
             "trigger": self.batch.trigger.value,
             "idempotency_key": self.batch.idempotency_key,
-            "created_at": self.batch.created_at.isoformat(),
-            "finished_at": self.batch.finished_at.isoformat() if self.batch.finished_at else None,
+            "created_at": utc_iso(self.batch.created_at),
+            "finished_at": utc_iso(self.batch.finished_at),
             "request_count": self.batch.request_count,
             "requests": self.requests,
             "drafts": self.drafts,
@@ -533,13 +535,8 @@ def stalled_batches(session: Session, stalled_after: float) -> list[int]:
     return [
         batch_id
         for batch_id, created_at, finished_at in candidates
-        if _as_utc(finished_at or created_at) < cutoff
+        if stored_utc(finished_at or created_at) < cutoff
     ]
-
-
-def _as_utc(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def cancel_batch(session: Session, batch_id: int) -> int:

@@ -53,7 +53,7 @@ from contentgen.errors import (
     InvalidInput,
 )
 from contentgen.generation import get_generator
-from contentgen.models import Campaign, DraftStatus, PromptTemplate
+from contentgen.models import Campaign, DraftStatus, PromptTemplate, utc_iso
 from contentgen.settings import get_settings
 from contentgen.templates import sync_templates
 
@@ -185,7 +185,7 @@ def templates_list(as_json: JsonOption = False) -> None:
         ).all()
         items = [
             {"name": row.name, "version": row.version, "sha256": row.sha256,
-             "created_at": row.created_at.isoformat()}
+             "created_at": utc_iso(row.created_at)}
             for row in rows
         ]  # fmt: skip
     if as_json:

@@ -11,6 +11,7 @@ from rich.table import Table
 from contentgen import db
 from contentgen.cli import JsonOption, _group, _print_json, console
 from contentgen.errors import InvalidInput
+from contentgen.models import utc_iso
 from contentgen.users import (
     create_api_token,
     create_user,
@@ -70,7 +71,7 @@ def users_list(as_json: JsonOption = False) -> None:
                 "role": user.role,
                 "active": user.is_active,
                 "locale": user.locale,
-                "created_at": user.created_at.isoformat(),
+                "created_at": utc_iso(user.created_at),
             }
             for user in list_users(session)
         ]

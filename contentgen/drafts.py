@@ -25,6 +25,7 @@ from contentgen.models import (
     DraftStatus,
     GenerationRequest,
     id_in_range,
+    utc_iso,
 )
 
 # "open" is every draft still waiting for a decision; "all" is every draft.
@@ -432,7 +433,7 @@ def draft_details(session: Session, draft_id: int) -> dict[str, Any]:
         "generation_ms": draft.generation_ms,
         "chunk_size": draft.chunk_size,
         "regenerations": draft.regenerations,
-        "created_at": draft.created_at.isoformat(),
-        "updated_at": draft.updated_at.isoformat(),
+        "created_at": utc_iso(draft.created_at),
+        "updated_at": utc_iso(draft.updated_at),
         "prompt": draft.request.prompt,
     }

@@ -28,6 +28,7 @@ from contentgen.models import (
     DraftStatus,
     GenerationRequest,
     ReviewEvent,
+    utc_iso,
 )
 
 FORMATS = ("csv", "json", "google-ads")
@@ -95,10 +96,10 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
         if row["characters"] > row["limit"]
     ]
     if format == "json":
-        content = json.dumps(rows, ensure_ascii=False, indent=2).encode("utf-8")
+        content = (json.dumps(rows, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
         return Export(content, "application/json", f"batch-{batch_id}-approved.json", warnings)
     if format == "csv":
-        table = [[row[column] for column in CSV_COLUMNS] for row in rows]
+        table = [[_csv_value(row[column]) for column in CSV_COLUMNS] for row in rows]
         return Export(to_csv(CSV_COLUMNS, table), "text/csv; charset=utf-8",
                       f"batch-{batch_id}-approved.csv", warnings)  # fmt: skip
     table, ad_warnings = google_ads_rows(rows)
@@ -168,8 +169,15 @@ def _row(draft: Draft, approval: ReviewEvent | None) -> dict[str, Any]:
         "limit": measurement.limit,
         "edited": draft.original_text is not None,
         "approved_by": approval.actor.username if approval and approval.actor else None,
-        "approved_at": approval.created_at.isoformat() if approval else None,
+        "approved_at": utc_iso(approval.created_at) if approval else None,
     }
+
+
+def _csv_value(value: Any) -> Any:
+    # true/false as in the JSON export; spreadsheet programs read either case as a boolean.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 def neutralize(value: Any) -> Any:
@@ -217,6 +225,11 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[s
 
     table: list[list[Any]] = []
     warnings: list[str] = []
+    if not groups:
+        warnings.append(
+            "the batch has no approved google_ads_headline or google_ads_description drafts, "
+            "so the file has its header only; approve some, or export csv or json"
+        )
     for group in groups.values():
         ads = max(
             -(-len(group["headlines"]) // MAX_HEADLINES),

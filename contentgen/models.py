@@ -39,6 +39,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def stored_utc(moment: datetime | None) -> datetime | None:
+    """Read a stored timestamp as UTC; SQLite returns them naive, always written in UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def utc_iso(moment: datetime | None) -> str | None:
+    """Format a stored timestamp as ISO 8601 with its UTC offset, the same on every database."""
+    aware = stored_utc(moment)
+    return aware.isoformat() if aware is not None else None
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
 

@@ -55,6 +55,7 @@ from contentgen.models import (
     GenerationRequest,
     ReviewEvent,
     id_in_range,
+    utc_iso,
 )
 from contentgen.rules import find_terms, rules_for_brand
 from contentgen.users import Actor, Permission, get_user
@@ -507,7 +508,7 @@ def history(session: Session, draft_id: int) -> list[dict[str, Any]]:
             "status_before": event.status_before,
             "status_after": event.status_after,
             "note": event.note,
-            "created_at": event.created_at.isoformat(),
+            "created_at": utc_iso(event.created_at),
         }
         for event in events
     ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +29,7 @@ from contentgen.campaigns import ScheduleSpec, campaign_spec
 from contentgen.db import session_scope
 from contentgen.dispatch import run_inline, send_chunks
 from contentgen.errors import InvalidInput
-from contentgen.models import Campaign, ScheduleRun, ScheduleRunStatus, Trigger
+from contentgen.models import Campaign, ScheduleRun, ScheduleRunStatus, Trigger, stored_utc
 from contentgen.schedules import next_slot, slots_between, to_utc
 from contentgen.settings import get_settings
 
@@ -69,15 +69,6 @@ class _DueSlots:
 def schedule_batch_key(campaign_key: str, slot_at: datetime) -> str:
     """Return the idempotency key of the batch for one slot, e.g. ``schedule:k:…Z``."""
     return f"schedule:{campaign_key}:{to_utc(slot_at).strftime('%Y-%m-%dT%H:%M:%SZ')}"
-
-
-def stored_utc(moment: datetime | None) -> datetime | None:
-    """Read a stored timestamp as UTC; SQLite returns them naive, always written in UTC."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def schedule_of(campaign: Campaign) -> ScheduleSpec | None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from contentgen.channels import CHANNELS
 from contentgen.errors import InvalidInput
-from contentgen.models import PromptTemplate
+from contentgen.models import PromptTemplate, utc_iso
 from contentgen.resources import templates_dir
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def list_template_versions(session: Session) -> list[dict[str, Any]]:
     rows = session.scalars(select(PromptTemplate).order_by(PromptTemplate.name, PromptTemplate.version))
     return [
         {"name": row.name, "version": row.version, "sha256": row.sha256,
-         "created_at": row.created_at.isoformat(), "source": row.source}
+         "created_at": utc_iso(row.created_at), "source": row.source}
         for row in rows
     ]  # fmt: skip
 

@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 from contentgen import db
 from contentgen.campaigns import import_campaign_file, language_name, load_campaign_file
 from contentgen.errors import InvalidInput
-from contentgen.models import Brand, Campaign
-from contentgen.schedule_runs import stored_utc
+from contentgen.models import Brand, Campaign, stored_utc
 
 from .conftest import EXAMPLES
 

@@ -75,6 +75,32 @@ def test_export_google_ads_keeps_text_unchanged(approved):
     assert not any(cell.startswith("'") for cell in cells)
 
 
+def test_export_google_ads_without_ad_channels_warns(synced):
+    batch_id = seed_batch(synced)
+    reviewer = make_user("rita", "reviewer")
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_ids(batch_id, "email_subject")[0], Decision("approve"))
+
+    export = exported(batch_id, "google-ads")
+
+    assert export.content.decode("utf-8-sig").count("\r\n") == 1
+    assert export.warnings == [
+        "the batch has no approved google_ads_headline or google_ads_description drafts, so the "
+        "file has its header only; approve some, or export csv or json"
+    ]
+
+
+def test_export_csv_writes_booleans_and_utc_times(approved):
+    content = exported(approved, "csv").content.decode("utf-8-sig")
+    row = next(csv.DictReader(io.StringIO(content)))
+    assert row["edited"] == "false"
+    assert row["approved_at"].endswith("+00:00")
+
+
+def test_export_json_ends_with_newline(approved):
+    assert exported(approved, "json").content.endswith(b"]\n")
+
+
 def test_export_json_keeps_text_unchanged(approved):
     rows = json.loads(exported(approved, "json").content)
     texts = {row["text"] for row in rows}

@@ -19,6 +19,7 @@ from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
 from contentgen.errors import InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import N_
+from contentgen.models import utc_iso
 from contentgen.review import Decision, decide, decide_many, history
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import (
@@ -127,7 +128,7 @@ def _user_json(user) -> dict[str, Any]:
         "role": user.role,
         "active": user.is_active,
         "locale": user.locale,
-        "created_at": user.created_at.isoformat(),
+        "created_at": utc_iso(user.created_at),
     }
 
 
