@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +27,7 @@ from contentgen.batches import (
     pending_chunks,
     stalled_batches,
 )
-from contentgen.campaigns import import_campaign_file, load_campaign_file
+from contentgen.campaigns import CampaignFile, import_campaign_file, load_campaign_file
 from contentgen.chunks import run_chunk
 from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
@@ -67,13 +68,14 @@ def submit(
 
     # Every file is validated before anything is written.
     parsed_files = [(path, load_campaign_file(path)) for path in campaign_files]
+    _check_same_definitions(parsed_files)
     check_schema()
     try:
         with session_scope() as session:
             if idempotency_key and (existing := find_batch_by_key(session, idempotency_key)):
                 return Submission(existing.id, existing.request_count, created=False)
-            # A campaign key in several files is imported from each in turn, so the
-            # last file's version wins, and the batch contains it once.
+            # A campaign key in several files has the same definition in each (checked
+            # above), and the batch contains it once.
             imported = {
                 campaign.key: campaign
                 for path, parsed in parsed_files
@@ -94,6 +96,26 @@ def submit(
                 raise
             return Submission(existing.id, existing.request_count, created=False)
     return submission
+
+
+def _check_same_definitions(parsed_files: Sequence[tuple[Path, CampaignFile]]) -> None:
+    """Reject a campaign or brand key that two files define differently: either version
+    would silently replace the other."""
+    seen: dict[tuple[str, str], tuple[Path, dict[str, Any]]] = {}
+    conflicts = []
+    for path, parsed in parsed_files:
+        for kind, items in (("brand", parsed.brands), ("campaign", parsed.campaigns)):
+            for item in items:
+                definition = item.model_dump(mode="json")
+                first = seen.setdefault((kind, item.key), (path, definition))
+                if first[1] != definition:
+                    conflicts.append(f'{kind} "{item.key}" differs between "{first[0]}" and "{path}"')
+    if conflicts:
+        raise InvalidInput(
+            "the campaign files define the same key differently; keep one definition, "
+            "nothing was imported:",
+            conflicts,
+        )
 
 
 # The size of the batches.idempotency_key column.

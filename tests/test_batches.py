@@ -97,6 +97,23 @@ def test_submit_over_limit_writes_nothing(synced, monkeypatch):
     assert count_rows(GenerationRequest) == 0
 
 
+def test_submit_files_defining_key_differently_write_nothing(synced):
+    first = campaign_file(synced).rename(synced / "first.yaml")
+    second = campaign_file(synced, variants=2)
+
+    with pytest.raises(InvalidInput) as raised:
+        submit([first, second])
+
+    assert f'campaign "boot-launch" differs between "{first}" and "{second}"' in str(raised.value)
+    assert count_rows(Batch) == 0
+
+
+def test_submit_files_defining_key_alike_make_one_batch(synced):
+    first = campaign_file(synced).rename(synced / "first.yaml")
+    submission = submit([first, campaign_file(synced)])
+    assert submission.request_count == 24
+
+
 def test_submit_unknown_campaign_key(synced):
     with pytest.raises(NotFound, match="campaign 'nope' not found"):
         submit(campaign_keys=["nope"])
