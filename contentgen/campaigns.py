@@ -12,7 +12,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ from croniter import CroniterBadDateError, croniter
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -60,6 +61,19 @@ def _matchable(term: str) -> str:
             "write a word"
         )
     return term
+
+
+
+
+def _not_boolean(value: Any) -> Any:
+    # YAML reads "true" and "yes" as booleans, which pydantic would take as 1 and 0.
+    if isinstance(value, bool):
+        raise ValueError(f'expected a whole number such as 3, not "{str(value).lower()}"')
+    return value
+
+
+# A whole number, given as one or as text of digits (CSV cells are text).
+Count = Annotated[int, BeforeValidator(_not_boolean)]
 
 
 Term = Annotated[
@@ -117,7 +131,7 @@ class BrandSpec(_Spec):
     # Built-in rule packs to switch off for this brand, by key (see contentgen.rules).
     disabled_rule_packs: list[str] = []
     # Channel key to length limit. A platform's limit can only be lowered.
-    channel_limits: dict[str, int] = {}
+    channel_limits: dict[str, Count] = {}
 
     @field_validator("disabled_rule_packs")
     @classmethod
@@ -180,11 +194,11 @@ class SegmentSpec(_Spec):
 class GenerationSpec(_Spec):
     # 0 means greedy decoding: variants then differ only through their prompts. The
     # default model, SmolLM2-135M, loses coherence above about 0.5.
-    temperature: float = Field(default=0.3, ge=0, le=2)
-    top_p: float = Field(default=0.9, gt=0, le=1)
+    temperature: float = Field(default=0.3, ge=0, le=2, allow_inf_nan=False)
+    top_p: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
     # None takes the channel's default.
-    max_new_tokens: int | None = Field(default=None, ge=1, le=4096)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    max_new_tokens: Count | None = Field(default=None, ge=1, le=4096)
+    seed: Count = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class ScheduleSpec(_Spec):
@@ -240,7 +254,7 @@ class CampaignSpec(_Spec):
     product: ProductSpec
     segments: list[SegmentSpec] = Field(min_length=1, max_length=1000)
     channels: list[str] = Field(min_length=1)
-    variants: int = Field(default=1, ge=1, le=50)
+    variants: Count = Field(default=1, ge=1, le=50)
     locale: str = "en-US"
     generation: GenerationSpec = GenerationSpec()
     schedule: ScheduleSpec | None = None
@@ -357,7 +371,13 @@ def _find_nul(value: Any, where: str = "a value") -> str | None:
     else:
         return None
     for key, item in items:
-        found = _find_nul(item, str(key) if where == "a value" else f"{where}.{key}")
+        if where == "a value":
+            place = str(key)
+        elif str(key).startswith("["):
+            place = f"{where}{key}"
+        else:
+            place = f"{where}.{key}"
+        found = _find_nul(item, place)
         if found:
             return found
     return None
@@ -639,15 +659,31 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
         else:
             field = str(part)
     message = detail["msg"].removeprefix("Value error, ")
-    if detail["type"] == "string_pattern_mismatch":
+    if detail["type"] == "model_type":
+        # pydantic names the model class ("a valid dictionary or instance of ScheduleSpec").
+        message = "must be a mapping of fields (key: value lines), not a single value"
+    elif detail["type"] == "string_type" and isinstance(detail.get("input"), date | datetime):
+        message = f'YAML read {detail["input"]} as a date; quote it ("{detail["input"]}") to keep it as text'
+    elif detail["type"] == "string_pattern_mismatch":
         message = f'"{detail["input"]}" is not a valid key; {KEY_HINT}'
     elif detail["type"] == "extra_forbidden":
         message = "is not a known field; check its spelling"
     elif detail["type"] == "missing":
         message = "is required"
     elif "input" in detail and not isinstance(detail["input"], dict | list) and '"' not in message:
-        message = f"{message} (got {_shorten(repr(detail['input']))})"
+        message = f"{message} (got {_shorten(_shown(detail['input']))})"
     return CampaignProblem(str(path), kind, key, row, field or "file", message)
+
+
+def _shown(value: Any) -> str:
+    # Values as the file writes them: text in quotes, YAML's true/false/null, numbers as is.
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _shorten(text: str, limit: int = 100) -> str:

@@ -44,6 +44,10 @@ SMS_UCS_2_LIMIT = 70
 # usually end up in UCS-2 and get 70. The length check counts the real encoding either way.
 GSM_7_LANGUAGES = frozenset({"en", "de", "nl", "sv", "da", "nb", "nn", "no", "fi", "it"})
 
+# The largest limit a brand may set for a channel without a platform limit: far above any
+# copy a prompt can ask for, and low enough that the prompt's number stays meaningful.
+MAX_CHANNEL_LIMIT = 100_000
+
 # Languages written mostly in full-width characters, which Google Ads counts twice.
 FULL_WIDTH_LANGUAGES = frozenset({"zh", "ja", "ko"})
 
@@ -223,6 +227,10 @@ def validate_channel_limits(limits: Mapping[str, int]) -> None:
             )
         if value < 1:
             raise ValueError(f'the limit of "{key}" must be at least 1, not {value}')
+        if value > MAX_CHANNEL_LIMIT:
+            raise ValueError(
+                f'the limit of "{key}" is {value}; use at most {MAX_CHANNEL_LIMIT:,} characters'
+            )
         if channel.platform_limit and value > channel.max_chars:
             raise ValueError(
                 f'the limit of "{key}" can only be lowered from the platform\'s '

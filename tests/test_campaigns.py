@@ -1,5 +1,5 @@
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -139,6 +139,18 @@ def test_load_csv_product_url_names_column(tmp_path):
     )
     message = problems_of(path)
     assert 'row 2, campaign "trail-sock": url: "javascript:alert(1)" is not an absolute http(s) URL' in message
+
+
+def test_load_messages_name_yaml_values_plainly(tmp_path):
+    data = {"brands": [{**brand(), "name": date(2024, 1, 1), "channel_limits": {"email_subject": 10**20}}],
+            "campaigns": [campaign(variants=True, schedule=5, generation={"temperature": float("nan")})]}  # fmt: skip
+    message = problems_of(write_yaml(tmp_path, data))
+    assert 'name: YAML read 2024-01-01 as a date; quote it ("2024-01-01") to keep it as text' in message
+    assert 'variants: expected a whole number such as 3, not "true"' in message
+    assert "schedule: must be a mapping of fields (key: value lines), not a single value" in message
+    assert "generation.temperature: Input should be a finite number" in message
+    assert 'the limit of "email_subject" is 100000000000000000000; use at most 100,000' in message
+    assert "ScheduleSpec" not in message
 
 
 def test_load_terms_without_anything_to_match_rejected(tmp_path):
@@ -374,7 +386,7 @@ def test_load_nul_character_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(name="Boot\x00launch")]}
     path = tmp_path / "nul.yaml"
     path.write_text(yaml.safe_dump(data))
-    assert "campaigns.[0].name contains a NUL character" in problems_of(path)
+    assert "campaigns[0].name contains a NUL character" in problems_of(path)
 
 
 def test_load_folder_rejected(tmp_path):
@@ -574,7 +586,7 @@ def test_load_aliased_text_over_limit_rejected(tmp_path):
 def test_load_long_invalid_value_shortened(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(locale=1, name="x" * 100_000)]}
     message = problems_of(write_yaml(tmp_path, data))
-    assert "String should have at most 200 characters (got 'xxx" in message
+    assert 'String should have at most 200 characters (got "xxx' in message
     assert "x" * 200 not in message
 
 
