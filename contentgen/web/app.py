@@ -108,13 +108,25 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, error: StarletteHTTPException) -> Response:
+        # Starlette raises these for a path or method no route has; the app's own errors
+        # are ContentgenError. The body limit's 413 keeps its message.
+        path, method = request.url.path, request.method
         if _is_api(request):
-            return JSONResponse({"detail": error.detail}, status_code=error.status_code,
+            detail = {
+                404: f"no API endpoint at {path}; see {API_PREFIX}/docs",
+                405: f"{path} does not accept {method}; see {API_PREFIX}/docs",
+            }.get(error.status_code, error.detail)
+            return JSONResponse({"detail": detail}, status_code=error.status_code,
                                 headers=getattr(error, "headers", None))  # fmt: skip
         # Routes that do not exist run no login dependency, so the user is looked up here.
         identify_page_actor(request)
         gettext = translations(request_locale(request)).gettext
-        message = gettext("This page does not exist.") if error.status_code == 404 else str(error.detail)
+        if error.status_code == 404:
+            message = gettext("This page does not exist.")
+        elif error.status_code == 405:
+            message = gettext("This page does not accept {method} requests.").format(method=method)
+        else:
+            message = str(error.detail)
         return render(request, "error.html", {"message": message, "status_code": error.status_code},
                       status_code=error.status_code)  # fmt: skip
 

@@ -262,3 +262,17 @@ def test_api_page_past_last_is_empty(api, seeded):
     assert past == {"total": 12, "page": 4, "pages": 3, "items": []}
     assert far.status_code == 200
     assert far.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "detail"),
+    [
+        ("get", "/api/v1/nothing", 404, "no API endpoint at /api/v1/nothing; see /api/v1/docs"),
+        ("put", "/api/v1/batches", 405, "/api/v1/batches does not accept PUT; see /api/v1/docs"),
+    ],
+    ids=["unknown-path", "wrong-method"],
+)
+def test_api_unknown_route_names_path(api, method, path, status, detail):
+    response = getattr(api("reviewer"), method)(path)
+    assert response.status_code == status
+    assert response.json() == {"detail": detail}

@@ -169,3 +169,10 @@ def test_languages_templates_notice_plural(client_for, changed, expected):
     admin, _ = client_for("admin")
     page = admin.get(f"/templates?notice=templates_synced&changed={changed}").text
     assert re.search(r'role="status">([^<]*)<', page).group(1) == f"Templates synced: {expected}"
+
+
+def test_languages_wrong_method_page_in_chinese(client_for):
+    client, _ = client_for("reviewer")
+    response = client.put("/batches", headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 405
+    assert "此页面不接受 PUT 请求。" in response.text
