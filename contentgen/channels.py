@@ -18,6 +18,7 @@ downward where the limit is the platform's own.
 | email_subject | 60 | characters |
 | email_body | 1,200 | characters |
 | social_post | 280 | characters |
+| x_post | 280 | X units (a link 23, an emoji or a CJK character 2) |
 | product_description | 600 | characters |
 
 "Characters" are user-visible characters: an emoji sequence joined with zero-width joiners
@@ -88,7 +89,7 @@ class Channel:
     def prompt_limit(self, locale: str, override: int | None = None) -> int:
         """Return the length, in characters, that the prompt requests from the model.
 
-        The model thinks in characters, so a Google Ads limit is halved for Chinese,
+        The model thinks in characters, so a Google Ads or X limit is halved for Chinese,
         Japanese and Korean, and an SMS gets 70 unless the language fits GSM-7.
         """
         language = _language(locale)
@@ -97,7 +98,7 @@ class Channel:
         limit = override or self.max_chars
         if self.shown_chars is not None:
             limit = min(limit, self.shown_chars)
-        if self.counting is Counting.GOOGLE_ADS and language in FULL_WIDTH_LANGUAGES:
+        if self.counting in (Counting.GOOGLE_ADS, Counting.X) and language in FULL_WIDTH_LANGUAGES:
             limit //= 2
         return limit
 
@@ -136,11 +137,11 @@ CHANNELS: dict[str, Channel] = {
                 platform_limit=False),
         Channel("email_body", N_("Email body"), 1200, Counting.GRAPHEMES, 256,
                 single_line=False, platform_limit=False),
-        # The shortest common limit among social networks (X) is 280 characters.
-        # NOTE: counted in graphemes, while X counts a CJK character as 2, so Chinese posts
-        # for X need a brand limit of 140.
+        # A post for any network, counted in characters; 280 is X's limit, the shortest
+        # among the common networks. x_post counts the way X does.
         Channel("social_post", N_("Social media post"), 280, Counting.GRAPHEMES, 120,
                 single_line=False, platform_limit=False),
+        Channel("x_post", N_("X (Twitter) post"), 280, Counting.X, 120, single_line=False),
         Channel("product_description", N_("Product description"), 600, Counting.GRAPHEMES, 200,
                 single_line=False, platform_limit=False),
     )

@@ -2,7 +2,7 @@
 
 ``contentgen.channels.measure`` applies these methods with a channel's limits. The CLI,
 the API and the review page all count through it, so a draft shows the same number
-everywhere. Three methods exist:
+everywhere. Four methods exist:
 
 - ``graphemes``: user-visible characters (Unicode extended grapheme clusters). An emoji
   with a skin tone, a flag or a family joined with zero-width joiners is one character,
@@ -11,6 +11,11 @@ everywhere. Three methods exist:
   full-width Latin letters and punctuation) as 2 and everything else as 1. Here that is
   each grapheme cluster whose first code point has East Asian Width "W" (wide) or "F"
   (full-width).
+- ``x``: X (Twitter) weighs text as twitter-text's v3 configuration says
+  (github.com/twitter/twitter-text, config/v3.json): a link counts 23, an emoji 2, a code
+  point up to U+10FF (Latin, Greek, Cyrillic, Arabic, Hebrew, Thai, ...) and a few
+  punctuation ranges 1, and any other code point (Chinese, Japanese, Korean) 2. The text
+  is NFC-normalised first.
 - ``sms``: one message segment. Text that the GSM 03.38 default alphabet can encode (GSM-7)
   is counted in septets, where the extension characters ``^ { } [ ] ~ | € \\`` take two.
   Any other text is sent as UCS-2 and counted in UTF-16 code units, so an emoji outside the
@@ -36,6 +41,7 @@ class Counting(str, enum.Enum):
 
     GRAPHEMES = "graphemes"
     GOOGLE_ADS = "google_ads"
+    X = "x"
     SMS = "sms"
 
     @property
@@ -52,11 +58,13 @@ class Counting(str, enum.Enum):
 _UNITS = {
     Counting.GRAPHEMES: "characters",
     Counting.GOOGLE_ADS: "Google Ads units",
+    Counting.X: "X units",
     Counting.SMS: "SMS units",
 }
 _DESCRIPTIONS = {
     Counting.GRAPHEMES: "Each user-visible character counts 1, an emoji sequence included.",
     Counting.GOOGLE_ADS: "A full-width (Chinese, Japanese, Korean) character counts 2, others 1.",
+    Counting.X: "A link counts 23, an emoji or a Chinese, Japanese or Korean character 2, others 1.",
     Counting.SMS: "GSM-7 text counts septets; other text is UCS-2 and counts UTF-16 code units.",
 }
 
@@ -79,6 +87,35 @@ def google_ads_length(text: str) -> int:
     such as U+2764 with a variation selector counts 1.
     """
     return sum(2 if is_wide(cluster) else 1 for cluster in graphemes(text))
+
+
+# twitter-text v3: code points in these ranges weigh 1, every other code point 2.
+_X_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
+# X replaces every link with a t.co link of this length.
+X_LINK_LENGTH = 23
+# Links that X shortens. NOTE: X also links bare domains ("example.com/boots"); those are
+# counted character by character here, so such a post may count longer than on X.
+_X_LINK = regex.compile(r"\bhttps?://\S+|\bwww\.\S+", regex.IGNORECASE)
+# An emoji: a cluster with a pictographic code point, or a flag of two regional indicators.
+_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}{2}")
+
+
+def x_length(text: str) -> int:
+    """Count text as X does: 23 per link, 2 per emoji, and 1 or 2 per other code point."""
+    normalized = unicodedata.normalize("NFC", text)
+    links = _X_LINK.findall(normalized)
+    length = X_LINK_LENGTH * len(links)
+    for cluster in graphemes(_X_LINK.sub("", normalized)):
+        if _EMOJI.search(cluster):
+            length += 2
+        else:
+            length += sum(_x_weight(character) for character in cluster)
+    return length
+
+
+def _x_weight(character: str) -> int:
+    code = ord(character)
+    return 1 if any(start <= code <= end for start, end in _X_LIGHT_RANGES) else 2
 
 
 def sms_encoding(text: str) -> str:
@@ -105,4 +142,6 @@ def count_length(text: str, counting: Counting) -> int:
         return google_ads_length(text)
     if counting is Counting.SMS:
         return sms_length(text)
+    if counting is Counting.X:
+        return x_length(text)
     return len(graphemes(text))

@@ -7,6 +7,7 @@ from contentgen.counting import (
     graphemes,
     sms_encoding,
     sms_length,
+    x_length,
 )
 
 
@@ -26,6 +27,28 @@ def test_graphemes_keep_skin_tone_with_emoji():
 )
 def test_google_ads_length_counts_full_width_double(text, length):
     assert google_ads_length(text) == length
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("Dry feet", 8),
+        ("四季好茶", 8),
+        ("Café", 4),
+        ("Cafe\u0301", 4),
+        ("Hi 👍🏽", 5),
+        ("👨\u200d👩\u200d👧 and 🇨🇳", 9),
+        ("“Go”…", 6),
+        ("Shop https://example.com/boots/ridgeline-gtx-waterproof now", 32),
+        ("Shop www.example.com/boots", 28),
+        ("Привет", 6),
+    ],
+    ids=["latin", "han", "precomposed", "combining-accent", "emoji-with-skin-tone", "zwj-and-flag",
+         "quotes-and-ellipsis", "link", "www-link", "cyrillic"],
+)
+def test_x_length_weighs_like_twitter_text(text, length):
+    assert x_length(text) == length
+    assert count_length(text, Counting.X) == length
 
 
 @pytest.mark.parametrize(
