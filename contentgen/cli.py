@@ -11,6 +11,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -441,6 +443,16 @@ def _plain_progress(quiet: bool) -> _ProgressLines:
     return _ProgressLines(enabled=not quiet and not error_console.is_terminal)
 
 
+@contextmanager
+def _exit_on_interrupt(message: str) -> Iterator[None]:
+    """Turn Ctrl+C into ``message`` on standard error and exit code 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        error_console.print(message, markup=False, highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
 def _run_with_progress(batch_id: int, quiet: bool = False, timeout: float | None = None) -> BatchProgress:
     start = read_progress(batch_id)
     lines = _plain_progress(quiet)
@@ -454,17 +466,13 @@ def _run_with_progress(batch_id: int, quiet: bool = False, timeout: float | None
             bar.update(task, completed=progress.finished, failed=progress.requests["failed"])
             lines.update(progress)
 
-        try:
+        # The running chunk's transaction rolls back, so its requests stay pending too.
+        stopped = (
+            f"Stopped. Batch {batch_id} is saved and its unfinished requests stay pending; "
+            f"continue with: contentgen batch resume {batch_id} --wait"
+        )
+        with _exit_on_interrupt(stopped):
             final = run_inline(batch_id, on_progress=update, timeout=timeout)
-        except KeyboardInterrupt:
-            # The running chunk's transaction rolls back, so its requests stay pending too.
-            error_console.print(
-                f"Stopped. Batch {batch_id} is saved and its unfinished requests stay pending; "
-                f"continue with: contentgen batch resume {batch_id} --wait",
-                markup=False,
-                highlight=False,
-            )
-            raise typer.Exit(EXIT_INTERRUPTED) from None
         update(final)
     _print_summary(final, quiet)
     return final
@@ -500,16 +508,12 @@ def _wait_with_progress(
                 markup=False,
             )
 
-        try:
+        stopped = (
+            f"Stopped waiting. Batch {batch_id} keeps running on the workers; follow it with: "
+            f"contentgen batch status {batch_id} --wait"
+        )
+        with _exit_on_interrupt(stopped):
             final = wait_for_batch(batch_id, on_progress=update, timeout=timeout, on_stall=warn_stalled)
-        except KeyboardInterrupt:
-            error_console.print(
-                f"Stopped waiting. Batch {batch_id} keeps running on the workers; follow it "
-                f"with: contentgen batch status {batch_id} --wait",
-                markup=False,
-                highlight=False,
-            )
-            raise typer.Exit(EXIT_INTERRUPTED) from None
     _print_summary(final, quiet)
     return final
 

@@ -178,6 +178,20 @@ def test_cli_ctrl_c_during_inline_run_says_how_to_resume(ready, monkeypatch):
     assert attempts == {0}
 
 
+def test_cli_ctrl_c_while_waiting_for_workers_says_batch_runs_on(ready, monkeypatch):
+    invoke("batch", "submit", str(copy_example(ready)))
+    apply_settings(monkeypatch, broker_url="redis://127.0.0.1:6379/15")
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("contentgen.cli.wait_for_batch", interrupted)
+    result = invoke("batch", "status", "1", "--wait")
+
+    assert result.exit_code == 130
+    assert "Batch 1 keeps running on the workers; follow it with: contentgen batch status 1 --wait" in result.stderr
+
+
 def test_cli_token_for_disabled_user_exits_2(ready):
     assert runner.invoke(app, ["users", "create", "rob", "--role", "reviewer", "--password-stdin"],
                          input="long enough password\n").exit_code == 0  # fmt: skip
