@@ -55,7 +55,8 @@ class JsonBody(BaseModel):
 class QueueQuery(BaseModel):
     """The review queue's filter; empty fields match everything."""
 
-    batch_id: int | None = None
+    # Text is accepted too, so that DraftFilter rejects "abc" with its own message.
+    batch_id: int | str | None = None
     campaign: str | None = None
     channel: str | None = None
     segment: str | None = None

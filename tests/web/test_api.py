@@ -276,3 +276,9 @@ def test_api_unknown_route_names_path(api, method, path, status, detail):
     response = getattr(api("reviewer"), method)(path)
     assert response.status_code == status
     assert response.json() == {"detail": detail}
+
+
+def test_api_batch_id_not_a_number_is_422(api):
+    response = api("reviewer").get("/api/v1/drafts", params={"batch_id": "abc"})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith('batch id "abc" is not valid; use a positive whole number')
