@@ -215,12 +215,10 @@ def _uncount_attempt(request_ids: list[int]) -> None:
                     .values(attempts=GenerationRequest.attempts - 1)
                 )
             return
-        except OperationalError as error:
+        except InfrastructureError as error:
+            # session_scope reports a lost or refused connection this way.
             if attempt == UNCOUNT_TRIES:
-                logger.warning(
-                    "could not take back the attempt of requests %s: %s",
-                    request_ids, str(error.orig or error).strip().splitlines()[0],
-                )  # fmt: skip
+                logger.warning("could not take back the attempt of requests %s: %s", request_ids, error)
                 return
             time.sleep(UNCOUNT_PAUSE_SECONDS)
 

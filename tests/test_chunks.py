@@ -6,7 +6,7 @@ import yaml
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from contentgen import db
+from contentgen import chunks, db
 from contentgen.chunks import (
     REGENERATION_MIN_TEMPERATURE,
     clean_output,
@@ -498,3 +498,31 @@ def test_run_chunk_lost_connection_takes_attempt_back(synced, monkeypatch):
     assert generator.calls == [3]
     with db.session_scope() as session:
         assert set(session.scalars(select(GenerationRequest.attempts))) == {1}
+
+
+def flaky_session_scope(failures: int):
+    """db.session_scope that reports an unreachable database ``failures`` times first."""
+    calls = {"count": 0}
+
+    def scope():
+        calls["count"] += 1
+        if calls["count"] <= failures:
+            raise InfrastructureError("database is unreachable")
+        return db.session_scope()
+
+    return scope
+
+
+@pytest.mark.parametrize(("failures", "attempts"), [(2, 0), (5, 1)], ids=["recovers", "stays-down"])
+def test_uncount_attempt_retries_unreachable_database(synced, monkeypatch, caplog, failures, attempts):
+    _, ids = submit_small(synced, variants=2)
+    with db.session_scope() as session:
+        session.execute(update(GenerationRequest).values(attempts=1))
+    monkeypatch.setattr(chunks, "UNCOUNT_PAUSE_SECONDS", 0)
+    monkeypatch.setattr(chunks, "session_scope", flaky_session_scope(failures))
+
+    chunks._uncount_attempt(ids)
+
+    with db.session_scope() as session:
+        assert set(session.scalars(select(GenerationRequest.attempts))) == {attempts}
+    assert ("could not take back the attempt" in caplog.text) == (attempts == 1)
