@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from contentgen import db
 from contentgen.settings import get_settings
@@ -211,3 +211,35 @@ def test_postgres_restart_during_batch(service_env, tmp_path, monkeypatch):
     finally:
         db.reset_engine()
         server.remove()
+
+
+def test_dropped_database_connections_fail_no_request(service_env, tmp_path):
+    """A connection that PostgreSQL drops mid-chunk (failover, restart, idle timeout) makes
+    the chunk retry; it is no crash, so it must not use up a request's attempts."""
+    url = service_env["CONTENTGEN_DATABASE_URL"]
+    database = make_url(url).database
+    env = {**service_env, "CONTENTGEN_GENERATOR": SLOW, "CONTENTGEN_MAX_ATTEMPTS": "2"}
+    worker = Worker(env, tmp_path / "worker.log")
+    admin = create_engine(url)
+    try:
+        worker.wait_ready()
+        assert cli(env, "batch", "submit", str(write_campaign(tmp_path, 4))).returncode == 0
+        # Four drops, each while the worker's generate call holds its connection: more
+        # than CONTENTGEN_MAX_ATTEMPTS if each counted as an attempt.
+        for _ in range(4):
+            time.sleep(1.5)
+            with admin.connect() as connection:
+                connection.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = :database AND pid <> pg_backend_pid()"),
+                    {"database": database},
+                )  # fmt: skip
+        final = wait_for(lambda: (found := counts(url)).get("pending", 0) == 0 and found, timeout=240)
+    finally:
+        worker.stop()
+        admin.dispose()
+
+    assert final.get("failed", 0) == 0, worker.output()
+    assert final["done"] == 4
+    assert final["most_drafts_per_request"] == 1
+    assert "retry 1 of 10" in worker.output()
