@@ -33,6 +33,7 @@ import regex
 from rapidfuzz import fuzz, utils
 
 from contentgen.channels import Measurement, measure
+from contentgen.counting import LINK
 from contentgen.language import check_language
 from contentgen.rules import BrandRules, TermMatch, find_terms, normalize
 
@@ -221,7 +222,9 @@ def check_claim_terms(text: str, rules: BrandRules) -> CheckResult:
 
 # One token per word in alphabetic scripts, one per character where words are not spaced.
 _TOKEN = regex.compile(
-    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]|[\p{L}\p{N}\p{M}]+(?:['’][\p{L}]+)*"
+    # A word starts with a letter or digit, so a lone mark such as the emoji variation
+    # selector U+FE0F (in ❤️) is no word.
+    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]|[\p{L}\p{N}][\p{L}\p{N}\p{M}]*(?:['’][\p{L}]+)*"
 )
 _UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]")
 # A phrase repeated twice in a row is degenerate once it is this many characters long.
@@ -236,6 +239,8 @@ def tokenize(text: str) -> list[str]:
 # The same punctuation mark, symbol or emoji (a whole grapheme, skin tone included) 4 or
 # more times in a row, spaces between them allowed: "！！！！", "💰💰💰💰". Words leave
 # these out, so the n-gram search cannot see them.
+# Stars of a rating ("★★★★★ rated"), which may repeat up to five times.
+RATING_STARS = frozenset("★☆⭐🌟")
 _SYMBOL_RUN = regex.compile(r"(?=[\p{P}\p{S}])(\X)(?:\s*\1){3,}")
 
 
@@ -248,10 +253,11 @@ def check_repetition(text: str) -> CheckResult:
     if found is not None:
         phrase, count = found
         return CheckResult(REPETITION, False, True, f'"{phrase}" repeated {count} times in a row')
-    run = _SYMBOL_RUN.search(text)
-    if run is not None:
+    for run in _SYMBOL_RUN.finditer(text):
         symbol = run.group(1)
         count = len(regex.findall(regex.escape(symbol), run.group()))
+        if symbol.rstrip("\ufe0f") in RATING_STARS and count <= 5:
+            continue
         return CheckResult(REPETITION, False, True, f'"{symbol}" repeated {count} times in a row')
     return CheckResult(REPETITION, True, True)
 
@@ -310,8 +316,11 @@ _LEAKS = [
         r"phone|email|address)\b[^\]\n]{0,40}\]|\{[a-z]+(?:_[a-z]+)*\}",
         regex.I,
     )),
+    # "Sure! Boots for…", "Certainly, I can…", "Of course! Here is…". Copy may itself open
+    # with "Of course, your feet stay dry", so those words need a reply's next words.
     ("chat preamble", regex.compile(
-        r"^\s*(?:sure|certainly|of course|absolutely)\s*[,!.]|"
+        r"^\s*sure\s*!|^\s*(?:sure|certainly|of course|absolutely|okay|ok)\s*[,!.]\s*"
+        r"(?:here\b|i\b|i['’]|let me\b|below\b|this is\b)|"
         r"^\s*here(?:['’]s| is| are)\s+(?:a|an|the|your|one|some|two|three)\s+(?:\w+\s+){0,3}"
         r"(?:headlines?|descriptions?|subject(?: lines?)?|posts?|texts?|copy|ads?|emails?|"
         r"versions?|options?|messages?)\b|\bas an? (?:ai|chatbot|language model|assistant)\b",
@@ -319,17 +328,21 @@ _LEAKS = [
     )),
     # Chinese and Japanese replies open the same way: "好的，" "以下是三条标题：" "はい、".
     ("chat preamble", regex.compile(
-        r"^\s*(?:好的|当然|當然|没问题|沒問題|はい|もちろん|承知しました)\s*[，,！!。.、]|"
+        r"^\s*(?:好的|没问题|沒問題|はい|承知しました)\s*[，,！!。.、]|"
+        r"^\s*(?:当然|當然|もちろん)\s*[，,！!。.、]\s*(?:以下|下面|这是|這是|我|こちら|以下は)|"
         rf"^\s*(?:以下是|以下為|下面是|以下は)[^。\n]{{0,12}}?{_CJK_COPY_WORDS}|"
         rf"^\s*(?:这是|這是)[^。\n]{{0,12}}?{_CJK_COPY_WORDS}[^。\n]{{0,4}}?[：:\n]|"
         r"作[为為](?:一[个個名]\s*)?(?:ai|人工智能|人工智慧|语言模型|語言模型|聊天机器人|聊天機器人|助手|助理)",
         regex.I,
     )),
-    # "【您的姓名】", "[链接]", and "XX" or "XXX" standing in for a name or number next to
-    # Chinese or Japanese text ("满XX元减", "XXX品牌").
+    # "【您的姓名】", "[插入链接]", "【链接】", and "XX" or "XXX" standing in for a name or
+    # number next to Chinese or Japanese text ("满XX元减", "XXX品牌"). A bracketed heading
+    # such as "【产品介绍】" or "【地址】北京…" is copy, so a bare word counts only when it
+    # is a slot no copy would label that way.
     ("placeholder", regex.compile(
-        r"[【\[［](?:您的|你的|插入|姓名|名字|称呼|稱呼|公司|链接|鏈接|連結|网址|網址|日期|产品|產品|"
-        r"品牌|收件人|电话|電話|邮箱|郵箱|地址|お名前|会社名|リンク)[^】\]］\n]{0,20}[】\]］]|"
+        r"[【\[［](?:您的|你的|插入|填写|請填寫|请填写)[^】\]］\n]{1,12}[】\]］]|"
+        r"[【\[［](?:姓名|名字|称呼|稱呼|收件人|链接|鏈接|連結|网址|網址|日期|产品名称|產品名稱|"
+        r"品牌名称|品牌名稱|公司名称|公司名稱|お名前|会社名|リンク)[】\]］]|"
         r"(?<=[\p{Han}\p{Hiragana}\p{Katakana}])X{2,}(?![A-Za-z])|(?<![A-Za-z])X{2,}"
         r"(?=[\p{Han}\p{Hiragana}\p{Katakana}])",
     )),
@@ -409,7 +422,6 @@ def _instruction_lines(prompt: str, values: tuple[str, ...]) -> frozenset[tuple[
     return frozenset(line for line in lines if line)
 
 
-_URL = regex.compile(r"\b(?:https?://|www\.)\S+", regex.I)
 
 
 def _longest_first(values: Sequence[str]) -> list[str]:
@@ -419,7 +431,7 @@ def _longest_first(values: Sequence[str]) -> list[str]:
 
 def check_language_of(text: str, locale: str, names: Sequence[str] = ()) -> CheckResult:
     """Check the text's language with links, brand and product names cut out of it."""
-    remainder = _URL.sub(" ", normalize(text))
+    remainder = LINK.sub(" ", normalize(text))
     for name in _longest_first(names):
         remainder = remainder.replace(name, " ")
     verdict = check_language(remainder, locale)

@@ -93,9 +93,18 @@ def google_ads_length(text: str) -> int:
 _X_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
 # X replaces every link with a t.co link of this length.
 X_LINK_LENGTH = 23
-# Links that X shortens. NOTE: X also links bare domains ("example.com/boots"); those are
-# counted character by character here, so such a post may count longer than on X.
-_X_LINK = regex.compile(r"\bhttps?://\S+|\bwww\.\S+", regex.IGNORECASE)
+# A link: http://, https:// or www. up to white space, a Chinese, Japanese or Korean
+# character or full-width punctuation (these scripts put no space after a link), without
+# trailing ASCII punctuation. It may follow such a character directly ("购买https://…").
+# NOTE: X also links bare domains ("example.com/boots") and domains in other scripts
+# ("https://例子.com"); those are counted character by character here, so such a post may
+# count longer than on X.
+LINK = regex.compile(
+    r"(?<![\p{Latin}\p{N}_])(?:https?://|www\.)"
+    r"[^\s\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\u3000-\u303f\uff00-\uffef]+"
+    r"(?<![.,;:!?)\]}'\"])",
+    regex.IGNORECASE,
+)
 # An emoji: a cluster with a pictographic code point, or a flag of two regional indicators.
 _EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}{2}")
 
@@ -103,9 +112,9 @@ _EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}{2}")
 def x_length(text: str) -> int:
     """Count text as X does: 23 per link, 2 per emoji, and 1 or 2 per other code point."""
     normalized = unicodedata.normalize("NFC", text)
-    links = _X_LINK.findall(normalized)
+    links = LINK.findall(normalized)
     length = X_LINK_LENGTH * len(links)
-    for cluster in graphemes(_X_LINK.sub("", normalized)):
+    for cluster in graphemes(LINK.sub("", normalized)):
         if _EMOJI.search(cluster):
             length += 2
         else:

@@ -42,9 +42,13 @@ def test_google_ads_length_counts_full_width_double(text, length):
         ("Shop https://example.com/boots/ridgeline-gtx-waterproof now", 32),
         ("Shop www.example.com/boots", 28),
         ("Привет", 6),
+        ("详情见 https://example.com/ridgeline，春天来了", 40),
+        ("立即购买https://example.com/boots", 31),
+        ("Shop https://example.com/boots.", 29),
     ],
     ids=["latin", "han", "precomposed", "combining-accent", "emoji-with-skin-tone", "zwj-and-flag",
-         "quotes-and-ellipsis", "link", "www-link", "cyrillic"],
+         "quotes-and-ellipsis", "link", "www-link", "cyrillic", "chinese-after-link",
+         "link-after-chinese", "full-stop-after-link"],
 )
 def test_x_length_weighs_like_twitter_text(text, length):
     assert x_length(text) == length
