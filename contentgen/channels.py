@@ -50,7 +50,7 @@ GSM_7_LANGUAGES = frozenset({"en", "de", "nl", "sv", "da", "nb", "nn", "no", "fi
 MAX_CHANNEL_LIMIT = 100_000
 
 # Languages written mostly in full-width characters, which Google Ads counts twice.
-FULL_WIDTH_LANGUAGES = frozenset({"zh", "ja", "ko"})
+FULL_WIDTH_LANGUAGES = frozenset({"zh", "yue", "ja", "ko"})
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ MAX_EXPECTED_CONFIDENCE = 0.02
 # is taken to be written in Latin.
 LANGUAGE_SCRIPTS: dict[str, frozenset[str]] = {
     "zh": frozenset({"Han"}),
+    "yue": frozenset({"Han"}),
     "ja": frozenset({"Han", "Hiragana", "Katakana"}),
     "ko": frozenset({"Hangul", "Han"}),
     "ar": frozenset({"Arabic"}),
@@ -123,7 +124,7 @@ def check_language(text: str, locale: str) -> LanguageVerdict:
         )
     if expected == LATIN and total >= MIN_WORDS:
         return _identify_latin(text, language, locale)
-    if language == "zh":
+    if language in ("zh", "yue"):
         verdict = _check_chinese_script(text, locale)
         if verdict is not None:
             return verdict
@@ -142,10 +143,15 @@ def _script_units(text: str) -> Counter[str]:
 
 def _check_chinese_script(text: str, locale: str) -> LanguageVerdict | None:
     # Returns None where the locale names no script, so either is right.
-    try:
-        script = Locale.parse(locale, sep="-").script
-    except (UnknownLocaleError, ValueError, TypeError):
-        return None
+    # A script subtag written in the tag wins: Babel fills in zh-Hant-CN as Hans from CN.
+    written = [part.title() for part in locale.split("-")[1:] if part.title() in _CHINESE_SCRIPTS]
+    if written:
+        script = written[0]
+    else:
+        try:
+            script = Locale.parse(locale, sep="-").script
+        except (UnknownLocaleError, ValueError, TypeError):
+            return None
     expected = _CHINESE_SCRIPTS.get(script or "")
     if expected is None:
         return None

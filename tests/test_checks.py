@@ -78,6 +78,9 @@ CASES = [
     ("zh-cn-traditional-output", SOCIAL, "zh-CN", "立即預購，免運費", 8, {"language"}),
     ("zh-hk-one-simplified-character", SOCIAL, "zh-HK", "輕盈防水登山靴，週末出发", 12, set()),
     ("zh-without-script-takes-either", SOCIAL, "zh", "立即預購，免運費", 8, set()),
+    ("zh-hant-cn-traditional-output", SOCIAL, "zh-Hant-CN", "立即預購，免運費", 8, set()),
+    ("yue-hk-traditional-output", SOCIAL, "yue-HK", "立即預購，免運費", 8, set()),
+    ("yue-hk-simplified-output", SOCIAL, "yue-HK", "轻盈防水登山靴，周末出发更从容", 15, {"language"}),
     # Chat answers and placeholders in Chinese and Japanese
     ("zh-leaked-preamble", SOCIAL, "zh-CN", "好的，这是一条帖子：四季好茶", 14, {"leaked_tokens"}),
     ("zh-leaked-placeholder", SOCIAL, "zh-CN", "【您的姓名】您好，春茶到了", 13, {"leaked_tokens"}),
