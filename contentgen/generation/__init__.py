@@ -7,6 +7,7 @@ single batched call. ``create_generator`` picks the backend the settings name.
 from __future__ import annotations
 
 import importlib
+import logging
 
 from contentgen.errors import InfrastructureError
 from contentgen.generation.base import (
@@ -16,6 +17,8 @@ from contentgen.generation.base import (
     OutOfMemory,
 )
 from contentgen.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "GenerationInput",
@@ -28,7 +31,28 @@ __all__ = [
 
 
 def create_generator(settings: Settings) -> Generator:
-    """Load the backend and model the settings name; this can take seconds."""
+    """Load the backend and model the settings name; this can take seconds.
+
+    Raises:
+        InfrastructureError: if they cannot be loaded, with the reason and the settings to
+            check; an unexpected error of torch or of a custom factory included.
+    """
+    try:
+        return _create(settings)
+    except InfrastructureError:
+        raise
+    except Exception as error:
+        # torch raises AssertionError for CONTENTGEN_DEVICE=cuda on a build without CUDA,
+        # and a custom factory may raise anything.
+        logger.debug("loading generator %s failed", settings.generator, exc_info=True)
+        raise InfrastructureError(
+            f"the generator could not be loaded ({type(error).__name__}: {error}); check "
+            f"CONTENTGEN_GENERATOR ({settings.generator}), CONTENTGEN_MODEL and "
+            f"CONTENTGEN_DEVICE ({settings.device})"
+        ) from error
+
+
+def _create(settings: Settings) -> Generator:
     if settings.generator == "null":
         from contentgen.generation.null import NullGenerator
 

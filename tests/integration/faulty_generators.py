@@ -86,3 +86,8 @@ class ErroringGenerator(NullGenerator):
 
 def erroring(_settings):
     return ErroringGenerator()
+
+
+def broken(_settings):
+    """A factory with a bug of its own, as a custom backend may have."""
+    raise TypeError("unsupported option 'temperatur'")
