@@ -784,7 +784,16 @@ def _with_stored_fields(session: Session, spec: CampaignSpec, columns: frozenset
     merged = spec.model_dump(mode="json")
     merged["schedule"] = stored.get("schedule")
     stored_segments = {segment["name"]: segment for segment in stored.get("segments", [])}
-    merged["segments"] = [stored_segments.get(segment["name"], segment) for segment in merged["segments"]]
+    kept = [stored_segments.get(segment["name"]) for segment in merged["segments"]]
+    # A new segment's key, made from its name or position, may be one a kept segment has.
+    taken = {segment["key"] for segment in kept if segment is not None}
+    segments = []
+    for segment, stored_segment in zip(merged["segments"], kept, strict=True):
+        if stored_segment is None:
+            segment = {**segment, "key": _free_key(segment["key"], taken)}
+            taken.add(segment["key"])
+        segments.append(stored_segment or segment)
+    merged["segments"] = segments
     for column, (*parents, field) in CSV_OPTIONAL_FIELDS.items():
         if column in columns:
             continue
@@ -794,6 +803,14 @@ def _with_stored_fields(session: Session, spec: CampaignSpec, columns: frozenset
         if field in source:
             target[field] = source[field]
     return CampaignSpec.model_validate(merged)
+
+
+def _free_key(key: str, taken: set[str]) -> str:
+    candidate, number = key, 2
+    while candidate in taken:
+        candidate = f"{key[:95]}-{number}"
+        number += 1
+    return candidate
 
 
 def _get_or_create(session: Session, model: type[Brand] | type[Campaign], key: str, **required):

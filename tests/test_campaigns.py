@@ -346,6 +346,19 @@ def test_import_csv_keeps_what_csv_cannot_say(database, tmp_path):
     assert spec["generation"]["seed"] == 9
 
 
+def test_import_csv_new_segment_gets_free_key(database, tmp_path):
+    segments = [{"key": "segment-2", "name": "Weekend hikers"}, {"key": "thru", "name": "Thru-hikers"}]
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign(segments=segments)]})
+
+    # "登山新手" gets the key of its position, segment-2, which the kept segment has.
+    second = import_csv(tmp_path, CSV_HEADER + "\n"
+                        "boot-launch,trailpeak,Ridgeline GTX,,,,,Weekend hikers;登山新手,sms,1,en-US\n")  # fmt: skip
+
+    assert [(segment["key"], segment["name"]) for segment in second.spec["segments"]] == [
+        ("segment-2", "Weekend hikers"), ("segment-2-2", "登山新手"),
+    ]
+
+
 def test_import_csv_empty_optional_column_clears_field(database, tmp_path):
     import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign(goal="Pre-orders")]})
     second = import_csv(tmp_path, CSV_HEADER + ",goal\n"
