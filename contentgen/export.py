@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from contentgen.batches import get_batch
+from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
 from contentgen.errors import InvalidInput
 from contentgen.i18n import N_
@@ -90,8 +91,9 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
     get_batch(session, batch_id)
     rows = approved_rows(session, batch_id)
     warnings = [
-        f"draft {row['draft_id']} ({row['channel']}) has {row['characters']} characters, over "
-        f"the hard limit of {row['limit']}; edit it before you upload it"
+        f"draft {row['draft_id']} ({row['channel']}) has {row['characters']} "
+        f"{CHANNELS[row['channel']].counting.unit}, over the hard limit of {row['limit']}; edit "
+        "it before you upload it"
         for row in rows
         if row["characters"] > row["limit"]
     ]
