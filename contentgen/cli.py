@@ -35,7 +35,7 @@ from contentgen.batches import (
 )
 from contentgen.campaigns import import_campaign_file, load_campaign_file
 from contentgen.cli_schedules import schedules_app
-from contentgen.cli_tables import print_table
+from contentgen.cli_tables import plural, print_table
 from contentgen.counting import Counting
 from contentgen.dispatch import (
     read_progress,
@@ -62,10 +62,6 @@ from contentgen.templates import sync_templates
 # soft_wrap: long lines (commands to copy, file paths) are never broken in the middle.
 console = Console(soft_wrap=True)
 error_console = Console(stderr=True, soft_wrap=True)
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 # The shell's exit code for a command stopped with Ctrl+C (128 + SIGINT).
@@ -273,6 +269,7 @@ def batch_submit(
     as_json: JsonOption = False,
 ) -> None:
     """Create a batch (one request per campaign x segment x channel x variant) and run it."""
+    _check_timeout(timeout, wait)
     _load_generator_if_inline(wait)
     submission = submit(files or [], campaign or [], idempotency_key)
     if not as_json:
@@ -300,6 +297,7 @@ def batch_resume(
     timeout: TimeoutOption = None,
 ) -> None:
     """Send a batch's pending requests again (after a broker outage or lost messages)."""
+    _check_timeout(timeout, wait)
     db.check_schema()
     # A batch id that does not exist is the error to report, whatever the broker settings.
     with db.session_scope() as session:
@@ -334,6 +332,7 @@ def batch_retry_failed(
     timeout: TimeoutOption = None,
 ) -> None:
     """Run a batch's failed requests again, and only those."""
+    _check_timeout(timeout, wait)
     db.check_schema()
     _load_generator_if_inline(wait)
     with db.session_scope() as session:
@@ -360,6 +359,11 @@ def batch_sweep(
         console.print(f"Sent the pending requests of {noun} {', '.join(map(str, batch_ids))} again.")
     else:
         console.print("No stalled batch.")
+
+
+def _check_timeout(timeout: float | None, wait: bool) -> None:
+    if timeout is not None and not wait:
+        raise InvalidInput("--timeout applies only with --wait; add --wait or leave --timeout out")
 
 
 def _load_generator_if_inline(wait: bool) -> None:
@@ -551,6 +555,7 @@ def batch_status(
     as_json: JsonOption = False,
 ) -> None:
     """Show a batch's requests by state, its drafts by review status and its failures."""
+    _check_timeout(timeout, wait)
     db.check_schema()
     if wait and not get_settings().broker_url and read_progress(batch_id).requests["pending"]:
         raise InvalidInput(

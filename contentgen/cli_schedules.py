@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contentgen import db
-from contentgen.cli_tables import print_table
+from contentgen.cli_tables import plural, print_table
 from contentgen.dispatch import read_progress, wait_for_batch
 from contentgen.errors import EXIT_FAILURE, EXIT_REQUESTS_FAILED, InvalidInput
 from contentgen.models import ScheduleRunStatus, utcnow
@@ -219,7 +219,7 @@ def _print_outcomes(outcomes, handed_over: list[int], wait: bool) -> None:
     for outcome in outcomes:
         line = f"{outcome.campaign} {outcome.slot_at.isoformat()}: {outcome.status.value}"
         if outcome.batch_id is not None:
-            line += f", batch {outcome.batch_id} with {outcome.request_count} requests"
+            line += f", batch {outcome.batch_id} with {plural(outcome.request_count, 'request')}"
         if outcome.detail:
             line += f" ({outcome.detail})"
         console.print(line, highlight=False)

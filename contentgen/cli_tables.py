@@ -11,6 +11,11 @@ from rich.table import Table
 MEASURE_WIDTH = 10_000
 
 
+def plural(count: int, noun: str) -> str:
+    """Return "1 request" or "2 requests" for a noun whose plural adds "s"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def print_table(console: Console, table: Table) -> None:
     """Print ``table`` with every value in full, never ended early with "…".
 

@@ -237,22 +237,30 @@ def run_inline(
 
     try:
         generator = get_generator(settings)
-        for chunk in chunks:
-            if deadline is not None and time.monotonic() > deadline:
-                pending = read_progress(batch_id).requests["pending"]
-                raise InfrastructureError(
-                    f"timed out after {timeout:g} s with {pending} requests of batch {batch_id} "
-                    "still pending"
-                )
+    except ContentgenError as error:
+        raise _with_resume_hint(error, batch_id) from None
+    for chunk in chunks:
+        if deadline is not None and time.monotonic() > deadline:
+            pending = read_progress(batch_id).requests["pending"]
+            raise InfrastructureError(
+                f"timed out after {timeout:g} s with {pending} requests of batch {batch_id} "
+                "still pending; they stay saved, and this runs them: contentgen batch resume "
+                f"{batch_id} --wait"
+            )
+        try:
             run_chunk(chunk, generator)
             if on_progress:
                 on_progress(read_progress(batch_id))
-    except ContentgenError as error:
-        raise type(error)(
-            f"{error}\nBatch {batch_id} is saved and its unfinished requests stay pending; "
-            f"fix the problem, then run: contentgen batch resume {batch_id} --wait"
-        ) from None
+        except ContentgenError as error:
+            raise _with_resume_hint(error, batch_id) from None
     return read_progress(batch_id)
+
+
+def _with_resume_hint(error: ContentgenError, batch_id: int) -> ContentgenError:
+    return type(error)(
+        f"{error}\nBatch {batch_id} is saved and its unfinished requests stay pending; "
+        f"fix the problem, then run: contentgen batch resume {batch_id} --wait"
+    )
 
 
 def read_progress(batch_id: int) -> BatchProgress:

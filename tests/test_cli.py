@@ -192,6 +192,13 @@ def test_cli_ctrl_c_while_waiting_for_workers_says_batch_runs_on(ready, monkeypa
     assert "Batch 1 keeps running on the workers; follow it with: contentgen batch status 1 --wait" in result.stderr
 
 
+def test_cli_timeout_without_wait_exits_2(ready):
+    result = invoke("batch", "submit", str(copy_example(ready)), "--timeout", "5")
+    assert result.exit_code == 2
+    assert "--timeout applies only with --wait" in result.stderr
+    assert count_rows(Batch) == 0
+
+
 def test_cli_token_for_disabled_user_exits_2(ready):
     assert runner.invoke(app, ["users", "create", "rob", "--role", "reviewer", "--password-stdin"],
                          input="long enough password\n").exit_code == 0  # fmt: skip
