@@ -56,7 +56,13 @@ def validation_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 def validation_message(problems: list[dict[str, Any]]) -> str:
     """Join problems from ``validation_problems`` into one line, each after its field name."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in problem['loc'] if part != 'body')}: {problem['msg']}"
-        for problem in problems
-    )
+    return "; ".join(f"{_field_name(problem['loc'])}: {problem['msg']}" for problem in problems)
+
+
+def _field_name(location: list[Any]) -> str:
+    # ["body", "filter", "campaign"] is the field filter.campaign; ["body"] alone, or
+    # ["body", 12] for a JSON syntax error at character 12, is the request body.
+    parts = [str(part) for part in location if part != "body"]
+    if not parts or (len(location) == 2 and location[0] == "body" and isinstance(location[1], int)):
+        return "request body"
+    return ".".join(parts)

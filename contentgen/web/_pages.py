@@ -55,9 +55,13 @@ NOTICE_FIELDS: dict[str, Callable[[str], bool]] = {
 COUNT_NOTICES = ("bulk", "bulk_rules", "templates_synced")
 
 
-def notice_of(request: Request) -> str | None:
+def notice_of(request: Request, *shown: str) -> str | None:
+    """Return the notice the URL names, if it is one of ``shown``, the notices that the
+    actions redirecting to this page send; any other is ignored."""
     catalogue = translations(request_locale(request))
     notice = request.query_params.get("notice", "")
+    if notice not in shown:
+        return None
     if notice in COUNT_NOTICES:
         return _count_notice(request, catalogue, notice)
     template = NOTICES.get(notice)

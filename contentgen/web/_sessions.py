@@ -25,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 COOKIE_NAME = "contentgen_session"
+# Seconds a browser keeps the cookie after the login it carries has ended.
+EXPIRED_NOTICE_SECONDS = 12 * 3600
 
 
 class SessionState(str, Enum):
@@ -103,7 +105,9 @@ class SessionCookies:
         response.set_cookie(
             COOKIE_NAME,
             self.serializer.dumps(asdict(session)),
-            max_age=max(0, self._seconds_left(session)),
+            # The browser keeps the cookie a while past the login's end, so that the next
+            # request shows "Your session expired" instead of a plain login page.
+            max_age=max(0, self._seconds_left(session)) + EXPIRED_NOTICE_SECONDS,
             httponly=True,
             samesite="lax",
             secure=self.secure,

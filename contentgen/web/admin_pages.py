@@ -27,7 +27,8 @@ def _users_context(request: Request) -> dict[str, Any]:
             for user in list_users(session)
         ]  # fmt: skip
     return {"users": users, "roles": [role.value for role in Role], "locales": LOCALES,
-            "notice": notice_of(request), "error": None}  # fmt: skip
+            "notice": notice_of(request, "user_created", "role_changed", "user_enabled",
+                                 "user_disabled"), "error": None}  # fmt: skip
 
 
 def _users_error(request: Request, error: ContentgenError) -> Response:
@@ -101,7 +102,7 @@ def _parse_active(value: str) -> bool:
 def templates_page(request: Request, actor: Admin) -> Response:
     with db.session_scope() as session:
         versions = list_template_versions(session)
-    return render(request, "prompt_templates.html", {"versions": versions, "notice": notice_of(request)})
+    return render(request, "prompt_templates.html", {"versions": versions, "notice": notice_of(request, "templates_synced")})
 
 
 @router.post("/templates/sync")

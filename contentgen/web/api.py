@@ -72,7 +72,7 @@ class BulkFilter(QueueQuery):
     """A bulk action's filter. An unknown field is rejected, so that a misspelt one never
     widens the action to every draft."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ApproveBody(JsonBody):

@@ -60,8 +60,8 @@ def login_page(request: Request, next: str = "/batches", expired: str | None = N
     gettext = translations(request_locale(request)).gettext
     context = {
         "next": safe_next(next),
-        "error": gettext("Your session expired; log in again.") if expired else None,
-        "notice": notice_of(request),
+        "error": gettext("Your session expired; log in again.") if expired == "1" else None,
+        "notice": notice_of(request, "logged_out"),
     }
     response = render(request, "login.html", context)
     cookies.write(response, page_session)
@@ -132,7 +132,8 @@ def home(actor: Viewer) -> Response:
 
 @router.get("/settings")
 def settings_page(request: Request, actor: LoggedIn) -> Response:
-    return render(request, "settings.html", {"locales": LOCALES, "notice": notice_of(request), "error": None})
+    context = {"locales": LOCALES, "notice": notice_of(request, "settings_saved"), "error": None}
+    return render(request, "settings.html", context)
 
 
 @router.post("/settings")
@@ -150,7 +151,7 @@ def save_settings(request: Request, actor: LoggedIn, _csrf: CsrfChecked,
 def batches_page(request: Request, actor: Viewer) -> Response:
     with db.session_scope() as session:
         batches = [progress.as_dict() for progress in list_batches(session, 100)]
-    context = {"batches": batches, "statuses": list(DraftStatus), "notice": notice_of(request),
+    context = {"batches": batches, "statuses": list(DraftStatus), "notice": None,
                "status_labels": _batch_status_labels(request)}  # fmt: skip
     return render(request, "batches.html", context)
 

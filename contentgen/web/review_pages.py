@@ -55,7 +55,7 @@ def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> di
         "statuses": QUEUE_STATUSES,
         "sorts": SORTS,
         "checks": checks,
-        "notice": notice_of(request),
+        "notice": notice_of(request, "bulk", "bulk_rules", "queue_clear"),
         "error": None,
     }
 
@@ -81,6 +81,13 @@ def bulk_action(
     every draft matching the queue's filter on every page."""
     action, _, scope = op.partition(":")
     try:
+        if scope == "filter" and expected_count is None:
+            # The queue page sends the count it showed; without it the filter would act on
+            # whatever matches by now.
+            raise InvalidInput.from_template(
+                N_("the form lacks the number of matching drafts you saw; nothing was changed. "
+                   "Reload the queue and try again.")
+            )  # fmt: skip
         # The field is the reason for rejecting, so an approval does not keep it as its note.
         decision = bulk_decision(action, note=reason if action == "reject" else None)
         selection = _parse_selection(draft or [])
@@ -107,7 +114,8 @@ def _parse_selection(values: list[str]) -> dict[int, int]:
     selection = {}
     for value in values:
         draft_id, _, version = value.partition(":")
-        if not draft_id.isdigit() or not version.isdigit():
+        # ASCII digits only: str.isdigit also accepts "١" and "²".
+        if not (draft_id.isascii() and draft_id.isdigit() and version.isascii() and version.isdigit()):
             raise InvalidInput.from_template(
                 N_('selected draft "{value}" is not valid; reload the queue and select again'),
                 value=value[:50],
@@ -131,7 +139,7 @@ def _draft_context(request: Request, draft_id: int, draft_filter: DraftFilter) -
         "filter": draft_filter,
         "filter_query": urlencode(draft_filter.as_params()),
         "channel": CHANNELS[details["channel"]],
-        "notice": notice_of(request),
+        "notice": notice_of(request, "approved", "rejected", "edited"),
         "error": None,
         "edit_text": details["text"],
         "reason": "",

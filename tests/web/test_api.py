@@ -282,3 +282,27 @@ def test_api_batch_id_not_a_number_is_422(api):
     response = api("reviewer").get("/api/v1/drafts", params={"batch_id": "abc"})
     assert response.status_code == 422
     assert response.json()["detail"].startswith('batch id "abc" is not valid; use a positive whole number')
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([1], "request body: Input should be a valid dictionary"),
+        (None, "request body: Field required"),
+        ({"action": "approve", "filter": {"batch_id": True}, "expected_count": 0}, "filter.batch_id"),
+    ],
+    ids=["list", "null", "boolean-batch-id"],
+)
+def test_api_bulk_body_errors_name_field(api, body, message):
+    before = snapshot()
+    response = api("reviewer").post("/api/v1/drafts/bulk", json=body)
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+    assert snapshot() == before
+
+
+def test_api_broken_json_names_request_body(api):
+    response = api("reviewer").post("/api/v1/drafts/bulk", content=b"{nope",
+                                    headers={"Content-Type": "application/json"})  # fmt: skip
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("request body: JSON decode error")

@@ -342,10 +342,21 @@ def test_pages_bulk_count_changed_is_409(reviewer):
 def test_pages_bulk_filter_unknown_batch_is_404(reviewer):
     client, token = reviewer
     before = snapshot()
-    response = client.post("/queue/bulk?batch_id=99999", data={"csrf_token": token, "op": "approve:filter"},
+    response = client.post("/queue/bulk?batch_id=99999",
+                           data={"csrf_token": token, "op": "approve:filter", "expected_count": 0},
                            follow_redirects=False)  # fmt: skip
     assert response.status_code == 404
     assert "batch 99999 not found" in alert_of(response.text)
+    assert snapshot() == before
+
+
+def test_pages_bulk_filter_without_count_changes_nothing(reviewer, seeded):
+    client, token = reviewer
+    before = snapshot()
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "reject:filter", "reason": "x"},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 422
+    assert "the form lacks the number of matching drafts you saw" in alert_of(response.text)
     assert snapshot() == before
 
 
@@ -498,20 +509,29 @@ def test_pages_error_message_in_chinese(reviewer, seeded):
 
 
 @pytest.mark.parametrize(
-    ("query", "shown"),
+    ("path", "query", "shown"),
     [
-        ("notice=role_changed&user=ana&role=reviewer", "User ana now has the role reviewer."),
-        ("notice=role_changed&user=ana&role=suspended.%20Call%20IT%20at%20555-0100", None),
-        ("notice=approved&draft=12", "Draft 12 approved."),
-        ("notice=approved&draft=12%20was%20fake", None),
-        ("notice=user_created&user=a%20b", None),
+        ("/users", "notice=role_changed&user=ana&role=reviewer", "User ana now has the role reviewer."),
+        ("/users", "notice=role_changed&user=ana&role=suspended.%20Call%20IT%20at%20555-0100", None),
+        ("/users", "notice=user_created&user=a%20b", None),
+        ("/queue", "notice=bulk&changed=3", "3 drafts changed. 0 skipped because their status does not allow the action."),
+        ("/queue", "notice=bulk&changed=9999999999", None),
+        ("/login", "notice=role_changed&user=mallory&role=admin", None),
+        ("/login", "notice=logged_out", "You are logged out."),
     ],
-    ids=["valid-role", "free-text-role", "valid-draft", "free-text-draft", "invalid-user"],
+    ids=["valid-role", "free-text-role", "invalid-user", "count", "count-too-long", "other-page",
+         "own-page"],
 )
-def test_pages_notice_shows_no_free_text(client_for, query, shown):
-    client, _ = client_for(None)
-    notice = re.search(r'<p class="notice"[^>]*>([^<]*)<', client.get(f"/login?{query}").text)
+def test_pages_notice_shows_no_free_text(client_for, path, query, shown):
+    client, _ = client_for("admin" if path != "/login" else None)
+    notice = re.search(r'<p class="notice"[^>]*>([^<]*)<', client.get(f"{path}?{query}").text)
     assert (unescape(notice.group(1)).strip() if notice else None) == shown
+
+
+def test_pages_login_expired_only_with_flag(client_for):
+    client, _ = client_for(None)
+    assert "Your session expired" not in client.get("/login?expired=0").text
+    assert "Your session expired" in client.get("/login?expired=1").text
 
 
 @pytest.mark.parametrize(
@@ -569,3 +589,13 @@ def test_pages_successful_login_clears_failures(client_for):
 
     assert logged_in.status_code == 303
     assert again == [401, 401]
+
+
+def test_pages_cookie_outlives_login_to_say_expired(client_for):
+    client, _ = client_for(None)
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"csrf_token": token, "username": "rita", "password": PASSWORD},
+                           follow_redirects=False)  # fmt: skip
+    max_age = int(re.search(r"Max-Age=(\d+)", response.headers["set-cookie"]).group(1))
+    lifetime = client.app.state.session_minutes * 60
+    assert lifetime + 12 * 3600 - 5 <= max_age <= lifetime + 12 * 3600

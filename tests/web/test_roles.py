@@ -60,7 +60,7 @@ ROUTES = [
     Route("GET", "/batches/{batch}", "view", 200),
     Route("GET", "/batches/{batch}/export", "export", 200),
     Route("GET", "/queue", "view", 200),
-    Route("POST", "/queue/bulk", "review", 303, form={"op": "approve:filter"}),
+    Route("POST", "/queue/bulk", "review", 303, form={"op": "approve:filter", "expected_count": "12"}),
     Route("GET", "/drafts/{draft}", "view", 200),
     Route("POST", "/drafts/{draft}/approve", "review", 303, form={}),
     Route("POST", "/drafts/{draft}/reject", "review", 303, form={"reason": "Off brand"}),
