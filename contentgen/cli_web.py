@@ -20,6 +20,13 @@ def serve_command(
         int | None,
         typer.Option(help="Port to listen on, 1 to 65535; default: CONTENTGEN_PORT (8000)."),
     ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto headers name the client; default: none, so the headers are ignored.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the review pages and the JSON API under /api/v1."""
     if port is not None and not 1 <= port <= 65535:
@@ -35,7 +42,14 @@ def serve_command(
     check_address_free(host, port)
     app = create_app(settings)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default, and every client of a
+        # server on 127.0.0.1 comes from there: any of them could then choose the address
+        # that the failed-login limit and the logs see.
+        uvicorn.run(
+            app, host=host, port=port, log_level="info",
+            proxy_headers=forwarded_allow_ips is not None,
+            forwarded_allow_ips=forwarded_allow_ips or "",
+        )  # fmt: skip
     except SystemExit as stop:
         # uvicorn logs why it could not start and exits with its own code 3, which is not
         # one of contentgen's exit codes.
