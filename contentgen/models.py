@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -294,6 +295,10 @@ class User(Base):
     # The language of the pages, a key of contentgen.i18n.LOCALES; None follows the browser.
     locale: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Names that differ only in case would look like one person in the review history.
+Index("ux_users_username_lower", func.lower(User.username), unique=True)
 
 
 class ApiToken(Base):

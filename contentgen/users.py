@@ -18,6 +18,7 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -160,17 +161,9 @@ def create_user(
     _check_username(username)
     _check_password(password)
     _check_locale(locale)
-    # Names that differ only in case ("rita", "Rita") would look like one person in the
-    # review history, so they count as taken.
-    taken = session.scalars(
-        select(User.username).where(func.lower(User.username) == username.lower()).limit(1)
-    ).first()
+    taken = _holder_of_name(session, username)
     if taken is not None:
-        raise InvalidInput.from_template(
-            N_('username "{username}" is taken by "{taken}"; choose another'),
-            username=username,
-            taken=taken,
-        )
+        raise _name_taken(username, taken)
 
     user = User(
         username=username,
@@ -179,10 +172,31 @@ def create_user(
         is_active=True,
         locale=locale,
     )
-    session.add(user)
-    session.flush()
+    # The unique index on lower(username) catches a name created by a concurrent request
+    # after the check above.
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise _name_taken(username, _holder_of_name(session, username) or username) from None
     logger.info("user %s created with role %s", username, role.value)
     return user
+
+
+def _holder_of_name(session: Session, username: str) -> str | None:
+    # Names that differ only in case ("rita", "Rita") would look like one person in the
+    # review history, so they count as taken.
+    return session.scalars(
+        select(User.username).where(func.lower(User.username) == username.lower()).limit(1)
+    ).first()
+
+
+def _name_taken(username: str, taken: str) -> InvalidInput:
+    return InvalidInput.from_template(
+        N_('username "{username}" is taken by "{taken}"; choose another'),
+        username=username,
+        taken=taken,
+    )
 
 
 def _find_user(session: Session, username: str) -> User | None:

@@ -224,3 +224,15 @@ def test_users_role_permissions(role, permission, allowed):
     if not allowed:
         with pytest.raises(PermissionDenied, match=f"role {role}, which may not"):
             actor.require(permission)
+
+
+def test_users_concurrent_name_in_other_case_is_taken(database, monkeypatch):
+    from contentgen import users
+
+    make_user("rita", "reviewer")
+    # As if another request created "rita" between this one's check and its insert.
+    monkeypatch.setattr(users, "_holder_of_name", lambda session, name: None)
+    with pytest.raises(InvalidInput, match='username "Rita" is taken by "Rita"'), db.session_scope() as session:
+        create_user(session, "Rita", PASSWORD, Role.REVIEWER)
+    with db.session_scope() as session:
+        assert session.scalars(select(User.username)).all() == ["rita"]
