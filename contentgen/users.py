@@ -44,7 +44,7 @@ class Permission(str, enum.Enum):
     ADMIN = "admin"
 
 
-# What each permission lets a user do, as the verb phrase of "which may not ...".
+# The verb phrase of each permission, as in "user mia ... may not submit".
 PERMISSION_ACTIONS: dict[Permission, str] = {
     Permission.VIEW: "view",
     Permission.SUBMIT: "submit",

@@ -627,7 +627,7 @@ def test_cli_batch_list_not_cut_when_piped(ready):
         ("model", "/nonexistent/model", 'model folder "/nonexistent/model" not found'),
         ("generator", "nomodule:factory", 'generator "nomodule:factory" cannot be imported'),
         ("generator", "tests.integration.faulty_generators:broken",
-         "the generator could not be loaded (TypeError: unsupported option 'temperatur'); check"),
+         "loading the generator failed (TypeError: unsupported option 'temperatur'); check"),
     ],
     ids=["model", "generator", "factory-raises"],
 )

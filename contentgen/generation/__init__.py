@@ -46,7 +46,7 @@ def create_generator(settings: Settings) -> Generator:
         # and a custom factory may raise anything.
         logger.debug("loading generator %s failed", settings.generator, exc_info=True)
         raise InfrastructureError(
-            f"the generator could not be loaded ({type(error).__name__}: {error}); check "
+            f"loading the generator failed ({type(error).__name__}: {error}); check "
             f"CONTENTGEN_GENERATOR ({settings.generator}), CONTENTGEN_MODEL and "
             f"CONTENTGEN_DEVICE ({settings.device})"
         ) from error

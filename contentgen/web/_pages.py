@@ -56,8 +56,11 @@ COUNT_NOTICES = ("bulk", "bulk_rules", "templates_synced")
 
 
 def notice_of(request: Request, *shown: str) -> str | None:
-    """Return the notice the URL names, if it is one of ``shown``, the notices that the
-    actions redirecting to this page send; any other is ignored."""
+    """Return the notice that the URL names, if it is one of ``shown``.
+
+    ``shown`` lists the notices of the actions that redirect to this page. Others are
+    ignored, so a crafted link cannot put another page's notice here.
+    """
     catalogue = translations(request_locale(request))
     notice = request.query_params.get("notice", "")
     if notice not in shown:
