@@ -294,8 +294,8 @@ class CampaignSpec(_Spec):
 class CampaignFile(_Spec):
     brands: list[BrandSpec] = []
     campaigns: list[CampaignSpec] = []
-    # The header of a CSV file; None for YAML. A CSV row can say less than a stored
-    # campaign has, so importing it keeps what its columns leave out.
+    # The columns of a CSV file, or None for YAML. A CSV row has fewer fields than a stored
+    # campaign, so importing it keeps the fields that its columns leave out.
     _csv_columns: frozenset[str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -770,7 +770,7 @@ CSV_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def _with_stored_fields(session: Session, spec: CampaignSpec, columns: frozenset[str]) -> CampaignSpec:
-    """Fill in what a CSV row cannot say from the stored campaign of the same key.
+    """Fill in the fields a CSV row lacks from the stored campaign of the same key.
 
     A CSV row has no schedule, no segment keys or descriptions, and maybe not every
     optional column. Re-importing a row to change a price must not drop the campaign's

@@ -97,7 +97,7 @@ X_LINK_LENGTH = 23
 # character or full-width punctuation (these scripts put no space after a link), without
 # trailing ASCII punctuation. It may follow such a character directly ("购买https://…").
 # NOTE: X also links bare domains ("example.com/boots") and domains in other scripts
-# ("https://例子.com"); those are counted character by character here, so such a post may
+# ("https://例子.com"). These are counted character by character here, so such a post may
 # count longer than on X.
 LINK = regex.compile(
     r"(?<![\p{Latin}\p{N}_])(?:https?://|www\.)"

@@ -79,7 +79,7 @@ def create_db_engine(url: str) -> Engine:
             event.listen(engine, "connect", _configure_sqlite)
         else:
             # libpq waits forever for a server that accepts the connection but never
-            # answers; a timeout given in the URL takes precedence.
+            # replies. A connect_timeout given in the URL takes precedence.
             timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
             engine = create_engine(url, pool_pre_ping=True, connect_args=timeout)
     except Exception as error:

@@ -81,7 +81,7 @@ CASES = [
     ("zh-hant-cn-traditional-output", SOCIAL, "zh-Hant-CN", "立即預購，免運費", 8, set()),
     ("yue-hk-traditional-output", SOCIAL, "yue-HK", "立即預購，免運費", 8, set()),
     ("yue-hk-simplified-output", SOCIAL, "yue-HK", "轻盈防水登山靴，周末出发更从容", 15, {"language"}),
-    # Chat answers and placeholders in Chinese and Japanese
+    # Chat replies and placeholders in Chinese and Japanese
     ("zh-leaked-preamble", SOCIAL, "zh-CN", "好的，这是一条帖子：四季好茶", 14, {"leaked_tokens"}),
     ("zh-leaked-placeholder", SOCIAL, "zh-CN", "【您的姓名】您好，春茶到了", 13, {"leaked_tokens"}),
     ("zh-placeholder-price", SOCIAL, "zh-CN", "新茶上市，满XX元立减", 11, {"leaked_tokens"}),

@@ -161,7 +161,7 @@ def test_cli_user_password_without_terminal_exits_2(ready):
     assert count_rows(User) == 0
 
 
-def test_cli_ctrl_c_during_inline_run_says_how_to_resume(ready, monkeypatch):
+def test_cli_ctrl_c_inline_run_resume_hint(ready, monkeypatch):
     apply_settings(monkeypatch, chunk_size="4", max_regenerations="0",
                    generator="tests.integration.faulty_generators:interrupted")  # fmt: skip
     result = invoke("batch", "submit", str(copy_example(ready)), "--wait")
@@ -178,7 +178,7 @@ def test_cli_ctrl_c_during_inline_run_says_how_to_resume(ready, monkeypatch):
     assert attempts == {0}
 
 
-def test_cli_ctrl_c_while_waiting_for_workers_says_batch_runs_on(ready, monkeypatch):
+def test_cli_ctrl_c_waiting_keeps_batch(ready, monkeypatch):
     invoke("batch", "submit", str(copy_example(ready)))
     apply_settings(monkeypatch, broker_url="redis://127.0.0.1:6379/15")
 
@@ -233,7 +233,7 @@ def test_cli_unreachable_database_exits_1(sqlite_settings, monkeypatch):
 
 @pytest.fixture
 def silent_port():
-    """A port on 127.0.0.1 whose server accepts connections and never answers."""
+    """A port on 127.0.0.1 whose server accepts connections and never replies."""
     server = socket.create_server(("127.0.0.1", 0))
     accepted = []
 

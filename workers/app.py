@@ -9,7 +9,7 @@ from contentgen.settings import Settings, get_settings
 GENERATE_CHUNK = "contentgen.generate_chunk"
 SWEEP_STALLED = "contentgen.sweep_stalled_batches"
 DISPATCH_DUE_SCHEDULES = "contentgen.dispatch_due_schedules"
-# Seconds to wait for the broker to accept a connection or answer a command.
+# Seconds to wait for the broker to accept a connection or reply to a command.
 BROKER_SOCKET_TIMEOUT = 30
 
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         broker_connection_timeout=5,
         broker_transport_options={
             "visibility_timeout": settings.broker_visibility_timeout,
-            # A Redis server that accepts the connection but never answers (hung, or
+            # A Redis server that accepts the connection but never replies (hung, or
             # behind a proxy that lost its backend) would otherwise block a command or a
             # worker forever. Workers poll with BRPOP for at most 1 s, well within this.
             "socket_connect_timeout": BROKER_SOCKET_TIMEOUT,

@@ -4,7 +4,7 @@ After ``FAILED_LOGINS`` failures for one username from one client address, furth
 from there are rejected with 429, before the password is checked, until the oldest
 failure leaves the window. A successful login clears the count. The counts live in this
 server process's memory (a moving window of the ``limits`` package), so each process of
-``contentgen serve`` counts on its own and a restart forgets them.
+``contentgen serve`` counts on its own and a restart clears them.
 """
 
 from __future__ import annotations

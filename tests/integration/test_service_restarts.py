@@ -215,7 +215,7 @@ def test_postgres_restart_during_batch(service_env, tmp_path, monkeypatch):
 
 def test_dropped_database_connections_fail_no_request(service_env, tmp_path):
     """A connection that PostgreSQL drops mid-chunk (failover, restart, idle timeout) makes
-    the chunk retry; it is no crash, so it must not use up a request's attempts."""
+    the chunk retry. That is no crash, so it must not use up a request's attempts."""
     url = service_env["CONTENTGEN_DATABASE_URL"]
     database = make_url(url).database
     env = {**service_env, "CONTENTGEN_GENERATOR": SLOW, "CONTENTGEN_MAX_ATTEMPTS": "2"}
@@ -224,8 +224,8 @@ def test_dropped_database_connections_fail_no_request(service_env, tmp_path):
     try:
         worker.wait_ready()
         assert cli(env, "batch", "submit", str(write_campaign(tmp_path, 4))).returncode == 0
-        # Four drops, each while the worker's generate call holds its connection: more
-        # than CONTENTGEN_MAX_ATTEMPTS if each counted as an attempt.
+        # Four drops, each while the worker's generate call keeps its connection open, are
+        # more than CONTENTGEN_MAX_ATTEMPTS if each counted as an attempt.
         for _ in range(4):
             time.sleep(1.5)
             with admin.connect() as connection:

@@ -107,7 +107,7 @@ def test_pages_expired_session_redirects_to_login(app, seeded):
     assert snapshot() == before
 
 
-def test_pages_login_older_than_lifetime_expires_in_fresh_cookie(app, seeded):
+def test_pages_old_login_expires_despite_new_cookie(app, seeded):
     # Signed just now, as the login page signs every cookie again, but logged in 13 hours ago.
     serializer = URLSafeTimedSerializer(SECRET_KEY, salt="contentgen.page-session")
     cookie = serializer.dumps({"csrf_token": "t", "user_id": 2, "login_at": time.time() - 13 * 3600})
