@@ -34,21 +34,23 @@ from rapidfuzz import fuzz, utils
 
 from contentgen.channels import Measurement, measure
 from contentgen.counting import LINK
+from contentgen.i18n import N_, Message
 from contentgen.language import check_language
-from contentgen.rules import BrandRules, TermMatch, find_terms, normalize
+from contentgen.rules import BRAND, BrandRules, TermMatch, find_terms, normalize
 
-EMPTY = "empty"
-LENGTH = "length"
-SHOWN_LENGTH = "shown_length"
-BANNED_TERMS = "banned_terms"
-REQUIRED_TERMS = "required_terms"
-CLAIM_TERMS = "claim_terms"
-REPETITION = "repetition"
-LEAKED_TOKENS = "leaked_tokens"
-PROMPT_ECHO = "prompt_echo"
-LANGUAGE = "language"
-NEAR_DUPLICATE = "near_duplicate"
-PERSONAL_DATA = "personal_data"
+# The names are marked for the catalogue because the review pages show them translated.
+EMPTY = N_("empty")
+LENGTH = N_("length")
+SHOWN_LENGTH = N_("shown_length")
+BANNED_TERMS = N_("banned_terms")
+REQUIRED_TERMS = N_("required_terms")
+CLAIM_TERMS = N_("claim_terms")
+REPETITION = N_("repetition")
+LEAKED_TOKENS = N_("leaked_tokens")
+PROMPT_ECHO = N_("prompt_echo")
+LANGUAGE = N_("language")
+NEAR_DUPLICATE = N_("near_duplicate")
+PERSONAL_DATA = N_("personal_data")
 CHECK_NAMES = (
     EMPTY, LENGTH, SHOWN_LENGTH, BANNED_TERMS, REQUIRED_TERMS, CLAIM_TERMS, REPETITION,
     LEAKED_TOKENS, PROMPT_ECHO, LANGUAGE, NEAR_DUPLICATE, PERSONAL_DATA,
@@ -65,12 +67,20 @@ class CheckResult:
     name: str
     passed: bool
     blocking: bool
+    # What the check found, in English and as a message the review pages translate.
     detail: str = ""
+    message: Message | None = None
 
     @property
     def blocks(self) -> bool:
         """Whether this result keeps the draft out of ``pending_review``."""
         return self.blocking and not self.passed
+
+
+def _result(name: str, passed: bool, blocking: bool, message: Message | None = None) -> CheckResult:
+    if message is None:
+        return CheckResult(name, passed, blocking)
+    return CheckResult(name, passed, blocking, str(message), message)
 
 
 @dataclass(frozen=True)
@@ -161,61 +171,76 @@ def has_visible_text(text: str) -> bool:
 def check_empty(text: str) -> CheckResult:
     if has_visible_text(text):
         return CheckResult(EMPTY, True, True)
-    return CheckResult(EMPTY, False, True, "the model returned no visible text")
+    return _result(EMPTY, False, True, Message(N_("the model returned no visible text")))
 
 
 def check_length(measurement: Measurement) -> CheckResult:
-    detail = f"{measurement.length} of {measurement.limit} {measurement.counting.unit}"
+    counts = {"length": measurement.length, "limit": measurement.limit}
+    unit = Message(measurement.counting.unit)
     if measurement.encoding:
-        detail += f" in {measurement.encoding}"
-    return CheckResult(LENGTH, not measurement.over_limit, True, detail)
+        template = N_("{length} of {limit} {unit} in {encoding}")
+        message = Message(template, {**counts, "unit": unit, "encoding": measurement.encoding})
+    else:
+        message = Message(N_("{length} of {limit} {unit}"), {**counts, "unit": unit})
+    return _result(LENGTH, not measurement.over_limit, True, message)
 
 
 def check_shown_length(measurement: Measurement) -> CheckResult:
     shown = measurement.shown or measurement.limit
     passed = measurement.length <= shown
-    detail = f"{measurement.length} characters; the platform shows {shown} before cutting"
-    return CheckResult(SHOWN_LENGTH, passed, False, detail)
+    template = N_("{length} characters; the platform shows {shown} before cutting")
+    message = Message(template, {"length": measurement.length, "shown": shown})
+    return _result(SHOWN_LENGTH, passed, False, message)
 
 
 # --- brand rules --------------------------------------------------------------------------
 
 
-def _describe_matches(matches: Sequence[TermMatch]) -> str:
-    parts = []
+def _describe_matches(matches: Sequence[TermMatch]) -> list[Message]:
+    # "term" (source), or "term" as "what the text has" (source), once each.
+    parts = {}
     for match in matches:
-        shown = f'"{match.term.text}"'
+        source = Message(BRAND) if match.term.source == BRAND else match.term.source
+        fields = {"term": match.term.text, "source": source}
         if normalize(match.term.text) != match.found:
-            shown += f' as "{match.found}"'
-        parts.append(f"{shown} ({match.term.source})")
-    return ", ".join(dict.fromkeys(parts))
+            message = Message(N_('"{term}" as "{found}" ({source})'), {**fields, "found": match.found})
+        else:
+            message = Message(N_('"{term}" ({source})'), fields)
+        parts.setdefault(message.to_json(), message)
+    return list(parts.values())
+
+
+def _terms_checked(count: int) -> Message:
+    if count == 1:
+        return Message(N_("1 term checked"))
+    return Message(N_("{count} terms checked"), {"count": count})
 
 
 def check_banned_terms(text: str, rules: BrandRules) -> CheckResult:
     matches = find_terms(text, rules.banned)
     if not matches:
-        return CheckResult(BANNED_TERMS, True, True, f"{_terms(len(rules.banned))} checked")
-    return CheckResult(BANNED_TERMS, False, True, f"banned: {_describe_matches(matches)}")
+        return _result(BANNED_TERMS, True, True, _terms_checked(len(rules.banned)))
+    message = Message(N_("banned: {terms}"), {"terms": _describe_matches(matches)})
+    return _result(BANNED_TERMS, False, True, message)
 
 
 def check_required_terms(text: str, rules: BrandRules) -> CheckResult:
     missing = [term.text for term in rules.required if not find_terms(text, [term])]
     if not missing:
-        return CheckResult(REQUIRED_TERMS, True, True, f"{_terms(len(rules.required))} present")
-    quoted = ", ".join(f'"{term}"' for term in missing)
-    return CheckResult(REQUIRED_TERMS, False, True, f"missing: {quoted}")
-
-
-def _terms(count: int) -> str:
-    return "1 term" if count == 1 else f"{count} terms"
+        count = len(rules.required)
+        if count == 1:
+            return _result(REQUIRED_TERMS, True, True, Message(N_("1 term present")))
+        return _result(REQUIRED_TERMS, True, True, Message(N_("{count} terms present"), {"count": count}))
+    quoted = [Message(N_('"{term}"'), {"term": term}) for term in missing]
+    return _result(REQUIRED_TERMS, False, True, Message(N_("missing: {terms}"), {"terms": quoted}))
 
 
 def check_claim_terms(text: str, rules: BrandRules) -> CheckResult:
     matches = find_terms(text, rules.claims)
     if not matches:
-        return CheckResult(CLAIM_TERMS, True, False, f"{_terms(len(rules.claims))} checked")
-    detail = f"needs substantiation: {_describe_matches(matches)}"
-    return CheckResult(CLAIM_TERMS, False, False, detail)
+        return _result(CLAIM_TERMS, True, False, _terms_checked(len(rules.claims)))
+    message = Message(N_("needs substantiation: {terms}"), {"terms": _describe_matches(matches)})
+    return _result(CLAIM_TERMS, False, False, message)
 
 
 # --- quality ------------------------------------------------------------------------------
@@ -252,14 +277,18 @@ def check_repetition(text: str) -> CheckResult:
     found = _repeated_ngram(tokens)
     if found is not None:
         phrase, count = found
-        return CheckResult(REPETITION, False, True, f'"{phrase}" repeated {count} times in a row')
+        return _result(REPETITION, False, True, _repeated(phrase, count))
     for run in _SYMBOL_RUN.finditer(text):
         symbol = run.group(1)
         count = len(regex.findall(regex.escape(symbol), run.group()))
         if symbol.rstrip("\ufe0f") in RATING_STARS and count <= 5:
             continue
-        return CheckResult(REPETITION, False, True, f'"{symbol}" repeated {count} times in a row')
+        return _result(REPETITION, False, True, _repeated(symbol, count))
     return CheckResult(REPETITION, True, True)
+
+
+def _repeated(phrase: str, count: int) -> Message:
+    return Message(N_('"{phrase}" repeated {count} times in a row'), {"phrase": phrase, "count": count})
 
 
 def _repeated_ngram(tokens: list[str]) -> tuple[str, int] | None:
@@ -302,23 +331,23 @@ _CJK_COPY_WORDS = (
 )
 
 _LEAKS = [
-    ("special token", regex.compile(
+    (N_("special token"), regex.compile(
         r"<\|[^|<>\n]{1,40}\|>|</?s>|<(?:unk|pad|bos|eos|mask)>", regex.I
     )),
-    ("chat turn marker", regex.compile(r"<(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>", regex.I)),
-    ("role label", regex.compile(r"(?m)^\s*(?:system|user|assistant)\s*[:：]", regex.I)),
-    ("instruction header", regex.compile(
+    (N_("chat turn marker"), regex.compile(r"<(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>", regex.I)),
+    (N_("role label"), regex.compile(r"(?m)^\s*(?:system|user|assistant)\s*[:：]", regex.I)),
+    (N_("instruction header"), regex.compile(
         r"###\s*(?:instruction|response|input|output)\b", regex.I
     )),
-    ("template syntax", regex.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", regex.S)),
-    ("placeholder", regex.compile(
+    (N_("template syntax"), regex.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", regex.S)),
+    (N_("placeholder"), regex.compile(
         r"\[(?:your|insert|name|first name|company|link|url|date|product|brand|recipient|"
         r"phone|email|address)\b[^\]\n]{0,40}\]|\{[a-z]+(?:_[a-z]+)*\}",
         regex.I,
     )),
     # "Sure! Boots for…", "Certainly, I can…", "Of course! Here is…". Copy may itself open
     # with "Of course, your feet stay dry", so those words need a reply's next words.
-    ("chat preamble", regex.compile(
+    (N_("chat preamble"), regex.compile(
         r"^\s*sure\s*!|^\s*(?:sure|certainly|of course|absolutely|okay|ok)\s*[,!.]\s*"
         r"(?:here\b|i\b|i['’]|let me\b|below\b|this is\b)|"
         r"^\s*here(?:['’]s| is| are)\s+(?:a|an|the|your|one|some|two|three)\s+(?:\w+\s+){0,3}"
@@ -327,7 +356,7 @@ _LEAKS = [
         regex.I,
     )),
     # Chinese and Japanese replies open the same way: "好的，" "以下是三条标题：" "はい、".
-    ("chat preamble", regex.compile(
+    (N_("chat preamble"), regex.compile(
         r"^\s*(?:好的|没问题|沒問題|はい|承知しました)\s*[，,！!。.、]|"
         r"^\s*(?:当然|當然|もちろん)\s*[，,！!。.、]\s*(?:以下|下面|这是|這是|我|こちら|以下は)|"
         rf"^\s*(?:以下是|以下為|下面是|以下は)[^。\n]{{0,12}}?{_CJK_COPY_WORDS}|"
@@ -339,7 +368,7 @@ _LEAKS = [
     # number next to Chinese or Japanese text ("满XX元减", "XXX品牌"). A bracketed heading
     # such as "【产品介绍】" or "【地址】北京…" is copy, so a bare word counts only when it
     # is a slot no copy would label that way.
-    ("placeholder", regex.compile(
+    (N_("placeholder"), regex.compile(
         r"[【\[［](?:您的|你的|插入|填写|請填寫|请填写)[^】\]］\n]{1,12}[】\]］]|"
         r"[【\[［](?:姓名|名字|称呼|稱呼|收件人|链接|鏈接|連結|网址|網址|日期|产品名称|產品名稱|"
         r"品牌名称|品牌名稱|公司名称|公司名稱|お名前|会社名|リンク)[】\]］]|"
@@ -370,13 +399,19 @@ def check_leaked_tokens(text: str) -> CheckResult:
     for label, pattern in _LEAKS:
         match = pattern.search(text)
         if match:
-            found.append(f'{label} "{match.group().strip()}"')
+            fields = {"label": Message(label), "found": match.group().strip()}
+            found.append(Message(N_('{label} "{found}"'), fields))
     control = control_character(text)
     if control is not None:
-        found.append(f"control character U+{ord(control):04X}")
+        found.append(Message(N_("control character U+{code:04X}"), {"code": ord(control)}))
     if not found:
         return CheckResult(LEAKED_TOKENS, True, True)
-    return CheckResult(LEAKED_TOKENS, False, True, "; ".join(found))
+    return _result(LEAKED_TOKENS, False, True, _listing(found))
+
+
+def _listing(items: Sequence[Message]) -> Message:
+    # The template has no words to translate, so it stays out of the catalogue.
+    return Message("{items}", {"items": list(items)})
 
 
 def check_prompt_echo(text: str, prompt: str, campaign_values: Sequence[str] = ()) -> CheckResult:
@@ -393,8 +428,7 @@ def check_prompt_echo(text: str, prompt: str, campaign_values: Sequence[str] = (
     lines = _instruction_lines(prompt, tuple(campaign_values))
     if len(text_tokens) < ECHO_WORDS:
         if text_tokens in lines:
-            detail = f'repeats the prompt: "{_join(text_tokens)}"'
-            return CheckResult(PROMPT_ECHO, False, True, detail)
+            return _result(PROMPT_ECHO, False, True, _echo(text_tokens))
         return CheckResult(PROMPT_ECHO, True, True)
 
     instructions = {
@@ -405,8 +439,12 @@ def check_prompt_echo(text: str, prompt: str, campaign_values: Sequence[str] = (
     for start in range(len(text_tokens) - ECHO_WORDS + 1):
         gram = text_tokens[start : start + ECHO_WORDS]
         if gram in instructions:
-            return CheckResult(PROMPT_ECHO, False, True, f'repeats the prompt: "{_join(gram)}"')
+            return _result(PROMPT_ECHO, False, True, _echo(gram))
     return CheckResult(PROMPT_ECHO, True, True)
+
+
+def _echo(tokens: Sequence[str]) -> Message:
+    return Message(N_('repeats the prompt: "{words}"'), {"words": _join(tokens)})
 
 
 @lru_cache(maxsize=256)
@@ -435,12 +473,12 @@ def check_language_of(text: str, locale: str, names: Sequence[str] = ()) -> Chec
     for name in _longest_first(names):
         remainder = remainder.replace(name, " ")
     verdict = check_language(remainder, locale)
-    return CheckResult(LANGUAGE, verdict.matches, True, verdict.detail)
+    return _result(LANGUAGE, verdict.matches, True, verdict.message)
 
 
 def check_near_duplicate(text: str, siblings: Sequence[Sibling]) -> CheckResult:
     if not text.strip():
-        return CheckResult(NEAR_DUPLICATE, True, True, "no text to compare")
+        return _result(NEAR_DUPLICATE, True, True, Message(N_("no text to compare")))
     best: tuple[float, int] | None = None
     processed = _comparable(text)
     for sibling in siblings:
@@ -450,10 +488,10 @@ def check_near_duplicate(text: str, siblings: Sequence[Sibling]) -> CheckResult:
         if best is None or ratio > best[0]:
             best = (ratio, sibling.variant)
     if best is None:
-        return CheckResult(NEAR_DUPLICATE, True, True, "no other variant to compare")
+        return _result(NEAR_DUPLICATE, True, True, Message(N_("no other variant to compare")))
     ratio, variant = best
-    detail = f"{ratio:.0f}% similar to variant {variant}"
-    return CheckResult(NEAR_DUPLICATE, ratio < NEAR_DUPLICATE_RATIO, True, detail)
+    message = Message(N_("{ratio:.0f}% similar to variant {variant}"), {"ratio": ratio, "variant": variant})
+    return _result(NEAR_DUPLICATE, ratio < NEAR_DUPLICATE_RATIO, True, message)
 
 
 @lru_cache(maxsize=4096)
@@ -482,13 +520,16 @@ def check_personal_data(text: str, region: str = "US") -> CheckResult:
     reference numbers of that length usually do not.
     """
     normalized = unicodedata.normalize("NFKC", text)
-    found = [f'e-mail "{match}"' for match in _EMAIL.findall(normalized)]
+    found = [Message(N_('e-mail "{found}"'), {"found": match}) for match in _EMAIL.findall(normalized)]
     cards = [match for match in _CARD.finditer(normalized) if _passes_luhn(match.group())]
-    found += [f'card number "{match.group()}"' for match in cards]
-    found += [f'phone number "{number}"' for number in _phone_numbers(normalized, region, cards)]
+    found += [Message(N_('card number "{found}"'), {"found": match.group()}) for match in cards]
+    found += [
+        Message(N_('phone number "{found}"'), {"found": number})
+        for number in _phone_numbers(normalized, region, cards)
+    ]
     if not found:
         return CheckResult(PERSONAL_DATA, True, True)
-    return CheckResult(PERSONAL_DATA, False, True, "; ".join(found))
+    return _result(PERSONAL_DATA, False, True, _listing(found))
 
 
 def _phone_numbers(text: str, region: str, cards: Sequence[regex.Match[str]]) -> list[str]:

@@ -437,6 +437,7 @@ def _store_drafts(
             "passed": check.passed,
             "blocking": check.blocking,
             "detail": check.detail,
+            "detail_message": None if check.message is None else check.message.to_json(),
         }
         for row in rows
         for check in row.results

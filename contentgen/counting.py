@@ -30,6 +30,8 @@ import unicodedata
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 import regex
 
+from contentgen.i18n import N_
+
 _GRAPHEME = regex.compile(r"\X")
 
 GSM_7 = "GSM-7"
@@ -55,11 +57,12 @@ class Counting(str, enum.Enum):
         return _DESCRIPTIONS[self]
 
 
+# Marked for the catalogue because check results on the review pages name the unit.
 _UNITS = {
-    Counting.GRAPHEMES: "characters",
-    Counting.GOOGLE_ADS: "Google Ads units",
-    Counting.X: "X units",
-    Counting.SMS: "SMS units",
+    Counting.GRAPHEMES: N_("characters"),
+    Counting.GOOGLE_ADS: N_("Google Ads units"),
+    Counting.X: N_("X units"),
+    Counting.SMS: N_("SMS units"),
 }
 _DESCRIPTIONS = {
     Counting.GRAPHEMES: "Each user-visible character counts 1, an emoji sequence included.",

@@ -17,7 +17,7 @@ from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import CHECK_NAMES
 from contentgen.errors import InvalidInput, NotFound
-from contentgen.i18n import N_
+from contentgen.i18n import N_, Message
 from contentgen.models import (
     Campaign,
     Draft,
@@ -399,8 +399,11 @@ def get_draft(session: Session, draft_id: int) -> Draft:
     return draft
 
 
-def draft_details(session: Session, draft_id: int) -> dict[str, Any]:
+def draft_details(session: Session, draft_id: int, messages: bool = False) -> dict[str, Any]:
     """Return one draft with its prompt, provenance and check results.
+
+    With ``messages``, each check result also has its detail as a ``Message`` to translate
+    (None where the result has no stored message).
 
     Raises:
         NotFound: if no draft has that id.
@@ -411,15 +414,7 @@ def draft_details(session: Session, draft_id: int) -> dict[str, Any]:
     return {
         **summarize(draft),
         "counting": measurement.as_dict(),
-        "checks": [
-            {
-                "name": check.name,
-                "passed": check.passed,
-                "blocking": check.blocking,
-                "detail": check.detail,
-            }
-            for check in draft.checks
-        ],
+        "checks": [_check_details(check, messages) for check in draft.checks],
         "mean_logprob": draft.mean_logprob,
         "original_text": draft.original_text,
         "template": f"{draft.template.name} v{draft.template.version}",
@@ -437,3 +432,16 @@ def draft_details(session: Session, draft_id: int) -> dict[str, Any]:
         "updated_at": utc_iso(draft.updated_at),
         "prompt": draft.request.prompt,
     }
+
+
+def _check_details(check: DraftCheck, messages: bool) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "name": check.name,
+        "passed": check.passed,
+        "blocking": check.blocking,
+        "detail": check.detail,
+    }
+    if messages:
+        stored = check.detail_message
+        details["message"] = None if stored is None else Message.from_json(stored)
+    return details

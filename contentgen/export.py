@@ -22,7 +22,7 @@ from contentgen.batches import get_batch
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
 from contentgen.errors import InvalidInput
-from contentgen.i18n import N_
+from contentgen.i18n import N_, Message
 from contentgen.models import (
     Campaign,
     Draft,
@@ -62,7 +62,7 @@ class Export:
     media_type: str
     filename: str
     # Problems the file has but that do not stop the export, e.g. an ad with too few headlines.
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Message] = field(default_factory=list)
 
 
 def check_format(value: str) -> str:
@@ -90,13 +90,21 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
     check_format(format)
     get_batch(session, batch_id)
     rows = approved_rows(session, batch_id)
+    template = N_(
+        "draft {draft_id} ({channel}) has {characters} {unit}, over the hard limit of {limit}; "
+        "edit it before you upload it"
+    )
     warnings = [
-        f"draft {row['draft_id']} ({row['channel']}) has {row['characters']} "
-        f"{CHANNELS[row['channel']].counting.unit}, over the hard limit of {row['limit']}; edit "
-        "it before you upload it"
+        Message(template, {
+            "draft_id": row["draft_id"],
+            "channel": row["channel"],
+            "characters": row["characters"],
+            "unit": Message(CHANNELS[row["channel"]].counting.unit),
+            "limit": row["limit"],
+        })
         for row in rows
         if row["characters"] > row["limit"]
-    ]
+    ]  # fmt: skip
     if format == "json":
         content = (json.dumps(rows, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
         return Export(content, "application/json", f"batch-{batch_id}-approved.json", warnings)
@@ -206,7 +214,7 @@ def to_csv(
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[str]]:
+def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[Message]]:
     """Group approved headlines and descriptions into responsive search ads, one ad group
     per campaign segment, for Google Ads Editor's CSV import.
 
@@ -226,12 +234,12 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[s
         group[kind].append(row["text"])
 
     table: list[list[Any]] = []
-    warnings: list[str] = []
+    warnings: list[Message] = []
     if not groups:
-        warnings.append(
+        warnings.append(Message(N_(
             "the batch has no approved google_ads_headline or google_ads_description drafts, "
             "so the file has its header only; approve some, or export csv or json"
-        )
+        )))  # fmt: skip
     for group in groups.values():
         ads = max(
             -(-len(group["headlines"]) // MAX_HEADLINES),
@@ -243,12 +251,18 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[s
                 index * MAX_DESCRIPTIONS : (index + 1) * MAX_DESCRIPTIONS
             ]
             if len(headlines) < MIN_HEADLINES or len(descriptions) < MIN_DESCRIPTIONS:
-                warnings.append(
-                    f'campaign "{group["campaign"]}", ad group "{group["ad_group"]}": '
-                    f"{_count(len(headlines), 'headline')} and "
-                    f"{_count(len(descriptions), 'description')}; Google "
-                    f"Ads needs at least {MIN_HEADLINES} and {MIN_DESCRIPTIONS}, so approve more"
+                template = N_(
+                    'campaign "{campaign}", ad group "{ad_group}": {headlines} and {descriptions}; '
+                    "Google Ads needs at least {min_headlines} and {min_descriptions}, so approve more"
                 )
+                warnings.append(Message(template, {
+                    "campaign": group["campaign"],
+                    "ad_group": group["ad_group"],
+                    "headlines": _headlines(len(headlines)),
+                    "descriptions": _descriptions(len(descriptions)),
+                    "min_headlines": MIN_HEADLINES,
+                    "min_descriptions": MIN_DESCRIPTIONS,
+                }))  # fmt: skip
             table.append(
                 [group["campaign"], group["ad_group"], "Responsive search ad"]
                 + _padded(headlines, MAX_HEADLINES)
@@ -258,8 +272,16 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[s
     return table, warnings
 
 
-def _count(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+def _headlines(count: int) -> Message:
+    if count == 1:
+        return Message(N_("1 headline"))
+    return Message(N_("{count} headlines"), {"count": count})
+
+
+def _descriptions(count: int) -> Message:
+    if count == 1:
+        return Message(N_("1 description"))
+    return Message(N_("{count} descriptions"), {"count": count})
 
 
 def _padded(values: list[str], length: int) -> list[str]:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import gettext
 import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -111,6 +114,74 @@ def translate_error(error: ContentgenError, locale: str) -> str:
     gettext_ = translations(locale).gettext
     params = {name: _translate_value(value, gettext_) for name, value in (error.params or {}).items()}
     return gettext_(error.template).format(**params)
+
+
+# Separator of the items of a list field of a ``Message``.
+ITEM_SEPARATOR = N_("; ")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message template marked with ``N_`` and its field values, translated when shown.
+
+    A field value is data (text, a number) and is shown as it is, unless it is itself a
+    ``Message``, which is translated, or a list of them, joined with ``ITEM_SEPARATOR``.
+    """
+
+    template: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.render(DEFAULT_LOCALE)
+
+    def render(self, locale: str) -> str:
+        """Translate the template and its message fields into ``locale`` and fill it in."""
+        gettext_ = translations(locale).gettext
+        return self._render(gettext_)
+
+    def _render(self, gettext_) -> str:
+        values = {name: _render_value(value, gettext_) for name, value in self.params.items()}
+        return gettext_(self.template).format(**values)
+
+    def to_json(self) -> str:
+        """Serialize the message, for storing beside its English text."""
+        return json.dumps(_plain(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Message:
+        """Read a message that ``to_json`` wrote."""
+        return _message(json.loads(text))
+
+
+def _render_value(value: object, gettext_) -> object:
+    if isinstance(value, Message):
+        return value._render(gettext_)
+    if isinstance(value, list | tuple):
+        return gettext_(ITEM_SEPARATOR).join(str(_render_value(item, gettext_)) for item in value)
+    return value
+
+
+def _plain(value: object) -> object:
+    # A message becomes {"t": template, "p": fields}, so that a text field, which is a
+    # JSON string, can never be read back as a message.
+    if isinstance(value, Message):
+        return {"t": value.template, "p": {name: _plain(item) for name, item in value.params.items()}}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _message(data: Mapping[str, object]) -> Message:
+    params = data.get("p") or {}
+    return Message(str(data["t"]), {name: _value(item) for name, item in params.items()})
+
+
+def _value(data: object) -> object:
+    if isinstance(data, dict):
+        return _message(data)
+    if isinstance(data, list):
+        return [_value(item) for item in data]
+    return data
 
 
 # Values that appear inside messages and are words rather than data: review statuses,

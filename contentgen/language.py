@@ -35,6 +35,8 @@ import hanzidentifier
 import regex
 from babel import Locale, UnknownLocaleError
 
+from contentgen.i18n import N_, Message
+
 logger = logging.getLogger(__name__)
 
 MIN_WORDS = 4
@@ -81,7 +83,9 @@ _UNIT = regex.compile(
 )
 _SCRIPT_PATTERNS = [(script, regex.compile(rf"\p{{{script}}}")) for script in _SCRIPTS]
 # Babel's script subtags of Chinese, as it fills them in from the territory (zh-TW: Hant).
-_CHINESE_SCRIPTS = {"Hans": "Simplified", "Hant": "Traditional"}
+SIMPLIFIED = N_("Simplified")
+TRADITIONAL = N_("Traditional")
+_CHINESE_SCRIPTS = {"Hans": SIMPLIFIED, "Hant": TRADITIONAL}
 # At most this many characters of the other Chinese script are quoted in a verdict.
 _QUOTED_CHARACTERS = 5
 # py3langid's codes that mean the same language as a Babel code.
@@ -91,7 +95,11 @@ _ALIASES = {"nb": {"nb", "no", "nn"}, "nn": {"nb", "no", "nn"}, "no": {"nb", "no
 @dataclass(frozen=True)
 class LanguageVerdict:
     matches: bool
-    detail: str
+    message: Message
+
+    @property
+    def detail(self) -> str:
+        return str(self.message)
 
 
 def language_of(locale: str) -> str:
@@ -112,23 +120,26 @@ def check_language(text: str, locale: str) -> LanguageVerdict:
     scripts = _script_units(text)
     total = sum(scripts.values())
     if total == 0:
-        return LanguageVerdict(True, "no words to judge")
+        return LanguageVerdict(True, Message(N_("no words to judge")))
 
     share = sum(count for script, count in scripts.items() if script in expected) / total
     if share < 0.5:
-        found = ", ".join(script for script, _ in scripts.most_common(2))
-        return LanguageVerdict(
-            False,
-            f"{share:.0%} of the text is in the script of {locale} "
-            f"({', '.join(sorted(expected))}); it is mostly {found}",
-        )
+        template = N_("{share:.0%} of the text is in the script of {locale} ({scripts}); it is mostly {found}")
+        fields = {
+            "share": share,
+            "locale": locale,
+            "scripts": ", ".join(sorted(expected)),
+            "found": ", ".join(script for script, _ in scripts.most_common(2)),
+        }
+        return LanguageVerdict(False, Message(template, fields))
     if expected == LATIN and total >= MIN_WORDS:
         return _identify_latin(text, language, locale)
     if language in ("zh", "yue"):
         verdict = _check_chinese_script(text, locale)
         if verdict is not None:
             return verdict
-    return LanguageVerdict(True, f"{share:.0%} in {', '.join(sorted(expected))}")
+    fields = {"share": share, "scripts": ", ".join(sorted(expected))}
+    return LanguageVerdict(True, Message(N_("{share:.0%} in {scripts}"), fields))
 
 
 def _script_units(text: str) -> Counter[str]:
@@ -156,34 +167,41 @@ def _check_chinese_script(text: str, locale: str) -> LanguageVerdict | None:
     if expected is None:
         return None
 
-    only_in: dict[str, list[str]] = {"Simplified": [], "Traditional": []}
+    only_in: dict[str, list[str]] = {SIMPLIFIED: [], TRADITIONAL: []}
     for character in text:
         kind = hanzidentifier.identify(character)
         if kind == hanzidentifier.SIMPLIFIED:
-            only_in["Simplified"].append(character)
+            only_in[SIMPLIFIED].append(character)
         elif kind == hanzidentifier.TRADITIONAL:
-            only_in["Traditional"].append(character)
+            only_in[TRADITIONAL].append(character)
 
-    other = "Traditional" if expected == "Simplified" else "Simplified"
+    other = TRADITIONAL if expected == SIMPLIFIED else SIMPLIFIED
     found, expected_found = only_in[other], only_in[expected]
     if len(found) > len(expected_found):
-        quoted = "".join(dict.fromkeys(found))[:_QUOTED_CHARACTERS]
-        return LanguageVerdict(
-            False,
-            f"written in {other} Chinese ({len(found)} characters such as {quoted}), "
-            f"but {locale} expects {expected}",
-        )
-    return LanguageVerdict(
-        True,
-        f"{expected} Chinese: {len(expected_found)} {expected}-only characters, "
-        f"{len(found)} {other}-only",
-    )
+        template = N_("written in {other} Chinese ({count} characters such as {quoted}), but {locale} expects {expected}")
+        fields = {
+            "other": Message(other),
+            "count": len(found),
+            "quoted": "".join(dict.fromkeys(found))[:_QUOTED_CHARACTERS],
+            "locale": locale,
+            "expected": Message(expected),
+        }
+        return LanguageVerdict(False, Message(template, fields))
+    template = N_("{expected} Chinese: {count} {expected}-only characters, {other_count} {other}-only")
+    fields = {
+        "expected": Message(expected),
+        "count": len(expected_found),
+        "other": Message(other),
+        "other_count": len(found),
+    }
+    return LanguageVerdict(True, Message(template, fields))
 
 
 def _identify_latin(text: str, language: str, locale: str) -> LanguageVerdict:
     identifier = _identifier()
     if language not in identifier.labels:
-        return LanguageVerdict(True, f"{language} cannot be identified within Latin script")
+        template = N_("{language} cannot be identified within Latin script")
+        return LanguageVerdict(True, Message(template, {"language": language}))
     ranking = identifier.rank(text)
     detected, confidence = ranking[0]
     accepted = _ALIASES.get(language, {language})
@@ -193,11 +211,12 @@ def _identify_latin(text: str, language: str, locale: str) -> LanguageVerdict:
         and confidence >= MIN_CONFIDENCE
         and expected < MAX_EXPECTED_CONFIDENCE
     ):
-        return LanguageVerdict(
-            False, f"reads as {detected} ({confidence:.0%}), not {locale} ({expected:.0%})"
-        )
-    detail = f"reads as {detected} ({confidence:.0%}); {language} {expected:.0%}"
-    return LanguageVerdict(True, detail)
+        template = N_("reads as {detected} ({confidence:.0%}), not {locale} ({expected:.0%})")
+        fields = {"detected": detected, "confidence": confidence, "locale": locale, "expected": expected}
+        return LanguageVerdict(False, Message(template, fields))
+    template = N_("reads as {detected} ({confidence:.0%}); {language} {expected:.0%}")
+    fields = {"detected": detected, "confidence": confidence, "language": language, "expected": expected}
+    return LanguageVerdict(True, Message(template, fields))
 
 
 def load_identifier() -> None:

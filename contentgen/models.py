@@ -274,6 +274,9 @@ class DraftCheck(Base):
     # failed advisory check is shown to the reviewer only.
     blocking: Mapped[bool] = mapped_column(default=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+    # The detail as ``contentgen.i18n.Message.to_json`` writes it, for showing it translated;
+    # null for a result without detail and for rows older than this column.
+    detail_message: Mapped[str | None] = mapped_column(Text)
 
     draft: Mapped[Draft] = relationship(back_populates="checks")
 

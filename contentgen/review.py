@@ -272,10 +272,15 @@ def _recheck(session: Session, draft: Draft) -> None:
         siblings = stored_siblings(session, [request]).get(slot_of(request), [])
         results = run_checks(draft.text, context, siblings)
         draft.checks = [
-            DraftCheck(name=result.name, passed=result.passed, blocking=result.blocking,
-                       detail=result.detail)
+            DraftCheck(
+                name=result.name,
+                passed=result.passed,
+                blocking=result.blocking,
+                detail=result.detail,
+                detail_message=None if result.message is None else result.message.to_json(),
+            )
             for result in results
-        ]  # fmt: skip
+        ]
     measurement = measure_for_channel(draft.text, request.channel, context.channel_limits)
     # A person wrote the text, so the model's token probabilities do not apply to it.
     draft.score = score_draft(results, measurement, None)

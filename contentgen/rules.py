@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 import regex
 from babel import Locale, UnknownLocaleError
 
+from contentgen.i18n import N_
+
 if TYPE_CHECKING:
     from contentgen.models import Brand
 
@@ -101,6 +103,10 @@ RULE_PACKS: dict[str, RulePack] = {
 }
 
 
+# The source of a brand's own terms; any other source is a rule pack's key.
+BRAND = N_("brand")
+
+
 @dataclass(frozen=True)
 class Term:
     """A term to look for, with where it came from (the brand, or a rule pack's key)."""
@@ -137,14 +143,14 @@ def brand_rules(
     packs = [
         pack for pack in RULE_PACKS.values() if pack.key not in disabled and pack.applies_to(locale)
     ]
-    banned = [Term(term, "brand") for term in banned_terms]
-    claims = [Term(term, "brand") for term in claim_terms]
+    banned = [Term(term, BRAND) for term in banned_terms]
+    claims = [Term(term, BRAND) for term in claim_terms]
     for pack in packs:
         banned += [Term(term, pack.key, pack.allowed_words) for term in pack.banned_terms]
         claims += [Term(term, pack.key) for term in pack.claim_terms]
     return BrandRules(
         banned=_unique(banned),
-        required=_unique(Term(term, "brand") for term in required_terms),
+        required=_unique(Term(term, BRAND) for term in required_terms),
         claims=_unique(claims),
         packs=tuple(pack.key for pack in packs),
     )

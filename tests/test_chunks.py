@@ -17,6 +17,7 @@ from contentgen.dispatch import submit
 from contentgen.errors import InfrastructureError
 from contentgen.generation import GenerationInput, GenerationOutput, OutOfMemory
 from contentgen.generation.null import NullGenerator
+from contentgen.i18n import Message
 from contentgen.models import (
     Batch,
     BatchStatus,
@@ -288,6 +289,8 @@ def test_run_chunk_flagged_draft_names_its_reasons(synced):
         assert [check.name for check in failed] == ["banned_terms"]
         assert '"cheap"' in failed[0].detail
         assert "c.h.e.a.p" in failed[0].detail
+        message = Message.from_json(failed[0].detail_message)
+        assert message.render("zh-CN") == "含禁用词：“cheap”，写作“c.h.e.a.p”（品牌）"
 
 
 def test_run_chunk_regenerates_only_failing_rows(synced):

@@ -84,7 +84,7 @@ def test_export_google_ads_without_ad_channels_warns(synced):
     export = exported(batch_id, "google-ads")
 
     assert export.content.decode("utf-8-sig").count("\r\n") == 1
-    assert export.warnings == [
+    assert [str(warning) for warning in export.warnings] == [
         "the batch has no approved google_ads_headline or google_ads_description drafts, so the "
         "file has its header only; approve some, or export csv or json"
     ]
@@ -127,7 +127,8 @@ def test_export_google_ads_groups_by_segment(approved):
 
 
 def test_export_google_ads_warns_below_minimum(approved):
-    assert any("Google Ads needs at least 3 and 2" in warning for warning in exported(approved, "google-ads").warnings)
+    warnings = [str(warning) for warning in exported(approved, "google-ads").warnings]
+    assert any("Google Ads needs at least 3 and 2" in warning for warning in warnings)
 
 
 def test_export_google_ads_splits_past_15_headlines():
@@ -153,8 +154,12 @@ def test_export_warns_about_text_over_limit(approved, format):
     with db.session_scope() as session:
         session.get(Draft, draft_id).text = "x" * 61
     warnings = exported(approved, format).warnings
-    assert f"draft {draft_id} (email_subject) has 61 characters, over the hard limit of 60" in warnings[0]
-    assert len([warning for warning in warnings if "over the hard limit" in warning]) == 1
+    english = [str(warning) for warning in warnings]
+    assert f"draft {draft_id} (email_subject) has 61 characters, over the hard limit of 60" in english[0]
+    assert len([warning for warning in english if "over the hard limit" in warning]) == 1
+    assert warnings[0].render("zh-CN") == (
+        f"草稿 {draft_id}（email_subject）有 61 个字符，超过硬性上限 60；请先修改再上传"
+    )
 
 
 def test_export_unknown_format_is_invalid(approved):

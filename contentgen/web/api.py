@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +18,7 @@ from contentgen.batches import batch_progress, list_batches
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
 from contentgen.errors import InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
-from contentgen.i18n import N_
+from contentgen.i18n import N_, Message
 from contentgen.models import utc_iso
 from contentgen.review import Decision, decide, decide_many, history
 from contentgen.templates import list_template_versions, sync_templates
@@ -34,6 +34,7 @@ from contentgen.users import (
     set_role,
 )
 from contentgen.web._auth import api_actor, current_api_actor
+from contentgen.web._render import request_locale
 from contentgen.web._submit import submit_upload
 
 router = APIRouter(tags=["contentgen"])
@@ -201,6 +202,7 @@ MAX_HEADER_WARNINGS = 20
     responses={200: {"content": {"text/csv": {}, "application/json": {}}}},
 )
 def get_export(
+    request: Request,
     batch_id: int,
     actor: Exporter,
     format: Annotated[str, Query(description=f"One of: {', '.join(FORMATS)}")] = "csv",
@@ -211,26 +213,28 @@ def get_export(
     headers = {"Content-Disposition": f'attachment; filename="{exported.filename}"'}
     headers[EXPORT_WARNING_COUNT_HEADER] = str(len(exported.warnings))
     if exported.warnings:
-        headers[EXPORT_WARNINGS_HEADER] = _warnings_header(exported.warnings, batch_id, format)
+        header = _warnings_header(exported.warnings, batch_id, format, request_locale(request))
+        headers[EXPORT_WARNINGS_HEADER] = header
     return Response(exported.content, media_type=exported.media_type, headers=headers)
 
 
-def _warnings_header(warnings: list[str], batch_id: int, format: str) -> str:
-    """Return the first ``MAX_HEADER_WARNINGS`` warnings as a JSON array, and after them how
-    many more there are.
+def _warnings_header(warnings: list[Message], batch_id: int, format: str, locale: str) -> str:
+    """Return the first ``MAX_HEADER_WARNINGS`` warnings in ``locale`` as a JSON array, and
+    after them how many more there are.
 
     Non-ASCII characters are escaped, since header values are Latin-1.
     """
-    if len(warnings) <= MAX_HEADER_WARNINGS:
-        return json.dumps(warnings)
-    listed = warnings[:MAX_HEADER_WARNINGS]
+    listed = [warning.render(locale) for warning in warnings[:MAX_HEADER_WARNINGS]]
     rest = len(warnings) - MAX_HEADER_WARNINGS
-    more = "1 more warning is" if rest == 1 else f"{rest} more warnings are"
-    summary = (
-        f"{more} not listed here; to see them all, run: "
-        f"contentgen export --batch {batch_id} --format {format}"
-    )
-    return json.dumps([*listed, summary])
+    if rest <= 0:
+        return json.dumps(listed)
+    command = f"contentgen export --batch {batch_id} --format {format}"
+    if rest == 1:
+        template = N_("1 more warning is not listed here; to see them all, run: {command}")
+    else:
+        template = N_("{count} more warnings are not listed here; to see them all, run: {command}")
+    summary = Message(template, {"count": rest, "command": command})
+    return json.dumps([*listed, summary.render(locale)])
 
 
 # --- drafts and review -----------------------------------------------------------------

@@ -129,7 +129,7 @@ def _parse_selection(values: list[str]) -> dict[int, int]:
 
 def _draft_context(request: Request, draft_id: int, draft_filter: DraftFilter) -> dict[str, Any]:
     with db.session_scope() as session:
-        details = draft_details(session, draft_id)
+        details = draft_details(session, draft_id, messages=True)
         events = history(session, draft_id)
         position = queue_position(session, draft_filter, draft_id)
     return {

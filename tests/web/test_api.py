@@ -188,6 +188,16 @@ def test_api_export_sends_warnings_header(api, seeded):
     assert "Google Ads needs at least 3 and 2" in warnings[0]
 
 
+def test_api_export_warnings_in_chinese(api, seeded):
+    with db.session_scope() as session:
+        session.get(Draft, draft_ids(seeded.batch_id, "email_subject")[0]).status = DraftStatus.APPROVED
+    response = api("marketer").get(f"/api/v1/batches/{seeded.batch_id}/export",
+                                    params={"format": "google-ads"}, headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    warnings = json.loads(response.headers["x-contentgen-warnings"])
+    assert warnings == ["该批次没有已通过的 google_ads_headline 或 google_ads_description 草稿，"
+                        "因此文件只有表头；请先通过一些草稿，或导出 csv 或 json"]  # fmt: skip
+
+
 def test_api_unknown_export_format_is_422(api, seeded):
     response = api("marketer").get(f"/api/v1/batches/{seeded.batch_id}/export", params={"format": "xml"})
     assert response.status_code == 422

@@ -86,6 +86,10 @@ def test_export_warnings_page_in_chinese(client_for, seeded):
 
     assert "<h1>导出警告</h1>" in response.text
     assert "批次 1 的导出有 1 条警告。" in response.text
+    assert listed_warnings(response.text) == [
+        "活动“Ridgeline launch”，广告组“Hikers”：1 条标题和 0 条描述；"
+        "Google Ads 至少需要 3 条标题和 2 条描述，请再通过一些"
+    ]
 
 
 def test_export_warnings_value_must_be_accepted(client_for, seeded):

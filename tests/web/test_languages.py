@@ -176,3 +176,45 @@ def test_languages_wrong_method_page_in_chinese(client_for):
     response = client.put("/batches", headers={"Accept-Language": "zh-CN"})
     assert response.status_code == 405
     assert "此页面不接受 PUT 请求。" in response.text
+
+
+def check_lines(html: str) -> list[str]:
+    block = re.search(r'<ul class="checks">(.*?)</ul>', html, re.S)
+    assert block, "the page shows no check results"
+    return [unescape(line).strip() for line in re.findall(r"<li[^>]*>(.*?)</li>", block.group(1))]
+
+
+def test_languages_check_results_translated(reviewer, seeded):
+    client, token = reviewer
+    draft_id = seeded.draft_ids[0]
+    # Saving an edit runs the checks again, which store their messages.
+    client.post(f"/drafts/{draft_id}/edit",
+                data={"csrf_token": token, "text": "Mail sales@example.com today"})  # fmt: skip
+
+    chinese = check_lines(client.get(f"/drafts/{draft_id}", headers=CHINESE).text)
+    english = check_lines(client.get(f"/drafts/{draft_id}").text)
+
+    assert "个人信息：未通过 – 电子邮件地址“sales@example.com”" in chinese
+    assert 'personal_data: failed – e-mail "sales@example.com"' in english
+    assert any(re.fullmatch(r"长度：通过 – \d+/\d+ 个字符", line) for line in chinese), chinese
+    assert not any("e-mail" in line or " of " in line for line in chinese)
+
+
+def test_languages_check_without_message_shows_english_detail(reviewer, seeded):
+    # Results stored before messages were kept have only their English detail.
+    client, _ = reviewer
+    draft_id = next(draft_id for draft_id in seeded.draft_ids if draft_id % 3 == 0)
+
+    lines = check_lines(client.get(f"/drafts/{draft_id}", headers=CHINESE).text)
+
+    assert lines == ["长度：未通过 – too long"]
+
+
+def test_languages_queue_names_failed_checks(reviewer, seeded):
+    client, _ = reviewer
+
+    page = client.get("/queue?check=failed", headers=CHINESE).text
+
+    assert '<option value="failed:length" selected' not in page
+    assert "未通过：长度" in unescape(page)
+    assert re.search(r"<td>长度</td>", page)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from contentgen.export import Export
+from contentgen.i18n import Message
 from contentgen.web import api as api_routes
 from contentgen.web._body_limit import MAX_REQUEST_BYTES
 
@@ -179,7 +180,7 @@ def test_upload_invalid_idempotency_key_is_422(api, client_for, tmp_path, key, m
 
 def fake_export(warning_count: int):
     def export_batch(session, batch_id, format):
-        warnings = [f"warning {number}" for number in range(1, warning_count + 1)]
+        warnings = [Message(f"warning {number}") for number in range(1, warning_count + 1)]
         return Export(b"[]", "application/json", "batch.json", warnings)
 
     return export_batch
