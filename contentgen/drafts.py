@@ -220,7 +220,7 @@ def count_matching(session: Session, draft_filter: DraftFilter) -> int:
     """Count the drafts that match ``draft_filter``.
 
     Raises:
-        NotFound: if the filter names a batch or campaign that does not exist.
+        NotFound: if the filter names a batch, campaign or segment that does not exist.
     """
     if draft_filter.batch_id is not None:
         get_batch(session, draft_filter.batch_id)
@@ -231,7 +231,52 @@ def count_matching(session: Session, draft_filter: DraftFilter) -> int:
                 N_('campaign "{key}" not found; list campaigns with: contentgen campaigns list'),
                 key=draft_filter.campaign,
             )
+    if draft_filter.segment is not None:
+        _check_segment(session, draft_filter.segment, draft_filter.campaign)
     return _count(session, draft_filter)
+
+
+# An unknown segment's error lists at most this many of the known ones.
+LISTED_SEGMENTS = 20
+
+
+def _check_segment(session: Session, segment: str, campaign: str | None) -> None:
+    # A segment is known if a campaign defines it now, or if requests were made for it
+    # before a new campaign file renamed or removed it.
+    specs = select(Campaign.spec)
+    if campaign is not None:
+        specs = specs.where(Campaign.key == campaign)
+    defined = sorted({item["key"] for spec in session.scalars(specs) for item in spec.get("segments", [])})
+    if segment in defined:
+        return
+
+    requested = select(GenerationRequest.id).where(GenerationRequest.segment == segment)
+    if campaign is not None:
+        requested = requested.join(GenerationRequest.campaign).where(Campaign.key == campaign)
+    if session.scalar(requested.limit(1)) is not None:
+        return
+
+    listed = ", ".join(defined[:LISTED_SEGMENTS])
+    if len(defined) > LISTED_SEGMENTS:
+        listed += ", …"
+    if campaign is not None:
+        raise NotFound.from_template(
+            N_('segment "{segment}" not found in campaign "{campaign}"; its segments are: {segments}'),
+            segment=segment,
+            campaign=campaign,
+            segments=listed,
+        )
+    if not defined:
+        raise NotFound.from_template(
+            N_('segment "{segment}" not found: no campaign is imported yet; import one with: '
+               "contentgen campaigns import FILE"),
+            segment=segment,
+        )  # fmt: skip
+    raise NotFound.from_template(
+        N_('segment "{segment}" not found in any campaign; the segments are: {segments}'),
+        segment=segment,
+        segments=listed,
+    )
 
 
 def _count(session: Session, draft_filter: DraftFilter) -> int:

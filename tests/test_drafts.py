@@ -1,8 +1,10 @@
 import pytest
+from sqlalchemy import select
 
 from contentgen import db
 from contentgen.drafts import DraftFilter, queue_page, queue_position
 from contentgen.errors import InvalidInput, NotFound
+from contentgen.models import Campaign
 
 from .seeding import draft_ids, seed_batch
 
@@ -36,6 +38,29 @@ def test_drafts_filter_rejects_unknown_values(values, message):
 def test_drafts_queue_unknown_campaign_not_found(batch):
     with pytest.raises(NotFound, match='campaign "nope" not found; list campaigns with'):
         page_ids(DraftFilter(campaign="nope"))
+
+
+def test_drafts_queue_unknown_segment_not_found(batch):
+    with pytest.raises(NotFound, match='segment "climbers" not found in any campaign; the segments are: hikers, runners'):
+        page_ids(DraftFilter(segment="climbers"))
+    with pytest.raises(NotFound, match='segment "climbers" not found in campaign "ridgeline"; its segments are: hikers, runners'):
+        page_ids(DraftFilter(campaign="ridgeline", segment="climbers"))
+
+
+def test_drafts_queue_segment_without_campaigns(synced):
+    with pytest.raises(NotFound, match='segment "hikers" not found: no campaign is imported yet'):
+        page_ids(DraftFilter(segment="hikers"))
+
+
+def test_drafts_queue_removed_segment_still_found(batch):
+    # A new campaign file dropped "runners"; its earlier drafts stay listed.
+    with db.session_scope() as session:
+        campaign = session.scalars(select(Campaign)).one()
+        campaign.spec = {**campaign.spec, "segments": [{"key": "hikers", "name": "Hikers"}]}
+
+    assert page_ids(DraftFilter(segment="runners"))
+    with pytest.raises(NotFound, match="its segments are: hikers$"):
+        page_ids(DraftFilter(campaign="ridgeline", segment="climbers"))
 
 
 def test_drafts_filter_params_round_trip():

@@ -50,6 +50,9 @@ def validation_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
                 "e.g. with curl: -F file=@campaigns.yaml"
             )
         location = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
+        if error.get("type") == "extra_forbidden":
+            kind = "parameter" if location[:1] == ["query"] else "field"
+            message = f"unknown {kind}; correct its spelling or remove it (/api/v1/docs lists them)"
         problems.append({"loc": location, "msg": message, "type": str(error.get("type", ""))})
     return problems
 
@@ -65,4 +68,6 @@ def _field_name(location: list[Any]) -> str:
     parts = [str(part) for part in location if part != "body"]
     if not parts or (len(location) == 2 and location[0] == "body" and isinstance(location[1], int)):
         return "request body"
+    if parts[0] == "query" and len(parts) > 1:
+        return f'query parameter "{".".join(parts[1:])}"'
     return ".".join(parts)

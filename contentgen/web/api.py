@@ -240,16 +240,24 @@ def _warnings_header(warnings: list[Message], batch_id: int, format: str, locale
 # --- drafts and review -----------------------------------------------------------------
 
 
+class DraftsQuery(QueueQuery):
+    """The review queue's filter and page. An unknown parameter is rejected, because a
+    misspelt filter would otherwise list every draft."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    page: int = Field(1, ge=1)
+    page_size: int = Field(PAGE_SIZE, ge=1, le=500)
+
+    def to_filter(self) -> DraftFilter:
+        return DraftFilter.from_params(**self.model_dump(exclude={"page", "page_size"}))
+
+
 @router.get("/drafts", summary="The review queue: drafts filtered, sorted and paged")
-def get_drafts(
-    actor: Viewer,
-    query: Annotated[QueueQuery, Query()],
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = PAGE_SIZE,
-) -> dict[str, Any]:
+def get_drafts(actor: Viewer, query: Annotated[DraftsQuery, Query()]) -> dict[str, Any]:
     draft_filter = query.to_filter()
     with db.session_scope() as session:
-        result = queue_page(session, draft_filter, page, page_size, clamp=False)
+        result = queue_page(session, draft_filter, query.page, query.page_size, clamp=False)
     return {"total": result.total, "page": result.page, "pages": result.pages, "items": result.items}
 
 

@@ -76,12 +76,12 @@ def test_api_stale_version_is_409(api, seeded):
         ("/api/v1/drafts/bulk", {"action": "approve"}, 422, "no drafts selected"),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 9999}]}, 404, "drafts not found: 9999"),
         ("/api/v1/drafts/bulk", {"action": "approve", "filter": {"campain": "x"}}, 422,
-         "filter.campain: Extra inputs are not permitted"),
+         "filter.campain: unknown field; correct its spelling or remove it"),
         ("/api/v1/drafts/bulk", {"action": "reject", "reason": "x", "drafts": [{"id": 1}],
                                  "filter": {"batch_id": 1}, "expected_count": 12}, 422,
          "give either drafts or a filter, not both"),
         ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}}, 422, "a filter needs expected_count"),
-        ("/api/v1/drafts/{draft}/approve", {"verison": 1}, 422, "verison: Extra inputs are not permitted"),
+        ("/api/v1/drafts/{draft}/approve", {"verison": 1}, 422, "verison: unknown field; correct its spelling or remove it"),
         ("/api/v1/drafts/{draft}/approve", {"version": "1"}, 422, "version: Input should be a valid integer"),
     ],
     ids=["unknown-draft", "no-reason", "over-limit", "empty-bulk", "bulk-unknown",
@@ -113,6 +113,21 @@ def test_api_version_that_never_existed(api, seeded, newer):
         "Nothing was saved. Reload the draft and decide again."
     )
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({"stauts": "flagged"}, 422, 'query parameter "stauts": unknown parameter; correct its spelling'),
+        ({"page": "0"}, 422, 'query parameter "page": Input should be greater than or equal to 1'),
+        ({"segment": "climbers"}, 404, 'segment "climbers" not found in any campaign; the segments are: hikers'),
+    ],
+    ids=["misspelt-parameter", "page-zero", "unknown-segment"],
+)
+def test_api_drafts_rejects_bad_query(api, params, status, message):
+    response = api("reviewer").get("/api/v1/drafts", params=params)
+    assert response.status_code == status
+    assert response.json()["detail"].startswith(message)
 
 
 def test_api_bulk_filter_unknown_batch_is_404(api):
@@ -224,7 +239,7 @@ def test_api_admin_manages_users(api):
     [
         ({"active": "false"}, "active: Input should be a valid boolean"),
         ({"active": 0}, "active: Input should be a valid boolean"),
-        ({"actve": False}, "actve: Extra inputs are not permitted"),
+        ({"actve": False}, "actve: unknown field; correct its spelling or remove it"),
     ],
     ids=["string", "integer", "misspelt"],
 )
