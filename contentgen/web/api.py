@@ -7,16 +7,17 @@ what it may do, as on the pages. The OpenAPI schema is at /api/v1/openapi.json.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contentgen import db
 from contentgen.batches import batch_progress, list_batches
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
-from contentgen.errors import InvalidInput
+from contentgen.errors import InfrastructureError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import N_, Message
 from contentgen.models import utc_iso
@@ -36,6 +37,8 @@ from contentgen.users import (
 from contentgen.web._auth import api_actor, current_api_actor
 from contentgen.web._render import request_locale
 from contentgen.web._submit import submit_upload
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["contentgen"])
 
@@ -135,6 +138,23 @@ def _user_json(user) -> dict[str, Any]:
 
 
 # --- the caller ------------------------------------------------------------------------
+
+
+@router.get(
+    "/health",
+    summary="Whether the server can serve requests: its database is reachable and up to date",
+    responses={503: {"description": "The database is unreachable or its schema is out of date"}},
+)
+def get_health() -> JSONResponse:
+    # No token is needed, so that load balancers and uptime checks can call it. The reason
+    # for a failure, which names the database, goes to the server log only.
+    try:
+        db.check_schema()
+    except InfrastructureError as error:
+        logger.warning("health check failed: %s", error)
+        body = {"status": "unavailable", "database": "failed; the server log says why"}
+        return JSONResponse(body, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
 
 
 @router.get("/me", summary="The user the token belongs to")

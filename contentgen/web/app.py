@@ -27,6 +27,7 @@ from contentgen.web import admin_pages, api, pages, review_pages
 from contentgen.web._auth import LoginRequired, identify_page_actor
 from contentgen.web._body_limit import MAX_REQUEST_BYTES, RequestBodyLimit
 from contentgen.web._errors import status_code_of, validation_message, validation_problems
+from contentgen.web._head import HeadAsGet
 from contentgen.web._headers import SecurityHeaders
 from contentgen.web._login_limit import LoginThrottle
 from contentgen.web._render import STATIC_DIR, create_templates, render, request_locale
@@ -58,8 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = create_templates()
 
     app.add_middleware(RequestBodyLimit, max_bytes=MAX_REQUEST_BYTES, api_prefix=API_PREFIX)
-    # Added last, so it runs first and also marks the body limit's 413 responses.
+    # Added after the body limit, so it wraps it and also marks its 413 responses.
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(pages.router)

@@ -331,3 +331,29 @@ def test_api_broken_json_names_request_body(api):
                                     headers={"Content-Type": "application/json"})  # fmt: skip
     assert response.status_code == 422
     assert response.json()["detail"].startswith("request body: JSON decode error")
+
+
+def test_api_health_needs_no_token(api):
+    response = api(None).get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_api_health_schema_out_of_date(api, caplog):
+    db.downgrade("0008")
+
+    response = api(None).get("/api/v1/health")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+    assert "sqlite" not in response.text
+    assert "not the latest" in caplog.text
+
+
+def test_api_health_database_missing(api, seeded, tmp_path):
+    (tmp_path / "contentgen.db").unlink()
+
+    response = api(None).get("/api/v1/health")
+
+    assert response.status_code == 503
+    assert response.json()["database"] == "failed; the server log says why"

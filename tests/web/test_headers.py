@@ -25,3 +25,26 @@ def test_headers_forbid_framing(client_for, method, path, status):
     for name, value in SECURITY_HEADERS.items():
         assert response.headers[name] == value
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/login", 200), ("/api/v1/health", 200), ("/api/v1/drafts", 401), ("/no-such-page", 404)],
+    ids=["page", "health", "api-401", "page-404"],
+)
+def test_head_answers_like_get_without_body(client_for, path, status):
+    client, _ = client_for(None)
+    head = client.head(path)
+    get = client.get(path)
+
+    assert head.status_code == status
+    assert get.status_code == status
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == str(len(get.content))
+    assert head.headers["x-frame-options"] == "DENY"
+
+
+def test_head_on_post_only_route_is_405(client_for):
+    client, _ = client_for(None)
+    assert client.head("/logout").status_code == 405

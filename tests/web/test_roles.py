@@ -75,6 +75,7 @@ ROUTES = [
     # API
     Route("GET", "/api/v1/openapi.json", "public", 200),
     Route("GET", "/api/v1/docs", "public", 200),
+    Route("GET", "/api/v1/health", "public", 200),
     Route("GET", "/api/v1/me", "login", 200),
     Route("PATCH", "/api/v1/me", "login", 200, json={"locale": "zh-CN"}),
     Route("GET", "/api/v1/batches", "view", 200),
