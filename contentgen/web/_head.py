@@ -1,8 +1,8 @@
-"""HEAD requests, answered as GET without the body.
+"""HEAD requests, run as GET with the body left out.
 
-HTTP requires a server that answers GET on a path to answer HEAD there too, with the same
-headers (RFC 9110, section 9.3.2). FastAPI's routes list GET only, so load balancers and
-uptime checks that send HEAD would get 405.
+HTTP/1.1 requires general-purpose servers to support HEAD, with the headers that GET would
+send and no body (RFC 2616, sections 5.1.1 and 9.4). FastAPI's GET routes do not accept
+HEAD, so load balancers and uptime checks that send it would get 405.
 """
 
 from __future__ import annotations
