@@ -28,14 +28,19 @@ if TYPE_CHECKING:
     from contentgen.models import Brand
 
 # Characters that may stand between the letters of a term without breaking the match:
-# whitespace, punctuation, symbols and format characters such as zero-width spaces.
-_SEPARATOR = r"[\s\p{P}\p{S}\p{Cf}]"
+# whitespace, punctuation, symbols, and format and other default-ignorable characters,
+# which render as nothing: zero-width spaces, the combining grapheme joiner, variation
+# selectors and Hangul fillers.
+_SEPARATOR = r"[\s\p{P}\p{S}\p{Cf}\p{Default_Ignorable_Code_Point}]"
 # Symbols that carry meaning in a term ("#1", "100%") and so must appear in the text.
 _MEANINGFUL_SYMBOLS = frozenset("#%$+&@")
 _CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
 # A letter or digit of a script that separates words with spaces. A term in such a
-# script must not have one of these right before or after it.
-_WORD_CHARACTER = r"[\p{L}\p{N}\p{M}--[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]]"
+# script must not have one of these right before or after it. Invisible marks and fillers
+# are separators, not letters.
+_WORD_CHARACTER = (
+    r"[\p{L}\p{N}\p{M}--[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Default_Ignorable_Code_Point}]]"
+)
 
 
 @dataclass(frozen=True)

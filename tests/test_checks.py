@@ -279,3 +279,22 @@ def test_score_without_logprob_is_neutral():
 def test_score_over_limit_gets_no_length_credit():
     measurement = measure("Boots that keep up on wet rocks", HEADLINE)
     assert score_draft([CheckResult("length", False, True)], measurement, 0.0) == 0.2
+
+
+@pytest.mark.parametrize(
+    "invisible",
+    ["\u200b", "\u2060", "\u00ad", "\u180e", "\u034f", "\u115f", "\u3164", "\uffa0", "\u17b4",
+     "\ufe00", "\ufe0f", "\U000e0100"],
+    ids=lambda character: f"U+{ord(character):04X}",
+)  # fmt: skip
+def test_banned_term_split_by_invisible_character(invisible):
+    results = run_checks(f"Boots, not chea{invisible}p", context(HEADLINE))
+    banned = next(result for result in results if result.name == "banned_terms")
+    assert not banned.passed
+
+
+def test_banned_term_followed_by_variation_selector():
+    # An invisible mark after a term is no letter, so the term still ends there.
+    results = run_checks("So cheap\ufe0f boots", context(HEADLINE))
+    banned = next(result for result in results if result.name == "banned_terms")
+    assert not banned.passed
