@@ -201,7 +201,8 @@ def find_terms(text: str, terms: Sequence[Term]) -> list[TermMatch]:
     inside one of its term's allowed words (最 in 最近) is dropped too.
 
     NOTE: look-alike letters of other scripts are not folded, so "chеap" with a Cyrillic
-    "е" does not match "cheap".
+    "е" does not match "cheap", and neither are Traditional and Simplified Chinese, so
+    國家級 does not match 国家级 (the language check flags the wrong script instead).
     """
     normalized = normalize(text)
     matches = []
