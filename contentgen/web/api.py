@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contentgen import db
 from contentgen.batches import batch_progress, list_batches
@@ -49,15 +50,49 @@ Exporter = Annotated[Actor, Depends(api_actor(Permission.EXPORT))]
 Admin = Annotated[Actor, Depends(api_actor(Permission.ADMIN))]
 
 
+def reject_surrogates(data: Any, path: str = "") -> Any:
+    """Return ``data`` unchanged if no text in it has an unpaired UTF-16 surrogate.
+
+    JSON's "\\ud800" escape decodes to such a code point, which is not valid Unicode:
+    the database driver cannot encode it, and no copy needs it.
+
+    Raises:
+        ValueError: naming the field, for pydantic to report as a 422.
+    """
+    if isinstance(data, str):
+        found = _SURROGATE.search(data)
+        if found is not None:
+            raise ValueError(
+                f"{path or 'a value'} contains the unpaired UTF-16 surrogate "
+                f"U+{ord(found.group()):04X}, which is not valid Unicode; send each character "
+                "above U+FFFF as a pair of escapes (\\ud83d\\ude00), or as UTF-8"
+            )
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            reject_surrogates(key, "a field name")
+            reject_surrogates(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            reject_surrogates(item, f"{path}[{index}]")
+    return data
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class JsonBody(BaseModel):
     """A JSON request body. An unknown field or a value of the wrong JSON type ("true" or 1
     for a boolean) is rejected with 422, so a misspelt field never goes unnoticed."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    _no_surrogates = model_validator(mode="before")(reject_surrogates)
+
 
 class QueueQuery(BaseModel):
     """The review queue's filter; empty fields match everything."""
+
+    _no_surrogates = model_validator(mode="before")(reject_surrogates)
 
     # Text is accepted too, so that DraftFilter rejects "abc" with its own message.
     batch_id: int | str | None = None

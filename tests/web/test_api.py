@@ -357,3 +357,41 @@ def test_api_health_database_missing(api, seeded, tmp_path):
 
     assert response.status_code == 503
     assert response.json()["database"] == "failed; the server log says why"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("post", "/api/v1/drafts/{draft}/edit", '{"version": 2, "text": "Hike \\ud800 more"}', "text"),
+        ("post", "/api/v1/drafts/{draft}/edit", '{"version": 2, "text": "Hike", "note": "\\udfff"}', "note"),
+        ("post", "/api/v1/drafts/{draft}/reject", '{"version": 2, "reason": "bad \\ud800"}', "reason"),
+        ("post", "/api/v1/drafts/bulk",
+         '{"action": "approve", "filter": {"segment": "x\\udc00"}, "expected_count": 1}', "filter.segment"),
+        ("post", "/api/v1/users", '{"username": "nn", "password": "long enough \\ud800", "role": "reviewer"}',
+         "password"),
+        ("patch", "/api/v1/me", '{"locale": "zh-CN\\ud800"}', "locale"),
+    ],
+    ids=["edit-text", "edit-note", "reject-reason", "bulk-filter", "user-password", "me-locale"],
+)  # fmt: skip
+def test_api_unpaired_surrogate_is_422(api, seeded, method, path, body, field):
+    before = snapshot()
+    url = path.format(draft=seeded.draft_ids[0])
+
+    response = getattr(api("admin"), method)(url, content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(f"request body: {field} contains the unpaired UTF-16 surrogate")
+    assert snapshot() == before
+
+
+def test_api_surrogate_pair_is_one_character(api, seeded):
+    draft_id = seeded.draft_ids[0]
+    with db.session_scope() as session:
+        version = session.get(Draft, draft_id).version
+    body = f'{{"version": {version}, "text": "Hike \\ud83d\\ude00"}}'
+
+    response = api("admin").post(f"/api/v1/drafts/{draft_id}/edit", content=body,
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+
+    assert response.status_code == 200
+    assert response.json()["text"] == "Hike 😀"
