@@ -53,6 +53,12 @@ MAX_CHANNEL_LIMIT = 100_000
 FULL_WIDTH_LANGUAGES = frozenset({"zh", "yue", "ja", "ko"})
 
 
+def normalize_line_breaks(text: str) -> str:
+    """Write every line break as "\\n": CRLF, and the Unicode line and paragraph separators
+    U+2028 and U+2029, which would otherwise put a second line into one-line copy unseen."""
+    return text.replace("\r\n", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+
+
 @dataclass(frozen=True)
 class Channel:
     """One place where copy appears, such as a search ad headline or an email subject."""

@@ -381,15 +381,17 @@ _LEAKS = [
 # Bidirectional embedding, override and isolate controls: invisible, and able to make the
 # copy read differently from how it is stored.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# The byte order mark, which belongs only at the start of a file, is as invisible inside copy.
+_REJECTED_FORMAT_CHARACTERS = BIDI_CONTROLS | {"\ufeff"}
 
 
 def control_character(text: str, allowed: str = "\n\t") -> str | None:
-    """Return the first control or bidirectional control character of ``text`` that is not
-    in ``allowed``, or None."""
+    """Return the first control character, bidirectional control or byte order mark of
+    ``text`` that is not in ``allowed``, or None."""
     for character in text:
         if character in allowed:
             continue
-        if unicodedata.category(character) == "Cc" or character in BIDI_CONTROLS:
+        if unicodedata.category(character) == "Cc" or character in _REJECTED_FORMAT_CHARACTERS:
             return character
     return None
 

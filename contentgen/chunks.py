@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from contentgen._bulk import bulk_insert
 from contentgen._draft_context import SlotKey, check_contexts, slot_of, stored_siblings
-from contentgen.channels import CHANNELS, measure
+from contentgen.channels import CHANNELS, measure, normalize_line_breaks
 from contentgen.checks import (
     CheckContext,
     CheckResult,
@@ -516,7 +516,7 @@ def clean_output(text: str, single_line: bool = False) -> str:
     is the decoded start of a character whose bytes max_new_tokens cut off. NUL characters
     are removed, because PostgreSQL text columns reject them.
     """
-    text = text.replace("\x00", "").rstrip("\ufffd").strip()
+    text = normalize_line_breaks(text.replace("\x00", "")).rstrip("\ufffd").strip()
     if single_line:
         text = text.split("\n", 1)[0].strip()
     text = _LABEL.sub("", text, count=1).strip()

@@ -42,7 +42,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from contentgen._draft_context import check_contexts, slot_of, stored_siblings
 from contentgen._limits import measure
 from contentgen.campaigns import campaign_spec
-from contentgen.channels import CHANNELS
+from contentgen.channels import CHANNELS, normalize_line_breaks
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import control_character, has_visible_text, run_checks, score_draft
 from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
@@ -116,7 +116,7 @@ class Decision:
             self._check_text()
 
     def _check_text(self) -> None:
-        text = (self.text or "").replace("\r\n", "\n").strip()
+        text = normalize_line_breaks(self.text or "").strip()
         if not has_visible_text(text):
             raise InvalidInput.from_template(N_("the edited text is empty; write the copy to approve"))
         if (character := control_character(text, "\n")) is not None:
@@ -126,7 +126,8 @@ class Decision:
             )
         if len(text) > MAX_TEXT_LENGTH:
             raise InvalidInput.from_template(
-                N_("the edited text has {length} characters; keep it to {maximum}"),
+                N_("the edited text has {length} characters, and no edit may have more than "
+                   "{maximum}; shorten it to its channel's limit"),
                 length=len(text),
                 maximum=MAX_TEXT_LENGTH,
             )

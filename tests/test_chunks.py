@@ -455,6 +455,13 @@ def test_clean_output_single_line_keeps_first_line():
     assert clean_output(raw) == raw.strip()
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\r\n"], ids=["line", "paragraph", "crlf"])
+def test_clean_output_unicode_line_separators(separator):
+    raw = f"Boots that keep up{separator}Second try"
+    assert clean_output(raw, single_line=True) == "Boots that keep up"
+    assert clean_output(raw) == "Boots that keep up\nSecond try"
+
+
 def test_run_chunk_after_crash_runs_one_by_one(synced):
     _, ids = submit_small(synced, variants=3)
     with db.session_scope() as session:

@@ -68,6 +68,18 @@ def test_review_long_reason_names_reason():
     assert translate_error(raised.value, "zh-CN") == "驳回理由有 5000 个字符；请控制在 2000 个以内"
 
 
+def test_review_overlong_edit_names_both_limits():
+    with pytest.raises(InvalidInput) as raised:
+        Decision("edit", text="x" * 20_001)
+    assert str(raised.value) == (
+        "the edited text has 20001 characters, and no edit may have more than 20000; shorten it "
+        "to its channel's limit"
+    )
+    assert translate_error(raised.value, "zh-CN") == (
+        "修改后的文案有 20001 个字符，而任何修改都不能超过 20000 个字符；请删减到该渠道的上限以内"
+    )
+
+
 def test_review_long_edit_note_names_note():
     with pytest.raises(InvalidInput) as raised:
         Decision("edit", note="x" * 2001, text="New copy")
@@ -277,8 +289,9 @@ def test_review_bulk_approve_leaves_rule_breakers(batch, reviewer):
         ({"action": "edit", "text": "Dry feet", "note": "ok\x1b"}, "the note contains the control character U\\+001B"),
         ({"action": "edit", "text": "Dry \u202efeet"}, "the edited text contains the control character U\\+202E"),
         ({"action": "edit", "text": "Dry\x1bfeet"}, "the edited text contains the control character U\\+001B"),
+        ({"action": "edit", "text": "Dry\ufefffeet"}, "the edited text contains the control character U\\+FEFF"),
     ],
-    ids=["nul-reason", "escape-note", "bidi-text", "escape-text"],
+    ids=["nul-reason", "escape-note", "bidi-text", "escape-text", "byte-order-mark"],
 )
 def test_review_control_characters_are_invalid(decision, message):
     with pytest.raises(InvalidInput, match=message):
@@ -294,11 +307,12 @@ def test_review_edit_without_visible_text_is_invalid(text):
         Decision("edit", text=text)
 
 
-def test_review_multiline_edit_of_headline_changes_nothing(batch, reviewer):
+@pytest.mark.parametrize("separator", ["\r\n", "\u2028", "\u2029"], ids=["crlf", "line", "paragraph"])
+def test_review_multiline_edit_of_headline_changes_nothing(batch, reviewer, separator):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
     with pytest.raises(InvalidInput, match="has more than one line, but google_ads_headline copy is one line"):
         with db.session_scope() as session:
-            decide(session, reviewer, draft_id, Decision("edit", text="Trail boots\r\nPre-order now"))
+            decide(session, reviewer, draft_id, Decision("edit", text=f"Trail boots{separator}Pre-order now"))
     assert status_of(draft_id) == "pending_review"
     assert event_count() == 0
 
@@ -307,6 +321,6 @@ def test_review_multiline_edit_of_social_post_is_kept(synced, reviewer):
     batch_id = seed_batch(synced, channels=("social_post",), segments=("hikers",), variants=1)
     [draft_id] = draft_ids(batch_id)
     with db.session_scope() as session:
-        decide(session, reviewer, draft_id, Decision("edit", text="Dry feet\r\nall day"))
+        decide(session, reviewer, draft_id, Decision("edit", text="Dry feet\r\nall day\u2029Pre-order"))
     with db.session_scope() as session:
-        assert session.get(Draft, draft_id).text == "Dry feet\nall day"
+        assert session.get(Draft, draft_id).text == "Dry feet\nall day\nPre-order"
