@@ -56,6 +56,10 @@ GOOGLE_ADS_COLUMNS = (
 )  # fmt: skip
 
 
+# The channels a Google Ads Editor export contains.
+GOOGLE_ADS_CHANNELS = ("google_ads_headline", "google_ads_description")
+
+
 @dataclass(frozen=True)
 class Export:
     content: bytes
@@ -113,11 +117,13 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
         return Export(to_csv(CSV_COLUMNS, table), "text/csv; charset=utf-8",
                       f"batch-{batch_id}-approved.csv", warnings)  # fmt: skip
     table, ad_warnings = google_ads_rows(rows)
+    # The file has only the ad channels, so only their drafts can be over a limit in it.
+    in_file = [warning for warning in warnings if warning.params["channel"] in GOOGLE_ADS_CHANNELS]
     return Export(
         # Google Ads Editor imports each cell as written, so an apostrophe would become part
         # of the ad ("'-20% off") and count towards its limit.
         to_csv(GOOGLE_ADS_COLUMNS, table, neutralize_formulas=False), "text/csv; charset=utf-8",
-        f"batch-{batch_id}-google-ads-editor.csv", warnings + ad_warnings,
+        f"batch-{batch_id}-google-ads-editor.csv", in_file + ad_warnings,
     )  # fmt: skip
 
 
@@ -223,7 +229,7 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[M
     """
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        if row["channel"] not in ("google_ads_headline", "google_ads_description"):
+        if row["channel"] not in GOOGLE_ADS_CHANNELS:
             continue
         group = groups.setdefault(
             (row["campaign"], row["segment"]),
