@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,8 @@ RESULT_STATUS = {
 }
 MAX_NOTE_LENGTH = 2000
 MAX_TEXT_LENGTH = 20_000
+# A bulk error about unknown drafts names at most this many of them.
+LISTED_MISSING = 20
 @dataclass(frozen=True)
 class Decision:
     """One review action: ``note`` is the rejection reason or a comment on an edit, and
@@ -390,6 +392,27 @@ def bulk_decision(action: str, note: str | None = None) -> Decision:
     return Decision(action, note=note)
 
 
+def selected_versions(selection: Iterable[tuple[int, int | None]]) -> dict[int, int | None]:
+    """Collect (draft id, version seen) pairs of a bulk selection into a dict.
+
+    Raises:
+        InvalidInput: if a draft is listed twice with different versions, since only one of
+            them can be the version the reviewer saw.
+    """
+    versions: dict[int, int | None] = {}
+    for draft_id, version in selection:
+        if draft_id in versions and versions[draft_id] != version:
+            raise InvalidInput.from_template(
+                N_("draft {draft_id} is selected twice, with versions {first} and {second}; "
+                   "select each draft once. Nothing was changed."),
+                draft_id=draft_id,
+                first=versions[draft_id],
+                second=version,
+            )  # fmt: skip
+        versions[draft_id] = version
+    return versions
+
+
 def decide_many(
     session: Session,
     actor: Actor,
@@ -490,10 +513,14 @@ def _locked_drafts(session: Session, ids: list[int]) -> list[Draft]:
         )
     missing = sorted(set(ids) - {draft.id for draft in drafts})
     if missing:
-        raise NotFound.from_template(
-            N_("drafts not found: {ids}; nothing was changed"),
-            ids=", ".join(str(draft_id) for draft_id in missing),
-        )
+        listed = ", ".join(str(draft_id) for draft_id in missing[:LISTED_MISSING])
+        if len(missing) > LISTED_MISSING:
+            raise NotFound.from_template(
+                N_("{count} drafts not found, such as {ids}; nothing was changed"),
+                count=len(missing),
+                ids=listed,
+            )
+        raise NotFound.from_template(N_("drafts not found: {ids}; nothing was changed"), ids=listed)
     return drafts
 
 

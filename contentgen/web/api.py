@@ -22,7 +22,7 @@ from contentgen.errors import InfrastructureError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import N_, Message
 from contentgen.models import utc_iso
-from contentgen.review import Decision, decide, decide_many, history
+from contentgen.review import Decision, decide, decide_many, history, selected_versions
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import (
     Actor,
@@ -114,8 +114,12 @@ class BulkFilter(QueueQuery):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+# Draft versions start at 1 and are stored as 32-bit integers.
+Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class ApproveBody(JsonBody):
-    version: int | None = Field(None, description="The draft version you saw; a newer one is a conflict (409).")
+    version: Version | None = Field(None, description="The draft version you saw; a newer one is a conflict (409).")
 
 
 class RejectBody(ApproveBody):
@@ -129,7 +133,11 @@ class EditBody(ApproveBody):
 
 class DraftRef(JsonBody):
     id: int
-    version: int | None = None
+    version: Version | None = None
+
+
+# The most drafts one bulk request may list; a filter acts on any number.
+MAX_BULK_DRAFTS = 10_000
 
 
 class BulkBody(JsonBody):
@@ -137,10 +145,11 @@ class BulkBody(JsonBody):
 
     action: Literal["approve", "reject"]
     reason: str | None = None
-    drafts: list[DraftRef] = []
+    drafts: list[DraftRef] = Field([], max_length=MAX_BULK_DRAFTS)
     filter: BulkFilter | None = None
     expected_count: int | None = Field(
         None,
+        ge=0,
         description="Required with filter: how many drafts you saw matching it; a different "
         "count is a conflict (409).",
     )
@@ -357,11 +366,12 @@ def post_bulk(body: BulkBody, actor: Reviewer) -> dict[str, Any]:
                "the same filter; nothing was changed")
         )  # fmt: skip
     decision = Decision(body.action, note=body.reason)
+    selection = selected_versions((draft.id, draft.version) for draft in body.drafts)
     with db.session_scope() as session:
         result = decide_many(
             session, actor, decision,
-            draft_ids=[draft.id for draft in body.drafts],
-            versions={draft.id: draft.version for draft in body.drafts if draft.version is not None},
+            draft_ids=list(selection),
+            versions={draft_id: version for draft_id, version in selection.items() if version is not None},
             draft_filter=body.filter.to_filter() if body.filter else None,
             expected_count=body.expected_count,
         )  # fmt: skip

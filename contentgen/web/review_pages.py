@@ -23,7 +23,14 @@ from contentgen.drafts import (
 )
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.i18n import N_
-from contentgen.review import Decision, bulk_decision, decide, decide_many, history
+from contentgen.review import (
+    Decision,
+    bulk_decision,
+    decide,
+    decide_many,
+    history,
+    selected_versions,
+)
 from contentgen.users import Actor
 from contentgen.web._errors import status_code_of
 from contentgen.web._pages import (
@@ -81,6 +88,11 @@ def bulk_action(
     every draft matching the queue's filter on every page."""
     action, _, scope = op.partition(":")
     try:
+        if scope not in ("selected", "filter"):
+            raise InvalidInput.from_template(
+                N_('bulk action "{value}" is not known; reload the queue and use its buttons'),
+                value=op[:50],
+            )
         if scope == "filter" and expected_count is None:
             # The queue page sends the count it showed; without it the filter would act on
             # whatever matches by now.
@@ -111,7 +123,7 @@ def bulk_action(
 
 def _parse_selection(values: list[str]) -> dict[int, int]:
     """Parse checkbox values "ID:VERSION" into {id: version}."""
-    selection = {}
+    pairs = []
     for value in values:
         draft_id, _, version = value.partition(":")
         # ASCII digits only: str.isdigit also accepts "١" and "²".
@@ -120,8 +132,8 @@ def _parse_selection(values: list[str]) -> dict[int, int]:
                 N_('selected draft "{value}" is not valid; reload the queue and select again'),
                 value=value[:50],
             )
-        selection[int(draft_id)] = int(version)
-    return selection
+        pairs.append((int(draft_id), int(version)))
+    return selected_versions(pairs)
 
 
 # --- one draft -------------------------------------------------------------------------

@@ -98,11 +98,10 @@ def test_api_bad_input_changes_nothing(api, seeded, path, body, status, message)
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("newer", [True, False], ids=["newer", "zero"])
-def test_api_version_that_never_existed(api, seeded, newer):
+def test_api_version_that_never_existed(api, seeded):
     draft_id = seeded.draft_ids[0]
     current = api("reviewer").get(f"/api/v1/drafts/{draft_id}").json()["version"]
-    seen = current + 2 if newer else 0
+    seen = current + 2
     before = snapshot()
 
     response = api("reviewer").post(f"/api/v1/drafts/{draft_id}/approve", json={"version": seen})
@@ -113,6 +112,39 @@ def test_api_version_that_never_existed(api, seeded, newer):
         "Nothing was saved. Reload the draft and decide again."
     )
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/api/v1/drafts/{draft}/approve", {"version": 0}, "version: Input should be greater than or equal to 1"),
+        ("/api/v1/drafts/{draft}/approve", {"version": 10**30}, "version: Input should be less than or equal to"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1, "version": -1}]},
+         "drafts.0.version: Input should be greater than or equal to 1"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}, "expected_count": -1},
+         "expected_count: Input should be greater than or equal to 0"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1, "version": 2}, {"id": 1, "version": 7}]},
+         "draft 1 is selected twice, with versions 2 and 7; select each draft once"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}] * 10_001},
+         "drafts: List should have at most 10000 items"),
+    ],
+    ids=["version-zero", "version-huge", "bulk-version-negative", "count-negative", "listed-twice", "too-many"],
+)  # fmt: skip
+def test_api_invalid_numbers_are_422(api, seeded, path, body, message):
+    before = snapshot()
+    response = api("reviewer").post(path.format(draft=seeded.draft_ids[0]), json=body)
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+    assert snapshot() == before
+
+
+def test_api_bulk_names_some_missing_drafts(api):
+    response = api("reviewer").post("/api/v1/drafts/bulk",
+                                    json={"action": "approve", "drafts": [{"id": n} for n in range(9000, 9100)]})  # fmt: skip
+    assert response.status_code == 404
+    assert response.json()["detail"] == (
+        "100 drafts not found, such as " + ", ".join(str(n) for n in range(9000, 9020)) + "; nothing was changed"
+    )
 
 
 @pytest.mark.parametrize(

@@ -360,6 +360,26 @@ def test_pages_bulk_filter_without_count_changes_nothing(reviewer, seeded):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("op", "drafts", "message"),
+    [
+        ("approve:everything", ["{first}:1"], 'bulk action "approve:everything" is not known'),
+        ("approve", ["{first}:1"], 'bulk action "approve" is not known'),
+        ("approve:selected", ["{first}:1", "{first}:5"], "is selected twice, with versions 1 and 5"),
+    ],
+    ids=["unknown-scope", "no-scope", "selected-twice"],
+)
+def test_pages_bulk_invalid_form_changes_nothing(reviewer, seeded, op, drafts, message):
+    client, token = reviewer
+    before = snapshot()
+    selection = [value.format(first=seeded.draft_ids[0]) for value in drafts]
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": op, "draft": selection},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 422
+    assert message in alert_of(response.text)
+    assert snapshot() == before
+
+
 def test_pages_bulk_selection_rejects_with_reason(reviewer, seeded):
     client, token = reviewer
     first, second = seeded.draft_ids[:2]
