@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -45,6 +46,18 @@ def _page_context(request: Request) -> dict[str, Any]:
     }
 
 
+def utc_time(timestamp: str | None) -> Markup:
+    """Render an ISO 8601 UTC timestamp as a ``<time>`` element that says it is UTC.
+
+    The page script rewrites the text in the reader's own time zone; without scripts the
+    reader still sees which zone the time is in.
+    """
+    if not timestamp:
+        return Markup("")
+    shown = f"{timestamp[:19].replace('T', ' ')} UTC"
+    return Markup('<time datetime="{}">{}</time>').format(timestamp, shown)
+
+
 def create_templates() -> Jinja2Templates:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
@@ -53,6 +66,7 @@ def create_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["utc_time"] = utc_time
     return Jinja2Templates(env=environment, context_processors=[_page_context])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -198,3 +199,24 @@ def test_browser_enter_in_bulk_reason_rejects(review_batch, server, page):
     with db.session_scope() as session:
         [event] = history(session, first)
     assert event["note"] == "Too generic, rewrite"
+
+
+def test_browser_times_in_reader_time_zone(review_batch, server, browser):
+    batch_id, _ = review_batch
+    draft_id = draft_ids(batch_id)[0]
+    with db.session_scope() as session:
+        session.get(Draft, draft_id).created_at = datetime(2026, 12, 5, 7, 12, 44, tzinfo=UTC)
+    context = browser.new_context(locale="en-US", timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    try:
+        log_in(page, server.url, "rita")
+        page.goto(f"{server.url}/drafts/{draft_id}")
+        created = page.locator("time").first
+
+        assert created.get_attribute("datetime").startswith("2026-12-05T07:12:44")
+        assert created.get_attribute("title") == "2026-12-05 07:12:44 UTC"
+        # 07:12 UTC is 15:12 in Shanghai, which is UTC+8 all year.
+        assert "15:12:44" in created.inner_text()
+        assert "GMT+8" in created.inner_text()
+    finally:
+        context.close()

@@ -619,3 +619,10 @@ def test_pages_cookie_outlives_login_to_say_expired(client_for):
     max_age = int(re.search(r"Max-Age=(\d+)", response.headers["set-cookie"]).group(1))
     lifetime = client.app.state.session_minutes * 60
     assert lifetime + 12 * 3600 - 5 <= max_age <= lifetime + 12 * 3600
+
+
+def test_pages_times_name_utc(reviewer, seeded):
+    client, _ = reviewer
+    page = client.get(f"/drafts/{seeded.draft_ids[0]}").text
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^"]*\+00:00">'
+                     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>", page)  # fmt: skip

@@ -115,7 +115,24 @@ function liveCounts() {
   window.setTimeout(loop, 2000);
 }
 
+// Every page: show each <time> in the reader's time zone, with the zone's name; the
+// server's UTC text stays as the tooltip.
+function localTimes() {
+  const format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+    year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+    hourCycle: "h23", timeZoneName: "short",
+  });
+  document.querySelectorAll("time[datetime]").forEach((element) => {
+    const instant = new Date(element.dateTime);
+    if (Number.isNaN(instant.getTime())) return;
+    element.title = element.textContent;
+    element.textContent = format.format(instant);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  localTimes();
   const page = document.body.dataset.page;
   if (page === "draft") document.addEventListener("keydown", draftShortcuts);
   if (page === "queue") {
