@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -41,7 +42,9 @@ API_PREFIX = "/api/v1"
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app with its session key, templates and routes."""
     settings = settings or get_settings()
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI's files from the package, so the explorer works on a
+    # host without internet access and loads no third-party script into the admin site.
+    app = FastAPIOffline(
         title="contentgen",
         version=__version__,
         description="Review generated marketing copy: batches, the review queue, drafts, "
@@ -49,7 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
-        swagger_ui_oauth2_redirect_url=None,
+        swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
+        static_url=f"{API_PREFIX}/docs/static",
     )
     app.state.cookies = SessionCookies(
         _secret_key(settings), settings.session_minutes * 60, settings.secure_cookies

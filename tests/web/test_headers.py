@@ -1,5 +1,7 @@
 """Security headers on pages, API responses and errors."""
 
+import re
+
 import pytest
 
 from contentgen.web._body_limit import MAX_REQUEST_BYTES
@@ -48,3 +50,15 @@ def test_head_answers_like_get_without_body(client_for, path, status):
 def test_head_on_post_only_route_is_405(client_for):
     client, _ = client_for(None)
     assert client.head("/logout").status_code == 405
+
+
+def test_api_explorer_loads_nothing_from_other_hosts(client_for):
+    client, _ = client_for(None)
+    page = client.get("/api/v1/docs").text
+
+    assets = re.findall(r"(?:src|href)=['\"]([^'\"]+)", page)
+
+    assert len(assets) >= 3
+    assert not [url for url in re.findall(r"https?://[^'\" ]+", page)]
+    for url in assets:
+        assert client.get(url).status_code == 200, url
