@@ -220,3 +220,20 @@ def test_browser_times_in_reader_time_zone(review_batch, server, browser):
         assert "GMT+8" in created.inner_text()
     finally:
         context.close()
+
+
+def test_browser_queue_fits_phone_screen(review_batch, server, browser):
+    context = browser.new_context(locale="en-US", viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        log_in(page, server.url, "rita")
+        page.goto(f"{server.url}/queue")
+
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+        text_width = page.locator("td.text").first.bounding_box()["width"]
+
+        assert page_width <= 390
+        # About 14rem: wide enough for a few words per line.
+        assert text_width >= 200
+    finally:
+        context.close()
