@@ -4,6 +4,7 @@ shared by the API and the pages."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from contentgen.errors import (
@@ -14,6 +15,7 @@ from contentgen.errors import (
     NotFound,
     PermissionDenied,
 )
+from contentgen.i18n import N_, Message
 from contentgen.web._auth import CsrfFailed, NotAuthenticated
 
 # The first class that matches wins, so subclasses come before InvalidInput.
@@ -35,39 +37,81 @@ def status_code_of(error: ContentgenError) -> int:
     return 500
 
 
-def validation_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    """Return FastAPI's request validation errors as JSON-safe dicts with loc, msg and type.
+# Messages for the pydantic error types that requests commonly hit, with the ``ctx`` values
+# they name; other types keep pydantic's English message.
+_PROBLEM_TEMPLATES = {
+    "missing": (N_("missing; send a value"), ()),
+    "int_parsing": (N_("not a whole number"), ()),
+    "int_type": (N_("not a whole number; send a JSON number such as 1"), ()),
+    "bool_type": (N_("not true or false; send a JSON boolean"), ()),
+    "bool_parsing": (N_("not true or false"), ()),
+    "string_type": (N_("not text; send a JSON string"), ()),
+    "greater_than_equal": (N_("must be {ge} or more"), ("ge",)),
+    "less_than_equal": (N_("must be {le} or less"), ("le",)),
+    "literal_error": (N_("must be one of: {expected}"), ("expected",)),
+    "too_long": (N_("has more than {max_length} items"), ("max_length",)),
+    "string_too_long": (N_("is longer than {max_length} characters"), ("max_length",)),
+}
+
+
+def validation_problems(errors: Sequence[Any]) -> list[Problem]:
+    """Describe FastAPI's request validation errors, each with its field and a message.
 
     The raw errors can hold the exception that failed (in ``ctx``) and the whole input,
-    which JSON cannot encode or which may be megabytes long, so both are left out.
+    which JSON cannot encode or which may be megabytes long, so only the ``ctx`` values
+    that a message names are kept.
     """
-    problems = []
-    for error in errors:
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        if "Expected UploadFile" in message:
-            message = (
-                "expected an uploaded file but got a text field; send the file's contents, "
-                "e.g. with curl: -F file=@campaigns.yaml"
-            )
-        location = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
-        if error.get("type") == "extra_forbidden":
-            kind = "parameter" if location[:1] == ["query"] else "field"
-            message = f"unknown {kind}; correct its spelling or remove it (/api/v1/docs lists them)"
-        problems.append({"loc": location, "msg": message, "type": str(error.get("type", ""))})
-    return problems
+    return [_problem(error) for error in errors]
 
 
-def validation_message(problems: list[dict[str, Any]]) -> str:
-    """Join problems from ``validation_problems`` into one line, each after its field name."""
-    return "; ".join(f"{_field_name(problem['loc'])}: {problem['msg']}" for problem in problems)
+@dataclass(frozen=True)
+class Problem:
+    location: list[Any]
+    type: str
+    message: Message
+
+    def as_json(self, locale: str) -> dict[str, Any]:
+        return {"loc": self.location, "msg": self.message.render(locale), "type": self.type}
 
 
-def _field_name(location: list[Any]) -> str:
+def _problem(error: Any) -> Problem:
+    location = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
+    kind = str(error.get("type", ""))
+    english = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if "Expected UploadFile" in english:
+        message = Message(N_("expected an uploaded file but got a text field; send the file's "
+                             "contents, e.g. with curl: -F file=@campaigns.yaml"))  # fmt: skip
+    elif kind == "extra_forbidden" and location[:1] == ["query"]:
+        message = Message(N_("unknown parameter; correct its spelling or remove it (/api/v1/docs lists them)"))
+    elif kind == "extra_forbidden":
+        message = Message(N_("unknown field; correct its spelling or remove it (/api/v1/docs lists them)"))
+    elif kind in _PROBLEM_TEMPLATES:
+        template, names = _PROBLEM_TEMPLATES[kind]
+        context = error.get("ctx") or {}
+        message = Message(template, {name: str(context.get(name, "?")) for name in names})
+    else:
+        # The template is pydantic's own text, which has no catalogue entry.
+        message = Message("{text}", {"text": english})
+    return Problem(location, kind, message)
+
+
+def validation_message(problems: list[Problem], locale: str) -> str:
+    """Join ``problems`` into one line in ``locale``, each after its field's name."""
+    lines = [
+        Message(N_("{field}: {problem}"), {"field": _field_name(problem.location), "problem": problem.message})
+        for problem in problems
+    ]
+    return Message("{items}", {"items": lines}).render(locale)
+
+
+def _field_name(location: list[Any]) -> Message | str:
     # ["body", "filter", "campaign"] is the field filter.campaign; ["body"] alone, or
     # ["body", 12] for a JSON syntax error at character 12, is the request body.
     parts = [str(part) for part in location if part != "body"]
     if not parts or (len(location) == 2 and location[0] == "body" and isinstance(location[1], int)):
-        return "request body"
+        return Message(N_("request body"))
     if parts[0] == "query" and len(parts) > 1:
-        return f'query parameter "{".".join(parts[1:])}"'
+        return Message(N_('query parameter "{name}"'), {"name": ".".join(parts[1:])})
+    if parts[0] == "path" and len(parts) > 1:
+        return Message(N_('path parameter "{name}"'), {"name": ".".join(parts[1:])})
     return ".".join(parts)

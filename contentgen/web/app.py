@@ -131,6 +131,11 @@ def _add_error_handlers(app: FastAPI) -> None:
             message = gettext("This page does not exist.")
         elif error.status_code == 405:
             message = gettext("This page does not accept {method} requests.").format(method=method)
+        elif error.status_code == 400 and "exceeded maximum size" in str(error.detail):
+            # Starlette's form parser takes at most 1 MiB per field ("Field exceeded maximum
+            # size of 1024KB.").
+            message = gettext("A form field is over 1 MiB, more than any field on these pages "
+                              "takes; shorten it. Nothing was saved.")  # fmt: skip
         else:
             message = str(error.detail)
         return render(request, "error.html", {"message": message, "status_code": error.status_code},
@@ -138,10 +143,12 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, error: RequestValidationError) -> Response:
+        locale = request_locale(request)
         problems = validation_problems(error.errors())
-        message = validation_message(problems)
+        message = validation_message(problems, locale)
         if _is_api(request):
-            return JSONResponse({"detail": message, "errors": problems}, status_code=422)
+            errors = [problem.as_json(locale) for problem in problems]
+            return JSONResponse({"detail": message, "errors": errors}, status_code=422)
         return render(request, "error.html", {"message": message, "status_code": 422},
                       status_code=422)  # fmt: skip
 

@@ -10,6 +10,7 @@ from contentgen import db
 from contentgen.models import Draft
 
 from ..seeding import draft_ids
+from .conftest import snapshot
 from .test_pages import alert_of
 
 CHINESE = {"Accept-Language": "zh-CN"}
@@ -218,3 +219,39 @@ def test_languages_queue_names_failed_checks(reviewer, seeded):
     assert '<option value="failed:length" selected' not in page
     assert "未通过：长度" in unescape(page)
     assert re.search(r"<td>长度</td>", page)
+
+
+def test_languages_request_validation_errors(reviewer, api_token, seeded):
+    client, _ = reviewer
+
+    page = client.get("/queue?page=abc", headers=CHINESE)
+    response = api_token("reviewer").post(f"/api/v1/drafts/{seeded.draft_ids[0]}/approve",
+                                          json={"version": 0, "verison": 1}, headers=CHINESE)  # fmt: skip
+
+    assert page.status_code == 422
+    assert "查询参数“page”：不是整数" in unescape(page.text)
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "version：必须大于或等于 1；verison：未知字段；请更正拼写或删除它（/api/v1/docs 列出了所有字段）"
+    )
+    assert [error["msg"] for error in response.json()["errors"]][0] == "必须大于或等于 1"
+
+
+def test_languages_oversized_form_field(reviewer, seeded):
+    client, token = reviewer
+    before = snapshot()
+
+    response = client.post(f"/drafts/{seeded.draft_ids[0]}/edit", headers=CHINESE,
+                           data={"csrf_token": token, "text": "x" * (2 * 1024 * 1024)})  # fmt: skip
+
+    assert response.status_code == 400
+    assert "表单字段超过 1 MiB" in unescape(response.text)
+    assert snapshot() == before
+
+
+def test_languages_finish_reason_in_words(reviewer, seeded):
+    client, _ = reviewer
+    chinese = client.get(f"/drafts/{seeded.draft_ids[0]}", headers=CHINESE).text
+    english = client.get(f"/drafts/{seeded.draft_ids[0]}").text
+    assert "(模型自行结束)" in chinese
+    assert "(stopped by the model)" in english
