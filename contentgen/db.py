@@ -18,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contentgen.errors import InfrastructureError, InvalidInput
@@ -155,19 +155,44 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(revision: str = "head", url: str | None = None) -> None:
-    """Migrate the database up to ``revision``."""
+    """Migrate the database up to ``revision``.
+
+    Raises:
+        InvalidInput: if no migration has that revision.
+        InfrastructureError: if the database cannot be reached or is not a database.
+    """
+    config = alembic_config(url)
+    _check_revision(config, revision)
     try:
-        command.upgrade(alembic_config(url), revision)
-    except OperationalError as error:
+        command.upgrade(config, revision)
+    except DatabaseError as error:
         raise unreachable_database(error) from error
 
 
 def downgrade(revision: str, url: str | None = None) -> None:
-    """Migrate the database down to ``revision`` ("base" removes every table)."""
+    """Migrate the database down to ``revision`` ("base" removes every table).
+
+    Raises:
+        InvalidInput: if no migration has that revision.
+        InfrastructureError: if the database cannot be reached or is not a database.
+    """
+    config = alembic_config(url)
+    _check_revision(config, revision)
     try:
-        command.downgrade(alembic_config(url), revision)
-    except OperationalError as error:
+        command.downgrade(config, revision)
+    except DatabaseError as error:
         raise unreachable_database(error) from error
+
+
+def _check_revision(config: Config, revision: str) -> None:
+    # Alembic also takes relative targets ("-1", "head-1"), which it checks itself.
+    script = ScriptDirectory.from_config(config)
+    known = [item.revision for item in reversed(list(script.walk_revisions()))]
+    if revision in ("head", "heads", "base") or revision in known or any(sign in revision for sign in "+-"):
+        return
+    raise InvalidInput(
+        f'revision "{revision}" is not known; use head, base or one of: {", ".join(known)}'
+    )
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -196,7 +221,7 @@ def check_schema() -> None:
     engine = get_engine()
     try:
         current = current_revision(engine)
-    except OperationalError as error:
+    except DatabaseError as error:
         raise unreachable_database(error) from error
 
     head = head_revision()

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
 
 from contentgen import cli, db
@@ -651,3 +652,32 @@ def test_cli_inline_timeout_stops_between_chunks(ready, monkeypatch):
     assert "contentgen batch resume 1 --wait" in result.stderr
     assert 0 < progress["requests"]["done"] < 24
     assert progress["requests"]["pending"] == 24 - progress["requests"]["done"]
+
+
+def test_cli_db_unknown_revision_is_invalid(sqlite_settings):
+    result = invoke("db", "upgrade", "nonsense")
+    assert result.exit_code == 2
+    assert 'revision "nonsense" is not known; use head, base or one of: 0001, 0002' in result.output
+    assert not (sqlite_settings / "contentgen.db").exists() or count_tables() == 0
+
+    invoke("db", "upgrade")
+    result = invoke("db", "downgrade", "0000")
+    assert result.exit_code == 2
+    assert 'revision "0000" is not known' in result.output
+
+
+def count_tables() -> int:
+    with db.get_engine().connect() as connection:
+        return len(sa_inspect(connection).get_table_names())
+
+
+def test_cli_file_that_is_not_sqlite(sqlite_settings):
+    (sqlite_settings / "contentgen.db").write_text("garbage")
+
+    listed = invoke("batch", "list")
+    upgraded = invoke("db", "upgrade")
+
+    for result in (listed, upgraded):
+        assert result.exit_code == 1
+        assert "contentgen.db is unreachable or failed: file is not a database" in result.output
+        assert "Traceback" not in result.output
