@@ -35,7 +35,7 @@ from contentgen.batches import (
 )
 from contentgen.campaigns import import_campaign_file, load_campaign_file
 from contentgen.cli_schedules import schedules_app
-from contentgen.cli_tables import plural, print_table
+from contentgen.cli_tables import plural, print_table, utc_cell
 from contentgen.counting import Counting
 from contentgen.dispatch import (
     read_progress,
@@ -189,13 +189,16 @@ def templates_list(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(items)
         return
-    table = Table("name", "version", "sha256", "created")
+    table = Table("name", "version", "sha256", "created (UTC)")
     for item in items:
-        table.add_row(item["name"], str(item["version"]), item["sha256"][:12], item["created_at"])
+        table.add_row(item["name"], str(item["version"]), item["sha256"][:12], utc_cell(item["created_at"]))
     print_table(console, table)
 
 
 # --- campaigns --------------------------------------------------------------------------
+
+# An import names at most this many of its campaigns; ``campaigns list`` shows them all.
+LISTED_CAMPAIGNS = 20
 
 
 @campaigns_app.command("import")
@@ -208,7 +211,10 @@ def campaigns_import(
     with db.session_scope() as session:
         campaigns = import_campaign_file(session, file, parsed)
         keys = [campaign.key for campaign in campaigns]
-    listed = f": {', '.join(keys)}" if keys else "."
+    if len(keys) > LISTED_CAMPAIGNS:
+        listed = f": {', '.join(keys[:LISTED_CAMPAIGNS])} and {len(keys) - LISTED_CAMPAIGNS} more."
+    else:
+        listed = f": {', '.join(keys)}." if keys else "."
     console.print(
         f"Imported {plural(len(parsed.brands), 'brand')} and {plural(len(keys), 'campaign')}"
         f"{listed}"
@@ -268,7 +274,10 @@ def batch_submit(
     timeout: TimeoutOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create a batch (one request per campaign x segment x channel x variant) and run it."""
+    """Create a batch (one request per campaign x segment x channel x variant).
+
+    With a broker the workers run it; without one, --wait runs it in this process.
+    """
     _check_timeout(timeout, wait)
     _load_generator_if_inline(wait)
     submission = submit(files or [], campaign or [], idempotency_key)
@@ -391,7 +400,8 @@ def _start(
     if pending and not quiet:
         console.print(
             f"No broker is configured (CONTENTGEN_BROKER_URL), so {plural(pending, 'request')} "
-            f"wait. Run them in this process with: contentgen batch resume {batch_id} --wait"
+            f"{'waits' if pending == 1 else 'wait'}. Run them in this process with: "
+            f"contentgen batch resume {batch_id} --wait"
         )
     return None
 
@@ -578,7 +588,8 @@ def batch_status(
 def _print_status(progress: BatchProgress) -> None:
     batch = progress.batch
     console.print(f"Batch {batch.id}: {batch.status.value} ({batch.trigger.value}), "
-                  f"{batch.request_count} requests, created {batch.created_at:%Y-%m-%d %H:%M:%S}")
+                  f"{plural(batch.request_count, 'request')}, "
+                  f"created {batch.created_at:%Y-%m-%d %H:%M:%S} UTC")
     table = Table("requests", "count", "drafts", "count")
     request_rows = list(progress.requests.items())
     draft_rows = [(status.value, progress.drafts.get(status.value, 0)) for status in DraftStatus]
@@ -618,14 +629,13 @@ def batch_list(
         _print_json(items)
         return
     table = Table("id", "status", "trigger", "requests", "done", "failed", "pending")
-    # A space instead of the ISO "T" lets a narrow terminal fold the time onto a line of its own.
-    table.add_column("created")
+    table.add_column("created (UTC)")
     for item in items:
         counts = item["requests"]
         table.add_row(
             str(item["id"]), item["status"], item["trigger"], str(item["request_count"]),
             str(counts["done"]), str(counts["failed"]), str(counts["pending"]),
-            item["created_at"][:19].replace("T", " "),
+            utc_cell(item["created_at"]),
         )  # fmt: skip
     print_table(console, table)
 

@@ -16,6 +16,14 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def utc_cell(timestamp: str | None) -> str:
+    """Show an ISO 8601 UTC timestamp as "2026-12-05 07:14:45", for a column headed (UTC).
+
+    A space instead of the ISO "T" lets a narrow terminal fold the time onto a line of its own.
+    """
+    return timestamp[:19].replace("T", " ") if timestamp else ""
+
+
 def print_table(console: Console, table: Table) -> None:
     """Print ``table`` with every value in full, never ended early with "…".
 

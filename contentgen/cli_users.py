@@ -10,6 +10,7 @@ from rich.table import Table
 
 from contentgen import db
 from contentgen.cli import JsonOption, _group, _print_json, console
+from contentgen.cli_tables import utc_cell
 from contentgen.errors import InvalidInput
 from contentgen.models import utc_iso
 from contentgen.users import (
@@ -78,11 +79,11 @@ def users_list(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(items)
         return
-    table = Table("username", "role", "active", "language", "created")
+    table = Table("username", "role", "active", "language", "created (UTC)")
     for item in items:
         table.add_row(
             item["username"], item["role"], "yes" if item["active"] else "no",
-            item["locale"] or "browser", item["created_at"][:19],
+            item["locale"] or "browser", utc_cell(item["created_at"]),
         )  # fmt: skip
     console.print(table)
 

@@ -109,6 +109,12 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
         for row in rows
         if row["characters"] > row["limit"]
     ]  # fmt: skip
+    if not rows and format != "google-ads":
+        # The Google Ads export says the same about its own channels.
+        warnings.append(Message(
+            N_("batch {batch_id} has no approved drafts, so the file has none; approve drafts first"),
+            {"batch_id": batch_id},
+        ))  # fmt: skip
     if format == "json":
         content = (json.dumps(rows, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
         return Export(content, "application/json", f"batch-{batch_id}-approved.json", warnings)

@@ -110,7 +110,12 @@ def sync_templates(
 
         sample_context = build_sample_context()
     folder = folder or templates_dir()
-    files = sorted(folder.glob("*.j2")) if folder.is_dir() else []
+    if not folder.is_dir():
+        raise InvalidInput(
+            f'template folder "{folder}" does not exist or is not a folder; pass a folder of '
+            "*.j2 files with --dir"
+        )
+    files = sorted(folder.glob("*.j2"))
     if not files:
         raise InvalidInput(
             f'no prompt templates (*.j2 files) found in "{folder}"; '

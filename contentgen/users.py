@@ -140,9 +140,14 @@ def _check_password(password: str) -> None:
         )
 
 
-def _check_locale(locale: str | None) -> None:
-    if locale is not None and locale not in LOCALES:
-        raise InvalidInput.from_template(
+def _canonical_locale(locale: str | None) -> str | None:
+    # Language tags are case-insensitive (BCP 47), so "zh-cn" is stored as "zh-CN".
+    if locale is None:
+        return None
+    for known in LOCALES:
+        if known.lower() == locale.lower():
+            return known
+    raise InvalidInput.from_template(
             N_('language "{value}" is not supported; use one of: {locales}'),
             value=locale,
             locales=", ".join(LOCALES),
@@ -156,11 +161,11 @@ def create_user(
 
     Raises:
         InvalidInput: for a malformed username, a short password, an unknown locale or a
-            username that is taken.
+            username that is taken. The locale is matched regardless of case.
     """
     _check_username(username)
     _check_password(password)
-    _check_locale(locale)
+    locale = _canonical_locale(locale)
     taken = _holder_of_name(session, username)
     if taken is not None:
         raise _name_taken(username, taken)
@@ -309,7 +314,7 @@ def end_page_sessions(session: Session, user_id: int) -> None:
 
 def set_locale(session: Session, user_id: int, locale: str | None) -> User:
     """Set the language of a user's pages; None follows the browser's Accept-Language."""
-    _check_locale(locale)
+    locale = _canonical_locale(locale)
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"user id {user_id} not found")
@@ -341,10 +346,17 @@ def create_api_token(session: Session, username: str, name: str = "api") -> str:
     """Create a bearer token for a user and return it; only its digest is stored.
 
     Raises:
+        InvalidInput: if ``name`` is empty or longer than 100 characters.
         NotFound: if there is no such user.
         Conflict: if the user is disabled. Disabling deletes a user's tokens, so a token
             made while disabled would be the only one that works again after enabling.
     """
+    if not name.strip() or len(name) > 100:
+        raise InvalidInput.from_template(
+            N_('token name "{name}" is not valid; give 1 to 100 characters that say where the '
+               "token is used, such as ci-export"),
+            name=name[:100],
+        )  # fmt: skip
     user = get_user(session, username)
     if not user.is_active:
         raise Conflict.from_template(
@@ -353,7 +365,7 @@ def create_api_token(session: Session, username: str, name: str = "api") -> str:
             username=username,
         )  # fmt: skip
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, name=name[:100], token_hash=_digest(token)))
+    session.add(ApiToken(user_id=user.id, name=name, token_hash=_digest(token)))
     session.flush()
     logger.info("API token %r created for user %s", name, username)
     return token

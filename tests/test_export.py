@@ -188,3 +188,10 @@ def test_export_unknown_format_is_invalid(approved):
 def test_export_unknown_batch_not_found(synced):
     with pytest.raises(NotFound, match="batch 42 not found"):
         exported(42, "csv")
+
+
+@pytest.mark.parametrize("format", ["csv", "json"])
+def test_export_without_approved_drafts_warns(synced, format):
+    batch_id = seed_batch(synced)
+    warnings = [str(warning) for warning in exported(batch_id, format).warnings]
+    assert warnings == [f"batch {batch_id} has no approved drafts, so the file has none; approve drafts first"]

@@ -218,3 +218,9 @@ def test_sync_rejects_file_of_no_channel(database, tmp_path):
 def test_sync_empty_folder_is_invalid(database, tmp_path):
     with pytest.raises(InvalidInput, match="no prompt templates"), db.session_scope() as session:
         sync_templates(session, tmp_path)
+
+
+def test_sync_missing_folder_is_invalid(database, tmp_path):
+    with pytest.raises(InvalidInput, match='template folder ".*nowhere" does not exist or is not a folder'):
+        with db.session_scope() as session:
+            sync_templates(session, tmp_path / "nowhere")

@@ -236,3 +236,20 @@ def test_users_concurrent_name_in_other_case_is_taken(database, monkeypatch):
         create_user(session, "Rita", PASSWORD, Role.REVIEWER)
     with db.session_scope() as session:
         assert session.scalars(select(User.username)).all() == ["rita"]
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101], ids=["empty", "blank", "too-long"])
+def test_users_token_name_must_be_given(database, name):
+    make_user("alice", "marketer")
+    with pytest.raises(InvalidInput, match="token name .* is not valid; give 1 to 100 characters"):
+        with db.session_scope() as session:
+            create_api_token(session, "alice", name)
+    with db.session_scope() as session:
+        assert session.scalars(select(ApiToken)).all() == []
+
+
+@pytest.mark.parametrize("tag", ["zh-cn", "ZH-CN", "zh-CN"])
+def test_users_locale_tag_any_case(database, tag):
+    with db.session_scope() as session:
+        user = create_user(session, "li", PASSWORD, Role.REVIEWER, tag)
+        assert user.locale == "zh-CN"
