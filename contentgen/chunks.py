@@ -112,19 +112,75 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
     A chunk whose earlier run never finished (its worker died) runs one request per
     transaction instead. If one request kills the worker every time, the requests before
     it are kept, and only its own attempt count grows until it is marked failed.
+
+    A chunk whose run raised an error (the generator's or a bug's, not a lost database)
+    also runs one request at a time, and each request is tried up to
+    ``Settings.max_attempts`` times before it is marked failed with the last error.
     """
     request_ids = sorted(set(request_ids))
-    if _count_attempt(request_ids):
-        return _run_counted(request_ids, generator)
+    if not _count_attempt(request_ids):
+        logger.warning(
+            "chunk %s ran before without finishing; running its requests one by one", request_ids
+        )
+    else:
+        try:
+            return _run_counted(request_ids, generator)
+        except (OperationalError, InfrastructureError):
+            raise
+        except Exception as error:  # noqa: BLE001 - any error of a run is handled per request
+            if len(request_ids) == 1:
+                logger.exception("request %d failed", request_ids[0])
+                return _run_alone(request_ids[0], generator, error)
+            logger.exception("chunk %s failed; running its requests one by one", request_ids)
+            # Each request is counted again on its own, so the one at fault pays.
+            _uncount_attempt(request_ids)
 
-    logger.warning(
-        "chunk %s ran before without finishing; running its requests one by one", request_ids
-    )
     result = ChunkResult()
     for request_id in request_ids:
         _count_attempt([request_id])
-        result.add(_run_counted([request_id], generator))
+        result.add(_run_alone(request_id, generator))
     return result
+
+
+# Seconds between two tries of a request whose run raised an error.
+FAILED_RUN_PAUSE_SECONDS = 1.0
+
+
+def _run_alone(request_id: int, generator: Generator, error: Exception | None = None) -> ChunkResult:
+    """Run one request whose attempt is counted, trying again after an error until the
+    request is out of attempts. ``error`` is the error of a run that already failed."""
+    while True:
+        if error is None:
+            try:
+                return _run_counted([request_id], generator)
+            except (OperationalError, InfrastructureError):
+                raise
+            except Exception as raised:  # noqa: BLE001 - recorded on the request below
+                error = raised
+                logger.exception("request %d failed", request_id)
+        outcome = _fail_if_out_of_attempts(request_id, error)
+        if outcome is not None:
+            return outcome
+        time.sleep(FAILED_RUN_PAUSE_SECONDS)
+        error = None
+        _count_attempt([request_id])
+
+
+def _fail_if_out_of_attempts(request_id: int, error: Exception) -> ChunkResult | None:
+    # Returns None while the request has attempts left.
+    with session_scope() as session:
+        request = session.get(GenerationRequest, request_id, with_for_update=True)
+        if request is None or request.status != RequestStatus.PENDING:
+            return ChunkResult(skipped=1)
+        if request.attempts < get_settings().max_attempts:
+            return None
+        lines = f"{type(error).__name__}: {error}".strip().splitlines()
+        reason = lines[0][:500]
+        _mark_failed(request, f"generation failed {request.attempts} times; the last error was {reason}")
+        batch_id = request.batch_id
+        complete_finished_batches(session, {batch_id})
+    logger.error("request %d failed for good: %s", request_id, reason)
+    return ChunkResult(failed=1, batch_ids={batch_id})
 
 
 def _run_counted(request_ids: list[int], generator: Generator) -> ChunkResult:

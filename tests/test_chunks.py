@@ -510,6 +510,65 @@ def test_run_chunk_lost_connection_takes_attempt_back(synced, monkeypatch):
         assert set(session.scalars(select(GenerationRequest.attempts))) == {1}
 
 
+class RaisingGenerator(RecordingGenerator):
+    """Raises RuntimeError for any call that includes the ``poison`` seed, and for its first
+    ``failures`` calls, as a generator with a bug or a device error would."""
+
+    def __init__(self, poison: int | None = None, failures: int = 0):
+        super().__init__()
+        self.poison = poison
+        self.failures = failures
+
+    def generate(self, inputs: Sequence[GenerationInput]) -> list[GenerationOutput]:
+        if self.failures or any(item.seed == self.poison for item in inputs):
+            self.calls.append(len(inputs))
+            self.failures = max(0, self.failures - 1)
+            raise RuntimeError("device-side assert triggered")
+        return super().generate(inputs)
+
+
+def request_errors() -> dict[int, tuple[RequestStatus, int, str | None]]:
+    with db.session_scope() as session:
+        return {
+            request.id: (request.status, request.attempts, request.error)
+            for request in session.scalars(select(GenerationRequest))
+        }
+
+
+def test_run_chunk_error_fails_only_its_request(synced, monkeypatch):
+    monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
+    apply_settings(monkeypatch, max_attempts="3")
+    batch_id, ids = submit_small(synced, variants=3)
+    poison = ids[1]
+    generator = RaisingGenerator(poison=request_seeds(ids)[poison])
+
+    result = run_chunk(ids, generator)
+
+    assert result.drafts == 2
+    assert result.failed == 1
+    # The whole chunk, then each request alone; the poisoned one three times.
+    assert generator.calls == [3, 1, 1, 1, 1, 1]
+    states = request_errors()
+    assert states[poison] == (
+        RequestStatus.FAILED, 3,
+        "generation failed 3 times; the last error was RuntimeError: device-side assert triggered",
+    )  # fmt: skip
+    assert states[ids[0]][:2] == (RequestStatus.DONE, 1)
+    assert states[ids[2]][:2] == (RequestStatus.DONE, 1)
+    assert batch_status(batch_id) == BatchStatus.COMPLETED
+
+
+def test_run_chunk_error_once_then_succeeds(synced, monkeypatch):
+    monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
+    _, ids = submit_small(synced, variants=1)
+    generator = RaisingGenerator(failures=1)
+
+    result = run_chunk(ids, generator)
+
+    assert result.drafts == 1
+    assert request_errors()[ids[0]][:2] == (RequestStatus.DONE, 2)
+
+
 def flaky_session_scope(failures: int):
     """db.session_scope that reports an unreachable database ``failures`` times first."""
     calls = {"count": 0}
