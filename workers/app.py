@@ -11,6 +11,8 @@ SWEEP_STALLED = "contentgen.sweep_stalled_batches"
 DISPATCH_DUE_SCHEDULES = "contentgen.dispatch_due_schedules"
 # Seconds to wait for the broker to accept a connection or reply to a command.
 BROKER_SOCKET_TIMEOUT = 30
+# Seconds between two sweeps for batches whose chunks were lost.
+SWEEP_INTERVAL_SECONDS = 60.0
 
 
 def create_app(settings: Settings | None = None) -> Celery:
@@ -31,11 +33,15 @@ def create_app(settings: Settings | None = None) -> Celery:
             SWEEP_STALLED: {"queue": settings.queue},
             DISPATCH_DUE_SCHEDULES: {"queue": settings.schedule_queue},
         },
-        # `celery -A workers beat` sends these. A dispatch that no worker took before the
-        # next one was sent expires unrun: the next one finds every slot that is due, so a
-        # backlog of dispatches would only repeat the same work.
+        # `celery -A workers beat` sends these. A sweep or dispatch that no worker took
+        # before the next one was sent expires unrun: the next one does the same work, so a
+        # backlog (while no worker runs) would only repeat it.
         beat_schedule={
-            "sweep-stalled-batches": {"task": SWEEP_STALLED, "schedule": 60.0},
+            "sweep-stalled-batches": {
+                "task": SWEEP_STALLED,
+                "schedule": SWEEP_INTERVAL_SECONDS,
+                "options": {"expires": SWEEP_INTERVAL_SECONDS},
+            },
             "dispatch-due-schedules": {
                 "task": DISPATCH_DUE_SCHEDULES,
                 "schedule": settings.schedule_interval_seconds,
