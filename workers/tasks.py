@@ -27,8 +27,10 @@ logger = logging.getLogger(__name__)
 def _load_model_or_exit() -> None:
     # A worker without a model would take chunks only to fail them, so it stops instead.
     # SystemExit passes through Celery's signal dispatch, which logs other exceptions.
+    settings = get_settings()
+    logger.info("loading model %s on device %s", settings.model, settings.device)
     try:
-        get_generator(get_settings())
+        get_generator(settings)
     except ContentgenError as error:
         logger.critical("worker cannot start: %s", error)
         raise SystemExit(1) from None
@@ -56,13 +58,16 @@ def load_model_in_child(**_kwargs) -> None:
 
 @signals.worker_init.connect
 def check_settings_before_start(sender=None, **_kwargs) -> None:
-    """Check settings and the model's location before any chunk is taken.
+    """Check settings, the database and the model's location before any task is taken.
 
-    Solo and thread pools never fork, so the main process loads the model here. Prefork
-    parents only resolve the model's location: CUDA must not be initialised before a fork.
+    A worker that cannot reach its database, or finds its schema out of date, would take
+    chunks only to retry them and give them up, so it stops instead. Solo and thread pools
+    never fork, so the main process loads the model here. Prefork parents only resolve the
+    model's location: CUDA must not be initialised before a fork.
     """
     try:
         settings = get_settings()
+        db.check_schema()
         if settings.generator == "transformers" and consumes_chunks():
             from contentgen.generation.transformers import resolve_model
 

@@ -243,3 +243,25 @@ def test_dropped_database_connections_fail_no_request(service_env, tmp_path):
     assert final["done"] == 4
     assert final["most_drafts_per_request"] == 1
     assert "retry 1 of 10" in worker.output()
+
+
+@pytest.mark.parametrize("problem", ["unreachable", "old-schema"])
+def test_worker_without_usable_database_does_not_start(service_env, tmp_path, problem):
+    env = dict(service_env)
+    if problem == "unreachable":
+        env["CONTENTGEN_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
+        expected = b"is unreachable or failed"
+    else:
+        db.downgrade("0008")
+        expected = b"is at schema revision 0008, not the latest"
+    worker = Worker({**env, "CONTENTGEN_GENERATOR": "null"}, tmp_path / "worker.log")
+    try:
+        exit_code = worker.process.wait(timeout=120)
+    finally:
+        worker.stop()
+
+    log = (tmp_path / "worker.log").read_bytes()
+    assert exit_code != 0
+    assert b"worker cannot start: " in log
+    assert expected in log
+    assert b"ready." not in log
