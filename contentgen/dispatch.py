@@ -6,6 +6,7 @@ requests stay pending in the database and ``contentgen batch resume`` sends them
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import unicodedata
@@ -201,10 +202,14 @@ def send_chunks(batch_id: int) -> int:
             f"contentgen batch resume {batch_id}"
         ) from None
     except (KeyError, ValueError) as error:
+        # The URL was checked when the settings were read, so a transport option is the
+        # likelier cause, but either can be.
+        options = settings.broker_transport_options
         raise InvalidInput(
-            f'broker URL "{_display_broker(settings.broker_url)}" is not usable ({error}); '
-            f"batch {batch_id} is saved and its requests stay pending. Set CONTENTGEN_BROKER_URL "
-            f"to redis://host:port/db, then run: contentgen batch resume {batch_id}"
+            f'broker URL "{_display_broker(settings.broker_url)}" with transport options '
+            f"{json.dumps(options)} is not usable ({error}); batch {batch_id} is saved and its "
+            "requests stay pending. Fix CONTENTGEN_BROKER_TRANSPORT_OPTIONS or "
+            f"CONTENTGEN_BROKER_URL (redis://host:port/db), then run: contentgen batch resume {batch_id}"
         ) from None
     logger.info("batch %d: sent %d chunks to queue %s", batch_id, len(chunks), settings.queue)
     return len(chunks)

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, make_url, text
 from contentgen import db
 from contentgen.settings import get_settings
 
+from ..conftest import EXAMPLES
 from .conftest import REPOSITORY, Worker
 
 pytestmark = pytest.mark.integration
@@ -265,3 +266,15 @@ def test_worker_without_usable_database_does_not_start(service_env, tmp_path, pr
     assert b"worker cannot start: " in log
     assert expected in log
     assert b"ready." not in log
+
+
+def test_bad_transport_option_named_in_error(service_env):
+    env = {**service_env, "CONTENTGEN_BROKER_TRANSPORT_OPTIONS": '{"socket_timeout": -1}'}
+    campaign = EXAMPLES / "outdoor-boot-launch.yaml"
+
+    result = subprocess.run([sys.executable, "-m", "contentgen", "batch", "submit", str(campaign)],
+                            cwd=REPOSITORY, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    assert result.returncode == 2
+    assert 'with transport options {"socket_timeout": -1} is not usable' in result.stderr
+    assert "Fix CONTENTGEN_BROKER_TRANSPORT_OPTIONS or CONTENTGEN_BROKER_URL" in result.stderr
