@@ -539,13 +539,25 @@ def stalled_batches(session: Session, stalled_after: float) -> list[int]:
     ]
 
 
-def cancel_batch(session: Session, batch_id: int) -> int:
+def cancel_batch(
+    session: Session, batch_id: int, on_wait: Callable[[int], None] | None = None
+) -> int:
     """Cancel the batch's pending requests; return how many were cancelled.
 
     Requests that a worker is generating right now are locked: this statement waits for
-    that chunk to commit, after which they are done and stay done.
+    that chunk to commit, after which they are done and stay done. On PostgreSQL,
+    ``on_wait`` is called first with the number of such requests, when there are any.
     """
     batch = get_batch(session, batch_id)
+    pending = (GenerationRequest.batch_id == batch_id, GenerationRequest.status == RequestStatus.PENDING)
+    if on_wait is not None and session.get_bind().dialect.name == "postgresql":
+        total = session.scalar(select(func.count()).where(*pending)) or 0
+        # Locks the rows no chunk holds, which this transaction cancels next anyway.
+        free = session.scalars(
+            select(GenerationRequest.id).where(*pending).with_for_update(skip_locked=True)
+        ).all()
+        if total > len(free):
+            on_wait(total - len(free))
     cancelled = session.execute(
         update(GenerationRequest)
         .where(

@@ -329,8 +329,17 @@ def batch_resume(
 def batch_cancel(batch_id: BatchId) -> None:
     """Cancel every request of a batch that has not started; running chunks finish."""
     db.check_schema()
+
+    def report_wait(running: int) -> None:
+        error_console.print(
+            f"A worker is generating {plural(running, 'request')} of batch {batch_id} now; "
+            "waiting for that chunk to be stored before cancelling the rest. Press Ctrl+C to "
+            "stop waiting: nothing is cancelled then.",
+            highlight=False,
+        )
+
     with db.session_scope() as session:
-        cancelled = cancel_batch(session, batch_id)
+        cancelled = cancel_batch(session, batch_id, on_wait=report_wait)
     console.print(f"Cancelled {plural(cancelled, 'pending request')} of batch {batch_id}.")
 
 

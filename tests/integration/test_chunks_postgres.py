@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 from contentgen import db
 from contentgen._bulk import bulk_insert
 from contentgen.checks import CheckContext, run_checks
+from contentgen.batches import cancel_batch
 from contentgen.chunks import run_chunk
 from contentgen.models import (
     Batch,
@@ -90,3 +91,35 @@ def test_run_chunk_postgres_redelivery_adds_nothing(service_env, tmp_path):
     assert again.skipped == 3
     with db.session_scope() as session:
         assert len(session.scalars(select(Draft.id)).all()) == 3
+
+
+def test_cancel_reports_wait_for_running_chunk(service_env, tmp_path):
+    batch_id, ids = submit_small(tmp_path, variants=4)
+    holder = db.get_engine().connect()
+    # A worker generating the first two requests holds their rows locked.
+    transaction = holder.begin()
+    holder.execute(
+        select(GenerationRequest.id).where(GenerationRequest.id.in_(ids[:2])).with_for_update()
+    ).all()
+    waits: list[int] = []
+
+    def finish_chunk(running: int) -> None:
+        waits.append(running)
+        holder.execute(
+            GenerationRequest.__table__.update()
+            .where(GenerationRequest.id.in_(ids[:2]))
+            .values(status=RequestStatus.DONE)
+        )
+        transaction.commit()
+
+    with db.session_scope() as session:
+        cancelled = cancel_batch(session, batch_id, on_wait=finish_chunk)
+    holder.close()
+
+    assert waits == [2]
+    assert cancelled == 2
+    with db.session_scope() as session:
+        states = dict(session.execute(select(GenerationRequest.id, GenerationRequest.status)).all())
+    assert [states[request_id] for request_id in ids] == [
+        RequestStatus.DONE, RequestStatus.DONE, RequestStatus.CANCELLED, RequestStatus.CANCELLED,
+    ]  # fmt: skip
