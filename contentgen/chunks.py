@@ -243,6 +243,14 @@ def _count_attempt(request_ids: list[int]) -> bool:
             .where(*pending)
             .values(attempts=GenerationRequest.attempts + 1)
         )
+        # The batch shows as running from its first chunk's start, not its first commit,
+        # which with a real model can be minutes later.
+        batch_ids = select(GenerationRequest.batch_id).where(GenerationRequest.id.in_(request_ids))
+        session.execute(
+            update(Batch)
+            .where(Batch.id.in_(batch_ids), Batch.status == BatchStatus.PENDING)
+            .values(status=BatchStatus.RUNNING)
+        )
     return True
 
 

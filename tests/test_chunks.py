@@ -595,3 +595,19 @@ def test_uncount_attempt_retries_unreachable_database(synced, monkeypatch, caplo
     with db.session_scope() as session:
         assert set(session.scalars(select(GenerationRequest.attempts))) == {attempts}
     assert ("could not take back the attempt" in caplog.text) == (attempts == 1)
+
+
+def test_run_chunk_batch_running_while_generating(synced):
+    batch_id, ids = submit_small(synced, variants=2)
+    seen = []
+
+    class StatusGenerator(RecordingGenerator):
+        def generate(self, inputs):
+            seen.append(batch_status(batch_id))
+            return super().generate(inputs)
+
+    assert batch_status(batch_id) == BatchStatus.PENDING
+    run_chunk(ids, StatusGenerator())
+
+    assert seen == [BatchStatus.RUNNING]
+    assert batch_status(batch_id) == BatchStatus.COMPLETED

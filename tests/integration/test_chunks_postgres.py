@@ -8,8 +8,8 @@ from sqlalchemy.orm import selectinload
 
 from contentgen import db
 from contentgen._bulk import bulk_insert
-from contentgen.checks import CheckContext, run_checks
 from contentgen.batches import cancel_batch
+from contentgen.checks import CheckContext, run_checks
 from contentgen.chunks import run_chunk
 from contentgen.models import (
     Batch,
