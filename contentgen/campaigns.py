@@ -383,11 +383,13 @@ def _find_nul(value: Any, where: str = "a value") -> str | None:
     return None
 
 
-# An alias (*name) repeats the node its anchor (&name) names, so a file of a few hundred
-# bytes can describe billions of values ("billion laughs"). These limits count a document
-# with every alias written out. Real campaign files stay far below them: the examples have
-# under 100 values, nested 6 levels deep.
-MAX_YAML_VALUES = 1_000_000
+# Limits on a YAML document, checked while it is read. An alias (*name) repeats the node its
+# anchor (&name) names, so a file of a few hundred bytes can describe billions of values
+# ("billion laughs"), and the limits also apply with every alias written out. PyYAML keeps
+# about 800 bytes per value while composing, so 250,000 values take about 200 MB. Real
+# campaign files stay far below: the examples have under 100 values, nested 6 levels deep,
+# and a campaign has about 30.
+MAX_YAML_VALUES = 250_000
 MAX_YAML_CHARACTERS = 10_000_000
 MAX_YAML_DEPTH = 50
 
@@ -415,6 +417,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         self._depth = 0
         # id(node) -> (values, characters, depth), recorded once the node is complete.
         self._expanded: dict[int, tuple[int, int, int]] = {}
+        # Values and characters composed so far, each alias counted once.
+        self._values = 0
+        self._characters = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -450,7 +455,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def _record_expanded_size(self, node: yaml.Node) -> None:
         if isinstance(node, yaml.ScalarNode):
             self._expanded[id(node)] = (1, len(node.value), 1)
+            self._count_written(1, len(node.value), node)
             return
+        self._count_written(1, 0, node)
         if isinstance(node, yaml.MappingNode):
             children = [child for pair in node.value for child in pair]
         else:
@@ -475,6 +482,24 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             problem = (
                 f"with its aliases (*name) expanded, values are nested more than "
                 f"{MAX_YAML_DEPTH} levels deep; a campaign file needs about 6"
+            )
+        else:
+            return
+        raise _DocumentTooLarge(None, None, problem, node.start_mark)
+
+    def _count_written(self, values: int, characters: int, node: yaml.Node) -> None:
+        # Checked as each value is composed, so memory stays bounded however long the file.
+        self._values += values
+        self._characters += characters
+        if self._values > MAX_YAML_VALUES:
+            problem = (
+                f"the file has more than {MAX_YAML_VALUES:,} values; split it into several "
+                "files, or use a CSV file for long lists of campaigns"
+            )
+        elif self._characters > MAX_YAML_CHARACTERS:
+            problem = (
+                f"the file has more than {MAX_YAML_CHARACTERS:,} characters of text; "
+                "shorten its values or split it into several files"
             )
         else:
             return

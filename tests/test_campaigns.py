@@ -1,3 +1,4 @@
+import re
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -520,8 +521,28 @@ def test_load_nested_aliases_rejected_quickly(tmp_path):
     message = problems_of(path)
     # Walking the expanded document takes minutes: 10**9 values.
     assert time.monotonic() - started < 5
-    assert "more than 1,000,000 values" in message
+    assert "with its aliases (*name) expanded, this value has more than 250,000 values" in message
     assert "line 6" in message
+
+
+def test_load_long_list_stops_at_value_limit(tmp_path):
+    path = tmp_path / "long.yaml"
+    path.write_text("brands: []\ncampaigns: []\nx:\n" + "- 1\n" * 300_000)
+
+    message = problems_of(path)
+
+    # The error points at the value past the limit, not at the end of the file.
+    assert "the file has more than 250,000 values; split it into several files" in message
+    line = int(re.search(r"line (\d+)", message).group(1))
+    assert 249_000 < line < 251_000
+
+
+def test_load_long_string_names_its_length(tmp_path):
+    path = tmp_path / "long.yaml"
+    path.write_text("brands: []\ncampaigns: []\nx: " + "y" * 10_000_001 + "\n")
+    message = problems_of(path)
+    assert "the file has more than 10,000,000 characters of text" in message
+    assert "aliases" not in message
 
 
 def test_load_nested_aliases_under_limit_pass_size_check(tmp_path):
