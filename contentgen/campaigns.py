@@ -689,6 +689,14 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
         message = "must be a mapping of fields (key: value lines), not a single value"
     elif detail["type"] == "string_type" and isinstance(detail.get("input"), date | datetime):
         message = f'YAML read {detail["input"]} as a date; quote it ("{detail["input"]}") to keep it as text'
+    elif detail["type"] == "string_type" and isinstance(detail.get("input"), bool):
+        spellings = "true, yes or on" if detail["input"] else "false, no or off"
+        message = (
+            f"YAML read this value as {_shown(detail['input'])} (it reads {spellings} that way); "
+            'quote it, e.g. "no", to keep it as text'
+        )
+    elif detail["type"] == "string_type" and isinstance(detail.get("input"), int | float):
+        message = f'YAML read {detail["input"]} as a number; quote it ("{detail["input"]}") to keep it as text'
     elif detail["type"] == "string_pattern_mismatch":
         message = f'"{detail["input"]}" is not a valid key; {KEY_HINT}'
     elif detail["type"] == "extra_forbidden":

@@ -142,6 +142,19 @@ def test_load_csv_product_url_names_column(tmp_path):
     assert 'row 2, campaign "trail-sock": url: "javascript:alert(1)" is not an absolute http(s) URL' in message
 
 
+def test_load_yaml_booleans_and_numbers_name_quoting(tmp_path):
+    path = tmp_path / "typed.yaml"
+    path.write_text(
+        "brands:\n  - {key: acme, name: yes}\n"
+        "campaigns:\n  - {key: launch, brand: acme, product: {name: 2024}, locale: no,\n"
+        "     segments: [{key: all, name: All}], channels: [email_subject]}\n"
+    )
+    message = problems_of(path)
+    assert 'name: YAML read this value as true (it reads true, yes or on that way); quote it' in message
+    assert 'locale: YAML read this value as false (it reads false, no or off that way); quote it' in message
+    assert 'product.name: YAML read 2024 as a number; quote it ("2024") to keep it as text' in message
+
+
 def test_load_messages_name_yaml_values_plainly(tmp_path):
     data = {"brands": [{**brand(), "name": date(2024, 1, 1), "channel_limits": {"email_subject": 10**20}}],
             "campaigns": [campaign(variants=True, schedule=5, generation={"temperature": float("nan")})]}  # fmt: skip
