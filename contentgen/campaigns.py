@@ -39,6 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from contentgen.channels import CHANNELS, validate_channel_limits
+from contentgen.checks import control_character
 from contentgen.errors import InvalidInput
 from contentgen.models import Brand, Campaign, utcnow
 from contentgen.rules import RULE_PACKS, can_match
@@ -344,10 +345,14 @@ def load_campaign_file(path: Path) -> CampaignFile:
             f'campaign file "{path}" has an unknown type "{suffix}"; use .yaml, .yml or .csv'
         )
 
-    nul_at = _find_nul(data)
-    if nul_at is not None:
+    found = _find_control(data)
+    if found is not None:
+        where, character = found
+        if character == "\x00":
+            raise InvalidInput(f'campaign file "{path}": {where} contains a NUL character (\\0); remove it')
         raise InvalidInput(
-            f'campaign file "{path}": {nul_at} contains a NUL character (\\0); remove it'
+            f'campaign file "{path}": {where} contains the invisible control character '
+            f"U+{ord(character):04X}; remove it"
         )
     try:
         parsed = CampaignFile.model_validate(data)
@@ -360,10 +365,16 @@ def load_campaign_file(path: Path) -> CampaignFile:
     return parsed
 
 
-def _find_nul(value: Any, where: str = "a value") -> str | None:
-    """Return where a NUL character sits in parsed data; PostgreSQL text cannot store one."""
+def _find_control(value: Any, where: str = "a value") -> tuple[str, str] | None:
+    """Return where the first control character sits in parsed data, and the character.
+
+    PostgreSQL text cannot store NUL, and the other control and bidirectional control
+    characters are invisible: they would reach prompts and exports unseen (U+202E shows
+    the text after it reversed). Line breaks and tabs are allowed.
+    """
     if isinstance(value, str):
-        return where if "\x00" in value else None
+        character = control_character(value, "\n\r\t")
+        return (where, character) if character is not None else None
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):
@@ -377,7 +388,7 @@ def _find_nul(value: Any, where: str = "a value") -> str | None:
             place = f"{where}{key}"
         else:
             place = f"{where}.{key}"
-        found = _find_nul(item, place)
+        found = _find_control(item, place)
         if found:
             return found
     return None

@@ -416,6 +416,22 @@ def test_load_nul_character_rejected(tmp_path):
     assert "campaigns[0].name contains a NUL character" in problems_of(path)
 
 
+@pytest.mark.parametrize("character", ["\u202e", "\x1b", "\ufeff"], ids=["bidi-override", "escape", "bom"])
+def test_load_invisible_control_character_rejected(tmp_path, character):
+    data = {"brands": [{**brand(), "name": f"Trail{character}Peak"}], "campaigns": [campaign()]}
+    path = tmp_path / "control.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    message = problems_of(path)
+    assert f"brands[0].name contains the invisible control character U+{ord(character):04X}; remove it" in message
+
+
+def test_load_line_breaks_and_tabs_accepted(tmp_path):
+    data = {"brands": [{**brand(), "voice": "Plain words.\n\tNo jargon."}], "campaigns": [campaign()]}
+    path = tmp_path / "breaks.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert load_campaign_file(path).brands[0].voice == "Plain words.\n\tNo jargon."
+
+
 def test_load_folder_rejected(tmp_path):
     folder = tmp_path / "campaigns.yaml"
     folder.mkdir()
