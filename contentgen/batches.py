@@ -400,7 +400,8 @@ class BatchProgress:
 
     @property
     def finished(self) -> int:
-        return self.requests.get("done", 0) + self.requests.get("failed", 0)
+        """Requests that will not run again: done, failed or cancelled."""
+        return sum(self.requests.get(state, 0) for state in ("done", "failed", "cancelled"))
 
     def as_dict(self) -> dict[str, Any]:
         return {

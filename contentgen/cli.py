@@ -311,6 +311,18 @@ def batch_resume(
     # A batch id that does not exist is the error to report, whatever the broker settings.
     with db.session_scope() as session:
         get_batch(session, batch_id)
+    progress = read_progress(batch_id)
+    if progress.requests["pending"] == 0:
+        console.print(
+            f"Batch {batch_id} is {progress.batch.status.value} and has no pending requests; "
+            "nothing to run. Run its failed requests again with: "
+            f"contentgen batch retry-failed {batch_id}"
+            if progress.requests["failed"]
+            else f"Batch {batch_id} is {progress.batch.status.value} and has no pending requests; nothing to run."
+        )
+        if wait:
+            _exit_if_requests_failed(progress)
+        return
     if get_settings().broker_url:
         chunks = resume(batch_id)
         console.print(f"Sent {plural(chunks, 'chunk')} of batch {batch_id}.")
@@ -505,6 +517,10 @@ def _wait_with_progress(
     batch_id: int, quiet: bool = False, timeout: float | None = None
 ) -> BatchProgress:
     start = read_progress(batch_id)
+    if start.requests["pending"] == 0:
+        # Nothing is left to wait for: the batch is finished or cancelled.
+        _print_summary(start, quiet)
+        return start
     lines = _plain_progress(quiet)
     if lines.enabled:
         error_console.print(
@@ -545,9 +561,11 @@ def _print_summary(progress: BatchProgress, quiet: bool) -> None:
     if quiet:
         return
     batch_id = progress.batch.id
+    cancelled = progress.requests.get("cancelled", 0)
     console.print(
         f"Batch {batch_id} {progress.batch.status.value}: "
-        f"{plural(progress.requests['done'], 'draft')}, {progress.requests['failed']} failed. "
+        f"{plural(progress.requests['done'], 'draft')}, {progress.requests['failed']} failed"
+        f"{f', {cancelled} cancelled' if cancelled else ''}. "
         f"See the drafts with: contentgen drafts list --batch {batch_id}"
     )
     _print_failures(progress)
@@ -637,13 +655,13 @@ def batch_list(
     if as_json:
         _print_json(items)
         return
-    table = Table("id", "status", "trigger", "requests", "done", "failed", "pending")
+    table = Table("id", "status", "trigger", "requests", "done", "failed", "cancelled", "pending")
     table.add_column("created (UTC)")
     for item in items:
         counts = item["requests"]
         table.add_row(
             str(item["id"]), item["status"], item["trigger"], str(item["request_count"]),
-            str(counts["done"]), str(counts["failed"]), str(counts["pending"]),
+            str(counts["done"]), str(counts["failed"]), str(counts["cancelled"]), str(counts["pending"]),
             utc_cell(item["created_at"]),
         )  # fmt: skip
     print_table(console, table)

@@ -388,11 +388,20 @@ def test_cli_cancel_stops_pending_requests(ready):
     invoke("batch", "submit", str(copy_example(ready)))
     result = invoke("batch", "cancel", "1")
     resumed = invoke("batch", "resume", "1", "--wait")
+    resumed_without_wait = invoke("batch", "resume", "1")
+    waited = invoke("batch", "status", "1", "--wait")
+    listed = invoke("batch", "list")
     status = json.loads(invoke("batch", "status", "1", "--json").stdout)
 
     assert result.exit_code == 0
     assert "Cancelled 24 pending requests" in result.stdout
-    assert resumed.exit_code == 0
+    for run in (resumed, resumed_without_wait):
+        assert run.exit_code == 0
+        assert "Batch 1 is cancelled and has no pending requests; nothing to run." in run.stdout
+    assert waited.exit_code == 0
+    assert "Waiting for the workers" not in waited.stderr
+    assert "Batch 1 cancelled: 0 drafts, 0 failed, 24 cancelled." in waited.stdout
+    assert re.search(r"│\s*1\s*│\s*cancelled\s*│.*│\s*24\s*│\s*0\s*│", listed.stdout)
     assert status["status"] == "cancelled"
     assert status["requests"]["cancelled"] == 24
     assert status["drafts"] == {}
