@@ -589,6 +589,14 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
     columns = set(header)
     if not columns:
         raise InvalidInput(f'campaign file "{path}" is empty; add a header row and one row per campaign')
+    if len(header) == 1:
+        # Spreadsheet programs in many European locales save "CSV" with semicolons.
+        for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+            if separator in header[0]:
+                raise InvalidInput(
+                    f'campaign file "{path}" separates its columns with {name}, but a campaign CSV '
+                    'file uses commas; save it again as "CSV UTF-8 (comma delimited)"'
+                )
     missing = sorted(CSV_COLUMNS - columns)
     unknown = sorted(columns - CSV_COLUMNS - CSV_OPTIONAL_COLUMNS)
     if missing or unknown:
@@ -611,9 +619,17 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
         )
     short = [index + 2 for index, row in enumerate(rows) if None in row.values()]
     if short:
+        hint = "add the missing commas, with nothing between them for an empty cell"
+        last_cell = [cell for cell in rows[short[-1] - 2].values() if isinstance(cell, str)][-1:]
+        if last_cell and "\n" in last_cell[0] and "," in last_cell[0]:
+            # An unclosed quote makes the rest of the file one cell of this row.
+            hint = (
+                "a cell of that row runs over several lines and commas, which usually means a "
+                'quote (") that is never closed; close it'
+            )
         raise InvalidInput(
             f'campaign file "{path}": {_rows_phrase(short)} fewer cells than the header has '
-            "columns; add the missing commas, with nothing between them for an empty cell"
+            f"columns; {hint}"
         )
     return {"campaigns": [_csv_row_to_campaign(row) for row in rows]}, frozenset(columns)
 

@@ -472,6 +472,29 @@ def test_load_csv_short_rows_rejected(tmp_path):
     assert "rows 2, 4 have fewer cells than the header has columns" in problems_of(path)
 
 
+CSV_HEADER = "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale"
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_load_csv_other_separator_named(tmp_path, separator, name):
+    path = tmp_path / "products.csv"
+    path.write_text(CSV_HEADER.replace(",", separator) + "\n" + "sock;trailpeak;Sock\n".replace(";", separator))
+    message = problems_of(path)
+    assert f"separates its columns with {name}, but a campaign CSV file uses commas" in message
+
+
+def test_load_csv_unclosed_quote_named(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        CSV_HEADER + "\n"
+        'sock,trailpeak,"Sock,,,,,Hikers,email_subject,1,en-US\n'
+        "hat,trailpeak,Hat,,,,,Hikers,email_subject,1,en-US\n"
+    )
+    message = problems_of(path)
+    assert "row 2 has fewer cells than the header has columns" in message
+    assert 'usually means a quote (") that is never closed' in message
+
+
 def test_load_csv_overlong_cell_is_invalid_input(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text(
