@@ -221,25 +221,29 @@ def validate_channel_limits(limits: Mapping[str, int]) -> None:
     """Check a brand's ``channel_limits`` against the channel rules.
 
     Raises:
-        ValueError: naming the first channel whose override is not allowed, and the fix.
+        ValueError: naming every channel whose override is not allowed, each with its fix.
     """
-    for key, value in limits.items():
-        channel = CHANNELS.get(key)
-        if channel is None:
-            raise ValueError(f'"{key}" is not a known channel; use one of: {", ".join(CHANNELS)}')
-        if channel.counting is Counting.SMS:
-            raise ValueError(
-                f'the limit of "{key}" is one SMS segment ({SMS_GSM_7_LIMIT} in GSM-7, '
-                f"{SMS_UCS_2_LIMIT} in UCS-2) and cannot be overridden; remove it"
-            )
-        if value < 1:
-            raise ValueError(f'the limit of "{key}" must be at least 1, not {value}')
-        if value > MAX_CHANNEL_LIMIT:
-            raise ValueError(
-                f'the limit of "{key}" is {value}; use at most {MAX_CHANNEL_LIMIT:,} characters'
-            )
-        if channel.platform_limit and value > channel.max_chars:
-            raise ValueError(
-                f'the limit of "{key}" can only be lowered from the platform\'s '
-                f"{channel.max_chars}, not raised to {value}; use {channel.max_chars} or less"
-            )
+    problems = [problem for key, value in limits.items() if (problem := _limit_problem(key, value))]
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _limit_problem(key: str, value: int) -> str | None:
+    channel = CHANNELS.get(key)
+    if channel is None:
+        return f'"{key}" is not a known channel; use one of: {", ".join(CHANNELS)}'
+    if channel.counting is Counting.SMS:
+        return (
+            f'the limit of "{key}" is one SMS segment ({SMS_GSM_7_LIMIT} in GSM-7, '
+            f"{SMS_UCS_2_LIMIT} in UCS-2) and cannot be overridden; remove it"
+        )
+    if value < 1:
+        return f'the limit of "{key}" must be at least 1, not {value}'
+    if value > MAX_CHANNEL_LIMIT:
+        return f'the limit of "{key}" is {value}; use at most {MAX_CHANNEL_LIMIT:,} characters'
+    if channel.platform_limit and value > channel.max_chars:
+        return (
+            f'the limit of "{key}" can only be lowered from the platform\'s '
+            f"{channel.max_chars}, not raised to {value}; use {channel.max_chars} or less"
+        )
+    return None

@@ -557,8 +557,16 @@ def test_load_invalid_brand_rules(tmp_path, field, value, message):
     assert 'brand "trailpeak"' in problems
 
 
+def test_load_channel_limits_names_every_problem(tmp_path):
+    limits = {"sms": 100, "email_subject": 0, "tiktok": 5, "google_ads_headline": 40}
+    data = {"brands": [{**brand(), "channel_limits": limits}], "campaigns": [campaign()]}
+    problems = problems_of(write_yaml(tmp_path, data))
+    assert 'the limit of "sms" is one SMS segment' in problems
+    assert 'the limit of "email_subject" must be at least 1, not 0' in problems
+    assert '"tiktok" is not a known channel' in problems
+    assert 'the limit of "google_ads_headline" can only be lowered' in problems
 
-def nested_alias_yaml(levels: int, width: int = 10) -> str:
+
     """Return a "billion laughs" document: each level lists the one before ``width`` times."""
     lines = [f"a0: &a0 [{', '.join(['x'] * width)}]"]
     for level in range(1, levels):
