@@ -567,6 +567,7 @@ def test_load_channel_limits_names_every_problem(tmp_path):
     assert 'the limit of "google_ads_headline" can only be lowered' in problems
 
 
+def nested_alias_yaml(levels: int, width: int = 10) -> str:
     """Return a "billion laughs" document: each level lists the one before ``width`` times."""
     lines = [f"a0: &a0 [{', '.join(['x'] * width)}]"]
     for level in range(1, levels):
