@@ -237,6 +237,13 @@ class ScheduleSpec(_Spec):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
+        # Files in the zoneinfo folder that are not zones of their own: "localtime" is the
+        # machine's setting, so a dispatcher on another host would read another zone.
+        if value in ("localtime", "posixrules") or value.startswith(("posix/", "right/")):
+            raise ValueError(
+                f'"{value}" is a setting of the machine, not a fixed time zone; use an IANA name '
+                'such as "Asia/Shanghai"'
+            )
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):

@@ -196,8 +196,10 @@ def test_load_duplicate_segment_keys_rejected(tmp_path):
         ({"cron": "0 0 30 2 *", "timezone": "UTC"}, '"0 0 30 2 *" never matches a date'),
         ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" has 6 fields, and a cron expression has five'),
         ({"cron": "30 2 * * *", "refresh": "x"}, "refresh: Input should be 'all' or 'unapproved'"),
+        ({"cron": "30 2 * * *", "timezone": "localtime"}, '"localtime" is a setting of the machine'),
+        ({"cron": "30 2 * * *", "timezone": "posix/Asia/Shanghai"}, '"posix/Asia/Shanghai" is a setting of'),
     ],
-    ids=["cron", "timezone", "never-matches", "six-fields", "refresh"],
+    ids=["cron", "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder"],
 )
 def test_load_invalid_schedule_rejected(tmp_path, schedule, expected):
     data = {"brands": [brand()], "campaigns": [campaign(schedule=schedule)]}
