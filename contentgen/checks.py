@@ -168,6 +168,23 @@ def has_visible_text(text: str) -> bool:
     return _VISIBLE.search(text) is not None
 
 
+# Invisible characters that copy legitimately contains: the zero-width joiner and the
+# emoji variation selectors inside emoji sequences (👩‍💻, ❤️).
+_EXPECTED_INVISIBLE = frozenset("\u200d\ufe0e\ufe0f")
+_INVISIBLE = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}]")
+
+
+def invisible_characters(text: str) -> dict[str, int]:
+    """Count the invisible characters of ``text`` that a reader should know of, by code
+    point ("U+200B"), such as zero-width spaces, which count towards limits unseen."""
+    counts: dict[str, int] = {}
+    for character in _INVISIBLE.findall(text):
+        if character not in _EXPECTED_INVISIBLE:
+            code = f"U+{ord(character):04X}"
+            counts[code] = counts.get(code, 0) + 1
+    return counts
+
+
 def check_empty(text: str) -> CheckResult:
     if has_visible_text(text):
         return CheckResult(EMPTY, True, True)

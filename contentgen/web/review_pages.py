@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from contentgen import db
 from contentgen.channels import CHANNELS
+from contentgen.checks import invisible_characters
 from contentgen.drafts import (
     QUEUE_STATUSES,
     SORTS,
@@ -154,6 +155,7 @@ def _draft_context(request: Request, draft_id: int, draft_filter: DraftFilter) -
         "notice": notice_of(request, "approved", "rejected", "edited"),
         "error": None,
         "edit_text": details["text"],
+        "invisible": invisible_characters(details["text"]),
         "reason": "",
     }
 

@@ -626,3 +626,17 @@ def test_pages_times_name_utc(reviewer, seeded):
     page = client.get(f"/drafts/{seeded.draft_ids[0]}").text
     assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^"]*\+00:00">'
                      r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>", page)  # fmt: skip
+
+
+def test_pages_draft_names_invisible_characters(reviewer, seeded):
+    client, token = reviewer
+    draft_id = seeded.draft_ids[0]
+    client.post(f"/drafts/{draft_id}/edit", data={"csrf_token": token, "text": "Dry\u200b feet\u200b 👩\u200d💻"})
+
+    page = unescape(client.get(f"/drafts/{draft_id}").text)
+    plain = unescape(client.get(f"/drafts/{seeded.draft_ids[1]}").text)
+
+    assert "The text contains invisible characters, which count towards the limit: U+200B×2." in page
+    # The joiner inside the emoji is expected there and not listed.
+    assert "U+200D" not in page
+    assert 'id="invisible-characters"' not in plain
