@@ -211,7 +211,16 @@ def schedules_run_due(
         # A slot whose batch could not be created (a campaign input error) is a failure of
         # this run, which a cron job or CI step has to see.
         raise typer.Exit(EXIT_FAILURE)
-    if any(read_progress(batch_id).requests["failed"] for batch_id in waited):
+    with_failures = [progress for progress in map(read_progress, waited) if progress.requests["failed"]]
+    if with_failures:
+        if not as_json:
+            for progress in with_failures:
+                batch_id = progress.batch.id
+                console.print(
+                    f"Batch {batch_id}: {plural(progress.requests['done'], 'draft')}, "
+                    f"{progress.requests['failed']} failed. See why with: contentgen batch status {batch_id}",
+                    highlight=False,
+                )
         raise typer.Exit(EXIT_REQUESTS_FAILED)
 
 

@@ -1,6 +1,7 @@
 """`contentgen schedules` through Typer's runner, on SQLite without a broker."""
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -127,6 +128,7 @@ def test_cli_run_due_wait_failed_requests_exit_3(imported, monkeypatch):
 
     assert result.exit_code == 3, result.output
     assert count_rows(Batch) == 2
+    assert re.search(r"Batch 1: 0 drafts, \d+ failed\. See why with: contentgen batch status 1", result.stdout)
 
 
 def test_cli_run_due_failed_slot_exits_1(imported):
