@@ -553,9 +553,13 @@ def cancel_batch(
     pending = (GenerationRequest.batch_id == batch_id, GenerationRequest.status == RequestStatus.PENDING)
     if on_wait is not None and session.get_bind().dialect.name == "postgresql":
         total = session.scalar(select(func.count()).where(*pending)) or 0
-        # Locks the rows no chunk holds, which this transaction cancels next anyway.
+        # Locks the rows no chunk holds, which this transaction cancels next anyway. In id
+        # order, as chunks claim theirs, so that the two take locks in the same order.
         free = session.scalars(
-            select(GenerationRequest.id).where(*pending).with_for_update(skip_locked=True)
+            select(GenerationRequest.id)
+            .where(*pending)
+            .order_by(GenerationRequest.id)
+            .with_for_update(skip_locked=True)
         ).all()
         if total > len(free):
             on_wait(total - len(free))

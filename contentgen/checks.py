@@ -67,9 +67,10 @@ class CheckResult:
     name: str
     passed: bool
     blocking: bool
-    # What the check found, in English and as a message the review pages translate.
+    # What the check found, in English and as a message the review pages translate. The
+    # message takes no part in comparing or hashing results: its fields are a dict.
     detail: str = ""
-    message: Message | None = None
+    message: Message | None = field(default=None, compare=False)
 
     @property
     def blocks(self) -> bool:
@@ -168,18 +169,19 @@ def has_visible_text(text: str) -> bool:
     return _VISIBLE.search(text) is not None
 
 
-# Invisible characters that copy legitimately contains: the zero-width joiner and the
-# emoji variation selectors inside emoji sequences (👩‍💻, ❤️).
-_EXPECTED_INVISIBLE = frozenset("\u200d\ufe0e\ufe0f")
+# Invisible characters that emoji sequences are built with, left out wherever they stand:
+# the zero-width joiner (👩‍💻), the emoji variation selectors (❤️) and the tag characters
+# of subdivision flags (🏴󠁧󠁢󠁳󠁣󠁴󠁿).
+_EMOJI_INVISIBLE = frozenset("\u200d\ufe0e\ufe0f") | frozenset(map(chr, range(0xE0020, 0xE0080)))
 _INVISIBLE = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}]")
 
 
 def invisible_characters(text: str) -> dict[str, int]:
-    """Count the invisible characters of ``text`` that a reader should know of, by code
-    point ("U+200B"), such as zero-width spaces, which count towards limits unseen."""
+    """Count the invisible characters of ``text`` by code point ("U+200B"), such as
+    zero-width spaces, leaving out those that emoji sequences use."""
     counts: dict[str, int] = {}
     for character in _INVISIBLE.findall(text):
-        if character not in _EXPECTED_INVISIBLE:
+        if character not in _EMOJI_INVISIBLE:
             code = f"U+{ord(character):04X}"
             counts[code] = counts.get(code, 0) + 1
     return counts

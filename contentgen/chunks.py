@@ -114,31 +114,55 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
     it are kept, and only its own attempt count grows until it is marked failed.
 
     A chunk whose run raised an error (the generator's or a bug's, not a lost database)
-    also runs one request at a time, and each request is tried up to
-    ``Settings.max_attempts`` times before it is marked failed with the last error.
+    also runs one request at a time. A request that fails alone is tried up to
+    ``Settings.max_attempts`` times and then marked failed with the last error. When every
+    request of the chunk fails alone, the fault is taken to be the worker's (a CUDA error
+    can leave a process unable to run anything), so the requests stay pending and
+    ``InfrastructureError`` is raised for the task to retry later.
     """
     request_ids = sorted(set(request_ids))
     if not _count_attempt(request_ids):
         logger.warning(
             "chunk %s ran before without finishing; running its requests one by one", request_ids
         )
-    else:
-        try:
-            return _run_counted(request_ids, generator)
-        except (OperationalError, InfrastructureError):
-            raise
-        except Exception as error:  # noqa: BLE001 - any error of a run is handled per request
-            if len(request_ids) == 1:
-                logger.exception("request %d failed", request_ids[0])
-                return _run_alone(request_ids[0], generator, error)
-            logger.exception("chunk %s failed; running its requests one by one", request_ids)
-            # Each request is counted again on its own, so the one at fault pays.
-            _uncount_attempt(request_ids)
+        return _run_each_alone(request_ids, generator)
+    try:
+        return _run_counted(request_ids, generator)
+    except (OperationalError, InfrastructureError):
+        raise
+    except Exception as error:  # noqa: BLE001 - any error of a run is handled per request
+        if len(request_ids) == 1:
+            logger.exception("request %d failed", request_ids[0])
+            return _run_alone(request_ids[0], generator, error)
+        logger.exception("chunk %s failed; running its requests one by one", request_ids)
+        # Each request is counted again on its own, so the one at fault pays.
+        _uncount_attempt(request_ids)
+        return _run_each_alone(request_ids, generator)
 
+
+def _run_each_alone(request_ids: list[int], generator: Generator) -> ChunkResult:
     result = ChunkResult()
+    errors: dict[int, Exception] = {}
     for request_id in request_ids:
         _count_attempt([request_id])
-        result.add(_run_alone(request_id, generator))
+        try:
+            result.add(_run_counted([request_id], generator))
+        except (OperationalError, InfrastructureError):
+            raise
+        except Exception as error:  # noqa: BLE001 - tried again below, or raised for all
+            logger.exception("request %d failed", request_id)
+            errors[request_id] = error
+
+    if len(request_ids) > 1 and len(errors) == len(request_ids):
+        _uncount_attempt(request_ids)
+        last = errors[request_ids[-1]]
+        raise InfrastructureError(
+            f"every request of chunk {request_ids} failed when run alone, the last with "
+            f"{type(last).__name__}: {last}; the generator or its device is likely broken, so "
+            "the requests stay pending. Restart the worker if this repeats"
+        )
+    for request_id, error in errors.items():
+        result.add(_run_alone(request_id, generator, error))
     return result
 
 

@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -200,7 +201,10 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@cache
 def head_revision() -> str:
+    # Cached: reading the migration scripts takes milliseconds, and they do not change
+    # while a process runs.
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

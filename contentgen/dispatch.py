@@ -6,7 +6,6 @@ requests stay pending in the database and ``contentgen batch resume`` sends them
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import unicodedata
@@ -203,11 +202,12 @@ def send_chunks(batch_id: int) -> int:
         ) from None
     except (KeyError, ValueError) as error:
         # The URL was checked when the settings were read, so a transport option is the
-        # likelier cause, but either can be.
-        options = settings.broker_transport_options
+        # likelier cause, but either can be. Only the options' names are shown, because
+        # their values can be passwords (Redis Sentinel's sentinel_kwargs).
+        options = ", ".join(settings.broker_transport_options) or "none"
         raise InvalidInput(
-            f'broker URL "{_display_broker(settings.broker_url)}" with transport options '
-            f"{json.dumps(options)} is not usable ({error}); batch {batch_id} is saved and its "
+            f'broker URL "{_display_broker(settings.broker_url)}" with the transport options '
+            f"({options}) is not usable ({error}); batch {batch_id} is saved and its "
             "requests stay pending. Fix CONTENTGEN_BROKER_TRANSPORT_OPTIONS or "
             f"CONTENTGEN_BROKER_URL (redis://host:port/db), then run: contentgen batch resume {batch_id}"
         ) from None

@@ -193,7 +193,7 @@ def queue_page(
     until a page is empty).
 
     Raises:
-        NotFound: if the filter names a batch that does not exist.
+        NotFound: if the filter names a batch, campaign or segment that does not exist.
     """
     total = count_matching(session, draft_filter)
     pages = max(1, ceil(total / page_size))

@@ -45,12 +45,11 @@ def test_check_messages_cover_every_check():
     assert names == set(CHECK_NAMES)
 
 
-def test_check_messages_english_text_is_detail():
-    for result in all_results():
-        if result.message is None:
-            assert result.detail == ""
-        else:
-            assert result.detail == result.message.render("en")
+def test_check_messages_results_hashable():
+    # Results are compared and hashed by name, outcome and English detail only.
+    results = list(all_results())
+    assert len(set(results)) <= len(results)
+    assert check_near_duplicate("Boots", []) == check_near_duplicate("Boots", [])
 
 
 @pytest.mark.parametrize(
@@ -62,7 +61,7 @@ def test_check_messages_english_text_is_detail():
         ("Boots that keep up on wet rocks", HEADLINE, "en-US", "length", "31/30 Google Ads 计数单位"),
         ("Mail a@b.co or call (415) 555-0132", DESCRIPTION, "en-US", "personal_data",
          "电子邮件地址“a@b.co”；电话号码“(415) 555-0132”"),
-        ("<|im_start|>Boots", DESCRIPTION, "en-US", "leaked_tokens", "特殊标记“<|im_start|>”"),
+        ("<|im_start|>Boots", DESCRIPTION, "en-US", "leaked_tokens", "特殊词元“<|im_start|>”"),
         ("Unspun: Unspun: Unspun:", HEADLINE, "en-US", "repetition", "“unspun”连续重复 3 次"),
     ],
     ids=["banned-as", "chinese-script", "length", "personal-data-list", "leaked", "repetition"],

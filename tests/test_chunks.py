@@ -558,6 +558,21 @@ def test_run_chunk_error_fails_only_its_request(synced, monkeypatch):
     assert batch_status(batch_id) == BatchStatus.COMPLETED
 
 
+def test_run_chunk_error_everywhere_keeps_requests_pending(synced, monkeypatch):
+    # A generator that fails for every request, as one whose device is broken does.
+    monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
+    batch_id, ids = submit_small(synced, variants=3)
+    generator = RaisingGenerator(failures=100)
+
+    with pytest.raises(InfrastructureError, match="every request of chunk .* failed when run alone"):
+        run_chunk(ids, generator)
+
+    assert generator.calls == [3, 1, 1, 1]
+    states = request_errors()
+    assert {states[request_id] for request_id in ids} == {(RequestStatus.PENDING, 0, None)}
+    assert batch_status(batch_id) == BatchStatus.RUNNING
+
+
 def test_run_chunk_error_once_then_succeeds(synced, monkeypatch):
     monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
     _, ids = submit_small(synced, variants=1)

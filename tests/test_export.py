@@ -158,7 +158,7 @@ def test_export_warns_about_text_over_limit(approved, format):
     assert f"draft {draft_id} (email_subject) has 61 characters, over the hard limit of 60" in english[0]
     assert len([warning for warning in english if "over the hard limit" in warning]) == 1
     assert warnings[0].render("zh-CN") == (
-        f"草稿 {draft_id}（email_subject）有 61 个字符，超过硬性上限 60；请先修改再上传"
+        f"草稿 {draft_id}（email_subject）长度为 61 个字符，超过硬性上限 60；请先修改再上传"
     )
 
 

@@ -1,8 +1,9 @@
 """HEAD requests, run as GET with the body left out.
 
 HTTP/1.1 requires general-purpose servers to support HEAD, with the headers that GET would
-send and no body (RFC 2616, sections 5.1.1 and 9.4). FastAPI's GET routes do not accept
-HEAD, so load balancers and uptime checks that send it would get 405.
+send and no body (RFC 2616, sections 5.1.1 and 9.4; RFC 9110, section 9.3.2, defines HEAD
+now). FastAPI's GET routes do not accept HEAD, so load balancers and uptime checks that
+send it would get 405.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def test_run_chunk_postgres_redelivery_adds_nothing(service_env, tmp_path):
         assert len(session.scalars(select(Draft.id)).all()) == 3
 
 
-def test_cancel_reports_wait_for_running_chunk(service_env, tmp_path):
+def test_cancel_counts_requests_of_running_chunk(service_env, tmp_path):
     batch_id, ids = submit_small(tmp_path, variants=4)
     holder = db.get_engine().connect()
     # A worker generating the first two requests holds their rows locked.

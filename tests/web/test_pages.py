@@ -631,12 +631,15 @@ def test_pages_times_name_utc(reviewer, seeded):
 def test_pages_draft_names_invisible_characters(reviewer, seeded):
     client, token = reviewer
     draft_id = seeded.draft_ids[0]
-    client.post(f"/drafts/{draft_id}/edit", data={"csrf_token": token, "text": "Dry\u200b feet\u200b 👩\u200d💻"})
+    scotland = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+    client.post(f"/drafts/{draft_id}/edit",
+                data={"csrf_token": token, "text": f"Dry\u200b feet\u200b 👩\u200d💻 {scotland}"})  # fmt: skip
 
     page = unescape(client.get(f"/drafts/{draft_id}").text)
     plain = unescape(client.get(f"/drafts/{seeded.draft_ids[1]}").text)
 
-    assert "The text contains invisible characters, which count towards the limit: U+200B×2." in page
-    # The joiner inside the emoji is expected there and not listed.
+    assert "The text contains invisible characters: U+200B×2. They do not show" in page
+    # The joiner and the flag's tag characters belong to the emoji and are not listed.
     assert "U+200D" not in page
+    assert "U+E0067" not in page
     assert 'id="invisible-characters"' not in plain
