@@ -110,7 +110,7 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
         if row["characters"] > row["limit"]
     ]  # fmt: skip
     if not rows and format != "google-ads":
-        # The Google Ads export says the same about its own channels.
+        # The Google Ads export warns about its own channels instead.
         warnings.append(Message(
             N_("batch {batch_id} has no approved drafts, so the file has none; approve drafts first"),
             {"batch_id": batch_id},
