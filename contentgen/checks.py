@@ -244,7 +244,8 @@ def check_banned_terms(text: str, rules: BrandRules) -> CheckResult:
 
 
 def check_required_terms(text: str, rules: BrandRules) -> CheckResult:
-    missing = [term.text for term in rules.required if not find_terms(text, [term])]
+    # Exact spelling: a brand name written with look-alike letters is not the brand name.
+    missing = [term.text for term in rules.required if not find_terms(text, [term], lookalikes=False)]
     if not missing:
         count = len(rules.required)
         if count == 1:

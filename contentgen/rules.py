@@ -194,20 +194,24 @@ class TermMatch:
     end: int
 
 
-def find_terms(text: str, terms: Sequence[Term]) -> list[TermMatch]:
+def find_terms(text: str, terms: Sequence[Term], lookalikes: bool = True) -> list[TermMatch]:
     """Find every occurrence of ``terms`` in ``text``, ignoring case, width and separators.
+
+    With ``lookalikes``, a letter or digit of a term also matches the characters that
+    Unicode's confusables data lists as looking like it, so "chеap" with a Cyrillic "е"
+    or "saIe" with a capital I matches "cheap" and "sale". Leave it off where the text must
+    spell a term exactly, as with a brand's required terms.
 
     A match inside a longer match is dropped, so "最佳" reports 最佳 and not also 最. A match
     inside one of its term's allowed words (最 in 最近) is dropped too.
 
-    NOTE: look-alike letters of other scripts are not folded, so "chеap" with a Cyrillic
-    "е" does not match "cheap", and neither are Traditional and Simplified Chinese, so
-    國家級 does not match 国家级 (the language check flags the wrong script instead).
+    NOTE: Traditional and Simplified Chinese are not folded, so 國家級 does not match
+    国家级 (the language check flags the wrong script instead).
     """
     normalized = normalize(text)
     matches = []
     for term in terms:
-        pattern = _pattern_of(term.text)
+        pattern = _pattern_of(term.text, lookalikes)
         if pattern is None:
             continue
         allowed = _allowed_spans(normalized, _normalized_words(term.allowed_words))
@@ -221,12 +225,12 @@ def find_terms(text: str, terms: Sequence[Term]) -> list[TermMatch]:
 def can_match(term_text: str) -> bool:
     """Tell whether a term has anything to match: a letter, a digit or one of
     ``_MEANINGFUL_SYMBOLS``. Other punctuation, symbols and emoji are skipped as separators."""
-    return _pattern_of(term_text) is not None
+    return _pattern_of(term_text, lookalikes=False) is not None
 
 
 @lru_cache(maxsize=4096)
-def _pattern_of(term_text: str) -> regex.Pattern[str] | None:
-    return _term_pattern(normalize(term_text))
+def _pattern_of(term_text: str, lookalikes: bool) -> regex.Pattern[str] | None:
+    return _term_pattern(normalize(term_text), lookalikes)
 
 
 @lru_cache(maxsize=256)
@@ -235,16 +239,38 @@ def _normalized_words(words: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=4096)
-def _term_pattern(term: str) -> regex.Pattern[str] | None:
+def _term_pattern(term: str, lookalikes: bool) -> regex.Pattern[str] | None:
     characters = _significant_characters(term)
     if not characters:
         return None
-    body = f"{_SEPARATOR}*".join(regex.escape(character) for character in characters)
+    body = f"{_SEPARATOR}*".join(
+        _lookalike_class(character) if lookalikes else regex.escape(character) for character in characters
+    )
     if _CJK.search(term):
         return regex.compile(body, regex.V1)
     before = f"(?<!{_WORD_CHARACTER})" if _is_word_character(characters[0]) else ""
     after = f"(?!{_WORD_CHARACTER})" if _is_word_character(characters[-1]) else ""
     return regex.compile(f"{before}{body}{after}", regex.V1)
+
+
+@lru_cache(maxsize=512)
+def _lookalike_class(character: str) -> str:
+    # A regex class of the character and, for a letter or digit, the single characters
+    # that confusable_homoglyphs (from Unicode's confusables.txt) lists for it or its upper
+    # case, as they read after ``normalize``.
+    if not character.isalnum():
+        return regex.escape(character)
+    from confusable_homoglyphs.confusables import confusables_data
+
+    found = {character}
+    for key in {character, character.upper()}:
+        for entry in confusables_data.get(key, ()):
+            folded = normalize(entry["c"])
+            if len(folded) == 1:
+                found.add(folded)
+    if len(found) == 1:
+        return regex.escape(character)
+    return "[" + "".join(regex.escape(item) for item in sorted(found)) + "]"
 
 
 def _significant_characters(term: str) -> list[str]:

@@ -298,3 +298,37 @@ def test_banned_term_followed_by_variation_selector():
     results = run_checks("So cheap\ufe0f boots", context(HEADLINE))
     banned = next(result for result in results if result.name == "banned_terms")
     assert not banned.passed
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("So ch\u0435ap boots", 'banned: "cheap" as "ch\u0435ap" (brand)'),
+        ("\u0441heap boots", 'banned: "cheap" as "\u0441heap" (brand)'),
+        ("CHEAP boots", 'banned: "cheap" (brand)'),
+    ],
+    ids=["cyrillic-ie", "cyrillic-es", "plain"],
+)
+def test_banned_term_in_lookalike_letters(text, detail):
+    results = run_checks(text, context(HEADLINE))
+    banned = next(result for result in results if result.name == "banned_terms")
+    assert not banned.passed
+    assert banned.detail == detail
+
+
+def test_lookalike_letters_no_match_in_other_words():
+    # "chep" and "cheapside" stay unmatched; a digit stands for a letter only where it
+    # looks like one.
+    for text in ("Chep boots", "Cheapside walking tours", "Ch3ap boots"):
+        results = run_checks(text, context(HEADLINE))
+        banned = next(result for result in results if result.name == "banned_terms")
+        assert banned.passed, text
+
+
+def test_required_term_needs_exact_letters():
+    rules = brand_rules((), ("TrailPeak",), (), (), "en-US")
+    exact = run_checks("TrailPeak boots", CheckContext(channel=HEADLINE, rules=rules))
+    lookalike = run_checks("Tr\u0430ilPeak boots", CheckContext(channel=HEADLINE, rules=rules))
+
+    assert next(result for result in exact if result.name == "required_terms").passed
+    assert not next(result for result in lookalike if result.name == "required_terms").passed

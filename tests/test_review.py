@@ -257,8 +257,9 @@ def test_review_edit_with_banned_term_changes_nothing(batch, reviewer):
     [
         ("x" * 31, "has 31 characters .* over the hard limit of 30 .* cannot be approved"),
         ("Cheap boots for trails", 'contains banned terms: "cheap", so it cannot be approved'),
+        ("Ch\u0435ap boots for trails", 'contains banned terms: "cheap", so it cannot be approved'),
     ],
-    ids=["over-limit", "banned-term"],
+    ids=["over-limit", "banned-term", "banned-term-lookalike"],
 )
 def test_review_approve_breaking_rule_changes_nothing(batch, reviewer, text, message):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
