@@ -530,6 +530,9 @@ _EMAIL = regex.compile(r"[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\
 # 13 to 19 digits, optionally grouped with single spaces or hyphens, as card numbers are.
 _CARD = regex.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _DATE = regex.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+# Two years joined by a dash or a tilde, as in "2019-2022" or "2024~2025".
+_YEAR_RANGE = regex.compile(r"(?:19|20)\d\d\s*[-–—~～]\s*(?:19|20)\d\d")
+MIN_PHONE_DIGITS = 7
 
 
 def check_personal_data(text: str, region: str = "US") -> CheckResult:
@@ -558,7 +561,11 @@ def _phone_numbers(text: str, region: str, cards: Sequence[regex.Match[str]]) ->
     numbers = []
     matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE)
     for match in matcher:
-        if _DATE.fullmatch(match.raw_string):
+        if _DATE.fullmatch(match.raw_string) or _YEAR_RANGE.fullmatch(match.raw_string):
+            continue
+        # A shorter group is a spec or a price ("316-304" steel); the shortest local phone
+        # numbers have 7 digits.
+        if sum(character.isdigit() for character in match.raw_string) < MIN_PHONE_DIGITS:
             continue
         if any(card.start() <= match.start and match.end <= card.end() for card in cards):
             continue

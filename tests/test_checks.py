@@ -129,6 +129,9 @@ CASES = [
     ("pii-phone-cn", SOCIAL, "zh-CN", "咨询电话 138 0013 8000", 18, {"personal_data"}),
     ("pii-card", DESCRIPTION, "en-US", "Pay with 4111 1111 1111 1111 today", 34, {"personal_data"}),
     ("pii-date-is-not-phone", DESCRIPTION, "en-US", "Sale ends 2027-01-21, so hurry", 30, set()),
+    ("pii-year-range-is-not-phone", SOCIAL, "zh-CN", "2019-2022年度新品，限时 2024～2025", 26, set()),
+    ("pii-spec-is-not-phone", SOCIAL, "zh-CN", "暖屿保温杯 316-304 双钢", 16, set()),
+    ("pii-landline-cn", SOCIAL, "zh-CN", "热线 010-12345678", 15, {"personal_data"}),
     # Quality
     ("repetition-loop", HEADLINE, "en-US", "Unspun: Unspun: Unspun:", 23, {"repetition"}),
     ("repetition-cjk", SOCIAL, "zh-CN", "好茶好茶好茶好茶", 8, {"repetition"}),
