@@ -64,11 +64,12 @@ _UNITS = {
     Counting.X: N_("X units"),
     Counting.SMS: N_("SMS units"),
 }
+# Marked for the catalogue because the draft page explains the count with them.
 _DESCRIPTIONS = {
-    Counting.GRAPHEMES: "Each user-visible character counts 1, an emoji sequence included.",
-    Counting.GOOGLE_ADS: "A full-width (Chinese, Japanese, Korean) character counts 2, others 1.",
-    Counting.X: "A link counts 23, an emoji or a Chinese, Japanese or Korean character 2, others 1.",
-    Counting.SMS: "GSM-7 text counts septets; other text is UCS-2 and counts UTF-16 code units.",
+    Counting.GRAPHEMES: N_("Each user-visible character counts 1, an emoji sequence included."),
+    Counting.GOOGLE_ADS: N_("A full-width (Chinese, Japanese, Korean) character counts 2, others 1."),
+    Counting.X: N_("A link counts 23, an emoji or a Chinese, Japanese or Korean character 2, others 1."),
+    Counting.SMS: N_("GSM-7 text counts septets; other text is UCS-2 and counts UTF-16 code units."),
 }
 
 

@@ -202,4 +202,9 @@ TRANSLATED_VALUES = {
     N_("export"),
     N_("admin"),
     N_("manage users and templates"),
+    # The units that channels count length in (contentgen.counting).
+    N_("characters"),
+    N_("Google Ads units"),
+    N_("X units"),
+    N_("SMS units"),
 }

@@ -228,18 +228,19 @@ def _rule_error(
     count = measure(text, request.channel, brand.channel_limits)
     if count.over:
         template = (
-            N_("the edited text of draft {draft_id} has {count} characters as the platform "
+            N_("the edited text of draft {draft_id} has {count} {unit} as the platform "
                "counts them, over the hard limit of {limit} for {channel}; shorten it by "
-               "{over}. Nothing was saved.")
+               "{over} {unit}. Nothing was saved.")
             if editing else
-            N_("draft {draft_id} has {count} characters as the platform counts them, over the "
+            N_("draft {draft_id} has {count} {unit} as the platform counts them, over the "
                "hard limit of {limit} for {channel}, so it cannot be approved; edit it to "
-               "{limit} characters or fewer instead. Nothing was changed.")
+               "{limit} {unit} or fewer instead. Nothing was changed.")
         )  # fmt: skip
         return InvalidInput.from_template(
             template,
             draft_id=draft.id,
             count=count.count,
+            unit=CHANNELS[request.channel].counting.unit,
             limit=count.limit,
             channel=request.channel,
             over=count.over,

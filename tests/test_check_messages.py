@@ -58,7 +58,7 @@ def test_check_messages_results_hashable():
         ("So C.H.E.A.P", HEADLINE, "en-US", "banned_terms", "含禁用词：“cheap”，写作“c.h.e.a.p”（品牌）"),
         ("立即預購，免運費", SOCIAL, "zh-CN", "language",
          "使用了繁体中文（4 个字，如 預購運費），但 zh-CN 应使用简体"),
-        ("Boots that keep up on wet rocks", HEADLINE, "en-US", "length", "31/30 Google Ads 计数单位"),
+        ("Boots that keep up on wet rocks", HEADLINE, "en-US", "length", "31/30 个 Google Ads 计数单位"),
         ("Mail a@b.co or call (415) 555-0132", DESCRIPTION, "en-US", "personal_data",
          "电子邮件地址“a@b.co”；电话号码“(415) 555-0132”"),
         ("<|im_start|>Boots", DESCRIPTION, "en-US", "leaked_tokens", "特殊词元“<|im_start|>”"),

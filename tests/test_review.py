@@ -113,7 +113,7 @@ def test_review_decision_adds_one_version(batch, reviewer, action):
 
 def test_review_edit_over_hard_limit_changes_nothing(batch, reviewer):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
-    with pytest.raises(InvalidInput, match="31 characters .* hard limit of 30 .* shorten it by 1"):
+    with pytest.raises(InvalidInput, match="31 Google Ads units .* hard limit of 30 .* shorten it by 1 Google Ads units"):
         with db.session_scope() as session:
             decide(session, reviewer, draft_id, Decision("edit", text="x" * 31))
     assert status_of(draft_id) == "pending_review"
@@ -122,7 +122,7 @@ def test_review_edit_over_hard_limit_changes_nothing(batch, reviewer):
 
 def test_review_edit_counts_chinese_as_double_width(batch, reviewer):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
-    with pytest.raises(InvalidInput, match="32 characters"), db.session_scope() as session:
+    with pytest.raises(InvalidInput, match="32 Google Ads units"), db.session_scope() as session:
         decide(session, reviewer, draft_id, Decision("edit", text="防水登山靴" * 3 + "好"))
 
 
@@ -255,7 +255,7 @@ def test_review_edit_with_banned_term_changes_nothing(batch, reviewer):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("x" * 31, "has 31 characters .* over the hard limit of 30 .* cannot be approved"),
+        ("x" * 31, "has 31 Google Ads units .* over the hard limit of 30 .* cannot be approved"),
         ("Cheap boots for trails", 'contains banned terms: "cheap", so it cannot be approved'),
         ("Ch\u0435ap boots for trails", 'contains banned terms: "cheap", so it cannot be approved'),
     ],

@@ -255,3 +255,16 @@ def test_languages_finish_reason_in_words(reviewer, seeded):
     english = client.get(f"/drafts/{seeded.draft_ids[0]}").text
     assert "(模型自行结束)" in chinese
     assert "(stopped by the model)" in english
+
+
+def test_languages_google_ads_units_named(reviewer, seeded):
+    client, token = reviewer
+    headline = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+
+    page = unescape(client.get(f"/drafts/{headline}", headers=CHINESE).text)
+    edited = client.post(f"/drafts/{headline}/edit", headers=CHINESE,
+                         data={"csrf_token": token, "text": "暖屿智能保温杯双十一立减三十元快来抢购"})  # fmt: skip
+
+    assert "个 Google Ads 计数单位，按平台的计数方式：全角字符（中文、日文、韩文）计 2，其他字符计 1。" in page
+    assert edited.status_code == 422
+    assert "修改后的文案有 38 个 Google Ads 计数单位，超过 google_ads_headline 的硬性上限 30；请删减 8 个 Google Ads 计数单位" in alert_of(edited.text)

@@ -282,7 +282,7 @@ def test_pages_edit_over_hard_limit_is_422(reviewer, seeded):
     before = snapshot()
     response = client.post(f"/drafts/{draft_id}/edit", data={"csrf_token": token, "text": "y" * 35})
     assert response.status_code == 422
-    assert "35 characters" in alert_of(response.text)
+    assert "35 Google Ads units" in alert_of(response.text)
     assert "hard limit of 30" in alert_of(response.text)
     # The reviewer's text stays in the form to be shortened.
     assert "y" * 35 in response.text
