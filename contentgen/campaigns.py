@@ -556,7 +556,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             problem = f"malformed YAML: {problem}"
         raise InvalidInput(f'campaign file "{path}"{where}: {problem}') from None
     except UnicodeDecodeError:
-        raise InvalidInput(f'campaign file "{path}" is not UTF-8 text; save it as UTF-8') from None
+        raise InvalidInput(f'campaign file "{path}" is not UTF-8 text; save it with the encoding UTF-8') from None
 
     if data is None:
         raise InvalidInput(f'campaign file "{path}" is empty; add "brands" and "campaigns"')
@@ -584,7 +584,10 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
             header = list(reader.fieldnames or [])
             rows = list(reader)
     except UnicodeDecodeError:
-        raise InvalidInput(f'campaign file "{path}" is not UTF-8 text; save it as UTF-8') from None
+        raise InvalidInput(
+            f'campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
+            'save it again as "CSV UTF-8 (comma delimited)"'
+        ) from None
     except csv.Error as error:
         # The csv module's only error on readable text is a cell over its size limit
         # (128 KiB), far beyond any field's own limit. ``line_num`` counts the lines read

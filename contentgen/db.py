@@ -220,7 +220,9 @@ def check_schema() -> None:
         # Connecting would create an empty file, so name the command to run instead.
         if not Path(parsed.database).exists():
             raise InfrastructureError(
-                f'database file "{parsed.database}" does not exist; run: contentgen db upgrade'
+                f'database file "{Path(parsed.database).resolve()}" does not exist; run '
+                "contentgen db upgrade to create it there, or set CONTENTGEN_DATABASE_URL to the "
+                "database you mean"
             )
     engine = get_engine()
     try:

@@ -695,3 +695,11 @@ def test_load_csv_repeated_column_rejected(tmp_path):
     )
     message = problems_of(path)
     assert 'the header lists these columns more than once: "key";' in message
+
+
+def test_load_csv_in_gb18030_names_the_fix(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_bytes((CSV_HEADER + "\nbei,shanlan,保温杯,,,,,上班族,email_subject,1,zh-CN\n").encode("gb18030"))
+    message = problems_of(path)
+    assert "is not UTF-8 text (Excel on Chinese Windows saves GB18030)" in message
+    assert 'save it again as "CSV UTF-8 (comma delimited)"' in message

@@ -697,3 +697,10 @@ def test_cli_file_that_is_not_sqlite(sqlite_settings):
         assert result.exit_code == 1
         assert "contentgen.db is unreachable or failed: file is not a database" in result.output
         assert "Traceback" not in result.output
+
+
+def test_cli_missing_database_names_full_path(sqlite_settings):
+    result = invoke("batch", "list")
+    assert result.exit_code == 1
+    assert f'database file "{sqlite_settings / "contentgen.db"}" does not exist' in result.output
+    assert "or set CONTENTGEN_DATABASE_URL" in result.output

@@ -197,7 +197,12 @@ def submit_batch(
     try:
         result = submit_upload(file, idempotency_key)
     except InvalidCampaignFile as error:
-        return _render_upload(request, 422, message_of(request, error), _group_problems(error))
+        # The table below the message lists the problems, so the message does not repeat them.
+        message = translations(request_locale(request)).gettext(
+            "The file has the problems listed below, so nothing was imported. Fix them and "
+            "upload the file again."
+        )
+        return _render_upload(request, 422, message, _group_problems(error))
     except InvalidInput as error:
         return _render_upload(request, 422, message_of(request, error))
     return redirect_to(f"/batches/{result.submission.batch_id}", dispatch=result.dispatch,

@@ -450,6 +450,10 @@ def test_pages_upload_shows_problems_by_campaign_and_field(client_for, tmp_path)
     group = re.search(r"Campaign <code>broken</code>.*?</table>", response.text, re.DOTALL).group(0)
     assert re.search(r"<code>channels</code></td><td>&#34;tiktok&#34; is not a known channel", group)
     assert re.search(r"<code>variants</code></td><td>Input should be less than or equal to 50", group)
+    # The message above the table does not repeat the problems.
+    assert alert_of(response.text) == (
+        "The file has the problems listed below, so nothing was imported. Fix them and upload the file again."
+    )
     assert "/tmp/" not in response.text
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Batch)) == 1
