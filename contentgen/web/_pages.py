@@ -93,12 +93,13 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
         return ngettext("Templates synced: {count} new version.",
                         "Templates synced: {count} new versions.", changed).format(count=changed)  # fmt: skip
 
-    sentences = [
-        ngettext("{count} draft changed.", "{count} drafts changed.", changed).format(count=changed),
-        ngettext("{count} skipped because its status does not allow the action.",
-                 "{count} skipped because their status does not allow the action.",
-                 skipped).format(count=skipped),
-    ]  # fmt: skip
+    sentences = [ngettext("{count} draft changed.", "{count} drafts changed.", changed).format(count=changed)]
+    if skipped:
+        sentences.append(
+            ngettext("{count} skipped because its status does not allow the action.",
+                     "{count} skipped because their status does not allow the action.",
+                     skipped).format(count=skipped)
+        )  # fmt: skip
     if breaking:
         sentences.append(
             ngettext("{count} not approved because it is over the hard limit or contains a "
@@ -107,7 +108,9 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
                      "banned term: edit them first.",
                      breaking).format(count=breaking)
         )  # fmt: skip
-    return " ".join(sentences)
+    # Chinese sentences end with a full-width stop and take no space after it.
+    separator = "" if request_locale(request).startswith("zh") else " "
+    return separator.join(sentences)
 
 
 def redirect_to(path: str, **query: Any) -> RedirectResponse:

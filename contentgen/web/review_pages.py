@@ -60,6 +60,7 @@ def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> di
         "campaigns": choices["campaigns"],
         "segments": choices["segments"],
         "channels": list(CHANNELS),
+        "channel_labels": {key: channel.label for key, channel in CHANNELS.items()},
         "statuses": QUEUE_STATUSES,
         "sorts": SORTS,
         "checks": checks,

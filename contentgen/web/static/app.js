@@ -118,16 +118,19 @@ function liveCounts() {
 // Every page: show each <time> in the reader's time zone, with the zone's name; the
 // server's UTC text stays as the tooltip.
 function localTimes() {
-  const format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+  const locale = document.documentElement.lang || undefined;
+  const format = new Intl.DateTimeFormat(locale, {
     year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit",
-    hourCycle: "h23", timeZoneName: "short",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
   });
+  // The zone's name goes after the time: some languages put it between date and time.
+  const zone = new Intl.DateTimeFormat(locale, { timeZoneName: "short" });
   document.querySelectorAll("time[datetime]").forEach((element) => {
     const instant = new Date(element.dateTime);
     if (Number.isNaN(instant.getTime())) return;
+    const zoneName = zone.formatToParts(instant).find((part) => part.type === "timeZoneName");
     element.title = element.textContent;
-    element.textContent = format.format(instant);
+    element.textContent = `${format.format(instant)} ${zoneName ? zoneName.value : ""}`.trim();
   });
 }
 
