@@ -397,6 +397,14 @@ def list_drafts(
     return [summarize(draft) for draft in session.scalars(query)]
 
 
+def _segment_name(spec: dict[str, Any], key: str) -> str:
+    # A segment that a newer campaign file removed keeps only its key.
+    for segment in spec.get("segments", []):
+        if segment.get("key") == key:
+            return segment.get("name") or key
+    return key
+
+
 def summarize(draft: Draft) -> dict[str, Any]:
     """Return the fields of a draft that lists show."""
     request = draft.request
@@ -406,7 +414,9 @@ def summarize(draft: Draft) -> dict[str, Any]:
         "batch_id": draft.batch_id,
         "request_id": request.id,
         "campaign": request.campaign.key,
+        "campaign_name": request.campaign.name,
         "segment": request.segment,
+        "segment_name": _segment_name(request.campaign.spec, request.segment),
         "channel": request.channel,
         "variant": request.variant,
         "status": draft.status.value,

@@ -275,3 +275,10 @@ def test_languages_google_ads_units_named(reviewer, seeded):
     assert "个 Google Ads 计数单位，按平台的计数方式：全角字符（中文、日文、韩文）计 2，其他字符计 1。" in page
     assert edited.status_code == 422
     assert "修改后的文案有 38 个 Google Ads 计数单位，超过 google_ads_headline 的硬性上限 30；请删减 8 个 Google Ads 计数单位" in alert_of(edited.text)
+
+
+def test_languages_queue_shows_names(reviewer, seeded):
+    client, _ = reviewer
+    page = unescape(client.get("/queue?channel=email_subject", headers=CHINESE).text)
+    assert "Ridgeline launch / Hikers / 邮件主题 / v1" in page
+    assert 'title="ridgeline / hikers / email_subject"' in page
