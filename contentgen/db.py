@@ -220,8 +220,8 @@ def check_schema() -> None:
         # Connecting would create an empty file, so name the command to run instead.
         if not Path(parsed.database).exists():
             raise InfrastructureError(
-                f'database file "{Path(parsed.database).resolve()}" does not exist; run '
-                "contentgen db upgrade to create it there, or set CONTENTGEN_DATABASE_URL to the "
+                f'database file "{Path(parsed.database).resolve()}" does not exist; to create it '
+                "there, run: contentgen db upgrade. Or set CONTENTGEN_DATABASE_URL to the "
                 "database you mean"
             )
     engine = get_engine()

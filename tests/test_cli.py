@@ -703,4 +703,4 @@ def test_cli_missing_database_names_full_path(sqlite_settings):
     result = invoke("batch", "list")
     assert result.exit_code == 1
     assert f'database file "{sqlite_settings / "contentgen.db"}" does not exist' in result.output
-    assert "or set CONTENTGEN_DATABASE_URL" in result.output
+    assert "Or set CONTENTGEN_DATABASE_URL" in result.output
