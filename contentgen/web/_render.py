@@ -47,7 +47,7 @@ def _page_context(request: Request) -> dict[str, Any]:
 
 
 def utc_time(timestamp: str | None) -> Markup:
-    """Render an ISO 8601 UTC timestamp as a ``<time>`` element that says it is UTC.
+    """Render an ISO 8601 UTC timestamp as a ``<time>`` element whose text ends in "UTC".
 
     The page script rewrites the text in the reader's own time zone; without scripts the
     reader still sees which zone the time is in.

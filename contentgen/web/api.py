@@ -136,7 +136,7 @@ class DraftRef(JsonBody):
     version: Version | None = None
 
 
-# The most drafts one bulk request may list; a filter acts on any number.
+# The maximum number of drafts one bulk request may list; a filter acts on any number.
 MAX_BULK_DRAFTS = 10_000
 
 
