@@ -54,8 +54,8 @@ def utc_time(timestamp: str | None) -> Markup:
     """
     if not timestamp:
         return Markup("")
-    shown = f"{timestamp[:19].replace('T', ' ')} UTC"
-    return Markup('<time datetime="{}">{}</time>').format(timestamp, shown)
+    text = f"{timestamp[:19].replace('T', ' ')} UTC"
+    return Markup('<time datetime="{}">{}</time>').format(timestamp, text)
 
 
 def create_templates() -> Jinja2Templates:
