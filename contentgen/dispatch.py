@@ -6,6 +6,8 @@ requests stay pending in the database and ``contentgen batch resume`` sends them
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 import unicodedata
@@ -33,7 +35,7 @@ from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
 from contentgen.i18n import N_
-from contentgen.models import Trigger
+from contentgen.models import Batch, Trigger
 from contentgen.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -69,11 +71,12 @@ def submit(
     # Every file is validated before anything is written.
     parsed_files = [(path, load_campaign_file(path)) for path in campaign_files]
     _check_same_definitions(parsed_files)
+    digest = _submission_digest(parsed_files, campaign_keys) if idempotency_key else None
     check_schema()
     try:
         with session_scope() as session:
             if idempotency_key and (existing := find_batch_by_key(session, idempotency_key)):
-                return Submission(existing.id, existing.request_count, created=False)
+                return _earlier_submission(existing, idempotency_key, digest)
             # A campaign key in several files has the same definition in each (checked
             # above), and the batch contains it once.
             imported = {
@@ -85,6 +88,7 @@ def submit(
             if campaign_keys:
                 campaigns = campaigns_by_key(session, campaign_keys)
             batch = create_batch(session, campaigns, idempotency_key, trigger)
+            batch.submission_digest = digest
             submission = Submission(batch.id, batch.request_count, created=True)
     except IntegrityError:
         # Another submit with the same idempotency key committed first.
@@ -94,8 +98,41 @@ def submit(
             existing = find_batch_by_key(session, idempotency_key)
             if existing is None:
                 raise
-            return Submission(existing.id, existing.request_count, created=False)
+            return _earlier_submission(existing, idempotency_key, digest)
     return submission
+
+
+def _submission_digest(
+    parsed_files: Sequence[tuple[Path, CampaignFile]], campaign_keys: Sequence[str]
+) -> str:
+    """Return a SHA-256 of what is submitted: the definitions in the files, whatever their
+    names, format or order, or the set of campaign keys."""
+    if campaign_keys:
+        content: dict[str, Any] = {"campaign_keys": sorted(set(campaign_keys))}
+    else:
+        content = {"brands": {}, "campaigns": {}}
+        for _, parsed in parsed_files:
+            for kind, items in content.items():
+                items.update((item.key, item.model_dump(mode="json")) for item in getattr(parsed, kind))
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _earlier_submission(batch: Batch, idempotency_key: str, digest: str | None) -> Submission:
+    """Return the batch that ``idempotency_key`` made if it was submitted with the same
+    content. A batch from before digests were recorded has none and matches anything.
+
+    Raises:
+        InvalidInput: if the key made its batch from other campaigns; nothing is written.
+    """
+    if batch.submission_digest is not None and batch.submission_digest != digest:
+        raise InvalidInput.from_template(
+            N_('idempotency key "{key}" already made batch {batch} from other campaign content; '
+               "use a new key for this submission, or submit the same content to get batch {batch}"),
+            key=_shorten(idempotency_key),
+            batch=batch.id,
+        )  # fmt: skip
+    return Submission(batch.id, batch.request_count, created=False)
 
 
 def _check_same_definitions(parsed_files: Sequence[tuple[Path, CampaignFile]]) -> None:

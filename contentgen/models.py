@@ -173,6 +173,10 @@ class Batch(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # SHA-256 (hex) of what was submitted under the idempotency key: the files' brand and
+    # campaign definitions, or the campaign keys. Null for batches without a key, scheduled
+    # batches, and batches created before revision 0010.
+    submission_digest: Mapped[str | None] = mapped_column(String(64))
     trigger: Mapped[Trigger] = mapped_column(_enum(Trigger, "batch_trigger"))
     status: Mapped[BatchStatus] = mapped_column(_enum(BatchStatus, "batch_status"))
     request_count: Mapped[int] = mapped_column(Integer)

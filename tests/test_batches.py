@@ -8,7 +8,7 @@ from contentgen import db
 from contentgen.batches import batch_progress, pending_chunks
 from contentgen.dispatch import submit
 from contentgen.errors import InvalidInput, NotFound
-from contentgen.models import Batch, GenerationRequest
+from contentgen.models import Batch, Campaign, GenerationRequest
 
 from .conftest import apply_settings
 
@@ -79,6 +79,55 @@ def test_submit_same_idempotency_key_same_batch(synced):
     assert second.batch_id == first.batch_id
     assert count_rows(Batch) == 1
     assert count_rows(GenerationRequest) == 24
+
+
+def test_submit_same_key_same_content_in_other_layout_same_batch(synced):
+    first = submit([campaign_file(synced)], idempotency_key="spring-2027")
+    # The same definitions, with other key order and flow style, under another name.
+    data = yaml.safe_load(campaign_file(synced).read_text(encoding="utf-8"))
+    other = synced / "renamed.yml"
+    other.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=True), encoding="utf-8")
+
+    second = submit([other], idempotency_key="spring-2027")
+
+    assert (second.batch_id, second.created) == (first.batch_id, False)
+
+
+def test_submit_same_key_other_content_is_refused(synced):
+    first = submit([campaign_file(synced)], idempotency_key="spring-2027")
+    changed = campaign_file(synced, variants=2)
+
+    with pytest.raises(InvalidInput) as caught:
+        submit([changed], idempotency_key="spring-2027")
+
+    assert str(caught.value) == (
+        f'idempotency key "spring-2027" already made batch {first.batch_id} from other campaign '
+        "content; use a new key for this submission, or submit the same content to get batch "
+        f"{first.batch_id}"
+    )
+    assert count_rows(Batch) == 1
+    with db.session_scope() as session:
+        # The changed file was not imported either.
+        assert session.scalar(select(Campaign.spec))["variants"] == 4
+
+
+def test_submit_same_key_for_campaign_keys_after_file_is_refused(synced):
+    submit([campaign_file(synced)], idempotency_key="k")
+    with pytest.raises(InvalidInput, match='idempotency key "k" already made batch 1'):
+        submit(campaign_keys=["boot-launch"], idempotency_key="k")
+    again = submit(campaign_keys=["boot-launch"], idempotency_key="k2")
+    same = submit(campaign_keys=["boot-launch", "boot-launch"], idempotency_key="k2")
+    assert (same.batch_id, same.created) == (again.batch_id, False)
+
+
+def test_submit_key_of_batch_without_digest_returns_it(synced):
+    first = submit([campaign_file(synced)], idempotency_key="old")
+    with db.session_scope() as session:
+        session.get(Batch, first.batch_id).submission_digest = None
+
+    second = submit([campaign_file(synced, variants=2)], idempotency_key="old")
+
+    assert (second.batch_id, second.created) == (first.batch_id, False)
 
 
 def test_submit_different_keys_make_two_batches(synced):

@@ -120,6 +120,18 @@ def test_cli_idempotency_key_returns_same_batch(ready):
     assert count_rows(Batch) == 1
 
 
+def test_cli_idempotency_key_with_other_file_exits_2(ready):
+    path = copy_example(ready)
+    invoke("batch", "submit", str(path), "--idempotency-key", "k1")
+    path.write_text(path.read_text(encoding="utf-8").replace("variants: 4", "variants: 3"), encoding="utf-8")
+
+    result = invoke("batch", "submit", str(path), "--idempotency-key", "k1")
+
+    assert result.exit_code == 2
+    assert 'idempotency key "k1" already made batch 1 from other campaign content' in result.stderr
+    assert count_rows(Batch) == 1
+
+
 def test_cli_invalid_file_exits_2_and_writes_nothing(ready):
     path = ready / "bad.yaml"
     path.write_text(

@@ -212,6 +212,20 @@ def test_api_submit_file_and_read_status(api, tmp_path):
     assert status["requests"] == {"pending": 12, "done": 0, "failed": 0, "cancelled": 0}
 
 
+def test_api_idempotency_key_with_other_file_is_422(api, tmp_path):
+    first = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    other = write_campaign_file(tmp_path, key="api-launch", variants=3).read_bytes()
+    api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", first)},
+                         data={"idempotency_key": "same"})  # fmt: skip
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", other)},
+                                    data={"idempotency_key": "same"})  # fmt: skip
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith('idempotency key "same" already made batch 2 ')
+    assert len(api("marketer").get("/api/v1/batches").json()) == 2
+
+
 def test_api_invalid_file_lists_problems(api, tmp_path):
     content = write_campaign_file(tmp_path, key="bad", channels=("tiktok",)).read_bytes()
     before = snapshot()
