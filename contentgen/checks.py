@@ -9,6 +9,7 @@ fails. A failed *advisory* check is shown to the reviewer only. The checks, by n
 | empty | yes | the output is empty or only whitespace |
 | length | yes | the text is over its channel's hard limit, counted as the platform counts |
 | shown_length | no | the text is longer than the part the platform shows (Meta's 125) |
+| cut_off | no | the model reached max_new_tokens before it finished, where the text ends |
 | banned_terms | yes | a banned term of the brand or of a rule pack appears |
 | required_terms | yes | a required term of the brand is missing |
 | claim_terms | no | a claim word that needs substantiation appears |
@@ -42,6 +43,7 @@ from contentgen.rules import BRAND, BrandRules, TermMatch, find_terms, normalize
 EMPTY = N_("empty")
 LENGTH = N_("length")
 SHOWN_LENGTH = N_("shown_length")
+CUT_OFF = N_("cut_off")
 BANNED_TERMS = N_("banned_terms")
 REQUIRED_TERMS = N_("required_terms")
 CLAIM_TERMS = N_("claim_terms")
@@ -52,7 +54,7 @@ LANGUAGE = N_("language")
 NEAR_DUPLICATE = N_("near_duplicate")
 PERSONAL_DATA = N_("personal_data")
 CHECK_NAMES = (
-    EMPTY, LENGTH, SHOWN_LENGTH, BANNED_TERMS, REQUIRED_TERMS, CLAIM_TERMS, REPETITION,
+    EMPTY, LENGTH, SHOWN_LENGTH, CUT_OFF, BANNED_TERMS, REQUIRED_TERMS, CLAIM_TERMS, REPETITION,
     LEAKED_TOKENS, PROMPT_ECHO, LANGUAGE, NEAR_DUPLICATE, PERSONAL_DATA,
 )  # fmt: skip
 
@@ -109,6 +111,9 @@ class CheckContext:
     names: tuple[str, ...] = ()
     # ISO 3166 region for reading phone numbers written without a country code.
     region: str = "US"
+    # The max_new_tokens that stopped the model before it finished, when the text runs to
+    # where it was stopped; None when the model ended its turn, or a person wrote the text.
+    cut_at_tokens: int | None = None
 
 
 def run_checks(
@@ -129,6 +134,7 @@ def run_text_checks(text: str, context: CheckContext) -> list[CheckResult]:
     if measurement.shown is not None:
         results.append(check_shown_length(measurement))
     results += [
+        check_cut_off(context.cut_at_tokens),
         check_banned_terms(text, context.rules),
         check_required_terms(text, context.rules),
         check_claim_terms(text, context.rules),
@@ -210,6 +216,15 @@ def check_shown_length(measurement: Measurement) -> CheckResult:
     template = N_("{length} characters; the platform shows {shown} before cutting")
     message = Message(template, {"length": measurement.length, "shown": shown})
     return _result(SHOWN_LENGTH, passed, False, message)
+
+
+def check_cut_off(cut_at_tokens: int | None) -> CheckResult:
+    if cut_at_tokens is None:
+        return CheckResult(CUT_OFF, True, False)
+    template = N_("the model reached its limit of {limit} new tokens before it finished, so the "
+                  "text may stop mid-sentence; if this happens often, raise the campaign's "
+                  "generation.max_new_tokens")  # fmt: skip
+    return _result(CUT_OFF, False, False, Message(template, {"limit": cut_at_tokens}))
 
 
 # --- brand rules --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import re
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,9 +92,10 @@ class _Row:
     call_size: int
     regenerations: int = 0
     results: list[CheckResult] = field(default_factory=list)
-    # The results of every check but near_duplicate, and the text they were computed for.
+    # The results of every check but near_duplicate, and the output and text they were
+    # computed for.
     text_results: list[CheckResult] = field(default_factory=list)
-    checked_text: str | None = None
+    checked: tuple[GenerationOutput, str] | None = None
 
     @property
     def blocked(self) -> bool:
@@ -443,10 +444,13 @@ def _check_rows(rows: list[_Row], stored: dict[SlotKey, list[Sibling]]) -> None:
         slot = slot_of(row.request)
         siblings = stored.get(slot, []) + earlier.get(slot, [])
         # Only near_duplicate depends on the other variants, so the other checks run again
-        # only when a regeneration changed the text.
-        if row.checked_text != row.text:
-            row.text_results = run_text_checks(row.text, row.context)
-            row.checked_text = row.text
+        # only when a regeneration changed the output.
+        if row.checked != (row.output, row.text):
+            single_line = CHANNELS[row.request.channel].single_line
+            cut_at_tokens = row.input.max_new_tokens if is_cut_off(row.output, single_line) else None
+            context = replace(row.context, cut_at_tokens=cut_at_tokens)
+            row.text_results = run_text_checks(row.text, context)
+            row.checked = (row.output, row.text)
         near_duplicate = check_near_duplicate(row.text, siblings)
         row.results = with_near_duplicate(row.text_results, near_duplicate)
         earlier.setdefault(slot, []).append(Sibling(row.request.variant, row.text))
@@ -614,6 +618,18 @@ def clean_output(text: str, single_line: bool = False) -> str:
         if text[0] not in inner and text[-1] not in inner:
             text = inner
     return text
+
+
+def is_cut_off(output: GenerationOutput, single_line: bool = False) -> bool:
+    """Tell whether max_new_tokens stopped the model where the cleaned text ends.
+
+    On a single-line channel the text is the first line, which is whole when another line
+    follows it.
+    """
+    if output.finish_reason != "length":
+        return False
+    raw = normalize_line_breaks(output.text.replace("\x00", "")).strip()
+    return not (single_line and "\n" in raw)
 
 
 def complete_finished_batches(session: Session, batch_ids: set[int]) -> None:

@@ -1,6 +1,7 @@
 """Check results as messages: stored as JSON, and shown in the reader's language."""
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -22,6 +23,7 @@ def all_results():
     for _, channel, locale, text, _, _ in CASES:
         yield from run_checks(text, context(channel, locale))
     yield from run_checks("Boots " * 30, context("meta_primary_text"))
+    yield from run_checks("Boots for wet", replace(context(SOCIAL), cut_at_tokens=48))
     yield check_near_duplicate("Boots for wet rock", [Sibling(2, "Boots for wet rocks")])
     yield check_near_duplicate("Boots", [])
     yield check_near_duplicate("", [Sibling(2, "Boots")])
@@ -40,8 +42,8 @@ def test_check_messages_every_template_translated():
 
 def test_check_messages_cover_every_check():
     names = {result.name for result in all_results() if result.message is not None}
-    # empty, repetition, leaked_tokens, prompt_echo and personal_data carry a message only
-    # when they fail; the table has a failing case of each.
+    # empty, cut_off, repetition, leaked_tokens, prompt_echo and personal_data carry a
+    # message only when they fail; the cases above have a failing one of each.
     assert names == set(CHECK_NAMES)
 
 

@@ -10,6 +10,7 @@ from contentgen import chunks, db
 from contentgen.chunks import (
     REGENERATION_MIN_TEMPERATURE,
     clean_output,
+    is_cut_off,
     regeneration_seed,
     run_chunk,
 )
@@ -44,11 +45,17 @@ class RecordingGenerator:
     model_name = "recording"
     model_revision = "1"
 
-    def __init__(self, max_batch: int | None = None, texts: dict[int, str] | None = None):
+    def __init__(
+        self,
+        max_batch: int | None = None,
+        texts: dict[int, str] | None = None,
+        finish_reasons: dict[int, str] | None = None,
+    ):
         self.max_batch = max_batch
         self.calls: list[int] = []
         self.inputs: list[list[GenerationInput]] = []
         self.texts = texts or {}
+        self.finish_reasons = finish_reasons or {}
 
     def generate(self, inputs: Sequence[GenerationInput]) -> list[GenerationOutput]:
         self.calls.append(len(inputs))
@@ -60,6 +67,7 @@ class RecordingGenerator:
                 text=self.texts.get(index, text_for_seed(item.seed)),
                 prompt_tokens=5,
                 output_tokens=2,
+                finish_reason=self.finish_reasons.get(index, "stop"),
                 mean_logprob=-0.5,
             )
             for index, item in enumerate(inputs)
@@ -401,6 +409,45 @@ def test_run_chunk_stores_every_check_and_score(synced):
     assert draft.mean_logprob == -0.5
     assert 0 < draft.score <= 1
     assert set(names) >= {"empty", "length", "banned_terms", "repetition", "language", "personal_data"}
+
+
+def test_run_chunk_marks_text_cut_at_token_limit(synced):
+    _, ids = submit_small(synced, variants=2)
+    generator = RecordingGenerator(
+        texts={0: "Walk the trail and the", 1: "Walk the river\nWalk the ridge"},
+        finish_reasons={0: "length", 1: "length"},
+    )
+    run_chunk(ids, generator)
+
+    with db.session_scope() as session:
+        checks = {
+            draft.request_id: next(check for check in draft.checks if check.name == "cut_off")
+            for draft in session.scalars(select(Draft))
+        }
+        statuses = set(session.scalars(select(Draft.status)))
+    limit = generator.inputs[0][0].max_new_tokens
+    # Advisory: the cut text waits for review like any other, with the check failed.
+    assert statuses == {DraftStatus.PENDING_REVIEW}
+    assert (checks[ids[0]].passed, checks[ids[0]].blocking) == (False, False)
+    assert checks[ids[0]].detail.startswith(f"the model reached its limit of {limit} new tokens")
+    # The subject line is the first line, which the second line shows is whole.
+    assert checks[ids[1]].passed
+
+
+@pytest.mark.parametrize(
+    ("text", "finish_reason", "single_line", "expected"),
+    [
+        ("Boots that keep", "length", False, True),
+        ("Boots that keep", "stop", False, False),
+        ("Boots that keep up\nSecond", "length", True, False),
+        ("Boots that keep up\nSecond", "length", False, True),
+        ("Boots that keep\n\n", "length", True, True),
+    ],
+    ids=["cut", "stopped", "first-line-whole", "multi-line-cut", "trailing-blank-lines"],
+)
+def test_is_cut_off(text, finish_reason, single_line, expected):
+    output = GenerationOutput(text=text, finish_reason=finish_reason)
+    assert is_cut_off(output, single_line) is expected
 
 
 def test_run_chunk_gives_up_after_max_attempts(synced, monkeypatch):
