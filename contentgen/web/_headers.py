@@ -3,6 +3,9 @@
 No page may be shown inside a frame, so another site, or another application on the same
 host, cannot overlay the review buttons and trick a reviewer into a click. Browsers that
 know CSP follow ``frame-ancestors``; older ones follow ``X-Frame-Options``.
+
+Every response but the static files is marked ``Cache-Control: no-store``: drafts, user
+lists and exports are private, and neither a browser's cache nor a proxy may keep them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ SECURITY_HEADERS = {
 }
 
 
+# Paths of files that are the same for every user: the pages' styles and scripts, and
+# Swagger UI's.
+CACHEABLE_PREFIXES = ("/static/", "/api/v1/docs/static/")
+
+
 class SecurityHeaders:
     """ASGI middleware that adds ``SECURITY_HEADERS`` to every HTTP response."""
 
@@ -29,11 +37,15 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        cacheable = scope["path"].startswith(CACHEABLE_PREFIXES)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if not cacheable:
+                    headers["Cache-Control"] = "no-store"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

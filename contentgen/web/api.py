@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -41,7 +42,36 @@ from contentgen.web._submit import submit_upload
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["contentgen"])
+PREFIX = "/api/v1"
+
+
+def forbid_unknown_query(request: Request) -> None:
+    """Reject a query parameter that the route does not take, as JSON bodies reject unknown
+    fields: ``?fromat=json`` or ``?version=1`` on a route that reads neither would otherwise
+    be ignored without a word.
+
+    Raises:
+        RequestValidationError: naming each unknown parameter (422).
+    """
+    route = request.scope.get("route")
+    # The health check takes any query, since some uptime checkers add one to defeat caches.
+    if not request.query_params or route is None or route.path_format == "/health":
+        return
+    operation = request.app.openapi()["paths"].get(PREFIX + route.path_format, {})
+    known = {
+        parameter["name"]
+        for parameter in operation.get(request.method.lower(), {}).get("parameters", [])
+        if parameter["in"] == "query"
+    }
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    if unknown:
+        raise RequestValidationError(
+            [{"type": "extra_forbidden", "loc": ("query", name), "msg": "Extra inputs are not permitted",
+              "input": request.query_params[name]} for name in unknown]
+        )  # fmt: skip
+
+
+router = APIRouter(tags=["contentgen"], dependencies=[Depends(forbid_unknown_query)])
 
 Viewer = Annotated[Actor, Depends(api_actor(Permission.VIEW))]
 Submitter = Annotated[Actor, Depends(api_actor(Permission.SUBMIT))]

@@ -18,11 +18,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from contentgen import __version__
 from contentgen.campaigns import InvalidCampaignFile
 from contentgen.errors import ContentgenError
-from contentgen.i18n import translate_error, translations
+from contentgen.i18n import N_, translate_error, translations
 from contentgen.settings import Settings, get_settings
 from contentgen.web import admin_pages, api, pages, review_pages
 from contentgen.web._auth import LoginRequired, identify_page_actor
@@ -36,7 +37,12 @@ from contentgen.web._sessions import SessionCookies
 
 logger = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v1"
+API_PREFIX = api.PREFIX
+
+UNAVAILABLE_MESSAGE = N_(
+    "The server cannot use its database or message broker right now; try again later. "
+    "The server log says why."
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -100,9 +106,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ContentgenError)
     async def on_error(request: Request, error: ContentgenError) -> Response:
         status_code = status_code_of(error)
-        message = translate_error(error, request_locale(request))
         if status_code >= 500:
+            # The reason names the database or broker (user, host, database name), which
+            # is for the operator's log, not for every client.
             logger.error("%s %s failed: %s", request.method, request.url.path, error)
+            message = translations(request_locale(request)).gettext(UNAVAILABLE_MESSAGE)
+        else:
+            message = translate_error(error, request_locale(request))
         if _is_api(request):
             body: dict[str, object] = {"detail": message}
             if isinstance(error, InvalidCampaignFile):
@@ -117,13 +127,15 @@ def _add_error_handlers(app: FastAPI) -> None:
         # Starlette raises these for a path or method no route has; the app's own errors
         # are ContentgenError. The body limit's 413 keeps its message.
         path, method = request.url.path, request.method
+        headers = dict(getattr(error, "headers", None) or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         if _is_api(request):
             detail = {
                 404: f"no API endpoint at {path}; see {API_PREFIX}/docs",
                 405: f"{path} does not accept {method}; see {API_PREFIX}/docs",
             }.get(error.status_code, error.detail)
-            return JSONResponse({"detail": detail}, status_code=error.status_code,
-                                headers=getattr(error, "headers", None))  # fmt: skip
+            return JSONResponse({"detail": detail}, status_code=error.status_code, headers=headers)
         # Routes that do not exist run no login dependency, so the user is looked up here.
         identify_page_actor(request)
         gettext = translations(request_locale(request)).gettext
@@ -138,8 +150,10 @@ def _add_error_handlers(app: FastAPI) -> None:
                               "takes; shorten it. Nothing was saved.")  # fmt: skip
         else:
             message = str(error.detail)
-        return render(request, "error.html", {"message": message, "status_code": error.status_code},
-                      status_code=error.status_code)  # fmt: skip
+        response = render(request, "error.html", {"message": message, "status_code": error.status_code},
+                          status_code=error.status_code)  # fmt: skip
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, error: RequestValidationError) -> Response:
@@ -151,6 +165,26 @@ def _add_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": message, "errors": errors}, status_code=422)
         return render(request, "error.html", {"message": message, "status_code": 422},
                       status_code=422)  # fmt: skip
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Return the methods that some route answers at the request's path, for a 405's Allow.
+
+    Starlette's own header names the methods of the first route with the path only, so a
+    page with a GET route and a POST route would claim to accept GET alone.
+    """
+    methods = [
+        method
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    if "GET" in methods:
+        # HeadAsGet serves HEAD wherever GET works.
+        methods.insert(methods.index("GET") + 1, "HEAD")
+    return methods
 
 
 def problem_json(problem) -> dict[str, object]:

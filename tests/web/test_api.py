@@ -6,9 +6,10 @@ from fastapi.testclient import TestClient
 from contentgen import db
 from contentgen.channels import CHANNELS
 from contentgen.models import Draft, DraftStatus
+from contentgen.web.app import UNAVAILABLE_MESSAGE
 
 from ..seeding import draft_ids, write_campaign_file
-from .conftest import snapshot, status_of
+from .conftest import csrf_of, snapshot, status_of
 
 
 def test_api_without_token_is_401_with_challenge(api):
@@ -160,6 +161,35 @@ def test_api_drafts_rejects_bad_query(api, params, status, message):
     response = api("reviewer").get("/api/v1/drafts", params=params)
     assert response.status_code == status
     assert response.json()["detail"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "body"),
+    [
+        ("post", "/api/v1/drafts/{draft}/reject", "version=1", {"reason": "Off brand"}),
+        ("get", "/api/v1/batches/{batch}/export", "fromat=json", None),
+        ("get", "/api/v1/batches", "limt=5", None),
+        ("get", "/api/v1/me", "x=1", None),
+    ],
+    ids=["reject-version-in-query", "export-misspelt-format", "batches-misspelt-limit", "me"],
+)
+def test_api_unknown_query_parameter_is_422(api, seeded, method, path, query, body):
+    url = path.format(draft=draft_ids(seeded.batch_id)[0], batch=seeded.batch_id) + "?" + query
+    before = snapshot()
+
+    response = getattr(api("admin"), method)(url, **({"json": body} if body else {}))
+
+    name = query.split("=")[0]
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f'query parameter "{name}": unknown parameter; correct its spelling or remove it '
+        "(/api/v1/docs lists them)"
+    )
+    assert snapshot() == before
+
+
+def test_api_health_takes_any_query(api):
+    assert api(None).get("/api/v1/health?_=1733390000").status_code == 200
 
 
 def test_api_bulk_filter_unknown_batch_is_404(api):
@@ -403,6 +433,31 @@ def test_api_health_database_missing(api, seeded, tmp_path):
 
     assert response.status_code == 503
     assert response.json()["database"] == "failed; the server log says why"
+
+
+def test_api_database_failure_hides_its_details(api, seeded, tmp_path, caplog):
+    client = api("reviewer")
+    (tmp_path / "contentgen.db").unlink()
+
+    response = client.get("/api/v1/drafts")
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": UNAVAILABLE_MESSAGE}
+    assert "contentgen.db" in caplog.text
+
+
+def test_page_database_failure_hides_its_details(client_for, seeded, tmp_path):
+    client, _ = client_for(None)
+    token = csrf_of(client.get("/login").text)
+    (tmp_path / "contentgen.db").unlink()
+
+    response = client.post("/login", data={"username": "rita", "password": "wrong password",
+                                            "csrf_token": token},
+                           headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 503
+    assert "服务器暂时无法使用" in response.text
+    assert "contentgen.db" not in response.text
 
 
 @pytest.mark.parametrize(

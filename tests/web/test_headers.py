@@ -62,3 +62,31 @@ def test_api_explorer_loads_nothing_from_other_hosts(client_for):
     assert not [url for url in re.findall(r"https?://[^'\" ]+", page)]
     for url in assets:
         assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize(
+    "path", ["/login", "/api/v1/openapi.json", "/api/v1/drafts", "/no-such-page"],
+    ids=["page", "api", "api-401", "page-404"],
+)  # fmt: skip
+def test_private_responses_are_not_stored(client_for, path):
+    client, _ = client_for(None)
+    assert client.get(path).headers["cache-control"] == "no-store"
+
+
+def test_static_files_may_be_cached(client_for):
+    client, _ = client_for(None)
+    response = client.get("/static/app.css")
+    assert response.status_code == 200
+    assert "cache-control" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/login", "GET, HEAD, POST"), ("/logout", "POST"), ("/api/v1/batches", "GET, HEAD, POST")],
+    ids=["page-get-and-post", "page-post", "api"],
+)
+def test_405_names_every_allowed_method(client_for, path, allowed):
+    client, _ = client_for(None)
+    response = client.put(path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
