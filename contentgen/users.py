@@ -61,6 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
 TOKEN_PREFIX = "cg_"
 
 _hasher = PasswordHasher()
@@ -137,6 +138,17 @@ def _check_password(password: str) -> None:
         raise InvalidInput.from_template(
             N_("the password is too short; use at least {minimum} characters"),
             minimum=MIN_PASSWORD_LENGTH,
+        )
+    # Far more than anyone types, and far below the 1 MiB that the login form takes per field.
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput.from_template(
+            N_("the password has {length} characters; use at most {maximum}"),
+            length=len(password),
+            maximum=MAX_PASSWORD_LENGTH,
+        )
+    if not password.strip():
+        raise InvalidInput.from_template(
+            N_("the password is only spaces; use letters, digits or symbols too")
         )
 
 

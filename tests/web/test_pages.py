@@ -5,12 +5,15 @@ from html import unescape
 import pytest
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from limits import parse
 from sqlalchemy import func, select
 
 from contentgen import db
 from contentgen.models import Batch, Draft, DraftStatus, User
 from contentgen.review import Decision, decide
 from contentgen.users import Actor, Role
+from contentgen.web import _login_limit
+from contentgen.web._login_limit import LoginThrottle
 
 from ..seeding import draft_ids, write_campaign_file
 from .conftest import PASSWORD, SECRET_KEY, csrf_of, snapshot, status_of
@@ -599,6 +602,28 @@ def test_pages_failed_logins_are_throttled(client_for, caplog):
     assert 0 < int(blocked.headers["retry-after"]) <= 900
     assert other.status_code == 303
     assert "failed login for user 'rita' from testclient" in caplog.text
+
+
+def test_pages_failed_logins_from_one_address_are_throttled(client_for, monkeypatch):
+    monkeypatch.setattr(_login_limit, "FAILED_LOGINS_PER_ADDRESS", parse("3 per 15 minutes"))
+    client, _ = client_for(None)
+    token = csrf_of(client.get("/login").text)
+
+    statuses = [failed_logins(client, token, f"guess{n}", 1)[0] for n in range(3)]
+    blocked = client.post("/login", data={"csrf_token": token, "username": "adam", "password": PASSWORD},
+                          follow_redirects=False)  # fmt: skip
+
+    assert statuses == [401] * 3
+    assert blocked.status_code == 429
+
+
+def test_login_throttle_counts_each_address_apart():
+    throttle = LoginThrottle()
+    for n in range(_login_limit.FAILED_LOGINS_PER_ADDRESS.amount):
+        throttle.record_failure(f"guess{n}", "10.0.0.1")
+
+    assert throttle.seconds_to_wait("someone-new", "10.0.0.1") > 0
+    assert throttle.seconds_to_wait("someone-new", "10.0.0.2") == 0
 
 
 def test_pages_successful_login_clears_failures(client_for):
