@@ -42,6 +42,7 @@ from contentgen.dispatch import (
     resume,
     run_inline,
     send_chunks,
+    should_send,
     submit,
     sweep_stalled_batches,
     wait_for_batch,
@@ -293,7 +294,7 @@ def batch_submit(
                 f"({plural(submission.request_count, 'request')}); nothing new was submitted."
             )
 
-    progress = _start(submission.batch_id, wait, send=submission.created, quiet=as_json, timeout=timeout)
+    progress = _start(submission.batch_id, wait, send=should_send(submission), quiet=as_json, timeout=timeout)
     if as_json:
         _print_json({"created": submission.created, **(progress or read_progress(submission.batch_id)).as_dict()})
     _exit_if_requests_failed(progress)

@@ -35,7 +35,7 @@ from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
 from contentgen.i18n import N_
-from contentgen.models import Batch, Trigger
+from contentgen.models import Batch, BatchStatus, Trigger
 from contentgen.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,17 @@ def submit(
                 raise
             return _earlier_submission(existing, idempotency_key, digest)
     return submission
+
+
+def should_send(submission: Submission) -> bool:
+    """Tell whether a submitted batch's chunks go to the workers: those of a new batch, and
+    those of a batch that the idempotency key matched while none of its chunks has started,
+    since the client may be retrying after the broker was down. A chunk that runs twice
+    writes nothing the second time."""
+    if submission.created:
+        return True
+    with session_scope() as session:
+        return get_batch(session, submission.batch_id).status is BatchStatus.PENDING
 
 
 def _submission_digest(

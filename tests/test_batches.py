@@ -6,9 +6,9 @@ from sqlalchemy import func, select
 
 from contentgen import db
 from contentgen.batches import batch_progress, pending_chunks
-from contentgen.dispatch import submit
+from contentgen.dispatch import should_send, submit
 from contentgen.errors import InvalidInput, NotFound
-from contentgen.models import Batch, Campaign, GenerationRequest
+from contentgen.models import Batch, BatchStatus, Campaign, GenerationRequest
 
 from .conftest import apply_settings
 
@@ -299,3 +299,16 @@ def test_batch_progress_counts_checks(synced):
     assert checks.regenerations == 4
     assert checks.pass_rate == 0.5
     assert checks.failures == {"near_duplicate": 2}
+
+
+def test_should_send_new_batch_and_unstarted_replay_only(synced):
+    first = submit([campaign_file(synced)], idempotency_key="k")
+    replay = submit([campaign_file(synced)], idempotency_key="k")
+    unstarted = should_send(replay)
+    with db.session_scope() as session:
+        session.get(Batch, first.batch_id).status = BatchStatus.RUNNING
+
+    assert should_send(first) is True
+    # The first submit may have found the broker down, so a replay sends the chunks again.
+    assert unstarted is True
+    assert should_send(replay) is False

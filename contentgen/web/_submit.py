@@ -15,10 +15,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fastapi import UploadFile
+from sqlalchemy import select
 
-from contentgen.dispatch import Submission, send_chunks, submit
+from contentgen.db import session_scope
+from contentgen.dispatch import Submission, send_chunks, should_send, submit
 from contentgen.errors import InfrastructureError, InvalidInput
 from contentgen.i18n import N_
+from contentgen.models import GenerationRequest, RequestStatus
 from contentgen.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -31,7 +34,8 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 class UploadResult:
     submission: Submission
     # "sent": chunks went to the workers; "queued": no broker, run it by hand;
-    # "broker_down": the broker was unreachable, resume the batch later.
+    # "broker_down": the broker was unreachable, resume the batch later; "finished": the
+    # key matched a batch with nothing left to run.
     dispatch: str
 
 
@@ -94,9 +98,19 @@ def _show_uploaded_name(error: InvalidInput, path: str, name: str) -> None:
 
 
 def _dispatch(submission: Submission) -> str:
+    """Send the batch's chunks to the workers if they should go, and say where they stand."""
+    with session_scope() as session:
+        pending = session.scalar(
+            select(GenerationRequest.id).where(
+                GenerationRequest.batch_id == submission.batch_id,
+                GenerationRequest.status == RequestStatus.PENDING,
+            ).limit(1)
+        ) is not None  # fmt: skip
+    if not pending:
+        return "finished"
     if not get_settings().broker_url:
         return "queued"
-    if not submission.created:
+    if not should_send(submission):
         return "sent"
     try:
         send_chunks(submission.batch_id)

@@ -253,22 +253,36 @@ def get_batches(
         return [progress.as_dict() for progress in list_batches(session, limit)]
 
 
-@router.post("/batches", status_code=201, summary="Submit a campaign file as a new batch")
+@router.post(
+    "/batches",
+    status_code=201,
+    summary="Submit a campaign file as a new batch",
+    responses={200: {"description": "The idempotency key made a batch before: that batch"}},
+)
 def post_batch(
     actor: Submitter,
+    response: Response,
     file: Annotated[UploadFile, File(description="A .yaml, .yml or .csv campaign file.")],
-    idempotency_key: Annotated[str | None, Form()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Form(description="Any text up to 200 characters that names this submission. Sending "
+             "the same key with the same content again returns the batch it made (200) and "
+             "creates nothing; the same key with other content is a 422."),
+    ] = None,
 ) -> dict[str, Any]:
-    """Validate and import the file and create one batch. An invalid file gets 422 with
+    """Validate and import the file and create one batch (201). An invalid file gets 422 with
     ``problems``: one object per error with the campaign key and field."""
     result = submit_upload(file, idempotency_key)
     batch_id = result.submission.batch_id
+    if not result.submission.created:
+        response.status_code = 200
     with db.session_scope() as session:
         progress = batch_progress(session, batch_id).as_dict()
     next_step = {
         "sent": "the workers are generating the drafts",
         "queued": f"no broker is configured; run the batch with: contentgen batch resume {batch_id} --wait",
         "broker_down": f"the broker is unreachable; once it is up, run: contentgen batch resume {batch_id}",
+        "finished": "nothing is left to run: every request of the batch has finished",
     }[result.dispatch]
     return {**progress, "created": result.submission.created, "dispatch": result.dispatch,
             "next_step": next_step}  # fmt: skip

@@ -235,7 +235,7 @@ def batch_page(
     context = {
         "batch": progress,
         "statuses": list(DraftStatus),
-        "dispatch": dispatch if dispatch in ("sent", "queued", "broker_down") else None,
+        "dispatch": dispatch if dispatch in ("sent", "queued", "broker_down", "finished") else None,
         "created": created,
         "formats": FORMATS,
         "campaigns": choices["campaigns"],

@@ -96,3 +96,19 @@ def test_submit_with_broker_down_then_resume(service_env, start_worker, tmp_path
     assert resumed.returncode == 0, resumed.stderr + worker.output()
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Draft)) == 8
+
+
+def test_resubmit_with_same_key_after_broker_down_runs_batch(service_env, start_worker, tmp_path):
+    null = {**service_env, "CONTENTGEN_GENERATOR": "null"}
+    campaign = str(small_campaign(tmp_path))
+    down = {**null, "CONTENTGEN_BROKER_URL": "redis://127.0.0.1:1/0"}
+    failed = run_cli(down, "batch", "submit", campaign, "--idempotency-key", "retry-me")
+    assert failed.returncode == 1
+
+    worker = start_worker(CONTENTGEN_GENERATOR="null")
+    again = run_cli(null, "batch", "submit", campaign, "--idempotency-key", "retry-me", "--wait", "--json")
+
+    assert again.returncode == 0, again.stderr + worker.output()
+    status = json.loads(again.stdout)
+    assert (status["id"], status["created"], status["status"]) == (1, False, "completed")
+    assert status["requests"]["done"] == 8

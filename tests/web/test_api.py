@@ -5,6 +5,7 @@ from fastapi.testclient import TestClient
 
 from contentgen import db
 from contentgen.channels import CHANNELS
+from contentgen.dispatch import run_inline
 from contentgen.models import Draft, DraftStatus
 from contentgen.web.app import UNAVAILABLE_MESSAGE
 
@@ -237,9 +238,24 @@ def test_api_submit_file_and_read_status(api, tmp_path):
     assert response.status_code == 201
     assert response.json()["dispatch"] == "queued"
     assert "contentgen batch resume 2 --wait" in response.json()["next_step"]
+    assert again.status_code == 200
     assert again.json()["created"] is False
     assert again.json()["id"] == 2
     assert status["requests"] == {"pending": 12, "done": 0, "failed": 0, "cancelled": 0}
+
+
+def test_api_replay_of_finished_batch_says_nothing_is_left(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    first = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                 data={"idempotency_key": "done"})  # fmt: skip
+    run_inline(first.json()["id"])
+
+    again = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                 data={"idempotency_key": "done"})  # fmt: skip
+
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    assert again.json()["dispatch"] == "finished"
+    assert again.json()["next_step"] == "nothing is left to run: every request of the batch has finished"
 
 
 def test_api_idempotency_key_with_other_file_is_422(api, tmp_path):
