@@ -98,7 +98,7 @@ def _show_uploaded_name(error: InvalidInput, path: str, name: str) -> None:
 
 
 def _dispatch(submission: Submission) -> str:
-    """Send the batch's chunks to the workers if they should go, and say where they stand."""
+    """Send the batch's chunks to the workers if they should go, and return where they stand."""
     with session_scope() as session:
         pending = session.scalar(
             select(GenerationRequest.id).where(
