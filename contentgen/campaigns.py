@@ -11,8 +11,10 @@ import csv
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -359,14 +361,13 @@ def load_campaign_file(path: Path) -> CampaignFile:
             f'campaign file "{path}" has an unknown type "{suffix}"; use .yaml, .yml or .csv'
         )
 
-    found = _find_control(data)
-    if found is not None:
-        where, character = found
-        if character == "\x00":
-            raise InvalidInput(f'campaign file "{path}": {where} contains a NUL character (\\0); remove it')
-        raise InvalidInput(
-            f'campaign file "{path}": {where} contains the invisible control character '
-            f"U+{ord(character):04X}; remove it"
+    controls = [
+        _describe(path, data, {"loc": location, "msg": _control_message(character), "type": "control"})
+        for location, character in islice(_find_controls(data), MAX_LISTED_PROBLEMS)
+    ]
+    if controls:
+        raise InvalidCampaignFile(
+            f'campaign file "{path}" has invisible control characters; nothing was imported:', controls
         )
     try:
         parsed = CampaignFile.model_validate(data)
@@ -379,8 +380,8 @@ def load_campaign_file(path: Path) -> CampaignFile:
     return parsed
 
 
-def _find_control(value: Any, where: str = "a value") -> tuple[str, str] | None:
-    """Return where the first control character sits in parsed data, and the character.
+def _find_controls(value: Any, location: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Yield where each text with a control character sits in parsed data, and the character.
 
     PostgreSQL text cannot store NUL, and the other control and bidirectional control
     characters are invisible: they would reach prompts and exports unseen (U+202E shows
@@ -388,24 +389,24 @@ def _find_control(value: Any, where: str = "a value") -> tuple[str, str] | None:
     """
     if isinstance(value, str):
         character = control_character(value, "\n\r\t")
-        return (where, character) if character is not None else None
-    if isinstance(value, dict):
-        items = value.items()
+        if character is not None:
+            yield location, character
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _find_controls(item, (*location, str(key)))
     elif isinstance(value, list):
-        items = ((f"[{index}]", item) for index, item in enumerate(value))
-    else:
-        return None
-    for key, item in items:
-        if where == "a value":
-            place = str(key)
-        elif str(key).startswith("["):
-            place = f"{where}{key}"
-        else:
-            place = f"{where}.{key}"
-        found = _find_control(item, place)
-        if found:
-            return found
-    return None
+        for index, item in enumerate(value):
+            yield from _find_controls(item, (*location, index))
+
+
+def _control_message(character: str) -> str:
+    if character == "\x00":
+        return "contains a NUL character (\\0); remove it"
+    return f"contains the invisible control character U+{ord(character):04X}; remove it"
+
+
+# At most this many control characters are listed; the first ones show what to fix.
+MAX_LISTED_PROBLEMS = 100
 
 
 # Limits on a YAML document, checked while it is read. An alias (*name) repeats the node its

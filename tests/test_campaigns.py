@@ -8,7 +8,12 @@ import yaml
 from sqlalchemy import func, select
 
 from contentgen import db
-from contentgen.campaigns import import_campaign_file, language_name, load_campaign_file
+from contentgen.campaigns import (
+    InvalidCampaignFile,
+    import_campaign_file,
+    language_name,
+    load_campaign_file,
+)
 from contentgen.errors import InvalidInput
 from contentgen.models import Brand, Campaign, stored_utc
 
@@ -415,7 +420,7 @@ def test_load_nul_character_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(name="Boot\x00launch")]}
     path = tmp_path / "nul.yaml"
     path.write_text(yaml.safe_dump(data))
-    assert "campaigns[0].name contains a NUL character" in problems_of(path)
+    assert 'campaign "boot-launch": name: contains a NUL character' in problems_of(path)
 
 
 @pytest.mark.parametrize("character", ["\u202e", "\x1b", "\ufeff"], ids=["bidi-override", "escape", "bom"])
@@ -424,7 +429,26 @@ def test_load_invisible_control_character_rejected(tmp_path, character):
     path = tmp_path / "control.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     message = problems_of(path)
-    assert f"brands[0].name contains the invisible control character U+{ord(character):04X}; remove it" in message
+    expected = f'brand "trailpeak": name: contains the invisible control character U+{ord(character):04X}; remove it'
+    assert expected in message
+
+
+def test_load_lists_every_control_character_by_row_and_column(tmp_path):
+    path = tmp_path / "controls.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "a,trailpeak,Ridge\u202eline,Boots,,$1,,Hikers,email_subject,1,en-US\n"
+        "b,trailpeak,Summit,Packs,,$2,,Hik\x1bers,email_subject,1,en-US\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+
+    assert [(problem.row, problem.key, problem.field) for problem in raised.value.details] == [
+        (2, "a", "product_name"),
+        (3, "b", "segments[0]"),
+    ]
 
 
 def test_load_line_breaks_and_tabs_accepted(tmp_path):
