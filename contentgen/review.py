@@ -229,8 +229,8 @@ def _rule_error(
     if count.over:
         template = (
             N_("the edited text of draft {draft_id} has {count} {unit} as the platform "
-               "counts them, over the hard limit of {limit} for {channel}; shorten it by "
-               "{over} {unit}. Nothing was saved.")
+               "counts them, over the hard limit of {limit} for {channel}; shorten it to "
+               "{limit} or fewer ({over} too many). Nothing was saved.")
             if editing else
             N_("draft {draft_id} has {count} {unit} as the platform counts them, over the "
                "hard limit of {limit} for {channel}, so it cannot be approved; edit it to "

@@ -113,7 +113,7 @@ def test_review_decision_adds_one_version(batch, reviewer, action):
 
 def test_review_edit_over_hard_limit_changes_nothing(batch, reviewer):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
-    with pytest.raises(InvalidInput, match="31 Google Ads units .* hard limit of 30 .* shorten it by 1 Google Ads units"):
+    with pytest.raises(InvalidInput, match=r"31 Google Ads units .* hard limit of 30 .* shorten it to 30 or fewer \(1 too many\)"):
         with db.session_scope() as session:
             decide(session, reviewer, draft_id, Decision("edit", text="x" * 31))
     assert status_of(draft_id) == "pending_review"
