@@ -54,8 +54,7 @@ def forbid_unknown_query(request: Request) -> None:
         RequestValidationError: naming each unknown parameter (422).
     """
     route = request.scope.get("route")
-    # The health check takes any query, since some uptime checkers add one to defeat caches.
-    if not request.query_params or route is None or route.path_format == "/health":
+    if not request.query_params or route is None:
         return
     operation = request.app.openapi()["paths"].get(PREFIX + route.path_format, {})
     known = {
@@ -71,7 +70,44 @@ def forbid_unknown_query(request: Request) -> None:
         )  # fmt: skip
 
 
-router = APIRouter(tags=["contentgen"], dependencies=[Depends(forbid_unknown_query)])
+class ErrorBody(BaseModel):
+    detail: str = Field(description="What is wrong and how to fix it, in the caller's language.")
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description='Where the value is, e.g. ["body", "version"] or ["query", "page"].')
+    msg: str
+    type: str = Field(description='pydantic\'s error type, e.g. "missing" or "extra_forbidden".')
+
+
+class FileProblem(BaseModel):
+    kind: Literal["campaign", "brand"] | None = Field(description="What the key names; null for the whole file.")
+    key: str | None
+    row: int | None = Field(description="The CSV line, the header being line 1; null for YAML.")
+    field: str
+    message: str
+
+
+class InvalidRequestBody(ErrorBody):
+    errors: list[FieldError] | None = Field(None, description="One per invalid parameter or field.")
+    problems: list[FileProblem] | None = Field(None, description="One per error in an uploaded campaign file.")
+
+
+# The error answers that any route with a token may give, for the OpenAPI schema.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No bearer token, or one that is unknown or revoked"},
+    403: {"model": ErrorBody, "description": "The token's user lacks the role for this"},
+    404: {"model": ErrorBody, "description": "No such batch, draft, campaign, segment or user"},
+    409: {"model": ErrorBody, "description": "The record changed since you read it, or its state forbids this"},
+    413: {"model": ErrorBody, "description": "The request body is over the size limit"},
+    422: {"model": InvalidRequestBody, "description": "An invalid parameter, body or campaign file"},
+    503: {"model": ErrorBody, "description": "The database or broker is unreachable or failed; the server log says why"},
+}
+
+router = APIRouter(tags=["contentgen"], dependencies=[Depends(forbid_unknown_query)], responses=ERROR_RESPONSES)
+# Routes that need no token and take any query, as some uptime checkers add one to defeat
+# caches.
+public_router = APIRouter(tags=["contentgen"])
 
 Viewer = Annotated[Actor, Depends(api_actor(Permission.VIEW))]
 Submitter = Annotated[Actor, Depends(api_actor(Permission.SUBMIT))]
@@ -214,7 +250,7 @@ def _user_json(user) -> dict[str, Any]:
 # --- the caller ------------------------------------------------------------------------
 
 
-@router.get(
+@public_router.get(
     "/health",
     summary="Whether the server can serve requests: its database is reachable and up to date",
     responses={503: {"description": "The database is unreachable or its schema is out of date"}},

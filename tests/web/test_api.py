@@ -512,3 +512,26 @@ def test_api_surrogate_pair_is_one_character(api, seeded):
 
     assert response.status_code == 200
     assert response.json()["text"] == "Hike 😀"
+
+
+def test_api_schema_documents_error_answers(api):
+    spec = api(None).get("/api/v1/openapi.json").json()
+    drafts = spec["paths"]["/api/v1/drafts"]["get"]["responses"]
+    health = spec["paths"]["/api/v1/health"]["get"]["responses"]
+    invalid = spec["components"]["schemas"]["InvalidRequestBody"]["properties"]
+
+    assert {"401", "403", "404", "409", "413", "422", "503"} <= set(drafts)
+    assert drafts["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/InvalidRequestBody")
+    assert {"detail", "errors", "problems"} <= set(invalid)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    # The health check needs no token.
+    assert "401" not in health
+
+
+def test_api_validation_error_matches_documented_shape(api):
+    response = api("reviewer").get("/api/v1/drafts", params={"page": "0"})
+    spec = api(None).get("/api/v1/openapi.json").json()["components"]["schemas"]
+
+    body = response.json()
+    assert set(body) <= set(spec["InvalidRequestBody"]["properties"])
+    assert set(body["errors"][0]) == set(spec["FieldError"]["properties"])
