@@ -10,15 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import select
@@ -34,18 +30,22 @@ from contentgen.batches import (
     reset_failed,
 )
 from contentgen.campaigns import import_campaign_file, load_campaign_file
+from contentgen.cli_progress import (
+    print_check_summary,
+    print_failures,
+    run_with_progress,
+    wait_with_progress,
+)
 from contentgen.cli_schedules import schedules_app
 from contentgen.cli_tables import plural, print_table, utc_cell
 from contentgen.counting import Counting
 from contentgen.dispatch import (
     read_progress,
     resume,
-    run_inline,
     send_chunks,
     should_send,
     submit,
     sweep_stalled_batches,
-    wait_for_batch,
 )
 from contentgen.drafts import DraftOrder, draft_details, list_drafts
 from contentgen.errors import (
@@ -63,10 +63,6 @@ from contentgen.templates import sync_templates
 # soft_wrap: long lines (commands to copy, file paths) are never broken in the middle.
 console = Console(soft_wrap=True)
 error_console = Console(stderr=True, soft_wrap=True)
-
-
-# The shell's exit code for a command stopped with Ctrl+C (128 + SIGINT).
-EXIT_INTERRUPTED = 130
 
 # Ids are 64-bit integers in the database; a larger number is a usage error, not a crash.
 MAX_ID = 2**63 - 1
@@ -328,9 +324,9 @@ def batch_resume(
         chunks = resume(batch_id)
         console.print(f"Sent {plural(chunks, 'chunk')} of batch {batch_id}.")
         if wait:
-            _exit_if_requests_failed(_wait_with_progress(batch_id, timeout=timeout))
+            _exit_if_requests_failed(wait_with_progress(batch_id, timeout=timeout))
     elif wait:
-        _exit_if_requests_failed(_run_with_progress(batch_id, timeout=timeout))
+        _exit_if_requests_failed(run_with_progress(batch_id, timeout=timeout))
     else:
         raise InvalidInput(
             "no broker configured, so nothing would run the requests; "
@@ -414,10 +410,10 @@ def _start(
             chunks = send_chunks(batch_id)
             if not quiet:
                 console.print(f"Sent {plural(chunks, 'chunk')} to the workers.")
-        return _wait_with_progress(batch_id, quiet, timeout) if wait else None
+        return wait_with_progress(batch_id, quiet, timeout) if wait else None
 
     if wait:
-        return _run_with_progress(batch_id, quiet, timeout)
+        return run_with_progress(batch_id, quiet, timeout)
     pending = read_progress(batch_id).requests["pending"]
     if pending and not quiet:
         console.print(
@@ -437,154 +433,6 @@ def _exit_if_requests_failed(progress: BatchProgress | None) -> None:
         raise typer.Exit(EXIT_REQUESTS_FAILED)
 
 
-def _progress_bar(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("batch {task.fields[batch_id]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        console=error_console,
-        disable=quiet,
-        transient=False,
-    )
-
-
-# Seconds between two progress lines on a standard error that is not a terminal, where
-# rich draws the progress bar only once, when it stops.
-PROGRESS_LINE_SECONDS = 30.0
-
-
-class _ProgressLines:
-    """A batch's progress as a plain line every PROGRESS_LINE_SECONDS, printed when enabled."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.started = self.last_line = time.monotonic()
-
-    def update(self, progress: BatchProgress) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self.last_line < PROGRESS_LINE_SECONDS:
-            return
-        self.last_line = now
-        error_console.print(
-            f"Batch {progress.batch.id}: {progress.finished} of {progress.batch.request_count} "
-            f"requests finished, {progress.requests['failed']} failed, "
-            f"after {now - self.started:.0f} s.",
-            highlight=False,
-        )
-
-
-def _plain_progress(quiet: bool) -> _ProgressLines:
-    return _ProgressLines(enabled=not quiet and not error_console.is_terminal)
-
-
-@contextmanager
-def _exit_on_interrupt(message: str) -> Iterator[None]:
-    """Turn Ctrl+C into ``message`` on standard error and exit code 130."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        error_console.print(message, markup=False, highlight=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-
-
-def _run_with_progress(batch_id: int, quiet: bool = False, timeout: float | None = None) -> BatchProgress:
-    start = read_progress(batch_id)
-    lines = _plain_progress(quiet)
-    with _progress_bar(quiet) as bar:
-        task = bar.add_task(
-            "run", total=start.batch.request_count, completed=start.finished,
-            batch_id=batch_id, failed=start.requests["failed"],
-        )  # fmt: skip
-
-        def update(progress: BatchProgress) -> None:
-            bar.update(task, completed=progress.finished, failed=progress.requests["failed"])
-            lines.update(progress)
-
-        # The running chunk's transaction rolls back, so its requests stay pending too.
-        stopped = (
-            f"Stopped. Batch {batch_id} is saved and its unfinished requests stay pending; "
-            f"continue with: contentgen batch resume {batch_id} --wait"
-        )
-        with _exit_on_interrupt(stopped):
-            final = run_inline(batch_id, on_progress=update, timeout=timeout)
-        update(final)
-    _print_summary(final, quiet)
-    return final
-
-
-def _wait_with_progress(
-    batch_id: int, quiet: bool = False, timeout: float | None = None
-) -> BatchProgress:
-    start = read_progress(batch_id)
-    if start.requests["pending"] == 0:
-        # Nothing is left to wait for: the batch is finished or cancelled.
-        _print_summary(start, quiet)
-        return start
-    lines = _plain_progress(quiet)
-    if lines.enabled:
-        error_console.print(
-            f"Waiting for the workers to finish batch {batch_id} ({start.finished} of "
-            f"{start.batch.request_count} requests finished); a progress line follows every "
-            f"{PROGRESS_LINE_SECONDS:.0f} s. Press Ctrl+C to stop waiting: the batch keeps running.",
-            highlight=False,
-        )
-    with _progress_bar(quiet) as bar:
-        task = bar.add_task(
-            "wait", total=start.batch.request_count, completed=start.finished,
-            batch_id=batch_id, failed=start.requests["failed"],
-        )  # fmt: skip
-
-        def update(progress: BatchProgress) -> None:
-            bar.update(task, completed=progress.finished, failed=progress.requests["failed"])
-            lines.update(progress)
-
-        def warn_stalled(seconds: float) -> None:
-            queue = get_settings().queue
-            error_console.print(
-                f"No request has finished for {seconds:.0f} s. Are workers running on queue "
-                f'"{queue}"? Start one with: celery -A workers worker --pool=solo -Q {queue}',
-                markup=False,
-            )
-
-        stopped = (
-            f"Stopped waiting. Batch {batch_id} keeps running on the workers; follow it with: "
-            f"contentgen batch status {batch_id} --wait"
-        )
-        with _exit_on_interrupt(stopped):
-            final = wait_for_batch(batch_id, on_progress=update, timeout=timeout, on_stall=warn_stalled)
-    _print_summary(final, quiet)
-    return final
-
-
-def _print_summary(progress: BatchProgress, quiet: bool) -> None:
-    if quiet:
-        return
-    batch_id = progress.batch.id
-    cancelled = progress.requests.get("cancelled", 0)
-    console.print(
-        f"Batch {batch_id} {progress.batch.status.value}: "
-        f"{plural(progress.requests['done'], 'draft')}, {progress.requests['failed']} failed"
-        f"{f', {cancelled} cancelled' if cancelled else ''}. "
-        f"See the drafts with: contentgen drafts list --batch {batch_id}"
-    )
-    _print_failures(progress)
-    _print_check_summary(progress)
-
-
-def _print_failures(progress: BatchProgress) -> None:
-    if not progress.failures:
-        return
-    console.print(f"Failed requests ({progress.requests['failed']}):")
-    for failure in progress.failures:
-        slot = f"{failure['campaign']} / {failure['segment']} / {failure['channel']} / v{failure['variant']}"
-        console.print(Text(f"  request {failure['request_id']} ({slot}): {failure['error']}"))
-    hidden = progress.requests["failed"] - len(progress.failures)
-    if hidden > 0:
-        console.print(f"  and {hidden} more; see them with: contentgen batch status {progress.batch.id} --json")
-
-
 @batch_app.command("status")
 def batch_status(
     batch_id: BatchId,
@@ -601,7 +449,8 @@ def batch_status(
             f"with: contentgen batch resume {batch_id} --wait"
         )
     if wait:
-        progress = _wait_with_progress(batch_id, quiet=as_json, timeout=timeout)
+        # The status below has the summary.
+        progress = wait_with_progress(batch_id, quiet=as_json, timeout=timeout, summary=False)
     else:
         with db.session_scope() as session:
             progress = batch_progress(session, batch_id)
@@ -626,22 +475,8 @@ def _print_status(progress: BatchProgress) -> None:
         right = draft_rows[index] if index < len(draft_rows) else ("", "")
         table.add_row(left[0], str(left[1]), right[0], str(right[1]))
     print_table(console, table)
-    _print_failures(progress)
-    _print_check_summary(progress)
-
-
-def _print_check_summary(progress: BatchProgress) -> None:
-    checks = progress.checks
-    if not checks.drafts:
-        return
-    console.print(
-        f"Checks: {checks.passed} of {checks.drafts} drafts passed ({checks.pass_rate:.0%}), "
-        f"{checks.passed_first_try} on the first try ({checks.first_try_pass_rate:.0%}); "
-        f"{checks.regenerations} regenerations."
-    )
-    if checks.failures:
-        failures = ", ".join(f"{name} {count}" for name, count in checks.failures.items())
-        console.print(f"Failed checks (drafts): {failures}", highlight=False)
+    print_failures(progress)
+    print_check_summary(progress)
 
 
 @batch_app.command("list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -13,8 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from contentgen import db
+from contentgen.cli_progress import run_with_progress, wait_with_progress
 from contentgen.cli_tables import plural, print_table
-from contentgen.dispatch import read_progress, wait_for_batch
+from contentgen.dispatch import read_progress
 from contentgen.errors import EXIT_FAILURE, EXIT_REQUESTS_FAILED, InvalidInput
 from contentgen.models import ScheduleRunStatus, utcnow
 from contentgen.schedule_runs import (
@@ -169,12 +171,23 @@ def schedules_run_due(
             help="Wait until the new batches finish; without a broker, run them here.",
         ),
     ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="With --wait: give up after this many seconds for all the batches together "
+            "(exit code 1).",
+            min=1,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create one batch per due schedule slot, as the dispatcher under Celery beat does.
 
     Running it again, or at the same time as beat, creates no second batch for a slot.
     """
+    if timeout is not None and not wait:
+        raise InvalidInput("--timeout applies only with --wait; add --wait or leave --timeout out")
+    deadline = None if timeout is None else time.monotonic() + timeout
     moment = parse_now(now)
     db.check_schema()
     ahead = moment - utcnow()
@@ -190,37 +203,39 @@ def schedules_run_due(
     outcomes = run_due(moment)
     created = [outcome.batch_id for outcome in outcomes if outcome.batch_id is not None]
 
+    def remaining() -> float | None:
+        return None if deadline is None else max(1.0, deadline - time.monotonic())
+
+    # The slots are listed before any waiting, which can take many minutes.
     waited: list[int] = []
     if get_settings().broker_url:
         handed_over = send_created_runs()
+        if not as_json:
+            _print_outcomes(outcomes, handed_over, wait)
         if wait:
             for batch_id in created:
-                wait_for_batch(batch_id)
+                wait_with_progress(batch_id, quiet=as_json, timeout=remaining())
             waited = created
     elif wait:
-        handed_over = waited = run_created_runs()
+        if not as_json:
+            _print_outcomes(outcomes, [], wait)
+        handed_over = waited = run_created_runs(
+            lambda batch_id: run_with_progress(batch_id, quiet=as_json, timeout=remaining())
+        )
     else:
         handed_over = []
+        if not as_json:
+            _print_outcomes(outcomes, handed_over, wait)
 
     if as_json:
         _print_json({"now": moment.isoformat(), "slots": [o.as_dict() for o in outcomes],
                      "handed_over": handed_over})  # fmt: skip
-    else:
-        _print_outcomes(outcomes, handed_over, wait)
     if any(outcome.status is ScheduleRunStatus.FAILED for outcome in outcomes):
         # A slot whose batch could not be created (a campaign input error) is a failure of
         # this run, which a cron job or CI step has to see.
         raise typer.Exit(EXIT_FAILURE)
-    with_failures = [progress for progress in map(read_progress, waited) if progress.requests["failed"]]
-    if with_failures:
-        if not as_json:
-            for progress in with_failures:
-                batch_id = progress.batch.id
-                console.print(
-                    f"Batch {batch_id}: {plural(progress.requests['done'], 'draft')}, "
-                    f"{progress.requests['failed']} failed. See why with: contentgen batch status {batch_id}",
-                    highlight=False,
-                )
+    # Each waited-for batch's summary above names its failed requests.
+    if any(read_progress(batch_id).requests["failed"] for batch_id in waited):
         raise typer.Exit(EXIT_REQUESTS_FAILED)
 
 

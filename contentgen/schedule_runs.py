@@ -14,6 +14,7 @@ stays ``created``, and the next dispatch sends them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -254,8 +255,9 @@ def send_created_runs() -> list[int]:
     return batch_ids
 
 
-def run_created_runs() -> list[int]:
-    """Run the chunks of every ``created`` schedule batch in this process (no broker).
+def run_created_runs(run: Callable[[int], object] = run_inline) -> list[int]:
+    """Run the chunks of every ``created`` schedule batch in this process (no broker), each
+    with ``run``, which takes the batch id.
 
     NOTE: a run is marked ``dispatched`` before its chunks run here, so a process killed
     midway leaves pending requests that only ``contentgen batch resume ID --wait`` runs.
@@ -265,7 +267,7 @@ def run_created_runs() -> list[int]:
     """
     batch_ids = []
     while (batch_id := _hand_over_next_run(send=False)) is not None:
-        run_inline(batch_id)
+        run(batch_id)
         batch_ids.append(batch_id)
     return batch_ids
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
 
-from contentgen import cli, db
+from contentgen import cli_progress, db
 from contentgen.cli import app
 from contentgen.models import Batch, GenerationRequest, User
 
@@ -198,7 +198,7 @@ def test_cli_ctrl_c_waiting_keeps_batch(ready, monkeypatch):
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("contentgen.cli.wait_for_batch", interrupted)
+    monkeypatch.setattr("contentgen.cli_progress.wait_for_batch", interrupted)
     result = invoke("batch", "status", "1", "--wait")
 
     assert result.exit_code == 130
@@ -412,7 +412,7 @@ def test_cli_cancel_stops_pending_requests(ready):
         assert "Batch 1 is cancelled and has no pending requests; nothing to run." in run.stdout
     assert waited.exit_code == 0
     assert "Waiting for the workers" not in waited.stderr
-    assert "Batch 1 cancelled: 0 drafts, 0 failed, 24 cancelled." in waited.stdout
+    assert waited.stdout.startswith("Batch 1: cancelled (manual), 24 requests")
     assert re.search(r"│\s*1\s*│\s*cancelled\s*│.*│\s*24\s*│\s*0\s*│", listed.stdout)
     assert status["status"] == "cancelled"
     assert status["requests"]["cancelled"] == 24
@@ -627,7 +627,7 @@ def test_cli_status_wait_prints_progress_lines(ready, monkeypatch):
     invoke("batch", "submit", str(copy_example(ready)))
     # A broker URL that nothing listens on: status --wait only reads the database.
     apply_settings(monkeypatch, broker_url="redis://127.0.0.1:1/0")
-    monkeypatch.setattr(cli, "PROGRESS_LINE_SECONDS", 0.3)
+    monkeypatch.setattr(cli_progress, "PROGRESS_LINE_SECONDS", 0.3)
 
     result = invoke("batch", "status", "1", "--wait", "--timeout", "1")
 

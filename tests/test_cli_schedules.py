@@ -1,10 +1,11 @@
 """`contentgen schedules` through Typer's runner, on SQLite without a broker."""
 
 import json
-import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 import yaml
 from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
@@ -128,7 +129,11 @@ def test_cli_run_due_wait_failed_requests_exit_3(imported, monkeypatch):
 
     assert result.exit_code == 3, result.output
     assert count_rows(Batch) == 2
-    assert re.search(r"Batch 1: 0 drafts, \d+ failed\. See why with: contentgen batch status 1", result.stdout)
+    # The slots come first, then each batch's summary as it finishes.
+    slots = result.stdout.index("berlin-nightly 2026-03-29T01:00:00+00:00: created, batch 1")
+    summary = result.stdout.index("Batch 1 completed: 0 drafts, 2 failed.")
+    assert slots < summary
+    assert "request 1 (berlin-nightly / " in result.stdout
 
 
 def test_cli_run_due_failed_slot_exits_1(imported):
@@ -204,3 +209,26 @@ def test_cli_schedules_pause_rejected(imported, key, message):
 
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_cli_run_due_lists_slots_before_waiting(imported, monkeypatch):
+    queue = f"contentgen-test-{uuid.uuid4().hex[:8]}"
+    apply_settings(monkeypatch, broker_url="redis://127.0.0.1:6379/15", queue=queue)
+    try:
+        # No worker consumes the queue, so the wait ends at the timeout.
+        result = invoke("schedules", "run-due", "--now", "2026-03-29T02:00Z", "--wait", "--timeout", "1")
+    finally:
+        redis.Redis.from_url("redis://127.0.0.1:6379/15").delete(queue)
+
+    assert result.exit_code == 1
+    assert "berlin-nightly 2026-03-29T01:00:00+00:00: created, batch 1 with 2 requests" in result.stdout
+    assert "Sent the chunks of batches 1, 2." in result.stdout
+    assert "Waiting for the workers to finish batch 1 (0 of 2 requests finished)" in result.stderr
+    assert "still has 2 pending requests after 1 s" in result.stderr
+
+
+def test_cli_run_due_timeout_without_wait_exits_2(imported):
+    result = invoke("schedules", "run-due", "--now", "2026-03-29T02:00Z", "--timeout", "5")
+    assert result.exit_code == 2
+    assert "--timeout applies only with --wait" in result.stderr
+    assert count_rows(Batch) == 0
