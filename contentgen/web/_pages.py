@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
 
 from contentgen.drafts import DraftFilter
-from contentgen.errors import ContentgenError
+from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.i18n import N_, translate_error, translations
 from contentgen.users import USERNAME_PATTERN, Actor, Permission, Role
 from contentgen.web._auth import check_csrf, current_page_actor, page_actor
@@ -129,7 +129,15 @@ def safe_next(target: str | None) -> str:
     return "/batches"
 
 
+# The filter's fields, and what the queue and draft pages add to their addresses.
+QUEUE_FILTERS = ("batch_id", "campaign", "channel", "segment", "status", "check", "sort")
+QUEUE_PARAMETERS = frozenset(
+    {*QUEUE_FILTERS, "page", "notice", "changed", "skipped", "breaking", *NOTICE_FIELDS}
+)
+
+
 def queue_filter(
+    request: Request,
     # A string: the filter form sends "batch_id=" for "any batch".
     batch_id: str | None = None,
     campaign: str | None = None,
@@ -139,7 +147,21 @@ def queue_filter(
     check: str | None = None,
     sort: str | None = None,
 ) -> DraftFilter:
-    """Build the queue's filter from the query string, for the queue and draft pages."""
+    """Build the queue's filter from the query string, for the queue and draft pages.
+
+    Raises:
+        InvalidInput: for a parameter the pages do not take, such as ``batch=2`` for
+            ``batch_id=2``, which would otherwise widen the queue to every batch, and with
+            it "approve all matching".
+    """
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in QUEUE_PARAMETERS]
+    if unknown:
+        raise InvalidInput.from_template(
+            N_("This address has parameters that the review queue does not take: {names}; "
+               "its filters are {filters}. Correct or remove them."),
+            names=", ".join(name if len(name) <= 40 else name[:39] + "…" for name in unknown[:5]),
+            filters=", ".join(QUEUE_FILTERS),
+        )  # fmt: skip
     return DraftFilter.from_params(batch_id=batch_id, campaign=campaign, channel=channel,
                                    segment=segment, status=status, check=check, sort=sort)  # fmt: skip
 

@@ -673,3 +673,22 @@ def test_pages_draft_names_invisible_characters(reviewer, seeded):
     assert "U+200D" not in page
     assert "U+E0067" not in page
     assert 'id="invisible-characters"' not in plain
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("get", "/queue?batch=2&status=flagged"), ("get", "/drafts/{draft}?stauts=flagged"),
+                         ("post", "/queue/bulk?batch=2")],
+    ids=["queue", "draft", "bulk"],
+)  # fmt: skip
+def test_pages_unknown_queue_parameter_is_refused(client_for, seeded, method, path):
+    client, token = client_for("reviewer")
+    url = path.format(draft=seeded.draft_ids[0])
+    before = snapshot()
+
+    data = {"csrf_token": token, "op": "approve", "expected_count": "0"} if method == "post" else None
+    response = client.request(method.upper(), url, data=data)
+
+    assert response.status_code == 422
+    assert alert_of(response.text).startswith("This address has parameters that the review queue does not take: ")
+    assert "its filters are batch_id, campaign, channel, segment, status, check, sort." in alert_of(response.text)
+    assert snapshot() == before
