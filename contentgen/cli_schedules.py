@@ -85,9 +85,11 @@ def parse_now(value: str | None) -> datetime:
             f'--now "{value}" is not an ISO 8601 time; use e.g. 2026-03-29T02:31+02:00'
         ) from None
     if moment.tzinfo is None:
+        # Written out in full, since "2026-12-06" + "Z" is no ISO 8601 time.
+        shown = moment.isoformat(timespec="minutes" if not moment.second and not moment.microsecond else "auto")
         raise InvalidInput(
             f'--now "{value}" has no UTC offset, so it names no single instant; '
-            f"add one, e.g. {value}+02:00 or {value}Z"
+            f"add one, e.g. {shown}+02:00 or {shown}Z"
         )
     try:
         moment = to_utc(moment)

@@ -170,12 +170,14 @@ def test_cli_run_due_future_now_warns(imported):
     ("value", "message"),
     [
         ("2026-03-29T02:30", "has no UTC offset"),
+        ("2026-12-06", "add one, e.g. 2026-12-06T00:00+02:00 or 2026-12-06T00:00Z"),
+        ("2026-03-29T02:30:15", "add one, e.g. 2026-03-29T02:30:15+02:00 or 2026-03-29T02:30:15Z"),
         ("tomorrow", "is not an ISO 8601 time"),
         ("9999-12-31T23:59Z", '"9999-12-31T23:59Z" is out of range; use a time from 1970-01-01'),
         ("0001-01-01T00:00+02:00", "is out of range"),
         ("1969-12-31T23:59Z", "is out of range"),
     ],
-    ids=["naive", "not-iso", "year-9999", "year-1", "before-1970"],
+    ids=["naive", "date-only", "seconds", "not-iso", "year-9999", "year-1", "before-1970"],
 )
 def test_cli_schedules_run_due_bad_now_rejected(imported, value, message):
     result = invoke("schedules", "run-due", "--now", value)
