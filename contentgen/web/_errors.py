@@ -51,6 +51,14 @@ _PROBLEM_TEMPLATES = {
     "literal_error": (N_("must be one of: {expected}"), ("expected",)),
     "too_long": (N_("has more than {max_length} items"), ("max_length",)),
     "string_too_long": (N_("is longer than {max_length} characters"), ("max_length",)),
+    "json_invalid": (N_("not valid JSON ({error}); check its quotes, commas and brackets"), ("error",)),
+    # A JSON array or value where the route takes an object, or a form body sent to a
+    # JSON route.
+    "model_attributes_type": (
+        N_("not a JSON object; send the fields as a JSON object with the header "
+           "Content-Type: application/json"),
+        (),
+    ),  # fmt: skip
 }
 
 

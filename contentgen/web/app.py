@@ -132,10 +132,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         if error.status_code == 405:
             headers["Allow"] = ", ".join(_allowed_methods(request))
         if _is_api(request):
-            detail = {
-                404: f"no API endpoint at {path}; see {API_PREFIX}/docs",
-                405: f"{path} does not accept {method}; see {API_PREFIX}/docs",
-            }.get(error.status_code, error.detail)
+            template = {
+                404: N_("no API endpoint at {path}; see {docs}"),
+                405: N_("{path} does not accept {method}; see {docs}"),
+            }.get(error.status_code)
+            detail = error.detail if template is None else translations(request_locale(request)).gettext(
+                template
+            ).format(path=path, method=method, docs=f"{API_PREFIX}/docs")
             return JSONResponse({"detail": detail}, status_code=error.status_code, headers=headers)
         # Routes that do not exist run no login dependency, so the user is looked up here.
         identify_page_actor(request)

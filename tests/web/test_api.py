@@ -404,7 +404,8 @@ def test_api_batch_id_not_a_number_is_422(api):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ([1], "request body: Input should be a valid dictionary"),
+        ([1], "request body: not a JSON object; send the fields as a JSON object with the header "
+              "Content-Type: application/json"),
         (None, "request body: missing; send a value"),
         ({"action": "approve", "filter": {"batch_id": True}, "expected_count": 0}, "filter.batch_id"),
     ],
@@ -422,7 +423,18 @@ def test_api_broken_json_names_request_body(api):
     response = api("reviewer").post("/api/v1/drafts/bulk", content=b"{nope",
                                     headers={"Content-Type": "application/json"})  # fmt: skip
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("request body: JSON decode error")
+    assert response.json()["detail"] == (
+        "request body: not valid JSON (Expecting property name enclosed in double quotes); "
+        "check its quotes, commas and brackets"
+    )
+
+
+def test_api_form_body_on_json_route_says_to_send_json(api, seeded):
+    response = api("reviewer").post(f"/api/v1/drafts/{seeded.draft_ids[0]}/approve", data={"version": "1"})
+    assert response.status_code == 422
+    assert "send the fields as a JSON object with the header Content-Type: application/json" in (
+        response.json()["detail"]
+    )
 
 
 def test_api_health_needs_no_token(api):
@@ -535,3 +547,9 @@ def test_api_validation_error_matches_documented_shape(api):
     body = response.json()
     assert set(body) <= set(spec["InvalidRequestBody"]["properties"])
     assert set(body["errors"][0]) == set(spec["FieldError"]["properties"])
+
+
+def test_api_unknown_endpoint_in_readers_language(api):
+    response = api(None).get("/api/v1/nothing", headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 404
+    assert response.json()["detail"] == "/api/v1/nothing 没有 API 端点；请参阅 /api/v1/docs"
