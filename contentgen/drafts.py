@@ -322,15 +322,21 @@ def queue_position(session: Session, draft_filter: DraftFilter, draft_id: int) -
     )
 
 
-def failed_checks(session: Session, draft_ids: list[int]) -> dict[int, list[str]]:
-    """Return the names of the failed checks of each draft that has any."""
+def failed_checks(
+    session: Session, draft_ids: list[int], blocking: bool | None = None
+) -> dict[int, list[str]]:
+    """Return the names of the failed checks of each draft that has any: all of them, or
+    only the blocking or only the advisory ones."""
     if not draft_ids:
         return {}
-    rows = session.execute(
+    query = (
         select(DraftCheck.draft_id, DraftCheck.name)
         .where(DraftCheck.draft_id.in_(draft_ids), DraftCheck.passed.is_(False))
         .order_by(DraftCheck.id)
     )
+    if blocking is not None:
+        query = query.where(DraftCheck.blocking.is_(blocking))
+    rows = session.execute(query)
     found: dict[int, list[str]] = {}
     for draft_id, name in rows:
         found.setdefault(draft_id, []).append(name)

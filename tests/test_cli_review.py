@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from contentgen import db
 from contentgen.cli import app
-from contentgen.models import Draft, ReviewEvent
+from contentgen.models import Draft, DraftCheck, ReviewEvent
 from contentgen.users import user_for_token
 
 from .seeding import draft_ids, seed_batch
@@ -92,6 +92,22 @@ def test_cli_review_list_filters(batch):
     listed = json.loads(result.stdout)
     assert listed["total"] == 4
     assert [item["id"] for item in listed["items"]] == draft_ids(batch, "google_ads_headline")
+
+
+def test_cli_review_list_names_failed_and_warning_checks(batch):
+    first, second = draft_ids(batch, "google_ads_headline")[:2]
+    with db.session_scope() as session:
+        session.add_all([
+            DraftCheck(draft_id=first, name="claim_terms", passed=False, blocking=False, detail="claim"),
+            DraftCheck(draft_id=second, name="claim_terms", passed=False, blocking=False, detail="claim"),
+            DraftCheck(draft_id=second, name="language", passed=False, blocking=True, detail="English"),
+        ])  # fmt: skip
+
+    result = invoke("review", "list", "--channel", "google_ads_headline", "--sort", "oldest")
+
+    lines = {int(line.split()[0]): line for line in result.stdout.splitlines() if line.strip()[:1].isdigit()}
+    assert lines[first].endswith("  warning: claim_terms")
+    assert lines[second].endswith("  failed: language  warning: claim_terms")
 
 
 def test_cli_review_approve_and_reject(batch):
