@@ -138,8 +138,14 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Create the tables, or migrate them to the latest schema."""
-    db.upgrade(revision)
-    console.print(f"Database {db.display_url(get_settings().database_url)} is at {revision}.")
+    before, after = db.upgrade(revision)
+    shown = db.display_url(get_settings().database_url)
+    if before is None:
+        console.print(f"Created the tables of database {shown} at revision {after}.")
+    elif before == after:
+        console.print(f"Database {shown} is already at revision {after}; nothing to do.")
+    else:
+        console.print(f"Migrated database {shown} from revision {before} to {after}.")
 
 
 @db_app.command("downgrade")
@@ -364,9 +370,11 @@ def batch_retry_failed(
     _load_generator_if_inline(wait)
     with db.session_scope() as session:
         reset = reset_failed(session, batch_id)
+    if not reset:
+        console.print(f"Batch {batch_id} has no failed requests; nothing to run.")
+        return
     console.print(f"{plural(reset, 'failed request')} of batch {batch_id} will run again.")
-    if reset:
-        _exit_if_requests_failed(_start(batch_id, wait, send=True, quiet=False, timeout=timeout))
+    _exit_if_requests_failed(_start(batch_id, wait, send=True, quiet=False, timeout=timeout))
 
 
 @batch_app.command("sweep")

@@ -155,8 +155,11 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(revision: str = "head", url: str | None = None) -> None:
+def upgrade(revision: str = "head", url: str | None = None) -> tuple[str | None, str | None]:
     """Migrate the database up to ``revision``.
+
+    Returns:
+        The revision before and after; None before means the database had no tables.
 
     Raises:
         InvalidInput: if no migration has that revision.
@@ -164,10 +167,16 @@ def upgrade(revision: str = "head", url: str | None = None) -> None:
     """
     config = alembic_config(url)
     _check_revision(config, revision)
+    engine = create_db_engine(url) if url else get_engine()
     try:
+        before = current_revision(engine)
         command.upgrade(config, revision)
+        return before, current_revision(engine)
     except DatabaseError as error:
         raise unreachable_database(error) from error
+    finally:
+        if url:
+            engine.dispose()
 
 
 def downgrade(revision: str, url: str | None = None) -> None:

@@ -438,7 +438,7 @@ def test_cli_retry_failed_reruns_only_failed(ready, monkeypatch):
 def test_cli_retry_failed_keeps_done_requests(ready):
     invoke("batch", "submit", str(copy_example(ready)), "--wait")
     result = invoke("batch", "retry-failed", "1")
-    assert "0 failed requests of batch 1 will run again" in result.stdout
+    assert result.stdout == "Batch 1 has no failed requests; nothing to run.\n"
     with db.session_scope() as session:
         from contentgen.models import Draft
 
@@ -692,6 +692,18 @@ def test_cli_db_unknown_revision_is_invalid(sqlite_settings):
     result = invoke("db", "downgrade", "0000")
     assert result.exit_code == 2
     assert 'revision "0000" is not known' in result.output
+
+
+def test_cli_db_upgrade_says_what_it_did(sqlite_settings):
+    created = invoke("db", "upgrade", "0008")
+    migrated = invoke("db", "upgrade")
+    again = invoke("db", "upgrade")
+
+    head = db.head_revision()
+    assert created.stdout.startswith("Created the tables of database sqlite:///")
+    assert created.stdout.endswith(" at revision 0008.\n")
+    assert migrated.stdout.endswith(f" from revision 0008 to {head}.\n")
+    assert again.stdout.endswith(f" is already at revision {head}; nothing to do.\n")
 
 
 def count_tables() -> int:
