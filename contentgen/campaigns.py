@@ -284,8 +284,9 @@ class CampaignSpec(_Spec):
                 raise ValueError(
                     f'"{channel}" is not a known channel; use one of: {", ".join(CHANNELS)}'
                 )
-        if len(set(channels)) != len(channels):
-            raise ValueError("a channel is listed twice; list each channel once")
+        repeated = sorted(channel for channel, count in Counter(channels).items() if count > 1)
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once; list each channel once")
         return channels
 
     @field_validator("segments")
@@ -555,6 +556,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         problem = getattr(error, "problem", None) or str(error)
         if not isinstance(error, _DocumentTooLarge):
             problem = f"malformed YAML: {problem}"
+        if "'\\t'" in problem:
+            problem += "; YAML indents with spaces, so replace the tab with spaces"
         raise InvalidInput(f'campaign file "{path}"{where}: {problem}') from None
     except UnicodeDecodeError:
         raise InvalidInput(f'campaign file "{path}" is not UTF-8 text; save it with the encoding UTF-8') from None
@@ -751,6 +754,17 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
         message = "is not a known field; check its spelling"
     elif detail["type"] == "missing":
         message = "is required"
+    elif detail["type"] == "string_type" and detail.get("input", "") is None:
+        message = (
+            "is empty; fill in this column"
+            if path.suffix.lower() == ".csv"
+            else "is empty (a key with nothing after the colon is null in YAML); give it a value"
+        )
+    elif detail["type"] == "list_type" and isinstance(detail.get("input"), str):
+        value = detail["input"]
+        message = f'must be a list, not the single value "{_shorten(value)}"; write [{_shorten(value)}] or one "- " line per item'
+    elif detail["type"] == "list_type" and detail.get("input", "") is None:
+        message = "is empty; give it a list of values, or leave the key out"
     elif "input" in detail and not isinstance(detail["input"], dict | list) and '"' not in message:
         message = f"{message} (got {_shorten(_shown(detail['input']))})"
     return CampaignProblem(str(path), kind, key, row, field or "file", message)

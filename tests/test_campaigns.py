@@ -251,6 +251,37 @@ def test_load_csv_bad_row_names_row_and_field(tmp_path):
     assert 'row 3, campaign "trail-hat": channels: "billboard" is not a known channel' in message
 
 
+def test_load_csv_empty_required_cell_says_fill_it_in(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "trail-sock,trailpeak,,,,,,Hikers,google_ads_headline,1,en-US\n"
+    )
+    assert 'row 2, campaign "trail-sock": product_name: is empty; fill in this column' in problems_of(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"channels": "email_subject"},
+         'channels: must be a list, not the single value "email_subject"; write [email_subject] or one "- " line'),
+        ({"channels": ["email_subject", "x_post", "email_subject"]},
+         "channels: email_subject listed more than once; list each channel once"),
+        ({"product": {"name": None}}, "product.name: is empty (a key with nothing after the colon is null in YAML)"),
+    ],
+    ids=["single-channel", "repeated-channel", "null-name"],
+)  # fmt: skip
+def test_load_common_yaml_mistakes_explained(tmp_path, changes, message):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(**changes)]})
+    assert f'campaign "boot-launch": {message}' in problems_of(path)
+
+
+def test_load_tab_indent_says_use_spaces(tmp_path):
+    path = tmp_path / "tabs.yaml"
+    path.write_text("brands:\n\t- key: trailpeak\n")
+    assert "replace the tab with spaces" in problems_of(path)
+
+
 def test_load_csv_wrong_columns_named(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text("key,brand,name_of_product\n")
