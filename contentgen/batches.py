@@ -354,7 +354,11 @@ def get_batch(session: Session, batch_id: int) -> Batch:
 
 @dataclass(frozen=True)
 class CheckSummary:
-    """Counts of a batch's drafts that passed or failed the automated checks."""
+    """Counts of a batch's drafts that passed or failed the automated checks.
+
+    They measure the model's output, so drafts whose text a reviewer replaced are left out
+    of every count but ``edited``: their check results are those of the edited text.
+    """
 
     drafts: int = 0
     # Drafts with no failed blocking check, and those of them that passed on the first try.
@@ -364,6 +368,8 @@ class CheckSummary:
     regenerations: int = 0
     # Check name to the number of drafts whose final text failed it.
     failures: dict[str, int] | None = None
+    # Drafts that a reviewer edited, left out of the counts above.
+    edited: int = 0
 
     @property
     def pass_rate(self) -> float | None:
@@ -382,6 +388,7 @@ class CheckSummary:
             "first_try_pass_rate": _rounded(self.first_try_pass_rate),
             "regenerations": self.regenerations,
             "failures": self.failures or {},
+            "edited": self.edited,
         }
 
 
@@ -454,12 +461,14 @@ def _failures(session: Session, batch_id: int, limit: int = 20) -> list[dict[str
 
 
 def check_summary(session: Session, batch_id: int) -> CheckSummary:
-    """Count a batch's drafts that passed the checks, and its regenerations."""
+    """Count a batch's model-written drafts that passed the checks, and its regenerations."""
+    generated = (Draft.batch_id == batch_id, Draft.original_text.is_(None))
     total, regenerations = session.execute(
-        select(func.count(Draft.id), func.coalesce(func.sum(Draft.regenerations), 0)).where(
-            Draft.batch_id == batch_id
-        )
+        select(func.count(Draft.id), func.coalesce(func.sum(Draft.regenerations), 0)).where(*generated)
     ).one()
+    edited = session.scalar(
+        select(func.count(Draft.id)).where(Draft.batch_id == batch_id, Draft.original_text.is_not(None))
+    )
     blocked = exists().where(
         DraftCheck.draft_id == Draft.id,
         DraftCheck.passed.is_(False),
@@ -469,12 +478,12 @@ def check_summary(session: Session, batch_id: int) -> CheckSummary:
         select(
             func.count(Draft.id),
             func.count(Draft.id).filter(Draft.regenerations == 0),
-        ).where(Draft.batch_id == batch_id, ~blocked)
+        ).where(*generated, ~blocked)
     ).one()
     failures = session.execute(
         select(DraftCheck.name, func.count(DraftCheck.id))
         .join(Draft, Draft.id == DraftCheck.draft_id)
-        .where(Draft.batch_id == batch_id, DraftCheck.passed.is_(False))
+        .where(*generated, DraftCheck.passed.is_(False))
         .group_by(DraftCheck.name)
         .order_by(DraftCheck.name)
     ).all()
@@ -484,6 +493,7 @@ def check_summary(session: Session, batch_id: int) -> CheckSummary:
         passed_first_try=passed[1],
         regenerations=int(regenerations),
         failures={name: count for name, count in failures},
+        edited=edited or 0,
     )
 
 

@@ -179,12 +179,15 @@ def print_failures(progress: BatchProgress) -> None:
 
 def print_check_summary(progress: BatchProgress) -> None:
     checks = progress.checks
+    edited = f" Left out: {plural(checks.edited, 'draft')} that reviewers edited." if checks.edited else ""
     if not checks.drafts:
+        if edited:
+            console.print(f"Checks:{edited}")
         return
     console.print(
         f"Checks: {checks.passed} of {checks.drafts} drafts passed ({checks.pass_rate:.0%}), "
         f"{checks.passed_first_try} on the first try ({checks.first_try_pass_rate:.0%}); "
-        f"{checks.regenerations} regenerations."
+        f"{checks.regenerations} regenerations.{edited}"
     )
     if checks.failures:
         failures = ", ".join(f"{name} {count}" for name, count in checks.failures.items())

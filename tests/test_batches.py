@@ -8,7 +8,7 @@ from contentgen import db
 from contentgen.batches import batch_progress, pending_chunks
 from contentgen.dispatch import should_send, submit
 from contentgen.errors import InvalidInput, NotFound
-from contentgen.models import Batch, BatchStatus, Campaign, GenerationRequest
+from contentgen.models import Batch, BatchStatus, Campaign, Draft, DraftStatus, GenerationRequest
 
 from .conftest import apply_settings
 
@@ -299,6 +299,32 @@ def test_batch_progress_counts_checks(synced):
     assert checks.regenerations == 4
     assert checks.pass_rate == 0.5
     assert checks.failures == {"near_duplicate": 2}
+
+
+def test_batch_check_counts_leave_out_edited_drafts(synced):
+    from contentgen.chunks import run_chunk
+    from contentgen.generation.null import NullGenerator
+    from contentgen.review import Decision, decide
+
+    from .seeding import make_user
+
+    batch_id = submit([campaign_file(synced, channels=["email_subject"], variants=2)]).batch_id
+    with db.session_scope() as session:
+        ids = session.scalars(select(GenerationRequest.id)).all()
+    run_chunk(ids, NullGenerator())
+    rita = make_user("rita", "reviewer")
+    with db.session_scope() as session:
+        flagged = session.scalars(select(Draft.id).where(Draft.status == DraftStatus.FLAGGED)).all()
+        for draft_id in flagged:
+            decide(session, rita, draft_id,
+                   Decision("edit", text=f"Walk farther, version {draft_id}"))  # fmt: skip
+
+    with db.session_scope() as session:
+        checks = batch_progress(session, batch_id).checks
+    # The two near-duplicates were edited: the model's other two drafts passed.
+    assert (checks.drafts, checks.edited) == (2, 2)
+    assert (checks.passed, checks.passed_first_try, checks.failures) == (2, 2, {})
+    assert checks.regenerations == 0
 
 
 def test_should_send_new_batch_and_unstarted_replay_only(synced):
