@@ -47,7 +47,7 @@ from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import control_character, has_visible_text, run_checks, score_draft
 from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from contentgen.i18n import N_
+from contentgen.i18n import N_, translate_error
 from contentgen.models import (
     Draft,
     DraftCheck,
@@ -366,15 +366,20 @@ class BulkResult:
     changed: list[int] = field(default_factory=list)
     # Drafts whose status does not allow the action, counted by status.
     skipped: dict[str, int] = field(default_factory=dict)
-    # Drafts left unapproved because they are over the hard limit or contain a banned term.
+    # Drafts left unapproved because they are over the hard limit or contain a banned term,
+    # and why, by draft id.
     breaking_rules: list[int] = field(default_factory=list)
+    rule_errors: dict[int, InvalidInput] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, locale: str = "en") -> dict[str, Any]:
         return {
             "changed": len(self.changed),
             "changed_ids": self.changed,
             "skipped": self.skipped,
             "breaking_rules_ids": self.breaking_rules,
+            "breaking_rules": {
+                str(draft_id): translate_error(error, locale) for draft_id, error in self.rule_errors.items()
+            },
         }
 
 
@@ -458,8 +463,9 @@ def decide_many(
         if draft.status not in ALLOWED_FROM[decision.action]:
             skipped[draft.status.value] += 1
             continue
-        if decision.action == "approve" and _rule_error(draft, decision, locales) is not None:
+        if decision.action == "approve" and (error := _rule_error(draft, decision, locales)) is not None:
             result.breaking_rules.append(draft.id)
+            result.rule_errors[draft.id] = error
             continue
         _apply(session, actor, draft, decision)
         result.changed.append(draft.id)

@@ -281,6 +281,10 @@ def test_review_bulk_approve_leaves_rule_breakers(batch, reviewer):
     assert result.changed == [second, third]
     assert status_of(first) == "pending_review"
     assert result.as_dict()["breaking_rules_ids"] == [first]
+    assert result.as_dict()["breaking_rules"][str(first)].startswith(
+        f"draft {first} has 31 Google Ads units as the platform counts them, over the hard limit of 30"
+    )
+    assert "超过 google_ads_headline 的硬性上限 30" in result.as_dict("zh-CN")["breaking_rules"][str(first)]
 
 
 @pytest.mark.parametrize(

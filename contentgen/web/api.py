@@ -434,7 +434,10 @@ def post_edit(draft_id: int, body: EditBody, actor: Reviewer) -> dict[str, Any]:
 
 
 @router.post("/drafts/bulk", summary="Approve or reject a selection, or everything matching a filter")
-def post_bulk(body: BulkBody, actor: Reviewer) -> dict[str, Any]:
+def post_bulk(request: Request, body: BulkBody, actor: Reviewer) -> dict[str, Any]:
+    """Drafts whose status does not allow the action are counted in ``skipped`` by status.
+    An approval leaves out drafts over their hard limit or with a banned term, and
+    ``breaking_rules`` says why for each, by draft id."""
     if body.filter is not None and body.drafts:
         raise InvalidInput.from_template(
             N_("give either drafts or a filter, not both; nothing was changed")
@@ -455,7 +458,7 @@ def post_bulk(body: BulkBody, actor: Reviewer) -> dict[str, Any]:
             draft_filter=body.filter.to_filter() if body.filter else None,
             expected_count=body.expected_count,
         )  # fmt: skip
-    return result.as_dict()
+    return result.as_dict(request_locale(request))
 
 
 # --- users and templates (admin) -------------------------------------------------------
