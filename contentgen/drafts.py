@@ -454,7 +454,7 @@ def get_draft(session: Session, draft_id: int) -> Draft:
     draft = session.get(Draft, draft_id) if id_in_range(draft_id) else None
     if draft is None:
         raise NotFound.from_template(
-            N_("draft {draft_id} not found; list drafts with: contentgen drafts list --batch ID"),
+            N_("draft {draft_id} not found; check the id, or find the draft in the review queue (the /queue page, or: contentgen review list)"),
             draft_id=draft_id,
         )
     return draft

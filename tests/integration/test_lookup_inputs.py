@@ -67,7 +67,10 @@ def csrf_token(client: TestClient) -> str:
 
 
 BATCH_NOT_FOUND = f"batch {BIG_ID} not found; list batches with: contentgen batch list"
-DRAFT_NOT_FOUND = f"draft {BIG_ID} not found; list drafts with: contentgen drafts list --batch ID"
+DRAFT_NOT_FOUND = (
+    f"draft {BIG_ID} not found; check the id, or find the draft in the review queue "
+    "(the /queue page, or: contentgen review list)"
+)
 CLI_CASES = [
     (["batch", "status", str(BIG_ID)], BATCH_NOT_FOUND),
     (["batch", "cancel", str(BIG_ID)], BATCH_NOT_FOUND),
