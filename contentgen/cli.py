@@ -272,7 +272,10 @@ def batch_submit(
     ] = False,
     idempotency_key: Annotated[
         str | None,
-        typer.Option(help="Submitting again with the same key returns the first batch."),
+        typer.Option(
+            help="Submitting the same content again with this key returns the first batch; "
+            "other content with it is refused."
+        ),
     ] = None,
     timeout: TimeoutOption = None,
     as_json: JsonOption = False,

@@ -728,3 +728,10 @@ def test_cli_missing_database_names_full_path(sqlite_settings):
     assert result.exit_code == 1
     assert f'database file "{sqlite_settings / "contentgen.db"}" does not exist' in result.output
     assert "Or set CONTENTGEN_DATABASE_URL" in result.output
+
+
+def test_cli_help_shows_no_value_after_flags():
+    result = invoke("batch", "submit", "--help")
+    wait_line = next(line for line in result.stdout.splitlines() if "--wait" in line)
+    assert "<bool>" not in result.stdout
+    assert "BOOLEAN" not in wait_line
