@@ -123,8 +123,14 @@ def _submission_digest(
     else:
         content = {"brands": {}, "campaigns": {}}
         for _, parsed in parsed_files:
-            for kind, items in content.items():
-                items.update((item.key, item.model_dump(mode="json")) for item in getattr(parsed, kind))
+            content["brands"].update((brand.key, brand.model_dump(mode="json")) for brand in parsed.brands)
+            # A CSV file sets only its columns' fields and keeps the stored campaign's others,
+            # so the same values from files with other columns import differently.
+            columns = None if parsed._csv_columns is None else sorted(parsed._csv_columns)
+            content["campaigns"].update(
+                (campaign.key, {"fields": campaign.model_dump(mode="json"), "csv_columns": columns})
+                for campaign in parsed.campaigns
+            )
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -168,6 +174,9 @@ def _check_same_definitions(parsed_files: Sequence[tuple[Path, CampaignFile]]) -
 
 # The size of the batches.idempotency_key column.
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+# Scheduled batches have the keys "schedule:<campaign>:<slot>", so that a slot makes one
+# batch. A submitted key there would take the slot's place.
+SCHEDULE_KEY_PREFIX = "schedule:"
 
 
 def check_idempotency_key(key: str) -> None:
@@ -194,6 +203,12 @@ def check_idempotency_key(key: str) -> None:
             length=len(key),
             limit=MAX_IDEMPOTENCY_KEY_LENGTH,
         )
+    if key.casefold().startswith(SCHEDULE_KEY_PREFIX):
+        raise InvalidInput.from_template(
+            N_('idempotency key "{key}" starts with "schedule:", which names the batches that '
+               "schedules create; use a key that starts otherwise"),
+            key=displayed_key,
+        )  # fmt: skip
     if any(unicodedata.category(character) == "Cc" for character in key):
         raise InvalidInput.from_template(
             N_('idempotency key "{key}" contains a control character such as NUL or a line '

@@ -120,6 +120,21 @@ def test_submit_same_key_for_campaign_keys_after_file_is_refused(synced):
     assert (same.batch_id, same.created) == (again.batch_id, False)
 
 
+def test_submit_same_key_csv_with_other_columns_is_refused(synced):
+    # Without a seed column, a CSV row keeps the stored campaign's seed; with one, it sets it.
+    submit([campaign_file(synced)])
+    header = "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale"
+    row = "boot-launch,trailpeak,Ridgeline GTX,A waterproof boot.,,,,Weekend hikers,email_subject,1,en-US"
+    plain = synced / "plain.csv"
+    plain.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    seeded = synced / "seeded.csv"
+    seeded.write_text(f"{header},seed\n{row},0\n", encoding="utf-8")
+
+    submit([plain], idempotency_key="csv")
+    with pytest.raises(InvalidInput, match='idempotency key "csv" already made batch 2 from other campaign content'):
+        submit([seeded], idempotency_key="csv")
+
+
 def test_submit_key_of_batch_without_digest_returns_it(synced):
     first = submit([campaign_file(synced)], idempotency_key="old")
     with db.session_scope() as session:

@@ -74,7 +74,7 @@ def submit_upload(upload: UploadFile | None, idempotency_key: str | None) -> Upl
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(content)
         try:
-            submission = submit([path], idempotency_key=idempotency_key or None)
+            submission = submit([path], idempotency_key=idempotency_key)
         except InvalidInput as error:
             _show_uploaded_name(error, str(path), name)
             raise

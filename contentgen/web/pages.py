@@ -195,7 +195,7 @@ def submit_batch(
     idempotency_key: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        result = submit_upload(file, idempotency_key)
+        result = submit_upload(file, idempotency_key or None)
     except InvalidCampaignFile as error:
         # The table below the message lists the problems, so the message does not repeat them.
         message = translations(request_locale(request)).gettext(

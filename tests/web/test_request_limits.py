@@ -159,8 +159,10 @@ def test_upload_recursive_alias_is_422(api):
         ("k" * 201, 'idempotency key "' + "k" * 39 + '…" has 201 characters; use at most 200'),
         ("spring\x00launch", 'idempotency key "spring\\x00launch" contains a control character'),
         ("   ", 'idempotency key "   " is empty'),
+        ("schedule:boots:2026-12-08T01:30:00Z", 'idempotency key "schedule:boots:2026-12-08T01:30:00Z" '
+         'starts with "schedule:", which names the batches that schedules create'),
     ],
-    ids=["too-long", "nul", "blank"],
+    ids=["too-long", "nul", "blank", "schedule-namespace"],
 )
 def test_upload_invalid_idempotency_key_is_422(api, client_for, tmp_path, key, message):
     content = write_campaign_file(tmp_path, key="keyed").read_bytes()
@@ -216,3 +218,4 @@ def test_limit_login_over_limit_names_no_upload(client_for):
     response = client.post("/login", data={"username": "x" * (MAX_REQUEST_BYTES + 1)})
     assert response.status_code == 413
     assert alert_of(response.text) == "the request is larger than 6 MiB; send less text"
+
