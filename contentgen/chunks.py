@@ -628,7 +628,9 @@ def is_cut_off(output: GenerationOutput, single_line: bool = False) -> bool:
     """
     if output.finish_reason != "length":
         return False
-    raw = normalize_line_breaks(output.text.replace("\x00", "")).strip()
+    # Leading blank lines come before the first line; a line break after it, even a
+    # trailing one, shows that the model ended that line.
+    raw = normalize_line_breaks(output.text.replace("\x00", "")).lstrip()
     return not (single_line and "\n" in raw)
 
 

@@ -441,9 +441,10 @@ def test_run_chunk_marks_text_cut_at_token_limit(synced):
         ("Boots that keep", "stop", False, False),
         ("Boots that keep up\nSecond", "length", True, False),
         ("Boots that keep up\nSecond", "length", False, True),
-        ("Boots that keep\n\n", "length", True, True),
+        ("Boots that keep\n\n", "length", True, False),
+        ("\n\nBoots that keep", "length", True, True),
     ],
-    ids=["cut", "stopped", "first-line-whole", "multi-line-cut", "trailing-blank-lines"],
+    ids=["cut", "stopped", "first-line-whole", "multi-line-cut", "line-ended", "leading-blank-lines"],
 )
 def test_is_cut_off(text, finish_reason, single_line, expected):
     output = GenerationOutput(text=text, finish_reason=finish_reason)
