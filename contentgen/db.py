@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -170,6 +170,14 @@ def upgrade(revision: str = "head", url: str | None = None) -> tuple[str | None,
     engine = create_db_engine(url) if url else get_engine()
     try:
         before = current_revision(engine)
+        if before is not None and before not in known_revisions():
+            raise _unknown_revision(before)
+        if before is None and "batches" in inspect(engine).get_table_names():
+            raise InfrastructureError(
+                f"database {display_url(config.attributes['database_url'])} has contentgen's "
+                "tables but no schema revision (no alembic_version row), so contentgen db "
+                "upgrade did not make it and cannot tell what to change; use an empty database"
+            )
         command.upgrade(config, revision)
         return before, current_revision(engine)
     except DatabaseError as error:
@@ -196,8 +204,7 @@ def downgrade(revision: str, url: str | None = None) -> None:
 
 def _check_revision(config: Config, revision: str) -> None:
     # Alembic also takes relative targets ("-1", "head-1"), which it checks itself.
-    script = ScriptDirectory.from_config(config)
-    known = [item.revision for item in reversed(list(script.walk_revisions()))]
+    known = known_revisions()
     if revision in ("head", "heads", "base") or revision in known or any(sign in revision for sign in "+-"):
         return
     raise InvalidInput(
@@ -240,8 +247,26 @@ def check_schema() -> None:
         raise unreachable_database(error) from error
 
     head = head_revision()
+    if current is not None and current not in known_revisions():
+        raise _unknown_revision(current)
     if current != head:
         raise InfrastructureError(
             f"database {display_url(get_settings().database_url)} is at schema revision "
             f"{current or 'none'}, not the latest ({head}); run: contentgen db upgrade"
         )
+
+
+@cache
+def known_revisions() -> tuple[str, ...]:
+    """Return every migration's revision, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return tuple(item.revision for item in reversed(list(script.walk_revisions())))
+
+
+def _unknown_revision(revision: str) -> InfrastructureError:
+    return InfrastructureError(
+        f"database {display_url(get_settings().database_url)} is at schema revision "
+        f"{revision}, which this version of contentgen does not have (it knows "
+        f"{known_revisions()[0]} to {known_revisions()[-1]}); a newer contentgen probably "
+        "migrated it. Run that version, or set CONTENTGEN_DATABASE_URL to another database"
+    )

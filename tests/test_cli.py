@@ -706,6 +706,32 @@ def test_cli_db_upgrade_says_what_it_did(sqlite_settings):
     assert again.stdout.endswith(f" is already at revision {head}; nothing to do.\n")
 
 
+def test_cli_database_from_newer_version_is_named(sqlite_settings):
+    invoke("db", "upgrade")
+    with db.get_engine().begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+
+    upgraded = invoke("db", "upgrade")
+    listed = invoke("batch", "list")
+
+    for result in (upgraded, listed):
+        assert result.exit_code == 1
+        assert "is at schema revision 0099, which this version of contentgen does not have" in result.stderr
+        assert "a newer contentgen probably migrated it" in result.stderr
+        assert "Traceback" not in result.output
+
+
+def test_cli_tables_without_revision_are_named(sqlite_settings):
+    invoke("db", "upgrade")
+    with db.get_engine().begin() as connection:
+        connection.exec_driver_sql("DROP TABLE alembic_version")
+
+    result = invoke("db", "upgrade")
+
+    assert result.exit_code == 1
+    assert "has contentgen's tables but no schema revision (no alembic_version row)" in result.stderr
+
+
 def count_tables() -> int:
     with db.get_engine().connect() as connection:
         return len(sa_inspect(connection).get_table_names())
