@@ -146,10 +146,11 @@ def _check_password(password: str) -> None:
             length=len(password),
             maximum=MAX_PASSWORD_LENGTH,
         )
-    if not password.strip():
+    if not any(character.isprintable() and not character.isspace() for character in password):
         raise InvalidInput.from_template(
-            N_("the password is only spaces; use letters, digits or symbols too")
-        )
+            N_("the password has only spaces or invisible characters; use letters, digits or "
+               "symbols too")
+        )  # fmt: skip
 
 
 def _canonical_locale(locale: str | None) -> str | None:

@@ -181,13 +181,14 @@ def test_users_token_is_stored_as_digest(database):
         ("bad name", PASSWORD, 'username "bad name" is not valid'),
         ("bob\n", PASSWORD, 'username "bob\n" is not valid'),
         ("bob", "short", "the password is too short"),
-        ("bob", " " * 9, "the password is only spaces"),
+        ("bob", " " * 9, "the password has only spaces or invisible characters"),
+        ("bob", "\u200b" * 13, "the password has only spaces or invisible characters"),
         ("bob", "x" * 1025, "the password has 1025 characters; use at most 1024"),
         ("alice", PASSWORD, 'username "alice" is taken by "alice"'),
         ("Alice", PASSWORD, 'username "Alice" is taken by "alice"'),
         ("李明", PASSWORD, 'username "李明" is not valid; use 1 to 100 ASCII letters'),
     ],
-    ids=["username", "newline", "password", "spaces", "long-password", "taken", "taken-other-case",
+    ids=["username", "newline", "password", "spaces", "zero-width-spaces", "long-password", "taken", "taken-other-case",
          "not-ascii"],
 )
 def test_users_create_rejects_bad_input(database, username, password, message):
