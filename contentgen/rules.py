@@ -290,16 +290,16 @@ def _is_word_character(character: str) -> bool:
 def _allowed_spans(normalized: str, words: Sequence[str]) -> list[tuple[int, int]]:
     # ``words`` are normalised already. Both sides are compared in Simplified Chinese, which
     # keeps every position, since the table maps one character to one.
+    # The words skip separators as terms do, so "最 近" is still 最近.
     if not words:
         return []
     table = _to_simplified()
     text = normalized.translate(table)
     spans = []
-    for word in (word.translate(table) for word in words):
-        start = text.find(word)
-        while start != -1:
-            spans.append((start, start + len(word)))
-            start = text.find(word, start + 1)
+    for word in words:
+        pattern = _term_pattern(word.translate(table), lookalikes=False)
+        if pattern is not None:
+            spans.extend(match.span() for match in pattern.finditer(text, overlapped=True))
     return spans
 
 

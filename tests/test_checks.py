@@ -366,10 +366,12 @@ def test_rule_pack_term_in_traditional_script_is_banned():
     assert "最佳" in banned.detail
 
 
-def test_allowed_word_in_traditional_script_stays_allowed():
-    # 最 is banned in zh-CN ads, but 最後 is the Traditional spelling of the allowed 最后.
-    terms = [Term("最", "zh-cn-absolute-terms", ("最后",))]
+def test_allowed_word_in_traditional_script_or_spaced_stays_allowed():
+    # 最 is banned in zh-CN ads, but 最後 is the Traditional spelling of the allowed 最后,
+    # and "最 近" is 最近 with a space, skipped as in terms.
+    terms = [Term("最", "zh-cn-absolute-terms", ("最后", "最近"))]
     assert find_terms("最後一天，春茶上新", terms) == []
+    assert find_terms("山岚茶舍 最 近上新", terms) == []
     assert [match.found for match in find_terms("最後一天，最好的茶", terms)] == ["最"]
 
 
