@@ -130,7 +130,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         path, method = request.url.path, request.method
         headers = dict(getattr(error, "headers", None) or {})
         if error.status_code == 405:
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            # No route matches a path under a mount: the static files, which take GET.
+            headers["Allow"] = ", ".join(_allowed_methods(request) or ["GET", "HEAD"])
         if _is_api(request):
             template = {
                 404: N_("no API endpoint at {path}; see {docs}"),

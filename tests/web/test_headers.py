@@ -82,8 +82,9 @@ def test_static_files_may_be_cached(client_for):
 
 @pytest.mark.parametrize(
     ("path", "allowed"),
-    [("/login", "GET, HEAD, POST"), ("/logout", "POST"), ("/api/v1/batches", "GET, HEAD, POST")],
-    ids=["page-get-and-post", "page-post", "api"],
+    [("/login", "GET, HEAD, POST"), ("/logout", "POST"), ("/api/v1/batches", "GET, HEAD, POST"),
+     ("/static/app.css", "GET, HEAD")],
+    ids=["page-get-and-post", "page-post", "api", "static"],
 )
 def test_405_names_every_allowed_method(client_for, path, allowed):
     client, _ = client_for(None)
