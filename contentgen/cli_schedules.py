@@ -17,7 +17,7 @@ from contentgen import db
 from contentgen.cli_progress import run_with_progress, wait_with_progress
 from contentgen.cli_tables import plural, print_table
 from contentgen.dispatch import read_progress
-from contentgen.errors import EXIT_FAILURE, EXIT_REQUESTS_FAILED, InvalidInput
+from contentgen.errors import EXIT_FAILURE, EXIT_REQUESTS_FAILED, InfrastructureError, InvalidInput
 from contentgen.models import ScheduleRunStatus, utcnow
 from contentgen.schedule_runs import (
     list_schedules,
@@ -215,8 +215,20 @@ def schedules_run_due(
         if not as_json:
             _print_outcomes(outcomes, handed_over, wait)
         if wait:
-            for batch_id in created:
-                wait_with_progress(batch_id, quiet=as_json, timeout=remaining())
+            for index, batch_id in enumerate(created):
+                try:
+                    wait_with_progress(batch_id, quiet=as_json, timeout=remaining())
+                except InfrastructureError as error:
+                    later = created[index + 1:]
+                    if len(later) == 1:
+                        rest = (f"Batch {later[0]} was not waited for either; follow it with: "
+                                f"contentgen batch status {later[0]} --wait")
+                    else:
+                        rest = (f"Batches {', '.join(map(str, later))} were not waited for "
+                                "either; follow each with: contentgen batch status ID --wait")
+                    if later:
+                        error.args = (f"{error.args[0]}. {rest}", *error.args[1:])
+                    raise
             waited = created
     elif wait:
         if not as_json:
