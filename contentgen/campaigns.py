@@ -279,14 +279,16 @@ class CampaignSpec(_Spec):
     @field_validator("channels")
     @classmethod
     def _known_channels(cls, channels: list[str]) -> list[str]:
-        for channel in channels:
-            if channel not in CHANNELS:
-                raise ValueError(
-                    f'"{channel}" is not a known channel; use one of: {", ".join(CHANNELS)}'
-                )
+        problems = [
+            f'"{channel}" is not a known channel; use one of: {", ".join(CHANNELS)}'
+            for channel in dict.fromkeys(channels)
+            if channel not in CHANNELS
+        ]
         repeated = sorted(channel for channel, count in Counter(channels).items() if count > 1)
         if repeated:
-            raise ValueError(f"{', '.join(repeated)} listed more than once; list each channel once")
+            problems.append(f"{', '.join(repeated)} listed more than once; list each channel once")
+        if problems:
+            raise ValueError("; ".join(problems))
         return channels
 
     @field_validator("segments")
@@ -362,21 +364,18 @@ def load_campaign_file(path: Path) -> CampaignFile:
             f'campaign file "{path}" has an unknown type "{suffix}"; use .yaml, .yml or .csv'
         )
 
-    controls = [
+    # Control characters and field errors are listed together, so that one round of fixes
+    # makes the file valid.
+    problems = [
         _describe(path, data, {"loc": location, "msg": _control_message(character), "type": "control"})
         for location, character in islice(_find_controls(data), MAX_LISTED_PROBLEMS)
     ]
-    if controls:
-        raise InvalidCampaignFile(
-            f'campaign file "{path}" has invisible control characters; nothing was imported:', controls
-        )
     try:
         parsed = CampaignFile.model_validate(data)
     except ValidationError as error:
-        problems = [_describe(path, data, detail) for detail in error.errors()]
-        raise InvalidCampaignFile(
-            f'campaign file "{path}" is invalid; nothing was imported:', problems
-        ) from None
+        problems += [_describe(path, data, detail) for detail in error.errors()]
+    if problems:
+        raise InvalidCampaignFile(f'campaign file "{path}" is invalid; nothing was imported:', problems)
     parsed._csv_columns = csv_columns
     return parsed
 
@@ -762,9 +761,20 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
         )
     elif detail["type"] == "list_type" and isinstance(detail.get("input"), str):
         value = detail["input"]
-        message = f'must be a list, not the single value "{_shorten(value)}"; write [{_shorten(value)}] or one "- " line per item'
+        if "\n" in value or len(value) > 40:
+            message = 'must be a list, not one text; write one "- " line per item'
+        else:
+            message = f'must be a list, not the single value "{value}"; write [{value}] or one "- " line per item'
     elif detail["type"] == "list_type" and detail.get("input", "") is None:
         message = "is empty; give it a list of values, or leave the key out"
+    elif detail["type"] in ("int_parsing", "int_type") and not str(detail.get("input") or "").strip():
+        message = "is empty; give a whole number, or leave the key out"
+    elif detail["type"] in ("float_parsing", "float_type") and not str(detail.get("input") or "").strip():
+        message = "is empty; give a number, or leave the key out"
+    elif detail["type"] == "string_too_short" and not str(detail.get("input") or "").strip():
+        message = "is empty; give it a value"
+    elif detail["type"] == "too_short" and not detail.get("input"):
+        message = "is empty; give at least one"
     elif "input" in detail and not isinstance(detail["input"], dict | list) and '"' not in message:
         message = f"{message} (got {_shorten(_shown(detail['input']))})"
     return CampaignProblem(str(path), kind, key, row, field or "file", message)

@@ -268,12 +268,35 @@ def test_load_csv_empty_required_cell_says_fill_it_in(tmp_path):
         ({"channels": ["email_subject", "x_post", "email_subject"]},
          "channels: email_subject listed more than once; list each channel once"),
         ({"product": {"name": None}}, "product.name: is empty (a key with nothing after the colon is null in YAML)"),
+        ({"product": {"name": ""}}, "product.name: is empty; give it a value"),
+        ({"variants": None}, "variants: is empty; give a whole number, or leave the key out"),
+        ({"variants": "  "}, "variants: is empty; give a whole number, or leave the key out"),
+        ({"channels": ["email_subject", "billboard", "email_subject"]},
+         'channels: "billboard" is not a known channel; use one of: '),
+        ({"product": {"name": "Boot", "features": "Waterproof\n- Grippy outsole"}},
+         'product.features: must be a list, not one text; write one "- " line per item'),
     ],
-    ids=["single-channel", "repeated-channel", "null-name"],
+    ids=["single-channel", "repeated-channel", "null-name", "empty-name", "null-variants", "blank-variants",
+         "unknown-and-repeated-channel", "multi-line-list"],
 )  # fmt: skip
 def test_load_common_yaml_mistakes_explained(tmp_path, changes, message):
     path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(**changes)]})
     assert f'campaign "boot-launch": {message}' in problems_of(path)
+
+
+def test_load_unknown_and_repeated_channels_reported_together(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(channels=["email_subject", "billboard", "email_subject"])]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert '"billboard" is not a known channel' in message
+    assert "email_subject listed more than once" in message
+
+
+def test_load_control_characters_and_field_errors_in_one_round(tmp_path):
+    data = {"brands": [{**brand(), "name": "Trail\u202ePeak"}], "campaigns": [campaign(variants=0)]}
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+    fields = [(problem.key, problem.field) for problem in raised.value.details]
+    assert fields == [("trailpeak", "name"), ("boot-launch", "variants")]
 
 
 def test_load_tab_indent_says_use_spaces(tmp_path):
