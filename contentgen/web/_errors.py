@@ -51,6 +51,7 @@ _PROBLEM_TEMPLATES = {
     "literal_error": (N_("must be one of: {expected}"), ("expected",)),
     "too_long": (N_("has more than {max_length} items"), ("max_length",)),
     "string_too_long": (N_("is longer than {max_length} characters"), ("max_length",)),
+    "repeated_parameter": (N_("given more than once; give it once"), ()),
     "json_invalid": (N_("not valid JSON ({error}); check its quotes, commas and brackets"), ("error",)),
     # A JSON array or value where the route takes an object, or a form body sent to a
     # JSON route.

@@ -154,16 +154,29 @@ def queue_filter(
             ``batch_id=2``, which would otherwise widen the queue to every batch, and with
             it "approve all matching".
     """
-    unknown = [name for name in dict.fromkeys(request.query_params) if name not in QUEUE_PARAMETERS]
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = [name for name in dict.fromkeys(names) if name not in QUEUE_PARAMETERS]
     if unknown:
         raise InvalidInput.from_template(
             N_("This address has parameters that the review queue does not take: {names}; "
                "its filters are {filters}. Correct or remove them."),
-            names=", ".join(name if len(name) <= 40 else name[:39] + "…" for name in unknown[:5]),
+            names=", ".join(_shown_name(name) for name in unknown[:5]),
             filters=", ".join(QUEUE_FILTERS),
         )  # fmt: skip
+    repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+    if repeated:
+        raise InvalidInput.from_template(
+            N_("This address gives {names} more than once; give each parameter once."),
+            names=", ".join(_shown_name(name) for name in repeated[:5]),
+        )
     return DraftFilter.from_params(batch_id=batch_id, campaign=campaign, channel=channel,
                                    segment=segment, status=status, check=check, sort=sort)  # fmt: skip
+
+
+def _shown_name(name: str) -> str:
+    if not name:
+        return '""'
+    return name if len(name) <= 40 else name[:39] + "…"
 
 
 Filter = Annotated[DraftFilter, Depends(queue_filter)]

@@ -58,15 +58,20 @@ def forbid_unknown_query(request: Request) -> None:
         return
     operation = request.app.openapi()["paths"].get(PREFIX + route.path_format, {})
     known = {
-        parameter["name"]
+        parameter["name"]: parameter.get("schema", {}).get("type") == "array"
         for parameter in operation.get(request.method.lower(), {}).get("parameters", [])
         if parameter["in"] == "query"
     }
-    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
-    if unknown:
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = [name for name in dict.fromkeys(names) if name not in known]
+    # A parameter given twice would silently take its last value.
+    repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1 and known.get(name) is False]
+    if unknown or repeated:
         raise RequestValidationError(
             [{"type": "extra_forbidden", "loc": ("query", name), "msg": "Extra inputs are not permitted",
               "input": request.query_params[name]} for name in unknown]
+            + [{"type": "repeated_parameter", "loc": ("query", name), "msg": "given more than once",
+                "input": request.query_params.getlist(name)} for name in repeated]
         )  # fmt: skip
 
 

@@ -553,3 +553,9 @@ def test_api_unknown_endpoint_in_readers_language(api):
     response = api(None).get("/api/v1/nothing", headers={"Accept-Language": "zh-CN"})
     assert response.status_code == 404
     assert response.json()["detail"] == "/api/v1/nothing 没有 API 端点；请参阅 /api/v1/docs"
+
+
+def test_api_repeated_query_parameter_is_422(api, seeded):
+    response = api("reviewer").get(f"/api/v1/drafts?batch_id={seeded.batch_id}&batch_id=99")
+    assert response.status_code == 422
+    assert response.json()["detail"] == 'query parameter "batch_id": given more than once; give it once'

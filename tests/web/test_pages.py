@@ -692,3 +692,16 @@ def test_pages_unknown_queue_parameter_is_refused(client_for, seeded, method, pa
     assert alert_of(response.text).startswith("This address has parameters that the review queue does not take: ")
     assert "its filters are batch_id, campaign, channel, segment, status, check, sort." in alert_of(response.text)
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("batch_id=1&batch_id=2", "This address gives batch_id more than once; give each parameter once."),
+     ("=x", 'This address has parameters that the review queue does not take: ""; ')],
+    ids=["repeated", "empty-name"],
+)  # fmt: skip
+def test_pages_queue_repeated_or_empty_parameter_is_refused(client_for, query, message):
+    client, _ = client_for("reviewer")
+    response = client.get(f"/queue?{query}")
+    assert response.status_code == 422
+    assert alert_of(response.text).startswith(message)
