@@ -16,13 +16,15 @@ from contentgen.models import utc_iso
 from contentgen.users import (
     create_api_token,
     create_user,
+    list_api_tokens,
     list_users,
     parse_role,
+    revoke_api_token,
     set_active,
     set_role,
 )
 
-users_app = _group("Create users, change their roles, disable them, issue API tokens.")
+users_app = _group("Create users, change their roles, disable them, issue and revoke API tokens.")
 
 RoleArgument = Annotated[str, typer.Argument(help="marketer, reviewer or admin.")]
 
@@ -136,3 +138,40 @@ def users_token(
         "Send it as 'Authorization: Bearer TOKEN'. Only its digest is stored; copy it now.",
         err=True,
     )
+
+
+@users_app.command("tokens")
+def users_tokens(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """List a user's API tokens by id, name and creation time (the tokens cannot be shown)."""
+    db.check_schema()
+    with db.session_scope() as session:
+        items = [
+            {"id": token.id, "name": token.name, "created_at": utc_iso(token.created_at)}
+            for token in list_api_tokens(session, username)
+        ]
+    if as_json:
+        _print_json(items)
+        return
+    if not items:
+        console.print(f"User {username} has no API tokens; create one with: contentgen users token {username}")
+        return
+    table = Table("id", "name", "created (UTC)")
+    for item in items:
+        table.add_row(str(item["id"]), item["name"], utc_cell(item["created_at"]))
+    console.print(table)
+
+
+@users_app.command("revoke-token")
+def users_revoke_token(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    token_id: Annotated[int, typer.Argument(help="The token's id, from: contentgen users tokens NAME.")],
+) -> None:
+    """Revoke one API token of a user; their other tokens and page sessions keep working."""
+    db.check_schema()
+    with db.session_scope() as session:
+        token = revoke_api_token(session, username, token_id)
+        name = token.name
+    console.print(f"API token {token_id} ({name}) of user {username} is revoked.", highlight=False)

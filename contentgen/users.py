@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.i18n import LIST_SEPARATOR, LOCALES, N_, Verbatim
-from contentgen.models import ApiToken, User
+from contentgen.models import ApiToken, User, id_in_range
 
 logger = logging.getLogger(__name__)
 
@@ -381,6 +381,39 @@ def create_api_token(session: Session, username: str, name: str = "api") -> str:
     session.add(ApiToken(user_id=user.id, name=name, token_hash=_digest(token)))
     session.flush()
     logger.info("API token %r created for user %s", name, username)
+    return token
+
+
+def list_api_tokens(session: Session, username: str) -> list[ApiToken]:
+    """Return a user's API tokens, oldest first (their names and dates; no token is stored).
+
+    Raises:
+        NotFound: if there is no such user.
+    """
+    user = get_user(session, username)
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
+
+
+def revoke_api_token(session: Session, username: str, token_id: int) -> ApiToken:
+    """Delete one of a user's API tokens, so that it no longer authenticates; the caller commits.
+
+    Raises:
+        NotFound: if there is no such user, or the user has no token with that id.
+    """
+    user = get_user(session, username)
+    token = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.id == token_id)
+    ).one_or_none() if id_in_range(token_id) else None  # fmt: skip
+    if token is None:
+        raise NotFound.from_template(
+            N_("user {username} has no API token {token_id}; list the tokens with: "
+               "contentgen users tokens {username}"),
+            username=user.username,
+            token_id=token_id,
+        )  # fmt: skip
+    session.delete(token)
+    session.flush()
+    logger.info("API token %d (%r) of user %s revoked", token.id, token.name, user.username)
     return token
 
 

@@ -54,6 +54,24 @@ def test_cli_users_disable_ends_old_token(batch):
         assert user_for_token(session, new_token).username == "rita"
 
 
+def test_cli_users_revoke_one_token(batch):
+    ci = invoke("users", "token", "rita", "--name", "ci-export").stdout.strip()
+    laptop = invoke("users", "token", "rita", "--name", "laptop").stdout.strip()
+    listed = json.loads(invoke("users", "tokens", "rita", "--json").stdout)
+    ci_id = next(item["id"] for item in listed if item["name"] == "ci-export")
+
+    revoked = invoke("users", "revoke-token", "rita", str(ci_id))
+    again = invoke("users", "revoke-token", "rita", str(ci_id))
+
+    assert [item["name"] for item in listed] == ["ci-export", "laptop"]
+    assert revoked.stdout == f"API token {ci_id} (ci-export) of user rita is revoked.\n"
+    with db.session_scope() as session:
+        assert user_for_token(session, ci) is None
+        assert user_for_token(session, laptop).username == "rita"
+    assert again.exit_code == 2
+    assert f"user rita has no API token {ci_id}; list the tokens with: contentgen users tokens rita" in again.stderr
+
+
 @pytest.mark.parametrize(
     ("command", "message"),
     [

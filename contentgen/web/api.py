@@ -22,7 +22,7 @@ from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
 from contentgen.errors import InfrastructureError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import N_, Message
-from contentgen.models import utc_iso
+from contentgen.models import ApiToken, utc_iso
 from contentgen.review import Decision, decide, decide_many, history, selected_versions
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import (
@@ -30,8 +30,10 @@ from contentgen.users import (
     Permission,
     create_user,
     get_user,
+    list_api_tokens,
     list_users,
     parse_role,
+    revoke_api_token,
     set_active,
     set_locale,
     set_role,
@@ -494,6 +496,23 @@ def patch_user(username: str, body: UserChange, actor: Admin) -> dict[str, Any]:
         if user is None:
             user = get_user(session, username)
         return _user_json(user)
+
+
+@router.get("/users/{username}/tokens", summary="A user's API tokens by id, name and creation time")
+def get_user_tokens(username: str, actor: Admin) -> list[dict[str, Any]]:
+    with db.session_scope() as session:
+        return [_token_json(token) for token in list_api_tokens(session, username)]
+
+
+@router.delete("/users/{username}/tokens/{token_id}", summary="Revoke one of a user's API tokens")
+def delete_user_token(username: str, token_id: int, actor: Admin) -> dict[str, Any]:
+    """The token stops working at once; the user's other tokens and page sessions do not."""
+    with db.session_scope() as session:
+        return {**_token_json(revoke_api_token(session, username, token_id)), "revoked": True}
+
+
+def _token_json(token: ApiToken) -> dict[str, Any]:
+    return {"id": token.id, "name": token.name, "created_at": utc_iso(token.created_at)}
 
 
 @router.get("/templates", summary="Every prompt template version")

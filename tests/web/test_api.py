@@ -559,3 +559,20 @@ def test_api_repeated_query_parameter_is_422(api, seeded):
     response = api("reviewer").get(f"/api/v1/drafts?batch_id={seeded.batch_id}&batch_id=99")
     assert response.status_code == 422
     assert response.json()["detail"] == 'query parameter "batch_id": given more than once; give it once'
+
+
+def test_api_admin_revokes_one_token(api, seeded):
+    tokens = api("admin").get("/api/v1/users/rita/tokens").json()
+    token_id = tokens[0]["id"]
+
+    revoked = api("admin").delete(f"/api/v1/users/rita/tokens/{token_id}")
+    refused = api("reviewer").get("/api/v1/drafts")
+    again = api("admin").delete(f"/api/v1/users/rita/tokens/{token_id}")
+    by_reviewer = api("reviewer").get("/api/v1/users/rita/tokens")
+
+    assert [token["name"] for token in tokens] == ["tests"]
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked"] is True
+    assert refused.status_code == 401
+    assert again.status_code == 404
+    assert by_reviewer.status_code == 401

@@ -93,6 +93,9 @@ ROUTES = [
     Route("POST", "/api/v1/users", "admin", 201,
           json={"username": "newbie", "password": "long enough", "role": "marketer"}),
     Route("PATCH", "/api/v1/users/{user}", "admin", 200, json={"role": "reviewer"}),
+    Route("GET", "/api/v1/users/{user}/tokens", "admin", 200),
+    # Token 1 is mia's, the first one the seeding made.
+    Route("DELETE", "/api/v1/users/{user}/tokens/1", "admin", 200),
     Route("GET", "/api/v1/templates", "admin", 200),
     Route("POST", "/api/v1/templates/sync", "admin", 200),
 ]  # fmt: skip
@@ -143,7 +146,8 @@ def test_routes_status_by_role(route, role, seeded, client_for, tmp_path):
 def test_routes_table_covers_every_route(app):
     table = {(route.method, route.path.replace("{batch}", "{batch_id}")
               .replace("{draft}", "{draft_id}").replace("/mia/", "/{username}/")
-              .replace("{user}", "{username}")) for route in ROUTES}  # fmt: skip
+              .replace("{user}", "{username}").replace("/tokens/1", "/tokens/{token_id}"))
+             for route in ROUTES}  # fmt: skip
     served = {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
     routers = [(pages.router, ""), (review_pages.router, ""), (admin_pages.router, ""), (api.router, "/api/v1")]
     for router, prefix in routers:
