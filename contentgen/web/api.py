@@ -413,9 +413,17 @@ def get_drafts(actor: Viewer, query: Annotated[DraftsQuery, Query()]) -> dict[st
 
 
 @router.get("/drafts/{draft_id}", summary="One draft with its prompt, provenance, checks and history")
-def get_draft(draft_id: int, actor: Viewer) -> dict[str, Any]:
+def get_draft(request: Request, draft_id: int, actor: Viewer) -> dict[str, Any]:
+    """Each check has its ``detail`` in English, for scripts, and as ``message`` in the
+    caller's language (the user's setting, else Accept-Language)."""
+    locale = request_locale(request)
     with db.session_scope() as session:
-        return {**draft_details(session, draft_id), "history": history(session, draft_id)}
+        details = draft_details(session, draft_id, messages=True)
+        details["checks"] = [
+            {**check, "message": check["detail"] if check["message"] is None else check["message"].render(locale)}
+            for check in details["checks"]
+        ]
+        return {**details, "history": history(session, draft_id)}
 
 
 def _decide(actor: Actor, draft_id: int, decision: Decision, version: int | None) -> dict[str, Any]:

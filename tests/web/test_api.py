@@ -576,3 +576,26 @@ def test_api_admin_revokes_one_token(api, seeded):
     assert refused.status_code == 401
     assert again.status_code == 404
     assert by_reviewer.status_code == 401
+
+
+def test_api_draft_checks_in_readers_language(api, seeded):
+    from contentgen.checks import check_empty
+    from contentgen.models import DraftCheck
+
+    draft_id = seeded.draft_ids[0]
+    result = check_empty("")
+    with db.session_scope() as session:
+        session.add(DraftCheck(draft_id=draft_id, name=result.name, passed=False, blocking=True,
+                               detail=result.detail, detail_message=result.message.to_json()))  # fmt: skip
+
+    english = api("reviewer").get(f"/api/v1/drafts/{draft_id}").json()["checks"]
+    chinese = api("reviewer").get(f"/api/v1/drafts/{draft_id}", headers={"Accept-Language": "zh-CN"}).json()["checks"]
+
+    empty_en = next(check for check in english if check["name"] == "empty")
+    empty_zh = next(check for check in chinese if check["name"] == "empty")
+    assert empty_en["detail"] == empty_zh["detail"] == "the model returned no visible text"
+    assert empty_en["message"] == "the model returned no visible text"
+    assert empty_zh["message"] == result.message.render("zh-CN") != empty_zh["detail"]
+    # A result stored without a message keeps its English detail as the message.
+    length = next(check for check in chinese if check["name"] == "length")
+    assert length["message"] == length["detail"]
