@@ -430,7 +430,9 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
     """Count a batch's requests by state and its drafts by review status."""
     batch = get_batch(session, batch_id)
     requests = _counts(session, GenerationRequest.status, GenerationRequest.batch_id, batch_id)
-    drafts = _counts(session, Draft.status, Draft.batch_id, batch_id)
+    counted = _counts(session, Draft.status, Draft.batch_id, batch_id)
+    # Every state and status, zeros included, so that readers need no defaults.
+    drafts = {status.value: counted.get(status.value, 0) for status in DraftStatus}
     for state in RequestStatus:
         requests.setdefault(state.value, 0)
     failures = _failures(session, batch_id) if requests["failed"] else []

@@ -241,7 +241,7 @@ def test_batch_progress_counts_pending(synced):
     with db.session_scope() as session:
         progress = batch_progress(session, submission.batch_id)
     assert progress.requests == {"pending": 24, "done": 0, "failed": 0, "cancelled": 0}
-    assert progress.drafts == {}
+    assert progress.drafts == {"pending_review": 0, "flagged": 0, "approved": 0, "rejected": 0}
 
 
 def test_batch_progress_unknown_batch(database):

@@ -55,7 +55,7 @@ def test_cli_submit_wait_runs_in_process(ready):
     assert status["requests"] == {"done": 24, "pending": 0, "failed": 0, "cancelled": 0}
     # The null generator writes one fixed 41-character text: over the 30 units of the 8
     # headlines, and a near-duplicate in variants 2 to 4 of the other 4 slots.
-    assert status["drafts"] == {"pending_review": 4, "flagged": 20}
+    assert status["drafts"] == {"pending_review": 4, "flagged": 20, "approved": 0, "rejected": 0}
     assert status["checks"]["regenerations"] == 40
 
 
@@ -416,7 +416,7 @@ def test_cli_cancel_stops_pending_requests(ready):
     assert re.search(r"│\s*1\s*│\s*cancelled\s*│.*│\s*24\s*│\s*0\s*│", listed.stdout)
     assert status["status"] == "cancelled"
     assert status["requests"]["cancelled"] == 24
-    assert status["drafts"] == {}
+    assert status["drafts"] == {"pending_review": 0, "flagged": 0, "approved": 0, "rejected": 0}
 
 
 def test_cli_retry_failed_reruns_only_failed(ready, monkeypatch):

@@ -509,7 +509,7 @@ def test_pages_progress_counts_follow_reviews(client_for, seeded):
     with db.session_scope() as session:
         decide(session, Actor(3, "adam", Role.ADMIN, None), seeded.draft_ids[0], Decision("approve"))
     [batch] = client.get("/batches/progress").json()
-    assert batch["drafts"] == {"pending_review": 11, "approved": 1}
+    assert batch["drafts"] == {"pending_review": 11, "flagged": 0, "approved": 1, "rejected": 0}
 
 
 @pytest.mark.parametrize(
