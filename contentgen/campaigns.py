@@ -11,7 +11,7 @@ import csv
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import islice
@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from contentgen.channels import CHANNELS, validate_channel_limits
 from contentgen.checks import control_character
-from contentgen.errors import InvalidInput
+from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.models import Brand, Campaign, utcnow
 from contentgen.rules import RULE_PACKS, can_match
 
@@ -343,8 +343,15 @@ def language_name(locale: str) -> str:
     return Locale(parsed.language, script=parsed.script).get_display_name("en")
 
 
-def load_campaign_file(path: Path) -> CampaignFile:
+def load_campaign_file(
+    path: Path, stored_brands: Callable[[set[str]], set[str]] | None = None
+) -> CampaignFile:
     """Read and validate a YAML or CSV campaign file without touching the database.
+
+    Args:
+        stored_brands: returns which of the given brand keys are imported. When the file is
+            invalid, brands that it names but neither defines nor finds there are listed
+            with its other problems, so that one round of fixes is enough.
 
     Raises:
         InvalidInput: listing every problem, each with the file, campaign key and field.
@@ -374,6 +381,8 @@ def load_campaign_file(path: Path) -> CampaignFile:
         parsed = CampaignFile.model_validate(data)
     except ValidationError as error:
         problems += [_describe(path, data, detail) for detail in error.errors()]
+    if problems and stored_brands is not None:
+        problems += _undefined_brands(path, data, stored_brands)
     if problems:
         raise InvalidCampaignFile(f'campaign file "{path}" is invalid; nothing was imported:', problems)
     parsed._csv_columns = csv_columns
@@ -397,6 +406,52 @@ def _find_controls(value: Any, location: tuple[str | int, ...] = ()) -> Iterator
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _find_controls(item, (*location, index))
+
+
+def _undefined_brands(
+    path: Path, data: Any, stored_brands: Callable[[set[str]], set[str]]
+) -> list[CampaignProblem]:
+    """List the campaigns of unvalidated ``data`` whose brand neither the file defines nor
+    ``stored_brands`` finds; import_campaign_file reports the same for a valid file."""
+    if not isinstance(data, dict) or not isinstance(data.get("campaigns"), list):
+        return []
+    brands = data.get("brands") if isinstance(data.get("brands"), list) else []
+    defined = {brand.get("key") for brand in brands if isinstance(brand, dict)}
+    named = {
+        index: campaign["brand"]
+        for index, campaign in enumerate(data["campaigns"])
+        if isinstance(campaign, dict) and isinstance(campaign.get("brand"), str) and campaign["brand"] not in defined
+    }
+    if not named:
+        return []
+    try:
+        missing = set(named.values()) - stored_brands(set(named.values()))
+    except ContentgenError:
+        # The database's own error comes with the import; the file's problems come first.
+        return []
+    return [
+        _describe(path, data, {"loc": ("campaigns", index, "brand"), "msg": _undefined_brand(brand), "type": "brand"})
+        for index, brand in named.items()
+        if brand in missing
+    ]
+
+
+def _undefined_brand(brand: str) -> str:
+    return f'"{brand}" is not defined; add it under "brands" in this file or import a file that defines it first'
+
+
+def stored_brand_keys(keys: set[str]) -> set[str]:
+    """Return which of ``keys`` name imported brands.
+
+    Raises:
+        InfrastructureError: if the database is missing, unreachable or out of date (it is
+            checked first, so that a missing SQLite file is not created).
+    """
+    from contentgen.db import check_schema, session_scope
+
+    check_schema()
+    with session_scope() as session:
+        return set(session.scalars(select(Brand.key).where(Brand.key.in_(keys))))
 
 
 def _control_message(character: str) -> str:
@@ -835,11 +890,7 @@ def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> 
     referenced = {campaign.brand for campaign in parsed.campaigns} - known_brands
     stored = set(session.scalars(select(Brand.key).where(Brand.key.in_(referenced))))
     problems = [
-        CampaignProblem(
-            str(path), "campaign", campaign.key, None, "brand",
-            f'"{campaign.brand}" is not defined; add it under "brands" in this file '
-            "or import a file that defines it first",
-        )  # fmt: skip
+        CampaignProblem(str(path), "campaign", campaign.key, None, "brand", _undefined_brand(campaign.brand))
         for campaign in parsed.campaigns
         if campaign.brand in referenced - stored
     ]

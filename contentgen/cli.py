@@ -29,7 +29,7 @@ from contentgen.batches import (
     list_batches,
     reset_failed,
 )
-from contentgen.campaigns import import_campaign_file, load_campaign_file
+from contentgen.campaigns import import_campaign_file, load_campaign_file, stored_brand_keys
 from contentgen.cli_progress import (
     print_check_summary,
     print_failures,
@@ -209,7 +209,7 @@ def campaigns_import(
     file: Annotated[Path, typer.Argument(help="A campaign file: .yaml, .yml or .csv.")],
 ) -> None:
     """Validate a campaign file as a whole, then create or update its brands and campaigns."""
-    parsed = load_campaign_file(file)
+    parsed = load_campaign_file(file, stored_brand_keys)
     db.check_schema()
     with db.session_scope() as session:
         campaigns = import_campaign_file(session, file, parsed)

@@ -29,7 +29,12 @@ from contentgen.batches import (
     pending_chunks,
     stalled_batches,
 )
-from contentgen.campaigns import CampaignFile, import_campaign_file, load_campaign_file
+from contentgen.campaigns import (
+    CampaignFile,
+    import_campaign_file,
+    load_campaign_file,
+    stored_brand_keys,
+)
 from contentgen.chunks import run_chunk
 from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
@@ -69,7 +74,7 @@ def submit(
         raise InvalidInput("pass either campaign files or --campaign KEY, not both")
 
     # Every file is validated before anything is written.
-    parsed_files = [(path, load_campaign_file(path)) for path in campaign_files]
+    parsed_files = [(path, load_campaign_file(path, stored_brand_keys)) for path in campaign_files]
     _check_same_definitions(parsed_files)
     digest = _submission_digest(parsed_files, campaign_keys) if idempotency_key else None
     check_schema()

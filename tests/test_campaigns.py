@@ -14,7 +14,7 @@ from contentgen.campaigns import (
     language_name,
     load_campaign_file,
 )
-from contentgen.errors import InvalidInput
+from contentgen.errors import InfrastructureError, InvalidInput
 from contentgen.models import Brand, Campaign, stored_utc
 
 from .conftest import EXAMPLES
@@ -781,3 +781,30 @@ def test_load_csv_in_gb18030_names_the_fix(tmp_path):
     message = problems_of(path)
     assert "is not UTF-8 text (Excel on Chinese Windows saves GB18030)" in message
     assert 'save it again as "CSV UTF-8 (comma delimited)"' in message
+
+
+def test_load_lists_undefined_brand_with_other_problems(tmp_path):
+    data = {"campaigns": [campaign(brand="trailpeek", variants=0), campaign("hat-launch", brand="stored")]}
+    asked = []
+
+    def stored_brands(keys):
+        asked.append(keys)
+        return {"stored"} & keys
+
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data), stored_brands)
+
+    assert [(problem.key, problem.field) for problem in raised.value.details] == [
+        ("boot-launch", "variants"), ("boot-launch", "brand"),
+    ]  # fmt: skip
+    assert asked == [{"trailpeek", "stored"}]
+
+
+def test_load_brand_lookup_failure_keeps_the_file_problems(tmp_path):
+    def unreachable(keys):
+        raise InfrastructureError("database is unreachable")
+
+    data = {"campaigns": [campaign(brand="trailpeek", variants=0)]}
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data), unreachable)
+    assert [problem.field for problem in raised.value.details] == ["variants"]
