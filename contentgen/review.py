@@ -202,6 +202,12 @@ def _check_allowed(draft: Draft, action: str) -> None:
         )  # fmt: skip
 
 
+def approval_blocker(session: Session, draft_id: int) -> InvalidInput | None:
+    """Return why the draft's text cannot be approved as it is (over its hard limit, or a
+    banned term), or None when it can."""
+    return _rule_error(get_draft(session, draft_id), Decision("approve"))
+
+
 def _rule_error(
     draft: Draft, decision: Decision, locales: dict[int, str] | None = None
 ) -> InvalidInput | None:

@@ -26,6 +26,7 @@ from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.i18n import N_
 from contentgen.review import (
     Decision,
+    approval_blocker,
     bulk_decision,
     decide,
     decide_many,
@@ -146,7 +147,10 @@ def _draft_context(request: Request, draft_id: int, draft_filter: DraftFilter) -
         details = draft_details(session, draft_id, messages=True)
         events = history(session, draft_id)
         position = queue_position(session, draft_filter, draft_id)
+        approvable = approval_blocker(session, draft_id) is None
     return {
+        # Text over its hard limit or with a banned term has to be edited before approval.
+        "approvable": approvable,
         "draft": details,
         "events": events,
         "position": position,

@@ -239,3 +239,19 @@ def test_browser_queue_fits_phone_screen(review_batch, server, browser):
         assert text_width >= 200
     finally:
         context.close()
+
+
+def test_browser_a_key_on_text_over_its_limit_goes_to_edit(review_batch, server, page):
+    batch_id, _ = review_batch
+    headline = draft_ids(batch_id, "google_ads_headline")[0]
+    with db.session_scope() as session:
+        session.get(Draft, headline).text = "x" * 31
+    log_in(page, server.url, "rita")
+
+    page.goto(f"{server.url}/drafts/{headline}")
+    page.keyboard.press("a")
+
+    assert page.locator("#approve-form").count() == 0
+    assert page.locator("#approve-blocked").is_visible()
+    assert page.evaluate("document.activeElement.id") == "edit-text"
+    assert draft_row(headline).status == DraftStatus.PENDING_REVIEW

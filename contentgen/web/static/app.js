@@ -27,7 +27,13 @@ function draftShortcuts(event) {
   }
   if (typingIn(event.target)) return;
   const actions = {
-    a: () => { const form = document.getElementById("approve-form"); if (form) form.requestSubmit(); },
+    // Text that cannot be approved as it is has no approve form: a goes to the edit box.
+    a: () => {
+      const form = document.getElementById("approve-form");
+      const field = document.getElementById("edit-text");
+      if (form) form.requestSubmit();
+      else if (document.getElementById("approve-blocked") && field) field.focus();
+    },
     r: () => { const field = document.getElementById("reject-reason"); if (field) field.focus(); },
     e: () => { const field = document.getElementById("edit-text"); if (field) field.focus(); },
     n: () => follow("next-link"),
