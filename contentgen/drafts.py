@@ -301,6 +301,9 @@ class QueuePosition:
     next_id: int | None
     position: int
     total: int
+    # False when the draft does not match the queue's filter (a rejected draft opened from
+    # the open queue): it is placed among the queue's drafts only to find its neighbours.
+    in_queue: bool = True
 
 
 def queue_position(session: Session, draft_filter: DraftFilter, draft_id: int) -> QueuePosition:
@@ -319,6 +322,7 @@ def queue_position(session: Session, draft_filter: DraftFilter, draft_id: int) -
         next_id=ids[index + 1] if index + 1 < len(ids) else None,
         position=index + 1,
         total=matching,
+        in_queue=len(ids) == matching,
     )
 
 

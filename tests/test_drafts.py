@@ -114,3 +114,6 @@ def test_drafts_position_keeps_draft_that_left_filter(batch):
         position = queue_position(session, DraftFilter(sort="oldest"), ids[1])
     assert (position.previous_id, position.next_id) == (ids[0], ids[2])
     assert position.total == len(ids) - 1
+    assert position.in_queue is False
+    with db.session_scope() as session:
+        assert queue_position(session, DraftFilter(sort="oldest"), ids[0]).in_queue is True

@@ -705,3 +705,16 @@ def test_pages_queue_repeated_or_empty_parameter_is_refused(client_for, query, m
     response = client.get(f"/queue?{query}")
     assert response.status_code == 422
     assert alert_of(response.text).startswith(message)
+
+
+def test_pages_rejected_draft_says_it_is_not_in_the_open_queue(client_for, seeded):
+    client, token = client_for("reviewer")
+    draft_id = seeded.draft_ids[0]
+    client.post(f"/drafts/{draft_id}/reject",
+                data={"csrf_token": token, "version": str(version_of(draft_id)), "reason": "Off brand"})  # fmt: skip
+    open_drafts = len(seeded.draft_ids) - 1
+
+    html = client.get(f"/drafts/{draft_id}").text
+
+    assert f"Not in this queue, which has {open_drafts} drafts" in html
+    assert "in this queue</span>" not in html
