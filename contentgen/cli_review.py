@@ -12,7 +12,7 @@ from rich.text import Text
 
 from contentgen import db
 from contentgen.cli import JsonOption, _group, _print_json, console
-from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, failed_checks, queue_page
+from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, queue_page
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.review import Decision, actor_by_name, decide
@@ -52,15 +52,14 @@ def review_list(
     db.check_schema()
     with db.session_scope() as session:
         page = queue_page(session, draft_filter, page=1, page_size=limit)
-        advisory = failed_checks(session, [item["id"] for item in page.items], blocking=False)
     if as_json:
         _print_json({"total": page.total, "items": page.items})
         return
     for item in page.items:
         slot = f"{item['campaign']} / {item['segment']} / {item['channel']} / v{item['variant']}"
         # As in drafts list: a failed blocking check is "failed", an advisory one "warning".
-        warnings = advisory.get(item["id"], [])
-        failed = [name for name in item["failed_checks"] if name not in warnings]
+        failed = [check["name"] for check in item["check_failures"] if check["blocking"]]
+        warnings = [check["name"] for check in item["check_failures"] if not check["blocking"]]
         checks = "".join(
             f"  {kind}: {', '.join(names)}" for kind, names in (("failed", failed), ("warning", warnings)) if names
         )

@@ -204,15 +204,16 @@ def queue_page(
         page = pages
     query = (
         _joined(select(Draft))
-        .options(joinedload(Draft.request).joinedload(GenerationRequest.campaign))
+        .options(
+            joinedload(Draft.request).joinedload(GenerationRequest.campaign).joinedload(Campaign.brand),
+            selectinload(Draft.checks),
+        )
         .where(*draft_filter.conditions())
         .order_by(*draft_filter.order_by())
         .limit(page_size)
         .offset((page - 1) * page_size)
     )
-    drafts = list(session.scalars(query))
-    failed = failed_checks(session, [draft.id for draft in drafts])
-    items = [{**summarize(draft), "failed_checks": failed.get(draft.id, [])} for draft in drafts]
+    items = [summarize(draft) for draft in session.scalars(query)]
     return QueuePage(items, total, page, pages)
 
 
@@ -326,27 +327,6 @@ def queue_position(session: Session, draft_filter: DraftFilter, draft_id: int) -
     )
 
 
-def failed_checks(
-    session: Session, draft_ids: list[int], blocking: bool | None = None
-) -> dict[int, list[str]]:
-    """Return the names of the failed checks of each draft that has any: all of them, or
-    only the blocking or only the advisory ones."""
-    if not draft_ids:
-        return {}
-    query = (
-        select(DraftCheck.draft_id, DraftCheck.name)
-        .where(DraftCheck.draft_id.in_(draft_ids), DraftCheck.passed.is_(False))
-        .order_by(DraftCheck.id)
-    )
-    if blocking is not None:
-        query = query.where(DraftCheck.blocking.is_(blocking))
-    rows = session.execute(query)
-    found: dict[int, list[str]] = {}
-    for draft_id, name in rows:
-        found.setdefault(draft_id, []).append(name)
-    return found
-
-
 def check_names(session: Session) -> list[str]:
     """Return every check name that has a result, for the queue's check filter."""
     return list(session.scalars(select(DraftCheck.name).distinct().order_by(DraftCheck.name)))
@@ -433,7 +413,6 @@ def summarize(draft: Draft) -> dict[str, Any]:
         "text": draft.text,
         # Counted as the channel's platform counts, see contentgen._limits.
         "characters": count.count,
-        "max_characters": count.limit,
         "hard_limit": count.hard,
         "limit_source": count.source,
         "limit": count.limit,
