@@ -117,9 +117,9 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
     A chunk whose run raised an error (the generator's or a bug's, not a lost database)
     also runs one request at a time. A request that fails alone is tried up to
     ``Settings.max_attempts`` times and then marked failed with the last error. When every
-    request of the chunk fails alone, the fault is taken to be the worker's (a CUDA error
-    can leave a process unable to run anything), so the requests stay pending and
-    ``InfrastructureError`` is raised for the task to retry later.
+    request of the chunk fails alone and a one-word prompt fails too, the fault is taken to
+    be the worker's (a CUDA error can leave a process unable to run anything), so the
+    requests stay pending and ``InfrastructureError`` is raised for the task to retry later.
     """
     request_ids = sorted(set(request_ids))
     if not _count_attempt(request_ids):
@@ -154,7 +154,7 @@ def _run_each_alone(request_ids: list[int], generator: Generator) -> ChunkResult
             logger.exception("request %d failed", request_id)
             errors[request_id] = error
 
-    if len(request_ids) > 1 and len(errors) == len(request_ids):
+    if len(request_ids) > 1 and len(errors) == len(request_ids) and not _generator_works(generator):
         _uncount_attempt(request_ids)
         last = errors[request_ids[-1]]
         raise InfrastructureError(
@@ -165,6 +165,20 @@ def _run_each_alone(request_ids: list[int], generator: Generator) -> ChunkResult
     for request_id, error in errors.items():
         result.add(_run_alone(request_id, generator, error))
     return result
+
+
+# A prompt that any working generator answers, to tell a broken worker from a chunk whose
+# every request fails on its own (a chunk of the failed requests of retry-failed).
+CANARY = GenerationInput(prompt="Reply with one word.", max_new_tokens=1)
+
+
+def _generator_works(generator: Generator) -> bool:
+    try:
+        generator.generate([CANARY])
+    except Exception:  # noqa: BLE001 - any error means the generator cannot run anything
+        logger.exception("the generator failed on a one-word prompt as well")
+        return False
+    return True
 
 
 # Seconds between two tries of a request whose run raised an error.

@@ -615,10 +615,37 @@ def test_run_chunk_error_everywhere_keeps_requests_pending(synced, monkeypatch):
     with pytest.raises(InfrastructureError, match="every request of chunk .* failed when run alone"):
         run_chunk(ids, generator)
 
-    assert generator.calls == [3, 1, 1, 1]
+    # The chunk, each request alone, then the one-word prompt that fails as well.
+    assert generator.calls == [3, 1, 1, 1, 1]
     states = request_errors()
     assert {states[request_id] for request_id in ids} == {(RequestStatus.PENDING, 0, None)}
     assert batch_status(batch_id) == BatchStatus.RUNNING
+
+
+class PoisonPromptsGenerator(RecordingGenerator):
+    """Raises for every campaign prompt, and answers any other, as a generator with a bug
+    that the chunk's prompts all trigger does."""
+
+    def generate(self, inputs: Sequence[GenerationInput]) -> list[GenerationOutput]:
+        if any("Widget" in item.prompt for item in inputs):
+            self.calls.append(len(inputs))
+            raise ValueError("poison prompt")
+        return super().generate(inputs)
+
+
+def test_run_chunk_every_request_poisoned_fails_them(synced, monkeypatch):
+    # A working generator that fails on each of the chunk's requests, as after
+    # retry-failed gathers the failed requests into one chunk: they fail, not stay pending.
+    monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
+    apply_settings(monkeypatch, max_attempts="2")
+    batch_id, ids = submit_small(synced, variants=3)
+
+    result = run_chunk(ids, PoisonPromptsGenerator())
+
+    assert result.failed == 3
+    states = request_errors()
+    assert {states[request_id][:2] for request_id in ids} == {(RequestStatus.FAILED, 2)}
+    assert batch_status(batch_id) == BatchStatus.COMPLETED
 
 
 def test_run_chunk_error_once_then_succeeds(synced, monkeypatch):
