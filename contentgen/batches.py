@@ -532,7 +532,8 @@ def campaigns_by_key(session: Session, keys: Sequence[str]) -> list[Campaign]:
 
 
 def stalled_batches(session: Session, stalled_after: float) -> list[int]:
-    """Return unfinished batches where nothing finished in the last ``stalled_after`` seconds."""
+    """Return unfinished batches where no request finished and no chunk was sent in the
+    last ``stalled_after`` seconds."""
     cutoff = datetime.now(UTC) - timedelta(seconds=stalled_after)
     last_finished = (
         select(GenerationRequest.batch_id, func.max(GenerationRequest.finished_at).label("at"))
@@ -540,15 +541,15 @@ def stalled_batches(session: Session, stalled_after: float) -> list[int]:
         .subquery()
     )
     candidates = session.execute(
-        select(Batch.id, Batch.created_at, last_finished.c.at)
+        select(Batch.id, Batch.created_at, Batch.sent_at, last_finished.c.at)
         .outerjoin(last_finished, last_finished.c.batch_id == Batch.id)
         .where(Batch.status.in_([BatchStatus.PENDING, BatchStatus.RUNNING]))
         .order_by(Batch.id)
     ).all()
     return [
         batch_id
-        for batch_id, created_at, finished_at in candidates
-        if stored_utc(finished_at or created_at) < cutoff
+        for batch_id, *times in candidates
+        if max(stored_utc(time) for time in times if time is not None) < cutoff
     ]
 
 

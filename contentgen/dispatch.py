@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from contentgen.batches import (
@@ -40,7 +41,7 @@ from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
 from contentgen.i18n import N_
-from contentgen.models import Batch, BatchStatus, Trigger
+from contentgen.models import Batch, BatchStatus, Trigger, utcnow
 from contentgen.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -279,6 +280,8 @@ def send_chunks(batch_id: int) -> int:
             "requests stay pending. Fix CONTENTGEN_BROKER_TRANSPORT_OPTIONS or "
             f"CONTENTGEN_BROKER_URL (redis://host:port/db), then run: contentgen batch resume {batch_id}"
         ) from None
+    with session_scope() as session:
+        session.execute(update(Batch).where(Batch.id == batch_id).values(sent_at=utcnow()))
     logger.info("batch %d: sent %d chunks to queue %s", batch_id, len(chunks), settings.queue)
     return len(chunks)
 
@@ -395,9 +398,11 @@ def resume(batch_id: int) -> int:
 def sweep_stalled_batches(stalled_after: float | None = None) -> list[int]:
     """Send the pending requests of stalled batches again; return those batches' ids.
 
-    A batch is stalled when it has pending requests, none of its requests finished in the
-    last ``stalled_after`` seconds (default: the ``resend_stalled_after`` setting), and the
-    queue is empty, so no message for it is waiting. Messages of a worker killed mid-chunk
+    A batch is stalled when it has pending requests, none of its requests finished and none
+    of its chunks were sent in the last ``stalled_after`` seconds (default: the
+    ``resend_stalled_after`` setting), and the queue is empty, so no message for it is
+    waiting. A sweep thus sends a batch again at most once per ``stalled_after``, even while
+    its earlier copies wait inside a worker for a retry. Messages of a worker killed mid-chunk
     are otherwise held by Redis until its visibility timeout, an hour by default. A chunk
     sent twice is harmless: its rows are locked while it runs and done rows are skipped.
     """

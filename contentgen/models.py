@@ -182,6 +182,9 @@ class Batch(Base):
     request_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its chunks were last sent to the workers; None until then, or when no broker
+    # runs them.
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class GenerationRequest(Base):

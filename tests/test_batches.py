@@ -353,3 +353,24 @@ def test_should_send_new_batch_and_unstarted_replay_only(synced):
     # The first submit may have found the broker down, so a replay sends the chunks again.
     assert unstarted is True
     assert should_send(replay) is False
+
+
+def test_stalled_batches_wait_for_the_last_send(synced):
+    from datetime import UTC, datetime, timedelta
+
+    from contentgen.batches import stalled_batches
+
+    batch_id = submit([campaign_file(synced)]).batch_id
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+
+    def stalled(sent_at):
+        with db.session_scope() as session:
+            batch = session.get(Batch, batch_id)
+            batch.created_at, batch.sent_at = hour_ago, sent_at
+        with db.session_scope() as session:
+            return stalled_batches(session, stalled_after=600)
+
+    # Sent a minute ago (by the last sweep, say): not stalled yet, though nothing finished.
+    assert stalled(datetime.now(UTC) - timedelta(minutes=1)) == []
+    assert stalled(hour_ago) == [batch_id]
+    assert stalled(None) == [batch_id]

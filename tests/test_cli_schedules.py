@@ -228,6 +228,9 @@ def test_cli_run_due_lists_slots_before_waiting(imported, monkeypatch):
     assert "Waiting for the workers to finish batch 1 (0 of 2 requests finished)" in result.stderr
     assert "still has 2 pending requests after 1 s" in result.stderr
     assert "Batch 2 was not waited for either; follow it with: contentgen batch status 2 --wait" in result.stderr
+    with db.session_scope() as session:
+        # The sweeper counts from when the chunks were sent.
+        assert all(batch.sent_at is not None for batch in session.scalars(select(Batch)))
 
 
 def test_cli_run_due_timeout_without_wait_exits_2(imported):
