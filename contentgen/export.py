@@ -29,6 +29,7 @@ from contentgen.models import (
     DraftStatus,
     GenerationRequest,
     ReviewEvent,
+    User,
     utc_iso,
 )
 
@@ -133,44 +134,64 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
     )  # fmt: skip
 
 
+# Drafts read from the database at a time while exporting.
+ROWS_PER_READ = 1000
+
+
 def approved_rows(session: Session, batch_id: int) -> list[dict[str, Any]]:
-    """Return one dict per approved draft of the batch, in campaign, segment, channel order."""
-    drafts = session.scalars(
-        select(Draft)
+    """Return one dict per approved draft of the batch, in campaign, segment, channel order.
+
+    Plain rows of the columns the export needs are read, ``ROWS_PER_READ`` at a time, rather
+    than whole drafts with their requests and prompts, which take many times the memory.
+    """
+    campaigns = {
+        campaign.id: campaign
+        for campaign in session.scalars(
+            select(Campaign)
+            .options(joinedload(Campaign.brand))
+            .where(Campaign.id.in_(select(GenerationRequest.campaign_id).where(GenerationRequest.batch_id == batch_id)))
+        )
+    }
+    drafts = session.execute(
+        select(
+            Draft.id, Draft.batch_id, Draft.text, Draft.original_text,
+            GenerationRequest.campaign_id, GenerationRequest.segment, GenerationRequest.channel,
+            GenerationRequest.variant,
+        )
         .join(Draft.request)
         .join(GenerationRequest.campaign)
-        .options(
-            joinedload(Draft.request).joinedload(GenerationRequest.campaign).joinedload(Campaign.brand)
-        )
         .where(Draft.batch_id == batch_id, Draft.status == DraftStatus.APPROVED)
         .order_by(Campaign.key, GenerationRequest.segment, GenerationRequest.channel,
                   GenerationRequest.variant)
-    ).all()  # fmt: skip
-    approvals = _approvals(session, [draft.id for draft in drafts])
-    return [_row(draft, approvals.get(draft.id)) for draft in drafts]
+        .execution_options(yield_per=ROWS_PER_READ)
+    )  # fmt: skip
+    rows = []
+    for part in drafts.partitions():
+        approvals = _approvals(session, [draft.id for draft in part])
+        rows += [_row(draft, campaigns[draft.campaign_id], approvals.get(draft.id)) for draft in part]
+    return rows
 
 
-def _approvals(session: Session, draft_ids: Sequence[int]) -> dict[int, ReviewEvent]:
-    latest: dict[int, ReviewEvent] = {}
+def _approvals(session: Session, draft_ids: Sequence[int]) -> dict[int, tuple[str | None, Any]]:
+    """Return who approved each draft last, and when, by draft id."""
+    latest: dict[int, tuple[str | None, Any]] = {}
     for start in range(0, len(draft_ids), 500):
-        events = session.scalars(
-            select(ReviewEvent)
-            .options(joinedload(ReviewEvent.actor))
+        events = session.execute(
+            select(ReviewEvent.draft_id, User.username, ReviewEvent.created_at)
+            .outerjoin(User, User.id == ReviewEvent.actor_id)
             .where(
                 ReviewEvent.draft_id.in_(draft_ids[start : start + 500]),
                 ReviewEvent.status_after == DraftStatus.APPROVED.value,
             )
             .order_by(ReviewEvent.id)
         )
-        for event in events:
-            latest[event.draft_id] = event
+        for draft_id, username, created_at in events:
+            latest[draft_id] = (username, created_at)
     return latest
 
 
-def _row(draft: Draft, approval: ReviewEvent | None) -> dict[str, Any]:
-    request = draft.request
-    campaign = request.campaign
-    measurement = measure_for_channel(draft.text, request.channel, campaign.brand.channel_limits)
+def _row(draft: Any, campaign: Campaign, approval: tuple[str | None, Any] | None) -> dict[str, Any]:
+    measurement = measure_for_channel(draft.text, draft.channel, campaign.brand.channel_limits)
     segment_names = {segment["key"]: segment["name"] for segment in campaign.spec["segments"]}
     return {
         "draft_id": draft.id,
@@ -178,10 +199,10 @@ def _row(draft: Draft, approval: ReviewEvent | None) -> dict[str, Any]:
         "campaign": campaign.key,
         "campaign_name": campaign.name,
         "brand": campaign.brand.key,
-        "segment": request.segment,
-        "segment_name": segment_names.get(request.segment, request.segment),
-        "channel": request.channel,
-        "variant": request.variant,
+        "segment": draft.segment,
+        "segment_name": segment_names.get(draft.segment, draft.segment),
+        "channel": draft.channel,
+        "variant": draft.variant,
         "locale": campaign.spec.get("locale"),
         "final_url": campaign.spec.get("product", {}).get("url"),
         "text": draft.text,
@@ -190,8 +211,8 @@ def _row(draft: Draft, approval: ReviewEvent | None) -> dict[str, Any]:
         # but a brand can lower a limit after a draft was approved.
         "limit": measurement.limit,
         "edited": draft.original_text is not None,
-        "approved_by": approval.actor.username if approval and approval.actor else None,
-        "approved_at": utc_iso(approval.created_at) if approval else None,
+        "approved_by": approval[0] if approval else None,
+        "approved_at": utc_iso(approval[1]) if approval else None,
     }
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from contentgen import db
+from contentgen import db, export
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.export import GOOGLE_ADS_COLUMNS, export_batch, google_ads_rows
 from contentgen.models import Draft, DraftStatus
@@ -106,6 +106,17 @@ def test_export_json_keeps_text_unchanged(approved):
     texts = {row["text"] for row in rows}
     assert len(rows) == len(TRICKY_TEXTS)
     assert set(TRICKY_TEXTS) == texts
+
+
+def test_export_reads_in_parts_with_the_same_rows(approved, monkeypatch):
+    whole = json.loads(exported(approved, "json").content)
+    monkeypatch.setattr(export, "ROWS_PER_READ", 2)
+
+    in_parts = json.loads(exported(approved, "json").content)
+
+    assert in_parts == whole
+    assert len(whole) == len(TRICKY_TEXTS)
+    assert all(row["approved_by"] == "rita" for row in in_parts)
 
 
 def test_export_only_approved_drafts(approved):
