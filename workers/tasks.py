@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from contentgen import db
 from contentgen.chunks import run_chunk
-from contentgen.errors import ContentgenError, InfrastructureError
+from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
 from contentgen.language import load_identifier
 from contentgen.models import ScheduleRunStatus, utcnow
@@ -28,7 +28,10 @@ def _load_model_or_exit() -> None:
     # A worker without a model would take chunks only to fail them, so it stops instead.
     # SystemExit passes through Celery's signal dispatch, which logs other exceptions.
     settings = get_settings()
-    logger.info("loading model %s on device %s", settings.model, settings.device)
+    if settings.generator == "transformers":
+        logger.info("loading model %s on device %s", settings.model, settings.device)
+    else:
+        logger.info("loading generator %s", settings.generator)
     try:
         get_generator(settings)
     except ContentgenError as error:
@@ -67,6 +70,7 @@ def check_settings_before_start(sender=None, **_kwargs) -> None:
     """
     try:
         settings = get_settings()
+        _check_broker_and_queues(settings)
         db.check_schema()
         if settings.generator == "transformers" and consumes_chunks():
             from contentgen.generation.transformers import resolve_model
@@ -79,6 +83,43 @@ def check_settings_before_start(sender=None, **_kwargs) -> None:
     pool = str(getattr(sender, "pool_cls", "")).lower()
     if ("solo" in pool or "thread" in pool) and consumes_chunks():
         _load_model_or_exit()
+
+
+@signals.beat_init.connect
+def check_beat_settings(**_kwargs) -> None:
+    """Refuse to run beat without a broker setting: its tasks would go to a default Redis
+    that no worker reads."""
+    try:
+        if not get_settings().broker_url:
+            raise InvalidInput(
+                "CONTENTGEN_BROKER_URL is not set, so beat would send its tasks where no worker "
+                "reads them; set it to the workers' broker, e.g. redis://127.0.0.1:6379/0"
+            )
+    except ContentgenError as error:
+        logger.critical("beat cannot start: %s", error)
+        raise SystemExit(1) from None
+
+
+def _check_broker_and_queues(settings) -> None:
+    """Refuse a worker without a broker setting, or one that consumes neither contentgen
+    queue: it would wait for tasks that never come.
+
+    Raises:
+        InvalidInput: naming the setting or the queues to use.
+    """
+    if not settings.broker_url:
+        raise InvalidInput(
+            "CONTENTGEN_BROKER_URL is not set, so no task would reach this worker; set it to "
+            "the broker that contentgen batch submit sends to, e.g. redis://127.0.0.1:6379/0"
+        )
+    consumed = sorted(app.amqp.queues.consume_from)
+    if not {settings.queue, settings.schedule_queue} & set(consumed):
+        raise InvalidInput(
+            f"this worker consumes {', '.join(consumed)}, but contentgen sends chunks to "
+            f'"{settings.queue}" (CONTENTGEN_QUEUE) and schedule tasks to '
+            f'"{settings.schedule_queue}" (CONTENTGEN_SCHEDULE_QUEUE); start it with '
+            f"-Q {settings.queue}, or set those settings to the queues you mean"
+        )
 
 
 @app.task(

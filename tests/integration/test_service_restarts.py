@@ -22,7 +22,7 @@ from contentgen import db
 from contentgen.settings import get_settings
 
 from ..conftest import EXAMPLES
-from .conftest import REPOSITORY, Worker
+from .conftest import REPOSITORY, Beat, Worker
 
 pytestmark = pytest.mark.integration
 
@@ -246,16 +246,23 @@ def test_dropped_database_connections_fail_no_request(service_env, tmp_path):
     assert "retry 1 of 10" in worker.output()
 
 
-@pytest.mark.parametrize("problem", ["unreachable", "old-schema"])
-def test_worker_without_usable_database_does_not_start(service_env, tmp_path, problem):
+@pytest.mark.parametrize("problem", ["unreachable", "old-schema", "no-broker", "other-queue"])
+def test_worker_without_usable_settings_does_not_start(service_env, tmp_path, problem):
     env = dict(service_env)
+    queues = None
     if problem == "unreachable":
         env["CONTENTGEN_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
         expected = b"is unreachable or failed"
-    else:
+    elif problem == "old-schema":
         db.downgrade("0008")
         expected = b"is at schema revision 0008, not the latest"
-    worker = Worker({**env, "CONTENTGEN_GENERATOR": "null"}, tmp_path / "worker.log")
+    elif problem == "no-broker":
+        env["CONTENTGEN_BROKER_URL"] = ""
+        expected = b"CONTENTGEN_BROKER_URL is not set, so no task would reach this worker"
+    else:
+        queues = "contentgn"
+        expected = b"this worker consumes contentgn, but contentgen sends chunks to"
+    worker = Worker({**env, "CONTENTGEN_GENERATOR": "null"}, tmp_path / "worker.log", queues=queues)
     try:
         exit_code = worker.process.wait(timeout=120)
     finally:
@@ -279,3 +286,15 @@ def test_bad_transport_option_named_in_error(service_env):
     assert "with the transport options (socket_timeout) is not usable" in result.stderr
     assert "-1" not in result.stderr.split("is not usable")[0]
     assert "Fix CONTENTGEN_BROKER_TRANSPORT_OPTIONS or CONTENTGEN_BROKER_URL" in result.stderr
+
+
+def test_beat_without_broker_does_not_start(service_env, tmp_path):
+    beat = Beat({**service_env, "CONTENTGEN_BROKER_URL": ""}, tmp_path, "beat")
+    try:
+        exit_code = beat.process.wait(timeout=120)
+    finally:
+        beat.stop()
+
+    log = (tmp_path / "beat.log").read_bytes()
+    assert exit_code != 0
+    assert b"beat cannot start: CONTENTGEN_BROKER_URL is not set" in log
