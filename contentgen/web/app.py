@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import DatabaseError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -122,6 +123,16 @@ def _add_error_handlers(app: FastAPI) -> None:
             return JSONResponse(body, status_code=status_code, headers=headers)
         return render(request, "error.html", {"message": message, "status_code": status_code},
                       status_code=status_code)  # fmt: skip
+
+    @app.exception_handler(DatabaseError)
+    async def on_database_error(request: Request, error: DatabaseError) -> Response:
+        # A database that went away mid-request, or a schema that a downgrade or a newer
+        # version changed under the running server: the operator's log gets the reason.
+        logger.error("%s %s failed in the database: %s", request.method, request.url.path, error)
+        message = translations(request_locale(request)).gettext(UNAVAILABLE_MESSAGE)
+        if _is_api(request):
+            return JSONResponse({"detail": message}, status_code=503)
+        return render(request, "error.html", {"message": message, "status_code": 503}, status_code=503)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, error: StarletteHTTPException) -> Response:

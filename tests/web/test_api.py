@@ -2,6 +2,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import ProgrammingError
 
 from contentgen import db
 from contentgen.channels import CHANNELS
@@ -599,3 +600,17 @@ def test_api_draft_checks_in_readers_language(api, seeded):
     # A result stored without a message keeps its English detail as the message.
     length = next(check for check in chinese if check["name"] == "length")
     assert length["message"] == length["detail"]
+
+
+def test_api_schema_changed_under_server_is_503(api, caplog, monkeypatch):
+    # PostgreSQL reports a column that a downgrade removed as a ProgrammingError.
+    def missing_column(*_args, **_kwargs):
+        raise ProgrammingError("SELECT batches.sent_at", {}, Exception("column batches.sent_at does not exist"))
+
+    monkeypatch.setattr("contentgen.web.api.list_batches", missing_column)
+
+    response = api("reviewer").get("/api/v1/batches")
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": UNAVAILABLE_MESSAGE}
+    assert "failed in the database" in caplog.text
