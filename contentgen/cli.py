@@ -152,9 +152,19 @@ def db_upgrade(
 def db_downgrade(
     revision: Annotated[str, typer.Argument(help='Target revision; "base" drops every table.')],
 ) -> None:
-    """Migrate the schema down to an older revision."""
-    db.downgrade(revision)
-    console.print(f"Database {db.display_url(get_settings().database_url)} is at {revision}.")
+    """Migrate the schema down to an older revision, dropping what later revisions added."""
+    before, after = db.downgrade(revision)
+    shown = db.display_url(get_settings().database_url)
+    if before == after:
+        console.print(f"Database {shown} is already at revision {after or 'base'}; nothing to do.")
+    elif after is None:
+        console.print(f"Dropped every table of database {shown} (it was at revision {before}).")
+    else:
+        console.print(
+            f"Migrated database {shown} down from revision {before} to {after}; the columns and "
+            f"tables added after {after} are dropped with their data. Run contentgen db upgrade "
+            "to add them back, empty."
+        )
 
 
 # --- templates --------------------------------------------------------------------------

@@ -187,8 +187,11 @@ def upgrade(revision: str = "head", url: str | None = None) -> tuple[str | None,
             engine.dispose()
 
 
-def downgrade(revision: str, url: str | None = None) -> None:
+def downgrade(revision: str, url: str | None = None) -> tuple[str | None, str | None]:
     """Migrate the database down to ``revision`` ("base" removes every table).
+
+    Returns:
+        The revision before and after; None after "base".
 
     Raises:
         InvalidInput: if no migration has that revision.
@@ -196,10 +199,18 @@ def downgrade(revision: str, url: str | None = None) -> None:
     """
     config = alembic_config(url)
     _check_revision(config, revision)
+    engine = create_db_engine(url) if url else get_engine()
     try:
+        before = current_revision(engine)
+        if before is not None and before not in known_revisions():
+            raise _unknown_revision(before)
         command.downgrade(config, revision)
+        return before, current_revision(engine)
     except DatabaseError as error:
         raise unreachable_database(error) from error
+    finally:
+        if url:
+            engine.dispose()
 
 
 def _check_revision(config: Config, revision: str) -> None:

@@ -706,6 +706,22 @@ def test_cli_db_upgrade_says_what_it_did(sqlite_settings):
     assert again.stdout.endswith(f" is already at revision {head}; nothing to do.\n")
 
 
+def test_cli_db_downgrade_says_what_it_dropped(sqlite_settings):
+    invoke("db", "upgrade")
+    head = db.head_revision()
+
+    down = invoke("db", "downgrade", "0008")
+    again = invoke("db", "downgrade", "0008")
+    base = invoke("db", "downgrade", "base")
+
+    assert down.stdout.endswith(
+        f" down from revision {head} to 0008; the columns and tables added after 0008 are dropped "
+        "with their data. Run contentgen db upgrade to add them back, empty.\n"
+    )
+    assert again.stdout.endswith(" is already at revision 0008; nothing to do.\n")
+    assert base.stdout.startswith("Dropped every table of database sqlite:///")
+
+
 def test_cli_database_from_newer_version_is_named(sqlite_settings):
     invoke("db", "upgrade")
     with db.get_engine().begin() as connection:
