@@ -252,7 +252,8 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[M
     per campaign segment, for Google Ads Editor's CSV import.
 
     An ad group with more than 15 headlines or 4 descriptions gets further ads. Returns the
-    rows and a warning for each ad below Google's minimum of 3 headlines and 2 descriptions.
+    rows and a warning for each ad group below Google's minimum of 3 headlines and 2
+    descriptions.
     """
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
@@ -278,24 +279,22 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[M
             -(-len(group["headlines"]) // MAX_HEADLINES),
             -(-len(group["descriptions"]) // MAX_DESCRIPTIONS),
         )
+        if len(group["headlines"]) < MIN_HEADLINES or len(group["descriptions"]) < MIN_DESCRIPTIONS:
+            template = N_(
+                'campaign "{campaign}", ad group "{ad_group}": {headlines} and {descriptions}; '
+                "Google Ads needs at least {min_headlines} and {min_descriptions}, so approve more"
+            )
+            warnings.append(Message(template, {
+                "campaign": group["campaign"],
+                "ad_group": group["ad_group"],
+                "headlines": _headlines(len(group["headlines"])),
+                "descriptions": _descriptions(len(group["descriptions"])),
+                "min_headlines": MIN_HEADLINES,
+                "min_descriptions": MIN_DESCRIPTIONS,
+            }))  # fmt: skip
         for index in range(ads):
-            headlines = group["headlines"][index * MAX_HEADLINES : (index + 1) * MAX_HEADLINES]
-            descriptions = group["descriptions"][
-                index * MAX_DESCRIPTIONS : (index + 1) * MAX_DESCRIPTIONS
-            ]
-            if len(headlines) < MIN_HEADLINES or len(descriptions) < MIN_DESCRIPTIONS:
-                template = N_(
-                    'campaign "{campaign}", ad group "{ad_group}": {headlines} and {descriptions}; '
-                    "Google Ads needs at least {min_headlines} and {min_descriptions}, so approve more"
-                )
-                warnings.append(Message(template, {
-                    "campaign": group["campaign"],
-                    "ad_group": group["ad_group"],
-                    "headlines": _headlines(len(headlines)),
-                    "descriptions": _descriptions(len(descriptions)),
-                    "min_headlines": MIN_HEADLINES,
-                    "min_descriptions": MIN_DESCRIPTIONS,
-                }))  # fmt: skip
+            headlines = _ad_part(group["headlines"], index, MAX_HEADLINES, MIN_HEADLINES)
+            descriptions = _ad_part(group["descriptions"], index, MAX_DESCRIPTIONS, MIN_DESCRIPTIONS)
             table.append(
                 [group["campaign"], group["ad_group"], "Responsive search ad"]
                 + _padded(headlines, MAX_HEADLINES)
@@ -303,6 +302,19 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[M
                 + [group["url"] or ""]
             )
     return table, warnings
+
+
+def _ad_part(items: list[str], index: int, size: int, minimum: int) -> list[str]:
+    """Return the ``index``-th ad's share of an ad group's headlines or descriptions.
+
+    A later ad whose share falls short of Google's minimum (20 headlines and 2 descriptions
+    make a second ad with none) reuses the group's first ones: the same approved text may
+    stand in several ads of an ad group.
+    """
+    part = items[index * size : (index + 1) * size]
+    if len(part) < minimum:
+        part += [item for item in items if item not in part][: minimum - len(part)]
+    return part
 
 
 def _headlines(count: int) -> Message:

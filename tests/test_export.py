@@ -156,7 +156,25 @@ def test_export_google_ads_splits_past_15_headlines():
     assert len(table) == 2
     assert table[0][3:18] == [f"Headline {number}" for number in range(15)]
     assert table[1][3:8] == [f"Headline {number}" for number in range(15, 20)]
-    assert len(warnings) == 1
+    # The second ad reuses the two descriptions, so both ads are complete.
+    assert table[0][18:20] == table[1][18:20] == ["Description 0", "Description 1"]
+    assert warnings == []
+
+
+def test_export_google_ads_tops_up_a_short_later_ad():
+    rows = [
+        {"channel": "google_ads_headline", "campaign": "c", "segment": "s", "campaign_name": "C",
+         "segment_name": "S", "final_url": None, "text": f"Headline {number}"}
+        for number in range(16)
+    ] + [
+        {"channel": "google_ads_description", "campaign": "c", "segment": "s", "campaign_name": "C",
+         "segment_name": "S", "final_url": None, "text": f"Description {number}"}
+        for number in range(2)
+    ]  # fmt: skip
+    table, _ = google_ads_rows(rows)
+    # 16 headlines: the second ad has the 16th and the first two again, to reach 3.
+    assert table[1][3:6] == ["Headline 15", "Headline 0", "Headline 1"]
+    assert table[1][6] == ""
 
 
 @pytest.mark.parametrize("format", ["csv", "json"])
