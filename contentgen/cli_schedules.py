@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -254,13 +255,24 @@ def schedules_run_due(
 
 
 def _print_outcomes(outcomes, handed_over: list[int], wait: bool) -> None:
-    for outcome in outcomes:
-        line = f"{outcome.campaign} {outcome.slot_at.isoformat()}: {outcome.status.value}"
-        if outcome.batch_id is not None:
-            line += f", batch {outcome.batch_id} with {plural(outcome.request_count, 'request')}"
-        if outcome.detail:
-            line += f" ({outcome.detail})"
-        console.print(line, highlight=False)
+    # Skipped slots in a row of one campaign with the same reason share a line: a schedule
+    # every few minutes can miss hundreds while the dispatcher is down.
+    for (campaign, status, detail), group in groupby(
+        outcomes, key=lambda outcome: (outcome.campaign, outcome.status, outcome.detail)
+    ):
+        runs = list(group)
+        if status is ScheduleRunStatus.SKIPPED and len(runs) > 1:
+            line = (f"{campaign} {runs[0].slot_at.isoformat()} to {runs[-1].slot_at.isoformat()}: "
+                    f"{len(runs)} slots {status.value}")  # fmt: skip
+            console.print(line + (f" ({detail})" if detail else ""), highlight=False)
+            continue
+        for outcome in runs:
+            line = f"{outcome.campaign} {outcome.slot_at.isoformat()}: {outcome.status.value}"
+            if outcome.batch_id is not None:
+                line += f", batch {outcome.batch_id} with {plural(outcome.request_count, 'request')}"
+            if outcome.detail:
+                line += f" ({outcome.detail})"
+            console.print(line, highlight=False)
     if not outcomes:
         console.print("No schedule slot is due.")
     if handed_over:

@@ -129,6 +129,9 @@ def test_cli_run_due_wait_failed_requests_exit_3(imported, monkeypatch):
 
     assert result.exit_code == 3, result.output
     assert count_rows(Batch) == 2
+    # Missed slots in a row share one line.
+    assert ("berlin-nightly 2026-03-27T01:30:00+00:00 to 2026-03-28T01:30:00+00:00: 2 slots skipped "
+            "(missed; the latest due slot") in result.stdout  # fmt: skip
     # The slots come first, then each batch's summary as it finishes.
     slots = result.stdout.index("berlin-nightly 2026-03-29T01:00:00+00:00: created, batch 1")
     summary = result.stdout.index("Batch 1 completed: 0 drafts, 2 failed.")
