@@ -109,10 +109,12 @@ def submit(
 
 
 def should_send(submission: Submission) -> bool:
-    """Tell whether a submitted batch's chunks go to the workers: those of a new batch, and
-    those of a batch that the idempotency key matched while none of its chunks has started,
-    since the client may be retrying after the broker was down. A chunk that runs twice
-    writes nothing the second time."""
+    """Tell whether a submitted batch's chunks go to the workers.
+
+    Those of a new batch do. So do those of a batch that the idempotency key matched while
+    none of its chunks has started, since the client may be retrying after the broker was
+    down. A chunk that runs twice writes nothing the second time.
+    """
     if submission.created:
         return True
     with session_scope() as session:
@@ -401,8 +403,9 @@ def sweep_stalled_batches(stalled_after: float | None = None) -> list[int]:
     A batch is stalled when it has pending requests, none of its requests finished and none
     of its chunks were sent in the last ``stalled_after`` seconds (default: the
     ``resend_stalled_after`` setting), and the queue is empty, so no message for it is
-    waiting. A sweep thus sends a batch again at most once per ``stalled_after``, even while
-    its earlier copies wait inside a worker for a retry. Messages of a worker killed mid-chunk
+    waiting. Since a send restarts the count (``Batch.sent_at``), sweeps send a batch again at
+    most once per ``stalled_after``, even while its earlier copies wait in a worker for a
+    retry. Messages of a worker killed mid-chunk
     are otherwise held by Redis until its visibility timeout, an hour by default. A chunk
     sent twice is harmless: its rows are locked while it runs and done rows are skipped.
     """

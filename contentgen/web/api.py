@@ -100,7 +100,7 @@ class InvalidRequestBody(ErrorBody):
     problems: list[FileProblem] | None = Field(None, description="One per error in an uploaded campaign file.")
 
 
-# The error answers that any route with a token may give, for the OpenAPI schema.
+# The error responses that any route with a token may send, for the OpenAPI schema.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No bearer token, or one that is unknown or revoked"},
     403: {"model": ErrorBody, "description": "The token's user lacks the role for this"},

@@ -184,7 +184,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Return the methods that some route answers at the request's path, for a 405's Allow.
+    """Return the methods that some route takes at the request's path, for a 405's Allow.
 
     Starlette's own header names the methods of the first route with the path only, so a
     page with a GET route and a POST route would claim to accept GET alone.
