@@ -8,6 +8,7 @@ file is valid, and every error names the file, the campaign key and the field.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import re
 from collections import Counter
@@ -430,13 +431,16 @@ def _undefined_brands(
         # The database's own error comes with the import; the file's problems come first.
         return []
     return [
-        _describe(path, data, {"loc": ("campaigns", index, "brand"), "msg": _undefined_brand(brand), "type": "brand"})
+        _describe(path, data, {"loc": ("campaigns", index, "brand"), "msg": _undefined_brand(brand, path.suffix.lower() == ".csv"), "type": "brand"})
         for index, brand in named.items()
         if brand in missing
     ]
 
 
-def _undefined_brand(brand: str) -> str:
+def _undefined_brand(brand: str, csv: bool = False) -> str:
+    if csv:
+        # A CSV file has no brands section.
+        return f'"{brand}" is not defined; import a YAML file that defines it under "brands" first'
     return f'"{brand}" is not defined; add it under "brands" in this file or import a file that defines it first'
 
 
@@ -819,7 +823,10 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
         if "\n" in value or len(value) > 40:
             message = 'must be a list, not one text; write one "- " line per item'
         else:
-            message = f'must be a list, not the single value "{value}"; write [{value}] or one "- " line per item'
+            quoted = json.dumps(value, ensure_ascii=False)
+            message = f'must be a list, not the single value {quoted}; write [{quoted}] or one "- " line per item'
+    elif detail["type"] == "list_type" and isinstance(detail.get("input"), dict):
+        message = 'must be a list; start each item with "- " on its own line'
     elif detail["type"] == "list_type" and detail.get("input", "") is None:
         message = "is empty; give it a list of values, or leave the key out"
     elif detail["type"] in ("int_parsing", "int_type") and not str(detail.get("input") or "").strip():
@@ -890,7 +897,8 @@ def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> 
     referenced = {campaign.brand for campaign in parsed.campaigns} - known_brands
     stored = set(session.scalars(select(Brand.key).where(Brand.key.in_(referenced))))
     problems = [
-        CampaignProblem(str(path), "campaign", campaign.key, None, "brand", _undefined_brand(campaign.brand))
+        CampaignProblem(str(path), "campaign", campaign.key, None, "brand",
+                        _undefined_brand(campaign.brand, parsed._csv_columns is not None))  # fmt: skip
         for campaign in parsed.campaigns
         if campaign.brand in referenced - stored
     ]

@@ -17,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
@@ -169,15 +170,7 @@ def upgrade(revision: str = "head", url: str | None = None) -> tuple[str | None,
     _check_revision(config, revision)
     engine = create_db_engine(url) if url else get_engine()
     try:
-        before = current_revision(engine)
-        if before is not None and before not in known_revisions():
-            raise _unknown_revision(before)
-        if before is None and "batches" in inspect(engine).get_table_names():
-            raise InfrastructureError(
-                f"database {display_url(config.attributes['database_url'])} has contentgen's "
-                "tables but no schema revision (no alembic_version row), so contentgen db "
-                "upgrade did not make it and cannot tell what to change; use an empty database"
-            )
+        before = _checked_revision(engine, config)
         command.upgrade(config, revision)
         return before, current_revision(engine)
     except DatabaseError as error:
@@ -201,16 +194,45 @@ def downgrade(revision: str, url: str | None = None) -> tuple[str | None, str | 
     _check_revision(config, revision)
     engine = create_db_engine(url) if url else get_engine()
     try:
-        before = current_revision(engine)
-        if before is not None and before not in known_revisions():
-            raise _unknown_revision(before)
-        command.downgrade(config, revision)
+        before = _checked_revision(engine, config)
+        known = known_revisions()
+        newer = revision == "head" or (
+            revision in known and before is not None and known.index(revision) > known.index(before)
+        )
+        if newer or (before is None and revision != "base"):
+            raise InvalidInput(
+                f'revision "{revision}" is not older than the database\'s revision '
+                f"{before or 'none'}; to move forward, run: contentgen db upgrade {revision}"
+            )
+        try:
+            command.downgrade(config, revision)
+        except CommandError as error:
+            raise InvalidInput(f'cannot migrate down to revision "{revision}": {error}') from None
         return before, current_revision(engine)
     except DatabaseError as error:
         raise unreachable_database(error) from error
     finally:
         if url:
             engine.dispose()
+
+
+def _checked_revision(engine: Engine, config: Config) -> str | None:
+    """Return the database's revision, refusing one this code does not know and tables that
+    no migration made.
+
+    Raises:
+        InfrastructureError: for either.
+    """
+    current = current_revision(engine)
+    if current is not None and current not in known_revisions():
+        raise _unknown_revision(current)
+    if current is None and "batches" in inspect(engine).get_table_names():
+        raise InfrastructureError(
+            f"database {display_url(config.attributes['database_url'])} has contentgen's "
+            "tables but no schema revision (no alembic_version row), so no migration made it "
+            "and contentgen cannot tell what to change; use an empty database"
+        )
+    return current
 
 
 def _check_revision(config: Config, revision: str) -> None:

@@ -264,7 +264,11 @@ def test_load_csv_empty_required_cell_says_fill_it_in(tmp_path):
     ("changes", "message"),
     [
         ({"channels": "email_subject"},
-         'channels: must be a list, not the single value "email_subject"; write [email_subject] or one "- " line'),
+         'channels: must be a list, not the single value "email_subject"; write ["email_subject"] or one "- " line'),
+        ({"product": {"name": "Boot", "features": "Light: 500 g"}},
+         'product.features: must be a list, not the single value "Light: 500 g"; write ["Light: 500 g"]'),
+        ({"segments": {"key": "weekend", "name": "Weekend hikers"}},
+         'segments: must be a list; start each item with "- " on its own line'),
         ({"channels": ["email_subject", "x_post", "email_subject"]},
          "channels: email_subject listed more than once; list each channel once"),
         ({"product": {"name": None}}, "product.name: is empty (a key with nothing after the colon is null in YAML)"),
@@ -276,7 +280,8 @@ def test_load_csv_empty_required_cell_says_fill_it_in(tmp_path):
         ({"product": {"name": "Boot", "features": "Waterproof\n- Grippy outsole"}},
          'product.features: must be a list, not one text; write one "- " line per item'),
     ],
-    ids=["single-channel", "repeated-channel", "null-name", "empty-name", "null-variants", "blank-variants",
+    ids=["single-channel", "colon-in-value", "single-segment", "repeated-channel", "null-name", "empty-name",
+         "null-variants", "blank-variants",
          "unknown-and-repeated-channel", "multi-line-list"],
 )  # fmt: skip
 def test_load_common_yaml_mistakes_explained(tmp_path, changes, message):
@@ -342,6 +347,14 @@ def import_file(folder: Path, data) -> Campaign:
     with db.session_scope() as session:
         (imported,) = import_campaign_file(session, path, load_campaign_file(path))
         return imported
+
+
+def test_import_csv_unknown_brand_says_to_import_it_first(database, tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(CSV_HEADER + "\nboot-launch,nobody,Ridgeline GTX,,,,,Weekend hikers,sms,1,en-US\n")
+    with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
+        import_campaign_file(session, path, load_campaign_file(path))
+    assert '"nobody" is not defined; import a YAML file that defines it under "brands" first' in str(raised.value)
 
 
 def test_import_schedule_starts_at_import(database, tmp_path):

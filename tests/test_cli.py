@@ -742,10 +742,21 @@ def test_cli_tables_without_revision_are_named(sqlite_settings):
     with db.get_engine().begin() as connection:
         connection.exec_driver_sql("DROP TABLE alembic_version")
 
-    result = invoke("db", "upgrade")
+    for result in (invoke("db", "upgrade"), invoke("db", "downgrade", "base")):
+        assert result.exit_code == 1
+        assert "has contentgen's tables but no schema revision (no alembic_version row)" in result.stderr
+    assert count_tables() > 1
 
-    assert result.exit_code == 1
-    assert "has contentgen's tables but no schema revision (no alembic_version row)" in result.stderr
+
+@pytest.mark.parametrize("target", ["head", "0011", "0010"])
+def test_cli_db_downgrade_to_a_newer_revision_exits_2(sqlite_settings, target):
+    invoke("db", "upgrade", "0009")
+
+    result = invoke("db", "downgrade", target)
+
+    assert result.exit_code == 2
+    assert f'revision "{target}" is not older than the database\'s revision 0009' in result.stderr
+    assert "Traceback" not in result.output
 
 
 def count_tables() -> int:

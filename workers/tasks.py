@@ -115,7 +115,7 @@ def _check_broker_and_queues(settings) -> None:
     consumed = sorted(app.amqp.queues.consume_from)
     if not {settings.queue, settings.schedule_queue} & set(consumed):
         raise InvalidInput(
-            f"this worker consumes {', '.join(consumed)}, but contentgen sends chunks to "
+            f"this worker consumes {', '.join(consumed) or 'no queue'}, but contentgen sends chunks to "
             f'"{settings.queue}" (CONTENTGEN_QUEUE) and schedule tasks to '
             f'"{settings.schedule_queue}" (CONTENTGEN_SCHEDULE_QUEUE); start it with '
             f"-Q {settings.queue}, or set those settings to the queues you mean"
