@@ -49,6 +49,8 @@ MAX_HEADLINES = 15
 MAX_DESCRIPTIONS = 4
 MIN_HEADLINES = 3
 MIN_DESCRIPTIONS = 2
+# Google Ads enables at most 3 responsive search ads per ad group.
+MAX_ADS_PER_GROUP = 3
 GOOGLE_ADS_COLUMNS = (
     "Campaign", "Ad group", "Ad type",
     *(f"Headline {number}" for number in range(1, MAX_HEADLINES + 1)),
@@ -251,9 +253,10 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[M
     """Group approved headlines and descriptions into responsive search ads, one ad group
     per campaign segment, for Google Ads Editor's CSV import.
 
-    An ad group with more than 15 headlines or 4 descriptions gets further ads. Returns the
-    rows and a warning for each ad group below Google's minimum of 3 headlines and 2
-    descriptions.
+    An ad group with more than 15 headlines or 4 descriptions gets further ads, up to 3; a
+    text repeated within a group is used once. Returns the rows, a warning for each ad group
+    below Google's minimum of 3 headlines and 2 descriptions, and one for each ad group with
+    texts left over after 3 ads.
     """
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
@@ -265,7 +268,9 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[M
              "url": row["final_url"], "headlines": [], "descriptions": []},
         )  # fmt: skip
         kind = "headlines" if row["channel"] == "google_ads_headline" else "descriptions"
-        group[kind].append(row["text"])
+        # Google Ads rejects an ad that repeats a headline or description.
+        if row["text"] not in group[kind]:
+            group[kind].append(row["text"])
 
     table: list[list[Any]] = []
     warnings: list[Message] = []
@@ -275,10 +280,25 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[M
             "so the file has its header only; approve some, or export csv or json"
         )))  # fmt: skip
     for group in groups.values():
-        ads = max(
-            -(-len(group["headlines"]) // MAX_HEADLINES),
-            -(-len(group["descriptions"]) // MAX_DESCRIPTIONS),
+        ads = min(
+            MAX_ADS_PER_GROUP,
+            max(-(-len(group["headlines"]) // MAX_HEADLINES), -(-len(group["descriptions"]) // MAX_DESCRIPTIONS)),
         )
+        left_headlines = group["headlines"][ads * MAX_HEADLINES :]
+        left_descriptions = group["descriptions"][ads * MAX_DESCRIPTIONS :]
+        if left_headlines or left_descriptions:
+            template = N_(
+                'campaign "{campaign}", ad group "{ad_group}": {headlines} and {descriptions} are '
+                "left out, since Google Ads takes at most {ads} responsive search ads per ad "
+                "group; reject the weaker ones, or export csv for all of them"
+            )
+            warnings.append(Message(template, {
+                "campaign": group["campaign"],
+                "ad_group": group["ad_group"],
+                "headlines": _headlines(len(left_headlines)),
+                "descriptions": _descriptions(len(left_descriptions)),
+                "ads": MAX_ADS_PER_GROUP,
+            }))  # fmt: skip
         if len(group["headlines"]) < MIN_HEADLINES or len(group["descriptions"]) < MIN_DESCRIPTIONS:
             template = N_(
                 'campaign "{campaign}", ad group "{ad_group}": {headlines} and {descriptions}; '

@@ -224,3 +224,32 @@ def test_export_without_approved_drafts_warns(synced, format):
     batch_id = seed_batch(synced)
     warnings = [str(warning) for warning in exported(batch_id, format).warnings]
     assert warnings == [f"batch {batch_id} has no approved drafts, so the file has none; approve drafts first"]
+
+
+def google_ads_input(headlines: list[str], descriptions: list[str]) -> list[dict]:
+    common = {"campaign": "c", "segment": "s", "campaign_name": "C", "segment_name": "S", "final_url": None}
+    return [{**common, "channel": "google_ads_headline", "text": text} for text in headlines] + [
+        {**common, "channel": "google_ads_description", "text": text} for text in descriptions
+    ]
+
+
+def test_export_google_ads_makes_at_most_3_ads_per_group():
+    rows = google_ads_input([f"Headline {n}" for n in range(25)], [f"Description {n}" for n in range(25)])
+
+    table, warnings = google_ads_rows(rows)
+
+    assert len(table) == 3
+    assert [str(warning) for warning in warnings] == [
+        'campaign "C", ad group "S": 0 headlines and 13 descriptions are left out, since Google Ads '
+        "takes at most 3 responsive search ads per ad group; reject the weaker ones, or export csv "
+        "for all of them"
+    ]
+
+
+def test_export_google_ads_uses_a_repeated_text_once():
+    rows = google_ads_input(["Same text"] * 5 + ["Other text"], ["Dry feet", "Dry feet", "Grip"])
+
+    table, warnings = google_ads_rows(rows)
+
+    assert table[0][3:6] == ["Same text", "Other text", ""]
+    assert "2 headlines and 2 descriptions; Google Ads needs at least 3 and 2" in str(warnings[0])
