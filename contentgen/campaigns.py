@@ -444,6 +444,38 @@ def _undefined_brand(brand: str, csv: bool = False) -> str:
     return f'"{brand}" is not defined; add it under "brands" in this file or import a file that defines it first'
 
 
+def undefined_brands(
+    path: Path, parsed: CampaignFile, known_brands: Callable[[set[str]], set[str]]
+) -> list[CampaignProblem]:
+    """List the campaigns of a valid file whose brand neither the file defines nor
+    ``known_brands`` finds."""
+    named = {campaign.brand for campaign in parsed.campaigns} - {brand.key for brand in parsed.brands}
+    if not named:
+        return []
+    missing = named - known_brands(named)
+    return [
+        CampaignProblem(str(path), "campaign", campaign.key, None, "brand",
+                        _undefined_brand(campaign.brand, parsed._csv_columns is not None))
+        for campaign in parsed.campaigns
+        if campaign.brand in missing
+    ]  # fmt: skip
+
+
+def defined_brand_keys(path: Path) -> set[str]:
+    """Return the brand keys that a YAML campaign file defines, without validating it; an
+    unreadable file or a CSV file (which has no brands) defines none."""
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        return set()
+    try:
+        data = _read_yaml(path)
+    except (InvalidInput, OSError):
+        return set()
+    brands = data.get("brands") if isinstance(data, dict) else None
+    if not isinstance(brands, list):
+        return set()
+    return {brand["key"] for brand in brands if isinstance(brand, dict) and isinstance(brand.get("key"), str)}
+
+
 def stored_brand_keys(keys: set[str]) -> set[str]:
     """Return which of ``keys`` name imported brands.
 
@@ -893,15 +925,9 @@ def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> 
     Raises:
         InvalidInput: if a campaign names a brand that is neither in the file nor imported.
     """
-    known_brands = {brand.key for brand in parsed.brands}
-    referenced = {campaign.brand for campaign in parsed.campaigns} - known_brands
-    stored = set(session.scalars(select(Brand.key).where(Brand.key.in_(referenced))))
-    problems = [
-        CampaignProblem(str(path), "campaign", campaign.key, None, "brand",
-                        _undefined_brand(campaign.brand, parsed._csv_columns is not None))  # fmt: skip
-        for campaign in parsed.campaigns
-        if campaign.brand in referenced - stored
-    ]
+    problems = undefined_brands(
+        path, parsed, lambda keys: set(session.scalars(select(Brand.key).where(Brand.key.in_(keys))))
+    )
     if problems:
         raise InvalidCampaignFile(f'campaign file "{path}" is invalid; nothing was imported:', problems)
 

@@ -32,9 +32,12 @@ from contentgen.batches import (
 )
 from contentgen.campaigns import (
     CampaignFile,
+    InvalidCampaignFile,
+    defined_brand_keys,
     import_campaign_file,
     load_campaign_file,
     stored_brand_keys,
+    undefined_brands,
 )
 from contentgen.chunks import run_chunk
 from contentgen.db import check_schema, session_scope
@@ -75,7 +78,7 @@ def submit(
         raise InvalidInput("pass either campaign files or --campaign KEY, not both")
 
     # Every file is validated before anything is written.
-    parsed_files = [(path, load_campaign_file(path, stored_brand_keys)) for path in campaign_files]
+    parsed_files = _load_files(campaign_files)
     _check_same_definitions(parsed_files)
     digest = _submission_digest(parsed_files, campaign_keys) if idempotency_key else None
     check_schema()
@@ -158,6 +161,44 @@ def _earlier_submission(batch: Batch, idempotency_key: str, digest: str | None) 
             batch=batch.id,
         )  # fmt: skip
     return Submission(batch.id, batch.request_count, created=False)
+
+
+def _load_files(paths: Sequence[Path]) -> list[tuple[Path, CampaignFile]]:
+    """Load and validate every file, reporting the problems of all of them together.
+
+    A brand counts as defined when one of the files defines it or it is imported.
+
+    Raises:
+        InvalidCampaignFile: listing the problems of every invalid file.
+        InvalidInput: for a file that cannot be read at all.
+    """
+    defined: set[str] | None = None
+
+    def known_brands(keys: set[str]) -> set[str]:
+        nonlocal defined
+        if defined is None:
+            defined = {key for path in paths for key in defined_brand_keys(path)}
+        found = keys & defined
+        return found | stored_brand_keys(keys - found) if keys - found else found
+
+    loaded, problems = [], []
+    for path in paths:
+        try:
+            loaded.append((path, load_campaign_file(path, known_brands)))
+        except InvalidCampaignFile as error:
+            problems += error.details
+    if not problems:
+        return loaded
+    # The valid files' undefined brands would otherwise come up only after these are fixed.
+    try:
+        for path, parsed in loaded:
+            problems += undefined_brands(path, parsed, known_brands)
+    except ContentgenError:
+        pass
+    files = sorted({problem.path for problem in problems})
+    if len(files) == 1:
+        raise InvalidCampaignFile(f'campaign file "{files[0]}" is invalid; nothing was imported:', problems)
+    raise InvalidCampaignFile(f"{len(files)} campaign files are invalid; nothing was imported:", problems)
 
 
 def _check_same_definitions(parsed_files: Sequence[tuple[Path, CampaignFile]]) -> None:

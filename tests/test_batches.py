@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from contentgen import db
 from contentgen.batches import batch_progress, pending_chunks
+from contentgen.campaigns import InvalidCampaignFile
 from contentgen.dispatch import should_send, submit
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.models import Batch, BatchStatus, Campaign, Draft, DraftStatus, GenerationRequest
@@ -374,3 +375,32 @@ def test_stalled_batches_wait_for_the_last_send(synced):
     assert stalled(datetime.now(UTC) - timedelta(minutes=1)) == []
     assert stalled(hour_ago) == [batch_id]
     assert stalled(None) == [batch_id]
+
+
+def test_submit_lists_every_files_problems_in_one_round(synced):
+    ghost = synced / "ghost.yaml"
+    ghost.write_text(yaml.safe_dump({"campaigns": [{
+        "key": "ghost-launch", "brand": "ghost", "product": {"name": "Boot"},
+        "segments": [{"key": "a", "name": "A"}], "channels": ["email_subject"],
+    }]}), encoding="utf-8")  # fmt: skip
+    brands = synced / "brands.yaml"
+    brands.write_text(yaml.safe_dump({
+        "brands": [{"key": "trailpeak", "name": "TrailPeak"}],
+        "campaigns": [{"key": "bad", "brand": "trailpeak", "product": {"name": "Boot"},
+                       "segments": [{"key": "a", "name": "A"}], "channels": ["bogus"]}],
+    }), encoding="utf-8")  # fmt: skip
+    uses_brand = synced / "uses.yaml"
+    uses_brand.write_text(yaml.safe_dump({"campaigns": [{
+        "key": "uses", "brand": "trailpeak", "product": {"name": "Boot"},
+        "segments": [{"key": "a", "name": "A"}], "channels": ["email_subject"], "variants": 0,
+    }]}), encoding="utf-8")  # fmt: skip
+
+    with pytest.raises(InvalidCampaignFile) as raised:
+        submit([ghost, brands, uses_brand])
+
+    found = {(Path(problem.path).name, problem.key, problem.field) for problem in raised.value.details}
+    # The brand that brands.yaml defines is not reported as undefined in uses.yaml.
+    assert found == {("brands.yaml", "bad", "channels"), ("uses.yaml", "uses", "variants"),
+                     ("ghost.yaml", "ghost-launch", "brand")}  # fmt: skip
+    assert str(raised.value).startswith("3 campaign files are invalid; nothing was imported:")
+    assert count_rows(Batch) == 0
