@@ -319,6 +319,11 @@ class CampaignFile(_Spec):
     # campaign, so importing it keeps the fields that its columns leave out.
     _csv_columns: frozenset[str] | None = PrivateAttr(default=None)
 
+    @property
+    def csv_columns(self) -> frozenset[str] | None:
+        """The columns of a CSV file, or None for YAML."""
+        return self._csv_columns
+
     @model_validator(mode="after")
     def _unique_keys(self) -> CampaignFile:
         for kind, items in (("brand", self.brands), ("campaign", self.campaigns)):
@@ -455,7 +460,7 @@ def undefined_brands(
     missing = named - known_brands(named)
     return [
         CampaignProblem(str(path), "campaign", campaign.key, None, "brand",
-                        _undefined_brand(campaign.brand, parsed._csv_columns is not None))
+                        _undefined_brand(campaign.brand, parsed.csv_columns is not None))
         for campaign in parsed.campaigns
         if campaign.brand in missing
     ]  # fmt: skip

@@ -128,7 +128,7 @@ def _submission_digest(
     parsed_files: Sequence[tuple[Path, CampaignFile]], campaign_keys: Sequence[str]
 ) -> str:
     """Return a SHA-256 of what is submitted: the definitions in the files, whatever their
-    names, format or order, or the set of campaign keys."""
+    names, layout or order, with a CSV file's columns, or the set of campaign keys."""
     if campaign_keys:
         content: dict[str, Any] = {"campaign_keys": sorted(set(campaign_keys))}
     else:
@@ -137,7 +137,7 @@ def _submission_digest(
             content["brands"].update((brand.key, brand.model_dump(mode="json")) for brand in parsed.brands)
             # A CSV file sets only its columns' fields and keeps the stored campaign's others,
             # so the same values from files with other columns import differently.
-            columns = None if parsed._csv_columns is None else sorted(parsed._csv_columns)
+            columns = None if parsed.csv_columns is None else sorted(parsed.csv_columns)
             content["campaigns"].update(
                 (campaign.key, {"fields": campaign.model_dump(mode="json"), "csv_columns": columns})
                 for campaign in parsed.campaigns
