@@ -112,9 +112,8 @@ def _add_error_handlers(app: FastAPI) -> None:
             # The reason names the database or broker (user, host, database name), which
             # is for the operator's log, not for every client.
             logger.error("%s %s failed: %s", request.method, request.url.path, error)
-            message = translations(request_locale(request)).gettext(UNAVAILABLE_MESSAGE)
-        else:
-            message = translate_error(error, request_locale(request))
+            return _unavailable(request, status_code)
+        message = translate_error(error, request_locale(request))
         if _is_api(request):
             body: dict[str, object] = {"detail": message}
             if isinstance(error, InvalidCampaignFile):
@@ -129,10 +128,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         # A database that went away mid-request, or a schema that a downgrade or a newer
         # version changed under the running server: the operator's log gets the reason.
         logger.error("%s %s failed in the database: %s", request.method, request.url.path, error)
-        message = translations(request_locale(request)).gettext(UNAVAILABLE_MESSAGE)
-        if _is_api(request):
-            return JSONResponse({"detail": message}, status_code=503)
-        return render(request, "error.html", {"message": message, "status_code": 503}, status_code=503)
+        return _unavailable(request)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -181,6 +177,15 @@ def _add_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": message, "errors": errors}, status_code=422)
         return render(request, "error.html", {"message": message, "status_code": 422},
                       status_code=422)  # fmt: skip
+
+
+def _unavailable(request: Request, status_code: int = 503) -> Response:
+    """Return the general message for a server-side failure; the caller logged the reason."""
+    message = translations(request_locale(request)).gettext(UNAVAILABLE_MESSAGE)
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=status_code)
+    return render(request, "error.html", {"message": message, "status_code": status_code},
+                  status_code=status_code)  # fmt: skip
 
 
 def _allowed_methods(request: Request) -> list[str]:
