@@ -82,7 +82,7 @@ def test_submit_same_idempotency_key_same_batch(synced):
     assert count_rows(GenerationRequest) == 24
 
 
-def test_submit_same_key_same_content_in_other_layout_same_batch(synced):
+def test_submit_key_other_layout_same_batch(synced):
     first = submit([campaign_file(synced)], idempotency_key="spring-2027")
     # The same definitions, with other key order and flow style, under another name.
     data = yaml.safe_load(campaign_file(synced).read_text(encoding="utf-8"))
@@ -112,7 +112,7 @@ def test_submit_same_key_other_content_is_refused(synced):
         assert session.scalar(select(Campaign.spec))["variants"] == 4
 
 
-def test_submit_same_key_for_campaign_keys_after_file_is_refused(synced):
+def test_submit_key_reused_for_campaign_keys(synced):
     submit([campaign_file(synced)], idempotency_key="k")
     with pytest.raises(InvalidInput, match='idempotency key "k" already made batch 1'):
         submit(campaign_keys=["boot-launch"], idempotency_key="k")
@@ -121,7 +121,7 @@ def test_submit_same_key_for_campaign_keys_after_file_is_refused(synced):
     assert (same.batch_id, same.created) == (again.batch_id, False)
 
 
-def test_submit_same_key_csv_with_other_columns_is_refused(synced):
+def test_submit_key_reused_csv_other_columns(synced):
     # Without a seed column, a CSV row keeps the stored campaign's seed; with one, it sets it.
     submit([campaign_file(synced)])
     header = "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale"

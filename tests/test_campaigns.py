@@ -251,7 +251,7 @@ def test_load_csv_bad_row_names_row_and_field(tmp_path):
     assert 'row 3, campaign "trail-hat": channels: "billboard" is not a known channel' in message
 
 
-def test_load_csv_empty_required_cell_says_fill_it_in(tmp_path):
+def test_load_csv_empty_cell_hint(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text(
         "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
@@ -296,7 +296,7 @@ def test_load_unknown_and_repeated_channels_reported_together(tmp_path):
     assert "email_subject listed more than once" in message
 
 
-def test_load_control_characters_and_field_errors_in_one_round(tmp_path):
+def test_load_controls_with_field_errors(tmp_path):
     data = {"brands": [{**brand(), "name": "Trail\u202ePeak"}], "campaigns": [campaign(variants=0)]}
     with pytest.raises(InvalidCampaignFile) as raised:
         load_campaign_file(write_yaml(tmp_path, data))
@@ -349,7 +349,7 @@ def import_file(folder: Path, data) -> Campaign:
         return imported
 
 
-def test_import_csv_unknown_brand_says_to_import_it_first(database, tmp_path):
+def test_import_csv_unknown_brand_hint(database, tmp_path):
     path = tmp_path / "products.csv"
     path.write_text(CSV_HEADER + "\nboot-launch,nobody,Ridgeline GTX,,,,,Weekend hikers,sms,1,en-US\n")
     with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
@@ -500,7 +500,7 @@ def test_load_invisible_control_character_rejected(tmp_path, character):
     assert expected in message
 
 
-def test_load_lists_every_control_character_by_row_and_column(tmp_path):
+def test_load_csv_controls_located(tmp_path):
     path = tmp_path / "controls.csv"
     path.write_text(
         "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
@@ -798,10 +798,10 @@ def test_load_csv_in_gb18030_names_the_fix(tmp_path):
 
 def test_load_lists_undefined_brand_with_other_problems(tmp_path):
     data = {"campaigns": [campaign(brand="trailpeek", variants=0), campaign("hat-launch", brand="stored")]}
-    asked = []
+    requested = []
 
     def stored_brands(keys):
-        asked.append(keys)
+        requested.append(keys)
         return {"stored"} & keys
 
     with pytest.raises(InvalidCampaignFile) as raised:
@@ -810,7 +810,7 @@ def test_load_lists_undefined_brand_with_other_problems(tmp_path):
     assert [(problem.key, problem.field) for problem in raised.value.details] == [
         ("boot-launch", "variants"), ("boot-launch", "brand"),
     ]  # fmt: skip
-    assert asked == [{"trailpeek", "stored"}]
+    assert requested == [{"trailpeek", "stored"}]
 
 
 def test_load_brand_lookup_failure_keeps_the_file_problems(tmp_path):

@@ -108,7 +108,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "The record changed since you read it, or its state forbids this"},
     413: {"model": ErrorBody, "description": "The request body is over the size limit"},
     422: {"model": InvalidRequestBody, "description": "An invalid parameter, body or campaign file"},
-    503: {"model": ErrorBody, "description": "The database or broker is unreachable or failed; the server log says why"},
+    503: {"model": ErrorBody, "description": "The database or broker is unreachable or failed; the server log gives the reason"},
 }
 
 router = APIRouter(tags=["contentgen"], dependencies=[Depends(forbid_unknown_query)], responses=ERROR_RESPONSES)
@@ -414,8 +414,8 @@ def get_drafts(actor: Viewer, query: Annotated[DraftsQuery, Query()]) -> dict[st
 
 @router.get("/drafts/{draft_id}", summary="One draft with its prompt, provenance, checks and history")
 def get_draft(request: Request, draft_id: int, actor: Viewer) -> dict[str, Any]:
-    """Each check has its ``detail`` in English, for scripts, and as ``message`` in the
-    caller's language (the user's setting, else Accept-Language)."""
+    """Return one draft. Each check has its ``detail`` in English, for scripts, and as
+    ``message`` in the caller's language (the user's setting, else Accept-Language)."""
     locale = request_locale(request)
     with db.session_scope() as session:
         details = draft_details(session, draft_id, messages=True)
@@ -452,7 +452,7 @@ def post_edit(draft_id: int, body: EditBody, actor: Reviewer) -> dict[str, Any]:
 def post_bulk(request: Request, body: BulkBody, actor: Reviewer) -> dict[str, Any]:
     """Drafts whose status does not allow the action are counted in ``skipped`` by status.
     An approval leaves out drafts over their hard limit or with a banned term, and
-    ``breaking_rules`` says why for each, by draft id."""
+    ``breaking_rules`` gives the reason for each, by draft id."""
     if body.filter is not None and body.drafts:
         raise InvalidInput.from_template(
             N_("give either drafts or a filter, not both; nothing was changed")
@@ -514,7 +514,7 @@ def get_user_tokens(username: str, actor: Admin) -> list[dict[str, Any]]:
 
 @router.delete("/users/{username}/tokens/{token_id}", summary="Revoke one of a user's API tokens")
 def delete_user_token(username: str, token_id: int, actor: Admin) -> dict[str, Any]:
-    """The token stops working at once; the user's other tokens and page sessions do not."""
+    """Revoke the token at once; the user's other tokens and page sessions keep working."""
     with db.session_scope() as session:
         return {**_token_json(revoke_api_token(session, username, token_id)), "revoked": True}
 
