@@ -467,8 +467,10 @@ def undefined_brands(
 
 
 def defined_brand_keys(path: Path) -> set[str]:
-    """Return the brand keys that a YAML campaign file defines, without validating it; an
-    unreadable file or a CSV file (which has no brands) defines none."""
+    """Return the brand keys that a YAML campaign file defines, without validating it.
+
+    An unreadable file defines none, and so does a CSV file, because it has no brands.
+    """
     if path.suffix.lower() not in (".yaml", ".yml"):
         return set()
     try:

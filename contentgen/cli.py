@@ -139,13 +139,13 @@ def db_upgrade(
 ) -> None:
     """Create the tables, or migrate them to the latest schema."""
     before, after = db.upgrade(revision)
-    shown = db.display_url(get_settings().database_url)
+    shown_url = db.display_url(get_settings().database_url)
     if before is None:
-        console.print(f"Created the tables of database {shown} at revision {after}.")
+        console.print(f"Created the tables of database {shown_url} at revision {after}.")
     elif before == after:
-        console.print(f"Database {shown} is already at revision {after}; nothing to do.")
+        console.print(f"Database {shown_url} is already at revision {after}; nothing to do.")
     else:
-        console.print(f"Migrated database {shown} from revision {before} to {after}.")
+        console.print(f"Migrated database {shown_url} from revision {before} to {after}.")
 
 
 @db_app.command("downgrade")
@@ -154,14 +154,14 @@ def db_downgrade(
 ) -> None:
     """Migrate the schema down to an older revision, dropping what later revisions added."""
     before, after = db.downgrade(revision)
-    shown = db.display_url(get_settings().database_url)
+    shown_url = db.display_url(get_settings().database_url)
     if before == after:
-        console.print(f"Database {shown} is already at revision {after or 'base'}; nothing to do.")
+        console.print(f"Database {shown_url} is already at revision {after or 'base'}; nothing to do.")
     elif after is None:
-        console.print(f"Dropped every table of database {shown} (it was at revision {before}).")
+        console.print(f"Dropped every table of database {shown_url} (it was at revision {before}).")
     else:
         console.print(
-            f"Migrated database {shown} down from revision {before} to {after}; the columns and "
+            f"Migrated database {shown_url} down from revision {before} to {after}; the columns and "
             f"tables added after {after} are dropped with their data. Run contentgen db upgrade "
             "to add them back, empty."
         )

@@ -87,10 +87,10 @@ def parse_now(value: str | None) -> datetime:
         ) from None
     if moment.tzinfo is None:
         # Written out in full, since "2026-12-06" + "Z" is no ISO 8601 time.
-        shown = moment.isoformat(timespec="minutes" if not moment.second and not moment.microsecond else "auto")
+        example = moment.isoformat(timespec="minutes" if not moment.second and not moment.microsecond else "auto")
         raise InvalidInput(
             f'--now "{value}" has no UTC offset, so it names no single instant; '
-            f"add one, e.g. {shown}+02:00 or {shown}Z"
+            f"add one, e.g. {example}+02:00 or {example}Z"
         )
     try:
         moment = to_utc(moment)

@@ -444,8 +444,8 @@ def sweep_stalled_batches(stalled_after: float | None = None) -> list[int]:
     A batch is stalled when it has pending requests, none of its requests finished and none
     of its chunks were sent in the last ``stalled_after`` seconds (default: the
     ``resend_stalled_after`` setting), and the queue is empty, so no message for it is
-    waiting. Since a send restarts the count (``Batch.sent_at``), sweeps send a batch again at
-    most once per ``stalled_after``, even while its earlier copies wait in a worker for a
+    waiting. Since a send restarts the count (``Batch.sent_at``), sweeps send a batch again no
+    more than once per ``stalled_after``, even while its earlier copies wait in a worker for a
     retry. Messages of a worker killed mid-chunk
     are otherwise held by Redis until its visibility timeout, an hour by default. A chunk
     sent twice is harmless: its rows are locked while it runs and done rows are skipped.

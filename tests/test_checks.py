@@ -366,7 +366,7 @@ def test_rule_pack_term_in_traditional_script_is_banned():
     assert "最佳" in banned.detail
 
 
-def test_allowed_word_in_traditional_script_or_spaced_stays_allowed():
+def test_allowed_word_traditional_or_spaced():
     # 最 is banned in zh-CN ads, but 最後 is the Traditional spelling of the allowed 最后,
     # and "最 近" is 最近 with a space, skipped as in terms.
     terms = [Term("最", "zh-cn-absolute-terms", ("最后", "最近"))]

@@ -749,7 +749,7 @@ def test_cli_tables_without_revision_are_named(sqlite_settings):
 
 
 @pytest.mark.parametrize("target", ["head", "0011", "0010"])
-def test_cli_db_downgrade_to_a_newer_revision_exits_2(sqlite_settings, target):
+def test_cli_db_downgrade_newer_target(sqlite_settings, target):
     invoke("db", "upgrade", "0009")
 
     result = invoke("db", "downgrade", target)

@@ -161,7 +161,7 @@ def test_export_google_ads_splits_past_15_headlines():
     assert warnings == []
 
 
-def test_export_google_ads_tops_up_a_short_later_ad():
+def test_export_google_ads_short_ad_topped_up():
     rows = [
         {"channel": "google_ads_headline", "campaign": "c", "segment": "s", "campaign_name": "C",
          "segment_name": "S", "final_url": None, "text": f"Headline {number}"}
@@ -233,7 +233,7 @@ def google_ads_input(headlines: list[str], descriptions: list[str]) -> list[dict
     ]
 
 
-def test_export_google_ads_makes_at_most_3_ads_per_group():
+def test_export_google_ads_three_ads_max():
     rows = google_ads_input([f"Headline {n}" for n in range(25)], [f"Description {n}" for n in range(25)])
 
     table, warnings = google_ads_rows(rows)

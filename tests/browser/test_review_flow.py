@@ -241,7 +241,7 @@ def test_browser_queue_fits_phone_screen(review_batch, server, browser):
         context.close()
 
 
-def test_browser_a_key_on_text_over_its_limit_goes_to_edit(review_batch, server, page):
+def test_browser_a_key_over_limit(review_batch, server, page):
     batch_id, _ = review_batch
     headline = draft_ids(batch_id, "google_ads_headline")[0]
     with db.session_scope() as session:

@@ -98,7 +98,7 @@ def test_submit_with_broker_down_then_resume(service_env, start_worker, tmp_path
         assert session.scalar(select(func.count()).select_from(Draft)) == 8
 
 
-def test_resubmit_with_same_key_after_broker_down_runs_batch(service_env, start_worker, tmp_path):
+def test_resubmit_key_after_broker_down(service_env, start_worker, tmp_path):
     null = {**service_env, "CONTENTGEN_GENERATOR": "null"}
     campaign = str(small_campaign(tmp_path))
     down = {**null, "CONTENTGEN_BROKER_URL": "redis://127.0.0.1:1/0"}

@@ -245,7 +245,7 @@ def test_api_submit_file_and_read_status(api, tmp_path):
     assert status["requests"] == {"pending": 12, "done": 0, "failed": 0, "cancelled": 0}
 
 
-def test_api_replay_of_finished_batch_says_nothing_is_left(api, tmp_path):
+def test_api_replay_finished_batch(api, tmp_path):
     content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
     first = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
                                  data={"idempotency_key": "done"})  # fmt: skip
@@ -430,7 +430,7 @@ def test_api_broken_json_names_request_body(api):
     )
 
 
-def test_api_form_body_on_json_route_says_to_send_json(api, seeded):
+def test_api_form_body_needs_json(api, seeded):
     response = api("reviewer").post(f"/api/v1/drafts/{seeded.draft_ids[0]}/approve", data={"version": "1"})
     assert response.status_code == 422
     assert "send the fields as a JSON object with the header Content-Type: application/json" in (

@@ -707,7 +707,7 @@ def test_pages_queue_repeated_or_empty_parameter_is_refused(client_for, query, m
     assert alert_of(response.text).startswith(message)
 
 
-def test_pages_rejected_draft_says_it_is_not_in_the_open_queue(client_for, seeded):
+def test_pages_rejected_draft_not_in_queue(client_for, seeded):
     client, token = client_for("reviewer")
     draft_id = seeded.draft_ids[0]
     client.post(f"/drafts/{draft_id}/reject",
