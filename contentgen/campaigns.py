@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from contentgen.channels import CHANNELS, validate_channel_limits
 from contentgen.checks import control_character
 from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.i18n import N_, Message, MessageValueError
 from contentgen.models import Brand, Campaign, utcnow
 from contentgen.rules import RULE_PACKS, can_match
 
@@ -60,9 +61,9 @@ def _matchable(term: str) -> str:
     # Terms match on their letters and digits, skipping punctuation, symbols and emoji
     # between them, so a term of those alone ("...", "((") would never match anything.
     if not can_match(term):
-        raise ValueError(
-            f'"{term}" has no letter, digit or one of # % $ + & @, so it can never match; '
-            "write a word"
+        raise MessageValueError(
+            N_('"{term}" has no letter, digit or one of # % $ + & @, so it can never match; write a word'),
+            term=term,
         )
     return term
 
@@ -72,7 +73,7 @@ def _matchable(term: str) -> str:
 def _not_boolean(value: Any) -> Any:
     # YAML reads "true" and "yes" as booleans, which pydantic would take as 1 and 0.
     if isinstance(value, bool):
-        raise ValueError(f'expected a whole number such as 3, not "{str(value).lower()}"')
+        raise MessageValueError(N_('expected a whole number such as 3, not "{value}"'), value=str(value).lower())
     return value
 
 
@@ -86,7 +87,7 @@ Term = Annotated[
     AfterValidator(_matchable),
 ]
 
-KEY_HINT = "use lowercase letters, digits, - and _ (at most 100 characters)"
+KEY_HINT = N_("use lowercase letters, digits, - and _ (at most 100 characters)")
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,12 @@ class CampaignProblem:
     # The CSV line number (header = 1), for CSV files.
     row: int | None
     field: str
-    message: str
+    text: Message
+
+    @property
+    def message(self) -> str:
+        """The problem in English."""
+        return str(self.text)
 
     def __str__(self) -> str:
         owner = ""
@@ -112,10 +118,17 @@ class CampaignProblem:
 
 
 class InvalidCampaignFile(InvalidInput):
-    """A campaign file with validation errors; ``details`` has them one by one."""
+    """Campaign files with validation errors; ``details`` has them one by one."""
 
-    def __init__(self, message: str, details: list[CampaignProblem]) -> None:
-        super().__init__(message, [str(detail) for detail in details])
+    def __init__(self, details: list[CampaignProblem]) -> None:
+        files = sorted({detail.path for detail in details})
+        if len(files) == 1:
+            template, params = N_('campaign file "{path}" is invalid; nothing was imported:'), {"path": files[0]}
+        else:
+            template, params = N_("{count} campaign files are invalid; nothing was imported:"), {"count": len(files)}
+        super().__init__(template.format(**params), [str(detail) for detail in details])
+        self.template = template
+        self.params = params
         self.details = details
 
 
@@ -142,9 +155,8 @@ class BrandSpec(_Spec):
     def _known_rule_packs(cls, keys: list[str]) -> list[str]:
         for key in keys:
             if key not in RULE_PACKS:
-                raise ValueError(
-                    f'"{key}" is not a known rule pack; use one of: {", ".join(RULE_PACKS)}'
-                )
+                raise MessageValueError(N_('"{key}" is not a known rule pack; use one of: {packs}'),
+                                        key=key, packs=", ".join(RULE_PACKS))  # fmt: skip
         return keys
 
     @field_validator("channel_limits")
@@ -175,17 +187,18 @@ class ProductSpec(_Spec):
         # makes sense: javascript:, data: or relative URLs are rejected here.
         if value is None:
             return value
-        hint = "use an absolute http:// or https:// URL, e.g. https://example.com/product"
+        hint = Message(N_("use an absolute http:// or https:// URL, e.g. https://example.com/product"))
         if any(character.isspace() or not character.isprintable() for character in value):
             escaped = value.encode("unicode_escape").decode("ascii")
-            raise ValueError(f'"{escaped}" contains spaces or control characters; {hint}')
+            raise MessageValueError(N_('"{value}" contains spaces or control characters; {hint}'),
+                                    value=escaped, hint=hint)  # fmt: skip
         try:
             parts = urlsplit(value)
             absolute = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
         except ValueError:  # for example an unclosed IPv6 address: "http://[::1"
             absolute = False
         if not absolute:
-            raise ValueError(f'"{value}" is not an absolute http(s) URL; {hint}')
+            raise MessageValueError(N_('"{value}" is not an absolute http(s) URL; {hint}'), value=value, hint=hint)
         return value
 
 
@@ -218,22 +231,25 @@ class ScheduleSpec(_Spec):
     def _valid_cron(cls, value: str) -> str:
         fields = len(value.split())
         if fields != 5:
-            raise ValueError(
-                f'"{value}" has {fields} fields, and a cron expression has five: '
-                'minute hour day-of-month month day-of-week, e.g. "30 2 * * *"'
-            )
+            raise MessageValueError(
+                N_('"{value}" has {fields} fields, and a cron expression has five: '
+                   'minute hour day-of-month month day-of-week, e.g. "30 2 * * *"'),
+                value=value,
+                fields=fields,
+            )  # fmt: skip
         if not croniter.is_valid(value):
-            raise ValueError(
-                f'"{value}" is not a valid cron expression; each field takes numbers in its '
-                "range (minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week "
-                '0-6), "*", lists, ranges and steps, e.g. "30 2 * * 1-5"'
-            )
+            raise MessageValueError(
+                N_('"{value}" is not a valid cron expression; each field takes numbers in its '
+                   "range (minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week "
+                   '0-6), "*", lists, ranges and steps, e.g. "30 2 * * 1-5"'),
+                value=value,
+            )  # fmt: skip
         try:
             croniter(value, datetime(2000, 1, 1)).get_next(datetime)
         except CroniterBadDateError:
-            raise ValueError(
-                f'"{value}" never matches a date (e.g. February 30); '
-                "check the day-of-month and month fields"
+            raise MessageValueError(
+                N_('"{value}" never matches a date (e.g. February 30); check the day-of-month and month fields'),
+                value=value,
             ) from None
         return value
 
@@ -245,20 +261,23 @@ class ScheduleSpec(_Spec):
         # another zone. "posix/" and "right/" hold copies of the zones, and the "right/" ones
         # count leap seconds, which puts their times about 27 s off.
         if value in ("localtime", "posixrules"):
-            raise ValueError(
-                f'"{value}" is a setting of the machine, not a fixed time zone; use an IANA name '
-                'such as "Asia/Shanghai"'
-            )
+            raise MessageValueError(
+                N_('"{value}" is a setting of the machine, not a fixed time zone; use an IANA name '
+                   'such as "Asia/Shanghai"'),
+                value=value,
+            )  # fmt: skip
         if value.startswith(("posix/", "right/")):
-            raise ValueError(
-                f'"{value}" names a copy of a zone from the system\'s zoneinfo folder; use the '
-                f'IANA name itself, "{value.split("/", 1)[1]}"'
-            )
+            raise MessageValueError(
+                N_("\"{value}\" names a copy of a zone from the system's zoneinfo folder; use the "
+                   'IANA name itself, "{zone}"'),
+                value=value,
+                zone=value.split("/", 1)[1],
+            )  # fmt: skip
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f'"{value}" is not an IANA time zone; use a name such as "Europe/Berlin"'
+            raise MessageValueError(
+                N_('"{value}" is not an IANA time zone; use a name such as "Europe/Berlin"'), value=value
             ) from None
         return value
 
@@ -281,15 +300,17 @@ class CampaignSpec(_Spec):
     @classmethod
     def _known_channels(cls, channels: list[str]) -> list[str]:
         problems = [
-            f'"{channel}" is not a known channel; use one of: {", ".join(CHANNELS)}'
+            Message(N_('"{channel}" is not a known channel; use one of: {channels}'),
+                    {"channel": channel, "channels": ", ".join(CHANNELS)})
             for channel in dict.fromkeys(channels)
             if channel not in CHANNELS
-        ]
+        ]  # fmt: skip
         repeated = sorted(channel for channel, count in Counter(channels).items() if count > 1)
         if repeated:
-            problems.append(f"{', '.join(repeated)} listed more than once; list each channel once")
+            problems.append(Message(N_("{channels} listed more than once; list each channel once"),
+                                    {"channels": ", ".join(repeated)}))  # fmt: skip
         if problems:
-            raise ValueError("; ".join(problems))
+            raise MessageValueError("{items}", items=problems)
         return channels
 
     @field_validator("segments")
@@ -298,7 +319,7 @@ class CampaignSpec(_Spec):
         keys = [segment.key for segment in segments]
         duplicates = sorted(key for key, count in Counter(keys).items() if count > 1)
         if duplicates:
-            raise ValueError(f"segment keys must be unique; repeated: {', '.join(duplicates)}")
+            raise MessageValueError(N_("segment keys must be unique; repeated: {keys}"), keys=", ".join(duplicates))
         return segments
 
     @field_validator("locale")
@@ -326,11 +347,14 @@ class CampaignFile(_Spec):
 
     @model_validator(mode="after")
     def _unique_keys(self) -> CampaignFile:
-        for kind, items in (("brand", self.brands), ("campaign", self.campaigns)):
+        for template, items in (
+            (N_("brand keys must be unique; repeated: {keys}"), self.brands),
+            (N_("campaign keys must be unique; repeated: {keys}"), self.campaigns),
+        ):
             keys = [item.key for item in items]
             duplicates = sorted(key for key, count in Counter(keys).items() if count > 1)
             if duplicates:
-                raise ValueError(f"{kind} keys must be unique; repeated: {', '.join(duplicates)}")
+                raise MessageValueError(template, keys=", ".join(duplicates))
         return self
 
 
@@ -343,8 +367,8 @@ def language_name(locale: str) -> str:
     try:
         parsed = Locale.parse(locale, sep="-")
     except (UnknownLocaleError, ValueError, TypeError):
-        raise ValueError(
-            f'"{locale}" is not a known locale; use a BCP 47 tag such as en-US, zh-CN or de-DE'
+        raise MessageValueError(
+            N_('"{locale}" is not a known locale; use a BCP 47 tag such as en-US, zh-CN or de-DE'), locale=locale
         ) from None
     return Locale(parsed.language, script=parsed.script).get_display_name("en")
 
@@ -363,9 +387,10 @@ def load_campaign_file(
         InvalidInput: listing every problem, each with the file, campaign key and field.
     """
     if path.is_dir():
-        raise InvalidInput(f'campaign file "{path}" is a folder; pass a .yaml, .yml or .csv file')
+        raise InvalidInput.from_template(N_('campaign file "{path}" is a folder; pass a .yaml, .yml or .csv file'),
+                                         path=str(path))  # fmt: skip
     if not path.is_file():
-        raise InvalidInput(f'campaign file "{path}" not found; check the path')
+        raise InvalidInput.from_template(N_('campaign file "{path}" not found; check the path'), path=str(path))
     suffix = path.suffix.lower()
     csv_columns = None
     if suffix in (".yaml", ".yml"):
@@ -373,14 +398,16 @@ def load_campaign_file(
     elif suffix == ".csv":
         data, csv_columns = _read_csv(path)
     else:
-        raise InvalidInput(
-            f'campaign file "{path}" has an unknown type "{suffix}"; use .yaml, .yml or .csv'
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" has an unknown type "{suffix}"; use .yaml, .yml or .csv'),
+            path=str(path),
+            suffix=suffix,
         )
 
     # Control characters and field errors are listed together, so that one round of fixes
     # makes the file valid.
     problems = [
-        _describe(path, data, {"loc": location, "msg": _control_message(character), "type": "control"})
+        _describe(path, data, {"loc": location, "message": _control_message(character), "type": "control"})
         for location, character in islice(_find_controls(data), MAX_LISTED_PROBLEMS)
     ]
     try:
@@ -390,7 +417,7 @@ def load_campaign_file(
     if problems and stored_brands is not None:
         problems += _undefined_brands(path, data, stored_brands)
     if problems:
-        raise InvalidCampaignFile(f'campaign file "{path}" is invalid; nothing was imported:', problems)
+        raise InvalidCampaignFile(problems)
     parsed._csv_columns = csv_columns
     return parsed
 
@@ -436,17 +463,21 @@ def _undefined_brands(
         # The database's own error comes with the import; the file's problems come first.
         return []
     return [
-        _describe(path, data, {"loc": ("campaigns", index, "brand"), "msg": _undefined_brand(brand, path.suffix.lower() == ".csv"), "type": "brand"})
+        _describe(path, data, {"loc": ("campaigns", index, "brand"), "message": _undefined_brand(brand, path.suffix.lower() == ".csv"), "type": "brand"})
         for index, brand in named.items()
         if brand in missing
     ]
 
 
-def _undefined_brand(brand: str, csv: bool = False) -> str:
+def _undefined_brand(brand: str, csv: bool = False) -> Message:
     if csv:
         # A CSV file has no brands section.
-        return f'"{brand}" is not defined; import a YAML file that defines it under "brands" first'
-    return f'"{brand}" is not defined; add it under "brands" in this file or import a file that defines it first'
+        return Message(N_('"{brand}" is not defined; import a YAML file that defines it under "brands" first'),
+                       {"brand": brand})  # fmt: skip
+    return Message(
+        N_('"{brand}" is not defined; add it under "brands" in this file or import a file that defines it first'),
+        {"brand": brand},
+    )
 
 
 def undefined_brands(
@@ -497,10 +528,10 @@ def stored_brand_keys(keys: set[str]) -> set[str]:
         return set(session.scalars(select(Brand.key).where(Brand.key.in_(keys))))
 
 
-def _control_message(character: str) -> str:
+def _control_message(character: str) -> Message:
     if character == "\x00":
-        return "contains a NUL character (\\0); remove it"
-    return f"contains the invisible control character U+{ord(character):04X}; remove it"
+        return Message(N_("contains a NUL character (\\0); remove it"))
+    return Message(N_("contains the invisible control character {code}; remove it"), {"code": f"U+{ord(character):04X}"})
 
 
 # At most this many control characters are listed; the first ones show what to fix.
@@ -522,6 +553,18 @@ MAX_YAML_DEPTH = 50
 
 class _DocumentTooLarge(yaml.composer.ComposerError):
     """A YAML document over a limit above, or an alias inside the value it refers to."""
+
+    def __init__(self, message: Message, mark: yaml.Mark) -> None:
+        super().__init__(None, None, str(message), mark)
+        self.message = message
+
+
+class _RepeatedKey(yaml.constructor.ConstructorError):
+    """A mapping with the same key twice."""
+
+    def __init__(self, key: object, mark: yaml.Mark) -> None:
+        self.message = Message(N_('key "{key}" appears twice in one mapping'), {"key": key})
+        super().__init__(None, None, str(self.message), mark)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -556,19 +599,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             # this alias: expanding it would never end.
             if id(node) not in self._expanded:
                 raise _DocumentTooLarge(
-                    None, None,
-                    f'the alias "*{event.anchor}" is inside the value that "&{event.anchor}" '
-                    "names, so that value would contain itself without end; "
-                    "write the value out instead",
+                    Message(N_('the alias "*{name}" is inside the value that "&{name}" names, so that '
+                               "value would contain itself without end; write the value out instead"),
+                            {"name": event.anchor}),
                     event.start_mark,
                 )  # fmt: skip
             return node
 
         if self._depth >= MAX_YAML_DEPTH:
             raise _DocumentTooLarge(
-                None, None,
-                f"values are nested more than {MAX_YAML_DEPTH} levels deep; "
-                "a campaign file needs about 6",
+                Message(N_("values are nested more than {depth} levels deep; a campaign file needs about 6"),
+                        {"depth": MAX_YAML_DEPTH}),
                 self.peek_event().start_mark,
             )  # fmt: skip
         self._depth += 1
@@ -596,50 +637,53 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         self._expanded[id(node)] = (values, characters, depth)
 
         if values > MAX_YAML_VALUES:
-            problem = (
-                f"with its aliases (*name) expanded, this value has more than "
-                f"{MAX_YAML_VALUES:,} values; repeat fewer aliases or split the file"
-            )
+            problem = Message(
+                N_("with its aliases (*name) expanded, this value has more than {count} values; "
+                   "repeat fewer aliases or split the file"),
+                {"count": f"{MAX_YAML_VALUES:,}"},
+            )  # fmt: skip
         elif characters > MAX_YAML_CHARACTERS:
-            problem = (
-                f"with its aliases (*name) expanded, this value has more than "
-                f"{MAX_YAML_CHARACTERS:,} characters of text; repeat fewer aliases or split the file"
-            )
+            problem = Message(
+                N_("with its aliases (*name) expanded, this value has more than {count} characters "
+                   "of text; repeat fewer aliases or split the file"),
+                {"count": f"{MAX_YAML_CHARACTERS:,}"},
+            )  # fmt: skip
         elif depth > MAX_YAML_DEPTH:
-            problem = (
-                f"with its aliases (*name) expanded, values are nested more than "
-                f"{MAX_YAML_DEPTH} levels deep; a campaign file needs about 6"
-            )
+            problem = Message(
+                N_("with its aliases (*name) expanded, values are nested more than {depth} levels "
+                   "deep; a campaign file needs about 6"),
+                {"depth": MAX_YAML_DEPTH},
+            )  # fmt: skip
         else:
             return
-        raise _DocumentTooLarge(None, None, problem, node.start_mark)
+        raise _DocumentTooLarge(problem, node.start_mark)
 
     def _count_written(self, values: int, characters: int, node: yaml.Node) -> None:
         # Checked as each value is composed, so memory stays bounded however long the file.
         self._values += values
         self._characters += characters
         if self._values > MAX_YAML_VALUES:
-            problem = (
-                f"the file has more than {MAX_YAML_VALUES:,} values; split it into several "
-                "files, or use a CSV file for long lists of campaigns"
-            )
+            problem = Message(
+                N_("the file has more than {count} values; split it into several files, or use a "
+                   "CSV file for long lists of campaigns"),
+                {"count": f"{MAX_YAML_VALUES:,}"},
+            )  # fmt: skip
         elif self._characters > MAX_YAML_CHARACTERS:
-            problem = (
-                f"the file has more than {MAX_YAML_CHARACTERS:,} characters of text; "
-                "shorten its values or split it into several files"
-            )
+            problem = Message(
+                N_("the file has more than {count} characters of text; shorten its values or split "
+                   "it into several files"),
+                {"count": f"{MAX_YAML_CHARACTERS:,}"},
+            )  # fmt: skip
         else:
             return
-        raise _DocumentTooLarge(None, None, problem, node.start_mark)
+        raise _DocumentTooLarge(problem, node.start_mark)
 
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f'key "{key}" appears twice in one mapping', key_node.start_mark
-                )
+                raise _RepeatedKey(key, key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -648,25 +692,63 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        if not isinstance(error, _DocumentTooLarge):
-            problem = f"malformed YAML: {problem}"
-        if "'\\t'" in problem:
-            problem += "; YAML indents with spaces, so replace the tab with spaces"
-        raise InvalidInput(f'campaign file "{path}"{where}: {problem}') from None
+        raise _yaml_error(path, error) from None
     except UnicodeDecodeError:
-        raise InvalidInput(f'campaign file "{path}" is not UTF-8 text; save it with the encoding UTF-8') from None
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" is not UTF-8 text; save it with the encoding UTF-8'), path=str(path)
+        ) from None
 
     if data is None:
-        raise InvalidInput(f'campaign file "{path}" is empty; add "brands" and "campaigns"')
+        raise InvalidInput.from_template(N_('campaign file "{path}" is empty; add "brands" and "campaigns"'),
+                                         path=str(path))  # fmt: skip
     if not isinstance(data, dict):
-        raise InvalidInput(
-            f'campaign file "{path}": the top level must be a mapping with "brands" and '
-            f'"campaigns", not a {type(data).__name__}'
-        )
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}": the top level must be a mapping with "brands" and "campaigns", '
+               "not a {kind}"),
+            path=str(path),
+            kind=type(data).__name__,
+        )  # fmt: skip
     return data
+
+
+# PyYAML's most common complaints, translated; any other stays in English.
+_YAML_PROBLEMS = {
+    N_("mapping values are not allowed here"),
+    N_("could not find expected ':'"),
+    N_("found character '\\t' that cannot start any token"),
+    N_("found unexpected end of stream"),
+    N_("found undefined alias"),
+    N_("expected <block end>, but found '-'"),
+    N_("expected <block end>, but found '<block mapping start>'"),
+    N_("expected <block end>, but found '<scalar>'"),
+    N_("did not find expected key"),
+    N_("did not find expected '-' indicator"),
+    N_("did not find expected ',' or ']'"),
+    N_("did not find expected ',' or '}'"),
+}
+
+
+def _yaml_error(path: Path, error: yaml.YAMLError) -> InvalidInput:
+    problem = getattr(error, "problem", None) or str(error)
+    if isinstance(error, _DocumentTooLarge):
+        text = error.message
+    elif isinstance(error, _RepeatedKey):
+        text = Message(N_("malformed YAML: {problem}"), {"problem": error.message})
+    else:
+        described = Message(problem) if problem in _YAML_PROBLEMS else Message("{text}", {"text": problem})
+        text = Message(N_("malformed YAML: {problem}"), {"problem": described})
+    if "'\\t'" in problem:
+        text = Message(N_("{problem}; YAML indents with spaces, so replace the tab with spaces"), {"problem": text})
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return InvalidInput.from_template(N_('campaign file "{path}": {problem}'), path=str(path), problem=text)
+    return InvalidInput.from_template(
+        N_('campaign file "{path}", line {line}, column {column}: {problem}'),
+        path=str(path),
+        line=mark.line + 1,
+        column=mark.column + 1,
+        problem=text,
+    )
 
 
 CSV_COLUMNS = {
@@ -685,82 +767,102 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
             header = list(reader.fieldnames or [])
             rows = list(reader)
     except UnicodeDecodeError:
-        raise InvalidInput(
-            f'campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
-            'save it again as "CSV UTF-8 (comma delimited)"'
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
+               'save it again as "CSV UTF-8 (comma delimited)"'),
+            path=str(path),
         ) from None
     except csv.Error as error:
         # The csv module's only error on readable text is a cell over its size limit
         # (128 KiB), far beyond any field's own limit. ``line_num`` counts the lines read
         # before the one that failed.
-        raise InvalidInput(
-            f'campaign file "{path}", line {reader.line_num + 1}: {error}; a cell this long '
-            "is usually a quote that is never closed, so check the quotes on that line"
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}", line {line}: {error}; a cell this long is usually a quote '
+               "that is never closed, so check the quotes on that line"),
+            path=str(path),
+            line=reader.line_num + 1,
+            error=str(error),
         ) from None
 
     # DictReader keeps the last of two cells under the same column name, so a repeated
     # column would silently drop a value.
     repeated = sorted(column for column, count in Counter(header).items() if count > 1)
     if repeated:
-        names = ", ".join(f'"{column}"' for column in repeated)
-        raise InvalidInput(
-            f'campaign file "{path}": the header lists these columns more than once: {names}; '
-            "keep one column of each name"
-        )
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}": the header lists these columns more than once: {names}; '
+               "keep one column of each name"),
+            path=str(path),
+            names=", ".join(f'"{column}"' for column in repeated),
+        )  # fmt: skip
     columns = set(header)
     if not columns:
-        raise InvalidInput(f'campaign file "{path}" is empty; add a header row and one row per campaign')
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" is empty; add a header row and one row per campaign'), path=str(path)
+        )
     if len(header) == 1:
         # Spreadsheet programs in many European locales save "CSV" with semicolons.
-        for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+        for separator, template in (
+            (";", N_('campaign file "{path}" separates its columns with semicolons, but a campaign CSV '
+                     'file uses commas; save it again as "CSV UTF-8 (comma delimited)"')),
+            ("\t", N_('campaign file "{path}" separates its columns with tabs, but a campaign CSV '
+                      'file uses commas; save it again as "CSV UTF-8 (comma delimited)"')),
+        ):  # fmt: skip
             if separator in header[0]:
-                raise InvalidInput(
-                    f'campaign file "{path}" separates its columns with {name}, but a campaign CSV '
-                    'file uses commas; save it again as "CSV UTF-8 (comma delimited)"'
-                )
+                raise InvalidInput.from_template(template, path=str(path))
     missing = sorted(CSV_COLUMNS - columns)
     unknown = sorted(columns - CSV_COLUMNS - CSV_OPTIONAL_COLUMNS)
     if missing or unknown:
-        wrong = [f"missing {', '.join(missing)}"] if missing else []
-        wrong += [f"unknown {', '.join(unknown)}"] if unknown else []
-        raise InvalidInput(
-            f'campaign file "{path}" has the wrong columns: {"; ".join(wrong)}. '
-            f"The columns are {', '.join(sorted(CSV_COLUMNS))} "
-            f"and optionally {', '.join(sorted(CSV_OPTIONAL_COLUMNS))}"
-        )
+        wrong = [Message(N_("missing {columns}"), {"columns": ", ".join(missing)})] if missing else []
+        wrong += [Message(N_("unknown {columns}"), {"columns": ", ".join(unknown)})] if unknown else []
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" has the wrong columns: {wrong}. The columns are {columns} '
+               "and optionally {optional}"),
+            path=str(path),
+            wrong=Message("{items}", {"items": wrong}),
+            columns=", ".join(sorted(CSV_COLUMNS)),
+            optional=", ".join(sorted(CSV_OPTIONAL_COLUMNS)),
+        )  # fmt: skip
     if not rows:
-        raise InvalidInput(f'campaign file "{path}" has a header but no campaigns; add one row per campaign')
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" has a header but no campaigns; add one row per campaign'), path=str(path)
+        )
     # DictReader puts the cells beyond the header under the key None, and gives the missing
     # cells of a short row the value None (an empty cell is "").
     overfull = [index + 2 for index, row in enumerate(rows) if row.get(None)]
     if overfull:
-        raise InvalidInput(
-            f'campaign file "{path}": {_rows_phrase(overfull)} more cells than the header has '
-            "columns; quote values that contain commas"
-        )
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}": {rows} more cells than the header has columns; quote values '
+               "that contain commas"),
+            path=str(path),
+            rows=_rows_phrase(overfull),
+        )  # fmt: skip
     short = [index + 2 for index, row in enumerate(rows) if None in row.values()]
     if short:
-        hint = "add the missing commas, with nothing between them for an empty cell"
+        hint = Message(N_("add the missing commas, with nothing between them for an empty cell"))
         last_cell = [cell for cell in rows[short[-1] - 2].values() if isinstance(cell, str)][-1:]
         if last_cell and "\n" in last_cell[0] and "," in last_cell[0]:
             # An unclosed quote makes the rest of the file one cell of this row.
-            hint = (
-                "a cell of that row runs over several lines and commas, which usually means a "
-                'quote (") that is never closed; close it'
-            )
-        raise InvalidInput(
-            f'campaign file "{path}": {_rows_phrase(short)} fewer cells than the header has '
-            f"columns; {hint}"
+            hint = Message(
+                N_("a cell of that row runs over several lines and commas, which usually means a "
+                   'quote (") that is never closed; close it')
+            )  # fmt: skip
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}": {rows} fewer cells than the header has columns; {hint}'),
+            path=str(path),
+            rows=_rows_phrase(short),
+            hint=hint,
         )
     return {"campaigns": [_csv_row_to_campaign(row) for row in rows]}, frozenset(columns)
 
 
-def _rows_phrase(rows: list[int]) -> str:
+def _rows_phrase(rows: list[int]) -> Message:
     # Row numbers count the header as row 1, as spreadsheet programs do.
     if len(rows) == 1:
-        return f"row {rows[0]} has"
-    shown = ", ".join(map(str, rows[:20])) + (f" and {len(rows) - 20} more" if len(rows) > 20 else "")
-    return f"rows {shown} have"
+        return Message(N_("row {row} has"), {"row": rows[0]})
+    shown = ", ".join(map(str, rows[:20]))
+    if len(rows) > 20:
+        return Message(N_("rows {rows} and {count} more have"), {"rows": shown, "count": len(rows) - 20})
+    return Message(N_("rows {rows} have"), {"rows": shown})
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -831,54 +933,101 @@ def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
             field += f".{part}"
         else:
             field = str(part)
-    message = detail["msg"].removeprefix("Value error, ")
-    if detail["type"] == "model_type":
-        # pydantic names the model class ("a valid dictionary or instance of ScheduleSpec").
-        message = "must be a mapping of fields (key: value lines), not a single value"
-    elif detail["type"] == "string_type" and isinstance(detail.get("input"), date | datetime):
-        message = f'YAML read {detail["input"]} as a date; quote it ("{detail["input"]}") to keep it as text'
-    elif detail["type"] == "string_type" and isinstance(detail.get("input"), bool):
-        spellings = "true, yes or on" if detail["input"] else "false, no or off"
-        message = (
-            f"YAML read this value as {_shown(detail['input'])} (it reads {spellings} that way); "
-            'quote it, e.g. "no", to keep it as text'
-        )
-    elif detail["type"] == "string_type" and isinstance(detail.get("input"), int | float):
-        message = f'YAML read {detail["input"]} as a number; quote it ("{detail["input"]}") to keep it as text'
-    elif detail["type"] == "string_pattern_mismatch":
-        message = f'"{detail["input"]}" is not a valid key; {KEY_HINT}'
-    elif detail["type"] == "extra_forbidden":
-        message = "is not a known field; check its spelling"
-    elif detail["type"] == "missing":
-        message = "is required"
-    elif detail["type"] == "string_type" and detail.get("input", "") is None:
-        message = (
-            "is empty; fill in this column"
-            if path.suffix.lower() == ".csv"
-            else "is empty (a key with nothing after the colon is null in YAML); give it a value"
-        )
-    elif detail["type"] == "list_type" and isinstance(detail.get("input"), str):
-        value = detail["input"]
-        if "\n" in value or len(value) > 40:
-            message = 'must be a list, not one text; write one "- " line per item'
-        else:
-            quoted = json.dumps(value, ensure_ascii=False)
-            message = f'must be a list, not the single value {quoted}; write [{quoted}] or one "- " line per item'
-    elif detail["type"] == "list_type" and isinstance(detail.get("input"), dict):
-        message = 'must be a list; start each item with "- " on its own line'
-    elif detail["type"] == "list_type" and detail.get("input", "") is None:
-        message = "is empty; give it a list of values, or leave the key out"
-    elif detail["type"] in ("int_parsing", "int_type") and not str(detail.get("input") or "").strip():
-        message = "is empty; give a whole number, or leave the key out"
-    elif detail["type"] in ("float_parsing", "float_type") and not str(detail.get("input") or "").strip():
-        message = "is empty; give a number, or leave the key out"
-    elif detail["type"] == "string_too_short" and not str(detail.get("input") or "").strip():
-        message = "is empty; give it a value"
-    elif detail["type"] == "too_short" and not detail.get("input"):
-        message = "is empty; give at least one"
-    elif "input" in detail and not isinstance(detail["input"], dict | list) and '"' not in message:
-        message = f"{message} (got {_shorten(_shown(detail['input']))})"
+    message = _problem_message(detail, csv=path.suffix.lower() == ".csv")
     return CampaignProblem(str(path), kind, key, row, field or "file", message)
+
+
+# Messages for pydantic's own error types, with the ``ctx`` values they name.
+_TYPE_MESSAGES = {
+    "missing": (N_("is required"), ()),
+    "extra_forbidden": (N_("is not a known field; check its spelling"), ()),
+    "model_type": (N_("must be a mapping of fields (key: value lines), not a single value"), ()),
+    "dict_type": (N_("must be a mapping of keys to values (key: value lines)"), ()),
+    "list_type": (N_('must be a list; write one "- " line per item'), ()),
+    "string_type": (N_("must be text"), ()),
+    "int_type": (N_("must be a whole number"), ()),
+    "int_parsing": (N_("must be a whole number"), ()),
+    "int_from_float": (N_("must be a whole number"), ()),
+    "float_type": (N_("must be a number"), ()),
+    "float_parsing": (N_("must be a number"), ()),
+    "finite_number": (N_("must be a finite number"), ()),
+    "greater_than": (N_("must be greater than {gt}"), ("gt",)),
+    "greater_than_equal": (N_("must be {ge} or more"), ("ge",)),
+    "less_than": (N_("must be less than {lt}"), ("lt",)),
+    "less_than_equal": (N_("must be {le} or less"), ("le",)),
+    "string_too_long": (N_("must be at most {max_length} characters long"), ("max_length",)),
+    "too_long": (N_("must have at most {max_length} items"), ("max_length",)),
+    "literal_error": (N_("must be one of: {expected}"), ("expected",)),
+}
+
+
+def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
+    """Describe one pydantic error (or a problem found before validation) for the file's author."""
+    kind = detail["type"]
+    value = detail.get("input", "")
+    error = (detail.get("ctx") or {}).get("error")
+    if "message" in detail:
+        return detail["message"]
+    if isinstance(error, MessageValueError):
+        return error.message
+    if kind == "string_type" and isinstance(value, date | datetime):
+        return Message(N_('YAML read {value} as a date; quote it ("{value}") to keep it as text'), {"value": value})
+    if kind == "string_type" and isinstance(value, bool):
+        template = (
+            N_('YAML read this value as true (it reads true, yes or on that way); quote it, e.g. "yes", to keep it as text')
+            if value
+            else N_('YAML read this value as false (it reads false, no or off that way); quote it, e.g. "no", to keep it as text')
+        )  # fmt: skip
+        return Message(template)
+    if kind == "string_type" and isinstance(value, int | float):
+        return Message(N_('YAML read {value} as a number; quote it ("{value}") to keep it as text'), {"value": value})
+    if kind == "string_pattern_mismatch":
+        return Message(N_('"{value}" is not a valid key; {hint}'), {"value": value, "hint": Message(KEY_HINT)})
+    if kind == "string_type" and value is None:
+        if csv:
+            return Message(N_("is empty; fill in this column"))
+        return Message(N_("is empty (a key with nothing after the colon is null in YAML); give it a value"))
+    if kind == "list_type" and isinstance(value, str):
+        if "\n" in value or len(value) > 40:
+            return Message(N_('must be a list, not one text; write one "- " line per item'))
+        quoted = json.dumps(value, ensure_ascii=False)
+        return Message(N_('must be a list, not the single value {value}; write [{value}] or one "- " line per item'),
+                       {"value": quoted})  # fmt: skip
+    if kind == "list_type" and isinstance(value, dict):
+        return Message(N_('must be a list; start each item with "- " on its own line'))
+    if kind == "list_type" and value is None:
+        return Message(N_("is empty; give it a list of values, or leave the key out"))
+    if kind in ("int_parsing", "int_type") and not str(value or "").strip():
+        return Message(N_("is empty; give a whole number, or leave the key out"))
+    if kind in ("float_parsing", "float_type") and not str(value or "").strip():
+        return Message(N_("is empty; give a number, or leave the key out"))
+    if kind == "string_too_short" and not str(value or "").strip():
+        return Message(N_("is empty; give it a value"))
+    if kind == "too_short" and not value:
+        return Message(N_("is empty; give at least one"))
+
+    if kind in _TYPE_MESSAGES:
+        template, names = _TYPE_MESSAGES[kind]
+        context = detail.get("ctx") or {}
+        message = Message(template, {name: _bound(context.get(name, "?")) for name in names})
+    else:
+        # pydantic's own English text, for a type that contentgen has no message for.
+        message = Message("{text}", {"text": detail["msg"].removeprefix("Value error, ")})
+    shows_value = '"' in str(message) or kind in ("missing", "extra_forbidden")
+    if "input" in detail and not isinstance(value, dict | list) and not shows_value:
+        shown = _shown(_shorten(value) if isinstance(value, str) else value)
+        message = Message(N_("{message} (got {value})"), {"message": message, "value": shown})
+    return message
+
+
+def _bound(value: Any) -> str:
+    # A limit from pydantic's context: 2.0 reads as 2, and a literal's choices
+    # ("'all' or 'unapproved'") as a list.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str) and value.startswith("'"):
+        return ", ".join(re.findall(r"'([^']*)'", value))
+    return str(value)
 
 
 def _shown(value: Any) -> str:
@@ -936,7 +1085,7 @@ def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> 
         path, parsed, lambda keys: set(session.scalars(select(Brand.key).where(Brand.key.in_(keys))))
     )
     if problems:
-        raise InvalidCampaignFile(f'campaign file "{path}" is invalid; nothing was imported:', problems)
+        raise InvalidCampaignFile(problems)
 
     for brand_spec in parsed.brands:
         _upsert_brand(session, brand_spec)

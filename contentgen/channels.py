@@ -34,7 +34,7 @@ from functools import lru_cache
 from babel import Locale, UnknownLocaleError
 
 from contentgen.counting import GSM_7, Counting, count_length, sms_encoding
-from contentgen.i18n import N_
+from contentgen.i18n import N_, Message, MessageValueError
 
 # SMS limits for one segment (3GPP TS 23.038 alphabets, 140-byte user data).
 SMS_GSM_7_LIMIT = 160
@@ -221,29 +221,33 @@ def validate_channel_limits(limits: Mapping[str, int]) -> None:
     """Check a brand's ``channel_limits`` against the channel rules.
 
     Raises:
-        ValueError: naming every channel whose override is not allowed, each with its fix.
+        MessageValueError: naming every channel whose override is not allowed, each with its fix.
     """
     problems = [problem for key, value in limits.items() if (problem := _limit_problem(key, value))]
     if problems:
-        raise ValueError("; ".join(problems))
+        raise MessageValueError("{items}", items=problems)
 
 
-def _limit_problem(key: str, value: int) -> str | None:
+def _limit_problem(key: str, value: int) -> Message | None:
     channel = CHANNELS.get(key)
     if channel is None:
-        return f'"{key}" is not a known channel; use one of: {", ".join(CHANNELS)}'
+        return Message(N_('"{key}" is not a known channel; use one of: {channels}'),
+                       {"key": key, "channels": ", ".join(CHANNELS)})  # fmt: skip
     if channel.counting is Counting.SMS:
-        return (
-            f'the limit of "{key}" is one SMS segment ({SMS_GSM_7_LIMIT} in GSM-7, '
-            f"{SMS_UCS_2_LIMIT} in UCS-2) and cannot be overridden; remove it"
-        )
+        return Message(
+            N_('the limit of "{key}" is one SMS segment ({gsm} in GSM-7, {ucs} in UCS-2) and '
+               "cannot be overridden; remove it"),
+            {"key": key, "gsm": SMS_GSM_7_LIMIT, "ucs": SMS_UCS_2_LIMIT},
+        )  # fmt: skip
     if value < 1:
-        return f'the limit of "{key}" must be at least 1, not {value}'
+        return Message(N_('the limit of "{key}" must be at least 1, not {value}'), {"key": key, "value": value})
     if value > MAX_CHANNEL_LIMIT:
-        return f'the limit of "{key}" is {value}; use at most {MAX_CHANNEL_LIMIT:,} characters'
+        return Message(N_('the limit of "{key}" is {value}; use at most {most} characters'),
+                       {"key": key, "value": value, "most": f"{MAX_CHANNEL_LIMIT:,}"})  # fmt: skip
     if channel.platform_limit and value > channel.max_chars:
-        return (
-            f'the limit of "{key}" can only be lowered from the platform\'s '
-            f"{channel.max_chars}, not raised to {value}; use {channel.max_chars} or less"
-        )
+        return Message(
+            N_("the limit of \"{key}\" can only be lowered from the platform's {limit}, not raised "
+               "to {value}; use {limit} or less"),
+            {"key": key, "limit": channel.max_chars, "value": value},
+        )  # fmt: skip
     return None

@@ -195,10 +195,7 @@ def _load_files(paths: Sequence[Path]) -> list[tuple[Path, CampaignFile]]:
             problems += undefined_brands(path, parsed, known_brands)
     except ContentgenError:
         pass
-    files = sorted({problem.path for problem in problems})
-    if len(files) == 1:
-        raise InvalidCampaignFile(f'campaign file "{files[0]}" is invalid; nothing was imported:', problems)
-    raise InvalidCampaignFile(f"{len(files)} campaign files are invalid; nothing was imported:", problems)
+    raise InvalidCampaignFile(problems)
 
 
 def _check_same_definitions(parsed_files: Sequence[tuple[Path, CampaignFile]]) -> None:

@@ -112,7 +112,10 @@ def translate_error(error: ContentgenError, locale: str) -> str:
     if error.template is None:
         return str(error)
     gettext_ = translations(locale).gettext
-    params = {name: _translate_value(value, gettext_) for name, value in (error.params or {}).items()}
+    params = {
+        name: _render_value(value, gettext_) if isinstance(value, Message) else _translate_value(value, gettext_)
+        for name, value in (error.params or {}).items()
+    }
     return gettext_(error.template).format(**params)
 
 
@@ -151,6 +154,15 @@ class Message:
     def from_json(cls, text: str) -> Message:
         """Read a message that ``to_json`` wrote."""
         return _message(json.loads(text))
+
+
+class MessageValueError(ValueError):
+    """A ``ValueError`` whose text is a ``Message``, for validators whose errors are shown
+    in the reader's language. ``"{items}"`` with a list of messages joins them."""
+
+    def __init__(self, template: str, /, **params: object) -> None:
+        self.message = Message(template, params)
+        super().__init__(str(self.message))
 
 
 def _render_value(value: object, gettext_) -> object:

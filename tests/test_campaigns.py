@@ -15,6 +15,7 @@ from contentgen.campaigns import (
     load_campaign_file,
 )
 from contentgen.errors import InfrastructureError, InvalidInput
+from contentgen.i18n import translate_error
 from contentgen.models import Brand, Campaign, stored_utc
 
 from .conftest import EXAMPLES
@@ -167,9 +168,32 @@ def test_load_messages_name_yaml_values_plainly(tmp_path):
     assert 'name: YAML read 2024-01-01 as a date; quote it ("2024-01-01") to keep it as text' in message
     assert 'variants: expected a whole number such as 3, not "true"' in message
     assert "schedule: must be a mapping of fields (key: value lines), not a single value" in message
-    assert "generation.temperature: Input should be a finite number" in message
+    assert "generation.temperature: must be a finite number (got nan)" in message
     assert 'the limit of "email_subject" is 100000000000000000000; use at most 100,000' in message
     assert "ScheduleSpec" not in message
+
+
+def test_load_every_problem_translated(tmp_path):
+    bad_brand = {**brand(), "name": "x" * 201, "banned_terms": ["(("], "disabled_rule_packs": ["nope"],
+                 "channel_limits": {"sms": 100, "tiktok": 5, "email_subject": 0}, "colour": "red"}  # fmt: skip
+    bad = campaign(
+        key="Bad Key",
+        name=None,
+        variants=99,
+        locale="xx-nope-nope",
+        channels=["tiktok", "sms", "sms"],
+        segments=[{"key": "a", "name": "A"}, {"key": "a", "name": "B", "extra": 1}],
+        product={"name": True, "url": "ftp://example.com", "features": "one"},
+        generation={"temperature": 3, "top_p": 0, "seed": "x", "max_new_tokens": 1.5},
+        schedule={"cron": "61 * * * *", "timezone": "Mars/Olympus", "refresh": "some"},
+    )
+    data = {"brands": [bad_brand], "campaigns": [bad, {"key": "other", "brand": "trailpeak"}]}
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+    problems = raised.value.details
+    assert len(problems) >= 20
+    untranslated = [problem.message for problem in problems if problem.text.render("zh-CN") == problem.message]
+    assert untranslated == []
 
 
 def test_load_terms_without_anything_to_match_rejected(tmp_path):
@@ -200,7 +224,7 @@ def test_load_duplicate_segment_keys_rejected(tmp_path):
         ({"cron": "30 2 * * *", "timezone": "Mars/Olympus"}, '"Mars/Olympus" is not an IANA time zone'),
         ({"cron": "0 0 30 2 *", "timezone": "UTC"}, '"0 0 30 2 *" never matches a date'),
         ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" has 6 fields, and a cron expression has five'),
-        ({"cron": "30 2 * * *", "refresh": "x"}, "refresh: Input should be 'all' or 'unapproved'"),
+        ({"cron": "30 2 * * *", "refresh": "x"}, 'refresh: must be one of: all, unapproved (got "x")'),
         ({"cron": "30 2 * * *", "timezone": "localtime"}, '"localtime" is a setting of the machine'),
         ({"cron": "30 2 * * *", "timezone": "posix/Asia/Shanghai"}, 'use the IANA name itself, "Asia/Shanghai"'),
     ],
@@ -534,7 +558,7 @@ def test_load_folder_rejected(tmp_path):
 def test_load_name_over_column_size_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(name="x" * 201)]}
     message = problems_of(write_yaml(tmp_path, data))
-    assert 'campaign "boot-launch": name: String should have at most 200 characters' in message
+    assert 'campaign "boot-launch": name: must be at most 200 characters long' in message
 
 
 def test_load_csv_header_only_rejected(tmp_path):
@@ -774,8 +798,9 @@ def test_load_aliased_text_over_limit_rejected(tmp_path):
 def test_load_long_invalid_value_shortened(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(locale=1, name="x" * 100_000)]}
     message = problems_of(write_yaml(tmp_path, data))
-    assert 'String should have at most 200 characters (got "xxx' in message
+    assert 'must be at most 200 characters long (got "xxx' in message
     assert "x" * 200 not in message
+    assert "x" * 99 + "…\")" in message
 
 
 def test_load_csv_repeated_column_rejected(tmp_path):
@@ -821,3 +846,22 @@ def test_load_brand_lookup_failure_keeps_the_file_problems(tmp_path):
     with pytest.raises(InvalidCampaignFile) as raised:
         load_campaign_file(write_yaml(tmp_path, data), unreachable)
     assert [problem.field for problem in raised.value.details] == ["variants"]
+
+
+def test_load_file_errors_translated(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text("key,brand,colour\nsock,trailpeak,red\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as raised:
+        load_campaign_file(path)
+    chinese = translate_error(raised.value, "zh-CN")
+    assert chinese.startswith(f"活动文件“{path}”的列不对：缺少 channels, ")
+    assert "；未知的列 colour。需要的列是 brand, " in chinese
+
+    path = tmp_path / "tabs.yaml"
+    path.write_text("campaigns:\n\t- key: a\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as raised:
+        load_campaign_file(path)
+    assert translate_error(raised.value, "zh-CN") == (
+        f"活动文件“{path}”第 2 行第 1 列：YAML 格式错误：发现了制表符（\\t），它不能出现在这里；"
+        "YAML 用空格缩进，请把制表符换成空格"
+    )

@@ -91,6 +91,8 @@ def _display_name(filename: str) -> str:
 def _show_uploaded_name(error: InvalidInput, path: str, name: str) -> None:
     """Show the uploaded file's name in messages, not the temporary file it was saved as."""
     error.args = tuple(arg.replace(path, name) if isinstance(arg, str) else arg for arg in error.args)
+    if error.params is not None and error.params.get("path") == path:
+        error.params = {**error.params, "path": name}
     error.problems = [problem.replace(path, name) for problem in error.problems]
     details = getattr(error, "details", None)
     if details:

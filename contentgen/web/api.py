@@ -92,7 +92,8 @@ class FileProblem(BaseModel):
     key: str | None
     row: int | None = Field(description="The CSV line, the header being line 1; null for YAML.")
     field: str
-    message: str
+    detail: str = Field(description="The problem in English, for scripts.")
+    message: str = Field(description="The problem in the caller's language.")
 
 
 class InvalidRequestBody(ErrorBody):

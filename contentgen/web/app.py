@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from contentgen import __version__
-from contentgen.campaigns import InvalidCampaignFile
+from contentgen.campaigns import CampaignProblem, InvalidCampaignFile
 from contentgen.errors import ContentgenError
 from contentgen.i18n import N_, translate_error, translations
 from contentgen.settings import Settings, get_settings
@@ -117,7 +117,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         if _is_api(request):
             body: dict[str, object] = {"detail": message}
             if isinstance(error, InvalidCampaignFile):
-                body["problems"] = [problem_json(problem) for problem in error.details]
+                locale = request_locale(request)
+                body["problems"] = [problem_json(problem, locale) for problem in error.details]
             headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
             return JSONResponse(body, status_code=status_code, headers=headers)
         return render(request, "error.html", {"message": message, "status_code": status_code},
@@ -208,11 +209,12 @@ def _allowed_methods(request: Request) -> list[str]:
     return methods
 
 
-def problem_json(problem) -> dict[str, object]:
+def problem_json(problem: CampaignProblem, locale: str) -> dict[str, object]:
     return {
         "kind": problem.kind,
         "key": problem.key,
         "row": problem.row,
         "field": problem.field,
-        "message": problem.message,
+        "detail": problem.message,
+        "message": problem.text.render(locale),
     }

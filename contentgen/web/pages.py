@@ -197,19 +197,20 @@ def submit_batch(
     try:
         result = submit_upload(file, idempotency_key or None)
     except InvalidCampaignFile as error:
+        locale = request_locale(request)
         # The table below the message lists the problems, so the message does not repeat them.
-        message = translations(request_locale(request)).gettext(
+        message = translations(locale).gettext(
             "The file has the problems listed below, so nothing was imported. Fix them and "
             "upload the file again."
         )
-        return _render_upload(request, 422, message, _group_problems(error))
+        return _render_upload(request, 422, message, _group_problems(error, locale))
     except InvalidInput as error:
         return _render_upload(request, 422, message_of(request, error))
     return redirect_to(f"/batches/{result.submission.batch_id}", dispatch=result.dispatch,
                      created=int(result.submission.created))  # fmt: skip
 
 
-def _group_problems(error: InvalidCampaignFile) -> list[dict[str, Any]]:
+def _group_problems(error: InvalidCampaignFile, locale: str) -> list[dict[str, Any]]:
     """Group a file's problems by campaign (or brand), in file order."""
     groups: dict[tuple[Any, Any], dict[str, Any]] = {}
     for problem in error.details:
@@ -217,7 +218,7 @@ def _group_problems(error: InvalidCampaignFile) -> list[dict[str, Any]]:
             (problem.kind, problem.key),
             {"kind": problem.kind, "key": problem.key, "row": problem.row, "fields": []},
         )
-        group["fields"].append({"field": problem.field, "message": problem.message})
+        group["fields"].append({"field": problem.field, "message": problem.text.render(locale)})
     return list(groups.values())
 
 

@@ -278,11 +278,23 @@ def test_api_invalid_file_lists_problems(api, tmp_path):
     before = snapshot()
     response = api("marketer").post("/api/v1/batches", files={"file": ("bad.yaml", content)})
     assert response.status_code == 422
+    english = f'"tiktok" is not a known channel; use one of: {", ".join(CHANNELS)}'
     assert response.json()["problems"] == [{
-        "kind": "campaign", "key": "bad", "row": None, "field": "channels",
-        "message": f'"tiktok" is not a known channel; use one of: {", ".join(CHANNELS)}',
+        "kind": "campaign", "key": "bad", "row": None, "field": "channels", "detail": english, "message": english,
     }]  # fmt: skip
     assert snapshot() == before
+
+
+def test_api_invalid_file_problems_in_callers_language(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="bad", channels=("tiktok",)).read_bytes()
+    response = api("marketer").post("/api/v1/batches", files={"file": ("bad.yaml", content)},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"] == "活动文件“bad.yaml”无效，未导入任何内容："
+    [problem] = body["problems"]
+    assert problem["detail"].startswith('"tiktok" is not a known channel; use one of: ')
+    assert problem["message"] == f"“tiktok”不是已知的渠道；请使用以下之一：{', '.join(CHANNELS)}"
 
 
 def test_api_export_sends_warnings_header(api, seeded):

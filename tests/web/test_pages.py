@@ -453,7 +453,7 @@ def test_pages_upload_shows_problems_by_campaign_and_field(client_for, tmp_path)
     assert response.status_code == 422
     group = re.search(r"Campaign <code>broken</code>.*?</table>", response.text, re.DOTALL).group(0)
     assert re.search(r"<code>channels</code></td><td>&#34;tiktok&#34; is not a known channel", group)
-    assert re.search(r"<code>variants</code></td><td>Input should be less than or equal to 50", group)
+    assert re.search(r"<code>variants</code></td><td>must be 50 or less \(got 99\)", group)
     # The message above the table does not repeat the problems.
     assert alert_of(response.text) == (
         "The file has the problems listed below, so nothing was imported. Fix them and upload the file again."
@@ -461,6 +461,32 @@ def test_pages_upload_shows_problems_by_campaign_and_field(client_for, tmp_path)
     assert "/tmp/" not in response.text
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Batch)) == 1
+
+
+def test_pages_upload_problems_in_chinese(client_for, tmp_path):
+    client, token = client_for("marketer")
+    path = write_campaign_file(tmp_path, key="broken", channels=("tiktok",))
+    content = path.read_text().replace("variants: 2", "variants: 99")
+    response = client.post("/batches", data={"csrf_token": token},
+                           files={"file": ("broken.yaml", content.encode(), "application/x-yaml")},
+                           headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    assert response.status_code == 422
+    group = re.search(r"营销活动 <code>broken</code>.*?</table>", response.text, re.DOTALL).group(0)
+    assert re.search(r"<code>channels</code></td><td>“tiktok”不是已知的渠道；请使用以下之一：", group)
+    assert re.search(r"<code>variants</code></td><td>必须小于或等于 50（实际为 99）", group)
+
+
+def test_pages_upload_syntax_error_in_chinese(client_for):
+    client, token = client_for("marketer")
+    content = "campaigns:\n  - key: a\n    name: Sale: today\n"
+    response = client.post("/batches", data={"csrf_token": token},
+                           files={"file": ("sale.yaml", content.encode(), "application/x-yaml")},
+                           headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    assert response.status_code == 422
+    assert alert_of(response.text) == (
+        "活动文件“sale.yaml”第 3 行第 15 列：YAML 格式错误：此处不能出现“键: 值”"
+        "（通常是值中含有冒号加空格，请给值加上引号）"
+    )
 
 
 def test_pages_upload_rejects_unknown_suffix(client_for):
