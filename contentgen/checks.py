@@ -134,7 +134,7 @@ def run_text_checks(text: str, context: CheckContext) -> list[CheckResult]:
     if measurement.shown is not None:
         results.append(check_shown_length(measurement))
     results += [
-        check_cut_off(context.cut_at_tokens),
+        check_cut_off(context.cut_at_tokens, measurement.over_limit),
         check_banned_terms(text, context.rules),
         check_required_terms(text, context.rules),
         check_claim_terms(text, context.rules),
@@ -218,9 +218,15 @@ def check_shown_length(measurement: Measurement) -> CheckResult:
     return _result(SHOWN_LENGTH, passed, False, message)
 
 
-def check_cut_off(cut_at_tokens: int | None) -> CheckResult:
+def check_cut_off(cut_at_tokens: int | None, over_limit: bool = False) -> CheckResult:
     if cut_at_tokens is None:
         return CheckResult(CUT_OFF, True, False)
+    if over_limit:
+        # More tokens would only make the text longer: the model did not stop at the length
+        # the prompt asked for.
+        template = N_("the model reached its limit of {limit} new tokens before it finished, and "
+                      "the text is already over the channel's length limit")  # fmt: skip
+        return _result(CUT_OFF, False, False, Message(template, {"limit": cut_at_tokens}))
     template = N_("the model reached its limit of {limit} new tokens before it finished, so the "
                   "text may stop mid-sentence; if this happens often, raise the campaign's "
                   "generation.max_new_tokens")  # fmt: skip
