@@ -119,12 +119,17 @@ class Channel:
         or French, 0.7-1.2 of Russian, Greek, Arabic or Hindi, and about 2 of Chinese,
         Japanese, Korean or Thai. A budget from the English rate would stop a Chinese email
         subject after about 13 characters.
+
+        The budget is at most ``MAX_BUDGET_FACTOR`` times the Latin one, because a small
+        model that does not stop spends the whole budget: copy that long in those scripts
+        gets the advisory cut_off check instead.
         """
         rate = _tokens_per_character(locale)
         if rate is None:
             return self.default_max_new_tokens
         budget = math.ceil(self.prompt_limit(locale, override) * rate * TOKEN_BUDGET_SLACK)
-        return min(max(self.default_max_new_tokens, budget), MAX_TOKEN_BUDGET)
+        most = self.default_max_new_tokens * MAX_BUDGET_FACTOR
+        return max(self.default_max_new_tokens, min(budget, most))
 
 
 # Tokens per character for scripts that tokenizers split finely; Latin script keeps each
@@ -140,8 +145,8 @@ OTHER_SCRIPT_TOKENS_PER_CHARACTER = 1.2
 # Latin-script languages whose letters mostly carry diacritics, which cost a token each.
 _DIACRITIC_LANGUAGES = {"vi": 1.0}
 TOKEN_BUDGET_SLACK = 1.25
-# The most a campaign's generation.max_new_tokens may be, and so the largest budget.
-MAX_TOKEN_BUDGET = 4096
+# A budget grows to at most this many times the channel's Latin-script budget.
+MAX_BUDGET_FACTOR = 4
 
 
 @lru_cache(maxsize=256)

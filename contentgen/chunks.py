@@ -377,6 +377,7 @@ def _input_of(request: GenerationRequest) -> GenerationInput:
         temperature=params["temperature"],
         top_p=params["top_p"],
         seed=params["seed"],
+        single_line=CHANNELS[request.channel].single_line,
     )
 
 
@@ -394,6 +395,7 @@ def regeneration_input(request: GenerationRequest, attempt: int) -> GenerationIn
         temperature=max(first.temperature, REGENERATION_MIN_TEMPERATURE),
         top_p=first.top_p,
         seed=regeneration_seed(first.seed, attempt),
+        single_line=first.single_line,
     )
 
 

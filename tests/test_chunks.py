@@ -434,6 +434,16 @@ def test_run_chunk_marks_text_cut_at_token_limit(synced):
     assert checks[ids[1]].passed
 
 
+def test_run_chunk_marks_one_line_channels(synced):
+    _, ids = submit_small(synced, variants=1)
+    generator = RecordingGenerator(texts={0: ""})
+    run_chunk(ids, generator)
+
+    # The empty output is generated again, and every call asks for one line.
+    assert len(generator.inputs) > 1
+    assert all(item.single_line for call in generator.inputs for item in call)
+
+
 def test_run_chunk_cut_text_over_limit_not_told_to_raise_tokens(synced):
     _, ids = submit_small(synced, variants=1)
     run_chunk(ids, RecordingGenerator(texts={0: "Walk " * 40}, finish_reasons={0: "length"}))

@@ -1,12 +1,13 @@
 """The decode loop's tensor parts without a model: the growing cache layer and the grouped
 decode attention, each against the transformers code it replaces."""
 
+import pytest
 import torch
 from transformers.cache_utils import DynamicLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from contentgen.generation._attention import grouped_decode_attention
-from contentgen.generation._continuous import SPARE_POSITIONS, _GrowingLayer
+from contentgen.generation._continuous import SPARE_POSITIONS, _GrowingLayer, is_looping
 
 
 class GroupedModule(torch.nn.Module):
@@ -130,3 +131,24 @@ def test_grouped_decode_per_head_mask_fallback():
     output, _ = grouped_decode_attention(module, query, key, value, per_head)
     expected, _ = sdpa_attention_forward(module, query, key, value, per_head)
     assert torch.equal(output, expected)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "looping"),
+    [
+        ([5, 6, 7] + [1, 2, 3, 4] * 3, True),
+        ([1, 2, 3, 4] * 2 + [1, 2, 3], False),
+        # One token needs 12 repeats and two tokens 6, so "!!!" can end a line.
+        ([9] * 11, False),
+        ([9] * 12, True),
+        ([3, 4] * 5, False),
+        ([3, 4] * 6, True),
+        # A stretch of 64 tokens three times is a loop; of 65, too long to look for.
+        (list(range(64)) * 3, True),
+        (list(range(65)) * 3, False),
+        ([1, 2, 3, 4] * 3 + [5], False),
+        ([], False),
+    ],
+)
+def test_is_looping(tokens, looping):
+    assert is_looping(tokens) is looping

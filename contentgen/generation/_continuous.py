@@ -33,6 +33,18 @@ SPARE_POSITIONS = 64
 # Chooses the next token for each row from its logits: (rows, logits) -> token ids.
 TokenChooser = Callable[[list[int], torch.Tensor], torch.Tensor]
 
+# Says why a row is finished after the token just added to it, as its finish reason, or
+# None to go on: (row, token id) -> reason.
+RowEnds = Callable[[int, int], str | None]
+
+# A row whose last tokens repeat a stretch of at most this many tokens, over and over, is
+# stopped: it would fail the repetition check however long it ran.
+MAX_LOOP_PERIOD = 64
+# Repeats of a stretch that make a loop: 3, and more for short stretches, so that "!!!" or
+# "哈哈哈" can still end a line.
+LOOP_REPEATS = 3
+MIN_LOOP_TOKENS = 12
+
 
 @dataclass
 class RowResult:
@@ -40,7 +52,8 @@ class RowResult:
     # Natural-log probability of each token under the model's own distribution (before
     # temperature and top-p).
     logprobs: list[float] = field(default_factory=list)
-    # "stop" when the row produced a stop token, "length" when it reached its limit.
+    # "stop" when the row produced a stop token, "length" when it reached its limit,
+    # "repetition" when it started looping, or the reason ``row_ends`` gave.
     finish_reason: str = "length"
 
 
@@ -61,6 +74,7 @@ def generate_continuous(
     stop_token_ids: set[int],
     pad_token_id: int,
     width: int,
+    row_ends: RowEnds | None = None,
 ) -> list[RowResult]:
     """Generate for every prompt, decoding at most ``width`` rows at a time.
 
@@ -72,17 +86,18 @@ def generate_continuous(
         stop_token_ids: tokens that end a row; they are not part of its result.
         pad_token_id: token used for left padding.
         width: the maximum number of rows decoded together.
+        row_ends: ends a row early, after a token that it keeps, with the reason it gives.
 
     Returns:
         One result per prompt, in order.
     """
     with grouped_decode(model):
         return _generate(
-            model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad_token_id, width
+            model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad_token_id, width, row_ends
         )
 
 
-def _generate(model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad_token_id, width):
+def _generate(model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad_token_id, width, row_ends):
     results = [RowResult() for _ in prompts]
     waiting = deque(range(len(prompts)))
     batch: _Batch | None = None
@@ -103,11 +118,11 @@ def _generate(model, prompts, max_new_tokens, choose_tokens, stop_token_ids, pad
             new = _prefill(model, group, prompts, prefix, choose_tokens, pad_token_id, device)
             # Only the new rows chose a token in this pass; the running rows' next tokens
             # were collected after the step that produced them.
-            new = _collect_finished(new, results, max_new_tokens, stop_token_ids)
+            new = _collect_finished(new, results, max_new_tokens, stop_token_ids, row_ends)
             batch = _merge(batch, new)
         else:
             batch = _step(model, batch, choose_tokens)
-            batch = _collect_finished(batch, results, max_new_tokens, stop_token_ids)
+            batch = _collect_finished(batch, results, max_new_tokens, stop_token_ids, row_ends)
     return results
 
 
@@ -277,7 +292,7 @@ def _logprobs_of(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def _collect_finished(
-    batch: _Batch, results: list[RowResult], max_new_tokens, stop_token_ids
+    batch: _Batch, results: list[RowResult], max_new_tokens, stop_token_ids, row_ends=None
 ) -> _Batch | None:
     keep = []
     chosen = zip(batch.rows, batch.next_tokens.tolist(), batch.next_logprobs.tolist(), strict=True)
@@ -288,6 +303,12 @@ def _collect_finished(
             continue
         result.tokens.append(token)
         result.logprobs.append(logprob)
+        reason = row_ends(row, token) if row_ends is not None else None
+        if reason is None and is_looping(result.tokens):
+            reason = "repetition"
+        if reason is not None:
+            result.finish_reason = reason
+            continue
         if len(result.tokens) < max_new_tokens[row]:
             keep.append(position)
 
@@ -305,6 +326,25 @@ def _collect_finished(
         )
         _crop_padding(batch)
     return batch
+
+
+def is_looping(tokens: list[int]) -> bool:
+    """Return whether ``tokens`` end with one stretch repeated back to back: at least
+    ``LOOP_REPEATS`` times and ``MIN_LOOP_TOKENS`` tokens in all."""
+    # Runs for every row after every step, so most periods are ruled out by one comparison.
+    length = len(tokens)
+    last = tokens[-1] if tokens else None
+    for period in range(1, min(MAX_LOOP_PERIOD, length // LOOP_REPEATS) + 1):
+        if tokens[-1 - period] != last:
+            continue
+        span = period * max(LOOP_REPEATS, -(-MIN_LOOP_TOKENS // period))
+        if span > length:
+            continue
+        # The last ``span`` tokens repeat with this period when each equals the one a
+        # period before it.
+        if all(tokens[index] == tokens[index - period] for index in range(length - span + period, length)):
+            return True
+    return False
 
 
 def _crop_padding(batch: _Batch) -> None:

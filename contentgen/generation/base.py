@@ -17,6 +17,9 @@ class GenerationInput:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
+    # One-line copy, of which only the first line is kept: a backend may end the output at
+    # the first line break that follows text, instead of generating lines nobody reads.
+    single_line: bool = False
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,9 @@ class GenerationOutput:
     text: str = ""
     prompt_tokens: int = 0
     output_tokens: int = 0
-    # "stop" when the model ended its turn, "length" when max_new_tokens cut it off.
+    # "stop" when the model ended its turn, "length" when max_new_tokens cut it off, "line"
+    # when one-line copy reached the end of its first line, "repetition" when the output
+    # started repeating itself and was stopped.
     finish_reason: str = "stop"
     # Why this input has no text, e.g. a prompt too long for the model's context. The other
     # inputs of the same call are unaffected.

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -250,6 +250,14 @@ class TransformersGenerator:
         self.pad_token_id = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_token_ids[0]
         )
+        self._token_texts: dict[int, str] = {}
+
+    def _token_text(self, token: int) -> str:
+        # Decoding the whole vocabulary up front takes seconds; a call meets few tokens.
+        text = self._token_texts.get(token)
+        if text is None:
+            text = self._token_texts[token] = self.tokenizer.decode([token])
+        return text
 
     @classmethod
     def load(cls, settings: Settings) -> TransformersGenerator:
@@ -335,6 +343,7 @@ class TransformersGenerator:
                     set(self.stop_token_ids),
                     self.pad_token_id,
                     width=self.batch_width,
+                    row_ends=_FirstLineEnds(self._token_text, [item.single_line for item in inputs]),
                 )
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()
@@ -350,6 +359,27 @@ class TransformersGenerator:
             )
             for result, prompt_ids in zip(results, encoded, strict=True)
         ]
+
+
+class _FirstLineEnds:
+    """Ends a one-line row at the first line break after its text: the chunk runner keeps
+    only the first non-empty line of one-line copy, so the lines after it are never read."""
+
+    def __init__(self, token_text: Callable[[int], str], single_line: Sequence[bool]) -> None:
+        self._token_text = token_text
+        self._single_line = single_line
+        self._has_text = [False] * len(single_line)
+
+    def __call__(self, row: int, token: int) -> str | None:
+        if not self._single_line[row]:
+            return None
+        text = self._token_text(token)
+        before, line_break, _ = text.partition("\n")
+        if line_break and (self._has_text[row] or before.strip()):
+            return "line"
+        if text.strip():
+            self._has_text[row] = True
+        return None
 
 
 def _context_length(model) -> int:

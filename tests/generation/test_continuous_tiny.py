@@ -67,3 +67,36 @@ def test_tiny_model_rows_reach_their_limits():
     for result, limit in zip(results, limits, strict=True):
         assert len(result.tokens) == limit or result.finish_reason == "stop"
         assert len(result.logprobs) == len(result.tokens)
+
+
+def test_row_ends_finishes_only_that_row():
+    model = MODELS["qwen2"]()
+    prompts = prompts_with_shared_prefix()
+    limits = [12, 12, 12, 12]
+    counts = [0] * len(prompts)
+
+    def third_token_of_row_1(row, token):
+        counts[row] += 1
+        return "line" if row == 1 and counts[row] == 3 else None
+
+    with torch.inference_mode():
+        free = generate_continuous(model, prompts, limits, greedy, {STOP}, PAD, width=4)
+        ended = generate_continuous(model, prompts, limits, greedy, {STOP}, PAD, width=4,
+                                    row_ends=third_token_of_row_1)  # fmt: skip
+    assert len(free[1].tokens) > 3
+    assert ended[1].tokens == free[1].tokens[:3]
+    assert ended[1].finish_reason == "line"
+    for row in (0, 2, 3):
+        assert ended[row].tokens == free[row].tokens
+
+
+def test_looping_row_stops_early():
+    model = MODELS["qwen2"]()
+
+    def always_five(rows, logits):
+        return torch.full((len(rows),), 5)
+
+    with torch.inference_mode():
+        [result] = generate_continuous(model, [[2, 3, 4]], [40], always_five, {STOP}, PAD, width=1)
+    assert result.tokens == [5] * 12
+    assert result.finish_reason == "repetition"

@@ -212,3 +212,16 @@ def test_auto_dtype_on_cpu_follows_flags(monkeypatch):
     monkeypatch.setattr(backend, "cpu_has_native_bfloat16", lambda: False)
     assert backend.pick_dtype("auto", cpu) == torch.float32
     assert backend.pick_dtype("bfloat16", cpu) == torch.bfloat16
+
+
+def test_single_line_stops_after_first_line(generator):
+    prompt = "List three hiking tips, one per line."
+    full, first = generator.generate(
+        [GenerationInput(prompt, max_new_tokens=48), GenerationInput(prompt, max_new_tokens=48, single_line=True)]
+    )
+    lines = [line for line in full.text.split("\n") if line.strip()]
+    assert len(lines) > 1
+    assert first.text.rstrip("\n") == full.text.split(lines[0])[0] + lines[0]
+    assert first.text.count("\n") == 1
+    assert first.finish_reason == "line"
+    assert first.output_tokens < full.output_tokens
