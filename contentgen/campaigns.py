@@ -8,9 +8,11 @@ file is valid, and every error names the file, the campaign key and the field.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -869,9 +871,24 @@ def _split_list(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(";") if item.strip()]
 
 
-def _slug(name: str, position: int) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100]
-    return slug or f"segment-{position}"
+def _segment_key(name: str) -> str:
+    """Make the key of a CSV segment from its name.
+
+    The name's Latin letters and digits make the key ("Day trippers" is day-trippers,
+    "Café" is cafe). A name with other letters or digits ("老客户", "VIP 老客户"), or with
+    none, also gets the first 8 hex digits of the SHA-256 of its normalised text
+    (segment-68897fd8, vip-ed6bc678), so that a different name never gets the same key.
+    Names that differ only in case, width, spacing or punctuation share a key.
+    """
+    normalised = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    decomposed = unicodedata.normalize("NFKD", normalised)
+    folded = "".join(character for character in decomposed if not unicodedata.combining(character))
+    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
+    dropped_letters = any(character.isalnum() and not character.isascii() for character in folded)
+    if slug and not dropped_letters:
+        return slug[:100]
+    digest = hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:8]
+    return f"{slug[:91].rstrip('-') or 'segment'}-{digest}"
 
 
 def _csv_row_to_campaign(row: dict[str, str | None]) -> dict[str, Any]:
@@ -894,10 +911,7 @@ def _csv_row_to_campaign(row: dict[str, str | None]) -> dict[str, Any]:
             "url": cell("url"),
             "offer": cell("offer"),
         },
-        "segments": [
-            {"key": _slug(name, position), "name": name}
-            for position, name in enumerate(segment_names, start=1)
-        ],
+        "segments": [{"key": _segment_key(name), "name": name} for name in segment_names],
         "channels": _split_list(row.get("channels")),
         "variants": cell("variants") or 1,
         "locale": cell("locale") or "en-US",

@@ -459,15 +459,51 @@ def test_import_csv_keeps_what_csv_cannot_say(database, tmp_path):
 
 
 def test_import_csv_new_segment_gets_free_key(database, tmp_path):
-    segments = [{"key": "segment-2", "name": "Weekend hikers"}, {"key": "thru", "name": "Thru-hikers"}]
+    segments = [{"key": "day-trippers", "name": "Weekend hikers"}, {"key": "thru", "name": "Thru-hikers"}]
     import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign(segments=segments)]})
 
-    # "登山新手" gets the key of its position, segment-2, which the kept segment has.
+    # "Day trippers" makes the key day-trippers, which the kept segment has.
     second = import_csv(tmp_path, CSV_HEADER + "\n"
-                        "boot-launch,trailpeak,Ridgeline GTX,,,,,Weekend hikers;登山新手,sms,1,en-US\n")  # fmt: skip
+                        "boot-launch,trailpeak,Ridgeline GTX,,,,,Weekend hikers;Day trippers,sms,1,en-US\n")  # fmt: skip
 
     assert [(segment["key"], segment["name"]) for segment in second.spec["segments"]] == [
-        ("segment-2", "Weekend hikers"), ("segment-2-2", "登山新手"),
+        ("day-trippers", "Weekend hikers"), ("day-trippers-2", "Day trippers"),
+    ]
+
+
+def test_load_csv_segment_key_depends_on_name(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(CSV_HEADER + "\n"
+                    "boot-launch,trailpeak,Ridgeline GTX,,,,,老客户;新客户;VIP 老客户;Café fans,sms,1,en-US\n"
+                    "boot-sale,trailpeak,Ridgeline GTX,,,,,新客户,sms,1,en-US\n", encoding="utf-8")  # fmt: skip
+
+    first, second = load_campaign_file(path).campaigns
+    keys = [segment.key for segment in first.segments]
+    assert keys == ["segment-68897fd8", "segment-689c5245", "vip-ed6bc678", "cafe-fans"]
+    assert second.segments[0].key == "segment-689c5245"
+
+
+def test_import_csv_other_chinese_segment_gets_other_key(database, tmp_path):
+    row = "boot-launch,trailpeak,Ridgeline GTX,,,,,{segments},sms,1,en-US\n"
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    first = import_csv(tmp_path, CSV_HEADER + "\n" + row.format(segments="老客户"))
+    second = import_csv(tmp_path, CSV_HEADER + "\n" + row.format(segments="新客户"))
+
+    (old_segment,) = first.spec["segments"]
+    (new_segment,) = second.spec["segments"]
+    assert new_segment["name"] == "新客户"
+    assert new_segment["key"] != old_segment["key"]
+
+
+def test_import_csv_unchanged_name_keeps_stored_key(database, tmp_path):
+    segments = [{"key": "segment-1", "name": "老客户", "description": "Bought twice"}]
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign(segments=segments)]})
+    second = import_csv(tmp_path, CSV_HEADER + "\n"
+                        "boot-launch,trailpeak,Ridgeline GTX,,,,,老客户;新客户,sms,1,en-US\n")  # fmt: skip
+
+    assert second.spec["segments"] == [
+        {"key": "segment-1", "name": "老客户", "description": "Bought twice"},
+        {"key": "segment-689c5245", "name": "新客户", "description": ""},
     ]
 
 
