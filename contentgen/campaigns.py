@@ -179,8 +179,11 @@ class ProductSpec(_Spec):
     @field_validator("price", mode="before")
     @classmethod
     def _number_as_text(cls, value: Any) -> Any:
-        # YAML reads `price: 149` as a number; the prompt wants it as written.
-        return str(value) if isinstance(value, int | float) else value
+        # YAML reads `price: 19.90` as a number; the prompt wants it as written. A boolean
+        # (`price: yes`) stays one, so that the error says to quote it.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return _written(value)
+        return value
 
     @field_validator("url")
     @classmethod
@@ -689,6 +692,39 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node):
+        return _YamlInt(super().construct_yaml_int(node), node.value)
+
+    def construct_yaml_float(self, node):
+        return _YamlFloat(super().construct_yaml_float(node), node.value)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
+
+
+class _YamlInt(int):
+    """A YAML integer that keeps its text as the file writes it, e.g. "1_000"."""
+
+    def __new__(cls, value: int, text: str) -> _YamlInt:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+
+class _YamlFloat(float):
+    """A YAML float that keeps its text as the file writes it: "19.90", not 19.9."""
+
+    def __new__(cls, value: float, text: str) -> _YamlFloat:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+
+def _written(number: int | float) -> str:
+    """Return a number as the campaign file writes it."""
+    return getattr(number, "text", None) or str(number)
+
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
@@ -994,7 +1030,8 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         )  # fmt: skip
         return Message(template)
     if kind == "string_type" and isinstance(value, int | float):
-        return Message(N_('YAML read {value} as a number; quote it ("{value}") to keep it as text'), {"value": value})
+        return Message(N_('YAML read {value} as a number; quote it ("{value}") to keep it as text'),
+                       {"value": _written(value)})  # fmt: skip
     if kind == "string_pattern_mismatch":
         return Message(N_('"{value}" is not a valid key; {hint}'), {"value": value, "hint": Message(KEY_HINT)})
     if kind == "string_type" and value is None:
@@ -1052,6 +1089,8 @@ def _shown(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _written(value)
     return str(value)
 
 

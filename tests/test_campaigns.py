@@ -64,6 +64,29 @@ def test_load_reads_price_number_as_text(tmp_path):
     assert parsed.campaigns[0].product.price == "149"
 
 
+YAML_CAMPAIGN = """\
+brands: [{key: acme, name: Acme}]
+campaigns:
+  - {key: launch, brand: acme, segments: [{key: all, name: All}], channels: [email_subject],
+     product: {name: %s, price: %s}}
+"""
+
+
+@pytest.mark.parametrize("price", ["19.90", "149", "1_000", "1.5e+3"])
+def test_load_keeps_yaml_price_as_written(tmp_path, price):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(YAML_CAMPAIGN % ("Boot", price))
+    assert load_campaign_file(path).campaigns[0].product.price == price
+
+
+def test_load_quote_hint_keeps_number_as_written(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(YAML_CAMPAIGN % ("1.10", "yes"))
+    message = problems_of(path)
+    assert 'product.name: YAML read 1.10 as a number; quote it ("1.10") to keep it as text' in message
+    assert 'product.price: YAML read this value as true' in message
+
+
 def test_load_malformed_yaml_names_line(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("campaigns:\n  - key: a\n    brand: [unclosed\n")
@@ -168,7 +191,7 @@ def test_load_messages_name_yaml_values_plainly(tmp_path):
     assert 'name: YAML read 2024-01-01 as a date; quote it ("2024-01-01") to keep it as text' in message
     assert 'variants: expected a whole number such as 3, not "true"' in message
     assert "schedule: must be a mapping of fields (key: value lines), not a single value" in message
-    assert "generation.temperature: must be a finite number (got nan)" in message
+    assert "generation.temperature: must be a finite number (got .nan)" in message
     assert 'the limit of "email_subject" is 100000000000000000000; use at most 100,000' in message
     assert "ScheduleSpec" not in message
 
