@@ -572,6 +572,10 @@ class _RepeatedKey(yaml.constructor.ConstructorError):
         super().__init__(None, None, str(self.message), mark)
 
 
+# The tag that PyYAML's resolver gives the merge key "<<".
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A YAML loader that rejects a mapping with the same key twice, and oversized documents.
 
@@ -595,6 +599,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         # Values and characters composed so far, each alias counted once.
         self._values = 0
         self._characters = 0
+        # id(node) of the mappings whose keys _check_unique_keys has checked.
+        self._checked_mappings: set[int] = set()
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -684,13 +690,32 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         raise _DocumentTooLarge(problem, node.start_mark)
 
     def construct_mapping(self, node, deep=False):
+        self._check_unique_keys(node, deep)
+        return super().construct_mapping(node, deep=deep)
+
+    def _check_unique_keys(self, node: yaml.MappingNode, deep: bool) -> None:
+        """Raise ``_RepeatedKey`` for a key written twice in one mapping.
+
+        A key written out may repeat a key that a merge key (``<<: *base``) brings in,
+        because it overrides that one, as YAML's merge key type defines. Each mapping is
+        checked once, before PyYAML's ``flatten_mapping`` copies the merged keys into it.
+        """
+        if id(node) in self._checked_mappings:
+            return
+        self._checked_mappings.add(id(node))
         seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                key = "<<"
+                merged = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for merged_node in merged:
+                    if isinstance(merged_node, yaml.MappingNode):
+                        self._check_unique_keys(merged_node, deep)
+            else:
+                key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise _RepeatedKey(key, key_node.start_mark)
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
 
     def construct_yaml_int(self, node):
         return _YamlInt(super().construct_yaml_int(node), node.value)

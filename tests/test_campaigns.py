@@ -566,6 +566,54 @@ def test_load_duplicate_yaml_key_rejected(tmp_path):
     assert "line 4" in message
 
 
+MERGED_CAMPAIGNS = """\
+brands: [{key: acme, name: Acme}]
+campaigns:
+  - &base
+    key: launch
+    brand: acme
+    product: &boot {name: Boot}
+    segments: [{key: all, name: All}]
+    channels: [email_subject]
+    variants: 2
+  - <<: *base
+    key: relaunch
+    product: &sale {<<: *boot, price: "90"}
+  - <<: *base
+    key: clearance
+    product: {<<: *sale, price: "50"}
+    variants: 3
+"""
+
+
+def test_load_yaml_merge_key_written_key_overrides(tmp_path):
+    path = tmp_path / "merged.yaml"
+    path.write_text(MERGED_CAMPAIGNS)
+    launch, relaunch, clearance = load_campaign_file(path).campaigns
+
+    assert (launch.key, launch.variants, launch.product.price) == ("launch", 2, None)
+    assert (relaunch.key, relaunch.variants, relaunch.product.price) == ("relaunch", 2, "90")
+    assert (clearance.key, clearance.variants, clearance.product.price) == ("clearance", 3, "50")
+    assert clearance.product.name == "Boot"
+    assert clearance.segments == launch.segments
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (MERGED_CAMPAIGNS + "  - <<: *base\n    key: a\n    key: b\n", 19),
+        (MERGED_CAMPAIGNS + "  - <<: *base\n    product: {<<: {name: A, name: B}}\n", 18),
+    ],
+    ids=["beside-merge", "inside-merged-mapping"],
+)
+def test_load_yaml_merge_key_repeated_key_rejected(tmp_path, text, line):
+    path = tmp_path / "merged.yaml"
+    path.write_text(text)
+    message = problems_of(path)
+    assert "appears twice in one mapping" in message
+    assert f"line {line}," in message
+
+
 def test_load_nul_character_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(name="Boot\x00launch")]}
     path = tmp_path / "nul.yaml"
