@@ -397,11 +397,11 @@ def load_campaign_file(
     if not path.is_file():
         raise InvalidInput.from_template(N_('campaign file "{path}" not found; check the path'), path=str(path))
     suffix = path.suffix.lower()
-    csv_columns = None
+    csv_columns = csv_rows = None
     if suffix in (".yaml", ".yml"):
         data = _read_yaml(path)
     elif suffix == ".csv":
-        data, csv_columns = _read_csv(path)
+        data, csv_columns, csv_rows = _read_csv(path)
     else:
         raise InvalidInput.from_template(
             N_('campaign file "{path}" has an unknown type "{suffix}"; use .yaml, .yml or .csv'),
@@ -412,15 +412,15 @@ def load_campaign_file(
     # Control characters and field errors are listed together, so that one round of fixes
     # makes the file valid.
     problems = [
-        _describe(path, data, {"loc": location, "message": _control_message(character), "type": "control"})
+        _describe(path, data, {"loc": location, "message": _control_message(character), "type": "control"}, csv_rows)
         for location, character in islice(_find_controls(data), MAX_LISTED_PROBLEMS)
     ]
     try:
         parsed = CampaignFile.model_validate(data)
     except ValidationError as error:
-        problems += [_describe(path, data, detail) for detail in error.errors()]
+        problems += [_describe(path, data, detail, csv_rows) for detail in error.errors()]
     if problems and stored_brands is not None:
-        problems += _undefined_brands(path, data, stored_brands)
+        problems += _undefined_brands(path, data, stored_brands, csv_rows)
     if problems:
         raise InvalidCampaignFile(problems)
     parsed._csv_columns = csv_columns
@@ -447,7 +447,7 @@ def _find_controls(value: Any, location: tuple[str | int, ...] = ()) -> Iterator
 
 
 def _undefined_brands(
-    path: Path, data: Any, stored_brands: Callable[[set[str]], set[str]]
+    path: Path, data: Any, stored_brands: Callable[[set[str]], set[str]], csv_rows: list[int] | None
 ) -> list[CampaignProblem]:
     """List the campaigns of unvalidated ``data`` whose brand neither the file defines nor
     ``stored_brands`` finds; import_campaign_file reports the same for a valid file."""
@@ -468,7 +468,7 @@ def _undefined_brands(
         # The database's own error comes with the import; the file's problems come first.
         return []
     return [
-        _describe(path, data, {"loc": ("campaigns", index, "brand"), "message": _undefined_brand(brand, path.suffix.lower() == ".csv"), "type": "brand"})
+        _describe(path, data, {"loc": ("campaigns", index, "brand"), "message": _undefined_brand(brand, path.suffix.lower() == ".csv"), "type": "brand"}, csv_rows)
         for index, brand in named.items()
         if brand in missing
     ]
@@ -823,12 +823,46 @@ CSV_OPTIONAL_COLUMNS = {
 }  # fmt: skip
 
 
-def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
+def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str], list[int]]:
+    """Read a campaign CSV file into campaign data, its columns and each campaign's row number.
+
+    Spreadsheet programs save formatted but empty cells as empty fields, so columns whose
+    header cell and every other cell are empty are ignored, and so are rows of empty cells.
+    Spaces around the names in the header are stripped.
+    """
+    records = _read_csv_records(path)
+    header_index = next((index for index, record in enumerate(records) if not _is_blank(record)), None)
+    if header_index is None:
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" is empty; add a header row and one row per campaign'), path=str(path)
+        )
+    header = [name.strip() for name in records[header_index]]
+    # Row numbers count from 1, as spreadsheet programs do, and so do blank rows.
+    rows = [(number, record) for number, record in enumerate(records, start=1)
+            if number > header_index + 1 and not _is_blank(record)]  # fmt: skip
+    columns = _named_columns(path, header, rows)
+    _check_header(path, header, columns)
+    if not rows:
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" has a header but no campaigns; add one row per campaign'), path=str(path)
+        )
+    _check_row_lengths(path, header, columns, rows)
+    campaigns = [
+        _csv_row_to_campaign({header[index]: record[index] for index in columns}) for _, record in rows
+    ]
+    return {"campaigns": campaigns}, frozenset(header[index] for index in columns), [number for number, _ in rows]
+
+
+def _read_csv_records(path: Path) -> list[list[str]]:
+    records: list[list[str]] = []
+    # The line on which the last complete record ends.
+    last_line = 0
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = list(reader.fieldnames or [])
-            rows = list(reader)
+            reader = csv.reader(handle)
+            for record in reader:
+                records.append(record)
+                last_line = reader.line_num
     except UnicodeDecodeError:
         raise InvalidInput.from_template(
             N_('campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
@@ -837,32 +871,78 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
         ) from None
     except csv.Error as error:
         # The csv module's only error on readable text is a cell over its size limit
-        # (128 KiB), far beyond any field's own limit. ``line_num`` counts the lines read
-        # before the one that failed.
+        # (128 KiB), far beyond any field's own limit. The line named is the first of the
+        # record that failed, where an unclosed quote would start.
         raise InvalidInput.from_template(
             N_('campaign file "{path}", line {line}: {error}; a cell this long is usually a quote '
                "that is never closed, so check the quotes on that line"),
             path=str(path),
-            line=reader.line_num + 1,
+            line=last_line + 1,
             error=str(error),
         ) from None
+    return records
 
-    # DictReader keeps the last of two cells under the same column name, so a repeated
-    # column would silently drop a value.
-    repeated = sorted(column for column, count in Counter(header).items() if count > 1)
+
+def _is_blank(cells: list[str]) -> bool:
+    return all(not cell.strip() for cell in cells)
+
+
+def _named_columns(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) -> list[int]:
+    """Return the indexes of the header's named columns.
+
+    Raises:
+        InvalidInput: if a column without a name has a value in some row.
+    """
+    for index, name in enumerate(header):
+        if name:
+            continue
+        filled = next((number for number, record in rows if index < len(record) and record[index].strip()), None)
+        if filled is not None:
+            raise InvalidInput.from_template(
+                N_('campaign file "{path}": column {number} ({letter} in a spreadsheet) has no name '
+                   "in the header, but row {row} has a value in it; write the column's name in the "
+                   "header, or delete the values"),
+                path=str(path),
+                number=index + 1,
+                letter=_column_letter(index),
+                row=filled,
+            )  # fmt: skip
+    return [index for index, name in enumerate(header) if name]
+
+
+def _column_letter(index: int) -> str:
+    # Spreadsheet column names: A to Z, then AA, AB and so on.
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def _quoted_column(name: str) -> str:
+    # Quoted, so that a name with a space reads as one, and with invisible characters escaped.
+    shown = "".join(
+        character if character.isprintable() else character.encode("unicode_escape").decode("ascii")
+        for character in name
+    )
+    return f'"{shown}"'
+
+
+def _check_header(path: Path, header: list[str], columns: list[int]) -> None:
+    """Raise ``InvalidInput`` for a repeated, missing or unknown column, or another separator."""
+    names = [header[index] for index in columns]
+    # A dict of the row's cells would keep the last of two cells under the same column
+    # name, so a repeated column would silently drop a value.
+    repeated = sorted(column for column, count in Counter(names).items() if count > 1)
     if repeated:
         raise InvalidInput.from_template(
             N_('campaign file "{path}": the header lists these columns more than once: {names}; '
                "keep one column of each name"),
             path=str(path),
-            names=", ".join(f'"{column}"' for column in repeated),
+            names=", ".join(_quoted_column(column) for column in repeated),
         )  # fmt: skip
-    columns = set(header)
-    if not columns:
-        raise InvalidInput.from_template(
-            N_('campaign file "{path}" is empty; add a header row and one row per campaign'), path=str(path)
-        )
-    if len(header) == 1:
+    if len(names) == 1:
         # Spreadsheet programs in many European locales save "CSV" with semicolons.
         for separator, template in (
             (";", N_('campaign file "{path}" separates its columns with semicolons, but a campaign CSV '
@@ -870,13 +950,13 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
             ("\t", N_('campaign file "{path}" separates its columns with tabs, but a campaign CSV '
                       'file uses commas; save it again as "CSV UTF-8 (comma delimited)"')),
         ):  # fmt: skip
-            if separator in header[0]:
+            if separator in names[0]:
                 raise InvalidInput.from_template(template, path=str(path))
-    missing = sorted(CSV_COLUMNS - columns)
-    unknown = sorted(columns - CSV_COLUMNS - CSV_OPTIONAL_COLUMNS)
+    missing = sorted(CSV_COLUMNS - set(names))
+    unknown = sorted(set(names) - CSV_COLUMNS - CSV_OPTIONAL_COLUMNS)
     if missing or unknown:
-        wrong = [Message(N_("missing {columns}"), {"columns": ", ".join(missing)})] if missing else []
-        wrong += [Message(N_("unknown {columns}"), {"columns": ", ".join(unknown)})] if unknown else []
+        wrong = [Message(N_("missing {columns}"), {"columns": ", ".join(map(_quoted_column, missing))})] if missing else []
+        wrong += [Message(N_("unknown {columns}"), {"columns": ", ".join(map(_quoted_column, unknown))})] if unknown else []
         raise InvalidInput.from_template(
             N_('campaign file "{path}" has the wrong columns: {wrong}. The columns are {columns} '
                "and optionally {optional}"),
@@ -885,13 +965,14 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
             columns=", ".join(sorted(CSV_COLUMNS)),
             optional=", ".join(sorted(CSV_OPTIONAL_COLUMNS)),
         )  # fmt: skip
-    if not rows:
-        raise InvalidInput.from_template(
-            N_('campaign file "{path}" has a header but no campaigns; add one row per campaign'), path=str(path)
-        )
-    # DictReader puts the cells beyond the header under the key None, and gives the missing
-    # cells of a short row the value None (an empty cell is "").
-    overfull = [index + 2 for index, row in enumerate(rows) if row.get(None)]
+
+
+def _check_row_lengths(
+    path: Path, header: list[str], columns: list[int], rows: list[tuple[int, list[str]]]
+) -> None:
+    """Raise ``InvalidInput`` for rows with more filled cells than the header has columns, or
+    without a cell for one of its named columns."""
+    overfull = [number for number, record in rows if not _is_blank(record[len(header):])]
     if overfull:
         raise InvalidInput.from_template(
             N_('campaign file "{path}": {rows} more cells than the header has columns; quote values '
@@ -899,10 +980,10 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
             path=str(path),
             rows=_rows_phrase(overfull),
         )  # fmt: skip
-    short = [index + 2 for index, row in enumerate(rows) if None in row.values()]
+    short = [(number, record) for number, record in rows if len(record) <= columns[-1]]
     if short:
         hint = Message(N_("add the missing commas, with nothing between them for an empty cell"))
-        last_cell = [cell for cell in rows[short[-1] - 2].values() if isinstance(cell, str)][-1:]
+        last_cell = short[-1][1][-1:]
         if last_cell and "\n" in last_cell[0] and "," in last_cell[0]:
             # An unclosed quote makes the rest of the file one cell of this row.
             hint = Message(
@@ -912,10 +993,9 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
         raise InvalidInput.from_template(
             N_('campaign file "{path}": {rows} fewer cells than the header has columns; {hint}'),
             path=str(path),
-            rows=_rows_phrase(short),
+            rows=_rows_phrase([number for number, _ in short]),
             hint=hint,
         )
-    return {"campaigns": [_csv_row_to_campaign(row) for row in rows]}, frozenset(columns)
 
 
 def _rows_phrase(rows: list[int]) -> Message:
@@ -987,15 +1067,16 @@ def _csv_row_to_campaign(row: dict[str, str | None]) -> dict[str, Any]:
     return campaign
 
 
-def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
+def _describe(path: Path, data: Any, detail: dict[str, Any], csv_rows: list[int] | None) -> CampaignProblem:
+    """Locate one problem. ``csv_rows`` has the row number of each campaign of a CSV file."""
     location = list(detail["loc"])
     kind = key = row = None
     if len(location) >= 2 and location[0] in ("campaigns", "brands") and isinstance(location[1], int):
         kind = location[0][:-1]
         index = location[1]
         key = _key_at(data, location[0], index)
-        if path.suffix.lower() == ".csv":
-            row = index + 2
+        if csv_rows is not None:
+            row = csv_rows[index]
         location = location[2:]
 
     if path.suffix.lower() == ".csv":

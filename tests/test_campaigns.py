@@ -361,15 +361,15 @@ def test_load_csv_wrong_columns_named(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text("key,brand,name_of_product\n")
     message = problems_of(path)
-    assert "missing" in message and "product_name" in message
-    assert "unknown name_of_product" in message
+    assert "missing" in message and '"product_name"' in message
+    assert 'unknown "name_of_product"' in message
 
 
 def test_load_csv_missing_columns_only_named(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text("key,brand\n")
     message = problems_of(path)
-    assert "has the wrong columns: missing channels, features, locale, price" in message
+    assert 'has the wrong columns: missing "channels", "features", "locale", "price"' in message
     assert "unknown" not in message
 
 
@@ -920,6 +920,51 @@ def test_load_csv_repeated_column_rejected(tmp_path):
     assert 'the header lists these columns more than once: "key";' in message
 
 
+SOCK_ROW = "sock,trailpeak,Sock,Warm,,,,Hikers,email_subject,1,en-US"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{CSV_HEADER},\n{SOCK_ROW},\n",
+        f"{CSV_HEADER},,,\n{SOCK_ROW},,,\n",
+        f"{CSV_HEADER}\n{SOCK_ROW},,\n",
+        f"{CSV_HEADER.replace(',brand,', ' , brand ,')}\n{SOCK_ROW}\n",
+        f",,,,,,,,,,\n{CSV_HEADER},,\n,,,,,,,,,,,,\n{SOCK_ROW},,\n , ,,,,,,,,,,,\n",
+    ],
+    ids=["trailing-comma", "empty-columns", "empty-cells-past-header", "spaces-around-names", "empty-rows"],
+)
+def test_load_csv_spreadsheet_quirks_accepted(tmp_path, text):
+    path = tmp_path / "products.csv"
+    path.write_text(text, encoding="utf-8")
+    parsed = load_campaign_file(path)
+
+    assert [campaign.key for campaign in parsed.campaigns] == ["sock"]
+    assert parsed.csv_columns == frozenset(CSV_HEADER.split(","))
+
+
+def test_load_csv_row_numbers_count_empty_rows(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\n,,,,,,,,,,\n\n{SOCK_ROW.replace('email_subject', 'billboard')}\n")
+    assert 'row 4, campaign "sock": channels: "billboard" is not a known channel' in problems_of(path)
+
+
+def test_load_csv_unnamed_column_with_value_rejected(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER},,\n{SOCK_ROW},,\n{SOCK_ROW},,x\n")
+    message = problems_of(path)
+    assert "column 13 (M in a spreadsheet) has no name in the header, but row 3 has a value in it" in message
+
+
+def test_load_csv_column_names_quoted(tmp_path):
+    path = tmp_path / "products.csv"
+    header = CSV_HEADER.replace("product_name", "product name").replace("key,", "key\u200b,")
+    path.write_text(f"{header}\n{SOCK_ROW}\n", encoding="utf-8")
+    message = problems_of(path)
+    assert 'missing "key", "product_name"' in message
+    assert 'unknown "key\\u200b", "product name"' in message
+
+
 def test_load_csv_in_gb18030_names_the_fix(tmp_path):
     path = tmp_path / "products.csv"
     path.write_bytes((CSV_HEADER + "\nbei,shanlan,保温杯,,,,,上班族,email_subject,1,zh-CN\n").encode("gb18030"))
@@ -961,8 +1006,8 @@ def test_load_file_errors_translated(tmp_path):
     with pytest.raises(InvalidInput) as raised:
         load_campaign_file(path)
     chinese = translate_error(raised.value, "zh-CN")
-    assert chinese.startswith(f"活动文件“{path}”的列不对：缺少 channels, ")
-    assert "；未知的列 colour。需要的列是 brand, " in chinese
+    assert chinese.startswith(f'活动文件“{path}”的列不对：缺少 "channels", ')
+    assert '；未知的列 "colour"。需要的列是 brand, ' in chinese
 
     path = tmp_path / "tabs.yaml"
     path.write_text("campaigns:\n\t- key: a\n", encoding="utf-8")
