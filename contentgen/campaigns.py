@@ -321,10 +321,9 @@ class CampaignSpec(_Spec):
     @field_validator("segments")
     @classmethod
     def _unique_segments(cls, segments: list[SegmentSpec]) -> list[SegmentSpec]:
-        keys = [segment.key for segment in segments]
-        duplicates = sorted(key for key, count in Counter(keys).items() if count > 1)
+        duplicates = _repeated([segment.key for segment in segments])
         if duplicates:
-            raise MessageValueError(N_("segment keys must be unique; repeated: {keys}"), keys=", ".join(duplicates))
+            raise _RepeatedKeys(SEGMENT_KEYS_REPEATED, keys=", ".join(duplicates))
         return segments
 
     @field_validator("locale")
@@ -352,15 +351,68 @@ class CampaignFile(_Spec):
 
     @model_validator(mode="after")
     def _unique_keys(self) -> CampaignFile:
-        for template, items in (
-            (N_("brand keys must be unique; repeated: {keys}"), self.brands),
-            (N_("campaign keys must be unique; repeated: {keys}"), self.campaigns),
-        ):
-            keys = [item.key for item in items]
-            duplicates = sorted(key for key, count in Counter(keys).items() if count > 1)
+        for template, items in ((BRAND_KEYS_REPEATED, self.brands), (CAMPAIGN_KEYS_REPEATED, self.campaigns)):
+            duplicates = _repeated([item.key for item in items])
             if duplicates:
-                raise MessageValueError(template, keys=", ".join(duplicates))
+                raise _RepeatedKeys(template, keys=", ".join(duplicates))
         return self
+
+
+BRAND_KEYS_REPEATED = N_("brand keys must be unique; repeated: {keys}")
+CAMPAIGN_KEYS_REPEATED = N_("campaign keys must be unique; repeated: {keys}")
+SEGMENT_KEYS_REPEATED = N_("segment keys must be unique; repeated: {keys}")
+
+
+class _RepeatedKeys(MessageValueError):
+    """Keys that a list repeats. ``load_campaign_file`` finds them before validation, so that
+    they are listed with the other problems; the validators repeat the check for other callers."""
+
+
+def _repeated(keys: list[str]) -> list[str]:
+    return sorted(key for key, count in Counter(keys).items() if count > 1)
+
+
+def _repeated_keys(data: Any, csv: bool) -> Iterator[dict[str, Any]]:
+    """Yield a problem for each list of unvalidated ``data`` that repeats a brand, campaign or
+    segment key. Validation reports these only when every other field is valid."""
+    if not isinstance(data, dict):
+        return
+    for section, template in (("brands", BRAND_KEYS_REPEATED), ("campaigns", CAMPAIGN_KEYS_REPEATED)):
+        duplicates = _repeated(_raw_keys(data.get(section)))
+        if duplicates:
+            yield {"loc": (section,), "type": "repeated_keys",
+                   "message": Message(template, {"keys": ", ".join(duplicates)})}  # fmt: skip
+    campaigns = data.get("campaigns") if isinstance(data.get("campaigns"), list) else []
+    for index, campaign in enumerate(campaigns):
+        segments = campaign.get("segments") if isinstance(campaign, dict) else None
+        duplicates = _repeated(_raw_keys(segments))
+        if not duplicates:
+            continue
+        message = Message(SEGMENT_KEYS_REPEATED, {"keys": ", ".join(duplicates)})
+        if csv:
+            message = _csv_segments_with_same_key(segments, duplicates)
+        yield {"loc": ("campaigns", index, "segments"), "type": "repeated_keys", "message": message}
+
+
+def _raw_keys(items: Any) -> list[str]:
+    # Validation strips spaces, so " a" and "a" are the same key.
+    if not isinstance(items, list):
+        return []
+    return [item["key"].strip() for item in items if isinstance(item, dict) and isinstance(item.get("key"), str)]
+
+
+def _csv_segments_with_same_key(segments: list[dict[str, str]], duplicates: list[str]) -> Message:
+    # A CSV file has no segment keys, so the message names the segments.
+    problems = [
+        Message(N_('the segments {names} get the same key "{key}"'),
+                {"key": key, "names": ", ".join(json.dumps(segment["name"], ensure_ascii=False)
+                                               for segment in segments if segment["key"] == key)})
+        for key in duplicates
+    ]  # fmt: skip
+    return Message(
+        N_("{problems}; list each segment once, with names that differ in more than case, spaces or punctuation"),
+        {"problems": problems},
+    )
 
 
 def language_name(locale: str) -> str:
@@ -415,10 +467,16 @@ def load_campaign_file(
         _describe(path, data, {"loc": location, "message": _control_message(character), "type": "control"}, csv_rows)
         for location, character in islice(_find_controls(data), MAX_LISTED_PROBLEMS)
     ]
+    problems += [_describe(path, data, detail, csv_rows) for detail in _repeated_keys(data, csv_rows is not None)]
     try:
         parsed = CampaignFile.model_validate(data)
     except ValidationError as error:
-        problems += [_describe(path, data, detail, csv_rows) for detail in error.errors()]
+        problems += [
+            _describe(path, data, detail, csv_rows)
+            for detail in error.errors()
+            # Listed above already.
+            if not isinstance((detail.get("ctx") or {}).get("error"), _RepeatedKeys)
+        ]
     if problems and stored_brands is not None:
         problems += _undefined_brands(path, data, stored_brands, csv_rows)
     if problems:

@@ -240,6 +240,41 @@ def test_load_duplicate_segment_keys_rejected(tmp_path):
     assert "repeated: same" in problems_of(write_yaml(tmp_path, data))
 
 
+def test_load_repeated_keys_listed_with_other_problems(tmp_path):
+    segments = [{"key": "same", "name": "One"}, {"key": "same"}]
+    data = {"brands": [brand(), {**brand(), "voice": 5}],
+            "campaigns": [campaign(variants=0), campaign(segments=segments), campaign("other", channels=[])]}  # fmt: skip
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+
+    problems = [str(problem).split(": ", 1)[1] for problem in raised.value.details]
+    assert "brands: brand keys must be unique; repeated: trailpeak" in problems
+    assert "campaigns: campaign keys must be unique; repeated: boot-launch" in problems
+    assert 'campaign "boot-launch": segments: segment keys must be unique; repeated: same' in problems
+    assert 'brand "trailpeak": voice: YAML read 5 as a number; quote it ("5") to keep it as text' in problems
+    assert 'campaign "boot-launch": variants: must be 1 or more (got 0)' in problems
+    assert 'campaign "boot-launch": segments[1].name: is required' in problems
+    assert 'campaign "other": channels: is empty; give at least one' in problems
+
+
+def test_load_repeated_keys_listed_once(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(), campaign()]}
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+    assert [problem.field for problem in raised.value.details] == ["campaigns"]
+
+
+def test_load_csv_segments_with_same_key_named(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(CSV_HEADER + "\n"
+                    "sock,trailpeak,Sock,,,,,Day trippers;Runners;day-trippers,sms,1,en-US\n"
+                    "hat,trailpeak,Hat,,,,,Runners,billboard,1,en-US\n")  # fmt: skip
+    message = problems_of(path)
+    assert ('row 2, campaign "sock": segments: the segments "Day trippers", "day-trippers" get the same key '
+            '"day-trippers"; list each segment once') in message
+    assert 'row 3, campaign "hat": channels: "billboard" is not a known channel' in message
+
+
 @pytest.mark.parametrize(
     ("schedule", "expected"),
     [
