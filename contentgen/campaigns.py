@@ -223,6 +223,19 @@ class GenerationSpec(_Spec):
     seed: Count = Field(default=0, ge=0, le=2**31 - 1)
 
 
+# The cron nicknames that croniter 7.0 reads, with the five fields it reads them as.
+# @weekly runs on Sunday.
+CRON_NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
 class ScheduleSpec(_Spec):
     # Read in the campaign's own time zone; contentgen.schedules turns it into UTC slots.
     cron: str
@@ -234,7 +247,23 @@ class ScheduleSpec(_Spec):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
+        if value.startswith("@"):
+            if value.lower() not in CRON_NICKNAMES:
+                raise MessageValueError(
+                    N_('"{value}" is not a schedule that contentgen can run; use one of {nicknames}, or '
+                       'five fields: minute hour day-of-month month day-of-week, e.g. "30 2 * * *"'),
+                    value=value,
+                    nicknames=", ".join(CRON_NICKNAMES),
+                )  # fmt: skip
+            return value
         fields = len(value.split())
+        if fields == 1:
+            raise MessageValueError(
+                N_('"{value}" has one field, and a cron expression has five: minute hour '
+                   'day-of-month month day-of-week, e.g. "30 2 * * *", or is one of {nicknames}'),
+                value=value,
+                nicknames=", ".join(CRON_NICKNAMES),
+            )  # fmt: skip
         if fields != 5:
             raise MessageValueError(
                 N_('"{value}" has {fields} fields, and a cron expression has five: '
@@ -1216,6 +1245,9 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         return Message(N_("is empty; give a whole number, or leave the key out"))
     if kind in ("float_parsing", "float_type") and not str(value or "").strip():
         return Message(N_("is empty; give a number, or leave the key out"))
+    if kind == "float_parsing" and isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+,\d+\s*", value):
+        return Message(N_('"{value}" has a decimal comma; write a decimal point, e.g. {number}'),
+                       {"value": value.strip(), "number": value.strip().replace(",", ".")})  # fmt: skip
     if kind == "string_too_short" and not str(value or "").strip():
         return Message(N_("is empty; give it a value"))
     if kind == "too_short" and not value:

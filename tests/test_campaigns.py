@@ -285,12 +285,30 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
         ({"cron": "30 2 * * *", "refresh": "x"}, 'refresh: must be one of: all, unapproved (got "x")'),
         ({"cron": "30 2 * * *", "timezone": "localtime"}, '"localtime" is a setting of the machine'),
         ({"cron": "30 2 * * *", "timezone": "posix/Asia/Shanghai"}, 'use the IANA name itself, "Asia/Shanghai"'),
+        ({"cron": "daily"}, '"daily" has one field, and a cron expression has five: minute hour day-of-month month '
+                            'day-of-week, e.g. "30 2 * * *", or is one of @yearly, @annually, @monthly, @weekly, '
+                            "@daily, @midnight, @hourly"),
+        ({"cron": "@reboot"}, '"@reboot" is not a schedule that contentgen can run; use one of @yearly, @annually, '),
     ],
-    ids=["cron", "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder"],
-)
+    ids=["cron", "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder", "one-field",
+         "reboot"],
+)  # fmt: skip
 def test_load_invalid_schedule_rejected(tmp_path, schedule, expected):
     data = {"brands": [brand()], "campaigns": [campaign(schedule=schedule)]}
     assert expected in problems_of(write_yaml(tmp_path, data))
+
+
+@pytest.mark.parametrize("cron", ["@yearly", "@monthly", "@weekly", "@daily", "@hourly", "@Daily"])
+def test_load_cron_nickname_accepted(tmp_path, cron):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": cron})]}
+    assert load_campaign_file(write_yaml(tmp_path, data)).campaigns[0].schedule.cron == cron
+
+
+@pytest.mark.parametrize("field", ["temperature", "top_p"])
+def test_load_decimal_comma_hint(tmp_path, field):
+    data = {"brands": [brand()], "campaigns": [campaign(generation={field: "0,7"})]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert f'generation.{field}: "0,7" has a decimal comma; write a decimal point, e.g. 0.7' in message
 
 
 def test_load_top_level_list_rejected(tmp_path):
