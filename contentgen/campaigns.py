@@ -8,18 +8,19 @@ file is valid, and every error names the file, the campaign key and the field.
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import json
 import logging
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -1044,6 +1045,11 @@ def _check_header(path: Path, header: list[str], columns: list[int]) -> None:
     if missing or unknown:
         wrong = [Message(N_("missing {columns}"), {"columns": ", ".join(map(_quoted_column, missing))})] if missing else []
         wrong += [Message(N_("unknown {columns}"), {"columns": ", ".join(map(_quoted_column, unknown))})] if unknown else []
+        for column in unknown:
+            close = _closest(column, sorted(CSV_COLUMNS | CSV_OPTIONAL_COLUMNS))
+            if close is not None:
+                wrong.append(Message(N_("{column} is probably {known}"),
+                                     {"column": _quoted_column(column), "known": _quoted_column(close)}))  # fmt: skip
         raise InvalidInput.from_template(
             N_('campaign file "{path}" has the wrong columns: {wrong}. The columns are {columns} '
                "and optionally {optional}"),
@@ -1252,6 +1258,11 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         return Message(N_("is empty; give it a value"))
     if kind == "too_short" and not value:
         return Message(N_("is empty; give at least one"))
+    if kind == "extra_forbidden":
+        location = detail["loc"]
+        close = _closest(str(location[-1]), _field_names(location[:-1]))
+        if close is not None:
+            return Message(N_("is not a known field; did you mean {field}?"), {"field": close})
 
     if kind in _TYPE_MESSAGES:
         template, names = _TYPE_MESSAGES[kind]
@@ -1265,6 +1276,37 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         shown = _shown(_shorten(value) if isinstance(value, str) else value)
         message = Message(N_("{message} (got {value})"), {"message": message, "value": shown})
     return message
+
+
+def _field_names(location: Sequence[str | int]) -> list[str]:
+    """Return the field names of the campaign file's part at ``location``, e.g. a campaign's
+    at ("campaigns", 0), or none where no model of fields is."""
+    model: type[BaseModel] | None = CampaignFile
+    for part in location:
+        if isinstance(part, int):  # an item of a list
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        model = _model_of(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    # The model that a field holds, also inside list[...] or ... | None.
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        model = _model_of(argument)
+        if model is not None:
+            return model
+    return None
+
+
+def _closest(name: str, known: Iterable[str]) -> str | None:
+    """Return the known name closest to a misspelt one, or None when none is close."""
+    # A ratio of 0.7 takes typos (varients, chanels, prodcut: 0.86 and more) and leaves
+    # unrelated names (colour and locale: 0.33).
+    close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.7)
+    return close[0] if close else None
 
 
 def _bound(value: Any) -> str:

@@ -131,6 +131,39 @@ def test_load_unknown_field_rejected(tmp_path):
     assert 'campaign "boot-launch": chanels: is not a known field' in message
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"brands": [brand()], "campaigns": [campaign(varients=2)]},
+         'campaign "boot-launch": varients: is not a known field; did you mean variants?'),
+        ({"brands": [brand()], "campaign": [campaign()]}, "campaign: is not a known field; did you mean campaigns?"),
+        ({"brands": [{**brand(), "banned_term": ["cheap"]}], "campaigns": [campaign()]},
+         'brand "trailpeak": banned_term: is not a known field; did you mean banned_terms?'),
+        ({"brands": [brand()], "campaigns": [campaign(product={"name": "Boot", "Price": "9"})]},
+         'campaign "boot-launch": product.Price: is not a known field; did you mean price?'),
+        ({"brands": [brand()], "campaigns": [campaign(segments=[{"key": "all", "nmae": "All"}])]},
+         'campaign "boot-launch": segments[0].nmae: is not a known field; did you mean name?'),
+        ({"brands": [brand()], "campaigns": [campaign(generation={"tempreature": 0.5})]},
+         'campaign "boot-launch": generation.tempreature: is not a known field; did you mean temperature?'),
+        ({"brands": [brand()], "campaigns": [campaign(schedule={"cron": "@daily", "timezon": "UTC"})]},
+         'campaign "boot-launch": schedule.timezon: is not a known field; did you mean timezone?'),
+        ({"brands": [brand()], "campaigns": [campaign(colour="red")]},
+         'campaign "boot-launch": colour: is not a known field; check its spelling'),
+    ],
+    ids=["campaign-field", "top-level", "brand-field", "product-field", "segment-field", "generation-field",
+         "schedule-field", "nothing-close"],
+)  # fmt: skip
+def test_load_unknown_field_suggests_closest(tmp_path, data, expected):
+    assert expected in problems_of(write_yaml(tmp_path, data))
+
+
+def test_load_csv_unknown_column_suggests_closest(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(CSV_HEADER.replace("product_name", "product name") + ",colour\n")
+    message = problems_of(path)
+    assert 'unknown "colour", "product name"; "product name" is probably "product_name". The columns' in message
+
+
 def test_load_missing_field_named(tmp_path):
     broken = campaign()
     del broken["product"]["name"]
