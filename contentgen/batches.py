@@ -277,6 +277,7 @@ def _request_rows(
 ) -> list[dict[str, Any]]:
     generation = spec.generation
     build_context = context_builder(campaign, spec)
+    channel_limits = campaign.brand.channel_limits or {}
     rows = []
     for slot in expand_slots(spec):
         if slot in skipped:
@@ -288,8 +289,8 @@ def _request_rows(
             raise InvalidInput(
                 f'campaign "{campaign.key}", channel "{slot.channel}": {error}'
             ) from None
-        max_new_tokens = (
-            generation.max_new_tokens or CHANNELS[slot.channel].default_max_new_tokens
+        max_new_tokens = generation.max_new_tokens or CHANNELS[slot.channel].token_budget(
+            spec.locale, channel_limits.get(slot.channel)
         )
         rows.append(
             {

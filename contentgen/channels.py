@@ -27,11 +27,13 @@ counts as one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
+from babel.core import get_global
 
 from contentgen.counting import GSM_7, Counting, count_length, sms_encoding
 from contentgen.i18n import N_, Message, MessageValueError
@@ -70,8 +72,8 @@ class Channel:
     # the GSM-7 limit, and UCS-2 text gets SMS_UCS_2_LIMIT instead.
     max_chars: int
     counting: Counting
-    # Room for the longest copy this channel allows, in tokens, with some slack for
-    # scripts that take more than one token per character.
+    # Room for the longest copy this channel allows in a language written in Latin letters,
+    # in tokens; ``token_budget`` gives other scripts more.
     default_max_new_tokens: int
     # Copy that is one line on the platform; the worker keeps only the model's first line.
     single_line: bool = True
@@ -107,6 +109,56 @@ class Channel:
         if self.counting in (Counting.GOOGLE_ADS, Counting.X) and language in FULL_WIDTH_LANGUAGES:
             limit //= 2
         return limit
+
+
+    def token_budget(self, locale: str, override: int | None = None) -> int:
+        """Return the max_new_tokens that leaves room for the requested length in ``locale``.
+
+        Tokenizers trained mostly on English text spend far more tokens on a character of
+        other scripts: SmolLM2's takes about 0.2-0.4 tokens per character of English, German
+        or French, 0.7-1.2 of Russian, Greek, Arabic or Hindi, and about 2 of Chinese,
+        Japanese, Korean or Thai. A budget from the English rate would stop a Chinese email
+        subject after about 13 characters.
+        """
+        rate = _tokens_per_character(locale)
+        if rate is None:
+            return self.default_max_new_tokens
+        budget = math.ceil(self.prompt_limit(locale, override) * rate * TOKEN_BUDGET_SLACK)
+        return min(max(self.default_max_new_tokens, budget), MAX_TOKEN_BUDGET)
+
+
+# Tokens per character for scripts that tokenizers split finely; Latin script keeps each
+# channel's default. The rates are SmolLM2-135M's, rounded up; larger multilingual models
+# spend fewer, so these budgets are generous for them, and a model that ends its turn
+# stops before the budget anyway.
+_SCRIPT_TOKENS_PER_CHARACTER = {
+    "Hans": 2.0, "Hant": 2.0, "Jpan": 2.0, "Kore": 2.0,
+    "Thai": 2.0, "Laoo": 2.0, "Khmr": 2.0, "Mymr": 2.0,
+}  # fmt: skip
+# Other scripts than Latin and those above (Cyrillic, Greek, Arabic, Hebrew, Devanagari...).
+OTHER_SCRIPT_TOKENS_PER_CHARACTER = 1.2
+# Latin-script languages whose letters mostly carry diacritics, which cost a token each.
+_DIACRITIC_LANGUAGES = {"vi": 1.0}
+TOKEN_BUDGET_SLACK = 1.25
+# The most a campaign's generation.max_new_tokens may be, and so the largest budget.
+MAX_TOKEN_BUDGET = 4096
+
+
+@lru_cache(maxsize=256)
+def _tokens_per_character(locale: str) -> float | None:
+    """Tokens per character of the locale's script, or None for Latin script."""
+    try:
+        parsed = Locale.parse(locale, sep="-")
+    except (UnknownLocaleError, ValueError, TypeError):
+        return None
+    script = parsed.script
+    if script is None:
+        likely = get_global("likely_subtags").get(parsed.language, "")
+        parts = likely.split("_")
+        script = parts[1] if len(parts) > 1 and len(parts[1]) == 4 else "Latn"
+    if script == "Latn":
+        return _DIACRITIC_LANGUAGES.get(parsed.language)
+    return _SCRIPT_TOKENS_PER_CHARACTER.get(script, OTHER_SCRIPT_TOKENS_PER_CHARACTER)
 
 
 @lru_cache(maxsize=256)

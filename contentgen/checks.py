@@ -134,7 +134,7 @@ def run_text_checks(text: str, context: CheckContext) -> list[CheckResult]:
     if measurement.shown is not None:
         results.append(check_shown_length(measurement))
     results += [
-        check_cut_off(context.cut_at_tokens),
+        check_cut_off(context.cut_at_tokens, measurement.over_limit),
         check_banned_terms(text, context.rules),
         check_required_terms(text, context.rules),
         check_claim_terms(text, context.rules),
@@ -142,7 +142,7 @@ def run_text_checks(text: str, context: CheckContext) -> list[CheckResult]:
         check_leaked_tokens(text),
         check_prompt_echo(text, context.prompt, context.campaign_values),
         check_language_of(text, context.locale, context.names),
-        check_personal_data(text, context.region),
+        check_personal_data(text, context.region, context.campaign_values),
     ]
     return results
 
@@ -218,9 +218,15 @@ def check_shown_length(measurement: Measurement) -> CheckResult:
     return _result(SHOWN_LENGTH, passed, False, message)
 
 
-def check_cut_off(cut_at_tokens: int | None) -> CheckResult:
+def check_cut_off(cut_at_tokens: int | None, over_limit: bool = False) -> CheckResult:
     if cut_at_tokens is None:
         return CheckResult(CUT_OFF, True, False)
+    if over_limit:
+        # More tokens would only make the text longer: the model did not stop at the length
+        # the prompt asked for.
+        template = N_("the model reached its limit of {limit} new tokens before it finished, and "
+                      "the text is already over the channel's length limit")  # fmt: skip
+        return _result(CUT_OFF, False, False, Message(template, {"limit": cut_at_tokens}))
     template = N_("the model reached its limit of {limit} new tokens before it finished, so the "
                   "text may stop mid-sentence; if this happens often, raise the campaign's "
                   "generation.max_new_tokens")  # fmt: skip
@@ -550,29 +556,56 @@ _YEAR_RANGE = regex.compile(r"(?:19|20)\d\d\s*[-–—~～]\s*(?:19|20)\d\d")
 MIN_PHONE_DIGITS = 7
 
 
-def check_personal_data(text: str, region: str = "US") -> CheckResult:
+def check_personal_data(text: str, region: str = "US", campaign_values: Sequence[str] = ()) -> CheckResult:
     """Find e-mail addresses, phone numbers and card numbers.
 
     Phone numbers are read by Google's libphonenumber (the ``phonenumbers`` package) at its
     POSSIBLE leniency, which accepts made-up numbers such as 555-123-4567 too, with
-    ``region`` for numbers without a country code. Dates that look like numbers are
-    skipped. A card number is 13 to 19 digits that pass the Luhn check, which order and
-    reference numbers of that length usually do not.
+    ``region`` for numbers without a country code. Dates and round quantities ("限量
+    10000000 份") that look like numbers are skipped. A card number is 13 to 19 digits that
+    pass the Luhn check, which order and reference numbers of that length usually do not.
+
+    An e-mail address or phone number that ``campaign_values`` contain is the brand's own,
+    such as a hotline in the offer, and passes.
     """
     normalized = unicodedata.normalize("NFKC", text)
-    found = [Message(N_('e-mail "{found}"'), {"found": match}) for match in _EMAIL.findall(normalized)]
+    own_emails, own_phones = _contacts_in(tuple(campaign_values), region)
+    found = [
+        Message(N_('e-mail "{found}"'), {"found": match})
+        for match in _EMAIL.findall(normalized)
+        if match.casefold() not in own_emails
+    ]
     cards = [match for match in _CARD.finditer(normalized) if _passes_luhn(match.group())]
     found += [Message(N_('card number "{found}"'), {"found": match.group()}) for match in cards]
     found += [
-        Message(N_('phone number "{found}"'), {"found": number})
-        for number in _phone_numbers(normalized, region, cards)
+        Message(N_('phone number "{found}"'), {"found": match.raw_string})
+        for match in _phone_numbers(normalized, region, cards)
+        if _e164(match) not in own_phones
     ]
     if not found:
         return CheckResult(PERSONAL_DATA, True, True)
     return _result(PERSONAL_DATA, False, True, _listing(found))
 
 
-def _phone_numbers(text: str, region: str, cards: Sequence[regex.Match[str]]) -> list[str]:
+@lru_cache(maxsize=64)
+def _contacts_in(values: tuple[str, ...], region: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Return the e-mail addresses (case-folded) and phone numbers (E.164) in ``values``."""
+    emails, phones = set(), set()
+    for value in values:
+        normalized = unicodedata.normalize("NFKC", value)
+        emails.update(match.casefold() for match in _EMAIL.findall(normalized))
+        phones.update(_e164(match) for match in _phone_numbers(normalized, region, ()))
+    return frozenset(emails), frozenset(phones)
+
+
+def _e164(match: phonenumbers.PhoneNumberMatch) -> str:
+    # The same number with or without its country code, and however it is spaced.
+    return phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone_numbers(
+    text: str, region: str, cards: Sequence[regex.Match[str]]
+) -> list[phonenumbers.PhoneNumberMatch]:
     numbers = []
     matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE)
     for match in matcher:
@@ -580,11 +613,16 @@ def _phone_numbers(text: str, region: str, cards: Sequence[regex.Match[str]]) ->
             continue
         # A shorter group is a spec or a price ("316-304" steel); the shortest local phone
         # numbers have 7 digits.
-        if sum(character.isdigit() for character in match.raw_string) < MIN_PHONE_DIGITS:
+        digits = "".join(character for character in match.raw_string if character.isdigit())
+        if len(digits) < MIN_PHONE_DIGITS:
+            continue
+        # A quantity or an amount ("10000000", "1,200,000"): no phone number has one or two
+        # digits followed only by zeros.
+        if len(digits.rstrip("0")) <= 2:
             continue
         if any(card.start() <= match.start and match.end <= card.end() for card in cards):
             continue
-        numbers.append(match.raw_string)
+        numbers.append(match)
     return numbers
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from contentgen import db
 from contentgen.batches import batch_progress, pending_chunks
 from contentgen.campaigns import InvalidCampaignFile
+from contentgen.channels import CHANNELS
 from contentgen.dispatch import should_send, submit
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.models import Batch, BatchStatus, Campaign, Draft, DraftStatus, GenerationRequest
@@ -61,6 +62,15 @@ def test_submit_stores_rendered_prompt_and_params(synced):
     assert template_name == "google_ads_headline.j2"
     assert request.params["max_new_tokens"] == 24
     assert request.params["temperature"] == 0.3
+
+
+def test_submit_token_budget_follows_locale(synced):
+    submit([campaign_file(synced, locale="zh-CN")])
+    with db.session_scope() as session:
+        budgets = {request.channel: request.params["max_new_tokens"]
+                   for request in session.scalars(select(GenerationRequest))}  # fmt: skip
+    assert budgets["google_ads_headline"] == CHANNELS["google_ads_headline"].token_budget("zh-CN")
+    assert budgets["google_ads_headline"] > CHANNELS["google_ads_headline"].default_max_new_tokens
 
 
 def test_submit_gives_variants_distinct_seeds(synced):

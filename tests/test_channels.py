@@ -40,3 +40,29 @@ def test_prompt_limit_for_locale(channel, locale, limit):
 )
 def test_measure_names_limit_source(channel, overrides, source):
     assert measure("Dry feet", channel, overrides).source == source
+
+
+@pytest.mark.parametrize(
+    ("locale", "channel", "budget"),
+    [
+        ("en-US", "email_subject", 24),
+        ("de-DE", "email_body", 256),
+        ("sr-Latn", "email_subject", 24),
+        # 60 characters at 2 tokens each, with a quarter more room.
+        ("zh-CN", "email_subject", 150),
+        ("ja-JP", "email_subject", 150),
+        ("zh-Hant-TW", "email_subject", 150),
+        # A Google Ads headline asks a Chinese model for 15 characters.
+        ("zh-CN", "google_ads_headline", 38),
+        ("ru-RU", "email_subject", 90),
+        ("vi-VN", "email_subject", 75),
+        ("th-TH", "meta_primary_text", 313),
+    ],
+)
+def test_token_budget_by_script(locale, channel, budget):
+    assert CHANNELS[channel].token_budget(locale) == budget
+
+
+def test_token_budget_follows_brand_limit_and_stays_capped():
+    assert CHANNELS["email_subject"].token_budget("zh-CN", 20) == 50
+    assert CHANNELS["email_body"].token_budget("zh-CN", 100_000) == 4096

@@ -132,6 +132,8 @@ CASES = [
     ("pii-year-range-is-not-phone", SOCIAL, "zh-CN", "2019-2022年度新品，限时 2024～2025", 26, set()),
     ("pii-spec-is-not-phone", SOCIAL, "zh-CN", "暖屿保温杯 316-304 双钢", 16, set()),
     ("pii-landline-cn", SOCIAL, "zh-CN", "热线 010-12345678", 15, {"personal_data"}),
+    ("pii-hotline-not-in-campaign", SOCIAL, "zh-CN", "订购热线 400-820-8820", 17, {"personal_data"}),
+    ("round-quantity-not-phone", SOCIAL, "zh-CN", "春茶上新，限量 10000000 份", 18, set()),
     # Quality
     ("repetition-loop", HEADLINE, "en-US", "Unspun: Unspun: Unspun:", 23, {"repetition"}),
     ("repetition-cjk", SOCIAL, "zh-CN", "好茶好茶好茶好茶", 8, {"repetition"}),
@@ -170,6 +172,25 @@ def test_checks_table(channel, locale, text, length, failed):
 
     assert measure(text, channel).length == length
     assert {result.name for result in results if not result.passed} == failed
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["订购热线 400 820 8820，现在下单", "Questions? Write to Help@Teahouse.example.com", "Call +86 400-820-8820"],
+)
+def test_personal_data_campaign_contacts_pass(text):
+    context = CheckContext(SOCIAL, "zh-CN", campaign_values=("订购热线：400-820-8820", "help@teahouse.example.com"),
+                           region="CN")  # fmt: skip
+    check = next(result for result in run_checks(text, context) if result.name == "personal_data")
+    assert check.passed
+
+
+def test_personal_data_other_contacts_still_fail_beside_campaign_ones():
+    context = CheckContext(SOCIAL, "zh-CN", campaign_values=("订购热线：400-820-8820",), region="CN")
+    check = next(result for result in run_checks("热线 400-820-8820 或 138 0013 8000", context)
+                 if result.name == "personal_data")  # fmt: skip
+    assert not check.passed
+    assert check.detail == 'phone number "138 0013 8000"'
 
 
 def test_checks_table_is_large_enough():

@@ -434,6 +434,17 @@ def test_run_chunk_marks_text_cut_at_token_limit(synced):
     assert checks[ids[1]].passed
 
 
+def test_run_chunk_cut_text_over_limit_not_told_to_raise_tokens(synced):
+    _, ids = submit_small(synced, variants=1)
+    run_chunk(ids, RecordingGenerator(texts={0: "Walk " * 40}, finish_reasons={0: "length"}))
+
+    with db.session_scope() as session:
+        check = session.scalars(select(DraftCheck).where(DraftCheck.name == "cut_off")).one()
+    assert not check.passed
+    assert "already over the channel's length limit" in check.detail
+    assert "raise" not in check.detail
+
+
 @pytest.mark.parametrize(
     ("text", "finish_reason", "single_line", "expected"),
     [
