@@ -8,16 +8,19 @@ file is valid, and every error names the file, the campaign key and the field.
 from __future__ import annotations
 
 import csv
+import difflib
+import hashlib
 import json
 import logging
 import re
+import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -177,8 +180,11 @@ class ProductSpec(_Spec):
     @field_validator("price", mode="before")
     @classmethod
     def _number_as_text(cls, value: Any) -> Any:
-        # YAML reads `price: 149` as a number; the prompt wants it as written.
-        return str(value) if isinstance(value, int | float) else value
+        # YAML reads `price: 19.90` as a number; the prompt wants it as written. A boolean
+        # (`price: yes`) stays one, so that the error says to quote it.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return _written(value)
+        return value
 
     @field_validator("url")
     @classmethod
@@ -218,6 +224,19 @@ class GenerationSpec(_Spec):
     seed: Count = Field(default=0, ge=0, le=2**31 - 1)
 
 
+# The cron nicknames that croniter 7.0 reads, with the five fields it reads them as.
+# @weekly runs on Sunday.
+CRON_NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
 class ScheduleSpec(_Spec):
     # Read in the campaign's own time zone; contentgen.schedules turns it into UTC slots.
     cron: str
@@ -229,7 +248,23 @@ class ScheduleSpec(_Spec):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
+        if value.startswith("@"):
+            if value.lower() not in CRON_NICKNAMES:
+                raise MessageValueError(
+                    N_('"{value}" is not a schedule that contentgen can run; use one of {nicknames}, or '
+                       'five fields: minute hour day-of-month month day-of-week, e.g. "30 2 * * *"'),
+                    value=value,
+                    nicknames=", ".join(CRON_NICKNAMES),
+                )  # fmt: skip
+            return value
         fields = len(value.split())
+        if fields == 1:
+            raise MessageValueError(
+                N_('"{value}" has one field, and a cron expression has five: minute hour '
+                   'day-of-month month day-of-week, e.g. "30 2 * * *", or is one of {nicknames}'),
+                value=value,
+                nicknames=", ".join(CRON_NICKNAMES),
+            )  # fmt: skip
         if fields != 5:
             raise MessageValueError(
                 N_('"{value}" has {fields} fields, and a cron expression has five: '
@@ -316,10 +351,9 @@ class CampaignSpec(_Spec):
     @field_validator("segments")
     @classmethod
     def _unique_segments(cls, segments: list[SegmentSpec]) -> list[SegmentSpec]:
-        keys = [segment.key for segment in segments]
-        duplicates = sorted(key for key, count in Counter(keys).items() if count > 1)
+        duplicates = _repeated([segment.key for segment in segments])
         if duplicates:
-            raise MessageValueError(N_("segment keys must be unique; repeated: {keys}"), keys=", ".join(duplicates))
+            raise _RepeatedKeys(SEGMENT_KEYS_REPEATED, keys=", ".join(duplicates))
         return segments
 
     @field_validator("locale")
@@ -347,15 +381,68 @@ class CampaignFile(_Spec):
 
     @model_validator(mode="after")
     def _unique_keys(self) -> CampaignFile:
-        for template, items in (
-            (N_("brand keys must be unique; repeated: {keys}"), self.brands),
-            (N_("campaign keys must be unique; repeated: {keys}"), self.campaigns),
-        ):
-            keys = [item.key for item in items]
-            duplicates = sorted(key for key, count in Counter(keys).items() if count > 1)
+        for template, items in ((BRAND_KEYS_REPEATED, self.brands), (CAMPAIGN_KEYS_REPEATED, self.campaigns)):
+            duplicates = _repeated([item.key for item in items])
             if duplicates:
-                raise MessageValueError(template, keys=", ".join(duplicates))
+                raise _RepeatedKeys(template, keys=", ".join(duplicates))
         return self
+
+
+BRAND_KEYS_REPEATED = N_("brand keys must be unique; repeated: {keys}")
+CAMPAIGN_KEYS_REPEATED = N_("campaign keys must be unique; repeated: {keys}")
+SEGMENT_KEYS_REPEATED = N_("segment keys must be unique; repeated: {keys}")
+
+
+class _RepeatedKeys(MessageValueError):
+    """Keys that a list repeats. ``load_campaign_file`` finds them before validation, so that
+    they are listed with the other problems; the validators repeat the check for other callers."""
+
+
+def _repeated(keys: list[str]) -> list[str]:
+    return sorted(key for key, count in Counter(keys).items() if count > 1)
+
+
+def _repeated_keys(data: Any, csv: bool) -> Iterator[dict[str, Any]]:
+    """Yield a problem for each list of unvalidated ``data`` that repeats a brand, campaign or
+    segment key. Validation reports these only when every other field is valid."""
+    if not isinstance(data, dict):
+        return
+    for section, template in (("brands", BRAND_KEYS_REPEATED), ("campaigns", CAMPAIGN_KEYS_REPEATED)):
+        duplicates = _repeated(_raw_keys(data.get(section)))
+        if duplicates:
+            yield {"loc": (section,), "type": "repeated_keys",
+                   "message": Message(template, {"keys": ", ".join(duplicates)})}  # fmt: skip
+    campaigns = data.get("campaigns") if isinstance(data.get("campaigns"), list) else []
+    for index, campaign in enumerate(campaigns):
+        segments = campaign.get("segments") if isinstance(campaign, dict) else None
+        duplicates = _repeated(_raw_keys(segments))
+        if not duplicates:
+            continue
+        message = Message(SEGMENT_KEYS_REPEATED, {"keys": ", ".join(duplicates)})
+        if csv:
+            message = _csv_segments_with_same_key(segments, duplicates)
+        yield {"loc": ("campaigns", index, "segments"), "type": "repeated_keys", "message": message}
+
+
+def _raw_keys(items: Any) -> list[str]:
+    # Validation strips spaces, so " a" and "a" are the same key.
+    if not isinstance(items, list):
+        return []
+    return [item["key"].strip() for item in items if isinstance(item, dict) and isinstance(item.get("key"), str)]
+
+
+def _csv_segments_with_same_key(segments: list[dict[str, str]], duplicates: list[str]) -> Message:
+    # A CSV file has no segment keys, so the message names the segments.
+    problems = [
+        Message(N_('the segments {names} get the same key "{key}"'),
+                {"key": key, "names": ", ".join(json.dumps(segment["name"], ensure_ascii=False)
+                                               for segment in segments if segment["key"] == key)})
+        for key in duplicates
+    ]  # fmt: skip
+    return Message(
+        N_("{problems}; list each segment once, with names that differ in more than case, spaces or punctuation"),
+        {"problems": problems},
+    )
 
 
 def language_name(locale: str) -> str:
@@ -392,11 +479,11 @@ def load_campaign_file(
     if not path.is_file():
         raise InvalidInput.from_template(N_('campaign file "{path}" not found; check the path'), path=str(path))
     suffix = path.suffix.lower()
-    csv_columns = None
+    csv_columns = csv_rows = None
     if suffix in (".yaml", ".yml"):
         data = _read_yaml(path)
     elif suffix == ".csv":
-        data, csv_columns = _read_csv(path)
+        data, csv_columns, csv_rows = _read_csv(path)
     else:
         raise InvalidInput.from_template(
             N_('campaign file "{path}" has an unknown type "{suffix}"; use .yaml, .yml or .csv'),
@@ -407,15 +494,21 @@ def load_campaign_file(
     # Control characters and field errors are listed together, so that one round of fixes
     # makes the file valid.
     problems = [
-        _describe(path, data, {"loc": location, "message": _control_message(character), "type": "control"})
+        _describe(path, data, {"loc": location, "message": _control_message(character), "type": "control"}, csv_rows)
         for location, character in islice(_find_controls(data), MAX_LISTED_PROBLEMS)
     ]
+    problems += [_describe(path, data, detail, csv_rows) for detail in _repeated_keys(data, csv_rows is not None)]
     try:
         parsed = CampaignFile.model_validate(data)
     except ValidationError as error:
-        problems += [_describe(path, data, detail) for detail in error.errors()]
+        problems += [
+            _describe(path, data, detail, csv_rows)
+            for detail in error.errors()
+            # Listed above already.
+            if not isinstance((detail.get("ctx") or {}).get("error"), _RepeatedKeys)
+        ]
     if problems and stored_brands is not None:
-        problems += _undefined_brands(path, data, stored_brands)
+        problems += _undefined_brands(path, data, stored_brands, csv_rows)
     if problems:
         raise InvalidCampaignFile(problems)
     parsed._csv_columns = csv_columns
@@ -442,7 +535,7 @@ def _find_controls(value: Any, location: tuple[str | int, ...] = ()) -> Iterator
 
 
 def _undefined_brands(
-    path: Path, data: Any, stored_brands: Callable[[set[str]], set[str]]
+    path: Path, data: Any, stored_brands: Callable[[set[str]], set[str]], csv_rows: list[int] | None
 ) -> list[CampaignProblem]:
     """List the campaigns of unvalidated ``data`` whose brand neither the file defines nor
     ``stored_brands`` finds; import_campaign_file reports the same for a valid file."""
@@ -463,7 +556,7 @@ def _undefined_brands(
         # The database's own error comes with the import; the file's problems come first.
         return []
     return [
-        _describe(path, data, {"loc": ("campaigns", index, "brand"), "message": _undefined_brand(brand, path.suffix.lower() == ".csv"), "type": "brand"})
+        _describe(path, data, {"loc": ("campaigns", index, "brand"), "message": _undefined_brand(brand, path.suffix.lower() == ".csv"), "type": "brand"}, csv_rows)
         for index, brand in named.items()
         if brand in missing
     ]
@@ -567,6 +660,10 @@ class _RepeatedKey(yaml.constructor.ConstructorError):
         super().__init__(None, None, str(self.message), mark)
 
 
+# The tag that PyYAML's resolver gives the merge key "<<".
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A YAML loader that rejects a mapping with the same key twice, and oversized documents.
 
@@ -590,6 +687,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         # Values and characters composed so far, each alias counted once.
         self._values = 0
         self._characters = 0
+        # id(node) of the mappings whose keys _check_unique_keys has checked.
+        self._checked_mappings: set[int] = set()
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -679,13 +778,65 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         raise _DocumentTooLarge(problem, node.start_mark)
 
     def construct_mapping(self, node, deep=False):
+        self._check_unique_keys(node, deep)
+        return super().construct_mapping(node, deep=deep)
+
+    def _check_unique_keys(self, node: yaml.MappingNode, deep: bool) -> None:
+        """Raise ``_RepeatedKey`` for a key written twice in one mapping.
+
+        A key written out may repeat a key that a merge key (``<<: *base``) brings in,
+        because it overrides that one, as YAML's merge key type defines. Each mapping is
+        checked once, before PyYAML's ``flatten_mapping`` copies the merged keys into it.
+        """
+        if id(node) in self._checked_mappings:
+            return
+        self._checked_mappings.add(id(node))
         seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                key = "<<"
+                merged = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for merged_node in merged:
+                    if isinstance(merged_node, yaml.MappingNode):
+                        self._check_unique_keys(merged_node, deep)
+            else:
+                key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise _RepeatedKey(key, key_node.start_mark)
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):
+        return _YamlInt(super().construct_yaml_int(node), node.value)
+
+    def construct_yaml_float(self, node):
+        return _YamlFloat(super().construct_yaml_float(node), node.value)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
+
+
+class _YamlInt(int):
+    """A YAML integer that keeps its text as the file writes it, e.g. "1_000"."""
+
+    def __new__(cls, value: int, text: str) -> _YamlInt:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+
+class _YamlFloat(float):
+    """A YAML float that keeps its text as the file writes it: "19.90", not 19.9."""
+
+    def __new__(cls, value: float, text: str) -> _YamlFloat:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+
+def _written(number: int | float) -> str:
+    """Return a number as the campaign file writes it."""
+    return getattr(number, "text", None) or str(number)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -760,12 +911,46 @@ CSV_OPTIONAL_COLUMNS = {
 }  # fmt: skip
 
 
-def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
+def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str], list[int]]:
+    """Read a campaign CSV file into campaign data, its columns and each campaign's row number.
+
+    Spreadsheet programs save formatted but empty cells as empty fields, so columns whose
+    header cell and every other cell are empty are ignored, and so are rows of empty cells.
+    Spaces around the names in the header are stripped.
+    """
+    records = _read_csv_records(path)
+    header_index = next((index for index, record in enumerate(records) if not _is_blank(record)), None)
+    if header_index is None:
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" is empty; add a header row and one row per campaign'), path=str(path)
+        )
+    header = [name.strip() for name in records[header_index]]
+    # Row numbers count from 1, as spreadsheet programs do, and so do blank rows.
+    rows = [(number, record) for number, record in enumerate(records, start=1)
+            if number > header_index + 1 and not _is_blank(record)]  # fmt: skip
+    columns = _named_columns(path, header, rows)
+    _check_header(path, header, columns)
+    if not rows:
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" has a header but no campaigns; add one row per campaign'), path=str(path)
+        )
+    _check_row_lengths(path, header, columns, rows)
+    campaigns = [
+        _csv_row_to_campaign({header[index]: record[index] for index in columns}) for _, record in rows
+    ]
+    return {"campaigns": campaigns}, frozenset(header[index] for index in columns), [number for number, _ in rows]
+
+
+def _read_csv_records(path: Path) -> list[list[str]]:
+    records: list[list[str]] = []
+    # The line on which the last complete record ends.
+    last_line = 0
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = list(reader.fieldnames or [])
-            rows = list(reader)
+            reader = csv.reader(handle)
+            for record in reader:
+                records.append(record)
+                last_line = reader.line_num
     except UnicodeDecodeError:
         raise InvalidInput.from_template(
             N_('campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
@@ -774,32 +959,78 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
         ) from None
     except csv.Error as error:
         # The csv module's only error on readable text is a cell over its size limit
-        # (128 KiB), far beyond any field's own limit. ``line_num`` counts the lines read
-        # before the one that failed.
+        # (128 KiB), far beyond any field's own limit. The line named is the first of the
+        # record that failed, where an unclosed quote would start.
         raise InvalidInput.from_template(
             N_('campaign file "{path}", line {line}: {error}; a cell this long is usually a quote '
                "that is never closed, so check the quotes on that line"),
             path=str(path),
-            line=reader.line_num + 1,
+            line=last_line + 1,
             error=str(error),
         ) from None
+    return records
 
-    # DictReader keeps the last of two cells under the same column name, so a repeated
-    # column would silently drop a value.
-    repeated = sorted(column for column, count in Counter(header).items() if count > 1)
+
+def _is_blank(cells: list[str]) -> bool:
+    return all(not cell.strip() for cell in cells)
+
+
+def _named_columns(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) -> list[int]:
+    """Return the indexes of the header's named columns.
+
+    Raises:
+        InvalidInput: if a column without a name has a value in some row.
+    """
+    for index, name in enumerate(header):
+        if name:
+            continue
+        filled = next((number for number, record in rows if index < len(record) and record[index].strip()), None)
+        if filled is not None:
+            raise InvalidInput.from_template(
+                N_('campaign file "{path}": column {number} ({letter} in a spreadsheet) has no name '
+                   "in the header, but row {row} has a value in it; write the column's name in the "
+                   "header, or delete the values"),
+                path=str(path),
+                number=index + 1,
+                letter=_column_letter(index),
+                row=filled,
+            )  # fmt: skip
+    return [index for index, name in enumerate(header) if name]
+
+
+def _column_letter(index: int) -> str:
+    # Spreadsheet column names: A to Z, then AA, AB and so on.
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def _quoted_column(name: str) -> str:
+    # Quoted, so that a name with a space reads as one, and with invisible characters escaped.
+    shown = "".join(
+        character if character.isprintable() else character.encode("unicode_escape").decode("ascii")
+        for character in name
+    )
+    return f'"{shown}"'
+
+
+def _check_header(path: Path, header: list[str], columns: list[int]) -> None:
+    """Raise ``InvalidInput`` for a repeated, missing or unknown column, or another separator."""
+    names = [header[index] for index in columns]
+    # A dict of the row's cells would keep the last of two cells under the same column
+    # name, so a repeated column would silently drop a value.
+    repeated = sorted(column for column, count in Counter(names).items() if count > 1)
     if repeated:
         raise InvalidInput.from_template(
             N_('campaign file "{path}": the header lists these columns more than once: {names}; '
                "keep one column of each name"),
             path=str(path),
-            names=", ".join(f'"{column}"' for column in repeated),
+            names=", ".join(_quoted_column(column) for column in repeated),
         )  # fmt: skip
-    columns = set(header)
-    if not columns:
-        raise InvalidInput.from_template(
-            N_('campaign file "{path}" is empty; add a header row and one row per campaign'), path=str(path)
-        )
-    if len(header) == 1:
+    if len(names) == 1:
         # Spreadsheet programs in many European locales save "CSV" with semicolons.
         for separator, template in (
             (";", N_('campaign file "{path}" separates its columns with semicolons, but a campaign CSV '
@@ -807,13 +1038,18 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
             ("\t", N_('campaign file "{path}" separates its columns with tabs, but a campaign CSV '
                       'file uses commas; save it again as "CSV UTF-8 (comma delimited)"')),
         ):  # fmt: skip
-            if separator in header[0]:
+            if separator in names[0]:
                 raise InvalidInput.from_template(template, path=str(path))
-    missing = sorted(CSV_COLUMNS - columns)
-    unknown = sorted(columns - CSV_COLUMNS - CSV_OPTIONAL_COLUMNS)
+    missing = sorted(CSV_COLUMNS - set(names))
+    unknown = sorted(set(names) - CSV_COLUMNS - CSV_OPTIONAL_COLUMNS)
     if missing or unknown:
-        wrong = [Message(N_("missing {columns}"), {"columns": ", ".join(missing)})] if missing else []
-        wrong += [Message(N_("unknown {columns}"), {"columns": ", ".join(unknown)})] if unknown else []
+        wrong = [Message(N_("missing {columns}"), {"columns": ", ".join(map(_quoted_column, missing))})] if missing else []
+        wrong += [Message(N_("unknown {columns}"), {"columns": ", ".join(map(_quoted_column, unknown))})] if unknown else []
+        for column in unknown:
+            close = _closest(column, sorted(CSV_COLUMNS | CSV_OPTIONAL_COLUMNS))
+            if close is not None:
+                wrong.append(Message(N_("{column} is probably {known}"),
+                                     {"column": _quoted_column(column), "known": _quoted_column(close)}))  # fmt: skip
         raise InvalidInput.from_template(
             N_('campaign file "{path}" has the wrong columns: {wrong}. The columns are {columns} '
                "and optionally {optional}"),
@@ -822,13 +1058,14 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
             columns=", ".join(sorted(CSV_COLUMNS)),
             optional=", ".join(sorted(CSV_OPTIONAL_COLUMNS)),
         )  # fmt: skip
-    if not rows:
-        raise InvalidInput.from_template(
-            N_('campaign file "{path}" has a header but no campaigns; add one row per campaign'), path=str(path)
-        )
-    # DictReader puts the cells beyond the header under the key None, and gives the missing
-    # cells of a short row the value None (an empty cell is "").
-    overfull = [index + 2 for index, row in enumerate(rows) if row.get(None)]
+
+
+def _check_row_lengths(
+    path: Path, header: list[str], columns: list[int], rows: list[tuple[int, list[str]]]
+) -> None:
+    """Raise ``InvalidInput`` for rows with more filled cells than the header has columns, or
+    without a cell for one of its named columns."""
+    overfull = [number for number, record in rows if not _is_blank(record[len(header):])]
     if overfull:
         raise InvalidInput.from_template(
             N_('campaign file "{path}": {rows} more cells than the header has columns; quote values '
@@ -836,10 +1073,10 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
             path=str(path),
             rows=_rows_phrase(overfull),
         )  # fmt: skip
-    short = [index + 2 for index, row in enumerate(rows) if None in row.values()]
+    short = [(number, record) for number, record in rows if len(record) <= columns[-1]]
     if short:
         hint = Message(N_("add the missing commas, with nothing between them for an empty cell"))
-        last_cell = [cell for cell in rows[short[-1] - 2].values() if isinstance(cell, str)][-1:]
+        last_cell = short[-1][1][-1:]
         if last_cell and "\n" in last_cell[0] and "," in last_cell[0]:
             # An unclosed quote makes the rest of the file one cell of this row.
             hint = Message(
@@ -849,10 +1086,9 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str]]:
         raise InvalidInput.from_template(
             N_('campaign file "{path}": {rows} fewer cells than the header has columns; {hint}'),
             path=str(path),
-            rows=_rows_phrase(short),
+            rows=_rows_phrase([number for number, _ in short]),
             hint=hint,
         )
-    return {"campaigns": [_csv_row_to_campaign(row) for row in rows]}, frozenset(columns)
 
 
 def _rows_phrase(rows: list[int]) -> Message:
@@ -869,9 +1105,24 @@ def _split_list(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(";") if item.strip()]
 
 
-def _slug(name: str, position: int) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100]
-    return slug or f"segment-{position}"
+def _segment_key(name: str) -> str:
+    """Make the key of a CSV segment from its name.
+
+    The name's Latin letters and digits make the key ("Day trippers" is day-trippers,
+    "Café" is cafe). A name with other letters or digits ("老客户", "VIP 老客户"), or with
+    none, also gets the first 8 hex digits of the SHA-256 of its normalised text
+    (segment-68897fd8, vip-ed6bc678), so that a different name never gets the same key.
+    Names that differ only in case, width, spacing or punctuation share a key.
+    """
+    normalised = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    decomposed = unicodedata.normalize("NFKD", normalised)
+    folded = "".join(character for character in decomposed if not unicodedata.combining(character))
+    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
+    dropped_letters = any(character.isalnum() and not character.isascii() for character in folded)
+    if slug and not dropped_letters:
+        return slug[:100]
+    digest = hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:8]
+    return f"{slug[:91].rstrip('-') or 'segment'}-{digest}"
 
 
 def _csv_row_to_campaign(row: dict[str, str | None]) -> dict[str, Any]:
@@ -894,10 +1145,7 @@ def _csv_row_to_campaign(row: dict[str, str | None]) -> dict[str, Any]:
             "url": cell("url"),
             "offer": cell("offer"),
         },
-        "segments": [
-            {"key": _slug(name, position), "name": name}
-            for position, name in enumerate(segment_names, start=1)
-        ],
+        "segments": [{"key": _segment_key(name), "name": name} for name in segment_names],
         "channels": _split_list(row.get("channels")),
         "variants": cell("variants") or 1,
         "locale": cell("locale") or "en-US",
@@ -912,15 +1160,16 @@ def _csv_row_to_campaign(row: dict[str, str | None]) -> dict[str, Any]:
     return campaign
 
 
-def _describe(path: Path, data: Any, detail: dict[str, Any]) -> CampaignProblem:
+def _describe(path: Path, data: Any, detail: dict[str, Any], csv_rows: list[int] | None) -> CampaignProblem:
+    """Locate one problem. ``csv_rows`` has the row number of each campaign of a CSV file."""
     location = list(detail["loc"])
     kind = key = row = None
     if len(location) >= 2 and location[0] in ("campaigns", "brands") and isinstance(location[1], int):
         kind = location[0][:-1]
         index = location[1]
         key = _key_at(data, location[0], index)
-        if path.suffix.lower() == ".csv":
-            row = index + 2
+        if csv_rows is not None:
+            row = csv_rows[index]
         location = location[2:]
 
     if path.suffix.lower() == ".csv":
@@ -980,7 +1229,8 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         )  # fmt: skip
         return Message(template)
     if kind == "string_type" and isinstance(value, int | float):
-        return Message(N_('YAML read {value} as a number; quote it ("{value}") to keep it as text'), {"value": value})
+        return Message(N_('YAML read {value} as a number; quote it ("{value}") to keep it as text'),
+                       {"value": _written(value)})  # fmt: skip
     if kind == "string_pattern_mismatch":
         return Message(N_('"{value}" is not a valid key; {hint}'), {"value": value, "hint": Message(KEY_HINT)})
     if kind == "string_type" and value is None:
@@ -1001,10 +1251,18 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         return Message(N_("is empty; give a whole number, or leave the key out"))
     if kind in ("float_parsing", "float_type") and not str(value or "").strip():
         return Message(N_("is empty; give a number, or leave the key out"))
+    if kind == "float_parsing" and isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+,\d+\s*", value):
+        return Message(N_('"{value}" has a decimal comma; write a decimal point, e.g. {number}'),
+                       {"value": value.strip(), "number": value.strip().replace(",", ".")})  # fmt: skip
     if kind == "string_too_short" and not str(value or "").strip():
         return Message(N_("is empty; give it a value"))
     if kind == "too_short" and not value:
         return Message(N_("is empty; give at least one"))
+    if kind == "extra_forbidden":
+        location = detail["loc"]
+        close = _closest(str(location[-1]), _field_names(location[:-1]))
+        if close is not None:
+            return Message(N_("is not a known field; did you mean {field}?"), {"field": close})
 
     if kind in _TYPE_MESSAGES:
         template, names = _TYPE_MESSAGES[kind]
@@ -1018,6 +1276,37 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         shown = _shown(_shorten(value) if isinstance(value, str) else value)
         message = Message(N_("{message} (got {value})"), {"message": message, "value": shown})
     return message
+
+
+def _field_names(location: Sequence[str | int]) -> list[str]:
+    """Return the field names of the campaign file's part at ``location``, e.g. a campaign's
+    at ("campaigns", 0), or none where no model of fields is."""
+    model: type[BaseModel] | None = CampaignFile
+    for part in location:
+        if isinstance(part, int):  # an item of a list
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        model = _model_of(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    # The model that a field holds, also inside list[...] or ... | None.
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        model = _model_of(argument)
+        if model is not None:
+            return model
+    return None
+
+
+def _closest(name: str, known: Iterable[str]) -> str | None:
+    """Return the known name closest to a misspelt one, or None when none is close."""
+    # A ratio of 0.7 takes typos (varients, chanels, prodcut: 0.86 and more) and leaves
+    # unrelated names (colour and locale: 0.33).
+    close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.7)
+    return close[0] if close else None
 
 
 def _bound(value: Any) -> str:
@@ -1038,6 +1327,8 @@ def _shown(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _written(value)
     return str(value)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +31,7 @@ from contentgen.batches import (
     reset_failed,
 )
 from contentgen.campaigns import import_campaign_file, load_campaign_file, stored_brand_keys
+from contentgen.cleared_fields import ClearedFields, cleared_fields
 from contentgen.cli_progress import (
     print_check_summary,
     print_failures,
@@ -222,8 +224,10 @@ def campaigns_import(
     parsed = load_campaign_file(file, stored_brand_keys)
     db.check_schema()
     with db.session_scope() as session:
+        warnings = cleared_fields(session, file, parsed)
         campaigns = import_campaign_file(session, file, parsed)
         keys = [campaign.key for campaign in campaigns]
+    _print_warnings(warnings)
     if len(keys) > LISTED_CAMPAIGNS:
         listed = f": {', '.join(keys[:LISTED_CAMPAIGNS])} and {len(keys) - LISTED_CAMPAIGNS} more."
     else:
@@ -232,6 +236,11 @@ def campaigns_import(
         f"Imported {plural(len(parsed.brands), 'brand')} and {plural(len(keys), 'campaign')}"
         f"{listed}"
     )
+
+
+def _print_warnings(warnings: Sequence[ClearedFields]) -> None:
+    for warning in warnings:
+        typer.echo(f"Warning: {warning}", err=True)
 
 
 @campaigns_app.command("list")
@@ -297,6 +306,7 @@ def batch_submit(
     _check_timeout(timeout, wait)
     _load_generator_if_inline(wait)
     submission = submit(files or [], campaign or [], idempotency_key)
+    _print_warnings(submission.warnings)
     if not as_json:
         if submission.created:
             console.print(

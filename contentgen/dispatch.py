@@ -40,11 +40,12 @@ from contentgen.campaigns import (
     undefined_brands,
 )
 from contentgen.chunks import run_chunk
+from contentgen.cleared_fields import ClearedFields, cleared_fields
 from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
 from contentgen.i18n import N_
-from contentgen.models import Batch, BatchStatus, Trigger, utcnow
+from contentgen.models import Batch, BatchStatus, Campaign, Trigger, utcnow
 from contentgen.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class Submission:
     request_count: int
     # False when the idempotency key matched a batch submitted earlier.
     created: bool
+    # Stored fields that the files' import cleared because the files leave them out.
+    warnings: tuple[ClearedFields, ...] = ()
 
 
 def submit(
@@ -88,17 +91,17 @@ def submit(
                 return _earlier_submission(existing, idempotency_key, digest)
             # A campaign key in several files has the same definition in each (checked
             # above), and the batch contains it once.
-            imported = {
-                campaign.key: campaign
-                for path, parsed in parsed_files
-                for campaign in import_campaign_file(session, path, parsed)
-            }
+            imported: dict[str, Campaign] = {}
+            warnings: list[ClearedFields] = []
+            for path, parsed in parsed_files:
+                warnings += cleared_fields(session, path, parsed)
+                imported.update((campaign.key, campaign) for campaign in import_campaign_file(session, path, parsed))
             campaigns = list(imported.values())
             if campaign_keys:
                 campaigns = campaigns_by_key(session, campaign_keys)
             batch = create_batch(session, campaigns, idempotency_key, trigger)
             batch.submission_digest = digest
-            submission = Submission(batch.id, batch.request_count, created=True)
+            submission = Submission(batch.id, batch.request_count, created=True, warnings=tuple(warnings))
     except IntegrityError:
         # Another submit with the same idempotency key committed first.
         if not idempotency_key:

@@ -201,6 +201,20 @@ def test_submit_by_campaign_key_after_import(synced):
     assert count_rows(Batch) == 2
 
 
+def test_submit_returns_cleared_fields(synced):
+    submit([campaign_file(synced, goal="Pre-orders", schedule={"cron": "@daily"})])
+    path = campaign_file(synced)
+
+    submission = submit([path])
+
+    assert [str(warning) for warning in submission.warnings] == [
+        f'{path}: campaign "boot-launch": this import clears goal, schedule, which the file leaves out',
+    ]
+    with db.session_scope() as session:
+        stored = session.scalars(select(Campaign)).one()
+        assert (stored.spec["goal"], stored.spec["schedule"]) == (None, None)
+
+
 def test_submit_without_templates_says_sync(database):
     with pytest.raises(InvalidInput, match="run: contentgen templates sync"):
         submit([campaign_file(database)])

@@ -64,6 +64,29 @@ def test_load_reads_price_number_as_text(tmp_path):
     assert parsed.campaigns[0].product.price == "149"
 
 
+YAML_CAMPAIGN = """\
+brands: [{key: acme, name: Acme}]
+campaigns:
+  - {key: launch, brand: acme, segments: [{key: all, name: All}], channels: [email_subject],
+     product: {name: %s, price: %s}}
+"""
+
+
+@pytest.mark.parametrize("price", ["19.90", "149", "1_000", "1.5e+3"])
+def test_load_keeps_yaml_price_as_written(tmp_path, price):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(YAML_CAMPAIGN % ("Boot", price))
+    assert load_campaign_file(path).campaigns[0].product.price == price
+
+
+def test_load_quote_hint_keeps_number_as_written(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(YAML_CAMPAIGN % ("1.10", "yes"))
+    message = problems_of(path)
+    assert 'product.name: YAML read 1.10 as a number; quote it ("1.10") to keep it as text' in message
+    assert 'product.price: YAML read this value as true' in message
+
+
 def test_load_malformed_yaml_names_line(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("campaigns:\n  - key: a\n    brand: [unclosed\n")
@@ -106,6 +129,39 @@ def test_load_unknown_field_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(chanels=["email_subject"])]}
     message = problems_of(write_yaml(tmp_path, data))
     assert 'campaign "boot-launch": chanels: is not a known field' in message
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"brands": [brand()], "campaigns": [campaign(varients=2)]},
+         'campaign "boot-launch": varients: is not a known field; did you mean variants?'),
+        ({"brands": [brand()], "campaign": [campaign()]}, "campaign: is not a known field; did you mean campaigns?"),
+        ({"brands": [{**brand(), "banned_term": ["cheap"]}], "campaigns": [campaign()]},
+         'brand "trailpeak": banned_term: is not a known field; did you mean banned_terms?'),
+        ({"brands": [brand()], "campaigns": [campaign(product={"name": "Boot", "Price": "9"})]},
+         'campaign "boot-launch": product.Price: is not a known field; did you mean price?'),
+        ({"brands": [brand()], "campaigns": [campaign(segments=[{"key": "all", "nmae": "All"}])]},
+         'campaign "boot-launch": segments[0].nmae: is not a known field; did you mean name?'),
+        ({"brands": [brand()], "campaigns": [campaign(generation={"tempreature": 0.5})]},
+         'campaign "boot-launch": generation.tempreature: is not a known field; did you mean temperature?'),
+        ({"brands": [brand()], "campaigns": [campaign(schedule={"cron": "@daily", "timezon": "UTC"})]},
+         'campaign "boot-launch": schedule.timezon: is not a known field; did you mean timezone?'),
+        ({"brands": [brand()], "campaigns": [campaign(colour="red")]},
+         'campaign "boot-launch": colour: is not a known field; check its spelling'),
+    ],
+    ids=["campaign-field", "top-level", "brand-field", "product-field", "segment-field", "generation-field",
+         "schedule-field", "nothing-close"],
+)  # fmt: skip
+def test_load_unknown_field_suggests_closest(tmp_path, data, expected):
+    assert expected in problems_of(write_yaml(tmp_path, data))
+
+
+def test_load_csv_unknown_column_suggests_closest(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(CSV_HEADER.replace("product_name", "product name") + ",colour\n")
+    message = problems_of(path)
+    assert 'unknown "colour", "product name"; "product name" is probably "product_name". The columns' in message
 
 
 def test_load_missing_field_named(tmp_path):
@@ -168,7 +224,7 @@ def test_load_messages_name_yaml_values_plainly(tmp_path):
     assert 'name: YAML read 2024-01-01 as a date; quote it ("2024-01-01") to keep it as text' in message
     assert 'variants: expected a whole number such as 3, not "true"' in message
     assert "schedule: must be a mapping of fields (key: value lines), not a single value" in message
-    assert "generation.temperature: must be a finite number (got nan)" in message
+    assert "generation.temperature: must be a finite number (got .nan)" in message
     assert 'the limit of "email_subject" is 100000000000000000000; use at most 100,000' in message
     assert "ScheduleSpec" not in message
 
@@ -217,6 +273,41 @@ def test_load_duplicate_segment_keys_rejected(tmp_path):
     assert "repeated: same" in problems_of(write_yaml(tmp_path, data))
 
 
+def test_load_repeated_keys_listed_with_other_problems(tmp_path):
+    segments = [{"key": "same", "name": "One"}, {"key": "same"}]
+    data = {"brands": [brand(), {**brand(), "voice": 5}],
+            "campaigns": [campaign(variants=0), campaign(segments=segments), campaign("other", channels=[])]}  # fmt: skip
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+
+    problems = [str(problem).split(": ", 1)[1] for problem in raised.value.details]
+    assert "brands: brand keys must be unique; repeated: trailpeak" in problems
+    assert "campaigns: campaign keys must be unique; repeated: boot-launch" in problems
+    assert 'campaign "boot-launch": segments: segment keys must be unique; repeated: same' in problems
+    assert 'brand "trailpeak": voice: YAML read 5 as a number; quote it ("5") to keep it as text' in problems
+    assert 'campaign "boot-launch": variants: must be 1 or more (got 0)' in problems
+    assert 'campaign "boot-launch": segments[1].name: is required' in problems
+    assert 'campaign "other": channels: is empty; give at least one' in problems
+
+
+def test_load_repeated_keys_listed_once(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(), campaign()]}
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+    assert [problem.field for problem in raised.value.details] == ["campaigns"]
+
+
+def test_load_csv_segments_with_same_key_named(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(CSV_HEADER + "\n"
+                    "sock,trailpeak,Sock,,,,,Day trippers;Runners;day-trippers,sms,1,en-US\n"
+                    "hat,trailpeak,Hat,,,,,Runners,billboard,1,en-US\n")  # fmt: skip
+    message = problems_of(path)
+    assert ('row 2, campaign "sock": segments: the segments "Day trippers", "day-trippers" get the same key '
+            '"day-trippers"; list each segment once') in message
+    assert 'row 3, campaign "hat": channels: "billboard" is not a known channel' in message
+
+
 @pytest.mark.parametrize(
     ("schedule", "expected"),
     [
@@ -227,12 +318,30 @@ def test_load_duplicate_segment_keys_rejected(tmp_path):
         ({"cron": "30 2 * * *", "refresh": "x"}, 'refresh: must be one of: all, unapproved (got "x")'),
         ({"cron": "30 2 * * *", "timezone": "localtime"}, '"localtime" is a setting of the machine'),
         ({"cron": "30 2 * * *", "timezone": "posix/Asia/Shanghai"}, 'use the IANA name itself, "Asia/Shanghai"'),
+        ({"cron": "daily"}, '"daily" has one field, and a cron expression has five: minute hour day-of-month month '
+                            'day-of-week, e.g. "30 2 * * *", or is one of @yearly, @annually, @monthly, @weekly, '
+                            "@daily, @midnight, @hourly"),
+        ({"cron": "@reboot"}, '"@reboot" is not a schedule that contentgen can run; use one of @yearly, @annually, '),
     ],
-    ids=["cron", "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder"],
-)
+    ids=["cron", "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder", "one-field",
+         "reboot"],
+)  # fmt: skip
 def test_load_invalid_schedule_rejected(tmp_path, schedule, expected):
     data = {"brands": [brand()], "campaigns": [campaign(schedule=schedule)]}
     assert expected in problems_of(write_yaml(tmp_path, data))
+
+
+@pytest.mark.parametrize("cron", ["@yearly", "@monthly", "@weekly", "@daily", "@hourly", "@Daily"])
+def test_load_cron_nickname_accepted(tmp_path, cron):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": cron})]}
+    assert load_campaign_file(write_yaml(tmp_path, data)).campaigns[0].schedule.cron == cron
+
+
+@pytest.mark.parametrize("field", ["temperature", "top_p"])
+def test_load_decimal_comma_hint(tmp_path, field):
+    data = {"brands": [brand()], "campaigns": [campaign(generation={field: "0,7"})]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert f'generation.{field}: "0,7" has a decimal comma; write a decimal point, e.g. 0.7' in message
 
 
 def test_load_top_level_list_rejected(tmp_path):
@@ -338,15 +447,15 @@ def test_load_csv_wrong_columns_named(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text("key,brand,name_of_product\n")
     message = problems_of(path)
-    assert "missing" in message and "product_name" in message
-    assert "unknown name_of_product" in message
+    assert "missing" in message and '"product_name"' in message
+    assert 'unknown "name_of_product"' in message
 
 
 def test_load_csv_missing_columns_only_named(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text("key,brand\n")
     message = problems_of(path)
-    assert "has the wrong columns: missing channels, features, locale, price" in message
+    assert 'has the wrong columns: missing "channels", "features", "locale", "price"' in message
     assert "unknown" not in message
 
 
@@ -459,15 +568,51 @@ def test_import_csv_keeps_what_csv_cannot_say(database, tmp_path):
 
 
 def test_import_csv_new_segment_gets_free_key(database, tmp_path):
-    segments = [{"key": "segment-2", "name": "Weekend hikers"}, {"key": "thru", "name": "Thru-hikers"}]
+    segments = [{"key": "day-trippers", "name": "Weekend hikers"}, {"key": "thru", "name": "Thru-hikers"}]
     import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign(segments=segments)]})
 
-    # "登山新手" gets the key of its position, segment-2, which the kept segment has.
+    # "Day trippers" makes the key day-trippers, which the kept segment has.
     second = import_csv(tmp_path, CSV_HEADER + "\n"
-                        "boot-launch,trailpeak,Ridgeline GTX,,,,,Weekend hikers;登山新手,sms,1,en-US\n")  # fmt: skip
+                        "boot-launch,trailpeak,Ridgeline GTX,,,,,Weekend hikers;Day trippers,sms,1,en-US\n")  # fmt: skip
 
     assert [(segment["key"], segment["name"]) for segment in second.spec["segments"]] == [
-        ("segment-2", "Weekend hikers"), ("segment-2-2", "登山新手"),
+        ("day-trippers", "Weekend hikers"), ("day-trippers-2", "Day trippers"),
+    ]
+
+
+def test_load_csv_segment_key_depends_on_name(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(CSV_HEADER + "\n"
+                    "boot-launch,trailpeak,Ridgeline GTX,,,,,老客户;新客户;VIP 老客户;Café fans,sms,1,en-US\n"
+                    "boot-sale,trailpeak,Ridgeline GTX,,,,,新客户,sms,1,en-US\n", encoding="utf-8")  # fmt: skip
+
+    first, second = load_campaign_file(path).campaigns
+    keys = [segment.key for segment in first.segments]
+    assert keys == ["segment-68897fd8", "segment-689c5245", "vip-ed6bc678", "cafe-fans"]
+    assert second.segments[0].key == "segment-689c5245"
+
+
+def test_import_csv_other_chinese_segment_gets_other_key(database, tmp_path):
+    row = "boot-launch,trailpeak,Ridgeline GTX,,,,,{segments},sms,1,en-US\n"
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    first = import_csv(tmp_path, CSV_HEADER + "\n" + row.format(segments="老客户"))
+    second = import_csv(tmp_path, CSV_HEADER + "\n" + row.format(segments="新客户"))
+
+    (old_segment,) = first.spec["segments"]
+    (new_segment,) = second.spec["segments"]
+    assert new_segment["name"] == "新客户"
+    assert new_segment["key"] != old_segment["key"]
+
+
+def test_import_csv_unchanged_name_keeps_stored_key(database, tmp_path):
+    segments = [{"key": "segment-1", "name": "老客户", "description": "Bought twice"}]
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign(segments=segments)]})
+    second = import_csv(tmp_path, CSV_HEADER + "\n"
+                        "boot-launch,trailpeak,Ridgeline GTX,,,,,老客户;新客户,sms,1,en-US\n")  # fmt: skip
+
+    assert second.spec["segments"] == [
+        {"key": "segment-1", "name": "老客户", "description": "Bought twice"},
+        {"key": "segment-689c5245", "name": "新客户", "description": ""},
     ]
 
 
@@ -505,6 +650,54 @@ def test_load_duplicate_yaml_key_rejected(tmp_path):
     message = problems_of(path)
     assert 'key "variants" appears twice' in message
     assert "line 4" in message
+
+
+MERGED_CAMPAIGNS = """\
+brands: [{key: acme, name: Acme}]
+campaigns:
+  - &base
+    key: launch
+    brand: acme
+    product: &boot {name: Boot}
+    segments: [{key: all, name: All}]
+    channels: [email_subject]
+    variants: 2
+  - <<: *base
+    key: relaunch
+    product: &sale {<<: *boot, price: "90"}
+  - <<: *base
+    key: clearance
+    product: {<<: *sale, price: "50"}
+    variants: 3
+"""
+
+
+def test_load_yaml_merge_key_written_key_overrides(tmp_path):
+    path = tmp_path / "merged.yaml"
+    path.write_text(MERGED_CAMPAIGNS)
+    launch, relaunch, clearance = load_campaign_file(path).campaigns
+
+    assert (launch.key, launch.variants, launch.product.price) == ("launch", 2, None)
+    assert (relaunch.key, relaunch.variants, relaunch.product.price) == ("relaunch", 2, "90")
+    assert (clearance.key, clearance.variants, clearance.product.price) == ("clearance", 3, "50")
+    assert clearance.product.name == "Boot"
+    assert clearance.segments == launch.segments
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (MERGED_CAMPAIGNS + "  - <<: *base\n    key: a\n    key: b\n", 19),
+        (MERGED_CAMPAIGNS + "  - <<: *base\n    product: {<<: {name: A, name: B}}\n", 18),
+    ],
+    ids=["beside-merge", "inside-merged-mapping"],
+)
+def test_load_yaml_merge_key_repeated_key_rejected(tmp_path, text, line):
+    path = tmp_path / "merged.yaml"
+    path.write_text(text)
+    message = problems_of(path)
+    assert "appears twice in one mapping" in message
+    assert f"line {line}," in message
 
 
 def test_load_nul_character_rejected(tmp_path):
@@ -813,6 +1006,51 @@ def test_load_csv_repeated_column_rejected(tmp_path):
     assert 'the header lists these columns more than once: "key";' in message
 
 
+SOCK_ROW = "sock,trailpeak,Sock,Warm,,,,Hikers,email_subject,1,en-US"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{CSV_HEADER},\n{SOCK_ROW},\n",
+        f"{CSV_HEADER},,,\n{SOCK_ROW},,,\n",
+        f"{CSV_HEADER}\n{SOCK_ROW},,\n",
+        f"{CSV_HEADER.replace(',brand,', ' , brand ,')}\n{SOCK_ROW}\n",
+        f",,,,,,,,,,\n{CSV_HEADER},,\n,,,,,,,,,,,,\n{SOCK_ROW},,\n , ,,,,,,,,,,,\n",
+    ],
+    ids=["trailing-comma", "empty-columns", "empty-cells-past-header", "spaces-around-names", "empty-rows"],
+)
+def test_load_csv_spreadsheet_quirks_accepted(tmp_path, text):
+    path = tmp_path / "products.csv"
+    path.write_text(text, encoding="utf-8")
+    parsed = load_campaign_file(path)
+
+    assert [campaign.key for campaign in parsed.campaigns] == ["sock"]
+    assert parsed.csv_columns == frozenset(CSV_HEADER.split(","))
+
+
+def test_load_csv_row_numbers_count_empty_rows(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\n,,,,,,,,,,\n\n{SOCK_ROW.replace('email_subject', 'billboard')}\n")
+    assert 'row 4, campaign "sock": channels: "billboard" is not a known channel' in problems_of(path)
+
+
+def test_load_csv_unnamed_column_with_value_rejected(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER},,\n{SOCK_ROW},,\n{SOCK_ROW},,x\n")
+    message = problems_of(path)
+    assert "column 13 (M in a spreadsheet) has no name in the header, but row 3 has a value in it" in message
+
+
+def test_load_csv_column_names_quoted(tmp_path):
+    path = tmp_path / "products.csv"
+    header = CSV_HEADER.replace("product_name", "product name").replace("key,", "key\u200b,")
+    path.write_text(f"{header}\n{SOCK_ROW}\n", encoding="utf-8")
+    message = problems_of(path)
+    assert 'missing "key", "product_name"' in message
+    assert 'unknown "key\\u200b", "product name"' in message
+
+
 def test_load_csv_in_gb18030_names_the_fix(tmp_path):
     path = tmp_path / "products.csv"
     path.write_bytes((CSV_HEADER + "\nbei,shanlan,保温杯,,,,,上班族,email_subject,1,zh-CN\n").encode("gb18030"))
@@ -854,8 +1092,8 @@ def test_load_file_errors_translated(tmp_path):
     with pytest.raises(InvalidInput) as raised:
         load_campaign_file(path)
     chinese = translate_error(raised.value, "zh-CN")
-    assert chinese.startswith(f"活动文件“{path}”的列不对：缺少 channels, ")
-    assert "；未知的列 colour。需要的列是 brand, " in chinese
+    assert chinese.startswith(f'活动文件“{path}”的列不对：缺少 "channels", ')
+    assert '；未知的列 "colour"。需要的列是 brand, ' in chinese
 
     path = tmp_path / "tabs.yaml"
     path.write_text("campaigns:\n\t- key: a\n", encoding="utf-8")

@@ -6,13 +6,14 @@ import socket
 import threading
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
 
 from contentgen import cli_progress, db
 from contentgen.cli import app
-from contentgen.models import Batch, GenerationRequest, User
+from contentgen.models import Batch, Brand, GenerationRequest, User
 
 from .conftest import EXAMPLES, apply_settings
 
@@ -142,6 +143,42 @@ def test_cli_invalid_file_exits_2_and_writes_nothing(ready):
     assert result.stderr.startswith("Error: ")
     assert '"tiktok" is not a known channel' in result.stderr
     assert count_rows(Batch) == 0
+
+
+def write_brand_file(folder, name, **brand_fields):
+    path = folder / name
+    brand = {"key": "trailpeak", "name": "TrailPeak", **brand_fields}
+    path.write_text(json.dumps({"brands": [brand]}), encoding="utf-8")
+    return path
+
+
+def test_cli_import_warns_about_cleared_fields(ready):
+    invoke("campaigns", "import", str(write_brand_file(ready, "full.yaml", voice="Plain.", banned_terms=["cheap"])))
+    short = write_brand_file(ready, "short.yaml", channel_limits={"email_subject": 50})
+
+    result = invoke("campaigns", "import", str(short))
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f'Warning: {short}: brand "trailpeak": this import clears voice, banned_terms, which the file leaves out\n'
+    )
+    with db.session_scope() as session:
+        stored = session.scalars(select(Brand)).one()
+        assert (stored.voice, stored.banned_terms) == ("", [])
+
+
+def test_cli_submit_warns_about_cleared_fields(ready):
+    path = copy_example(ready)
+    invoke("campaigns", "import", str(path))
+    data = yaml.safe_load(path.read_text())
+    del data["campaigns"][0]["schedule"]
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    result = invoke("batch", "submit", str(path))
+
+    assert result.exit_code == 0, result.output
+    key = data["campaigns"][0]["key"]
+    assert f'Warning: {path}: campaign "{key}": this import clears schedule, which the file leaves out' in result.stderr
 
 
 def test_cli_malformed_yaml_exits_2(ready):

@@ -104,6 +104,26 @@ def test_cli_schedules_night_simulation(imported):
     assert count_rows(Draft) == 4
 
 
+def test_cli_schedules_cron_nickname_runs(imported):
+    path = imported / "daily.yaml"
+    path.write_text(yaml.safe_dump({"campaigns": [campaign("daily-deals", "@daily", "Asia/Shanghai")]}))
+    assert invoke("campaigns", "import", str(path)).exit_code == 0
+    with db.session_scope() as session:
+        session.scalars(select(Campaign).where(Campaign.key == "daily-deals")).one().schedule_since = (
+            datetime(2026, 3, 28, tzinfo=UTC)
+        )
+
+    listed = invoke("schedules", "list", "--now", "2026-03-28T12:00Z", "--json")
+    ran = invoke("schedules", "run-due", "--now", "2026-03-28T16:00Z", "--wait", "--json")
+
+    items = {item["campaign"]: item for item in json.loads(listed.stdout)}
+    assert items["daily-deals"]["cron"] == "@daily"
+    assert items["daily-deals"]["next_run_local"] == "2026-03-29T00:00:00+08:00"
+    assert ran.exit_code == 0, ran.output
+    daily = [slot for slot in json.loads(ran.stdout)["slots"] if slot["campaign"] == "daily-deals"]
+    assert [(slot["slot_at"], slot["status"]) for slot in daily] == [("2026-03-28T16:00:00+00:00", "created")]
+
+
 def test_cli_schedules_list_not_cut_when_piped(imported):
     result = invoke("schedules", "list", "--now", "2026-03-28T12:00Z")
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from contentgen.campaigns import ScheduleSpec
+from contentgen.campaigns import CRON_NICKNAMES, ScheduleSpec
 from contentgen.schedules import next_slot, slot_instant, slots_between, to_utc
 
 
@@ -72,6 +72,18 @@ def test_slots_between_once_per_local_date(cron, zone):
     assert set(local_dates.values()) == {1}
     assert min(local_dates) == date(2026, 1, 1)
     assert max(local_dates) == date(2026, 12, 31)
+
+
+@pytest.mark.parametrize("nickname", sorted(CRON_NICKNAMES))
+def test_slots_between_cron_nickname_as_five_fields(nickname):
+    start = utc("2025-12-31T00:00")
+    end = utc("2027-01-02T00:00")
+
+    slots = slots_between(ScheduleSpec(cron=nickname, timezone="Europe/Berlin"), start, end)
+
+    expected = slots_between(ScheduleSpec(cron=CRON_NICKNAMES[nickname], timezone="Europe/Berlin"), start, end)
+    assert len(slots) >= 2
+    assert slots == expected
 
 
 def test_slots_between_gap_times_share_one_slot():

@@ -1,0 +1,118 @@
+"""Warnings about stored fields that importing a YAML campaign file clears.
+
+A YAML file is the source of truth for the brands and campaigns it defines: importing it
+replaces each of them whole, so a field that the file leaves out goes back to its default
+(empty for most fields). That is by design, but a file that lists only a brand's key, name
+and channel limits would otherwise clear its banned terms without a word, so the import
+names each such field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contentgen.campaigns import CampaignFile
+from contentgen.i18n import N_, Message
+from contentgen.models import Brand, Campaign
+
+
+@dataclass(frozen=True)
+class ClearedFields:
+    """Fields of a stored brand or campaign that an import clears or resets to a default."""
+
+    path: str
+    # "brand" or "campaign".
+    kind: str
+    key: str
+    text: Message
+
+    @property
+    def message(self) -> str:
+        """The warning in English."""
+        return str(self.text)
+
+    def __str__(self) -> str:
+        return f'{self.path}: {self.kind} "{self.key}": {self.message}'
+
+
+def cleared_fields(session: Session, path: Path, parsed: CampaignFile) -> list[ClearedFields]:
+    """List the stored fields that importing ``parsed`` clears because the file leaves them out.
+
+    Call it before ``import_campaign_file``. A CSV file keeps the stored value of every field
+    it has no column for, so it clears none that it leaves out (an empty cell clears its
+    field on purpose).
+    """
+    if parsed.csv_columns is not None:
+        return []
+    warnings = []
+    brands = _stored(session, Brand, [spec.key for spec in parsed.brands])
+    for spec in parsed.brands:
+        if spec.key in brands:
+            warnings += _warnings(path, "brand", spec.key, list(_left_out(spec, _brand_fields(brands[spec.key]))))
+    campaigns = _stored(session, Campaign, [spec.key for spec in parsed.campaigns])
+    for spec in parsed.campaigns:
+        if spec.key in campaigns:
+            warnings += _warnings(path, "campaign", spec.key, list(_left_out(spec, campaigns[spec.key].spec)))
+    return warnings
+
+
+def _stored(session: Session, model: type[Brand] | type[Campaign], keys: list[str]) -> dict[str, Any]:
+    if not keys:
+        return {}
+    return {row.key: row for row in session.scalars(select(model).where(model.key.in_(keys)))}
+
+
+def _brand_fields(brand: Brand) -> dict[str, Any]:
+    return {
+        "name": brand.name,
+        "voice": brand.voice,
+        "banned_terms": brand.banned_terms,
+        "required_terms": brand.required_terms,
+        "claim_terms": brand.claim_terms,
+        "disabled_rule_packs": brand.disabled_rule_packs,
+        "channel_limits": brand.channel_limits,
+    }
+
+
+def _left_out(spec: BaseModel, stored: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield the dotted name and new value of each stored field that ``spec`` leaves out and
+    that the import changes. A segment is compared with the stored segment of its key."""
+    values = spec.model_dump(mode="json")
+    for name in type(spec).model_fields:
+        if name not in stored:
+            continue
+        value, old = getattr(spec, name), stored[name]
+        if isinstance(value, BaseModel) and isinstance(old, dict):
+            # A block given in part, or one left out whose default is not empty (generation).
+            yield from _left_out(value, old, f"{prefix}{name}.")
+        elif name not in spec.model_fields_set and values[name] != old:
+            yield f"{prefix}{name}", values[name]
+        elif isinstance(value, list) and isinstance(old, list) and all(isinstance(item, BaseModel) for item in value):
+            stored_items = {item.get("key"): item for item in old if isinstance(item, dict)}
+            for index, item in enumerate(value):
+                if getattr(item, "key", None) in stored_items:
+                    yield from _left_out(item, stored_items[item.key], f"{prefix}{name}[{index}].")
+
+
+def _warnings(path: Path, kind: str, key: str, changes: list[tuple[str, Any]]) -> list[ClearedFields]:
+    cleared = [name for name, value in changes if value in (None, "", [], {})]
+    reset = [(name, value) for name, value in changes if value not in (None, "", [], {})]
+    texts = []
+    if cleared:
+        texts.append(Message(N_("this import clears {fields}, which the file leaves out"),
+                             {"fields": ", ".join(cleared)}))  # fmt: skip
+    if reset:
+        texts.append(Message(
+            N_("this import resets {fields} to their defaults ({values}), which the file leaves out"),
+            {"fields": ", ".join(name for name, _ in reset),
+             "values": ", ".join(json.dumps(value, ensure_ascii=False) for _, value in reset)},
+        ))  # fmt: skip
+    return [ClearedFields(str(path), kind, key, text) for text in texts]

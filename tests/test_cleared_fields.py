@@ -1,0 +1,103 @@
+import yaml
+
+from contentgen import db
+from contentgen.campaigns import import_campaign_file, load_campaign_file
+from contentgen.cleared_fields import cleared_fields
+
+FULL_BRAND = {
+    "key": "teahouse",
+    "name": "Teahouse",
+    "voice": "Calm and warm.",
+    "banned_terms": ["cheap"],
+    "claim_terms": ["best"],
+    "channel_limits": {"email_subject": 50},
+}
+FULL_CAMPAIGN = {
+    "key": "spring",
+    "brand": "teahouse",
+    "goal": "Sell the spring harvest",
+    "product": {"name": "Longjing", "price": "19.90", "offer": "A free cup"},
+    "segments": [{"key": "regulars", "name": "Regulars", "description": "Buy every month"}],
+    "channels": ["email_subject"],
+    "variants": 3,
+    "locale": "zh-CN",
+    "generation": {"temperature": 0.5, "seed": 4},
+    "schedule": {"cron": "@daily", "timezone": "Asia/Shanghai", "refresh": "unapproved"},
+}
+SHORT_CAMPAIGN = {
+    "key": "spring",
+    "brand": "teahouse",
+    "product": {"name": "Longjing"},
+    "segments": [{"key": "regulars", "name": "Regulars"}],
+    "channels": ["email_subject"],
+    "generation": {"seed": 4},
+}
+
+
+def write(folder, name, data):
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def import_and_warn(path) -> list[str]:
+    parsed = load_campaign_file(path)
+    with db.session_scope() as session:
+        warnings = cleared_fields(session, path, parsed)
+        import_campaign_file(session, path, parsed)
+    return [str(warning) for warning in warnings]
+
+
+def test_cleared_fields_new_records_none(database):
+    path = write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]})
+    assert import_and_warn(path) == []
+
+
+def test_cleared_fields_same_file_again_none(database):
+    path = write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]})
+    import_and_warn(path)
+    assert import_and_warn(path) == []
+
+
+def test_cleared_fields_names_left_out_fields(database):
+    import_and_warn(write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]}))
+    short_brand = {"key": "teahouse", "name": "Teahouse", "channel_limits": {"email_subject": 50}}
+    path = write(database, "short.yaml", {"brands": [short_brand], "campaigns": [SHORT_CAMPAIGN]})
+
+    warnings = import_and_warn(path)
+
+    assert warnings == [
+        f'{path}: brand "teahouse": this import clears voice, banned_terms, claim_terms, which the file leaves out',
+        f'{path}: campaign "spring": this import clears goal, product.price, product.offer, '
+        "segments[0].description, schedule, which the file leaves out",
+        f'{path}: campaign "spring": this import resets variants, locale, generation.temperature to their '
+        'defaults (1, "en-US", 0.3), which the file leaves out',
+    ]
+
+
+def test_cleared_fields_partial_schedule_named(database):
+    import_and_warn(write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]}))
+    campaign = {**FULL_CAMPAIGN, "schedule": {"cron": "@daily"}}
+    path = write(database, "partial.yaml", {"campaigns": [campaign]})
+
+    assert import_and_warn(path) == [
+        f'{path}: campaign "spring": this import resets schedule.timezone, schedule.refresh to their '
+        'defaults ("UTC", "all"), which the file leaves out',
+    ]
+
+
+def test_cleared_fields_written_empty_value_none(database):
+    import_and_warn(write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]}))
+    brand = {**FULL_BRAND, "banned_terms": [], "voice": ""}
+    assert import_and_warn(write(database, "emptied.yaml", {"brands": [brand]})) == []
+
+
+def test_cleared_fields_csv_none(database):
+    import_and_warn(write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]}))
+    path = database / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "spring,teahouse,Longjing,,,29,,Regulars,email_subject,2,zh-CN\n",
+        encoding="utf-8",
+    )
+    assert import_and_warn(path) == []
