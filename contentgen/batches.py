@@ -428,8 +428,13 @@ class BatchProgress:
 
 def batch_progress(session: Session, batch_id: int) -> BatchProgress:
     """Count a batch's requests by state and its drafts by review status."""
-    batch = get_batch(session, batch_id)
+    # Each SELECT sees what was committed before it ran (PostgreSQL's READ COMMITTED, and
+    # SQLite's driver, which starts no transaction for reads). The transaction that
+    # finishes a batch's last pending request also sets the batch's final status, so the
+    # counts are read first: a batch read after counting no pending request is finished,
+    # never still "running".
     requests = _counts(session, GenerationRequest.status, GenerationRequest.batch_id, batch_id)
+    batch = get_batch(session, batch_id)
     counted = _counts(session, Draft.status, Draft.batch_id, batch_id)
     # Every state and status, zeros included, so that readers need no defaults.
     drafts = {status.value: counted.get(status.value, 0) for status in DraftStatus}
