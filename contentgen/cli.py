@@ -150,11 +150,38 @@ def db_upgrade(
 
 @db_app.command("downgrade")
 def db_downgrade(
-    revision: Annotated[str, typer.Argument(help='Target revision; "base" drops every table.')],
+    revision: Annotated[
+        str,
+        typer.Argument(
+            help="Target revision: base (drops every table), a revision such as 0008, or one "
+            "relative to a revision, such as head-1 (or -- -1 for one below the database's)."
+        ),
+    ],
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Drop the tables and columns without asking; needed without a terminal."),
+    ] = False,
 ) -> None:
-    """Migrate the schema down to an older revision, dropping what later revisions added."""
-    before, after = db.downgrade(revision)
+    """Migrate the schema down to an older revision, dropping what later revisions added.
+
+    Stop every worker, beat and server process that uses the database first.
+    """
     shown_url = db.display_url(get_settings().database_url)
+
+    def confirm(before: str, target: str | None) -> None:
+        if not yes and not _stdin_is_terminal():
+            raise InvalidInput(
+                f"migrating database {shown_url} down from revision {before} to "
+                f"{target or 'base'} drops data, and there is no terminal to confirm it on; "
+                f"stop the workers, beat and contentgen serve, then run: contentgen db "
+                f"downgrade {revision} --yes"
+            )
+        console.print(_downgrade_warning(shown_url, before, target), highlight=False)
+        if not yes and not typer.confirm("Migrate the database down?", default=False):
+            console.print("Nothing was changed.")
+            raise typer.Exit(EXIT_FAILURE)
+
+    before, after = db.downgrade(revision, confirm=confirm)
     if before == after:
         console.print(f"Database {shown_url} is already at revision {after or 'base'}; nothing to do.")
     elif after is None:
@@ -165,6 +192,29 @@ def db_downgrade(
             f"tables added after {after} are dropped with their data. Run contentgen db upgrade "
             "to add them back, empty."
         )
+
+
+def _downgrade_warning(shown_url: str, before: str, target: str | None) -> str:
+    if target is None:
+        dropped = (
+            f"This drops every table of database {shown_url} (now at revision {before}) with all "
+            "its data: campaigns, batches, drafts, reviews and users."
+        )
+    else:
+        dropped = (
+            f"This migrates database {shown_url} down from revision {before} to {target} and "
+            f"drops the tables and columns added after {target}, with their data."
+        )
+    return (
+        f"{dropped} Stop every Celery worker, celery beat and contentgen serve process that uses "
+        "this database first. They expect the latest schema, so their tasks and requests fail "
+        "against an older one, and a worker logs an error every minute for the tasks that beat "
+        "sends."
+    )
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 # --- templates --------------------------------------------------------------------------
