@@ -1,11 +1,14 @@
 import json
+import logging
 import os
 import re
 import shutil
 import socket
 import threading
+import uuid
 
 import pytest
+import redis
 from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
@@ -203,6 +206,31 @@ def test_cli_ctrl_c_waiting_keeps_batch(ready, monkeypatch):
 
     assert result.exit_code == 130
     assert "Batch 1 keeps running on the workers; follow it with: contentgen batch status 1 --wait" in result.stderr
+
+
+def test_cli_sweep_logs_one_chunk_singular(ready, monkeypatch, caplog):
+    path = ready / "one-request.yaml"
+    path.write_text(
+        "brands: [{key: trailpeak, name: TrailPeak}]\n"
+        "campaigns:\n"
+        "  - {key: one, brand: trailpeak, product: {name: Ridgeline GTX},\n"
+        "     segments: [{key: weekend, name: Weekend hikers}], channels: [email_subject]}\n",
+        encoding="utf-8",
+    )
+    invoke("batch", "submit", str(path))
+    queue = f"contentgen-test-{uuid.uuid4().hex[:8]}"
+    apply_settings(monkeypatch, broker_url="redis://127.0.0.1:6379/15", queue=queue)
+    caplog.set_level(logging.INFO, logger="contentgen.dispatch")
+    try:
+        # Nothing was ever sent, so the batch is stalled and its queue empty.
+        result = invoke("batch", "sweep", "--stalled-after", "0")
+    finally:
+        redis.Redis.from_url("redis://127.0.0.1:6379/15").delete(queue)
+
+    assert result.exit_code == 0, result.output
+    assert "Sent the pending requests of batch 1 again." in result.stdout
+    assert f"batch 1: sent 1 chunk to queue {queue}" in caplog.messages
+    assert "batch 1 stalled: sent its pending requests again as 1 chunk" in caplog.messages
 
 
 def test_cli_timeout_without_wait_exits_2(ready):
