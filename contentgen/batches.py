@@ -596,6 +596,19 @@ def cancel_batch(
     return cancelled
 
 
+def campaign_keys_of(session: Session, batch_id: int, status: RequestStatus) -> list[str]:
+    """Return the keys of the campaigns that have requests in ``status`` in the batch, sorted."""
+    return list(
+        session.scalars(
+            select(Campaign.key)
+            .join(GenerationRequest, GenerationRequest.campaign_id == Campaign.id)
+            .where(GenerationRequest.batch_id == batch_id, GenerationRequest.status == status)
+            .distinct()
+            .order_by(Campaign.key)
+        )
+    )
+
+
 def reset_failed(session: Session, batch_id: int) -> int:
     """Make the batch's failed requests pending again; return how many."""
     batch = get_batch(session, batch_id)

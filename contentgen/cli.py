@@ -24,6 +24,7 @@ from contentgen import db
 from contentgen.batches import (
     BatchProgress,
     batch_progress,
+    campaign_keys_of,
     cancel_batch,
     get_batch,
     list_batches,
@@ -56,7 +57,7 @@ from contentgen.errors import (
     InvalidInput,
 )
 from contentgen.generation import get_generator
-from contentgen.models import Campaign, DraftStatus, PromptTemplate, utc_iso
+from contentgen.models import Campaign, DraftStatus, PromptTemplate, RequestStatus, utc_iso
 from contentgen.settings import get_settings
 from contentgen.templates import sync_templates
 
@@ -379,13 +380,10 @@ def batch_resume(
         get_batch(session, batch_id)
     progress = read_progress(batch_id)
     if progress.requests["pending"] == 0:
-        console.print(
-            f"Batch {batch_id} is {progress.batch.status.value} and has no pending requests; "
-            "nothing to run. Run its failed requests again with: "
-            f"contentgen batch retry-failed {batch_id}"
-            if progress.requests["failed"]
-            else f"Batch {batch_id} is {progress.batch.status.value} and has no pending requests; nothing to run."
-        )
+        message = f"Batch {batch_id} is {progress.batch.status.value} and has no pending requests; nothing to run."
+        if progress.requests["failed"]:
+            message += f" Run its failed requests again with: contentgen batch retry-failed {batch_id}"
+        console.print(message + _cancelled_note(batch_id, progress), highlight=False)
         if wait:
             _exit_if_requests_failed(progress)
         return
@@ -434,7 +432,8 @@ def batch_retry_failed(
     with db.session_scope() as session:
         reset = reset_failed(session, batch_id)
     if not reset:
-        console.print(f"Batch {batch_id} has no failed requests; nothing to run.")
+        note = _cancelled_note(batch_id, read_progress(batch_id))
+        console.print(f"Batch {batch_id} has no failed requests; nothing to run.{note}", highlight=False)
         return
     console.print(f"{plural(reset, 'failed request')} of batch {batch_id} will run again.")
     _exit_if_requests_failed(_start(batch_id, wait, send=True, quiet=False, timeout=timeout))
@@ -457,6 +456,22 @@ def batch_sweep(
         console.print(f"Sent the pending requests of {noun} {', '.join(map(str, batch_ids))} again.")
     else:
         console.print("No stalled batch.")
+
+
+def _cancelled_note(batch_id: int, progress: BatchProgress) -> str:
+    """Build the hint on generating a batch's cancelled requests; "" when it has none."""
+    cancelled = progress.requests["cancelled"]
+    if not cancelled:
+        return ""
+    with db.session_scope() as session:
+        keys = campaign_keys_of(session, batch_id, RequestStatus.CANCELLED)
+    options = " ".join(f"--campaign {key}" for key in keys)
+    return (
+        f" Its {plural(cancelled, 'cancelled request')} cannot run again, because no command "
+        "resumes cancelled requests. To generate that copy, submit the campaigns again as a "
+        "new batch, which creates all of their requests from the campaigns as imported now: "
+        f"contentgen batch submit {options}"
+    )
 
 
 def _check_timeout(timeout: float | None, wait: bool) -> None:

@@ -438,6 +438,11 @@ def test_cli_cancel_stops_pending_requests(ready):
     for run in (resumed, resumed_without_wait):
         assert run.exit_code == 0
         assert "Batch 1 is cancelled and has no pending requests; nothing to run." in run.stdout
+        assert "Its 24 cancelled requests cannot run again, because no command resumes" in run.stdout
+        assert run.stdout.endswith(
+            "submit the campaigns again as a new batch, which creates all of their requests from "
+            "the campaigns as imported now: contentgen batch submit --campaign trailpeak-ridgeline-launch\n"
+        )
     assert waited.exit_code == 0
     assert "Waiting for the workers" not in waited.stderr
     assert waited.stdout.startswith("Batch 1: cancelled (manual), 24 requests")
@@ -445,6 +450,21 @@ def test_cli_cancel_stops_pending_requests(ready):
     assert status["status"] == "cancelled"
     assert status["requests"]["cancelled"] == 24
     assert status["drafts"] == {"pending_review": 0, "flagged": 0, "approved": 0, "rejected": 0}
+
+
+def test_cli_retry_failed_after_cancel_names_submit(ready):
+    invoke("batch", "submit", str(copy_example(ready)))
+    invoke("batch", "cancel", "1")
+
+    result = invoke("batch", "retry-failed", "1")
+    resubmitted = invoke("batch", "submit", "--campaign", "trailpeak-ridgeline-launch")
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Batch 1 has no failed requests; nothing to run. Its 24 cancelled requests")
+    assert "contentgen batch submit --campaign trailpeak-ridgeline-launch\n" in result.stdout
+    # The command it names works and makes a new batch of the same requests.
+    assert resubmitted.exit_code == 0, resubmitted.output
+    assert "Created batch 2 with 24 requests." in resubmitted.stdout
 
 
 def test_cli_retry_failed_reruns_only_failed(ready, monkeypatch):
