@@ -429,8 +429,13 @@ class BatchProgress:
 
 def batch_progress(session: Session, batch_id: int) -> BatchProgress:
     """Count a batch's requests by state and its drafts by review status."""
-    batch = get_batch(session, batch_id)
+    # Each SELECT sees what was committed before it ran (PostgreSQL's READ COMMITTED, and
+    # SQLite's driver, which starts no transaction for reads). The transaction that
+    # finishes a batch's last pending request also sets the batch's final status, so the
+    # counts are read first: a batch read after counting no pending request is finished,
+    # never still "running".
     requests = _counts(session, GenerationRequest.status, GenerationRequest.batch_id, batch_id)
+    batch = get_batch(session, batch_id)
     counted = _counts(session, Draft.status, Draft.batch_id, batch_id)
     # Every state and status, zeros included, so that readers need no defaults.
     drafts = {status.value: counted.get(status.value, 0) for status in DraftStatus}
@@ -590,6 +595,19 @@ def cancel_batch(
         batch.finished_at = datetime.now(UTC)
     logger.info("batch %d: cancelled %d pending requests", batch_id, cancelled)
     return cancelled
+
+
+def campaign_keys_of(session: Session, batch_id: int, status: RequestStatus) -> list[str]:
+    """Return the keys of the campaigns that have requests in ``status`` in the batch, sorted."""
+    return list(
+        session.scalars(
+            select(Campaign.key)
+            .join(GenerationRequest, GenerationRequest.campaign_id == Campaign.id)
+            .where(GenerationRequest.batch_id == batch_id, GenerationRequest.status == status)
+            .distinct()
+            .order_by(Campaign.key)
+        )
+    )
 
 
 def reset_failed(session: Session, batch_id: int) -> int:

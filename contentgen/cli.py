@@ -25,6 +25,7 @@ from contentgen import db
 from contentgen.batches import (
     BatchProgress,
     batch_progress,
+    campaign_keys_of,
     cancel_batch,
     get_batch,
     list_batches,
@@ -58,7 +59,7 @@ from contentgen.errors import (
     InvalidInput,
 )
 from contentgen.generation import get_generator
-from contentgen.models import Campaign, DraftStatus, PromptTemplate, utc_iso
+from contentgen.models import Campaign, DraftStatus, PromptTemplate, RequestStatus, utc_iso
 from contentgen.settings import get_settings
 from contentgen.templates import sync_templates
 
@@ -152,11 +153,38 @@ def db_upgrade(
 
 @db_app.command("downgrade")
 def db_downgrade(
-    revision: Annotated[str, typer.Argument(help='Target revision; "base" drops every table.')],
+    revision: Annotated[
+        str,
+        typer.Argument(
+            help="Target revision: base (drops every table), a revision such as 0008, or one "
+            "relative to a revision, such as head-1 (or -- -1 for one below the database's)."
+        ),
+    ],
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Drop the tables and columns without asking; needed without a terminal."),
+    ] = False,
 ) -> None:
-    """Migrate the schema down to an older revision, dropping what later revisions added."""
-    before, after = db.downgrade(revision)
+    """Migrate the schema down to an older revision, dropping what later revisions added.
+
+    Stop every worker, beat and server process that uses the database first.
+    """
     shown_url = db.display_url(get_settings().database_url)
+
+    def confirm(before: str, target: str | None) -> None:
+        if not yes and not _stdin_is_terminal():
+            raise InvalidInput(
+                f"migrating database {shown_url} down from revision {before} to "
+                f"{target or 'base'} drops data, and there is no terminal to confirm it on; "
+                f"stop the workers, beat and contentgen serve, then run: contentgen db "
+                f"downgrade {revision} --yes"
+            )
+        console.print(_downgrade_warning(shown_url, before, target), highlight=False)
+        if not yes and not typer.confirm("Migrate the database down?", default=False):
+            console.print("Nothing was changed.")
+            raise typer.Exit(EXIT_FAILURE)
+
+    before, after = db.downgrade(revision, confirm=confirm)
     if before == after:
         console.print(f"Database {shown_url} is already at revision {after or 'base'}; nothing to do.")
     elif after is None:
@@ -167,6 +195,29 @@ def db_downgrade(
             f"tables added after {after} are dropped with their data. Run contentgen db upgrade "
             "to add them back, empty."
         )
+
+
+def _downgrade_warning(shown_url: str, before: str, target: str | None) -> str:
+    if target is None:
+        dropped = (
+            f"This drops every table of database {shown_url} (now at revision {before}) with all "
+            "its data: campaigns, batches, drafts, reviews and users."
+        )
+    else:
+        dropped = (
+            f"This migrates database {shown_url} down from revision {before} to {target} and "
+            f"drops the tables and columns added after {target}, with their data."
+        )
+    return (
+        f"{dropped} Stop every Celery worker, celery beat and contentgen serve process that uses "
+        "this database first. They expect the latest schema, so their tasks and requests fail "
+        "against an older one, and a worker logs an error every minute for the tasks that beat "
+        "sends."
+    )
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 # --- templates --------------------------------------------------------------------------
@@ -339,13 +390,10 @@ def batch_resume(
         get_batch(session, batch_id)
     progress = read_progress(batch_id)
     if progress.requests["pending"] == 0:
-        console.print(
-            f"Batch {batch_id} is {progress.batch.status.value} and has no pending requests; "
-            "nothing to run. Run its failed requests again with: "
-            f"contentgen batch retry-failed {batch_id}"
-            if progress.requests["failed"]
-            else f"Batch {batch_id} is {progress.batch.status.value} and has no pending requests; nothing to run."
-        )
+        message = f"Batch {batch_id} is {progress.batch.status.value} and has no pending requests; nothing to run."
+        if progress.requests["failed"]:
+            message += f" Run its failed requests again with: contentgen batch retry-failed {batch_id}"
+        console.print(message + _cancelled_note(batch_id, progress), highlight=False)
         if wait:
             _exit_if_requests_failed(progress)
         return
@@ -394,7 +442,8 @@ def batch_retry_failed(
     with db.session_scope() as session:
         reset = reset_failed(session, batch_id)
     if not reset:
-        console.print(f"Batch {batch_id} has no failed requests; nothing to run.")
+        note = _cancelled_note(batch_id, read_progress(batch_id))
+        console.print(f"Batch {batch_id} has no failed requests; nothing to run.{note}", highlight=False)
         return
     console.print(f"{plural(reset, 'failed request')} of batch {batch_id} will run again.")
     _exit_if_requests_failed(_start(batch_id, wait, send=True, quiet=False, timeout=timeout))
@@ -417,6 +466,22 @@ def batch_sweep(
         console.print(f"Sent the pending requests of {noun} {', '.join(map(str, batch_ids))} again.")
     else:
         console.print("No stalled batch.")
+
+
+def _cancelled_note(batch_id: int, progress: BatchProgress) -> str:
+    """Build the hint on generating a batch's cancelled requests; "" when it has none."""
+    cancelled = progress.requests["cancelled"]
+    if not cancelled:
+        return ""
+    with db.session_scope() as session:
+        keys = campaign_keys_of(session, batch_id, RequestStatus.CANCELLED)
+    options = " ".join(f"--campaign {key}" for key in keys)
+    return (
+        f" Its {plural(cancelled, 'cancelled request')} cannot run again, because no command "
+        "resumes cancelled requests. To generate that copy, submit the campaigns again as a "
+        "new batch, which creates all of their requests from the campaigns as imported now: "
+        f"contentgen batch submit {options}"
+    )
 
 
 def _check_timeout(timeout: float | None, wait: bool) -> None:

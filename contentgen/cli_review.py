@@ -15,7 +15,7 @@ from contentgen.cli import JsonOption, _group, _print_json, console
 from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, queue_page
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
-from contentgen.review import Decision, actor_by_name, decide
+from contentgen.review import ApprovalBlocked, Decision, actor_by_name, decide
 
 review_app = _group("List the review queue and approve or reject drafts.")
 
@@ -83,6 +83,10 @@ def _decide_each(draft_ids: list[int], user: str, decision: Decision) -> None:
             with db.session_scope() as session:
                 draft = decide(session, actor, draft_id, decision)
                 status = draft.status.value
+        except ApprovalBlocked as error:
+            failures += 1
+            typer.echo(f"Error: {error} {_edit_hint(draft_id)}", err=True)
+            continue
         except ContentgenError as error:
             failures += 1
             typer.echo(f"Error: {error}", err=True)
@@ -90,6 +94,17 @@ def _decide_each(draft_ids: list[int], user: str, decision: Decision) -> None:
         console.print(f"Draft {draft_id}: {status}.")
     if failures:
         raise typer.Exit(2)
+
+
+def _edit_hint(draft_id: int) -> str:
+    # The shared error message tells the user to edit the draft, which the pages and the API
+    # can do and this command line cannot.
+    return (
+        "The command line has no edit command: edit the text on the draft's page in the "
+        f"review app (contentgen serve, then /drafts/{draft_id}), which approves it on "
+        f"saving, or send it to the API: POST /api/v1/drafts/{draft_id}/edit with the JSON "
+        'body {"text": "..."}.'
+    )
 
 
 @review_app.command("approve")

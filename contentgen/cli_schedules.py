@@ -1,4 +1,4 @@
-"""The ``contentgen schedules`` commands: list, pause, resume and run-due."""
+"""The ``contentgen schedules`` commands: list, pause, resume, forget and run-due."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from contentgen.cli_progress import run_with_progress, wait_with_progress
 from contentgen.cli_tables import plural, print_table
 from contentgen.dispatch import read_progress
 from contentgen.errors import EXIT_FAILURE, EXIT_REQUESTS_FAILED, InfrastructureError, InvalidInput
-from contentgen.models import ScheduleRunStatus, utcnow
+from contentgen.models import BatchStatus, ScheduleRunStatus, utcnow
 from contentgen.schedule_runs import (
+    forget_runs,
     list_schedules,
     pause_schedule,
     resume_schedule,
@@ -33,10 +34,10 @@ from contentgen.settings import get_settings
 
 # soft_wrap: long lines (commands to copy) are never broken in the middle.
 console = Console(soft_wrap=True)
-error_console = Console(stderr=True, soft_wrap=True)
 
 schedules_app = typer.Typer(
-    help="List, pause and resume campaign schedules, and run the slots that are due.",
+    help="List, pause and resume campaign schedules, run the slots that are due, and forget "
+    "slots recorded ahead of the clock.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -71,8 +72,9 @@ EARLIEST_NOW = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_NOW = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-def parse_now(value: str | None) -> datetime:
-    """Parse a ``--now`` value into an aware UTC datetime; None reads the clock.
+def parse_now(value: str | None, option: str = "--now") -> datetime:
+    """Parse a ``--now`` value (or another ``option``'s) into an aware UTC datetime; None
+    reads the clock.
 
     Raises:
         InvalidInput: if the value is not ISO 8601, has no UTC offset or is out of range.
@@ -83,13 +85,13 @@ def parse_now(value: str | None) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(
-            f'--now "{value}" is not an ISO 8601 time; use e.g. 2026-03-29T02:31+02:00'
+            f'{option} "{value}" is not an ISO 8601 time; use e.g. 2026-03-29T02:31+02:00'
         ) from None
     if moment.tzinfo is None:
         # Written out in full, since "2026-12-06" + "Z" is no ISO 8601 time.
         example = moment.isoformat(timespec="minutes" if not moment.second and not moment.microsecond else "auto")
         raise InvalidInput(
-            f'--now "{value}" has no UTC offset, so it names no single instant; '
+            f'{option} "{value}" has no UTC offset, so it names no single instant; '
             f"add one, e.g. {example}+02:00 or {example}Z"
         )
     try:
@@ -98,7 +100,7 @@ def parse_now(value: str | None) -> datetime:
         moment = None
     if moment is None or not EARLIEST_NOW <= moment < LATEST_NOW:
         raise InvalidInput(
-            f'--now "{value}" is out of range; use a time from {EARLIEST_NOW:%Y-%m-%d} '
+            f'{option} "{value}" is out of range; use a time from {EARLIEST_NOW:%Y-%m-%d} '
             f"up to but not including {LATEST_NOW:%Y-%m-%d}"
         )
     return moment
@@ -164,6 +166,59 @@ def schedules_resume(campaign: CampaignKey) -> None:
     console.print(f"Schedule of {campaign} {'resumed' if changed else 'was not paused'}.")
 
 
+@schedules_app.command("forget")
+def schedules_forget(
+    campaign: CampaignKey,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Forget the slots from this time on: ISO 8601 with a UTC offset, after the "
+            "clock. Default: every slot after the clock.",
+        ),
+    ] = None,
+) -> None:
+    """Forget the runs recorded for slots after the clock, so that they run at their time.
+
+    run-due --now with a time ahead of the clock records such runs. A forgotten slot's
+    batch stays as it is.
+    """
+    clock = utcnow()
+    first = None if start is None else parse_now(start, option="--from")
+    if first is not None and first <= clock:
+        raise InvalidInput(
+            f'--from "{start}" is not after the clock ({clock.isoformat(timespec="seconds")}); '
+            "the runs of earlier slots record what happened and stay. Pass a later time, or "
+            "leave --from out to forget every slot after the clock"
+        )
+    db.check_schema()
+    with db.session_scope() as session:
+        forgotten = forget_runs(session, campaign, clock, first)
+
+    if not forgotten:
+        after = (first or clock).isoformat(timespec="seconds")
+        console.print(f"{campaign} has no recorded slot after {after}; nothing to forget.")
+        return
+    console.print(
+        f"Forgot {plural(len(forgotten), 'recorded slot')} of {campaign}; "
+        f"{'it runs' if len(forgotten) == 1 else 'they run'} when due:"
+    )
+    for run in forgotten:
+        line = f"  {run.slot_at.isoformat()} (was {run.status.value}"
+        if run.batch_id is not None:
+            line += f", batch {run.batch_id}, {run.batch_status.value}"
+        console.print(line + ")", highlight=False)
+    unfinished = [
+        run.batch_id for run in forgotten if run.batch_status in (BatchStatus.PENDING, BatchStatus.RUNNING)
+    ]
+    for batch_id in unfinished:
+        console.print(
+            f"Batch {batch_id} still has requests to run; if it should not, cancel them with: "
+            f"contentgen batch cancel {batch_id}",
+            highlight=False,
+        )
+
+
 @schedules_app.command("run-due")
 def schedules_run_due(
     now: NowOption = None,
@@ -182,6 +237,13 @@ def schedules_run_due(
             min=1,
         ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="List the slots that are due and what each would get, and record nothing.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create one batch per due schedule slot, as the dispatcher under Celery beat does.
@@ -190,19 +252,20 @@ def schedules_run_due(
     """
     if timeout is not None and not wait:
         raise InvalidInput("--timeout applies only with --wait; add --wait or leave --timeout out")
+    if dry_run and wait:
+        raise InvalidInput("--dry-run creates no batch to wait for; leave out --wait or --dry-run")
     deadline = None if timeout is None else time.monotonic() + timeout
     moment = parse_now(now)
     db.check_schema()
-    ahead = moment - utcnow()
-    if ahead > FUTURE_NOW_WARNING and not as_json:
-        # Runs are recorded like real ones, so these slots will not run at their real time.
-        error_console.print(
-            f"Warning: --now is {_duration(ahead)} after the clock. The slots due by then are "
-            "recorded as run, or as skipped where a later slot replaces them, and will not "
-            "run again when their time comes.",
-            markup=False,
-            highlight=False,
-        )
+    if dry_run:
+        _preview_due(moment, as_json)
+        return
+
+    warning = _future_now_warning(moment)
+    if warning and not as_json:
+        # On standard output, first, so that it comes before the slot lines however the
+        # output is captured.
+        console.print(warning, markup=False, highlight=False)
     outcomes = run_due(moment)
     created = [outcome.batch_id for outcome in outcomes if outcome.batch_id is not None]
 
@@ -243,8 +306,8 @@ def schedules_run_due(
             _print_outcomes(outcomes, handed_over, wait)
 
     if as_json:
-        _print_json({"now": moment.isoformat(), "slots": [o.as_dict() for o in outcomes],
-                     "handed_over": handed_over})  # fmt: skip
+        _print_json({"now": moment.isoformat(), "dry_run": False, "warning": warning,
+                     "slots": [o.as_dict() for o in outcomes], "handed_over": handed_over})  # fmt: skip
     if any(outcome.status is ScheduleRunStatus.FAILED for outcome in outcomes):
         # A slot whose batch could not be created (a campaign input error) is a failure of
         # this run, which a cron job or CI step has to see.
@@ -254,7 +317,30 @@ def schedules_run_due(
         raise typer.Exit(EXIT_REQUESTS_FAILED)
 
 
-def _print_outcomes(outcomes, handed_over: list[int], wait: bool) -> None:
+def _future_now_warning(moment: datetime) -> str | None:
+    """Return the warning for a --now ahead of the clock, whose runs are recorded like real ones."""
+    ahead = moment - utcnow()
+    if ahead <= FUTURE_NOW_WARNING:
+        return None
+    return (
+        f"Warning: --now is {_duration(ahead)} after the clock. The slots due by then are "
+        "recorded as run, or as skipped where a later slot replaces them, and will not run "
+        "again when their time comes. --dry-run lists them without recording anything. To "
+        "have them run at their time after all, run: contentgen schedules forget CAMPAIGN"
+    )
+
+
+def _preview_due(moment: datetime, as_json: bool) -> None:
+    outcomes = run_due(moment, dry_run=True)
+    if as_json:
+        _print_json({"now": moment.isoformat(), "dry_run": True, "warning": None,
+                     "slots": [o.as_dict() for o in outcomes], "handed_over": []})  # fmt: skip
+        return
+    console.print(f"Dry run at {moment.isoformat()}: nothing is recorded and no batch is created.")
+    _print_outcomes(outcomes, [], wait=False, dry_run=True)
+
+
+def _print_outcomes(outcomes, handed_over: list[int], wait: bool, dry_run: bool = False) -> None:
     # Skipped slots in a row of one campaign with the same reason share a line: a schedule
     # every few minutes can miss hundreds while the dispatcher is down.
     for (campaign, status, detail), group in groupby(
@@ -262,19 +348,17 @@ def _print_outcomes(outcomes, handed_over: list[int], wait: bool) -> None:
     ):
         runs = list(group)
         if status is ScheduleRunStatus.SKIPPED and len(runs) > 1:
+            verb = "would be skipped" if dry_run else status.value
             line = (f"{campaign} {runs[0].slot_at.isoformat()} to {runs[-1].slot_at.isoformat()}: "
-                    f"{len(runs)} slots {status.value}")  # fmt: skip
+                    f"{len(runs)} slots {verb}")  # fmt: skip
             console.print(line + (f" ({detail})" if detail else ""), highlight=False)
             continue
         for outcome in runs:
-            line = f"{outcome.campaign} {outcome.slot_at.isoformat()}: {outcome.status.value}"
-            if outcome.batch_id is not None:
-                line += f", batch {outcome.batch_id} with {plural(outcome.request_count, 'request')}"
-            if outcome.detail:
-                line += f" ({outcome.detail})"
-            console.print(line, highlight=False)
+            console.print(_outcome_line(outcome, dry_run), highlight=False)
     if not outcomes:
         console.print("No schedule slot is due.")
+    if dry_run:
+        return
     if handed_over:
         verb = "Sent the chunks of" if get_settings().broker_url else "Ran"
         noun = "batch" if len(handed_over) == 1 else "batches"
@@ -290,3 +374,21 @@ def _print_outcomes(outcomes, handed_over: list[int], wait: bool) -> None:
             "No broker is configured (CONTENTGEN_BROKER_URL), so the batches wait. "
             "Run them in this process with: contentgen schedules run-due --wait"
         )
+
+
+# Dry-run wording of each slot status but created.
+_WOULD = {ScheduleRunStatus.SKIPPED: "would be skipped", ScheduleRunStatus.FAILED: "would fail"}
+
+
+def _outcome_line(outcome, dry_run: bool) -> str:
+    if not dry_run:
+        text = outcome.status.value
+        if outcome.batch_id is not None:
+            text += f", batch {outcome.batch_id} with {plural(outcome.request_count, 'request')}"
+    elif outcome.status is ScheduleRunStatus.CREATED:
+        text = f"would create a batch with {plural(outcome.request_count, 'request')}"
+    else:
+        text = _WOULD[outcome.status]
+    if outcome.detail:
+        text += f" ({outcome.detail})"
+    return f"{outcome.campaign} {outcome.slot_at.isoformat()}: {text}"

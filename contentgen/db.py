@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -180,14 +181,27 @@ def upgrade(revision: str = "head", url: str | None = None) -> tuple[str | None,
             engine.dispose()
 
 
-def downgrade(revision: str, url: str | None = None) -> tuple[str | None, str | None]:
+def downgrade(
+    revision: str,
+    url: str | None = None,
+    confirm: Callable[[str, str | None], None] | None = None,
+) -> tuple[str | None, str | None]:
     """Migrate the database down to ``revision`` ("base" removes every table).
+
+    Args:
+        revision: "base", a known revision, or one relative to a revision ("-1" for one
+            step down from the database's revision, "0010-2", "head-1").
+        url: the database; default: the configured one.
+        confirm: called with the revision before and the target (None for base) once the
+            target is known to be older, before anything is dropped. It raises to stop,
+            and the database is then left as it is. Not called when there is nothing to do.
 
     Returns:
         The revision before and after; None after "base".
 
     Raises:
-        InvalidInput: if no migration has that revision.
+        InvalidInput: if no migration has that revision, or it is not older than the
+            database's revision.
         InfrastructureError: if the database cannot be reached or is not a database.
     """
     config = alembic_config(url)
@@ -195,17 +209,13 @@ def downgrade(revision: str, url: str | None = None) -> tuple[str | None, str | 
     engine = create_db_engine(url) if url else get_engine()
     try:
         before = _checked_revision(engine, config)
-        known = known_revisions()
-        newer = revision == "head" or (
-            revision in known and before is not None and known.index(revision) > known.index(before)
-        )
-        if newer or (before is None and revision != "base"):
-            raise InvalidInput(
-                f'revision "{revision}" is not older than the database\'s revision '
-                f"{before or 'none'}; to move forward, run: contentgen db upgrade {revision}"
-            )
+        target = _downgrade_target(revision, before)
+        if target == before:
+            return before, before
+        if confirm is not None:
+            confirm(before, target)
         try:
-            command.downgrade(config, revision)
+            command.downgrade(config, target or "base")
         except CommandError as error:
             raise InvalidInput(f'cannot migrate down to revision "{revision}": {error}') from None
         return before, current_revision(engine)
@@ -214,6 +224,55 @@ def downgrade(revision: str, url: str | None = None) -> tuple[str | None, str | 
     finally:
         if url:
             engine.dispose()
+
+
+# A revision relative to another, as Alembic writes them: "-1" (from the database's
+# revision), "0010-2", "head-1", "base+3".
+_RELATIVE_REVISION = re.compile(r"(?P<anchor>[^+-]*)(?P<steps>[+-][0-9]+)")
+
+
+def _downgrade_target(revision: str, before: str | None) -> str | None:
+    """Resolve a downgrade target to a known revision, or None for base.
+
+    Raises:
+        InvalidInput: if the target is not older than ``before``, or lies outside the
+            migrations.
+    """
+    known = known_revisions()
+    if revision == "base":
+        return None
+
+    if revision in ("head", "heads"):
+        index = len(known) - 1
+    elif revision in known:
+        index = known.index(revision)
+    else:
+        match = _RELATIVE_REVISION.fullmatch(revision)
+        anchor = match["anchor"] if match else None
+        anchors = {"": before, "head": known[-1], "heads": known[-1], "base": None}
+        if anchor in anchors:
+            start = anchors[anchor]
+        elif anchor in known:
+            start = anchor
+        else:
+            raise InvalidInput(
+                f'revision "{revision}" is not known; use head, base, one of: '
+                f"{', '.join(known)}, or one of them with -N, e.g. -1"
+            )
+        index = (-1 if start is None else known.index(start)) + int(match["steps"])
+        if not -1 <= index < len(known):
+            raise InvalidInput(
+                f'revision "{revision}" lies outside the migrations ({known[0]} to '
+                f"{known[-1]}); use base or one of them"
+            )
+
+    before_index = -1 if before is None else known.index(before)
+    if index > before_index:
+        raise InvalidInput(
+            f'revision "{revision}" is not older than the database\'s revision '
+            f"{before or 'none'}; to move forward, run: contentgen db upgrade {revision}"
+        )
+    return None if index == -1 else known[index]
 
 
 def _checked_revision(engine: Engine, config: Config) -> str | None:

@@ -325,7 +325,10 @@ def send_chunks(batch_id: int) -> int:
         ) from None
     with session_scope() as session:
         session.execute(update(Batch).where(Batch.id == batch_id).values(sent_at=utcnow()))
-    logger.info("batch %d: sent %d chunks to queue %s", batch_id, len(chunks), settings.queue)
+    logger.info(
+        "batch %d: sent %d %s to queue %s",
+        batch_id, len(chunks), "chunk" if len(chunks) == 1 else "chunks", settings.queue,
+    )  # fmt: skip
     return len(chunks)
 
 
@@ -458,7 +461,10 @@ def sweep_stalled_batches(stalled_after: float | None = None) -> list[int]:
         batch_ids = stalled_batches(session, stalled_after)
     for batch_id in batch_ids:
         chunks = send_chunks(batch_id)
-        logger.warning("batch %d stalled: sent its pending requests again as %d chunks", batch_id, chunks)
+        logger.warning(
+            "batch %d stalled: sent its pending requests again as %d %s",
+            batch_id, chunks, "chunk" if chunks == 1 else "chunks",
+        )  # fmt: skip
     return batch_ids
 
 

@@ -62,6 +62,14 @@ from contentgen.users import Actor, Permission, get_user
 
 logger = logging.getLogger(__name__)
 
+
+class ApprovalBlocked(InvalidInput):
+    """An approval rejected because the text is over its hard limit or contains a banned term.
+
+    An edit that fixes the text approves it.
+    """
+
+
 ACTIONS = ("approve", "reject", "edit")
 ALLOWED_FROM: dict[str, frozenset[DraftStatus]] = {
     "approve": frozenset({DraftStatus.PENDING_REVIEW, DraftStatus.FLAGGED}),
@@ -231,6 +239,7 @@ def _rule_error(
             draft_id=draft.id,
             channel=request.channel,
         )  # fmt: skip
+    error_type = InvalidInput if editing else ApprovalBlocked
     count = measure(text, request.channel, brand.channel_limits)
     if count.over:
         template = (
@@ -242,7 +251,7 @@ def _rule_error(
                "hard limit of {limit} for {channel}, so it cannot be approved; edit it to "
                "{limit} {unit} or fewer instead. Nothing was changed.")
         )  # fmt: skip
-        return InvalidInput.from_template(
+        return error_type.from_template(
             template,
             draft_id=draft.id,
             count=count.count,
@@ -267,7 +276,7 @@ def _rule_error(
                "edit it to remove them instead. Nothing was changed.")
         )  # fmt: skip
         terms = ", ".join(dict.fromkeys(f'"{match.term.text}"' for match in matches))
-        return InvalidInput.from_template(template, draft_id=draft.id, terms=terms)
+        return error_type.from_template(template, draft_id=draft.id, terms=terms)
     return None
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,7 +30,15 @@ from contentgen.campaigns import ScheduleSpec, campaign_spec
 from contentgen.db import session_scope
 from contentgen.dispatch import run_inline, send_chunks
 from contentgen.errors import InvalidInput
-from contentgen.models import Campaign, ScheduleRun, ScheduleRunStatus, Trigger, stored_utc
+from contentgen.models import (
+    Batch,
+    BatchStatus,
+    Campaign,
+    ScheduleRun,
+    ScheduleRunStatus,
+    Trigger,
+    stored_utc,
+)
 from contentgen.schedules import next_slot, slots_between, to_utc
 from contentgen.settings import get_settings
 
@@ -93,13 +101,19 @@ def schedule_of(campaign: Campaign) -> ScheduleSpec | None:
         return None
 
 
-def run_due(now: datetime) -> list[SlotOutcome]:
+def run_due(now: datetime, dry_run: bool = False) -> list[SlotOutcome]:
     """Create a batch for every schedule slot due at ``now``; the chunks are not sent.
 
     A slot is due when it lies after the schedule started (``Campaign.schedule_since``),
     after the campaign's newest recorded slot, within ``schedule_lookback_hours`` of
     ``now``, and not after ``now``. With ``schedule_catch_up`` "latest", only the newest
     due slot gets a batch and the older ones are recorded as skipped.
+
+    Args:
+        now: the time to dispatch at, with a time zone.
+        dry_run: record nothing. Each campaign's slots are recorded and their batches
+            created in a transaction that is rolled back, so the outcomes (with no batch
+            ids) are those a real dispatch at ``now`` would have.
 
     Returns:
         One outcome per slot this call recorded. Slots that another dispatcher recorded
@@ -114,7 +128,7 @@ def run_due(now: datetime) -> list[SlotOutcome]:
 
     outcomes = []
     for campaign_due in due:
-        outcomes.extend(_record(campaign_due))
+        outcomes.extend(_record(campaign_due, dry_run))
     return outcomes
 
 
@@ -154,7 +168,15 @@ def _newest_slots(session: Session) -> dict[int, datetime]:
     return dict(session.execute(query.group_by(ScheduleRun.campaign_id)).all())
 
 
-def _record(due: _DueSlots) -> list[SlotOutcome]:
+class _DryRunDone(Exception):
+    """Raised to roll back a dry run's transaction, with the outcomes it would have recorded."""
+
+    def __init__(self, outcomes: list[SlotOutcome]) -> None:
+        super().__init__("dry run")
+        self.outcomes = outcomes
+
+
+def _record(due: _DueSlots, dry_run: bool = False) -> list[SlotOutcome]:
     try:
         with session_scope() as session:
             campaign = session.get(Campaign, due.campaign_id)
@@ -165,6 +187,15 @@ def _record(due: _DueSlots) -> list[SlotOutcome]:
             # Flushed now, so that a dispatcher that lost the race stops before rendering.
             session.flush()
             outcomes.extend(_create_run(session, campaign, slot_at) for slot_at in due.to_run)
+            if dry_run:
+                raise _DryRunDone(outcomes)
+    except _DryRunDone as done:
+        # create_batch has logged "batch N created" by now; this line says it was undone.
+        logger.info(
+            "campaign %s: dry run, rolled back the runs of %d slots and their batches",
+            due.campaign_key, len(done.outcomes),
+        )  # fmt: skip
+        return [replace(outcome, batch_id=None) for outcome in done.outcomes]
     except IntegrityError:
         logger.info(
             "campaign %s: %d due slots up to %s were already recorded by another dispatcher",
@@ -320,6 +351,73 @@ def resume_schedule(session: Session, campaign_key: str, now: datetime) -> bool:
     campaign.schedule_since = to_utc(now)
     logger.info("campaign %s: schedule resumed from %s", campaign.key, now.isoformat())
     return True
+
+
+@dataclass(frozen=True)
+class ForgottenRun:
+    """A recorded schedule slot that ``forget_runs`` deleted."""
+
+    slot_at: datetime
+    status: ScheduleRunStatus
+    batch_id: int | None = None
+    # The batch's status at that moment; None for a slot without a batch.
+    batch_status: BatchStatus | None = None
+
+
+def forget_runs(
+    session: Session, campaign_key: str, now: datetime, start: datetime | None = None
+) -> list[ForgottenRun]:
+    """Delete the recorded runs of a campaign's slots after ``now``, so that each slot runs
+    when it is due.
+
+    Such runs come from ``run-due --now`` with a time ahead of the clock. Slots up to
+    ``now`` are left alone, since their runs record what really happened. A forgotten
+    slot's batch stays as it is, but loses its idempotency key, because the key would
+    stop the slot from creating a new batch when it is due.
+
+    Args:
+        now: the clock.
+        start: forget only the slots from this instant on, and still none up to ``now``.
+            Later slots go too: the newest recorded slot is where the dispatcher starts
+            looking, so an earlier slot cannot run while a later one stays recorded.
+
+    Returns:
+        The forgotten runs, oldest first.
+
+    Raises:
+        NotFound: if no campaign has the key.
+        InvalidInput: if the campaign has no schedule.
+    """
+    now = to_utc(now)
+    campaign = _scheduled_campaign(session, campaign_key)
+    first = now if start is None else to_utc(start)
+    runs = session.scalars(
+        select(ScheduleRun)
+        .where(
+            ScheduleRun.campaign_id == campaign.id,
+            ScheduleRun.slot_at > now,
+            ScheduleRun.slot_at >= first,
+        )
+        .order_by(ScheduleRun.slot_at)
+        .with_for_update()
+    ).all()
+
+    forgotten = []
+    for run in runs:
+        batch = session.get(Batch, run.batch_id) if run.batch_id is not None else None
+        if batch is not None:
+            batch.idempotency_key = None
+        forgotten.append(
+            ForgottenRun(stored_utc(run.slot_at), run.status, run.batch_id, batch.status if batch else None)
+        )
+        session.delete(run)
+    if forgotten:
+        logger.info(
+            "campaign %s: forgot %d recorded slots from %s to %s (batches %s)",
+            campaign.key, len(forgotten), forgotten[0].slot_at.isoformat(),
+            forgotten[-1].slot_at.isoformat(), [run.batch_id for run in forgotten if run.batch_id],
+        )  # fmt: skip
+    return forgotten
 
 
 def _scheduled_campaign(session: Session, campaign_key: str) -> Campaign:

@@ -133,7 +133,10 @@ def sync_templates(
     ]
     for path in files:
         try:
-            sources[path.name] = path.read_text(encoding="utf-8")
+            # utf-8-sig drops the byte order mark that some Windows editors write, which would
+            # otherwise start every prompt. Text mode turns CRLF and CR line ends into LF, so
+            # a file saved with other line ends is the same version.
+            sources[path.name] = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError:
             problems.append(f"{path}: not UTF-8 text; save it as UTF-8")
     problems += [

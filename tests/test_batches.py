@@ -2,15 +2,24 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 
 from contentgen import db
 from contentgen.batches import batch_progress, pending_chunks
 from contentgen.campaigns import InvalidCampaignFile
 from contentgen.channels import CHANNELS
+from contentgen.chunks import complete_finished_batches
 from contentgen.dispatch import should_send, submit
 from contentgen.errors import InvalidInput, NotFound
-from contentgen.models import Batch, BatchStatus, Campaign, Draft, DraftStatus, GenerationRequest
+from contentgen.models import (
+    Batch,
+    BatchStatus,
+    Campaign,
+    Draft,
+    DraftStatus,
+    GenerationRequest,
+    RequestStatus,
+)
 
 from .conftest import apply_settings
 
@@ -267,6 +276,37 @@ def test_batch_progress_counts_pending(synced):
         progress = batch_progress(session, submission.batch_id)
     assert progress.requests == {"pending": 24, "done": 0, "failed": 0, "cancelled": 0}
     assert progress.drafts == {"pending_review": 0, "flagged": 0, "approved": 0, "rejected": 0}
+
+
+def test_batch_progress_batch_finished_between_reads(synced):
+    # A worker commits the last requests' states and the batch's final status together,
+    # here right after batch_progress's first SELECT, as it can while `--wait` polls.
+    batch_id = submit([campaign_file(synced)]).batch_id
+    with db.session_scope() as session:
+        session.execute(update(Batch).values(status=BatchStatus.RUNNING))
+
+    def fail_every_request() -> None:
+        with db.session_scope() as session:
+            session.execute(update(GenerationRequest).values(status=RequestStatus.FAILED, error="simulated"))
+            complete_finished_batches(session, {batch_id})
+
+    finished = []
+
+    def finish_after_first_statement(*_args) -> None:
+        if not finished:
+            finished.append(True)
+            fail_every_request()
+
+    engine = db.get_engine()
+    with db.session_scope() as session:
+        event.listen(engine, "after_cursor_execute", finish_after_first_statement)
+        try:
+            progress = batch_progress(session, batch_id)
+        finally:
+            event.remove(engine, "after_cursor_execute", finish_after_first_statement)
+
+    assert finished == [True]
+    assert progress.batch.status is BatchStatus.COMPLETED
 
 
 def test_batch_progress_unknown_batch(database):

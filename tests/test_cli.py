@@ -1,17 +1,20 @@
 import json
+import logging
 import os
 import re
 import shutil
 import socket
 import threading
+import uuid
 
 import pytest
+import redis
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
 
-from contentgen import cli_progress, db
+from contentgen import cli, cli_progress, db
 from contentgen.cli import app
 from contentgen.models import Batch, Brand, GenerationRequest, User
 
@@ -242,6 +245,31 @@ def test_cli_ctrl_c_waiting_keeps_batch(ready, monkeypatch):
     assert "Batch 1 keeps running on the workers; follow it with: contentgen batch status 1 --wait" in result.stderr
 
 
+def test_cli_sweep_logs_one_chunk_singular(ready, monkeypatch, caplog):
+    path = ready / "one-request.yaml"
+    path.write_text(
+        "brands: [{key: trailpeak, name: TrailPeak}]\n"
+        "campaigns:\n"
+        "  - {key: one, brand: trailpeak, product: {name: Ridgeline GTX},\n"
+        "     segments: [{key: weekend, name: Weekend hikers}], channels: [email_subject]}\n",
+        encoding="utf-8",
+    )
+    invoke("batch", "submit", str(path))
+    queue = f"contentgen-test-{uuid.uuid4().hex[:8]}"
+    apply_settings(monkeypatch, broker_url="redis://127.0.0.1:6379/15", queue=queue)
+    caplog.set_level(logging.INFO, logger="contentgen.dispatch")
+    try:
+        # Nothing was ever sent, so the batch is stalled and its queue empty.
+        result = invoke("batch", "sweep", "--stalled-after", "0")
+    finally:
+        redis.Redis.from_url("redis://127.0.0.1:6379/15").delete(queue)
+
+    assert result.exit_code == 0, result.output
+    assert "Sent the pending requests of batch 1 again." in result.stdout
+    assert f"batch 1: sent 1 chunk to queue {queue}" in caplog.messages
+    assert "batch 1 stalled: sent its pending requests again as 1 chunk" in caplog.messages
+
+
 def test_cli_timeout_without_wait_exits_2(ready):
     result = invoke("batch", "submit", str(copy_example(ready)), "--timeout", "5")
     assert result.exit_code == 2
@@ -447,6 +475,11 @@ def test_cli_cancel_stops_pending_requests(ready):
     for run in (resumed, resumed_without_wait):
         assert run.exit_code == 0
         assert "Batch 1 is cancelled and has no pending requests; nothing to run." in run.stdout
+        assert "Its 24 cancelled requests cannot run again, because no command resumes" in run.stdout
+        assert run.stdout.endswith(
+            "submit the campaigns again as a new batch, which creates all of their requests from "
+            "the campaigns as imported now: contentgen batch submit --campaign trailpeak-ridgeline-launch\n"
+        )
     assert waited.exit_code == 0
     assert "Waiting for the workers" not in waited.stderr
     assert waited.stdout.startswith("Batch 1: cancelled (manual), 24 requests")
@@ -454,6 +487,21 @@ def test_cli_cancel_stops_pending_requests(ready):
     assert status["status"] == "cancelled"
     assert status["requests"]["cancelled"] == 24
     assert status["drafts"] == {"pending_review": 0, "flagged": 0, "approved": 0, "rejected": 0}
+
+
+def test_cli_retry_failed_after_cancel_names_submit(ready):
+    invoke("batch", "submit", str(copy_example(ready)))
+    invoke("batch", "cancel", "1")
+
+    result = invoke("batch", "retry-failed", "1")
+    resubmitted = invoke("batch", "submit", "--campaign", "trailpeak-ridgeline-launch")
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Batch 1 has no failed requests; nothing to run. Its 24 cancelled requests")
+    assert "contentgen batch submit --campaign trailpeak-ridgeline-launch\n" in result.stdout
+    # The command it names works and makes a new batch of the same requests.
+    assert resubmitted.exit_code == 0, resubmitted.output
+    assert "Created batch 2 with 24 requests." in resubmitted.stdout
 
 
 def test_cli_retry_failed_reruns_only_failed(ready, monkeypatch):
@@ -729,6 +777,7 @@ def test_cli_db_unknown_revision_is_invalid(sqlite_settings):
     result = invoke("db", "downgrade", "0000")
     assert result.exit_code == 2
     assert 'revision "0000" is not known' in result.output
+    assert "--yes" not in result.output
 
 
 def test_cli_db_upgrade_says_what_it_did(sqlite_settings):
@@ -747,16 +796,76 @@ def test_cli_db_downgrade_says_what_it_dropped(sqlite_settings):
     invoke("db", "upgrade")
     head = db.head_revision()
 
-    down = invoke("db", "downgrade", "0008")
+    down = invoke("db", "downgrade", "0008", "--yes")
     again = invoke("db", "downgrade", "0008")
-    base = invoke("db", "downgrade", "base")
+    base = invoke("db", "downgrade", "base", "--yes")
 
+    assert down.exit_code == 0, down.output
+    assert f"This migrates database sqlite:///{sqlite_settings / 'contentgen.db'} down from revision {head} to 0008" in down.stdout
+    assert "Stop every Celery worker, celery beat and contentgen serve process" in down.stdout
     assert down.stdout.endswith(
         f" down from revision {head} to 0008; the columns and tables added after 0008 are dropped "
         "with their data. Run contentgen db upgrade to add them back, empty.\n"
     )
+    # Nothing to drop: no confirmation is needed, so no --yes either.
+    assert again.exit_code == 0, again.output
     assert again.stdout.endswith(" is already at revision 0008; nothing to do.\n")
-    assert base.stdout.startswith("Dropped every table of database sqlite:///")
+    assert "This drops every table of database sqlite:///" in base.stdout
+    assert "Dropped every table of database sqlite:///" in base.stdout
+
+
+def test_cli_db_downgrade_without_terminal_needs_yes(sqlite_settings):
+    invoke("db", "upgrade")
+    head = db.head_revision()
+
+    result = invoke("db", "downgrade", "base")
+
+    assert result.exit_code == 2
+    assert f"migrating database sqlite:///{sqlite_settings / 'contentgen.db'} down from revision {head} to base drops data" in result.stderr
+    assert "run: contentgen db downgrade base --yes" in result.stderr
+    assert db.current_revision(db.get_engine()) == head
+    assert count_tables() > 1
+
+
+@pytest.mark.parametrize(("answer", "exit_code", "revision"), [("n\n", 1, "head"), ("y\n", 0, "0008")], ids=["no", "yes"])
+def test_cli_db_downgrade_asks_on_terminal(sqlite_settings, monkeypatch, answer, exit_code, revision):
+    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    invoke("db", "upgrade")
+    expected = db.head_revision() if revision == "head" else revision
+
+    result = runner.invoke(app, ["db", "downgrade", "0008"], input=answer, catch_exceptions=False)
+
+    assert result.exit_code == exit_code, result.output
+    assert "Stop every Celery worker, celery beat and contentgen serve process" in result.stdout
+    assert "Migrate the database down? [y/N]" in result.stdout
+    assert db.current_revision(db.get_engine()) == expected
+
+
+def test_cli_db_downgrade_declined_says_nothing_changed(sqlite_settings, monkeypatch):
+    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    invoke("db", "upgrade")
+
+    result = runner.invoke(app, ["db", "downgrade", "base"], input="\n", catch_exceptions=False)
+
+    assert result.exit_code == 1
+    assert result.stdout.endswith("Nothing was changed.\n")
+    assert count_tables() > 1
+
+
+def test_cli_db_downgrade_relative_revision(sqlite_settings):
+    invoke("db", "upgrade", "0009")
+
+    down = invoke("db", "downgrade", "--yes", "--", "-1")
+    outside = invoke("db", "downgrade", "0001-5", "--yes")
+    unknown = invoke("db", "downgrade", "nope-1", "--yes")
+
+    assert down.exit_code == 0, down.output
+    assert "down from revision 0009 to 0008" in down.stdout
+    assert outside.exit_code == 2
+    assert 'revision "0001-5" lies outside the migrations (0001 to ' in outside.stderr
+    assert unknown.exit_code == 2
+    assert 'revision "nope-1" is not known' in unknown.stderr
+    assert db.current_revision(db.get_engine()) == "0008"
 
 
 def test_cli_database_from_newer_version_is_named(sqlite_settings):
@@ -779,7 +888,7 @@ def test_cli_tables_without_revision_are_named(sqlite_settings):
     with db.get_engine().begin() as connection:
         connection.exec_driver_sql("DROP TABLE alembic_version")
 
-    for result in (invoke("db", "upgrade"), invoke("db", "downgrade", "base")):
+    for result in (invoke("db", "upgrade"), invoke("db", "downgrade", "base", "--yes")):
         assert result.exit_code == 1
         assert "has contentgen's tables but no schema revision (no alembic_version row)" in result.stderr
     assert count_tables() > 1
@@ -789,7 +898,7 @@ def test_cli_tables_without_revision_are_named(sqlite_settings):
 def test_cli_db_downgrade_newer_target(sqlite_settings, target):
     invoke("db", "upgrade", "0009")
 
-    result = invoke("db", "downgrade", target)
+    result = invoke("db", "downgrade", target, "--yes")
 
     assert result.exit_code == 2
     assert f'revision "{target}" is not older than the database\'s revision 0009' in result.stderr

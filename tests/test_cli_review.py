@@ -152,6 +152,33 @@ def test_cli_review_reports_each_failure(batch):
     assert f"Draft {draft_ids(batch)[1]}: approved." in result.stdout
 
 
+def test_cli_review_approve_over_limit_names_edit_paths(batch):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    with db.session_scope() as session:
+        session.get(Draft, draft_id).text = "x" * 31
+
+    result = invoke("review", "approve", str(draft_id), "--user", "rita")
+
+    assert result.exit_code == 2
+    assert f"draft {draft_id} has 31 Google Ads units" in result.stderr
+    assert "The command line has no edit command" in result.stderr
+    assert f"(contentgen serve, then /drafts/{draft_id})" in result.stderr
+    assert f"POST /api/v1/drafts/{draft_id}/edit" in result.stderr
+    with db.session_scope() as session:
+        assert session.get(Draft, draft_id).status.value == "pending_review"
+
+
+def test_cli_review_rejected_draft_has_no_edit_hint(batch):
+    draft_id = draft_ids(batch)[0]
+    invoke("review", "reject", str(draft_id), "--user", "rita", "--reason", "No")
+
+    result = invoke("review", "approve", str(draft_id), "--user", "rita")
+
+    assert result.exit_code == 2
+    assert f"draft {draft_id} is rejected" in result.stderr
+    assert "edit command" not in result.stderr
+
+
 def test_cli_review_needs_reviewer_role(batch):
     invoke("users", "create", "mia", "--role", "marketer", "--password-stdin", input="long enough\n")
     result = invoke("review", "approve", str(draft_ids(batch)[0]), "--user", "mia")

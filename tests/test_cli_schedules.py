@@ -10,9 +10,9 @@ import yaml
 from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
-from contentgen import db
+from contentgen import cli_schedules, db
 from contentgen.cli import app
-from contentgen.models import Batch, Campaign, Draft, PromptTemplate, ScheduleRun
+from contentgen.models import Batch, Campaign, Draft, PromptTemplate, ScheduleRun, stored_utc
 
 from .conftest import apply_settings
 
@@ -184,9 +184,145 @@ def test_cli_run_due_future_now_warns(imported):
     past = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z")
     ahead = invoke("schedules", "run-due", "--now", future)
 
-    assert "Warning" not in past.stderr
-    assert "Warning: --now is 30 days after the clock" in ahead.stderr
-    assert "will not run again when their time comes" in ahead.stderr
+    assert "Warning" not in past.output
+    assert ahead.stdout.startswith("Warning: --now is 30 days after the clock")
+    assert "will not run again when their time comes" in ahead.stdout
+    assert "--dry-run lists them without recording anything" in ahead.stdout
+    assert "run: contentgen schedules forget CAMPAIGN\n" in ahead.stdout
+    # On standard output before the slot lines, so any capture shows it first.
+    assert ahead.stdout.index("Warning") < ahead.stdout.index("berlin-nightly ")
+    assert "Warning" not in ahead.stderr
+
+
+def test_cli_run_due_dry_run_records_nothing(imported):
+    preview = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z", "--dry-run")
+    preview_json = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z", "--dry-run", "--json")
+
+    assert preview.exit_code == 0, preview.output
+    assert preview.stdout.startswith("Dry run at 2026-03-29T08:00:00+00:00: nothing is recorded")
+    assert "berlin-nightly 2026-03-29T01:00:00+00:00: would create a batch with 2 requests" in preview.stdout
+    assert ("berlin-nightly 2026-03-27T01:30:00+00:00 to 2026-03-28T01:30:00+00:00: 2 slots would be "
+            "skipped (missed;") in preview.stdout  # fmt: skip
+    assert "No broker" not in preview.stdout
+    assert count_rows(ScheduleRun) == 0
+    assert count_rows(Batch) == 0
+
+    real = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z", "--json")
+    previewed = json.loads(preview_json.stdout)
+    recorded = json.loads(real.stdout)
+    assert previewed["dry_run"] is True
+    assert all(slot["batch_id"] is None for slot in previewed["slots"])
+    # The preview is what the real dispatch then did, batch ids aside.
+    assert [{**slot, "batch_id": None} for slot in recorded["slots"]] == previewed["slots"]
+
+
+def test_cli_run_due_dry_run_failed_slot(imported):
+    with db.session_scope() as session:
+        session.execute(delete(PromptTemplate))
+
+    result = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert "berlin-nightly 2026-03-29T01:00:00+00:00: would fail (" in result.stdout
+    assert "contentgen templates sync" in result.stdout
+    assert count_rows(ScheduleRun) == 0
+
+
+def test_cli_run_due_dry_run_with_wait_rejected(imported):
+    result = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z", "--dry-run", "--wait")
+
+    assert result.exit_code == 2
+    assert "--dry-run creates no batch to wait for" in result.stderr
+    assert count_rows(ScheduleRun) == 0
+
+
+# The clock for the forget tests: the slots of 29 and 30 March are ahead of it.
+CLOCK = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    monkeypatch.setattr(cli_schedules, "utcnow", lambda: CLOCK)
+    return CLOCK
+
+
+def recorded_slots(campaign_key: str) -> list[str]:
+    with db.session_scope() as session:
+        rows = session.scalars(
+            select(ScheduleRun.slot_at)
+            .join(Campaign, Campaign.id == ScheduleRun.campaign_id)
+            .where(Campaign.key == campaign_key)
+            .order_by(ScheduleRun.slot_at)
+        )
+        return [stored_utc(slot).isoformat() for slot in rows]
+
+
+def test_cli_schedules_forget_slots_after_clock(imported, clock):
+    invoke("schedules", "run-due", "--now", "2026-03-30T08:00Z")
+
+    result = invoke("schedules", "forget", "berlin-nightly")
+    listed = json.loads(invoke("schedules", "list", "--json").stdout)
+    again = invoke("schedules", "run-due", "--now", "2026-03-30T08:00Z", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Forgot 2 recorded slots of berlin-nightly; they run when due:\n")
+    assert "  2026-03-29T01:00:00+00:00 (was skipped)\n" in result.stdout
+    assert "  2026-03-30T00:30:00+00:00 (was created, batch 1, pending)\n" in result.stdout
+    assert "Batch 1 still has requests to run; if it should not, cancel them with: contentgen batch cancel 1" in result.stdout
+    # The slots up to the clock stay recorded, and New York's are untouched.
+    assert recorded_slots("berlin-nightly")[:2] == ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00"]
+    assert recorded_slots("new-york-nightly")[-1] == "2026-03-30T07:00:00+00:00"
+    berlin = next(item for item in listed if item["campaign"] == "berlin-nightly")
+    assert berlin["next_run_utc"] == "2026-03-29T01:00:00+00:00"
+    with db.session_scope() as session:
+        assert session.get(Batch, 1).idempotency_key is None
+    # The forgotten slot gets a batch of its own when it is dispatched again.
+    created = [slot for slot in json.loads(again.stdout)["slots"] if slot["status"] == "created"]
+    assert [(slot["campaign"], slot["slot_at"]) for slot in created] == [
+        ("berlin-nightly", "2026-03-30T00:30:00+00:00")
+    ]
+    assert created[0]["batch_id"] == 3
+
+
+def test_cli_schedules_forget_from_time(imported, clock):
+    invoke("schedules", "run-due", "--now", "2026-03-30T08:00Z")
+
+    result = invoke("schedules", "forget", "berlin-nightly", "--from", "2026-03-30T02:30+02:00")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Forgot 1 recorded slot of berlin-nightly; it runs when due:\n")
+    assert recorded_slots("berlin-nightly")[-1] == "2026-03-29T01:00:00+00:00"
+
+
+def test_cli_schedules_forget_nothing_recorded(imported, clock):
+    invoke("schedules", "run-due", "--now", "2026-03-28T08:00Z")
+
+    result = invoke("schedules", "forget", "berlin-nightly")
+
+    assert result.exit_code == 0, result.output
+    assert "berlin-nightly has no recorded slot after 2026-03-28T12:00:00+00:00; nothing to forget." in result.stdout
+    assert recorded_slots("berlin-nightly") == ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["berlin-nightly", "--from", "2026-03-28T01:30Z"], '--from "2026-03-28T01:30Z" is not after the clock'),
+        (["berlin-nightly", "--from", "2026-03-30"], '--from "2026-03-30" has no UTC offset'),
+        (["manual-only"], "has no schedule"),
+        (["missing"], "not found"),
+    ],
+    ids=["past-from", "naive-from", "unscheduled", "unknown"],
+)
+def test_cli_schedules_forget_rejected(imported, clock, args, message):
+    invoke("schedules", "run-due", "--now", "2026-03-30T08:00Z")
+    before = recorded_slots("berlin-nightly")
+
+    result = invoke("schedules", "forget", *args)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert recorded_slots("berlin-nightly") == before
 
 
 @pytest.mark.parametrize(

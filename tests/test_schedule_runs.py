@@ -14,6 +14,7 @@ from contentgen.campaigns import import_campaign_file, load_campaign_file
 from contentgen.errors import InvalidInput
 from contentgen.models import (
     Batch,
+    BatchStatus,
     Campaign,
     Draft,
     DraftStatus,
@@ -25,6 +26,7 @@ from contentgen.models import (
 from contentgen.schedule_runs import (
     _find_due_slots,
     _record,
+    forget_runs,
     list_schedules,
     pause_schedule,
     resume_schedule,
@@ -116,6 +118,37 @@ def test_run_due_repeated_creates_no_second_batch(synced):
     assert second == []
     assert later == []
     assert count_rows(Batch) == 1
+
+
+def test_run_due_dry_run_writes_nothing(synced):
+    scheduled_campaign(synced, since="2026-03-23T00:00")
+
+    (outcome,) = run_due(utc("2026-03-23T01:31"), dry_run=True)
+
+    assert outcome.status == ScheduleRunStatus.CREATED
+    assert outcome.request_count == 4
+    assert outcome.batch_id is None
+    assert count_rows(ScheduleRun) == 0
+    assert count_rows(Batch) == 0
+    assert count_rows(GenerationRequest) == 0
+
+
+def test_forget_runs_keeps_slots_up_to_now(synced):
+    scheduled_campaign(synced, since="2026-03-23T00:00")
+    run_due(utc("2026-03-23T01:31"))
+    run_due(utc("2026-03-25T01:31"))
+    now = utc("2026-03-24T12:00")
+
+    with db.session_scope() as session:
+        forgotten = forget_runs(session, "boot-nightly", now, start=utc("2026-03-20T00:00"))
+
+    # A start before now forgets nothing up to now: the skipped slot of the 24th stays.
+    assert [run.slot_at for run in forgotten] == [utc("2026-03-25T01:30")]
+    assert forgotten[0].status is ScheduleRunStatus.CREATED
+    assert forgotten[0].batch_status is BatchStatus.PENDING
+    assert [stored_utc(run.slot_at) for run in runs()] == [utc("2026-03-23T01:30"), utc("2026-03-24T01:30")]
+    with db.session_scope() as session:
+        assert session.get(Batch, forgotten[0].batch_id).idempotency_key is None
 
 
 def test_run_due_losing_dispatcher_writes_nothing(synced):

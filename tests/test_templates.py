@@ -190,6 +190,27 @@ def test_sync_rejects_template_that_cannot_render(database, tmp_path, source, ex
         assert session.scalar(select(func.count()).select_from(PromptTemplate)) == 0
 
 
+def test_sync_strips_bom_and_crlf(database, tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    path = folder / "email_subject.j2"
+    path.write_bytes(b"\xef\xbb\xbfWrite a subject line for {{ product.name }}.\r\nKeep it short.\r\n")
+
+    with db.session_scope() as session:
+        (first,) = sync_templates(session, folder)
+        template = latest_template(session, "email_subject.j2")
+        prompt = render_prompt(template, {"product": {"name": "Ridgeline GTX"}})
+    path.write_bytes(b"Write a subject line for {{ product.name }}.\nKeep it short.\n")
+    with db.session_scope() as session:
+        (second,) = sync_templates(session, folder)
+
+    assert template.source == "Write a subject line for {{ product.name }}.\nKeep it short.\n"
+    assert prompt == "Write a subject line for Ridgeline GTX.\nKeep it short."
+    assert (first.version, first.changed) == (1, True)
+    # The same text without the mark and with LF line ends is no new version.
+    assert (second.version, second.changed) == (1, False)
+
+
 def test_sync_rejects_non_utf8_file(database, tmp_path):
     folder = tmp_path / "templates"
     folder.mkdir()
