@@ -31,8 +31,7 @@ from contentgen.batches import (
     list_batches,
     reset_failed,
 )
-from contentgen.campaigns import import_campaign_file, load_campaign_file, stored_brand_keys
-from contentgen.cleared_fields import ClearedFields, cleared_fields
+from contentgen.cleared_fields import ClearedFields
 from contentgen.cli_progress import (
     print_check_summary,
     print_failures,
@@ -43,6 +42,7 @@ from contentgen.cli_schedules import schedules_app
 from contentgen.cli_tables import plural, print_table, utc_cell
 from contentgen.counting import Counting
 from contentgen.dispatch import (
+    import_files,
     read_progress,
     resume,
     send_chunks,
@@ -269,22 +269,22 @@ LISTED_CAMPAIGNS = 20
 
 @campaigns_app.command("import")
 def campaigns_import(
-    file: Annotated[Path, typer.Argument(help="A campaign file: .yaml, .yml or .csv.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Campaign files (.yaml, .yml or .csv), imported together: a brand "
+                       "that one file defines counts for the others."),
+    ],
 ) -> None:
-    """Validate a campaign file as a whole, then create or update its brands and campaigns."""
-    parsed = load_campaign_file(file, stored_brand_keys)
-    db.check_schema()
-    with db.session_scope() as session:
-        warnings = cleared_fields(session, file, parsed)
-        campaigns = import_campaign_file(session, file, parsed)
-        keys = [campaign.key for campaign in campaigns]
-    _print_warnings(warnings)
+    """Validate campaign files as a whole, then create or update their brands and campaigns."""
+    result = import_files(files)
+    _print_warnings(result.warnings)
+    keys = result.campaign_keys
     if len(keys) > LISTED_CAMPAIGNS:
         listed = f": {', '.join(keys[:LISTED_CAMPAIGNS])} and {len(keys) - LISTED_CAMPAIGNS} more."
     else:
         listed = f": {', '.join(keys)}." if keys else "."
     console.print(
-        f"Imported {plural(len(parsed.brands), 'brand')} and {plural(len(keys), 'campaign')}"
+        f"Imported {plural(result.brands, 'brand')} and {plural(len(keys), 'campaign')}"
         f"{listed}"
     )
 

@@ -114,6 +114,36 @@ def submit(
     return submission
 
 
+@dataclass(frozen=True)
+class Import:
+    """What ``import_files`` created or updated."""
+
+    brands: int
+    campaign_keys: tuple[str, ...]
+    warnings: tuple[ClearedFields, ...] = ()
+
+
+def import_files(campaign_files: Sequence[Path]) -> Import:
+    """Validate every file, then create or update their brands and campaigns in one
+    transaction, without a batch. A brand that one file defines counts for the others.
+
+    Raises:
+        InvalidInput: for an invalid file, or a key that two files define differently;
+            nothing is written then.
+    """
+    parsed_files = _load_files(campaign_files)
+    _check_same_definitions(parsed_files)
+    check_schema()
+    with session_scope() as session:
+        keys: dict[str, None] = {}
+        warnings: list[ClearedFields] = []
+        for path, parsed in parsed_files:
+            warnings += cleared_fields(session, path, parsed)
+            keys.update((campaign.key, None) for campaign in import_campaign_file(session, path, parsed))
+    brands = {brand.key for _, parsed in parsed_files for brand in parsed.brands}
+    return Import(len(brands), tuple(keys), tuple(warnings))
+
+
 def should_send(submission: Submission) -> bool:
     """Tell whether a submitted batch's chunks go to the workers.
 

@@ -420,6 +420,25 @@ def test_cli_invalid_idempotency_key_exits_2(ready, key, message):
     assert count_rows(Batch) == 0
 
 
+def test_cli_import_several_files_brand_from_one(ready):
+    csv_path = ready / "products.csv"
+    shutil.copy(EXAMPLES / "products.csv", csv_path)
+    result = invoke("campaigns", "import", str(copy_example(ready)), str(csv_path))
+    assert result.exit_code == 0, result.stderr
+    assert "Imported 1 brand and " in result.stdout
+    assert "trailpeak-ridgeline-launch" in result.stdout
+    assert "trailpeak-summit-24-daypack" in result.stdout
+
+
+def test_cli_import_several_files_one_invalid_imports_nothing(ready):
+    broken = ready / "broken.csv"
+    broken.write_text("key,brand\nx,trailpeak\n", encoding="utf-8")
+    result = invoke("campaigns", "import", str(copy_example(ready)), str(broken))
+    assert result.exit_code == 2
+    assert "broken.csv" in result.stderr
+    assert count_rows(Brand) == 0
+
+
 def test_cli_recursive_alias_exits_2(ready):
     path = ready / "loop.yaml"
     path.write_text("brands: &x [*x]\n")
