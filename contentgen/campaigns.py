@@ -205,7 +205,20 @@ class ProductSpec(_Spec):
             absolute = False
         if not absolute:
             raise MessageValueError(N_('"{value}" is not an absolute http(s) URL; {hint}'), value=value, hint=hint)
+        # Characters that RFC 3986 never allows in a URL; an ad platform rejects the URL,
+        # and a quote or angle bracket in it breaks out of HTML or CSV around it.
+        unsafe = sorted({character for character in value if character in URL_UNSAFE_CHARACTERS})
+        if unsafe:
+            raise MessageValueError(
+                N_('"{value}" contains {characters}, which a URL cannot; percent-encode them '
+                   '(" is %22, < is %3C, > is %3E, a space is %20)'),
+                value=value,
+                characters=" ".join(unsafe),
+            )  # fmt: skip
         return value
+
+
+URL_UNSAFE_CHARACTERS = frozenset('"<>\\^`{|}')
 
 
 class SegmentSpec(_Spec):

@@ -187,7 +187,19 @@ def test_load_product_url_with_space_rejected(tmp_path):
     assert 'product.url: "https://a b.com" contains spaces or control characters' in message
 
 
-@pytest.mark.parametrize("url", ["https://example.com/ridgeline?utm=x", "HTTP://EXAMPLE.COM", "http://[::1]:8080/a"])
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [('https://example.com/"><script>x</script>', '" < >'), ("https://example.com/{id}|x", "{ | }")],
+)
+def test_load_product_url_unsafe_characters_rejected(tmp_path, url, named):
+    data = {"brands": [brand()], "campaigns": [campaign(product={"name": "Boot", "url": url})]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert f'product.url: "{url}" contains {named}, which a URL cannot; percent-encode them' in message
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/ridgeline?utm=x", "HTTP://EXAMPLE.COM", "http://[::1]:8080/a", "https://example.com/a%22b"]
+)
 def test_load_product_url_accepts_web_address(tmp_path, url):
     data = {"brands": [brand()], "campaigns": [campaign(product={"name": "Boot", "url": url})]}
     parsed = load_campaign_file(write_yaml(tmp_path, data))
