@@ -881,7 +881,6 @@ _YAML_PROBLEMS = {
     N_("could not find expected ':'"),
     N_("found character '\\t' that cannot start any token"),
     N_("found unexpected end of stream"),
-    N_("found undefined alias"),
     N_("expected <block end>, but found '-'"),
     N_("expected <block end>, but found '<block mapping start>'"),
     N_("expected <block end>, but found '<scalar>'"),
@@ -892,6 +891,24 @@ _YAML_PROBLEMS = {
 }
 
 
+# PyYAML's complaints that end with the name or character involved ("found undefined alias
+# 'base'"), translated up to that ending.
+_YAML_PROBLEM_STARTS = {
+    "found undefined alias ": N_("found undefined alias {name}"),
+    "expected ',' or ']', but got ": N_("expected ',' or ']' (a list opened with [ is not closed), but got {name}"),
+    "expected ',' or '}', but got ": N_("expected ',' or '}' (a mapping opened with { is not closed), but got {name}"),
+}
+
+
+def _yaml_problem(problem: str) -> Message:
+    if problem in _YAML_PROBLEMS:
+        return Message(problem)
+    for start, template in _YAML_PROBLEM_STARTS.items():
+        if problem.startswith(start):
+            return Message(template, {"name": problem.removeprefix(start)})
+    return Message("{text}", {"text": problem})
+
+
 def _yaml_error(path: Path, error: yaml.YAMLError) -> InvalidInput:
     problem = getattr(error, "problem", None) or str(error)
     if isinstance(error, _DocumentTooLarge):
@@ -899,7 +916,7 @@ def _yaml_error(path: Path, error: yaml.YAMLError) -> InvalidInput:
     elif isinstance(error, _RepeatedKey):
         text = Message(N_("malformed YAML: {problem}"), {"problem": error.message})
     else:
-        described = Message(problem) if problem in _YAML_PROBLEMS else Message("{text}", {"text": problem})
+        described = _yaml_problem(problem)
         text = Message(N_("malformed YAML: {problem}"), {"problem": described})
     if "'\\t'" in problem:
         text = Message(N_("{problem}; YAML indents with spaces, so replace the tab with spaces"), {"problem": text})
@@ -965,6 +982,15 @@ def _read_csv_records(path: Path) -> list[list[str]]:
                 records.append(record)
                 last_line = reader.line_num
     except UnicodeDecodeError:
+        with path.open("rb") as handle:
+            start = handle.read(2)
+        if start in (b"\xff\xfe", b"\xfe\xff"):
+            # Excel's "Unicode Text" is UTF-16 with tabs between the columns.
+            raise InvalidInput.from_template(
+                N_('campaign file "{path}" is UTF-16 text, which Excel saves as "Unicode Text"; '
+                   'save it again as "CSV UTF-8 (comma delimited)"'),
+                path=str(path),
+            ) from None
         raise InvalidInput.from_template(
             N_('campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
                'save it again as "CSV UTF-8 (comma delimited)"'),
@@ -1115,7 +1141,8 @@ def _rows_phrase(rows: list[int]) -> Message:
 
 
 def _split_list(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(";") if item.strip()]
+    # Chinese and Japanese input methods type the full-width semicolon "；".
+    return [item.strip() for item in re.split("[;；]", value or "") if item.strip()]
 
 
 def _segment_key(name: str) -> str:

@@ -1115,3 +1115,38 @@ def test_load_file_errors_translated(tmp_path):
         f"活动文件“{path}”第 2 行第 1 列：YAML 格式错误：发现了制表符（\\t），它不能出现在这里；"
         "YAML 用空格缩进，请把制表符换成空格"
     )
+
+
+def test_load_csv_full_width_semicolon_separates_items(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,features,price,url,segments,channels,variants,locale\n"
+        "tea,trailpeak,Tea,,明前龙井；手工包装,,,老客户；送礼人群,email_subject；sms,1,zh-CN\n",
+        encoding="utf-8",
+    )
+    [parsed] = load_campaign_file(path).campaigns
+    assert [segment.name for segment in parsed.segments] == ["老客户", "送礼人群"]
+    assert parsed.product.features == ["明前龙井", "手工包装"]
+    assert parsed.channels == ["email_subject", "sms"]
+
+
+@pytest.mark.parametrize(
+    ("content", "chinese"),
+    [
+        ("brands: []\ncampaigns:\n  - key: *nothere\n", "发现了未定义的别名 'nothere'"),
+        ("campaigns: [a\nb: 1\n", "以 [ 开始的列表没有闭合"),
+    ],
+)
+def test_load_yaml_problem_with_name_translated(tmp_path, content, chinese):
+    path = tmp_path / "broken.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidInput) as raised:
+        load_campaign_file(path)
+    assert chinese in translate_error(raised.value, "zh-CN")
+
+
+def test_load_csv_utf16_named(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_bytes("key\tbrand\n".encode("utf-16"))
+    message = problems_of(path)
+    assert 'is UTF-16 text, which Excel saves as "Unicode Text"' in message
