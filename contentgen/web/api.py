@@ -304,6 +304,7 @@ def get_batches(
     responses={200: {"description": "The idempotency key made a batch before: that batch"}},
 )
 def post_batch(
+    request: Request,
     actor: Submitter,
     response: Response,
     file: Annotated[UploadFile, File(description="A .yaml, .yml or .csv campaign file.")],
@@ -315,7 +316,9 @@ def post_batch(
     ] = None,
 ) -> dict[str, Any]:
     """Validate and import the file and create one batch (201). An invalid file gets 422 with
-    ``problems``: one object per error with the campaign key and field."""
+    ``problems``: one object per error with the campaign key and field. ``warnings`` lists
+    stored brands and campaigns whose fields the import cleared because the file leaves
+    them out."""
     result = submit_upload(file, idempotency_key)
     batch_id = result.submission.batch_id
     if not result.submission.created:
@@ -328,8 +331,13 @@ def post_batch(
         "broker_down": f"the broker is unreachable; once it is up, run: contentgen batch resume {batch_id}",
         "finished": "nothing is left to run: every request of the batch has finished",
     }[result.dispatch]
+    locale = request_locale(request)
+    warnings = [
+        {"kind": warning.kind, "key": warning.key, "detail": warning.message, "message": warning.text.render(locale)}
+        for warning in result.submission.warnings
+    ]
     return {**progress, "created": result.submission.created, "dispatch": result.dispatch,
-            "next_step": next_step}  # fmt: skip
+            "next_step": next_step, "warnings": warnings}  # fmt: skip
 
 
 @router.get("/batches/{batch_id}", summary="A batch's requests by state and drafts by status")

@@ -236,7 +236,7 @@ def test_api_submit_file_and_read_status(api, tmp_path):
                                  data={"idempotency_key": "same"})  # fmt: skip
     status = api("marketer").get(f"/api/v1/batches/{response.json()['id']}").json()
 
-    assert response.status_code == 201
+    assert response.status_code == 201, response.text
     assert response.json()["dispatch"] == "queued"
     assert "contentgen batch resume 2 --wait" in response.json()["next_step"]
     assert again.status_code == 200
@@ -626,3 +626,21 @@ def test_api_schema_changed_under_server_is_503(api, caplog, monkeypatch):
     assert response.status_code == 503
     assert response.json() == {"detail": UNAVAILABLE_MESSAGE}
     assert "failed in the database" in caplog.text
+
+
+def test_api_submit_warns_about_cleared_fields(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="plain").read_text()
+    first = api("marketer").post("/api/v1/batches", files={"file": ("plain.yaml", content.encode())})
+    assert first.status_code == 201, first.text
+    assert first.json()["warnings"] == []
+
+    without_voice = content.replace("  voice: Plain words.\n", "")
+    assert without_voice != content
+    response = api("marketer").post("/api/v1/batches", files={"file": ("plain.yaml", without_voice.encode())},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    assert response.status_code == 201, response.text
+    [warning] = response.json()["warnings"]
+    assert (warning["kind"], warning["key"]) == ("brand", "trailpeak")
+    assert "clears voice" in warning["detail"]
+    assert "voice" in warning["message"]
+    assert warning["message"] != warning["detail"]
