@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
 from contentgen.channels import CHANNELS
-from contentgen.errors import InvalidInput, NotFound
+from contentgen.errors import InvalidInput, NotFound, shorten
 from contentgen.i18n import N_
 from contentgen.models import (
     Batch,
@@ -347,7 +347,7 @@ def get_batch(session: Session, batch_id: int) -> Batch:
     if batch is None:
         raise NotFound.from_template(
             N_("batch {batch_id} not found; list batches with: contentgen batch list"),
-            batch_id=batch_id,
+            batch_id=shorten(batch_id),
         )
     return batch
 

@@ -16,7 +16,7 @@ from contentgen.batches import get_batch
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import CHECK_NAMES
-from contentgen.errors import InvalidInput, NotFound
+from contentgen.errors import InvalidInput, NotFound, shorten
 from contentgen.i18n import N_, Message
 from contentgen.models import (
     Campaign,
@@ -72,12 +72,12 @@ class DraftFilter:
         if self.check is not None and self.check not in ("passed", "failed") and not named_check:
             raise InvalidInput.from_template(
                     N_('check filter "{value}" is not valid; use passed, failed or failed:NAME'),
-                    value=self.check,
+                    value=shorten(self.check),
                 )
         if named_check and self.check.removeprefix("failed:") not in CHECK_NAMES:
             raise InvalidInput.from_template(
                 N_('check filter "{value}" names no check; use failed: with one of: {names}'),
-                value=self.check,
+                value=shorten(self.check),
                 names=", ".join(CHECK_NAMES),
             )
 
@@ -153,7 +153,7 @@ def _reject_batch_id(value: object) -> NoReturn:
     raise InvalidInput.from_template(
         N_('batch id "{value}" is not valid; use a positive whole number, the id of a batch '
            "in the batches list"),
-        value=str(value)[:50],
+        value=shorten(value),
     )  # fmt: skip
 
 
@@ -162,7 +162,7 @@ def _require_one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:
         raise InvalidInput.from_template(
             N_('{field} "{value}" is not known; use one of: {allowed}'),
             field=field,
-            value=value,
+            value=shorten(value),
             allowed=", ".join(allowed),
         )
 
@@ -230,7 +230,7 @@ def count_matching(session: Session, draft_filter: DraftFilter) -> int:
         if known is None:
             raise NotFound.from_template(
                 N_('campaign "{key}" not found; list campaigns with: contentgen campaigns list'),
-                key=draft_filter.campaign,
+                key=shorten(draft_filter.campaign),
             )
     if draft_filter.segment is not None:
         _check_segment(session, draft_filter.segment, draft_filter.campaign)
@@ -263,19 +263,19 @@ def _check_segment(session: Session, segment: str, campaign: str | None) -> None
     if campaign is not None:
         raise NotFound.from_template(
             N_('segment "{segment}" not found in campaign "{campaign}"; its segments are: {segments}'),
-            segment=segment,
-            campaign=campaign,
+            segment=shorten(segment),
+            campaign=shorten(campaign),
             segments=listed,
         )
     if not defined:
         raise NotFound.from_template(
             N_('segment "{segment}" not found: no campaign is imported yet; import one with: '
                "contentgen campaigns import FILE"),
-            segment=segment,
+            segment=shorten(segment),
         )  # fmt: skip
     raise NotFound.from_template(
         N_('segment "{segment}" not found in any campaign; the segments are: {segments}'),
-        segment=segment,
+        segment=shorten(segment),
         segments=listed,
     )
 
@@ -438,7 +438,7 @@ def get_draft(session: Session, draft_id: int) -> Draft:
     if draft is None:
         raise NotFound.from_template(
             N_("draft {draft_id} not found; check the id, or find the draft in the review queue (the /queue page, or: contentgen review list)"),
-            draft_id=draft_id,
+            draft_id=shorten(draft_id),
         )
     return draft
 

@@ -46,7 +46,7 @@ from contentgen.channels import CHANNELS, normalize_line_breaks
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import control_character, has_visible_text, run_checks, score_draft
 from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
-from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
 from contentgen.i18n import N_, translate_error
 from contentgen.models import (
     Draft,
@@ -90,7 +90,7 @@ class Decision:
         if self.action not in ACTIONS:
             raise InvalidInput.from_template(
                 N_('review action "{value}" is not known; use one of: {allowed}'),
-                value=self.action,
+                value=shorten(self.action),
                 allowed=", ".join(ACTIONS),
             )
         note = (self.note or "").strip() or None
@@ -399,7 +399,7 @@ def bulk_decision(action: str, note: str | None = None) -> Decision:
         raise InvalidInput.from_template(
             N_('bulk action "{value}" is not known; use approve or reject (edits are made '
                "one draft at a time)"),
-            value=action,
+            value=shorten(action),
         )  # fmt: skip
     return Decision(action, note=note)
 
@@ -526,7 +526,7 @@ def _locked_drafts(session: Session, ids: list[int]) -> list[Draft]:
         )
     missing = sorted(set(ids) - {draft.id for draft in drafts})
     if missing:
-        listed = ", ".join(str(draft_id) for draft_id in missing[:LISTED_MISSING])
+        listed = ", ".join(shorten(draft_id) for draft_id in missing[:LISTED_MISSING])
         if len(missing) > LISTED_MISSING:
             raise NotFound.from_template(
                 N_("{count} drafts not found, such as {ids}; nothing was changed"),

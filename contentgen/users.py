@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
 from contentgen.i18n import LIST_SEPARATOR, LOCALES, N_, Verbatim
 from contentgen.models import ApiToken, User, id_in_range
 
@@ -118,7 +118,7 @@ def parse_role(value: str) -> Role:
     except ValueError:
         raise InvalidInput.from_template(
             N_('role "{value}" is not known; use one of: {roles}'),
-            value=value,
+            value=shorten(value),
             roles=", ".join(role.value for role in Role),
         ) from None
 
@@ -162,7 +162,7 @@ def _canonical_locale(locale: str | None) -> str | None:
             return known
     raise InvalidInput.from_template(
             N_('language "{value}" is not supported; use one of: {locales}'),
-            value=locale,
+            value=shorten(locale),
             locales=", ".join(LOCALES),
         )
 
@@ -243,7 +243,7 @@ def get_user(session: Session, username: str) -> User:
     if user is None:
         raise NotFound.from_template(
             N_('user "{username}" not found; list users with: contentgen users list'),
-            username=username,
+            username=shorten(username),
         )
     return user
 

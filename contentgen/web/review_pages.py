@@ -22,7 +22,7 @@ from contentgen.drafts import (
     queue_page,
     queue_position,
 )
-from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.errors import ContentgenError, InvalidInput, shorten
 from contentgen.i18n import N_
 from contentgen.review import (
     Decision,
@@ -94,7 +94,7 @@ def bulk_action(
         if scope not in ("selected", "filter"):
             raise InvalidInput.from_template(
                 N_('bulk action "{value}" is not known; reload the queue and use its buttons'),
-                value=op[:50],
+                value=shorten(op),
             )
         if scope == "filter" and expected_count is None:
             # The queue page sends the count it showed; without it the filter would act on
@@ -133,7 +133,7 @@ def _parse_selection(values: list[str]) -> dict[int, int]:
         if not (draft_id.isascii() and draft_id.isdigit() and version.isascii() and version.isdigit()):
             raise InvalidInput.from_template(
                 N_('selected draft "{value}" is not valid; reload the queue and select again'),
-                value=value[:50],
+                value=shorten(value),
             )
         pairs.append((int(draft_id), int(version)))
     return selected_versions(pairs)

@@ -614,3 +614,22 @@ def test_api_schema_changed_under_server_is_503(api, caplog, monkeypatch):
     assert response.status_code == 503
     assert response.json() == {"detail": UNAVAILABLE_MESSAGE}
     assert "failed in the database" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "start"),
+    [
+        ("get", "/api/v1/drafts?check=" + "x" * 3000, None, 'check filter "' + "x" * 49 + '…" is not valid'),
+        ("get", "/api/v1/drafts?sort=" + "x" * 3000, None, 'sort "' + "x" * 49 + '…" is not known'),
+        ("patch", "/api/v1/me", {"locale": "y" * 5000}, 'language "' + "y" * 49 + '…" is not supported'),
+        ("get", "/api/v1/batches/1/export?format=" + "x" * 3000, None, 'export format "' + "x" * 49 + '…" is not known'),
+    ],
+    ids=["check", "sort", "locale", "export-format"],
+)  # fmt: skip
+def test_api_long_value_is_shortened_in_error(api, method, path, body, start):
+    before = snapshot()
+    response = api("admin").request(method.upper(), path, json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(start)
+    assert len(response.json()["detail"]) < 300
+    assert snapshot() == before

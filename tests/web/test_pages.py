@@ -718,3 +718,29 @@ def test_pages_rejected_draft_not_in_queue(client_for, seeded):
 
     assert f"Not in this queue, which has {open_drafts} drafts" in html
     assert "in this queue</span>" not in html
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "form", "start"),
+    [
+        ("get", "/queue?check=" + "x" * 3000, None, 'check filter "' + "x" * 49 + '…" is not valid'),
+        ("get", "/queue?check=failed:" + "x" * 3000, None, 'check filter "failed:' + "x" * 42 + '…" names no check'),
+        ("get", "/queue?status=" + "x" * 3000, None, 'status "' + "x" * 49 + '…" is not known'),
+        ("get", "/queue?batch_id=" + "9" * 3000, None, "batch " + "9" * 49 + "… not found"),
+        ("get", "/drafts/" + "9" * 3000, None, "draft " + "9" * 49 + "… not found"),
+        ("get", "/queue?segment=" + "x" * 3000, None, 'segment "' + "x" * 49 + '…" not found'),
+        ("post", "/settings", {"locale": "y" * 5000}, 'language "' + "y" * 49 + '…" is not supported'),
+        ("post", "/queue/bulk", {"op": "x" * 3000 + ":selected"}, 'bulk action "' + "x" * 49 + '…" is not known'),
+        ("post", "/users/mia/role", {"role": "r" * 3000}, 'role "' + "r" * 49 + '…" is not known'),
+    ],
+    ids=["check", "check-name", "status", "batch-id", "draft-id", "segment", "locale", "bulk-action", "role"],
+)  # fmt: skip
+def test_pages_long_value_is_shortened_in_error(client_for, method, path, form, start):
+    client, token = client_for("admin")
+    before = snapshot()
+    data = {"csrf_token": token, **form} if form is not None else None
+    response = client.request(method.upper(), path, data=data)
+    assert response.status_code in (404, 422)
+    assert alert_of(response.text).startswith(start)
+    assert len(alert_of(response.text)) < 300
+    assert snapshot() == before
