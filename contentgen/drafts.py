@@ -34,6 +34,14 @@ OPEN_STATUSES = (DraftStatus.PENDING_REVIEW, DraftStatus.FLAGGED)
 SORTS = ("score", "oldest", "newest", "campaign", "length")
 PAGE_SIZE = 50
 
+# Messages that name a command as the fix. The web app words them for its readers in
+# contentgen.web._errors.
+CAMPAIGN_NOT_FOUND = N_('campaign "{key}" not found; list campaigns with: contentgen campaigns list')
+NO_CAMPAIGN_FOR_SEGMENT = N_(
+    'segment "{segment}" not found: no campaign is imported yet; import one with: '
+    "contentgen campaigns import FILE"
+)
+
 
 @dataclass(frozen=True)
 class DraftFilter:
@@ -228,10 +236,7 @@ def count_matching(session: Session, draft_filter: DraftFilter) -> int:
     if draft_filter.campaign is not None:
         known = session.scalar(select(Campaign.id).where(Campaign.key == draft_filter.campaign))
         if known is None:
-            raise NotFound.from_template(
-                N_('campaign "{key}" not found; list campaigns with: contentgen campaigns list'),
-                key=shorten(draft_filter.campaign),
-            )
+            raise NotFound.from_template(CAMPAIGN_NOT_FOUND, key=shorten(draft_filter.campaign))
     if draft_filter.segment is not None:
         _check_segment(session, draft_filter.segment, draft_filter.campaign)
     return _count(session, draft_filter)
@@ -268,11 +273,7 @@ def _check_segment(session: Session, segment: str, campaign: str | None) -> None
             segments=listed,
         )
     if not defined:
-        raise NotFound.from_template(
-            N_('segment "{segment}" not found: no campaign is imported yet; import one with: '
-               "contentgen campaigns import FILE"),
-            segment=shorten(segment),
-        )  # fmt: skip
+        raise NotFound.from_template(NO_CAMPAIGN_FOR_SEGMENT, segment=shorten(segment))
     raise NotFound.from_template(
         N_('segment "{segment}" not found in any campaign; the segments are: {segments}'),
         segment=shorten(segment),

@@ -414,15 +414,26 @@ def selected_versions(selection: Iterable[tuple[int, int | None]]) -> dict[int, 
     versions: dict[int, int | None] = {}
     for draft_id, version in selection:
         if draft_id in versions and versions[draft_id] != version:
-            raise InvalidInput.from_template(
-                N_("draft {draft_id} is selected twice, with versions {first} and {second}; "
-                   "select each draft once. Nothing was changed."),
-                draft_id=draft_id,
-                first=versions[draft_id],
-                second=version,
-            )  # fmt: skip
+            raise _selected_twice(draft_id, versions[draft_id], version)
         versions[draft_id] = version
     return versions
+
+
+def _selected_twice(draft_id: int, first: int | None, second: int | None) -> InvalidInput:
+    if first is not None and second is not None:
+        return InvalidInput.from_template(
+            N_("draft {draft_id} is selected twice, with versions {first} and {second}; "
+               "select each draft once. Nothing was changed."),
+            draft_id=draft_id,
+            first=first,
+            second=second,
+        )  # fmt: skip
+    return InvalidInput.from_template(
+        N_("draft {draft_id} is selected twice, once with version {version} and once without "
+           "a version; select each draft once. Nothing was changed."),
+        draft_id=draft_id,
+        version=first if first is not None else second,
+    )  # fmt: skip
 
 
 def decide_many(

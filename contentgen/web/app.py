@@ -24,12 +24,17 @@ from starlette.routing import Match
 from contentgen import __version__
 from contentgen.campaigns import InvalidCampaignFile
 from contentgen.errors import ContentgenError
-from contentgen.i18n import N_, translate_error, translations
+from contentgen.i18n import N_, translations
 from contentgen.settings import Settings, get_settings
 from contentgen.web import admin_pages, api, pages, review_pages
 from contentgen.web._auth import LoginRequired, identify_page_actor
 from contentgen.web._body_limit import MAX_REQUEST_BYTES, RequestBodyLimit
-from contentgen.web._errors import status_code_of, validation_message, validation_problems
+from contentgen.web._errors import (
+    status_code_of,
+    validation_message,
+    validation_problems,
+    web_message,
+)
 from contentgen.web._head import HeadAsGet
 from contentgen.web._headers import SecurityHeaders
 from contentgen.web._login_limit import LoginThrottle
@@ -113,7 +118,7 @@ def _add_error_handlers(app: FastAPI) -> None:
             # is for the operator's log, not for every client.
             logger.error("%s %s failed: %s", request.method, request.url.path, error)
             return _unavailable(request, status_code)
-        message = translate_error(error, request_locale(request))
+        message = web_message(error, request_locale(request), api=_is_api(request))
         if _is_api(request):
             body: dict[str, object] = {"detail": message}
             if isinstance(error, InvalidCampaignFile):

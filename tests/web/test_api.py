@@ -128,10 +128,14 @@ def test_api_version_that_never_existed(api, seeded):
          "expected_count: must be 0 or more"),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1, "version": 2}, {"id": 1, "version": 7}]},
          "draft 1 is selected twice, with versions 2 and 7; select each draft once"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}, {"id": 1, "version": 1}]},
+         "draft 1 is selected twice, once with version 1 and once without a version; select each "
+         "draft once. Nothing was changed."),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}] * 10_001},
          "drafts: has more than 10000 items"),
     ],
-    ids=["version-zero", "version-huge", "bulk-version-negative", "count-negative", "listed-twice", "too-many"],
+    ids=["version-zero", "version-huge", "bulk-version-negative", "count-negative", "listed-twice",
+         "listed-with-and-without-version", "too-many"],
 )  # fmt: skip
 def test_api_invalid_numbers_are_422(api, seeded, path, body, message):
     before = snapshot()
@@ -360,7 +364,10 @@ def test_api_last_admin_demotion_is_409(api):
     before = snapshot()
     response = api("admin").patch("/api/v1/users/adam", json={"role": "reviewer", "active": False})
     assert response.status_code == 409
-    assert 'user "adam" is the only active admin' in response.json()["detail"]
+    assert response.json()["detail"] == (
+        'user "adam" is the only active admin, so their role cannot change to reviewer; make '
+        "another user admin first, with PATCH /api/v1/users/USERNAME. Nothing was changed."
+    )
     assert snapshot() == before
 
 
@@ -633,3 +640,25 @@ def test_api_long_value_is_shortened_in_error(api, method, path, body, start):
     assert response.json()["detail"].startswith(start)
     assert len(response.json()["detail"]) < 300
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("get", "/api/v1/batches/999",
+         "batch 999 not found; check the id, or list the newest batches with GET /api/v1/batches"),
+        ("get", "/api/v1/drafts?batch_id=999",
+         "batch 999 not found; check the id, or list the newest batches with GET /api/v1/batches"),
+        ("patch", "/api/v1/users/nobody", 'user "nobody" not found; list users with GET /api/v1/users'),
+        ("delete", "/api/v1/users/mia/tokens/999",
+         "user mia has no API token 999; list the tokens with GET /api/v1/users/mia/tokens"),
+        ("get", "/api/v1/drafts?campaign=nope",
+         'campaign "nope" not found; check the key against the campaign of the drafts that GET '
+         "/api/v1/drafts lists"),
+    ],
+    ids=["batch", "drafts-batch", "user", "token", "campaign"],
+)  # fmt: skip
+def test_api_not_found_names_api_route(api, method, path, message):
+    response = api("admin").request(method.upper(), path, json={"active": True} if method == "patch" else None)
+    assert response.status_code == 404
+    assert response.json()["detail"] == message

@@ -3,6 +3,7 @@ import time
 from html import unescape
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from limits import parse
@@ -205,9 +206,11 @@ def test_pages_reenabled_user_needs_new_login(client_for, app):
     ("path", "form", "message"),
     [
         ("/users/adam/active", {"active": "0"},
-         'user "adam" is the only active admin, so they cannot be disabled'),
+         'user "adam" is the only active admin, so they cannot be disabled; give another user '
+         "the role admin first. Nothing was changed."),
         ("/users/adam/role", {"role": "reviewer"},
-         'user "adam" is the only active admin, so their role cannot change to reviewer'),
+         'user "adam" is the only active admin, so their role cannot change to reviewer; give '
+         "another user the role admin first. Nothing was changed."),
     ],
     ids=["disable", "demote"],
 )  # fmt: skip
@@ -218,7 +221,7 @@ def test_pages_last_admin_is_kept(client_for, path, form, message):
     response = admin.post(path, data={"csrf_token": token, **form})
 
     assert response.status_code == 409
-    assert message in alert_of(response.text)
+    assert alert_of(response.text) == message
     assert snapshot() == before
     assert admin.get("/users", follow_redirects=False).status_code == 200
 
@@ -744,3 +747,35 @@ def test_pages_long_value_is_shortened_in_error(client_for, method, path, form, 
     assert alert_of(response.text).startswith(start)
     assert len(alert_of(response.text)) < 300
     assert snapshot() == before
+
+
+def test_pages_upload_without_campaigns_is_422(client_for, tmp_path):
+    client, token = client_for("marketer")
+    content = yaml.safe_dump({"brands": [{"key": "trailpeak", "name": "TrailPeak", "voice": "Plain."}]})
+    before = snapshot()
+    response = client.post("/batches", data={"csrf_token": token},
+                           files={"file": ("brands.yaml", content.encode(), "application/x-yaml")})  # fmt: skip
+    assert response.status_code == 422
+    assert alert_of(response.text) == (
+        "the file defines no campaigns, so there is nothing to submit; add at least one "
+        "campaign to it and upload it again"
+    )
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("get", "/batches/999", "batch 999 not found; check the id, or open the batch from the batches page"),
+        ("get", "/queue?batch_id=999", "batch 999 not found; check the id, or open the batch from the batches page"),
+        ("post", "/users/nobody/role", 'user "nobody" not found; the users page lists every user'),
+        ("get", "/queue?campaign=nope",
+         'campaign "nope" not found; choose a campaign from the review queue\'s campaign filter'),
+    ],
+    ids=["batch", "queue-batch", "user", "campaign"],
+)  # fmt: skip
+def test_pages_not_found_names_no_command(client_for, method, path, message):
+    client, token = client_for("admin")
+    response = client.request(method.upper(), path, data={"csrf_token": token, "role": "admin"} if method == "post" else None)
+    assert response.status_code == 404
+    assert alert_of(response.text) == message
