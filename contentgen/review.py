@@ -118,7 +118,7 @@ class Decision:
             self._check_text()
 
     def _check_text(self) -> None:
-        text = normalize_line_breaks(self.text or "").strip()
+        text = normalized_text(self.text or "")
         if not has_visible_text(text):
             raise InvalidInput.from_template(N_("the edited text is empty; write the copy to approve"))
         if (character := control_character(text, "\n")) is not None:
@@ -136,6 +136,12 @@ class Decision:
         object.__setattr__(self, "text", text)
 
 
+def normalized_text(text: str) -> str:
+    """Return ``text`` as an edit stores it: each line break as "\\n", without leading or
+    trailing whitespace."""
+    return normalize_line_breaks(text).strip()
+
+
 def decide(
     session: Session,
     actor: Actor,
@@ -149,19 +155,24 @@ def decide(
         expected_version: the draft version the reviewer saw; None skips the comparison
             (the CLI acts on what is current).
 
+    An edit whose text is the draft's current text, once normalised as every edit is,
+    is recorded as an approval: the draft is not marked edited and keeps no original text.
+
     Raises:
         PermissionDenied: if the actor may not review.
         NotFound: if the draft does not exist.
         Conflict: if the draft changed since ``expected_version`` or its status does not
             allow the action.
         InvalidInput: if an edit or an approval would let through text over the channel's
-            hard limit or with a banned term.
+            hard limit or with a banned term, or an edit of an approved draft leaves its
+            text as it is.
     """
     actor.require(Permission.REVIEW)
     draft = _locked_draft(session, draft_id)
     if expected_version is not None and draft.version != expected_version:
         raise _changed_since(session, draft, expected_version)
     _check_allowed(draft, decision.action)
+    decision = _approval_if_unchanged(draft, decision)
     if decision.action in ("approve", "edit"):
         error = _rule_error(draft, decision)
         if error is not None:
@@ -187,6 +198,24 @@ def _locked_draft(session: Session, draft_id: int) -> Draft:
     if draft is None:
         get_draft(session, draft_id)  # raises NotFound with the usual message
     return draft
+
+
+def _approval_if_unchanged(draft: Draft, decision: Decision) -> Decision:
+    """Return an approval in place of an edit that leaves the draft's text as it is.
+
+    Raises:
+        InvalidInput: for such an edit of an approved draft, since it would change nothing.
+    """
+    if decision.action != "edit" or decision.text != normalized_text(draft.text):
+        return decision
+    if draft.status is DraftStatus.APPROVED:
+        raise InvalidInput.from_template(
+            N_("the edited text of draft {draft_id} is the same as its current text, and the "
+               "draft is already approved; change the text, or leave the draft as it is. "
+               "Nothing was changed."),
+            draft_id=draft.id,
+        )  # fmt: skip
+    return Decision("approve", note=decision.note)
 
 
 def _check_allowed(draft: Draft, action: str) -> None:

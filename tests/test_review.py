@@ -329,3 +329,31 @@ def test_review_multiline_edit_of_social_post_is_kept(synced, reviewer):
         decide(session, reviewer, draft_id, Decision("edit", text="Dry feet\r\nall day\u2029Pre-order"))
     with db.session_scope() as session:
         assert session.get(Draft, draft_id).text == "Dry feet\nall day\nPre-order"
+
+
+@pytest.mark.parametrize(
+    "typed", ["{text}", "  {text}\r\n"], ids=["same", "same-after-normalising"]
+)  # fmt: skip
+def test_review_edit_to_same_text_is_approval(batch, reviewer, typed):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        text = session.get(Draft, draft_id).text
+        decide(session, reviewer, draft_id, Decision("edit", text=typed.format(text=text), note="Fine"))
+    with db.session_scope() as session:
+        draft = session.get(Draft, draft_id)
+        [event] = history(session, draft_id)
+        assert (draft.text, draft.original_text, draft.status) == (text, None, DraftStatus.APPROVED)
+    assert (event["action"], event["note"]) == ("approve", "Fine")
+
+
+def test_review_same_text_on_approved_changes_nothing(batch, reviewer):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("edit", text="Boots for wet trails"))
+    with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("edit", text="Boots for wet trails "))
+    assert str(raised.value) == (
+        f"the edited text of draft {draft_id} is the same as its current text, and the draft is "
+        "already approved; change the text, or leave the draft as it is. Nothing was changed."
+    )
+    assert event_count() == 1

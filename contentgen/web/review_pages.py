@@ -188,7 +188,11 @@ def _act(
             # edit changes the score, which could move the draft within a sort by score.
             get_draft(session, draft_id)  # an unknown draft has no place in the queue
             position = queue_position(session, draft_filter, draft_id)
-            decide(session, actor, draft_id, decision, expected_version=version)
+            draft = decide(session, actor, draft_id, decision, expected_version=version)
+            # An edit that left the text as it was is recorded as a plain approval, and
+            # only an edit keeps the model's text as the original.
+            if notice == "edited" and draft.original_text is None:
+                notice = "approved"
     except ContentgenError as error:
         with db.session_scope() as session:
             draft_details(session, draft_id)  # an unknown draft is a 404, not a form error

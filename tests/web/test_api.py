@@ -662,3 +662,13 @@ def test_api_not_found_names_api_route(api, method, path, message):
     response = api("admin").request(method.upper(), path, json={"active": True} if method == "patch" else None)
     assert response.status_code == 404
     assert response.json()["detail"] == message
+
+
+def test_api_edit_to_same_text_is_approval(api, seeded):
+    draft_id = seeded.draft_ids[0]
+    text = api("reviewer").get(f"/api/v1/drafts/{draft_id}").json()["text"]
+    body = api("reviewer").post(f"/api/v1/drafts/{draft_id}/edit", json={"text": text + "\n"}).json()
+    assert body["status"] == "approved"
+    assert body["edited"] is False
+    assert body["original_text"] is None
+    assert [event["action"] for event in body["history"]] == ["approve"]

@@ -779,3 +779,19 @@ def test_pages_not_found_names_no_command(client_for, method, path, message):
     response = client.request(method.upper(), path, data={"csrf_token": token, "role": "admin"} if method == "post" else None)
     assert response.status_code == 404
     assert alert_of(response.text) == message
+
+
+def test_pages_edit_to_same_text_approves(reviewer, seeded):
+    client, token = reviewer
+    first, second = seeded.draft_ids[:2]
+    with db.session_scope() as session:
+        text = session.get(Draft, first).text
+
+    response = client.post(f"/drafts/{first}/edit?sort=oldest", data={"csrf_token": token, "text": f" {text}\r\n"},
+                           follow_redirects=False)  # fmt: skip
+    page = client.get(f"/drafts/{first}").text
+
+    assert response.headers["location"] == f"/drafts/{second}?sort=oldest&notice=approved&draft={first}"
+    assert status_of(first) == DraftStatus.APPROVED
+    assert 'id="original-text"' not in page
+    assert re.search(r"<td>approve</td>", page)
