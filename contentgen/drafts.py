@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from math import ceil
 from typing import Any, NoReturn
@@ -185,6 +187,8 @@ class QueuePage:
     total: int
     page: int
     pages: int
+    # The ``selection_digest`` of every matching draft, on every page.
+    digest: str
 
 
 def queue_page(
@@ -203,12 +207,14 @@ def queue_page(
     Raises:
         NotFound: if the filter names a batch, campaign or segment that does not exist.
     """
-    total = count_matching(session, draft_filter)
+    versions = matching_versions(session, draft_filter)
+    total = len(versions)
+    digest = selection_digest(versions)
     pages = max(1, ceil(total / page_size))
     page = max(page, 1)
     if page > pages:
         if not clamp:
-            return QueuePage([], total, page, pages)
+            return QueuePage([], total, page, pages, digest)
         page = pages
     query = (
         _joined(select(Draft))
@@ -222,15 +228,34 @@ def queue_page(
         .offset((page - 1) * page_size)
     )
     items = [summarize(draft) for draft in session.scalars(query)]
-    return QueuePage(items, total, page, pages)
+    return QueuePage(items, total, page, pages, digest)
 
 
-def count_matching(session: Session, draft_filter: DraftFilter) -> int:
-    """Count the drafts that match ``draft_filter``.
+def matching_versions(session: Session, draft_filter: DraftFilter) -> dict[int, int]:
+    """Return the current version of every draft that matches ``draft_filter``, by draft id.
 
     Raises:
         NotFound: if the filter names a batch, campaign or segment that does not exist.
     """
+    _check_filter_names(session, draft_filter)
+    query = _joined(select(Draft.id, Draft.version)).where(*draft_filter.conditions())
+    return {draft_id: version for draft_id, version in session.execute(query)}
+
+
+def selection_digest(versions: Mapping[int, int]) -> str:
+    """Return the SHA-256 hex digest of drafts' ids and versions, whatever their order.
+
+    The review queue and ``GET /api/v1/drafts`` give it for the drafts a filter matches,
+    and a bulk action on the filter compares it with the matching drafts of the moment.
+    Equal digests mean the same drafts, each at the same version. Equal counts alone would
+    let drafts that arrived in place of decided ones be approved unseen.
+    """
+    canonical = ",".join(f"{draft_id}:{version}" for draft_id, version in sorted(versions.items()))
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _check_filter_names(session: Session, draft_filter: DraftFilter) -> None:
+    """Raise ``NotFound`` if the filter names a batch, campaign or segment that does not exist."""
     if draft_filter.batch_id is not None:
         get_batch(session, draft_filter.batch_id)
     if draft_filter.campaign is not None:
@@ -239,7 +264,6 @@ def count_matching(session: Session, draft_filter: DraftFilter) -> int:
             raise NotFound.from_template(CAMPAIGN_NOT_FOUND, key=shorten(draft_filter.campaign))
     if draft_filter.segment is not None:
         _check_segment(session, draft_filter.segment, draft_filter.campaign)
-    return _count(session, draft_filter)
 
 
 # An unknown segment's error lists at most this many of the known ones.

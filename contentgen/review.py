@@ -30,6 +30,7 @@ decisions that pass the check at the same moment still cannot both be written.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from contentgen.campaigns import campaign_spec
 from contentgen.channels import CHANNELS, normalize_line_breaks
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import control_character, has_visible_text, run_checks, score_draft
-from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
+from contentgen.drafts import DraftFilter, get_draft, matching_versions, selection_digest
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
 from contentgen.i18n import N_, translate_error
 from contentgen.models import (
@@ -473,6 +474,7 @@ def decide_many(
     versions: dict[int, int] | None = None,
     draft_filter: DraftFilter | None = None,
     expected_count: int | None = None,
+    expected_digest: str | None = None,
 ) -> BulkResult:
     """Approve or reject a selection of drafts, or every draft matching a filter, at once.
 
@@ -486,24 +488,35 @@ def decide_many(
         draft_filter: act on every draft it matches, on every page of the queue.
         expected_count: how many drafts the reviewer saw matching the filter; a different
             count now (new drafts arrived, others were decided) raises ``Conflict``.
+        expected_digest: the ``selection_digest`` of the drafts the reviewer saw matching
+            the filter. Unlike the count, it also catches drafts that arrived in place of
+            as many decided ones, and drafts changed since.
 
     Raises:
-        InvalidInput: for an edit (edits are one draft at a time) or an empty selection.
+        InvalidInput: for an edit (edits are one draft at a time), an empty selection or an
+            ``expected_digest`` that is not a SHA-256 hex digest.
         NotFound: if a selected draft does not exist.
-        Conflict: if a selected draft changed since its version in ``versions``, or the
-            filter's count differs from ``expected_count``.
+        Conflict: if a draft changed since its version in ``versions``, or the drafts
+            matching the filter differ from ``expected_count`` or ``expected_digest``.
     """
     actor.require(Permission.REVIEW)
     if decision.action == "edit":
         raise InvalidInput.from_template(N_("edits are made one draft at a time, not in bulk"))
-    ids = _bulk_targets(session, draft_ids, draft_filter, expected_count)
+    if draft_filter is None:
+        ids = _selected_ids(draft_ids)
+        seen_versions = versions or {}
+    else:
+        seen_versions = _matching_as_seen(session, draft_filter, expected_count, expected_digest)
+        ids = sorted(seen_versions)
 
     drafts = _locked_drafts(session, ids)
     result = BulkResult()
     locales: dict[int, str] = {}
     skipped: Counter[str] = Counter()
     for draft in drafts:
-        seen = (versions or {}).get(draft.id)
+        # With a filter, these are the versions read for the comparison, so a draft that
+        # changed between that read and its lock is a conflict too.
+        seen = seen_versions.get(draft.id)
         if seen is not None and seen != draft.version:
             raise _changed_since(session, draft, seen)
         if draft.status not in ALLOWED_FROM[decision.action]:
@@ -526,26 +539,52 @@ def decide_many(
     return result
 
 
-def _bulk_targets(
-    session: Session,
-    draft_ids: Sequence[int],
-    draft_filter: DraftFilter | None,
-    expected_count: int | None,
-) -> list[int]:
-    if draft_filter is None:
-        if not draft_ids:
-            raise InvalidInput.from_template(N_("no drafts selected; select drafts first"))
-        return sorted(set(draft_ids))
+def _selected_ids(draft_ids: Sequence[int]) -> list[int]:
+    if not draft_ids:
+        raise InvalidInput.from_template(N_("no drafts selected; select drafts first"))
+    return sorted(set(draft_ids))
 
-    count = count_matching(session, draft_filter)
-    if expected_count is not None and count != expected_count:
+
+# A SHA-256 digest in hexadecimal, as ``selection_digest`` writes it.
+_DIGEST_PATTERN = re.compile(r"[0-9a-f]{64}")
+
+
+def _matching_as_seen(
+    session: Session,
+    draft_filter: DraftFilter,
+    expected_count: int | None,
+    expected_digest: str | None,
+) -> dict[int, int]:
+    """Return the versions of the drafts matching the filter, by id, if they are the drafts
+    the reviewer saw.
+
+    Raises:
+        InvalidInput: if ``expected_digest`` is not a SHA-256 hex digest.
+        Conflict: if the count or the digest of the matching drafts differs.
+    """
+    if expected_digest is not None and not _DIGEST_PATTERN.fullmatch(expected_digest):
+        raise InvalidInput.from_template(
+            N_('"{value}" is not a digest of matching drafts, which has 64 hexadecimal digits; '
+               "send the digest that the queue or GET /api/v1/drafts gave for the same filter. "
+               "Nothing was changed."),
+            value=shorten(expected_digest),
+        )  # fmt: skip
+    current = matching_versions(session, draft_filter)
+    if expected_count is not None and len(current) != expected_count:
         raise Conflict.from_template(
             N_("the filter now matches {count} drafts, not the {expected} you saw; nothing "
                "was changed. Reload the queue and try again."),
-            count=count,
+            count=len(current),
             expected=expected_count,
         )  # fmt: skip
-    return matching_ids(session, draft_filter)
+    if expected_digest is not None and selection_digest(current) != expected_digest:
+        raise Conflict.from_template(
+            N_("the drafts that match the filter are not the ones you saw: drafts were added, "
+               "decided or changed since, and {count} match now; nothing was changed. Reload "
+               "the queue and try again."),
+            count=len(current),
+        )  # fmt: skip
+    return current
 
 
 def _locked_drafts(session: Session, ids: list[int]) -> list[Draft]:

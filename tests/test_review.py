@@ -2,7 +2,7 @@ import pytest
 from sqlalchemy import func, select
 
 from contentgen import db
-from contentgen.drafts import DraftFilter
+from contentgen.drafts import DraftFilter, matching_versions, selection_digest
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.i18n import translate_error
 from contentgen.models import Brand, Draft, DraftStatus, ReviewEvent
@@ -198,6 +198,20 @@ def test_review_bulk_count_changed_is_conflict(batch, reviewer):
                 draft_filter=DraftFilter(batch_id=batch), expected_count=10,
             )  # fmt: skip
     assert event_count() == 0
+
+
+def test_review_bulk_digest_changed_is_conflict(batch, reviewer):
+    headline = DraftFilter(channel="google_ads_headline", status="all")
+    with db.session_scope() as session:
+        seen = selection_digest(matching_versions(session, headline))
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_ids(batch, "google_ads_headline")[0], Decision("approve"))
+
+    with pytest.raises(Conflict, match="the drafts that match the filter are not the ones you saw"):
+        with db.session_scope() as session:
+            decide_many(session, reviewer, Decision("reject", note="No"), draft_filter=headline,
+                        expected_count=4, expected_digest=seen)  # fmt: skip
+    assert event_count() == 1
 
 
 def test_review_bulk_unknown_id_changes_nothing(batch, reviewer):

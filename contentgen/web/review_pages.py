@@ -86,9 +86,14 @@ def bulk_action(
     reason: Annotated[str, Form()] = "",
     draft: Annotated[list[str] | None, Form()] = None,
     expected_count: Annotated[int | None, Form()] = None,
+    expected_digest: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Apply ``op`` ("approve:selected", "reject:filter", ...) to the checked drafts, or to
-    every draft matching the queue's filter on every page."""
+    every draft matching the queue's filter on every page.
+
+    With the filter, the form sends the count and the digest of the matching drafts that
+    the page showed, and nothing changes unless the same drafts match now.
+    """
     action, _, scope = op.partition(":")
     try:
         if scope not in ("selected", "filter"):
@@ -96,11 +101,11 @@ def bulk_action(
                 N_('bulk action "{value}" is not known; reload the queue and use its buttons'),
                 value=shorten(op),
             )
-        if scope == "filter" and expected_count is None:
-            # The queue page sends the count it showed; without it the filter would act on
-            # whatever matches by now.
+        if scope == "filter" and (expected_count is None or not expected_digest):
+            # The queue page sends the count and digest it showed; without them the filter
+            # would act on whatever matches by now.
             raise InvalidInput.from_template(
-                N_("the form lacks the number of matching drafts you saw; nothing was changed. "
+                N_("the form does not say which matching drafts you saw; nothing was changed. "
                    "Reload the queue and try again.")
             )  # fmt: skip
         # The field is the reason for rejecting, so an approval does not keep it as its note.
@@ -113,6 +118,7 @@ def bulk_action(
                 versions=selection,
                 draft_filter=draft_filter if scope == "filter" else None,
                 expected_count=expected_count if scope == "filter" else None,
+                expected_digest=expected_digest if scope == "filter" else None,
             )  # fmt: skip
     except ContentgenError as error:
         context = _queue_context(request, draft_filter, 1)

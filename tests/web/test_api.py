@@ -10,7 +10,7 @@ from contentgen.dispatch import run_inline
 from contentgen.models import Draft, DraftStatus
 from contentgen.web.app import UNAVAILABLE_MESSAGE
 
-from ..seeding import draft_ids, write_campaign_file
+from ..seeding import draft_ids, seed_batch, write_campaign_file
 from .conftest import csrf_of, snapshot, status_of
 
 
@@ -83,7 +83,7 @@ def test_api_stale_version_is_409(api, seeded):
         ("/api/v1/drafts/bulk", {"action": "reject", "reason": "x", "drafts": [{"id": 1}],
                                  "filter": {"batch_id": 1}, "expected_count": 12}, 422,
          "give either drafts or a filter, not both"),
-        ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}}, 422, "a filter needs expected_count"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}}, 422, "a filter needs expected_digest"),
         ("/api/v1/drafts/{draft}/approve", {"verison": 1}, 422, "verison: unknown field; correct its spelling or remove it"),
         ("/api/v1/drafts/{draft}/approve", {"version": "1"}, 422, "version: not a whole number; send a JSON number such as 1"),
     ],
@@ -133,9 +133,13 @@ def test_api_version_that_never_existed(api, seeded):
          "draft once. Nothing was changed."),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}] * 10_001},
          "drafts: has more than 10000 items"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}, "expected_digest": "x" * 3000},
+         '"' + "x" * 49 + '…" is not a digest of matching drafts, which has 64 hexadecimal digits'),
+        ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}], "expected_digest": "0" * 64},
+         "expected_digest goes with a filter; for listed drafts, give each draft's version instead"),
     ],
     ids=["version-zero", "version-huge", "bulk-version-negative", "count-negative", "listed-twice",
-         "listed-with-and-without-version", "too-many"],
+         "listed-with-and-without-version", "too-many", "digest-malformed", "digest-without-filter"],
 )  # fmt: skip
 def test_api_invalid_numbers_are_422(api, seeded, path, body, message):
     before = snapshot()
@@ -221,6 +225,40 @@ def test_api_batch_id_below_one_is_422(api, batch_id):
         f'batch id "{batch_id}" is not valid; use a positive whole number, the id of a batch in '
         "the batches list"
     )
+
+
+def test_api_bulk_by_filter_digest(api):
+    reviewer = api("reviewer")
+    listed = reviewer.get("/api/v1/drafts", params={"channel": "email_subject", "page_size": 1}).json()
+
+    body = reviewer.post("/api/v1/drafts/bulk", json={
+        "action": "approve", "filter": {"channel": "email_subject"}, "expected_digest": listed["digest"],
+    }).json()  # fmt: skip
+
+    assert listed["total"] == 4
+    assert len(listed["items"]) == 1
+    assert body["changed"] == 4
+
+
+def test_api_bulk_digest_other_drafts_is_409(api, seeded, tmp_path):
+    reviewer = api("reviewer")
+    listed = reviewer.get("/api/v1/drafts", params={"channel": "email_subject"}).json()
+    rejected = draft_ids(seeded.batch_id, "email_subject")[0]
+    api("admin").post(f"/api/v1/drafts/{rejected}/reject", json={"reason": "Off brand"})
+    seed_batch(tmp_path, key="autumn", channels=("email_subject",), segments=("hikers",), variants=1)
+    now = reviewer.get("/api/v1/drafts", params={"channel": "email_subject"}).json()
+    before = snapshot()
+
+    response = reviewer.post("/api/v1/drafts/bulk", json={
+        "action": "approve", "filter": {"channel": "email_subject"},
+        "expected_count": listed["total"], "expected_digest": listed["digest"],
+    })  # fmt: skip
+
+    assert now["total"] == listed["total"]
+    assert now["digest"] != listed["digest"]
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("the drafts that match the filter are not the ones you saw")
+    assert snapshot() == before
 
 
 def test_api_bulk_by_filter(api):
@@ -384,7 +422,7 @@ def test_api_page_past_last_is_empty(api, seeded):
     far = reviewer.get("/api/v1/drafts", params={"page": 10**30})
 
     assert len(last["items"]) == 2
-    assert past == {"total": 12, "page": 4, "pages": 3, "items": []}
+    assert past == {"total": 12, "page": 4, "pages": 3, "digest": last["digest"], "items": []}
     assert far.status_code == 200
     assert far.json()["items"] == []
 

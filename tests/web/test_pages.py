@@ -16,7 +16,7 @@ from contentgen.users import Actor, Role
 from contentgen.web import _login_limit
 from contentgen.web._login_limit import LoginThrottle
 
-from ..seeding import draft_ids, write_campaign_file
+from ..seeding import draft_ids, seed_batch, write_campaign_file
 from .conftest import PASSWORD, SECRET_KEY, csrf_of, snapshot, status_of
 
 
@@ -29,6 +29,14 @@ def alert_of(html: str) -> str:
 def version_of(draft_id: int) -> int:
     with db.session_scope() as session:
         return session.get(Draft, draft_id).version
+
+
+def bulk_fields(html: str) -> dict[str, str]:
+    """Return the hidden fields of a queue page's bulk form that identify the drafts it showed."""
+    return {
+        name: re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
+        for name in ("expected_count", "expected_digest")
+    }
 
 
 @pytest.fixture
@@ -327,8 +335,9 @@ def test_pages_reject_without_reason_is_422(reviewer, seeded):
 
 def test_pages_bulk_filter_acts_beyond_visible_page(reviewer, seeded):
     client, token = reviewer
+    seen_fields = bulk_fields(client.get("/queue?channel=email_subject").text)
     response = client.post("/queue/bulk?channel=email_subject",
-                           data={"csrf_token": token, "op": "approve:filter", "expected_count": 4},
+                           data={"csrf_token": token, "op": "approve:filter", **seen_fields},
                            follow_redirects=False)  # fmt: skip
     assert response.status_code == 303
     with db.session_scope() as session:
@@ -338,8 +347,10 @@ def test_pages_bulk_filter_acts_beyond_visible_page(reviewer, seeded):
 
 def test_pages_bulk_count_changed_is_409(reviewer):
     client, token = reviewer
+    seen_fields = bulk_fields(client.get("/queue").text)
     before = snapshot()
-    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:filter", "expected_count": 3})
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:filter",
+                                                **seen_fields, "expected_count": 3})  # fmt: skip
     assert response.status_code == 409
     assert "the filter now matches 12 drafts, not the 3 you saw" in alert_of(response.text)
     assert snapshot() == before
@@ -349,20 +360,67 @@ def test_pages_bulk_filter_unknown_batch_is_404(reviewer):
     client, token = reviewer
     before = snapshot()
     response = client.post("/queue/bulk?batch_id=99999",
-                           data={"csrf_token": token, "op": "approve:filter", "expected_count": 0},
+                           data={"csrf_token": token, "op": "approve:filter", "expected_count": 0,
+                                 "expected_digest": "0" * 64},
                            follow_redirects=False)  # fmt: skip
     assert response.status_code == 404
     assert "batch 99999 not found" in alert_of(response.text)
     assert snapshot() == before
 
 
-def test_pages_bulk_filter_without_count_changes_nothing(reviewer, seeded):
+@pytest.mark.parametrize("left_out", ["expected_count", "expected_digest"], ids=["count", "digest"])
+def test_pages_bulk_filter_without_seen_drafts_changes_nothing(reviewer, left_out):
     client, token = reviewer
+    seen_fields = bulk_fields(client.get("/queue").text)
+    del seen_fields[left_out]
     before = snapshot()
-    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "reject:filter", "reason": "x"},
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "reject:filter", "reason": "x", **seen_fields},
                            follow_redirects=False)  # fmt: skip
     assert response.status_code == 422
-    assert "the form lacks the number of matching drafts you saw" in alert_of(response.text)
+    assert "the form does not say which matching drafts you saw" in alert_of(response.text)
+    assert snapshot() == before
+
+
+def test_pages_bulk_same_count_other_drafts_is_409(client_for, seeded, tmp_path):
+    client, token = client_for("reviewer")
+    other, other_token = client_for("admin")
+    seen_fields = bulk_fields(client.get("/queue?channel=email_subject").text)
+    # Another reviewer rejects one draft of the filter, and a new batch brings one that the
+    # reviewer never saw, so the number of matching drafts is the same as before.
+    rejected = draft_ids(seeded.batch_id, "email_subject")[0]
+    other.post(f"/drafts/{rejected}/reject", data={"csrf_token": other_token, "reason": "Off brand"})
+    new_batch = seed_batch(tmp_path, key="autumn", channels=("email_subject",), segments=("hikers",), variants=1)
+    [unseen] = draft_ids(new_batch)
+    before = snapshot()
+
+    response = client.post("/queue/bulk?channel=email_subject",
+                           data={"csrf_token": token, "op": "approve:filter", **seen_fields},
+                           follow_redirects=False)  # fmt: skip
+
+    assert bulk_fields(client.get("/queue?channel=email_subject").text)["expected_count"] == seen_fields["expected_count"]
+    assert response.status_code == 409
+    assert alert_of(response.text) == (
+        "the drafts that match the filter are not the ones you saw: drafts were added, decided or "
+        "changed since, and 4 match now; nothing was changed. Reload the queue and try again."
+    )
+    assert snapshot() == before
+    assert status_of(unseen) == DraftStatus.PENDING_REVIEW
+
+
+def test_pages_bulk_filter_refuses_changed_version(client_for, seeded):
+    client, token = client_for("reviewer")
+    seen_fields = bulk_fields(client.get("/queue?channel=email_subject&status=all").text)
+    first = draft_ids(seeded.batch_id, "email_subject")[0]
+    with db.session_scope() as session:
+        decide(session, Actor(3, "adam", Role.ADMIN, None), first, Decision("approve"))
+    before = snapshot()
+
+    response = client.post("/queue/bulk?channel=email_subject&status=all",
+                           data={"csrf_token": token, "op": "reject:filter", "reason": "x", **seen_fields},
+                           follow_redirects=False)  # fmt: skip
+
+    assert response.status_code == 409
+    assert "the drafts that match the filter are not the ones you saw" in alert_of(response.text)
     assert snapshot() == before
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from contentgen import db
+from contentgen.drafts import DraftFilter, matching_versions, selection_digest
 from contentgen.web import admin_pages, api, pages, review_pages
 
 from ..seeding import write_campaign_file
@@ -45,6 +47,9 @@ class Route:
         return f"{self.method} {self.path}"
 
 
+# Stands for the digest of the open drafts, which _send computes.
+OPEN_DIGEST = "{open_digest}"
+
 ROUTES = [
     # pages
     Route("GET", "/login", "public", 200),
@@ -60,7 +65,8 @@ ROUTES = [
     Route("GET", "/batches/{batch}", "view", 200),
     Route("GET", "/batches/{batch}/export", "export", 200),
     Route("GET", "/queue", "view", 200),
-    Route("POST", "/queue/bulk", "review", 303, form={"op": "approve:filter", "expected_count": "12"}),
+    Route("POST", "/queue/bulk", "review", 303,
+          form={"op": "approve:filter", "expected_count": "12", "expected_digest": OPEN_DIGEST}),
     Route("GET", "/drafts/{draft}", "view", 200),
     Route("POST", "/drafts/{draft}/approve", "review", 303, form={}),
     Route("POST", "/drafts/{draft}/reject", "review", 303, form={"reason": "Off brand"}),
@@ -111,12 +117,18 @@ def _expected(route: Route, role: str | None) -> int:
     return 403
 
 
+def _open_digest() -> str:
+    with db.session_scope() as session:
+        return selection_digest(matching_versions(session, DraftFilter()))
+
+
 def _send(client, route: Route, seeded, csrf: str, token: str | None, tmp_path):
     path = route.path.format(batch=seeded.batch_id, draft=seeded.draft_ids[0], user="mia")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": False}
     if route.form is not None:
-        kwargs["data"] = {**route.form, "csrf_token": csrf} if not route.api else route.form
+        form = {name: _open_digest() if value == OPEN_DIGEST else value for name, value in route.form.items()}
+        kwargs["data"] = {**form, "csrf_token": csrf} if not route.api else form
     if route.json is not None:
         kwargs["json"] = route.json
     if route.upload:
