@@ -853,3 +853,53 @@ def test_pages_edit_to_same_text_approves(reviewer, seeded):
     assert status_of(first) == DraftStatus.APPROVED
     assert 'id="original-text"' not in page
     assert re.search(r"<td>approve</td>", page)
+
+
+def hidden_field(html: str, name: str) -> str:
+    return unescape(re.search(rf'name="{name}" value="([^"]*)"', html).group(1))
+
+
+@pytest.mark.parametrize(
+    ("action", "page"),
+    [
+        ("/drafts/{draft}/edit?batch_id={batch}", "/drafts/{draft}?batch_id={batch}"),
+        ("/drafts/{draft}/approve", "/drafts/{draft}"),
+        ("/queue/bulk?channel=email_subject", "/queue?channel=email_subject"),
+        ("/users/mia/role", "/users"),
+        ("/templates/sync", "/templates"),
+        ("/settings", "/settings"),
+        ("/logout", "/"),
+    ],
+    ids=["edit", "approve", "bulk", "role", "templates-sync", "settings", "logout"],
+)  # fmt: skip
+def test_pages_login_after_post_opens_form_page(app, seeded, action, page):
+    client = TestClient(app)
+    action = action.format(draft=seeded.draft_ids[0], batch=seeded.batch_id)
+    page = page.format(draft=seeded.draft_ids[0], batch=seeded.batch_id)
+    before = snapshot()
+
+    sent = client.post(action, data={"csrf_token": "t", "text": "Typed copy"}, follow_redirects=False)
+    login_page = client.get(sent.headers["location"]).text
+    login = client.post("/login", data={"username": "adam", "password": PASSWORD,
+                                        "csrf_token": csrf_of(login_page),
+                                        "next": hidden_field(login_page, "next")},
+                        follow_redirects=False)  # fmt: skip
+
+    assert sent.status_code == 303
+    assert login.headers["location"] == page
+    assert client.get(page, follow_redirects=False).status_code in (200, 303)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("referer", "page"),
+    [("http://testserver/batches/new", "/batches/new"),
+     ("http://evil.example/batches/new", "/batches"),
+     ("http://testserver/batches/new/nothing", "/batches")],
+    ids=["same-site", "other-site", "no-get-route"],
+)  # fmt: skip
+def test_pages_login_after_post_follows_referer(app, referer, page):
+    client = TestClient(app)
+    sent = client.post("/batches", headers={"Referer": referer}, follow_redirects=False)
+    login_page = client.get(sent.headers["location"]).text
+    assert hidden_field(login_page, "next") == page

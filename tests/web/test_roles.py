@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -153,6 +154,21 @@ def test_routes_status_by_role(route, role, seeded, client_for, tmp_path):
         assert response.headers["location"].startswith("/login?next=")
     if expected in (401, 403, 303) and role not in ADMITTED[route.needs]:
         assert snapshot() == before
+
+
+POSTED_PAGES = [route for route in ROUTES if route.method == "POST" and not route.api]
+
+
+@pytest.mark.parametrize("route", POSTED_PAGES, ids=[route.id for route in POSTED_PAGES])
+def test_routes_login_returns_to_page_not_post(route, seeded, client_for, tmp_path):
+    anonymous, _ = client_for(None)
+    admin, _ = client_for("admin")
+
+    response = _send(anonymous, route, seeded, "", None, tmp_path)
+    [after_login] = parse_qs(urlsplit(response.headers["location"]).query)["next"]
+
+    assert response.status_code == 303
+    assert admin.get(after_login, follow_redirects=False).status_code in (200, 303)
 
 
 def test_routes_table_covers_every_route(app):
