@@ -1,5 +1,6 @@
 import re
 import time
+from datetime import UTC, datetime
 from html import unescape
 
 import pytest
@@ -10,12 +11,14 @@ from limits import parse
 from sqlalchemy import func, select
 
 from contentgen import db
+from contentgen.dispatch import submit
 from contentgen.models import Batch, Draft, DraftStatus, User
 from contentgen.review import Decision, decide
 from contentgen.users import Actor, Role
 from contentgen.web import _login_limit
 from contentgen.web._login_limit import LoginThrottle
 
+from ..conftest import apply_settings
 from ..seeding import draft_ids, seed_batch, write_campaign_file
 from .conftest import PASSWORD, SECRET_KEY, csrf_of, snapshot, status_of
 
@@ -903,3 +906,46 @@ def test_pages_login_after_post_follows_referer(app, referer, page):
     sent = client.post("/batches", headers={"Referer": referer}, follow_redirects=False)
     login_page = client.get(sent.headers["location"]).text
     assert hidden_field(login_page, "next") == page
+
+
+def test_pages_pending_batch_shows_run_hint(client_for, tmp_path):
+    client, token = client_for("marketer")
+    content = write_campaign_file(tmp_path, key="fresh").read_bytes()
+    client.post("/batches", data={"csrf_token": token},
+                files={"file": ("fresh.yaml", content, "application/x-yaml")})  # fmt: skip
+
+    page = client.get("/batches/2").text
+    progress = client.get("/batches/2/progress")
+
+    no_broker = re.search(r'<p class="notice" data-run-hint="no_broker" *>(.*?)</p>', page)
+    assert no_broker is not None
+    assert "<code>contentgen batch resume 2 --wait</code>" in no_broker.group(1)
+    assert re.search(r'data-run-hint="not_sent" hidden>', page)
+    assert 'data-live="/batches/2/progress"' in page
+    assert progress.json()["id"] == 2
+    assert progress.json()["run_hint"] == "no_broker"
+    assert progress.headers["cache-control"] == "no-store"
+
+
+def test_pages_unsent_batch_shows_run_hint(client_for, monkeypatch, tmp_path):
+    client, _ = client_for("marketer")
+    submission = submit([write_campaign_file(tmp_path, key="fresh")])
+    apply_settings(monkeypatch, broker_url="redis://127.0.0.1:9/0")
+
+    unsent = client.get(f"/batches/{submission.batch_id}").text
+    with db.session_scope() as session:
+        session.get(Batch, submission.batch_id).sent_at = datetime.now(UTC)
+    sent = client.get(f"/batches/{submission.batch_id}/progress").json()
+
+    hint = re.search(r'<p class="notice" data-run-hint="not_sent" *>(.*?)</p>', unsent)
+    assert hint is not None
+    assert f"<code>contentgen batch resume {submission.batch_id}</code>" in hint.group(1)
+    assert re.search(r'data-run-hint="no_broker" hidden>', unsent)
+    assert sent["run_hint"] is None
+
+
+def test_pages_finished_batch_has_no_run_hint(client_for, seeded):
+    client, _ = client_for("marketer")
+    page = client.get(f"/batches/{seeded.batch_id}").text
+    assert len(re.findall(r'data-run-hint="[a-z_]+" hidden>', page)) == 2
+    assert client.get(f"/batches/{seeded.batch_id}/progress").json()["run_hint"] is None

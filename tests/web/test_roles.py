@@ -64,6 +64,7 @@ ROUTES = [
     Route("GET", "/batches/new", "submit", 200),
     Route("POST", "/batches", "submit", 303, form={"idempotency_key": "k1"}, upload=True),
     Route("GET", "/batches/{batch}", "view", 200),
+    Route("GET", "/batches/{batch}/progress", "view", 200),
     Route("GET", "/batches/{batch}/export", "export", 200),
     Route("GET", "/queue", "view", 200),
     Route("POST", "/queue/bulk", "review", 303,
