@@ -313,8 +313,8 @@ def test_pages_edit_keeps_original_beside_edited(reviewer, seeded):
         original = session.get(Draft, draft_id).text
     client.post(f"/drafts/{draft_id}/edit", data={"csrf_token": token, "text": "Dry feet, all day"})
     page = client.get(f"/drafts/{draft_id}").text
-    assert re.search(r'id="original-text">' + re.escape(original) + "<", page)
-    assert 'id="draft-text">Dry feet, all day<' in page
+    assert re.search(r'id="original-text" dir="auto">' + re.escape(original) + "<", page)
+    assert 'id="draft-text" dir="auto">Dry feet, all day<' in page
 
 
 def test_pages_edit_keeps_next_draft(reviewer, seeded):
@@ -949,3 +949,21 @@ def test_pages_finished_batch_has_no_run_hint(client_for, seeded):
     page = client.get(f"/batches/{seeded.batch_id}").text
     assert len(re.findall(r'data-run-hint="[a-z_]+" hidden>', page)) == 2
     assert client.get(f"/batches/{seeded.batch_id}/progress").json()["run_hint"] is None
+
+
+def test_pages_user_content_has_its_own_direction(reviewer, seeded):
+    client, _ = reviewer
+    draft_id = seeded.draft_ids[0]
+    with db.session_scope() as session:
+        draft = session.get(Draft, draft_id)
+        draft.text = "مرحبا بكم في متجرنا"
+        draft.request.campaign.name = "השקת אביב"
+    page = client.get(f"/drafts/{draft_id}").text
+    queue = client.get("/queue?sort=oldest").text
+
+    assert '<div class="copy" id="draft-text" dir="auto">مرحبا بكم في متجرنا</div>' in page
+    assert re.search(r'<textarea name="text" id="edit-text" rows="4" dir="auto" required>مرحبا', page)
+    assert re.search(r'<textarea name="reason" id="reject-reason" [^>]*dir="auto"', page)
+    assert '<p class="slot"><bdi>השקת אביב</bdi> (<code>ridgeline</code>) / <bdi>Hikers</bdi>' in page
+    assert '<td class="text" dir="auto">مرحبا بكم في متجرنا</td>' in queue
+    assert "<bdi>השקת אביב</bdi> / <bdi>Hikers</bdi>" in queue
