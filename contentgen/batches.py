@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
 from contentgen.channels import CHANNELS
-from contentgen.errors import InvalidInput, NotFound
+from contentgen.errors import InvalidInput, NotFound, shorten
 from contentgen.i18n import N_
 from contentgen.models import (
     Batch,
@@ -44,6 +44,11 @@ from contentgen.settings import get_settings
 from contentgen.templates import ContextValue, latest_template, render_prompt
 
 logger = logging.getLogger(__name__)
+
+# Messages that name a command as the fix. The web app words them for its readers in
+# contentgen.web._errors.
+NO_CAMPAIGNS = N_("no campaigns to submit; pass a campaign file or --campaign KEY")
+BATCH_NOT_FOUND = N_("batch {batch_id} not found; list batches with: contentgen batch list")
 
 # One instruction per variant, so that variants of a slot differ even under greedy
 # decoding; variant n takes ANGLES[(n - 1) % len(ANGLES)].
@@ -208,7 +213,7 @@ def create_batch(
             leaves no slot at all. Nothing is added to the session then.
     """
     if not campaigns:
-        raise InvalidInput("no campaigns to submit; pass a campaign file or --campaign KEY")
+        raise InvalidInput.from_template(NO_CAMPAIGNS)
     specs = [campaign_spec(campaign) for campaign in campaigns]
     _check_size(campaigns, specs)
 
@@ -346,10 +351,7 @@ def get_batch(session: Session, batch_id: int) -> Batch:
     """
     batch = session.get(Batch, batch_id) if id_in_range(batch_id) else None
     if batch is None:
-        raise NotFound.from_template(
-            N_("batch {batch_id} not found; list batches with: contentgen batch list"),
-            batch_id=batch_id,
-        )
+        raise NotFound.from_template(BATCH_NOT_FOUND, batch_id=shorten(batch_id))
     return batch
 
 

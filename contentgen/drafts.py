@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from math import ceil
 from typing import Any, NoReturn
@@ -16,7 +18,7 @@ from contentgen.batches import get_batch
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import CHECK_NAMES
-from contentgen.errors import InvalidInput, NotFound
+from contentgen.errors import InvalidInput, NotFound, shorten
 from contentgen.i18n import N_, Message
 from contentgen.models import (
     Campaign,
@@ -33,6 +35,14 @@ QUEUE_STATUSES = ("open", *(status.value for status in DraftStatus), "all")
 OPEN_STATUSES = (DraftStatus.PENDING_REVIEW, DraftStatus.FLAGGED)
 SORTS = ("score", "oldest", "newest", "campaign", "length")
 PAGE_SIZE = 50
+
+# Messages that name a command as the fix. The web app words them for its readers in
+# contentgen.web._errors.
+CAMPAIGN_NOT_FOUND = N_('campaign "{key}" not found; list campaigns with: contentgen campaigns list')
+NO_CAMPAIGN_FOR_SEGMENT = N_(
+    'segment "{segment}" not found: no campaign is imported yet; import one with: '
+    "contentgen campaigns import FILE"
+)
 
 
 @dataclass(frozen=True)
@@ -72,12 +82,12 @@ class DraftFilter:
         if self.check is not None and self.check not in ("passed", "failed") and not named_check:
             raise InvalidInput.from_template(
                     N_('check filter "{value}" is not valid; use passed, failed or failed:NAME'),
-                    value=self.check,
+                    value=shorten(self.check),
                 )
         if named_check and self.check.removeprefix("failed:") not in CHECK_NAMES:
             raise InvalidInput.from_template(
                 N_('check filter "{value}" names no check; use failed: with one of: {names}'),
-                value=self.check,
+                value=shorten(self.check),
                 names=", ".join(CHECK_NAMES),
             )
 
@@ -153,7 +163,7 @@ def _reject_batch_id(value: object) -> NoReturn:
     raise InvalidInput.from_template(
         N_('batch id "{value}" is not valid; use a positive whole number, the id of a batch '
            "in the batches list"),
-        value=str(value)[:50],
+        value=shorten(value),
     )  # fmt: skip
 
 
@@ -162,7 +172,7 @@ def _require_one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:
         raise InvalidInput.from_template(
             N_('{field} "{value}" is not known; use one of: {allowed}'),
             field=field,
-            value=value,
+            value=shorten(value),
             allowed=", ".join(allowed),
         )
 
@@ -177,6 +187,8 @@ class QueuePage:
     total: int
     page: int
     pages: int
+    # The ``selection_digest`` of every matching draft, on every page.
+    digest: str
 
 
 def queue_page(
@@ -195,12 +207,14 @@ def queue_page(
     Raises:
         NotFound: if the filter names a batch, campaign or segment that does not exist.
     """
-    total = count_matching(session, draft_filter)
+    versions = matching_versions(session, draft_filter)
+    total = len(versions)
+    digest = selection_digest(versions)
     pages = max(1, ceil(total / page_size))
     page = max(page, 1)
     if page > pages:
         if not clamp:
-            return QueuePage([], total, page, pages)
+            return QueuePage([], total, page, pages, digest)
         page = pages
     query = (
         _joined(select(Draft))
@@ -214,27 +228,42 @@ def queue_page(
         .offset((page - 1) * page_size)
     )
     items = [summarize(draft) for draft in session.scalars(query)]
-    return QueuePage(items, total, page, pages)
+    return QueuePage(items, total, page, pages, digest)
 
 
-def count_matching(session: Session, draft_filter: DraftFilter) -> int:
-    """Count the drafts that match ``draft_filter``.
+def matching_versions(session: Session, draft_filter: DraftFilter) -> dict[int, int]:
+    """Return the current version of every draft that matches ``draft_filter``, by draft id.
 
     Raises:
         NotFound: if the filter names a batch, campaign or segment that does not exist.
     """
+    _check_filter_names(session, draft_filter)
+    query = _joined(select(Draft.id, Draft.version)).where(*draft_filter.conditions())
+    return {draft_id: version for draft_id, version in session.execute(query)}
+
+
+def selection_digest(versions: Mapping[int, int]) -> str:
+    """Return the SHA-256 hex digest of drafts' ids and versions, whatever their order.
+
+    The review queue and ``GET /api/v1/drafts`` give it for the drafts a filter matches,
+    and a bulk action on the filter compares it with the matching drafts of the moment.
+    Equal digests mean the same drafts, each at the same version. Equal counts alone would
+    let drafts that arrived in place of decided ones be approved unseen.
+    """
+    canonical = ",".join(f"{draft_id}:{version}" for draft_id, version in sorted(versions.items()))
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _check_filter_names(session: Session, draft_filter: DraftFilter) -> None:
+    """Raise ``NotFound`` if the filter names a batch, campaign or segment that does not exist."""
     if draft_filter.batch_id is not None:
         get_batch(session, draft_filter.batch_id)
     if draft_filter.campaign is not None:
         known = session.scalar(select(Campaign.id).where(Campaign.key == draft_filter.campaign))
         if known is None:
-            raise NotFound.from_template(
-                N_('campaign "{key}" not found; list campaigns with: contentgen campaigns list'),
-                key=draft_filter.campaign,
-            )
+            raise NotFound.from_template(CAMPAIGN_NOT_FOUND, key=shorten(draft_filter.campaign))
     if draft_filter.segment is not None:
         _check_segment(session, draft_filter.segment, draft_filter.campaign)
-    return _count(session, draft_filter)
 
 
 # An unknown segment's error lists at most this many of the known ones.
@@ -263,19 +292,15 @@ def _check_segment(session: Session, segment: str, campaign: str | None) -> None
     if campaign is not None:
         raise NotFound.from_template(
             N_('segment "{segment}" not found in campaign "{campaign}"; its segments are: {segments}'),
-            segment=segment,
-            campaign=campaign,
+            segment=shorten(segment),
+            campaign=shorten(campaign),
             segments=listed,
         )
     if not defined:
-        raise NotFound.from_template(
-            N_('segment "{segment}" not found: no campaign is imported yet; import one with: '
-               "contentgen campaigns import FILE"),
-            segment=segment,
-        )  # fmt: skip
+        raise NotFound.from_template(NO_CAMPAIGN_FOR_SEGMENT, segment=shorten(segment))
     raise NotFound.from_template(
         N_('segment "{segment}" not found in any campaign; the segments are: {segments}'),
-        segment=segment,
+        segment=shorten(segment),
         segments=listed,
     )
 
@@ -438,7 +463,7 @@ def get_draft(session: Session, draft_id: int) -> Draft:
     if draft is None:
         raise NotFound.from_template(
             N_("draft {draft_id} not found; check the id, or find the draft in the review queue (the /queue page, or: contentgen review list)"),
-            draft_id=draft_id,
+            draft_id=shorten(draft_id),
         )
     return draft
 

@@ -70,3 +70,15 @@ class Conflict(InvalidInput):
 
 class PermissionDenied(InvalidInput):
     """The user's role does not allow the action, or the user is disabled."""
+
+
+# An error message quotes at most this many characters of a value that the user sent, so
+# that a megabyte-long parameter does not come back in full.
+SHOWN_VALUE_LENGTH = 50
+
+
+def shorten(value: object, limit: int = SHOWN_VALUE_LENGTH) -> str:
+    """Return ``value`` as text to quote in an error message: the whole text if it has at
+    most ``limit`` characters, else its first ``limit - 1`` characters and "…"."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

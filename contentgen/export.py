@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 from contentgen.batches import get_batch
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
-from contentgen.errors import InvalidInput
+from contentgen.errors import InvalidInput, shorten
 from contentgen.i18n import N_, Message
 from contentgen.models import (
     Campaign,
@@ -81,7 +81,7 @@ def check_format(value: str) -> str:
     if value not in FORMATS:
         raise InvalidInput.from_template(
             N_('export format "{value}" is not known; use one of: {formats}'),
-            value=value,
+            value=shorten(value),
             formats=", ".join(FORMATS),
         )
     return value

@@ -30,6 +30,7 @@ decisions that pass the check at the same moment still cannot both be written.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,8 +46,8 @@ from contentgen.campaigns import campaign_spec
 from contentgen.channels import CHANNELS, normalize_line_breaks
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import control_character, has_visible_text, run_checks, score_draft
-from contentgen.drafts import DraftFilter, count_matching, get_draft, matching_ids
-from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from contentgen.drafts import DraftFilter, get_draft, matching_versions, selection_digest
+from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
 from contentgen.i18n import N_, translate_error
 from contentgen.models import (
     Draft,
@@ -98,7 +99,7 @@ class Decision:
         if self.action not in ACTIONS:
             raise InvalidInput.from_template(
                 N_('review action "{value}" is not known; use one of: {allowed}'),
-                value=self.action,
+                value=shorten(self.action),
                 allowed=", ".join(ACTIONS),
             )
         note = (self.note or "").strip() or None
@@ -126,7 +127,7 @@ class Decision:
             self._check_text()
 
     def _check_text(self) -> None:
-        text = normalize_line_breaks(self.text or "").strip()
+        text = normalized_text(self.text or "")
         if not has_visible_text(text):
             raise InvalidInput.from_template(N_("the edited text is empty; write the copy to approve"))
         if (character := control_character(text, "\n")) is not None:
@@ -144,6 +145,12 @@ class Decision:
         object.__setattr__(self, "text", text)
 
 
+def normalized_text(text: str) -> str:
+    """Return ``text`` as an edit stores it: each line break as "\\n", without leading or
+    trailing whitespace."""
+    return normalize_line_breaks(text).strip()
+
+
 def decide(
     session: Session,
     actor: Actor,
@@ -157,19 +164,24 @@ def decide(
         expected_version: the draft version the reviewer saw; None skips the comparison
             (the CLI acts on what is current).
 
+    An edit whose text is the draft's current text, once normalised as every edit is,
+    is recorded as an approval: the draft is not marked edited and keeps no original text.
+
     Raises:
         PermissionDenied: if the actor may not review.
         NotFound: if the draft does not exist.
         Conflict: if the draft changed since ``expected_version`` or its status does not
             allow the action.
         InvalidInput: if an edit or an approval would let through text over the channel's
-            hard limit or with a banned term.
+            hard limit or with a banned term, or an edit of an approved draft leaves its
+            text as it is.
     """
     actor.require(Permission.REVIEW)
     draft = _locked_draft(session, draft_id)
     if expected_version is not None and draft.version != expected_version:
         raise _changed_since(session, draft, expected_version)
     _check_allowed(draft, decision.action)
+    decision = _approval_if_unchanged(draft, decision)
     if decision.action in ("approve", "edit"):
         error = _rule_error(draft, decision)
         if error is not None:
@@ -195,6 +207,24 @@ def _locked_draft(session: Session, draft_id: int) -> Draft:
     if draft is None:
         get_draft(session, draft_id)  # raises NotFound with the usual message
     return draft
+
+
+def _approval_if_unchanged(draft: Draft, decision: Decision) -> Decision:
+    """Return an approval in place of an edit that leaves the draft's text as it is.
+
+    Raises:
+        InvalidInput: for such an edit of an approved draft, since it would change nothing.
+    """
+    if decision.action != "edit" or decision.text != normalized_text(draft.text):
+        return decision
+    if draft.status is DraftStatus.APPROVED:
+        raise InvalidInput.from_template(
+            N_("the edited text of draft {draft_id} is the same as its current text, and the "
+               "draft is already approved; change the text, or leave the draft as it is. "
+               "Nothing was changed."),
+            draft_id=draft.id,
+        )  # fmt: skip
+    return Decision("approve", note=decision.note)
 
 
 def _check_allowed(draft: Draft, action: str) -> None:
@@ -408,7 +438,7 @@ def bulk_decision(action: str, note: str | None = None) -> Decision:
         raise InvalidInput.from_template(
             N_('bulk action "{value}" is not known; use approve or reject (edits are made '
                "one draft at a time)"),
-            value=action,
+            value=shorten(action),
         )  # fmt: skip
     return Decision(action, note=note)
 
@@ -423,15 +453,26 @@ def selected_versions(selection: Iterable[tuple[int, int | None]]) -> dict[int, 
     versions: dict[int, int | None] = {}
     for draft_id, version in selection:
         if draft_id in versions and versions[draft_id] != version:
-            raise InvalidInput.from_template(
-                N_("draft {draft_id} is selected twice, with versions {first} and {second}; "
-                   "select each draft once. Nothing was changed."),
-                draft_id=draft_id,
-                first=versions[draft_id],
-                second=version,
-            )  # fmt: skip
+            raise _selected_twice(draft_id, versions[draft_id], version)
         versions[draft_id] = version
     return versions
+
+
+def _selected_twice(draft_id: int, first: int | None, second: int | None) -> InvalidInput:
+    if first is not None and second is not None:
+        return InvalidInput.from_template(
+            N_("draft {draft_id} is selected twice, with versions {first} and {second}; "
+               "select each draft once. Nothing was changed."),
+            draft_id=draft_id,
+            first=first,
+            second=second,
+        )  # fmt: skip
+    return InvalidInput.from_template(
+        N_("draft {draft_id} is selected twice, once with version {version} and once without "
+           "a version; select each draft once. Nothing was changed."),
+        draft_id=draft_id,
+        version=first if first is not None else second,
+    )  # fmt: skip
 
 
 def decide_many(
@@ -442,6 +483,7 @@ def decide_many(
     versions: dict[int, int] | None = None,
     draft_filter: DraftFilter | None = None,
     expected_count: int | None = None,
+    expected_digest: str | None = None,
 ) -> BulkResult:
     """Approve or reject a selection of drafts, or every draft matching a filter, at once.
 
@@ -455,24 +497,35 @@ def decide_many(
         draft_filter: act on every draft it matches, on every page of the queue.
         expected_count: how many drafts the reviewer saw matching the filter; a different
             count now (new drafts arrived, others were decided) raises ``Conflict``.
+        expected_digest: the ``selection_digest`` of the drafts the reviewer saw matching
+            the filter. Unlike the count, it also catches drafts that arrived in place of
+            as many decided ones, and drafts changed since.
 
     Raises:
-        InvalidInput: for an edit (edits are one draft at a time) or an empty selection.
+        InvalidInput: for an edit (edits are one draft at a time), an empty selection or an
+            ``expected_digest`` that is not a SHA-256 hex digest.
         NotFound: if a selected draft does not exist.
-        Conflict: if a selected draft changed since its version in ``versions``, or the
-            filter's count differs from ``expected_count``.
+        Conflict: if a draft changed since its version in ``versions``, or the drafts
+            matching the filter differ from ``expected_count`` or ``expected_digest``.
     """
     actor.require(Permission.REVIEW)
     if decision.action == "edit":
         raise InvalidInput.from_template(N_("edits are made one draft at a time, not in bulk"))
-    ids = _bulk_targets(session, draft_ids, draft_filter, expected_count)
+    if draft_filter is None:
+        ids = _selected_ids(draft_ids)
+        seen_versions = versions or {}
+    else:
+        seen_versions = _matching_as_seen(session, draft_filter, expected_count, expected_digest)
+        ids = sorted(seen_versions)
 
     drafts = _locked_drafts(session, ids)
     result = BulkResult()
     locales: dict[int, str] = {}
     skipped: Counter[str] = Counter()
     for draft in drafts:
-        seen = (versions or {}).get(draft.id)
+        # With a filter, these are the versions read for the comparison, so a draft that
+        # changed between that read and its lock is a conflict too.
+        seen = seen_versions.get(draft.id)
         if seen is not None and seen != draft.version:
             raise _changed_since(session, draft, seen)
         if draft.status not in ALLOWED_FROM[decision.action]:
@@ -495,26 +548,52 @@ def decide_many(
     return result
 
 
-def _bulk_targets(
-    session: Session,
-    draft_ids: Sequence[int],
-    draft_filter: DraftFilter | None,
-    expected_count: int | None,
-) -> list[int]:
-    if draft_filter is None:
-        if not draft_ids:
-            raise InvalidInput.from_template(N_("no drafts selected; select drafts first"))
-        return sorted(set(draft_ids))
+def _selected_ids(draft_ids: Sequence[int]) -> list[int]:
+    if not draft_ids:
+        raise InvalidInput.from_template(N_("no drafts selected; select drafts first"))
+    return sorted(set(draft_ids))
 
-    count = count_matching(session, draft_filter)
-    if expected_count is not None and count != expected_count:
+
+# A SHA-256 digest in hexadecimal, as ``selection_digest`` writes it.
+_DIGEST_PATTERN = re.compile(r"[0-9a-f]{64}")
+
+
+def _matching_as_seen(
+    session: Session,
+    draft_filter: DraftFilter,
+    expected_count: int | None,
+    expected_digest: str | None,
+) -> dict[int, int]:
+    """Return the versions of the drafts matching the filter, by id, if they are the drafts
+    the reviewer saw.
+
+    Raises:
+        InvalidInput: if ``expected_digest`` is not a SHA-256 hex digest.
+        Conflict: if the count or the digest of the matching drafts differs.
+    """
+    if expected_digest is not None and not _DIGEST_PATTERN.fullmatch(expected_digest):
+        raise InvalidInput.from_template(
+            N_('"{value}" is not a digest of matching drafts, which has 64 hexadecimal digits; '
+               "send the digest that the queue or GET /api/v1/drafts gave for the same filter. "
+               "Nothing was changed."),
+            value=shorten(expected_digest),
+        )  # fmt: skip
+    current = matching_versions(session, draft_filter)
+    if expected_count is not None and len(current) != expected_count:
         raise Conflict.from_template(
             N_("the filter now matches {count} drafts, not the {expected} you saw; nothing "
                "was changed. Reload the queue and try again."),
-            count=count,
+            count=len(current),
             expected=expected_count,
         )  # fmt: skip
-    return matching_ids(session, draft_filter)
+    if expected_digest is not None and selection_digest(current) != expected_digest:
+        raise Conflict.from_template(
+            N_("the drafts that match the filter are not the ones you saw: drafts were added, "
+               "decided or changed since, and {count} match now; nothing was changed. Reload "
+               "the queue and try again."),
+            count=len(current),
+        )  # fmt: skip
+    return current
 
 
 def _locked_drafts(session: Session, ids: list[int]) -> list[Draft]:
@@ -535,7 +614,7 @@ def _locked_drafts(session: Session, ids: list[int]) -> list[Draft]:
         )
     missing = sorted(set(ids) - {draft.id for draft in drafts})
     if missing:
-        listed = ", ".join(str(draft_id) for draft_id in missing[:LISTED_MISSING])
+        listed = ", ".join(shorten(draft_id) for draft_id in missing[:LISTED_MISSING])
         if len(missing) > LISTED_MISSING:
             raise NotFound.from_template(
                 N_("{count} drafts not found, such as {ids}; nothing was changed"),

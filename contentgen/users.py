@@ -21,11 +21,28 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
 from contentgen.i18n import LIST_SEPARATOR, LOCALES, N_, Verbatim
 from contentgen.models import ApiToken, User, id_in_range
 
 logger = logging.getLogger(__name__)
+
+# Messages that name a command as the fix. The web app words them for its readers in
+# contentgen.web._errors.
+USER_NOT_FOUND = N_('user "{username}" not found; list users with: contentgen users list')
+LAST_ADMIN_ROLE = N_(
+    'user "{username}" is the only active admin, so their role cannot change to {role}; '
+    "make another user admin first, with: contentgen users set-role USERNAME admin. Nothing "
+    "was changed."
+)
+LAST_ADMIN_DISABLED = N_(
+    'user "{username}" is the only active admin, so they cannot be disabled; make another '
+    "user admin first, with: contentgen users set-role USERNAME admin. Nothing was changed."
+)
+NO_SUCH_TOKEN = N_(
+    "user {username} has no API token {token_id}; list the tokens with: contentgen users "
+    "tokens {username}"
+)
 
 
 class Role(str, enum.Enum):
@@ -118,7 +135,7 @@ def parse_role(value: str) -> Role:
     except ValueError:
         raise InvalidInput.from_template(
             N_('role "{value}" is not known; use one of: {roles}'),
-            value=value,
+            value=shorten(value),
             roles=", ".join(role.value for role in Role),
         ) from None
 
@@ -162,7 +179,7 @@ def _canonical_locale(locale: str | None) -> str | None:
             return known
     raise InvalidInput.from_template(
             N_('language "{value}" is not supported; use one of: {locales}'),
-            value=locale,
+            value=shorten(locale),
             locales=", ".join(LOCALES),
         )
 
@@ -241,10 +258,7 @@ def get_user(session: Session, username: str) -> User:
     """
     user = _find_user(session, username)
     if user is None:
-        raise NotFound.from_template(
-            N_('user "{username}" not found; list users with: contentgen users list'),
-            username=username,
-        )
+        raise NotFound.from_template(USER_NOT_FOUND, username=shorten(username))
     return user
 
 
@@ -274,13 +288,7 @@ def set_role(session: Session, username: str, role: Role) -> User:
     """
     user = get_user(session, username)
     if role is not Role.ADMIN and _is_last_active_admin(session, user):
-        raise Conflict.from_template(
-            N_('user "{username}" is the only active admin, so their role cannot change to '
-               "{role}; make another user admin first, with: contentgen users set-role "
-               "USERNAME admin. Nothing was changed."),
-            username=username,
-            role=role.value,
-        )  # fmt: skip
+        raise Conflict.from_template(LAST_ADMIN_ROLE, username=username, role=role.value)
     user.role = role.value
     logger.info("user %s now has role %s", username, role.value)
     return user
@@ -303,12 +311,7 @@ def set_active(session: Session, username: str, active: bool) -> User:
         return user
 
     if _is_last_active_admin(session, user):
-        raise Conflict.from_template(
-            N_('user "{username}" is the only active admin, so they cannot be disabled; '
-               "make another user admin first, with: contentgen users set-role USERNAME "
-               "admin. Nothing was changed."),
-            username=username,
-        )  # fmt: skip
+        raise Conflict.from_template(LAST_ADMIN_DISABLED, username=username)
     user.is_active = False
     user.session_version += 1
     revoked = session.execute(delete(ApiToken).where(ApiToken.user_id == user.id)).rowcount
@@ -405,12 +408,7 @@ def revoke_api_token(session: Session, username: str, token_id: int) -> ApiToken
         select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.id == token_id)
     ).one_or_none() if id_in_range(token_id) else None  # fmt: skip
     if token is None:
-        raise NotFound.from_template(
-            N_("user {username} has no API token {token_id}; list the tokens with: "
-               "contentgen users tokens {username}"),
-            username=user.username,
-            token_id=token_id,
-        )  # fmt: skip
+        raise NotFound.from_template(NO_SUCH_TOKEN, username=user.username, token_id=token_id)
     session.delete(token)
     session.flush()
     logger.info("API token %d (%r) of user %s revoked", token.id, token.name, user.username)

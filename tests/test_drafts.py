@@ -2,7 +2,7 @@ import pytest
 from sqlalchemy import select
 
 from contentgen import db
-from contentgen.drafts import DraftFilter, queue_page, queue_position
+from contentgen.drafts import DraftFilter, queue_page, queue_position, selection_digest
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.models import Campaign
 
@@ -117,3 +117,11 @@ def test_drafts_position_keeps_draft_that_left_filter(batch):
     assert position.in_queue is False
     with db.session_scope() as session:
         assert queue_position(session, DraftFilter(sort="oldest"), ids[0]).in_queue is True
+
+
+def test_selection_digest_ignores_order_not_versions():
+    digest = selection_digest({1: 1, 2: 3})
+    assert selection_digest({2: 3, 1: 1}) == digest
+    assert selection_digest({1: 1, 2: 4}) != digest
+    assert selection_digest({1: 1, 3: 3}) != digest
+    assert len(digest) == 64

@@ -2,7 +2,7 @@ import pytest
 from sqlalchemy import func, select
 
 from contentgen import db
-from contentgen.drafts import DraftFilter
+from contentgen.drafts import DraftFilter, matching_versions, selection_digest
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.i18n import translate_error
 from contentgen.models import Brand, Draft, DraftStatus, ReviewEvent
@@ -200,6 +200,20 @@ def test_review_bulk_count_changed_is_conflict(batch, reviewer):
     assert event_count() == 0
 
 
+def test_review_bulk_digest_changed_is_conflict(batch, reviewer):
+    headline = DraftFilter(channel="google_ads_headline", status="all")
+    with db.session_scope() as session:
+        seen = selection_digest(matching_versions(session, headline))
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_ids(batch, "google_ads_headline")[0], Decision("approve"))
+
+    with pytest.raises(Conflict, match="the drafts that match the filter are not the ones you saw"):
+        with db.session_scope() as session:
+            decide_many(session, reviewer, Decision("reject", note="No"), draft_filter=headline,
+                        expected_count=4, expected_digest=seen)  # fmt: skip
+    assert event_count() == 1
+
+
 def test_review_bulk_unknown_id_changes_nothing(batch, reviewer):
     with pytest.raises(NotFound, match="drafts not found: 999"), db.session_scope() as session:
         decide_many(session, reviewer, Decision("approve"), draft_ids=[draft_ids(batch)[0], 999])
@@ -329,3 +343,31 @@ def test_review_multiline_edit_of_social_post_is_kept(synced, reviewer):
         decide(session, reviewer, draft_id, Decision("edit", text="Dry feet\r\nall day\u2029Pre-order"))
     with db.session_scope() as session:
         assert session.get(Draft, draft_id).text == "Dry feet\nall day\nPre-order"
+
+
+@pytest.mark.parametrize(
+    "typed", ["{text}", "  {text}\r\n"], ids=["same", "same-after-normalising"]
+)  # fmt: skip
+def test_review_edit_to_same_text_is_approval(batch, reviewer, typed):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        text = session.get(Draft, draft_id).text
+        decide(session, reviewer, draft_id, Decision("edit", text=typed.format(text=text), note="Fine"))
+    with db.session_scope() as session:
+        draft = session.get(Draft, draft_id)
+        [event] = history(session, draft_id)
+        assert (draft.text, draft.original_text, draft.status) == (text, None, DraftStatus.APPROVED)
+    assert (event["action"], event["note"]) == ("approve", "Fine")
+
+
+def test_review_same_text_on_approved_changes_nothing(batch, reviewer):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("edit", text="Boots for wet trails"))
+    with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("edit", text="Boots for wet trails "))
+    assert str(raised.value) == (
+        f"the edited text of draft {draft_id} is the same as its current text, and the draft is "
+        "already approved; change the text, or leave the draft as it is. Nothing was changed."
+    )
+    assert event_count() == 1

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from contentgen import batches, drafts, users
 from contentgen.errors import (
     Conflict,
     ContentgenError,
@@ -15,7 +16,7 @@ from contentgen.errors import (
     NotFound,
     PermissionDenied,
 )
-from contentgen.i18n import N_, Message
+from contentgen.i18n import N_, Message, translate_error
 from contentgen.web._auth import CsrfFailed, NotAuthenticated
 
 # The first class that matches wins, so subclasses come before InvalidInput.
@@ -35,6 +36,55 @@ def status_code_of(error: ContentgenError) -> int:
         if isinstance(error, error_class):
             return status_code
     return 500
+
+
+# Messages whose fix on the command line is a command, worded for the pages and for the API,
+# with the same fields. The command line keeps the core modules' wording.
+PAGE_WORDING = {
+    batches.NO_CAMPAIGNS: N_("the file defines no campaigns, so there is nothing to submit; "
+                             "add at least one campaign to it and upload it again"),
+    batches.BATCH_NOT_FOUND: N_("batch {batch_id} not found; check the id, or open the batch "
+                                "from the batches page"),
+    users.USER_NOT_FOUND: N_('user "{username}" not found; the users page lists every user'),
+    users.LAST_ADMIN_ROLE: N_('user "{username}" is the only active admin, so their role '
+                              "cannot change to {role}; give another user the role admin "
+                              "first. Nothing was changed."),
+    users.LAST_ADMIN_DISABLED: N_('user "{username}" is the only active admin, so they cannot '
+                                  "be disabled; give another user the role admin first. "
+                                  "Nothing was changed."),
+    drafts.CAMPAIGN_NOT_FOUND: N_('campaign "{key}" not found; choose a campaign from the '
+                                  "review queue's campaign filter"),
+    drafts.NO_CAMPAIGN_FOR_SEGMENT: N_('segment "{segment}" not found: no campaign is imported '
+                                       "yet; submit a campaign file first"),
+}  # fmt: skip
+API_WORDING = {
+    **PAGE_WORDING,
+    batches.BATCH_NOT_FOUND: N_("batch {batch_id} not found; check the id, or list the newest "
+                                "batches with GET /api/v1/batches"),
+    users.USER_NOT_FOUND: N_('user "{username}" not found; list users with GET /api/v1/users'),
+    users.LAST_ADMIN_ROLE: N_('user "{username}" is the only active admin, so their role '
+                              "cannot change to {role}; make another user admin first, with "
+                              "PATCH /api/v1/users/USERNAME. Nothing was changed."),
+    users.LAST_ADMIN_DISABLED: N_('user "{username}" is the only active admin, so they cannot '
+                                  "be disabled; make another user admin first, with PATCH "
+                                  "/api/v1/users/USERNAME. Nothing was changed."),
+    users.NO_SUCH_TOKEN: N_("user {username} has no API token {token_id}; list the tokens "
+                            "with GET /api/v1/users/{username}/tokens"),
+    drafts.CAMPAIGN_NOT_FOUND: N_('campaign "{key}" not found; check the key against the '
+                                  "campaign of the drafts that GET /api/v1/drafts lists"),
+    drafts.NO_CAMPAIGN_FOR_SEGMENT: N_('segment "{segment}" not found: no campaign is imported '
+                                       "yet; submit a campaign file with POST /api/v1/batches "
+                                       "first"),
+}  # fmt: skip
+
+
+def web_message(error: ContentgenError, locale: str, api: bool) -> str:
+    """Return the error's message in ``locale``, worded for the pages, or for the API when
+    ``api`` is true."""
+    wording = (API_WORDING if api else PAGE_WORDING).get(error.template or "")
+    if wording is not None:
+        error = type(error).from_template(wording, **(error.params or {}))
+    return translate_error(error, locale)
 
 
 # Messages for the pydantic error types that requests commonly hit, with the ``ctx`` values

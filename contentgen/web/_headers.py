@@ -5,7 +5,9 @@ host, cannot overlay the review buttons and trick a reviewer into a click. Brows
 know CSP follow ``frame-ancestors``; older ones follow ``X-Frame-Options``.
 
 Every response but the static files is marked ``Cache-Control: no-store``: drafts, user
-lists and exports are private, and neither a browser's cache nor a proxy may keep them.
+lists and exports are private, and neither a browser's cache nor a proxy may keep them. An
+error under a static path, such as the 404 page of a missing file, is a page like any other:
+it shows the user's name and the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ SECURITY_HEADERS = {
 # Paths of files that are the same for every user: the pages' styles and scripts, and
 # Swagger UI's.
 CACHEABLE_PREFIXES = ("/static/", "/api/v1/docs/static/")
+# The statuses of a static file response: the file, part of it, or a confirmation that the
+# browser's copy is current. Any other status under a static path is an error page.
+STATIC_FILE_STATUSES = frozenset({200, 206, 304})
 
 
 class SecurityHeaders:
@@ -37,14 +42,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        cacheable = scope["path"].startswith(CACHEABLE_PREFIXES)
+        static_path = scope["path"].startswith(CACHEABLE_PREFIXES)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                if not cacheable:
+                if not (static_path and message["status"] in STATIC_FILE_STATUSES):
                     headers["Cache-Control"] = "no-store"
             await send(message)
 

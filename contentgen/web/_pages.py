@@ -13,9 +13,10 @@ from fastapi.responses import RedirectResponse
 
 from contentgen.drafts import DraftFilter
 from contentgen.errors import ContentgenError, InvalidInput
-from contentgen.i18n import N_, translate_error, translations
+from contentgen.i18n import N_, translations
 from contentgen.users import USERNAME_PATTERN, Actor, Permission, Role
 from contentgen.web._auth import check_csrf, current_page_actor, page_actor
+from contentgen.web._errors import web_message
 from contentgen.web._render import request_locale
 
 Viewer = Annotated[Actor, Depends(page_actor(Permission.VIEW))]
@@ -119,7 +120,7 @@ def redirect_to(path: str, **query: Any) -> RedirectResponse:
 
 
 def message_of(request: Request, error: ContentgenError) -> str:
-    return translate_error(error, request_locale(request))
+    return web_message(error, request_locale(request), api=False)
 
 
 def safe_next(target: str | None) -> str:

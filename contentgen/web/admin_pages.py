@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from contentgen import db
-from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.errors import ContentgenError, InvalidInput, shorten
 from contentgen.i18n import LOCALES, N_
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import Role, create_user, list_users, parse_role, set_active, set_role
@@ -93,7 +93,7 @@ def _parse_active(value: str) -> bool:
         raise InvalidInput.from_template(
             N_('active "{value}" is not valid; send 1 or true to enable the user, 0 or false '
                "to disable them. Nothing was changed."),
-            value=value[:50],
+            value=shorten(value),
         )  # fmt: skip
     return enable
 

@@ -224,8 +224,15 @@ class BulkBody(JsonBody):
     expected_count: int | None = Field(
         None,
         ge=0,
-        description="Required with filter: how many drafts you saw matching it; a different "
-        "count is a conflict (409).",
+        description="With filter: how many drafts you saw matching it (the total of GET "
+        "/api/v1/drafts); a different count is a conflict (409). Give this, expected_digest "
+        "or both.",
+    )
+    expected_digest: str | None = Field(
+        None,
+        description="With filter: the digest that GET /api/v1/drafts returned for the same "
+        "filter. If the matching drafts are not the same drafts at the same versions, the "
+        "answer is a conflict (409), even when their number is the same.",
     )
 
 
@@ -415,10 +422,14 @@ class DraftsQuery(QueueQuery):
 
 @router.get("/drafts", summary="The review queue: drafts filtered, sorted and paged")
 def get_drafts(actor: Viewer, query: Annotated[DraftsQuery, Query()]) -> dict[str, Any]:
+    """Return one page of the matching drafts with their ``total``. ``digest`` is the SHA-256
+    of the ids and versions of every matching draft, on all pages: send it as
+    ``expected_digest`` to act on this filter with ``POST /api/v1/drafts/bulk``."""
     draft_filter = query.to_filter()
     with db.session_scope() as session:
         result = queue_page(session, draft_filter, query.page, query.page_size, clamp=False)
-    return {"total": result.total, "page": result.page, "pages": result.pages, "items": result.items}
+    return {"total": result.total, "page": result.page, "pages": result.pages,
+            "digest": result.digest, "items": result.items}  # fmt: skip
 
 
 @router.get("/drafts/{draft_id}", summary="One draft with its prompt, provenance, checks and history")
@@ -466,11 +477,17 @@ def post_bulk(request: Request, body: BulkBody, actor: Reviewer) -> dict[str, An
         raise InvalidInput.from_template(
             N_("give either drafts or a filter, not both; nothing was changed")
         )
-    if body.filter is not None and body.expected_count is None:
-        # Without the count the caller saw, a filter acts on whatever matches by now.
+    if body.filter is not None and body.expected_count is None and body.expected_digest is None:
+        # Without what the caller saw, a filter acts on whatever matches by now.
         raise InvalidInput.from_template(
-            N_("a filter needs expected_count, the total that GET /api/v1/drafts returned for "
-               "the same filter; nothing was changed")
+            N_("a filter needs expected_digest, the digest that GET /api/v1/drafts returned "
+               "for the same filter (or at least expected_count, its total); nothing was "
+               "changed")
+        )  # fmt: skip
+    if body.filter is None and body.expected_digest is not None:
+        raise InvalidInput.from_template(
+            N_("expected_digest goes with a filter; for listed drafts, give each draft's "
+               "version instead. Nothing was changed.")
         )  # fmt: skip
     decision = Decision(body.action, note=body.reason)
     selection = selected_versions((draft.id, draft.version) for draft in body.drafts)
@@ -481,6 +498,7 @@ def post_bulk(request: Request, body: BulkBody, actor: Reviewer) -> dict[str, An
             versions={draft_id: version for draft_id, version in selection.items() if version is not None},
             draft_filter=body.filter.to_filter() if body.filter else None,
             expected_count=body.expected_count,
+            expected_digest=body.expected_digest,
         )  # fmt: skip
     return result.as_dict(request_locale(request))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,12 +24,17 @@ from starlette.routing import Match
 from contentgen import __version__
 from contentgen.campaigns import CampaignProblem, InvalidCampaignFile
 from contentgen.errors import ContentgenError
-from contentgen.i18n import N_, translate_error, translations
+from contentgen.i18n import N_, translations
 from contentgen.settings import Settings, get_settings
 from contentgen.web import admin_pages, api, pages, review_pages
 from contentgen.web._auth import LoginRequired, identify_page_actor
 from contentgen.web._body_limit import MAX_REQUEST_BYTES, RequestBodyLimit
-from contentgen.web._errors import status_code_of, validation_message, validation_problems
+from contentgen.web._errors import (
+    status_code_of,
+    validation_message,
+    validation_problems,
+    web_message,
+)
 from contentgen.web._head import HeadAsGet
 from contentgen.web._headers import SecurityHeaders
 from contentgen.web._login_limit import LoginThrottle
@@ -100,7 +105,7 @@ def _is_api(request: Request) -> bool:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def on_login_required(request: Request, error: LoginRequired) -> Response:
-        query = {"next": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
+        query = {"next": _page_after_login(request)}
         if error.expired:
             query["expired"] = "1"
         return RedirectResponse(f"/login?{urlencode(query)}", status_code=303)
@@ -113,7 +118,7 @@ def _add_error_handlers(app: FastAPI) -> None:
             # is for the operator's log, not for every client.
             logger.error("%s %s failed: %s", request.method, request.url.path, error)
             return _unavailable(request, status_code)
-        message = translate_error(error, request_locale(request))
+        message = web_message(error, request_locale(request), api=_is_api(request))
         if _is_api(request):
             body: dict[str, object] = {"detail": message}
             if isinstance(error, InvalidCampaignFile):
@@ -189,17 +194,44 @@ def _unavailable(request: Request, status_code: int = 503) -> Response:
                   status_code=status_code)  # fmt: skip
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    """Return the methods that some route takes at the request's path, for a 405's Allow.
+def _page_after_login(request: Request) -> str:
+    """Return the address that the login page sends the user to after logging in.
+
+    A GET request comes back to its own address. A form's POST address cannot be opened
+    after the login, since its route takes POST alone, so the user goes back to the page
+    that the form was on. That is the Referer when the browser sent one from this site,
+    else the nearest address above the form's that a GET route serves, with the same query
+    (``/drafts/2?batch_id=1`` for ``/drafts/2/edit?batch_id=1``).
+    """
+    query = f"?{request.url.query}" if request.url.query else ""
+    path = request.url.path
+    if request.method in ("GET", "HEAD"):
+        return path + query
+
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = (referer.scheme, referer.netloc) == (request.url.scheme, request.url.netloc)
+    if same_site and "GET" in _allowed_methods(request, referer.path):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    while path:
+        if "GET" in _allowed_methods(request, path):
+            return path + query
+        path = path.rsplit("/", 1)[0]
+    return "/"
+
+
+def _allowed_methods(request: Request, path: str | None = None) -> list[str]:
+    """Return the methods that some route takes at ``path`` (default: the request's path),
+    for a 405's Allow.
 
     Starlette's own header names the methods of the first route with the path only, so a
     page with a GET route and a POST route would claim to accept GET alone.
     """
+    scope = dict(request.scope) if path is None else {**request.scope, "path": path}
     methods = [
         method
         for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
         if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            route.matches({**scope, "method": method})[0] == Match.FULL
             for route in request.app.router.routes
         )
     ]

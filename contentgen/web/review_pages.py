@@ -22,7 +22,7 @@ from contentgen.drafts import (
     queue_page,
     queue_position,
 )
-from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.errors import ContentgenError, InvalidInput, shorten
 from contentgen.i18n import N_
 from contentgen.review import (
     Decision,
@@ -86,21 +86,26 @@ def bulk_action(
     reason: Annotated[str, Form()] = "",
     draft: Annotated[list[str] | None, Form()] = None,
     expected_count: Annotated[int | None, Form()] = None,
+    expected_digest: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Apply ``op`` ("approve:selected", "reject:filter", ...) to the checked drafts, or to
-    every draft matching the queue's filter on every page."""
+    every draft matching the queue's filter on every page.
+
+    With the filter, the form sends the count and the digest of the matching drafts that
+    the page showed, and nothing changes unless the same drafts match now.
+    """
     action, _, scope = op.partition(":")
     try:
         if scope not in ("selected", "filter"):
             raise InvalidInput.from_template(
                 N_('bulk action "{value}" is not known; reload the queue and use its buttons'),
-                value=op[:50],
+                value=shorten(op),
             )
-        if scope == "filter" and expected_count is None:
-            # The queue page sends the count it showed; without it the filter would act on
-            # whatever matches by now.
+        if scope == "filter" and (expected_count is None or not expected_digest):
+            # The queue page sends the count and digest it showed; without them the filter
+            # would act on whatever matches by now.
             raise InvalidInput.from_template(
-                N_("the form lacks the number of matching drafts you saw; nothing was changed. "
+                N_("the form does not say which matching drafts you saw; nothing was changed. "
                    "Reload the queue and try again.")
             )  # fmt: skip
         # The field is the reason for rejecting, so an approval does not keep it as its note.
@@ -113,6 +118,7 @@ def bulk_action(
                 versions=selection,
                 draft_filter=draft_filter if scope == "filter" else None,
                 expected_count=expected_count if scope == "filter" else None,
+                expected_digest=expected_digest if scope == "filter" else None,
             )  # fmt: skip
     except ContentgenError as error:
         context = _queue_context(request, draft_filter, 1)
@@ -133,7 +139,7 @@ def _parse_selection(values: list[str]) -> dict[int, int]:
         if not (draft_id.isascii() and draft_id.isdigit() and version.isascii() and version.isdigit()):
             raise InvalidInput.from_template(
                 N_('selected draft "{value}" is not valid; reload the queue and select again'),
-                value=value[:50],
+                value=shorten(value),
             )
         pairs.append((int(draft_id), int(version)))
     return selected_versions(pairs)
@@ -188,7 +194,11 @@ def _act(
             # edit changes the score, which could move the draft within a sort by score.
             get_draft(session, draft_id)  # an unknown draft has no place in the queue
             position = queue_position(session, draft_filter, draft_id)
-            decide(session, actor, draft_id, decision, expected_version=version)
+            draft = decide(session, actor, draft_id, decision, expected_version=version)
+            # An edit that left the text as it was is recorded as a plain approval, and
+            # only an edit keeps the model's text as the original.
+            if notice == "edited" and draft.original_text is None:
+                notice = "approved"
     except ContentgenError as error:
         with db.session_scope() as session:
             draft_details(session, draft_id)  # an unknown draft is a 404, not a form error

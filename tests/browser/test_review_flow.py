@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from contentgen import db
 from contentgen.dispatch import run_inline, submit
-from contentgen.models import Draft, DraftStatus
+from contentgen.models import Batch, BatchStatus, Draft, DraftStatus, Trigger
 from contentgen.review import history
 
 from ..seeding import PASSWORD, draft_ids, make_user, seed_batch, write_campaign_file
@@ -183,6 +183,30 @@ def test_browser_batch_counts_update_while_running(database_ready, tmp_path, ser
     pending_review = progress.drafts.get("pending_review", 0)
     expect(row.locator("[data-field='drafts.pending_review']")).to_have_text(str(pending_review))
     expect(row.locator("[data-field='status']")).to_have_text("Completed")
+
+
+def test_browser_old_batch_page_updates_hint(database_ready, tmp_path, server, page):
+    from playwright.sync_api import expect
+
+    submission = submit([write_campaign_file(tmp_path)])
+    # 100 newer batches leave this one out of the list that the batches page fetches.
+    with db.session_scope() as session:
+        session.add_all(
+            Batch(trigger=Trigger.MANUAL, status=BatchStatus.COMPLETED, request_count=0) for _ in range(100)
+        )
+    make_user("mia", "marketer")
+    log_in(page, server.url, "mia")
+    page.goto(f"{server.url}/batches/{submission.batch_id}")
+    hint = page.locator("[data-run-hint='no_broker']")
+    expect(hint).to_be_visible()
+    expect(hint).to_contain_text(f"contentgen batch resume {submission.batch_id} --wait")
+    expect(page.locator("[data-run-hint='not_sent']")).to_be_hidden()
+
+    # The command in the hint runs the batch outside the page; the page is not reloaded.
+    run_inline(submission.batch_id)
+
+    expect(page.locator("[data-field='status']")).to_have_text("Completed", timeout=20_000)
+    expect(hint).to_be_hidden()
 
 
 def test_browser_enter_in_bulk_reason_rejects(review_batch, server, page):

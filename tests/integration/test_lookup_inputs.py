@@ -174,7 +174,7 @@ def test_nul_in_username_not_found(seeded):
     assert login.status_code == 401
     assert "Wrong username or password" in login.text
     assert disable.status_code == 404
-    assert "not found; list users with: contentgen users list" in disable.text
+    assert "not found; the users page lists every user" in disable.text
     assert patch.status_code == 404
     assert patch.json()["detail"].startswith('user "rita\x00" not found')
     assert row_counts() == before

@@ -10,7 +10,7 @@ from contentgen.dispatch import run_inline
 from contentgen.models import Draft, DraftStatus
 from contentgen.web.app import UNAVAILABLE_MESSAGE
 
-from ..seeding import draft_ids, write_campaign_file
+from ..seeding import draft_ids, seed_batch, write_campaign_file
 from .conftest import csrf_of, snapshot, status_of
 
 
@@ -83,7 +83,7 @@ def test_api_stale_version_is_409(api, seeded):
         ("/api/v1/drafts/bulk", {"action": "reject", "reason": "x", "drafts": [{"id": 1}],
                                  "filter": {"batch_id": 1}, "expected_count": 12}, 422,
          "give either drafts or a filter, not both"),
-        ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}}, 422, "a filter needs expected_count"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}}, 422, "a filter needs expected_digest"),
         ("/api/v1/drafts/{draft}/approve", {"verison": 1}, 422, "verison: unknown field; correct its spelling or remove it"),
         ("/api/v1/drafts/{draft}/approve", {"version": "1"}, 422, "version: not a whole number; send a JSON number such as 1"),
     ],
@@ -128,10 +128,18 @@ def test_api_version_that_never_existed(api, seeded):
          "expected_count: must be 0 or more"),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1, "version": 2}, {"id": 1, "version": 7}]},
          "draft 1 is selected twice, with versions 2 and 7; select each draft once"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}, {"id": 1, "version": 1}]},
+         "draft 1 is selected twice, once with version 1 and once without a version; select each "
+         "draft once. Nothing was changed."),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}] * 10_001},
          "drafts: has more than 10000 items"),
+        ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}, "expected_digest": "x" * 3000},
+         '"' + "x" * 49 + '…" is not a digest of matching drafts, which has 64 hexadecimal digits'),
+        ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}], "expected_digest": "0" * 64},
+         "expected_digest goes with a filter; for listed drafts, give each draft's version instead"),
     ],
-    ids=["version-zero", "version-huge", "bulk-version-negative", "count-negative", "listed-twice", "too-many"],
+    ids=["version-zero", "version-huge", "bulk-version-negative", "count-negative", "listed-twice",
+         "listed-with-and-without-version", "too-many", "digest-malformed", "digest-without-filter"],
 )  # fmt: skip
 def test_api_invalid_numbers_are_422(api, seeded, path, body, message):
     before = snapshot()
@@ -217,6 +225,40 @@ def test_api_batch_id_below_one_is_422(api, batch_id):
         f'batch id "{batch_id}" is not valid; use a positive whole number, the id of a batch in '
         "the batches list"
     )
+
+
+def test_api_bulk_by_filter_digest(api):
+    reviewer = api("reviewer")
+    listed = reviewer.get("/api/v1/drafts", params={"channel": "email_subject", "page_size": 1}).json()
+
+    body = reviewer.post("/api/v1/drafts/bulk", json={
+        "action": "approve", "filter": {"channel": "email_subject"}, "expected_digest": listed["digest"],
+    }).json()  # fmt: skip
+
+    assert listed["total"] == 4
+    assert len(listed["items"]) == 1
+    assert body["changed"] == 4
+
+
+def test_api_bulk_digest_other_drafts_is_409(api, seeded, tmp_path):
+    reviewer = api("reviewer")
+    listed = reviewer.get("/api/v1/drafts", params={"channel": "email_subject"}).json()
+    rejected = draft_ids(seeded.batch_id, "email_subject")[0]
+    api("admin").post(f"/api/v1/drafts/{rejected}/reject", json={"reason": "Off brand"})
+    seed_batch(tmp_path, key="autumn", channels=("email_subject",), segments=("hikers",), variants=1)
+    now = reviewer.get("/api/v1/drafts", params={"channel": "email_subject"}).json()
+    before = snapshot()
+
+    response = reviewer.post("/api/v1/drafts/bulk", json={
+        "action": "approve", "filter": {"channel": "email_subject"},
+        "expected_count": listed["total"], "expected_digest": listed["digest"],
+    })  # fmt: skip
+
+    assert now["total"] == listed["total"]
+    assert now["digest"] != listed["digest"]
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("the drafts that match the filter are not the ones you saw")
+    assert snapshot() == before
 
 
 def test_api_bulk_by_filter(api):
@@ -372,7 +414,10 @@ def test_api_last_admin_demotion_is_409(api):
     before = snapshot()
     response = api("admin").patch("/api/v1/users/adam", json={"role": "reviewer", "active": False})
     assert response.status_code == 409
-    assert 'user "adam" is the only active admin' in response.json()["detail"]
+    assert response.json()["detail"] == (
+        'user "adam" is the only active admin, so their role cannot change to reviewer; make '
+        "another user admin first, with PATCH /api/v1/users/USERNAME. Nothing was changed."
+    )
     assert snapshot() == before
 
 
@@ -389,7 +434,7 @@ def test_api_page_past_last_is_empty(api, seeded):
     far = reviewer.get("/api/v1/drafts", params={"page": 10**30})
 
     assert len(last["items"]) == 2
-    assert past == {"total": 12, "page": 4, "pages": 3, "items": []}
+    assert past == {"total": 12, "page": 4, "pages": 3, "digest": last["digest"], "items": []}
     assert far.status_code == 200
     assert far.json()["items"] == []
 
@@ -644,3 +689,54 @@ def test_api_submit_warns_about_cleared_fields(api, tmp_path):
     assert "clears voice" in warning["detail"]
     assert "voice" in warning["message"]
     assert warning["message"] != warning["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "start"),
+    [
+        ("get", "/api/v1/drafts?check=" + "x" * 3000, None, 'check filter "' + "x" * 49 + '…" is not valid'),
+        ("get", "/api/v1/drafts?sort=" + "x" * 3000, None, 'sort "' + "x" * 49 + '…" is not known'),
+        ("patch", "/api/v1/me", {"locale": "y" * 5000}, 'language "' + "y" * 49 + '…" is not supported'),
+        ("get", "/api/v1/batches/1/export?format=" + "x" * 3000, None, 'export format "' + "x" * 49 + '…" is not known'),
+    ],
+    ids=["check", "sort", "locale", "export-format"],
+)  # fmt: skip
+def test_api_long_value_is_shortened_in_error(api, method, path, body, start):
+    before = snapshot()
+    response = api("admin").request(method.upper(), path, json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(start)
+    assert len(response.json()["detail"]) < 300
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("get", "/api/v1/batches/999",
+         "batch 999 not found; check the id, or list the newest batches with GET /api/v1/batches"),
+        ("get", "/api/v1/drafts?batch_id=999",
+         "batch 999 not found; check the id, or list the newest batches with GET /api/v1/batches"),
+        ("patch", "/api/v1/users/nobody", 'user "nobody" not found; list users with GET /api/v1/users'),
+        ("delete", "/api/v1/users/mia/tokens/999",
+         "user mia has no API token 999; list the tokens with GET /api/v1/users/mia/tokens"),
+        ("get", "/api/v1/drafts?campaign=nope",
+         'campaign "nope" not found; check the key against the campaign of the drafts that GET '
+         "/api/v1/drafts lists"),
+    ],
+    ids=["batch", "drafts-batch", "user", "token", "campaign"],
+)  # fmt: skip
+def test_api_not_found_names_api_route(api, method, path, message):
+    response = api("admin").request(method.upper(), path, json={"active": True} if method == "patch" else None)
+    assert response.status_code == 404
+    assert response.json()["detail"] == message
+
+
+def test_api_edit_to_same_text_is_approval(api, seeded):
+    draft_id = seeded.draft_ids[0]
+    text = api("reviewer").get(f"/api/v1/drafts/{draft_id}").json()["text"]
+    body = api("reviewer").post(f"/api/v1/drafts/{draft_id}/edit", json={"text": text + "\n"}).json()
+    assert body["status"] == "approved"
+    assert body["edited"] is False
+    assert body["original_text"] is None
+    assert [event["action"] for event in body["history"]] == ["approve"]

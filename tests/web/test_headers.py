@@ -91,3 +91,25 @@ def test_405_names_every_allowed_method(client_for, path, allowed):
     response = client.put(path)
     assert response.status_code == 405
     assert response.headers["allow"] == allowed
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("get", "/static/nope.css", 404), ("post", "/static/app.css", 405),
+     ("get", "/api/v1/docs/static/nope.js", 404)],
+    ids=["missing-file", "wrong-method", "missing-docs-file"],
+)  # fmt: skip
+def test_static_path_errors_are_not_stored(client_for, method, path, status):
+    client, _ = client_for("reviewer")
+    response = client.request(method.upper(), path)
+    assert response.status_code == status
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_static_404_page_is_private(client_for):
+    client, token = client_for("reviewer")
+    response = client.get("/static/nope.css")
+    # The error page shows who is logged in and carries the session's CSRF token.
+    assert "rita" in response.text
+    assert token in response.text
+    assert response.headers["cache-control"] == "no-store"

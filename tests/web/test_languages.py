@@ -280,5 +280,5 @@ def test_languages_google_ads_units_named(reviewer, seeded):
 def test_languages_queue_shows_names(reviewer, seeded):
     client, _ = reviewer
     page = unescape(client.get("/queue?channel=email_subject", headers=CHINESE).text)
-    assert "Ridgeline launch / Hikers / 邮件主题 / v1" in page
+    assert "<bdi>Ridgeline launch</bdi> / <bdi>Hikers</bdi> / 邮件主题 / v1" in page
     assert 'title="ridgeline / hikers / email_subject"' in page

@@ -1,21 +1,25 @@
 import re
 import time
+from datetime import UTC, datetime
 from html import unescape
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from limits import parse
 from sqlalchemy import func, select
 
 from contentgen import db
+from contentgen.dispatch import submit
 from contentgen.models import Batch, Draft, DraftStatus, User
 from contentgen.review import Decision, decide
 from contentgen.users import Actor, Role
 from contentgen.web import _login_limit
 from contentgen.web._login_limit import LoginThrottle
 
-from ..seeding import draft_ids, write_campaign_file
+from ..conftest import apply_settings
+from ..seeding import draft_ids, seed_batch, write_campaign_file
 from .conftest import PASSWORD, SECRET_KEY, csrf_of, snapshot, status_of
 
 
@@ -28,6 +32,14 @@ def alert_of(html: str) -> str:
 def version_of(draft_id: int) -> int:
     with db.session_scope() as session:
         return session.get(Draft, draft_id).version
+
+
+def bulk_fields(html: str) -> dict[str, str]:
+    """Return the hidden fields of a queue page's bulk form that identify the drafts it showed."""
+    return {
+        name: re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
+        for name in ("expected_count", "expected_digest")
+    }
 
 
 @pytest.fixture
@@ -205,9 +217,11 @@ def test_pages_reenabled_user_needs_new_login(client_for, app):
     ("path", "form", "message"),
     [
         ("/users/adam/active", {"active": "0"},
-         'user "adam" is the only active admin, so they cannot be disabled'),
+         'user "adam" is the only active admin, so they cannot be disabled; give another user '
+         "the role admin first. Nothing was changed."),
         ("/users/adam/role", {"role": "reviewer"},
-         'user "adam" is the only active admin, so their role cannot change to reviewer'),
+         'user "adam" is the only active admin, so their role cannot change to reviewer; give '
+         "another user the role admin first. Nothing was changed."),
     ],
     ids=["disable", "demote"],
 )  # fmt: skip
@@ -218,7 +232,7 @@ def test_pages_last_admin_is_kept(client_for, path, form, message):
     response = admin.post(path, data={"csrf_token": token, **form})
 
     assert response.status_code == 409
-    assert message in alert_of(response.text)
+    assert alert_of(response.text) == message
     assert snapshot() == before
     assert admin.get("/users", follow_redirects=False).status_code == 200
 
@@ -299,8 +313,8 @@ def test_pages_edit_keeps_original_beside_edited(reviewer, seeded):
         original = session.get(Draft, draft_id).text
     client.post(f"/drafts/{draft_id}/edit", data={"csrf_token": token, "text": "Dry feet, all day"})
     page = client.get(f"/drafts/{draft_id}").text
-    assert re.search(r'id="original-text">' + re.escape(original) + "<", page)
-    assert 'id="draft-text">Dry feet, all day<' in page
+    assert re.search(r'id="original-text" dir="auto">' + re.escape(original) + "<", page)
+    assert 'id="draft-text" dir="auto">Dry feet, all day<' in page
 
 
 def test_pages_edit_keeps_next_draft(reviewer, seeded):
@@ -324,8 +338,9 @@ def test_pages_reject_without_reason_is_422(reviewer, seeded):
 
 def test_pages_bulk_filter_acts_beyond_visible_page(reviewer, seeded):
     client, token = reviewer
+    seen_fields = bulk_fields(client.get("/queue?channel=email_subject").text)
     response = client.post("/queue/bulk?channel=email_subject",
-                           data={"csrf_token": token, "op": "approve:filter", "expected_count": 4},
+                           data={"csrf_token": token, "op": "approve:filter", **seen_fields},
                            follow_redirects=False)  # fmt: skip
     assert response.status_code == 303
     with db.session_scope() as session:
@@ -335,8 +350,10 @@ def test_pages_bulk_filter_acts_beyond_visible_page(reviewer, seeded):
 
 def test_pages_bulk_count_changed_is_409(reviewer):
     client, token = reviewer
+    seen_fields = bulk_fields(client.get("/queue").text)
     before = snapshot()
-    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:filter", "expected_count": 3})
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:filter",
+                                                **seen_fields, "expected_count": 3})  # fmt: skip
     assert response.status_code == 409
     assert "the filter now matches 12 drafts, not the 3 you saw" in alert_of(response.text)
     assert snapshot() == before
@@ -346,20 +363,67 @@ def test_pages_bulk_filter_unknown_batch_is_404(reviewer):
     client, token = reviewer
     before = snapshot()
     response = client.post("/queue/bulk?batch_id=99999",
-                           data={"csrf_token": token, "op": "approve:filter", "expected_count": 0},
+                           data={"csrf_token": token, "op": "approve:filter", "expected_count": 0,
+                                 "expected_digest": "0" * 64},
                            follow_redirects=False)  # fmt: skip
     assert response.status_code == 404
     assert "batch 99999 not found" in alert_of(response.text)
     assert snapshot() == before
 
 
-def test_pages_bulk_filter_without_count_changes_nothing(reviewer, seeded):
+@pytest.mark.parametrize("left_out", ["expected_count", "expected_digest"], ids=["count", "digest"])
+def test_pages_bulk_filter_without_seen_drafts_changes_nothing(reviewer, left_out):
     client, token = reviewer
+    seen_fields = bulk_fields(client.get("/queue").text)
+    del seen_fields[left_out]
     before = snapshot()
-    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "reject:filter", "reason": "x"},
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "reject:filter", "reason": "x", **seen_fields},
                            follow_redirects=False)  # fmt: skip
     assert response.status_code == 422
-    assert "the form lacks the number of matching drafts you saw" in alert_of(response.text)
+    assert "the form does not say which matching drafts you saw" in alert_of(response.text)
+    assert snapshot() == before
+
+
+def test_pages_bulk_same_count_other_drafts_is_409(client_for, seeded, tmp_path):
+    client, token = client_for("reviewer")
+    other, other_token = client_for("admin")
+    seen_fields = bulk_fields(client.get("/queue?channel=email_subject").text)
+    # Another reviewer rejects one draft of the filter, and a new batch brings one that the
+    # reviewer never saw, so the number of matching drafts is the same as before.
+    rejected = draft_ids(seeded.batch_id, "email_subject")[0]
+    other.post(f"/drafts/{rejected}/reject", data={"csrf_token": other_token, "reason": "Off brand"})
+    new_batch = seed_batch(tmp_path, key="autumn", channels=("email_subject",), segments=("hikers",), variants=1)
+    [unseen] = draft_ids(new_batch)
+    before = snapshot()
+
+    response = client.post("/queue/bulk?channel=email_subject",
+                           data={"csrf_token": token, "op": "approve:filter", **seen_fields},
+                           follow_redirects=False)  # fmt: skip
+
+    assert bulk_fields(client.get("/queue?channel=email_subject").text)["expected_count"] == seen_fields["expected_count"]
+    assert response.status_code == 409
+    assert alert_of(response.text) == (
+        "the drafts that match the filter are not the ones you saw: drafts were added, decided or "
+        "changed since, and 4 match now; nothing was changed. Reload the queue and try again."
+    )
+    assert snapshot() == before
+    assert status_of(unseen) == DraftStatus.PENDING_REVIEW
+
+
+def test_pages_bulk_filter_refuses_changed_version(client_for, seeded):
+    client, token = client_for("reviewer")
+    seen_fields = bulk_fields(client.get("/queue?channel=email_subject&status=all").text)
+    first = draft_ids(seeded.batch_id, "email_subject")[0]
+    with db.session_scope() as session:
+        decide(session, Actor(3, "adam", Role.ADMIN, None), first, Decision("approve"))
+    before = snapshot()
+
+    response = client.post("/queue/bulk?channel=email_subject&status=all",
+                           data={"csrf_token": token, "op": "reject:filter", "reason": "x", **seen_fields},
+                           follow_redirects=False)  # fmt: skip
+
+    assert response.status_code == 409
+    assert "the drafts that match the filter are not the ones you saw" in alert_of(response.text)
     assert snapshot() == before
 
 
@@ -744,3 +808,188 @@ def test_pages_rejected_draft_not_in_queue(client_for, seeded):
 
     assert f"Not in this queue, which has {open_drafts} drafts" in html
     assert "in this queue</span>" not in html
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "form", "start"),
+    [
+        ("get", "/queue?check=" + "x" * 3000, None, 'check filter "' + "x" * 49 + '…" is not valid'),
+        ("get", "/queue?check=failed:" + "x" * 3000, None, 'check filter "failed:' + "x" * 42 + '…" names no check'),
+        ("get", "/queue?status=" + "x" * 3000, None, 'status "' + "x" * 49 + '…" is not known'),
+        ("get", "/queue?batch_id=" + "9" * 3000, None, "batch " + "9" * 49 + "… not found"),
+        ("get", "/drafts/" + "9" * 3000, None, "draft " + "9" * 49 + "… not found"),
+        ("get", "/queue?segment=" + "x" * 3000, None, 'segment "' + "x" * 49 + '…" not found'),
+        ("post", "/settings", {"locale": "y" * 5000}, 'language "' + "y" * 49 + '…" is not supported'),
+        ("post", "/queue/bulk", {"op": "x" * 3000 + ":selected"}, 'bulk action "' + "x" * 49 + '…" is not known'),
+        ("post", "/users/mia/role", {"role": "r" * 3000}, 'role "' + "r" * 49 + '…" is not known'),
+    ],
+    ids=["check", "check-name", "status", "batch-id", "draft-id", "segment", "locale", "bulk-action", "role"],
+)  # fmt: skip
+def test_pages_long_value_is_shortened_in_error(client_for, method, path, form, start):
+    client, token = client_for("admin")
+    before = snapshot()
+    data = {"csrf_token": token, **form} if form is not None else None
+    response = client.request(method.upper(), path, data=data)
+    assert response.status_code in (404, 422)
+    assert alert_of(response.text).startswith(start)
+    assert len(alert_of(response.text)) < 300
+    assert snapshot() == before
+
+
+def test_pages_upload_without_campaigns_is_422(client_for, tmp_path):
+    client, token = client_for("marketer")
+    content = yaml.safe_dump({"brands": [{"key": "trailpeak", "name": "TrailPeak", "voice": "Plain."}]})
+    before = snapshot()
+    response = client.post("/batches", data={"csrf_token": token},
+                           files={"file": ("brands.yaml", content.encode(), "application/x-yaml")})  # fmt: skip
+    assert response.status_code == 422
+    assert alert_of(response.text) == (
+        "the file defines no campaigns, so there is nothing to submit; add at least one "
+        "campaign to it and upload it again"
+    )
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("get", "/batches/999", "batch 999 not found; check the id, or open the batch from the batches page"),
+        ("get", "/queue?batch_id=999", "batch 999 not found; check the id, or open the batch from the batches page"),
+        ("post", "/users/nobody/role", 'user "nobody" not found; the users page lists every user'),
+        ("get", "/queue?campaign=nope",
+         'campaign "nope" not found; choose a campaign from the review queue\'s campaign filter'),
+    ],
+    ids=["batch", "queue-batch", "user", "campaign"],
+)  # fmt: skip
+def test_pages_not_found_names_no_command(client_for, method, path, message):
+    client, token = client_for("admin")
+    response = client.request(method.upper(), path, data={"csrf_token": token, "role": "admin"} if method == "post" else None)
+    assert response.status_code == 404
+    assert alert_of(response.text) == message
+
+
+def test_pages_edit_to_same_text_approves(reviewer, seeded):
+    client, token = reviewer
+    first, second = seeded.draft_ids[:2]
+    with db.session_scope() as session:
+        text = session.get(Draft, first).text
+
+    response = client.post(f"/drafts/{first}/edit?sort=oldest", data={"csrf_token": token, "text": f" {text}\r\n"},
+                           follow_redirects=False)  # fmt: skip
+    page = client.get(f"/drafts/{first}").text
+
+    assert response.headers["location"] == f"/drafts/{second}?sort=oldest&notice=approved&draft={first}"
+    assert status_of(first) == DraftStatus.APPROVED
+    assert 'id="original-text"' not in page
+    assert re.search(r"<td>approve</td>", page)
+
+
+def hidden_field(html: str, name: str) -> str:
+    return unescape(re.search(rf'name="{name}" value="([^"]*)"', html).group(1))
+
+
+@pytest.mark.parametrize(
+    ("action", "page"),
+    [
+        ("/drafts/{draft}/edit?batch_id={batch}", "/drafts/{draft}?batch_id={batch}"),
+        ("/drafts/{draft}/approve", "/drafts/{draft}"),
+        ("/queue/bulk?channel=email_subject", "/queue?channel=email_subject"),
+        ("/users/mia/role", "/users"),
+        ("/templates/sync", "/templates"),
+        ("/settings", "/settings"),
+        ("/logout", "/"),
+    ],
+    ids=["edit", "approve", "bulk", "role", "templates-sync", "settings", "logout"],
+)  # fmt: skip
+def test_pages_login_after_post_opens_form_page(app, seeded, action, page):
+    client = TestClient(app)
+    action = action.format(draft=seeded.draft_ids[0], batch=seeded.batch_id)
+    page = page.format(draft=seeded.draft_ids[0], batch=seeded.batch_id)
+    before = snapshot()
+
+    sent = client.post(action, data={"csrf_token": "t", "text": "Typed copy"}, follow_redirects=False)
+    login_page = client.get(sent.headers["location"]).text
+    login = client.post("/login", data={"username": "adam", "password": PASSWORD,
+                                        "csrf_token": csrf_of(login_page),
+                                        "next": hidden_field(login_page, "next")},
+                        follow_redirects=False)  # fmt: skip
+
+    assert sent.status_code == 303
+    assert login.headers["location"] == page
+    assert client.get(page, follow_redirects=False).status_code in (200, 303)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("referer", "page"),
+    [("http://testserver/batches/new", "/batches/new"),
+     ("http://evil.example/batches/new", "/batches"),
+     ("http://testserver/batches/new/nothing", "/batches")],
+    ids=["same-site", "other-site", "no-get-route"],
+)  # fmt: skip
+def test_pages_login_after_post_follows_referer(app, referer, page):
+    client = TestClient(app)
+    sent = client.post("/batches", headers={"Referer": referer}, follow_redirects=False)
+    login_page = client.get(sent.headers["location"]).text
+    assert hidden_field(login_page, "next") == page
+
+
+def test_pages_pending_batch_shows_run_hint(client_for, tmp_path):
+    client, token = client_for("marketer")
+    content = write_campaign_file(tmp_path, key="fresh").read_bytes()
+    client.post("/batches", data={"csrf_token": token},
+                files={"file": ("fresh.yaml", content, "application/x-yaml")})  # fmt: skip
+
+    page = client.get("/batches/2").text
+    progress = client.get("/batches/2/progress")
+
+    no_broker = re.search(r'<p class="notice" data-run-hint="no_broker" *>(.*?)</p>', page)
+    assert no_broker is not None
+    assert "<code>contentgen batch resume 2 --wait</code>" in no_broker.group(1)
+    assert re.search(r'data-run-hint="not_sent" hidden>', page)
+    assert 'data-live="/batches/2/progress"' in page
+    assert progress.json()["id"] == 2
+    assert progress.json()["run_hint"] == "no_broker"
+    assert progress.headers["cache-control"] == "no-store"
+
+
+def test_pages_unsent_batch_shows_run_hint(client_for, monkeypatch, tmp_path):
+    client, _ = client_for("marketer")
+    submission = submit([write_campaign_file(tmp_path, key="fresh")])
+    apply_settings(monkeypatch, broker_url="redis://127.0.0.1:9/0")
+
+    unsent = client.get(f"/batches/{submission.batch_id}").text
+    with db.session_scope() as session:
+        session.get(Batch, submission.batch_id).sent_at = datetime.now(UTC)
+    sent = client.get(f"/batches/{submission.batch_id}/progress").json()
+
+    hint = re.search(r'<p class="notice" data-run-hint="not_sent" *>(.*?)</p>', unsent)
+    assert hint is not None
+    assert f"<code>contentgen batch resume {submission.batch_id}</code>" in hint.group(1)
+    assert re.search(r'data-run-hint="no_broker" hidden>', unsent)
+    assert sent["run_hint"] is None
+
+
+def test_pages_finished_batch_has_no_run_hint(client_for, seeded):
+    client, _ = client_for("marketer")
+    page = client.get(f"/batches/{seeded.batch_id}").text
+    assert len(re.findall(r'data-run-hint="[a-z_]+" hidden>', page)) == 2
+    assert client.get(f"/batches/{seeded.batch_id}/progress").json()["run_hint"] is None
+
+
+def test_pages_user_content_has_its_own_direction(reviewer, seeded):
+    client, _ = reviewer
+    draft_id = seeded.draft_ids[0]
+    with db.session_scope() as session:
+        draft = session.get(Draft, draft_id)
+        draft.text = "مرحبا بكم في متجرنا"
+        draft.request.campaign.name = "השקת אביב"
+    page = client.get(f"/drafts/{draft_id}").text
+    queue = client.get("/queue?sort=oldest").text
+
+    assert '<div class="copy" id="draft-text" dir="auto">مرحبا بكم في متجرنا</div>' in page
+    assert re.search(r'<textarea name="text" id="edit-text" rows="4" dir="auto" required>مرحبا', page)
+    assert re.search(r'<textarea name="reason" id="reject-reason" [^>]*dir="auto"', page)
+    assert '<p class="slot"><bdi>השקת אביב</bdi> (<code>ridgeline</code>) / <bdi>Hikers</bdi>' in page
+    assert '<td class="text" dir="auto">مرحبا بكم في متجرنا</td>' in queue
+    assert "<bdi>השקת אביב</bdi> / <bdi>Hikers</bdi>" in queue

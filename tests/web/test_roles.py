@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from contentgen import db
+from contentgen.drafts import DraftFilter, matching_versions, selection_digest
 from contentgen.web import admin_pages, api, pages, review_pages
 
 from ..seeding import write_campaign_file
@@ -45,6 +48,9 @@ class Route:
         return f"{self.method} {self.path}"
 
 
+# Stands for the digest of the open drafts, which _send computes.
+OPEN_DIGEST = "{open_digest}"
+
 ROUTES = [
     # pages
     Route("GET", "/login", "public", 200),
@@ -58,9 +64,11 @@ ROUTES = [
     Route("GET", "/batches/new", "submit", 200),
     Route("POST", "/batches", "submit", 303, form={"idempotency_key": "k1"}, upload=True),
     Route("GET", "/batches/{batch}", "view", 200),
+    Route("GET", "/batches/{batch}/progress", "view", 200),
     Route("GET", "/batches/{batch}/export", "export", 200),
     Route("GET", "/queue", "view", 200),
-    Route("POST", "/queue/bulk", "review", 303, form={"op": "approve:filter", "expected_count": "12"}),
+    Route("POST", "/queue/bulk", "review", 303,
+          form={"op": "approve:filter", "expected_count": "12", "expected_digest": OPEN_DIGEST}),
     Route("GET", "/drafts/{draft}", "view", 200),
     Route("POST", "/drafts/{draft}/approve", "review", 303, form={}),
     Route("POST", "/drafts/{draft}/reject", "review", 303, form={"reason": "Off brand"}),
@@ -111,12 +119,18 @@ def _expected(route: Route, role: str | None) -> int:
     return 403
 
 
+def _open_digest() -> str:
+    with db.session_scope() as session:
+        return selection_digest(matching_versions(session, DraftFilter()))
+
+
 def _send(client, route: Route, seeded, csrf: str, token: str | None, tmp_path):
     path = route.path.format(batch=seeded.batch_id, draft=seeded.draft_ids[0], user="mia")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": False}
     if route.form is not None:
-        kwargs["data"] = {**route.form, "csrf_token": csrf} if not route.api else route.form
+        form = {name: _open_digest() if value == OPEN_DIGEST else value for name, value in route.form.items()}
+        kwargs["data"] = {**form, "csrf_token": csrf} if not route.api else form
     if route.json is not None:
         kwargs["json"] = route.json
     if route.upload:
@@ -141,6 +155,21 @@ def test_routes_status_by_role(route, role, seeded, client_for, tmp_path):
         assert response.headers["location"].startswith("/login?next=")
     if expected in (401, 403, 303) and role not in ADMITTED[route.needs]:
         assert snapshot() == before
+
+
+POSTED_PAGES = [route for route in ROUTES if route.method == "POST" and not route.api]
+
+
+@pytest.mark.parametrize("route", POSTED_PAGES, ids=[route.id for route in POSTED_PAGES])
+def test_routes_login_returns_to_page_not_post(route, seeded, client_for, tmp_path):
+    anonymous, _ = client_for(None)
+    admin, _ = client_for("admin")
+
+    response = _send(anonymous, route, seeded, "", None, tmp_path)
+    [after_login] = parse_qs(urlsplit(response.headers["location"]).query)["next"]
+
+    assert response.status_code == 303
+    assert admin.get(after_login, follow_redirects=False).status_code in (200, 303)
 
 
 def test_routes_table_covers_every_route(app):

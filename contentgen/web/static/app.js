@@ -80,7 +80,10 @@ function selectAll() {
 }
 
 // Batches pages: fetch the counts every few seconds and write them into the cells marked
-// data-field="requests.done" and so on. Stops polling when no batch is pending or running.
+// data-field="requests.done" and so on. The batches page fetches a list of the newest
+// batches. A batch's page fetches that batch alone, with the hint on what runs it, and shows
+// the data-run-hint element that matches. Fetches less often when no batch is pending or
+// running.
 function liveCounts() {
   const table = document.querySelector("[data-live]");
   if (!table) return;
@@ -93,13 +96,19 @@ function liveCounts() {
     try {
       const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
       if (!response.ok) return true;
-      batches = await response.json();
+      const body = await response.json();
+      batches = Array.isArray(body) ? body : [body];
     } catch (error) {
       return true;  // the server restarted or the network blinked: try again later
     }
     let active = false;
     for (const batch of batches) {
-      if (batch.status !== "completed") active = true;
+      if (batch.status === "pending" || batch.status === "running") active = true;
+      if ("run_hint" in batch) {
+        document.querySelectorAll("[data-run-hint]").forEach((hint) => {
+          hint.hidden = hint.dataset.runHint !== batch.run_hint;
+        });
+      }
       document.querySelectorAll(`[data-batch="${batch.id}"] [data-field]`).forEach((cell) => {
         const [group, key] = cell.dataset.field.split(".");
         if (group === "status") {
