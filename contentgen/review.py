@@ -160,12 +160,12 @@ def decide(
 ) -> Draft:
     """Apply one decision to one draft and record it; the caller commits.
 
+    An edit whose text is the draft's current text, once normalised as every edit is,
+    is recorded as an approval: the draft is not marked edited and keeps no original text.
+
     Args:
         expected_version: the draft version the reviewer saw; None skips the comparison
             (the CLI acts on what is current).
-
-    An edit whose text is the draft's current text, once normalised as every edit is,
-    is recorded as an approval: the draft is not marked edited and keeps no original text.
 
     Raises:
         PermissionDenied: if the actor may not review.
