@@ -157,7 +157,8 @@ def db_downgrade(
         str,
         typer.Argument(
             help="Target revision: base (drops every table), a revision such as 0008, or one "
-            "relative to a revision, such as head-1 (or -- -1 for one below the database's)."
+            "relative to a revision, such as head-1. For one below the database's, write "
+            "options first, then -- -1: contentgen db downgrade --yes -- -1."
         ),
     ],
     yes: Annotated[
