@@ -909,6 +909,14 @@ def _yaml_problem(problem: str) -> Message:
     return Message("{text}", {"text": problem})
 
 
+def _tab_after_text(mark: yaml.Mark | None) -> bool:
+    """Tell whether the tab at ``mark`` follows text on its line, rather than indenting it."""
+    if mark is None or mark.buffer is None:
+        return False
+    line_start = mark.buffer.rfind("\n", 0, mark.index) + 1
+    return bool(mark.buffer[line_start : mark.index].strip())
+
+
 def _yaml_error(path: Path, error: yaml.YAMLError) -> InvalidInput:
     problem = getattr(error, "problem", None) or str(error)
     if isinstance(error, _DocumentTooLarge):
@@ -918,9 +926,12 @@ def _yaml_error(path: Path, error: yaml.YAMLError) -> InvalidInput:
     else:
         described = _yaml_problem(problem)
         text = Message(N_("malformed YAML: {problem}"), {"problem": described})
-    if "'\\t'" in problem:
-        text = Message(N_("{problem}; YAML indents with spaces, so replace the tab with spaces"), {"problem": text})
     mark = getattr(error, "problem_mark", None)
+    if "'\\t'" in problem and _tab_after_text(mark):
+        text = Message(N_('{problem}; a tab inside a value is allowed only in quotes, e.g. "a<tab>b"'),
+                       {"problem": text})  # fmt: skip
+    elif "'\\t'" in problem:
+        text = Message(N_("{problem}; YAML indents with spaces, so replace the tab with spaces"), {"problem": text})
     if mark is None:
         return InvalidInput.from_template(N_('campaign file "{path}": {problem}'), path=str(path), problem=text)
     return InvalidInput.from_template(

@@ -1150,3 +1150,11 @@ def test_load_csv_utf16_named(tmp_path):
     path.write_bytes("key\tbrand\n".encode("utf-16"))
     message = problems_of(path)
     assert 'is UTF-16 text, which Excel saves as "Unicode Text"' in message
+
+
+def test_load_tab_inside_value_told_to_quote(tmp_path):
+    path = tmp_path / "tab.yaml"
+    path.write_text("brands:\n  - key: a\n    voice: calm\tplain\n", encoding="utf-8")
+    message = problems_of(path)
+    assert 'a tab inside a value is allowed only in quotes, e.g. "a<tab>b"' in message
+    assert "YAML indents with spaces" not in message
