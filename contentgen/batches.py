@@ -435,7 +435,9 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
     # SQLite's driver, which starts no transaction for reads). The transaction that
     # finishes a batch's last pending request also sets the batch's final status, so the
     # counts are read first: a batch read after counting no pending request is finished,
-    # never still "running".
+    # never still "running". An id that no id column can hold is not looked up at all.
+    if not id_in_range(batch_id):
+        get_batch(session, batch_id)
     requests = _counts(session, GenerationRequest.status, GenerationRequest.batch_id, batch_id)
     batch = get_batch(session, batch_id)
     counted = _counts(session, Draft.status, Draft.batch_id, batch_id)
