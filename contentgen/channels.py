@@ -115,9 +115,9 @@ class Channel:
         """Return the max_new_tokens that leaves room for the requested length in ``locale``.
 
         Tokenizers trained mostly on English text spend far more tokens on a character of
-        other scripts: SmolLM2's takes about 0.2-0.4 tokens per character of English, German
-        or French, 0.7-1.2 of Russian, Greek, Arabic or Hindi, and about 2 of Chinese,
-        Japanese, Korean or Thai. A budget from the English rate would stop a Chinese email
+        other scripts. SmolLM2's takes about 0.2-0.4 tokens per character of English, German
+        or French and 0.7-1.2 of Russian, Greek, Arabic or Hindi. It takes about 2 per
+        character of Chinese, Japanese, Korean or Thai. A budget from the English rate would stop a Chinese email
         subject after about 13 characters.
 
         The budget is at most ``MAX_BUDGET_FACTOR`` times the Latin one, because a small
@@ -128,8 +128,8 @@ class Channel:
         if rate is None:
             return self.default_max_new_tokens
         budget = math.ceil(self.prompt_limit(locale, override) * rate * TOKEN_BUDGET_SLACK)
-        most = self.default_max_new_tokens * MAX_BUDGET_FACTOR
-        return max(self.default_max_new_tokens, min(budget, most))
+        max_budget = self.default_max_new_tokens * MAX_BUDGET_FACTOR
+        return max(self.default_max_new_tokens, min(budget, max_budget))
 
 
 # Tokens per character for scripts that tokenizers split finely; Latin script keeps each

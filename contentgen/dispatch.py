@@ -116,7 +116,7 @@ def submit(
 
 @dataclass(frozen=True)
 class Import:
-    """What ``import_files`` created or updated."""
+    """The brands and campaigns that ``import_files`` created or updated."""
 
     brands: int
     campaign_keys: tuple[str, ...]

@@ -52,7 +52,7 @@ def test_measure_names_limit_source(channel, overrides, source):
         ("zh-CN", "email_subject", 96),
         ("ja-JP", "email_subject", 96),
         ("zh-Hant-TW", "email_subject", 96),
-        # A Google Ads headline asks a Chinese model for 15 characters.
+        # The prompt of a Chinese Google Ads headline requests 15 characters.
         ("zh-CN", "google_ads_headline", 38),
         ("ru-RU", "email_subject", 90),
         ("vi-VN", "email_subject", 75),

@@ -185,7 +185,7 @@ def test_personal_data_campaign_contacts_pass(text):
     assert check.passed
 
 
-def test_personal_data_other_contacts_still_fail_beside_campaign_ones():
+def test_personal_data_other_contacts_fail():
     context = CheckContext(SOCIAL, "zh-CN", campaign_values=("订购热线：400-820-8820",), region="CN")
     check = next(result for result in run_checks("热线 400-820-8820 或 138 0013 8000", context)
                  if result.name == "personal_data")  # fmt: skip

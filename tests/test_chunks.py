@@ -439,12 +439,12 @@ def test_run_chunk_marks_one_line_channels(synced):
     generator = RecordingGenerator(texts={0: ""})
     run_chunk(ids, generator)
 
-    # The empty output is generated again, and every call asks for one line.
+    # The empty output is generated again, and every call requests one line.
     assert len(generator.inputs) > 1
     assert all(item.single_line for call in generator.inputs for item in call)
 
 
-def test_run_chunk_cut_text_over_limit_not_told_to_raise_tokens(synced):
+def test_run_chunk_cut_off_over_limit(synced):
     _, ids = submit_small(synced, variants=1)
     run_chunk(ids, RecordingGenerator(texts={0: "Walk " * 40}, finish_reasons={0: "length"}))
 

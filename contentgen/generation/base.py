@@ -18,7 +18,7 @@ class GenerationInput:
     top_p: float = 1.0
     seed: int = 0
     # One-line copy, of which only the first line is kept: a backend may end the output at
-    # the first line break that follows text, instead of generating lines nobody reads.
+    # the first line break that follows text, instead of generating lines that are discarded.
     single_line: bool = False
 
 
