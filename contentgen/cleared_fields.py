@@ -10,7 +10,7 @@ names each such field.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,16 @@ from sqlalchemy.orm import Session
 
 from contentgen.campaigns import CampaignFile
 from contentgen.i18n import N_, Message
-from contentgen.models import Brand, Campaign
+from contentgen.models import Batch, Brand, Campaign
 
 
 @dataclass(frozen=True)
 class ClearedFields:
     """Fields of a stored brand or campaign that an import clears or resets to a default."""
 
-    path: str
+    # The campaign file; None for warnings read back from a batch, which stores no path
+    # (an uploaded file has only a temporary one).
+    path: str | None
     # "brand" or "campaign".
     kind: str
     key: str
@@ -40,7 +42,26 @@ class ClearedFields:
         return str(self.text)
 
     def __str__(self) -> str:
-        return f'{self.path}: {self.kind} "{self.key}": {self.message}'
+        warning = f'{self.kind} "{self.key}": {self.message}'
+        return warning if self.path is None else f"{self.path}: {warning}"
+
+
+def to_stored(warnings: Iterable[ClearedFields]) -> list[dict[str, Any]]:
+    """Convert warnings into the JSON list that ``Batch.import_warnings`` stores: one
+    ``{"kind", "key", "message"}`` object each, with the message as ``Message.to_data``
+    writes it, so that pages can show it in the reader's language."""
+    return [
+        {"kind": warning.kind, "key": warning.key, "message": warning.text.to_data()}
+        for warning in warnings
+    ]
+
+
+def batch_warnings(batch: Batch) -> list[ClearedFields]:
+    """Read the warnings that ``to_stored`` wrote into the batch. A batch with null has none."""
+    return [
+        ClearedFields(None, stored["kind"], stored["key"], Message.from_data(stored["message"]))
+        for stored in batch.import_warnings or []
+    ]
 
 
 def cleared_fields(session: Session, path: Path, parsed: CampaignFile) -> list[ClearedFields]:

@@ -40,7 +40,7 @@ from contentgen.campaigns import (
     undefined_brands,
 )
 from contentgen.chunks import run_chunk
-from contentgen.cleared_fields import ClearedFields, cleared_fields
+from contentgen.cleared_fields import ClearedFields, cleared_fields, to_stored
 from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
@@ -57,7 +57,9 @@ class Submission:
     request_count: int
     # False when the idempotency key matched a batch submitted earlier.
     created: bool
-    # Stored fields that the files' import cleared because the files leave them out.
+    # Stored fields that the files' import cleared because the files leave them out. Empty
+    # when the key matched an earlier batch, since nothing is imported then. The warnings of
+    # that batch's own import are stored with it (``Batch.import_warnings``).
     warnings: tuple[ClearedFields, ...] = ()
 
 
@@ -101,6 +103,7 @@ def submit(
                 campaigns = campaigns_by_key(session, campaign_keys)
             batch = create_batch(session, campaigns, idempotency_key, trigger)
             batch.submission_digest = digest
+            batch.import_warnings = to_stored(warnings)
             submission = Submission(batch.id, batch.request_count, created=True, warnings=tuple(warnings))
     except IntegrityError:
         # Another submit with the same idempotency key committed first.

@@ -148,12 +148,23 @@ class Message:
 
     def to_json(self) -> str:
         """Serialize the message, for storing beside its English text."""
-        return json.dumps(_plain(self), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(self.to_data(), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Message:
         """Read a message that ``to_json`` wrote."""
         return _message(json.loads(text))
+
+    def to_data(self) -> dict[str, object]:
+        """Convert the message into the JSON value that ``to_json`` writes, for a JSON column."""
+        # A message becomes {"t": template, "p": fields}, so that a text field, which is a
+        # JSON string, can never be read back as a message.
+        return {"t": self.template, "p": {name: _plain(item) for name, item in self.params.items()}}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, object]) -> Message:
+        """Read a message that ``to_data`` returned."""
+        return _message(data)
 
 
 class MessageValueError(ValueError):
@@ -174,10 +185,8 @@ def _render_value(value: object, gettext_) -> object:
 
 
 def _plain(value: object) -> object:
-    # A message becomes {"t": template, "p": fields}, so that a text field, which is a
-    # JSON string, can never be read back as a message.
     if isinstance(value, Message):
-        return {"t": value.template, "p": {name: _plain(item) for name, item in value.params.items()}}
+        return value.to_data()
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     return value

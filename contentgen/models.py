@@ -185,6 +185,11 @@ class Batch(Base):
     # When its chunks were last sent to the workers; None until then, or when no broker
     # runs them.
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Warnings about stored fields that importing the submitted files cleared because the
+    # files leave them out, as ``contentgen.cleared_fields.to_stored`` writes them. An empty
+    # list when there were none. Null for scheduled batches and for batches created before
+    # revision 0012.
+    import_warnings: Mapped[list[Any] | None] = mapped_column()
 
 
 class GenerationRequest(Base):

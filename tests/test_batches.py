@@ -9,6 +9,7 @@ from contentgen.batches import batch_progress, pending_chunks
 from contentgen.campaigns import InvalidCampaignFile
 from contentgen.channels import CHANNELS
 from contentgen.chunks import complete_finished_batches
+from contentgen.cleared_fields import batch_warnings
 from contentgen.dispatch import should_send, submit
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.models import (
@@ -222,6 +223,30 @@ def test_submit_returns_cleared_fields(synced):
     with db.session_scope() as session:
         stored = session.scalars(select(Campaign)).one()
         assert (stored.spec["goal"], stored.spec["schedule"]) == (None, None)
+
+
+def test_submit_stores_cleared_fields_with_batch(synced):
+    first = submit([campaign_file(synced, goal="Pre-orders")], idempotency_key="first")
+    second = submit([campaign_file(synced)], idempotency_key="second")
+    replay = submit([campaign_file(synced)], idempotency_key="second")
+    by_key = submit(campaign_keys=["boot-launch"])
+
+    with db.session_scope() as session:
+        stored = {batch.id: batch_warnings(batch) for batch in session.scalars(select(Batch))}
+        raw = session.get(Batch, second.batch_id).import_warnings
+    assert stored[first.batch_id] == []
+    assert [str(warning) for warning in stored[second.batch_id]] == [
+        'campaign "boot-launch": this import clears goal, which the file leaves out',
+    ]
+    assert raw == [{
+        "kind": "campaign",
+        "key": "boot-launch",
+        "message": {"t": "this import clears {fields}, which the file leaves out", "p": {"fields": "goal"}},
+    }]  # fmt: skip
+    assert stored[second.batch_id][0].text.render("zh-CN") == "文件中没有写 goal，这次导入会把它们清空"
+    # A repeated key imports nothing, so it clears nothing. The batch keeps its warnings.
+    assert (replay.batch_id, replay.warnings) == (second.batch_id, ())
+    assert stored[by_key.batch_id] == []
 
 
 def test_submit_without_templates_says_sync(database):

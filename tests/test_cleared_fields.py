@@ -2,7 +2,9 @@ import yaml
 
 from contentgen import db
 from contentgen.campaigns import import_campaign_file, load_campaign_file
-from contentgen.cleared_fields import cleared_fields
+from contentgen.cleared_fields import ClearedFields, batch_warnings, cleared_fields, to_stored
+from contentgen.i18n import N_, Message
+from contentgen.models import Batch
 
 FULL_BRAND = {
     "key": "teahouse",
@@ -101,3 +103,25 @@ def test_cleared_fields_csv_none(database):
         encoding="utf-8",
     )
     assert import_and_warn(path) == []
+
+
+def test_cleared_fields_stored_round_trip():
+    nested = Message(N_("{message} (got {value})"), {"message": Message(N_("Campaign")), "value": 3})
+    warnings = [
+        ClearedFields("/tmp/upload.yaml", "brand", "teahouse",
+                      Message(N_("this import clears {fields}, which the file leaves out"), {"fields": "banned_terms"})),
+        ClearedFields("/tmp/upload.yaml", "campaign", "spring", nested),
+    ]  # fmt: skip
+
+    read = batch_warnings(Batch(import_warnings=to_stored(warnings)))
+
+    assert [(warning.path, warning.kind, warning.key, warning.text) for warning in read] == [
+        (None, "brand", "teahouse", warnings[0].text),
+        (None, "campaign", "spring", nested),
+    ]
+    assert str(read[0]) == 'brand "teahouse": this import clears banned_terms, which the file leaves out'
+    assert read[1].text.render("zh-CN") == "营销活动（实际为 3）"
+
+
+def test_cleared_fields_null_stored_is_none():
+    assert batch_warnings(Batch(import_warnings=None)) == []

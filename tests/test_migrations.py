@@ -85,3 +85,24 @@ def test_usernames_unique_regardless_of_case(sqlite_settings):
     with pytest.raises(IntegrityError), db.session_scope() as session:
         session.add(User(username="RITA", password_hash="x", role="reviewer"))
         session.flush()
+
+
+def test_migration_0012_adds_import_warnings(sqlite_settings):
+    from sqlalchemy import text
+
+    db.upgrade("0011")
+    with db.get_engine().begin() as connection:
+        connection.execute(
+            text("INSERT INTO batches (id, trigger, status, request_count, created_at) "
+                 "VALUES (1, 'manual', 'completed', 0, '2026-01-01')")
+        )  # fmt: skip
+
+    db.upgrade("0012")
+    with db.get_engine().connect() as connection:
+        assert connection.execute(text("SELECT import_warnings FROM batches")).all() == [(None,)]
+
+    db.downgrade("0011")
+    columns = {column["name"] for column in inspect(db.get_engine()).get_columns("batches")}
+    assert "import_warnings" not in columns
+    with db.get_engine().connect() as connection:
+        assert connection.execute(text("SELECT id FROM batches")).all() == [(1,)]

@@ -18,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contentgen import db
 from contentgen.batches import batch_progress, list_batches
+from contentgen.cleared_fields import batch_warnings
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
 from contentgen.errors import InfrastructureError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import N_, Message
-from contentgen.models import ApiToken, utc_iso
+from contentgen.models import ApiToken, Batch, utc_iso
 from contentgen.review import Decision, decide, decide_many, history, selected_versions
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import (
@@ -325,32 +326,56 @@ def post_batch(
     """Validate and import the file and create one batch (201). An invalid file gets 422 with
     ``problems``: one object per error with the campaign key and field. ``warnings`` lists
     stored brands and campaigns whose fields the import cleared because the file leaves
-    them out."""
+    them out. A repeated submission with the same key returns the warnings of the batch's
+    first import. ``next_step`` says in English what happens next, and ``next_step_message``
+    says it in the caller's language."""
     result = submit_upload(file, idempotency_key)
     batch_id = result.submission.batch_id
     if not result.submission.created:
         response.status_code = 200
-    with db.session_scope() as session:
-        progress = batch_progress(session, batch_id).as_dict()
-    next_step = {
-        "sent": "the workers are generating the drafts",
-        "queued": f"no broker is configured; run the batch with: contentgen batch resume {batch_id} --wait",
-        "broker_down": f"the broker is unreachable; once it is up, run: contentgen batch resume {batch_id}",
-        "finished": "nothing is left to run: every request of the batch has finished",
-    }[result.dispatch]
     locale = request_locale(request)
-    warnings = [
+    with db.session_scope() as session:
+        progress = batch_progress(session, batch_id)
+        body = progress.as_dict()
+        warnings = _warnings_json(progress.batch, locale)
+    next_step = _next_step(result.dispatch, batch_id)
+    return {**body, "created": result.submission.created, "dispatch": result.dispatch,
+            "next_step": next_step.render("en"), "next_step_message": next_step.render(locale),
+            "warnings": warnings}  # fmt: skip
+
+
+def _next_step(dispatch: str, batch_id: int) -> Message:
+    """Return what happens next to a submitted batch, given ``UploadResult.dispatch``."""
+    if dispatch == "sent":
+        return Message(N_("the workers are generating the drafts"))
+    if dispatch == "queued":
+        command = f"contentgen batch resume {batch_id} --wait"
+        return Message(N_("no broker is configured; run the batch with: {command}"), {"command": command})
+    if dispatch == "broker_down":
+        command = f"contentgen batch resume {batch_id}"
+        return Message(N_("the broker is unreachable; once it is up, run: {command}"), {"command": command})
+    if dispatch == "finished":
+        return Message(N_("nothing is left to run: every request of the batch has finished"))
+    raise ValueError(f'dispatch "{dispatch}" is not one of: sent, queued, broker_down, finished')
+
+
+def _warnings_json(batch: Batch, locale: str) -> list[dict[str, str]]:
+    """Return the batch's stored import warnings, each in English (``detail``) and in
+    ``locale`` (``message``)."""
+    return [
         {"kind": warning.kind, "key": warning.key, "detail": warning.message, "message": warning.text.render(locale)}
-        for warning in result.submission.warnings
+        for warning in batch_warnings(batch)
     ]
-    return {**progress, "created": result.submission.created, "dispatch": result.dispatch,
-            "next_step": next_step, "warnings": warnings}  # fmt: skip
 
 
 @router.get("/batches/{batch_id}", summary="A batch's requests by state and drafts by status")
-def get_batch_status(batch_id: int, actor: Viewer) -> dict[str, Any]:
+def get_batch_status(request: Request, batch_id: int, actor: Viewer) -> dict[str, Any]:
+    """Return the batch's counts and the ``warnings`` of the import that created it, as
+    ``POST /api/v1/batches`` returned them. Batches that no import created (scheduled ones,
+    and those submitted before schema revision 0012) have none."""
     with db.session_scope() as session:
-        return batch_progress(session, batch_id).as_dict()
+        progress = batch_progress(session, batch_id)
+        return {**progress.as_dict(), "warnings": _warnings_json(progress.batch, request_locale(request))}
 
 
 # Problems that do not stop an export (a draft over its limit, an ad with too few headlines).

@@ -21,6 +21,7 @@ from contentgen import db
 from contentgen.batches import BatchProgress, batch_progress, list_batches
 from contentgen.campaigns import InvalidCampaignFile
 from contentgen.channels import CHANNELS
+from contentgen.cleared_fields import batch_warnings
 from contentgen.drafts import queue_choices
 from contentgen.errors import InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
@@ -256,13 +257,19 @@ def batch_page(
     dispatch: str | None = None,
     created: int | None = None,
 ) -> Response:
+    locale = request_locale(request)
     with db.session_scope() as session:
         batch = batch_progress(session, batch_id)
         progress = batch.as_dict()
         run_hint = _run_hint(batch)
         choices = queue_choices(session, batch_id)
+        import_warnings = [
+            {"kind": warning.kind, "key": warning.key, "message": warning.text.render(locale)}
+            for warning in batch_warnings(batch.batch)
+        ]
     context = {
         "batch": progress,
+        "import_warnings": import_warnings,
         "run_hint": run_hint,
         "statuses": list(DraftStatus),
         "dispatch": dispatch if dispatch in ("sent", "queued", "broker_down", "finished") else None,

@@ -7,7 +7,8 @@ from sqlalchemy.exc import ProgrammingError
 from contentgen import db
 from contentgen.channels import CHANNELS
 from contentgen.dispatch import run_inline
-from contentgen.models import Draft, DraftStatus
+from contentgen.models import Batch, Draft, DraftStatus
+from contentgen.web.api import _next_step
 from contentgen.web.app import UNAVAILABLE_MESSAGE
 
 from ..seeding import draft_ids, seed_batch, write_campaign_file
@@ -299,6 +300,7 @@ def test_api_replay_finished_batch(api, tmp_path):
     assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
     assert again.json()["dispatch"] == "finished"
     assert again.json()["next_step"] == "nothing is left to run: every request of the batch has finished"
+    assert again.json()["next_step_message"] == again.json()["next_step"]
 
 
 def test_api_idempotency_key_with_other_file_is_422(api, tmp_path):
@@ -689,6 +691,71 @@ def test_api_submit_warns_about_cleared_fields(api, tmp_path):
     assert "clears voice" in warning["detail"]
     assert "voice" in warning["message"]
     assert warning["message"] != warning["detail"]
+
+
+def test_api_stored_warnings_on_get_and_replay(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="plain").read_text()
+    without_voice = content.replace("  voice: Plain words.\n", "").encode()
+    first = api("marketer").post("/api/v1/batches", files={"file": ("plain.yaml", without_voice)},
+                                 data={"idempotency_key": "no-voice"})  # fmt: skip
+    expected = {
+        "kind": "brand",
+        "key": "trailpeak",
+        "detail": "this import clears voice, which the file leaves out",
+        "message": "this import clears voice, which the file leaves out",
+    }
+
+    status = api("reviewer").get(f"/api/v1/batches/{first.json()['id']}")
+    chinese = api("reviewer").get(f"/api/v1/batches/{first.json()['id']}", headers={"Accept-Language": "zh-CN"})
+    again = api("marketer").post("/api/v1/batches", files={"file": ("plain.yaml", without_voice)},
+                                 data={"idempotency_key": "no-voice"})  # fmt: skip
+
+    assert first.status_code == 201, first.text
+    assert first.json()["warnings"] == [expected]
+    assert status.json()["warnings"] == [expected]
+    assert chinese.json()["warnings"] == [{**expected, "message": "文件中没有写 voice，这次导入会把它们清空"}]
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    assert again.json()["warnings"] == [expected]
+
+
+def test_api_batch_without_import_has_no_warnings(api, seeded):
+    with db.session_scope() as session:
+        session.get(Batch, seeded.batch_id).import_warnings = None
+    response = api("reviewer").get(f"/api/v1/batches/{seeded.batch_id}")
+    assert response.status_code == 200
+    assert response.json()["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("dispatch", "english", "chinese"),
+    [
+        ("sent", "the workers are generating the drafts", "工作进程正在生成草稿"),
+        ("queued", "no broker is configured; run the batch with: contentgen batch resume 7 --wait",
+         "未配置消息代理；请用以下命令运行批次：contentgen batch resume 7 --wait"),
+        ("broker_down", "the broker is unreachable; once it is up, run: contentgen batch resume 7",
+         "无法连接消息代理；代理可以连接后，请运行：contentgen batch resume 7"),
+        ("finished", "nothing is left to run: every request of the batch has finished",
+         "没有需要运行的内容：批次中的每个请求都已结束"),
+    ],
+    ids=["sent", "queued", "broker-down", "finished"],
+)  # fmt: skip
+def test_api_next_step_per_dispatch(dispatch, english, chinese):
+    assert _next_step(dispatch, 7).render("en") == english
+    assert _next_step(dispatch, 7).render("zh-CN") == chinese
+
+
+def test_api_next_step_in_callers_language(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 201, response.text
+    assert response.json()["next_step"] == (
+        "no broker is configured; run the batch with: contentgen batch resume 2 --wait"
+    )
+    assert response.json()["next_step_message"] == (
+        "未配置消息代理；请用以下命令运行批次：contentgen batch resume 2 --wait"
+    )
 
 
 @pytest.mark.parametrize(

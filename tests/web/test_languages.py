@@ -11,7 +11,7 @@ from contentgen.models import Draft
 
 from ..seeding import draft_ids
 from .conftest import snapshot
-from .test_pages import alert_of
+from .test_pages import alert_of, import_warnings_of, upload_without_banned_terms
 
 CHINESE = {"Accept-Language": "zh-CN"}
 
@@ -282,3 +282,21 @@ def test_languages_queue_shows_names(reviewer, seeded):
     page = unescape(client.get("/queue?channel=email_subject", headers=CHINESE).text)
     assert "<bdi>Ridgeline launch</bdi> / <bdi>Hikers</bdi> / 邮件主题 / v1" in page
     assert 'title="ridgeline / hikers / email_subject"' in page
+
+
+def test_languages_cleared_fields_on_batch_page(client_for, tmp_path):
+    marketer, token = client_for("marketer")
+    reviewer, reviewer_token = client_for("reviewer")
+    reviewer.post("/settings", data={"csrf_token": reviewer_token, "locale": "zh-CN"})
+
+    response = upload_without_banned_terms(marketer, token, tmp_path, headers=CHINESE)
+
+    assert import_warnings_of(response.text) == [("品牌 trailpeak", "文件中没有写 banned_terms，这次导入会把它们清空")]
+    assert "<h2>导入清空的已存字段</h2>" in response.text
+    # Each reader sees the stored warning in their own language.
+    page = reviewer.get("/batches/3", headers={"Accept-Language": "en"})
+    assert import_warnings_of(page.text) == import_warnings_of(response.text)
+    english = marketer.get("/batches/3", headers={"Accept-Language": "en"})
+    assert import_warnings_of(english.text) == [
+        ("Brand trailpeak", "this import clears banned_terms, which the file leaves out"),
+    ]

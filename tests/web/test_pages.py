@@ -587,6 +587,47 @@ def test_pages_upload_without_broker_says_how_to_run(client_for, tmp_path):
     assert "contentgen batch resume 2 --wait" in response.text
 
 
+def import_warnings_of(html: str) -> list[tuple[str, str]]:
+    """Return the (brand or campaign, warning) rows of a batch page's import warnings, as
+    text without tags."""
+    section = re.search(r'<section class="warning" id="import-warnings">.*?</section>', html, re.DOTALL)
+    assert section, "the page shows no import warnings"
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td></tr>", section.group(0))
+    return [tuple(unescape(re.sub(r"<[^>]+>", "", cell)) for cell in row) for row in rows]
+
+
+def upload_without_banned_terms(client: TestClient, token: str, tmp_path, headers=None):
+    """Upload a file that gives the brand "trailpeak" banned terms, then one that leaves
+    them out, and return the response to the second upload, after its redirect."""
+    path = write_campaign_file(tmp_path, key="fresh")
+    data = yaml.safe_load(path.read_text())
+    data["brands"][0]["banned_terms"] = ["cheap"]
+    with_terms = yaml.safe_dump(data).encode()
+    first = client.post("/batches", data={"csrf_token": token},
+                        files={"file": ("fresh.yaml", with_terms, "application/x-yaml")})  # fmt: skip
+    assert first.status_code == 200
+    assert "import-warnings" not in first.text
+    return client.post("/batches", data={"csrf_token": token}, headers=headers,
+                       files={"file": ("fresh.yaml", path.read_bytes(), "application/x-yaml")})  # fmt: skip
+
+
+def test_pages_upload_shows_cleared_fields(client_for, tmp_path):
+    client, token = client_for("marketer")
+
+    response = upload_without_banned_terms(client, token, tmp_path)
+
+    assert response.status_code == 200
+    assert str(response.url).endswith("/batches/3?dispatch=queued&created=1")
+    assert import_warnings_of(response.text) == [
+        ("Brand trailpeak", "this import clears banned_terms, which the file leaves out"),
+    ]
+    assert "<code><bdi>trailpeak</bdi></code>" in response.text
+    # The warning is stored with the batch, so the page shows it on every later visit.
+    later = client.get("/batches/3")
+    assert import_warnings_of(later.text) == import_warnings_of(response.text)
+    assert "import-warnings" not in client.get("/batches/2").text
+
+
 def test_pages_unknown_export_format_is_422(client_for, seeded):
     client, _ = client_for("marketer")
     response = client.get(f"/batches/{seeded.batch_id}/export?format=xlsx")
