@@ -80,7 +80,9 @@ def test_batch_runs_on_celery_worker_with_real_model(service_env, start_worker, 
 
 
 def test_submit_with_broker_down_then_resume(service_env, start_worker, tmp_path):
-    down = {**service_env, "CONTENTGEN_BROKER_URL": "redis://127.0.0.1:1/0"}
+    # The null generator: the model's own path is the first test's.
+    null = {**service_env, "CONTENTGEN_GENERATOR": "null"}
+    down = {**null, "CONTENTGEN_BROKER_URL": "redis://127.0.0.1:1/0"}
     failed = run_cli(down, "batch", "submit", str(small_campaign(tmp_path)))
 
     assert failed.returncode == 1
@@ -91,8 +93,8 @@ def test_submit_with_broker_down_then_resume(service_env, start_worker, tmp_path
         )
     assert pending == 8
 
-    worker = start_worker()
-    resumed = run_cli(service_env, "batch", "resume", "1", "--wait")
+    worker = start_worker(CONTENTGEN_GENERATOR="null")
+    resumed = run_cli(null, "batch", "resume", "1", "--wait")
     assert resumed.returncode == 0, resumed.stderr + worker.output()
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Draft)) == 8

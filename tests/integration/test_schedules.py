@@ -129,6 +129,11 @@ def test_two_beats_one_batch_per_slot(service_env, start_worker, start_beat, tmp
         channels=("google_ads_headline",),
         variants=1,
     )
+    # Started two minutes ago, so the slot at the last whole minute is due at once and both
+    # beats ask for it straight away.
+    with db.session_scope() as session:
+        campaign = session.scalars(select(Campaign).where(Campaign.key == "every-minute")).one()
+        campaign.schedule_since = datetime.now(UTC) - timedelta(minutes=2)
     # The dispatcher worker consumes only the schedule queue, so it must not load a model:
     # with a model path that does not exist, loading one would fail in its start-up.
     dispatcher = start_worker(
@@ -139,7 +144,7 @@ def test_two_beats_one_batch_per_slot(service_env, start_worker, start_beat, tmp
     for beat in beats:
         beat.wait_sending()
 
-    # The first slot is the next whole minute; its batch has one request.
+    # The slot's batch has one request.
     deadline = time.monotonic() + 150
     finished = []
     while not finished and time.monotonic() < deadline:
