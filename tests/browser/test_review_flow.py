@@ -279,3 +279,56 @@ def test_browser_a_key_over_limit(review_batch, server, page):
     assert page.locator("#approve-blocked").is_visible()
     assert page.evaluate("document.activeElement.id") == "edit-text"
     assert draft_row(headline).status == DraftStatus.PENDING_REVIEW
+
+
+def test_browser_typed_text_survives_login(review_batch, server, page):
+    batch_id, _ = review_batch
+    headline = draft_ids(batch_id, "google_ads_headline")[0]
+    log_in(page, server.url, "rita")
+    page.goto(f"{server.url}/drafts/{headline}?batch_id={batch_id}")
+    page.fill("#edit-text", "Boots for every trail")
+    page.fill("#reject-reason", "unused reason")
+
+    # The login expires while the reviewer types, so the save goes to the login page.
+    page.context.clear_cookies()
+    with page.expect_navigation():
+        page.click("#edit-form button[type=submit]")
+    assert "/login?" in page.url
+    assert draft_row(headline).status == DraftStatus.PENDING_REVIEW
+    page.fill("input[name=username]", "rita")
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("form[action='/login'] button[type=submit]")
+
+    assert f"/drafts/{headline}?batch_id={batch_id}" in page.url
+    assert page.input_value("#edit-text") == "Boots for every trail"
+    assert page.input_value("#reject-reason") == "unused reason"
+    assert page.locator("#restored-text").is_visible()
+    with page.expect_navigation():
+        page.click("#edit-form button[type=submit]")
+    saved = draft_row(headline)
+    assert (saved.status, saved.text) == (DraftStatus.APPROVED, "Boots for every trail")
+
+    # The decision raised the draft's version, so the saved text is not restored.
+    page.goto(f"{server.url}/drafts/{headline}")
+    assert page.input_value("#edit-text") == "Boots for every trail"
+    assert page.input_value("#reject-reason") == ""
+    assert page.locator("#restored-text").is_hidden()
+
+
+def test_browser_discard_restored_text(review_batch, server, page):
+    batch_id, _ = review_batch
+    headline = draft_ids(batch_id, "google_ads_headline")[0]
+    original = draft_row(headline).text
+    log_in(page, server.url, "rita")
+    page.goto(f"{server.url}/drafts/{headline}")
+    page.fill("#edit-text", "Typed and left")
+    page.reload()
+    assert page.input_value("#edit-text") == "Typed and left"
+
+    page.click("#discard-restored")
+
+    assert page.input_value("#edit-text") == original
+    assert page.locator("#restored-text").is_hidden()
+    page.reload()
+    assert page.input_value("#edit-text") == original

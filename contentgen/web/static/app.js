@@ -48,6 +48,54 @@ function draftShortcuts(event) {
   }
 }
 
+// Draft page: save what the reviewer types into the decision forms in sessionStorage, under
+// the draft's id and version, and restore it when the same version opens again. A save made
+// after the login expired goes through the login page and would come back to empty forms.
+function keepTypedText() {
+  const section = document.getElementById("decision");
+  if (!section) return;
+  const prefix = `contentgen.draft.${section.dataset.draft}.`;
+  const current = `${prefix}${section.dataset.version}.`;
+  const key = (field) => `${current}${field.form.id}.${field.name}`;
+  const fields = Array.from(section.querySelectorAll("form textarea, form input[name=note]"));
+
+  let storage;
+  try {
+    storage = window.sessionStorage;
+    // Every decision raises the version, so text saved for an older version is stale.
+    for (let index = storage.length - 1; index >= 0; index -= 1) {
+      const name = storage.key(index);
+      if (name.startsWith(prefix) && !name.startsWith(current)) storage.removeItem(name);
+    }
+  } catch (error) {
+    return;  // The browser does not allow storage for this site.
+  }
+
+  let restored = false;
+  for (const field of fields) {
+    const saved = storage.getItem(key(field));
+    if (saved !== null && saved !== field.value) {
+      field.value = saved;
+      restored = true;
+    }
+    field.addEventListener("input", () => {
+      if (field.value === field.defaultValue) storage.removeItem(key(field));
+      else storage.setItem(key(field), field.value);
+    });
+  }
+
+  const notice = document.getElementById("restored-text");
+  if (!restored || !notice) return;
+  notice.hidden = false;
+  document.getElementById("discard-restored").addEventListener("click", () => {
+    for (const field of fields) {
+      field.value = field.defaultValue;
+      storage.removeItem(key(field));
+    }
+    notice.hidden = true;
+  });
+}
+
 // Queue page: j/k move the focused row, x selects it, o or Enter opens it.
 function queueShortcuts(event) {
   if (event.ctrlKey || event.metaKey || event.altKey || typingIn(event.target)) return;
@@ -152,7 +200,10 @@ function localTimes() {
 document.addEventListener("DOMContentLoaded", () => {
   localTimes();
   const page = document.body.dataset.page;
-  if (page === "draft") document.addEventListener("keydown", draftShortcuts);
+  if (page === "draft") {
+    document.addEventListener("keydown", draftShortcuts);
+    keepTypedText();
+  }
   if (page === "queue") {
     document.addEventListener("keydown", queueShortcuts);
     selectAll();
