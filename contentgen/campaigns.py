@@ -943,12 +943,10 @@ def _yaml_error(path: Path, error: yaml.YAMLError) -> InvalidInput:
     )
 
 
-CSV_COLUMNS = {
-    "key", "brand", "product_name", "product_description", "features", "price", "url",
-    "segments", "channels", "variants", "locale",
-}  # fmt: skip
+CSV_COLUMNS = {"key", "brand", "product_name", "product_description", "segments", "channels", "locale"}
 CSV_OPTIONAL_COLUMNS = {
-    "name", "goal", "call_to_action", "offer", "temperature", "top_p", "max_new_tokens", "seed",
+    "features", "price", "url", "variants", "name", "goal", "call_to_action", "offer",
+    "temperature", "top_p", "max_new_tokens", "seed",
 }  # fmt: skip
 
 
@@ -1446,6 +1444,10 @@ def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> 
 
 # Optional CSV columns and where their values live in a campaign's spec.
 CSV_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "features": ("product", "features"),
+    "price": ("product", "price"),
+    "url": ("product", "url"),
+    "variants": ("variants",),
     "name": ("name",),
     "goal": ("goal",),
     "call_to_action": ("call_to_action",),

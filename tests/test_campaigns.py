@@ -467,7 +467,8 @@ def test_load_csv_missing_columns_only_named(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text("key,brand\n")
     message = problems_of(path)
-    assert 'has the wrong columns: missing "channels", "features", "locale", "price"' in message
+    assert ('has the wrong columns: missing "channels", "locale", "product_description", '
+            '"product_name", "segments".') in message
     assert "unknown" not in message
 
 
@@ -633,6 +634,37 @@ def test_import_csv_empty_optional_column_clears_field(database, tmp_path):
     second = import_csv(tmp_path, CSV_HEADER + ",goal\n"
                         "boot-launch,trailpeak,Ridgeline GTX,,,,,Weekend hikers,sms,1,en-US,\n")  # fmt: skip
     assert second.spec["goal"] is None
+
+
+MINIMAL_CSV_HEADER = "key,brand,product_name,product_description,segments,channels,locale"
+
+
+def test_load_csv_required_columns_only(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(MINIMAL_CSV_HEADER + "\nboot-launch,trailpeak,Ridgeline GTX,A boot.,老客户,sms,zh-CN\n",
+                    encoding="utf-8")  # fmt: skip
+
+    (loaded,) = load_campaign_file(path).campaigns
+
+    assert loaded.variants == 1
+    assert loaded.product.features == []
+    assert (loaded.product.price, loaded.product.url) == (None, None)
+    assert loaded.locale == "zh-CN"
+
+
+def test_import_csv_without_product_columns_keeps_them(database, tmp_path):
+    product = {"name": "Ridgeline GTX", "description": "A boot.", "features": ["Grippy outsole"],
+               "price": "$129", "url": "https://example.com/ridgeline"}  # fmt: skip
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign(product=product, variants=3)]})
+
+    second = import_csv(tmp_path, MINIMAL_CSV_HEADER + "\n"
+                        "boot-launch,trailpeak,Ridgeline GTX,A lighter boot.,Weekend hikers,sms,en-US\n")  # fmt: skip
+
+    assert second.spec["product"]["description"] == "A lighter boot."
+    assert second.spec["product"]["features"] == ["Grippy outsole"]
+    assert second.spec["product"]["price"] == "$129"
+    assert second.spec["product"]["url"] == "https://example.com/ridgeline"
+    assert second.spec["variants"] == 3
 
 
 def test_import_unknown_brand_writes_nothing(database, tmp_path):
