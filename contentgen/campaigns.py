@@ -8,14 +8,13 @@ file is valid, and every error names the file, the campaign key and the field.
 from __future__ import annotations
 
 import csv
-import difflib
 import hashlib
 import json
 import logging
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import islice
@@ -44,7 +43,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from contentgen.channels import CHANNELS, validate_channel_limits
+from contentgen._names import closest
+from contentgen.channels import CHANNELS, unknown_channel, validate_channel_limits
 from contentgen.checks import control_character
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.i18n import N_, Message, MessageValueError
@@ -263,6 +263,13 @@ class ScheduleSpec(_Spec):
     def _valid_cron(cls, value: str) -> str:
         if value.startswith("@"):
             if value.lower() not in CRON_NICKNAMES:
+                close = closest(value, CRON_NICKNAMES)
+                if close:
+                    raise MessageValueError(
+                        N_('"{value}" is not a schedule that contentgen can run; did you mean {close}?'),
+                        value=value,
+                        close=close,
+                    )
                 raise MessageValueError(
                     N_('"{value}" is not a schedule that contentgen can run; use one of {nicknames}, or '
                        'five fields: minute hour day-of-month month day-of-week, e.g. "30 2 * * *"'),
@@ -347,12 +354,7 @@ class CampaignSpec(_Spec):
     @field_validator("channels")
     @classmethod
     def _known_channels(cls, channels: list[str]) -> list[str]:
-        problems = [
-            Message(N_('"{channel}" is not a known channel; use one of: {channels}'),
-                    {"channel": channel, "channels": ", ".join(CHANNELS)})
-            for channel in dict.fromkeys(channels)
-            if channel not in CHANNELS
-        ]  # fmt: skip
+        problems = [unknown_channel(channel) for channel in dict.fromkeys(channels) if channel not in CHANNELS]
         repeated = sorted(channel for channel, count in Counter(channels).items() if count > 1)
         if repeated:
             problems.append(Message(N_("{channels} listed more than once; list each channel once"),
@@ -1094,7 +1096,7 @@ def _check_header(path: Path, header: list[str], columns: list[int]) -> None:
         wrong = [Message(N_("missing {columns}"), {"columns": ", ".join(map(_quoted_column, missing))})] if missing else []
         wrong += [Message(N_("unknown {columns}"), {"columns": ", ".join(map(_quoted_column, unknown))})] if unknown else []
         for column in unknown:
-            close = _closest(column, sorted(CSV_COLUMNS | CSV_OPTIONAL_COLUMNS))
+            close = closest(column, sorted(CSV_COLUMNS | CSV_OPTIONAL_COLUMNS))
             if close is not None:
                 wrong.append(Message(N_("{column} is probably {known}"),
                                      {"column": _quoted_column(column), "known": _quoted_column(close)}))  # fmt: skip
@@ -1309,7 +1311,7 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         return Message(N_("is empty; give at least one"))
     if kind == "extra_forbidden":
         location = detail["loc"]
-        close = _closest(str(location[-1]), _field_names(location[:-1]))
+        close = closest(str(location[-1]), _field_names(location[:-1]))
         if close is not None:
             return Message(N_("is not a known field; did you mean {field}?"), {"field": close})
 
@@ -1348,14 +1350,6 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
         if model is not None:
             return model
     return None
-
-
-def _closest(name: str, known: Iterable[str]) -> str | None:
-    """Return the known name closest to a misspelt one, or None when none is close."""
-    # A ratio of 0.7 takes typos (varients, chanels, prodcut: 0.86 and more) and leaves
-    # unrelated names (colour and locale: 0.33).
-    close = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.7)
-    return close[0] if close else None
 
 
 def _bound(value: Any) -> str:

@@ -35,6 +35,7 @@ from functools import lru_cache
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
 
+from contentgen._names import closest
 from contentgen.counting import GSM_7, Counting, count_length, sms_encoding
 from contentgen.i18n import N_, Message, MessageValueError
 
@@ -285,11 +286,19 @@ def validate_channel_limits(limits: Mapping[str, int]) -> None:
         raise MessageValueError("{items}", items=problems)
 
 
+def unknown_channel(name: str) -> Message:
+    """Return the message for a channel name that no channel has, with the closest name."""
+    close = closest(name, CHANNELS)
+    if close:
+        return Message(N_('"{name}" is not a known channel; did you mean {close}?'), {"name": name, "close": close})
+    return Message(N_('"{name}" is not a known channel; use one of: {channels}'),
+                   {"name": name, "channels": ", ".join(CHANNELS)})  # fmt: skip
+
+
 def _limit_problem(key: str, value: int) -> Message | None:
     channel = CHANNELS.get(key)
     if channel is None:
-        return Message(N_('"{key}" is not a known channel; use one of: {channels}'),
-                       {"key": key, "channels": ", ".join(CHANNELS)})  # fmt: skip
+        return unknown_channel(key)
     if channel.counting is Counting.SMS:
         return Message(
             N_('the limit of "{key}" is one SMS segment ({gsm} in GSM-7, {ucs} in UCS-2) and '

@@ -103,6 +103,13 @@ def test_load_unknown_channel_names_campaign_field_value(tmp_path):
     assert "google_ads_headline" in message
 
 
+def test_load_misspelt_channel_suggests_closest(tmp_path):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(channels=["google_ad_headline"])]})
+    message = problems_of(path)
+    assert '"google_ad_headline" is not a known channel; did you mean google_ads_headline?' in message
+    assert "google_ads_description" not in message
+
+
 def test_load_negative_variants_rejected(tmp_path):
     path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(variants=-1)]})
     message = problems_of(path)
@@ -334,9 +341,10 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
                             'day-of-week, e.g. "30 2 * * *", or is one of @yearly, @annually, @monthly, @weekly, '
                             "@daily, @midnight, @hourly"),
         ({"cron": "@reboot"}, '"@reboot" is not a schedule that contentgen can run; use one of @yearly, @annually, '),
+        ({"cron": "@dayly"}, '"@dayly" is not a schedule that contentgen can run; did you mean @daily?'),
     ],
     ids=["cron", "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder", "one-field",
-         "reboot"],
+         "reboot", "misspelt-nickname"],
 )  # fmt: skip
 def test_load_invalid_schedule_rejected(tmp_path, schedule, expected):
     data = {"brands": [brand()], "campaigns": [campaign(schedule=schedule)]}
@@ -898,11 +906,12 @@ def test_import_stores_brand_rule_fields(database, tmp_path):
     [
         ("disabled_rule_packs", ["zh-ad-law"], '"zh-ad-law" is not a known rule pack'),
         ("channel_limits", {"tiktok": 20}, '"tiktok" is not a known channel'),
+        ("channel_limits", {"emial_subject": 20}, '"emial_subject" is not a known channel; did you mean email_subject?'),
         ("channel_limits", {"google_ads_headline": 40}, "can only be lowered from the platform's 30"),
         ("channel_limits", {"sms": 100}, "cannot be overridden"),
         ("channel_limits", {"email_subject": 0}, "must be at least 1"),
     ],
-    ids=["unknown-pack", "unknown-channel", "raise-platform-limit", "sms", "zero"],
+    ids=["unknown-pack", "unknown-channel", "misspelt-channel", "raise-platform-limit", "sms", "zero"],
 )
 def test_load_invalid_brand_rules(tmp_path, field, value, message):
     data = {"brands": [{**brand(), field: value}], "campaigns": [campaign()]}
