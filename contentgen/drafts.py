@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from math import ceil
 from typing import Any, NoReturn
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from contentgen._limits import measure
@@ -177,8 +177,14 @@ def _require_one_of(field: str, value: str, allowed: tuple[str, ...]) -> None:
         )
 
 
-def _joined(query):
-    return query.join(Draft.request).join(GenerationRequest.campaign)
+def _select(draft_filter: DraftFilter, *columns: Any) -> Select:
+    """Select ``columns`` from the drafts, joined with their requests and campaigns only when
+    the filter or the sort order reads those: on a large batch the join costs more than the
+    rest of the query."""
+    query = select(*columns)
+    if draft_filter.campaign or draft_filter.channel or draft_filter.segment or draft_filter.sort == "campaign":
+        query = query.join(Draft.request).join(GenerationRequest.campaign)
+    return query
 
 
 @dataclass(frozen=True)
@@ -217,7 +223,7 @@ def queue_page(
             return QueuePage([], total, page, pages, digest)
         page = pages
     query = (
-        _joined(select(Draft))
+        _select(draft_filter, Draft)
         .options(
             joinedload(Draft.request).joinedload(GenerationRequest.campaign).joinedload(Campaign.brand),
             selectinload(Draft.checks),
@@ -238,7 +244,7 @@ def matching_versions(session: Session, draft_filter: DraftFilter) -> dict[int, 
         NotFound: if the filter names a batch, campaign or segment that does not exist.
     """
     _check_filter_names(session, draft_filter)
-    query = _joined(select(Draft.id, Draft.version)).where(*draft_filter.conditions())
+    query = _select(draft_filter, Draft.id, Draft.version).where(*draft_filter.conditions())
     return {draft_id: version for draft_id, version in session.execute(query)}
 
 
@@ -306,7 +312,7 @@ def _check_segment(session: Session, segment: str, campaign: str | None) -> None
 
 
 def _count(session: Session, draft_filter: DraftFilter) -> int:
-    query = _joined(select(func.count(Draft.id))).where(*draft_filter.conditions())
+    query = _select(draft_filter, func.count(Draft.id)).where(*draft_filter.conditions())
     return session.scalar(query) or 0
 
 
@@ -315,7 +321,7 @@ def matching_ids(session: Session, draft_filter: DraftFilter, include: int | Non
     condition = and_(True, *draft_filter.conditions())
     if include is not None:
         condition = or_(condition, Draft.id == include)
-    query = _joined(select(Draft.id)).where(condition).order_by(*draft_filter.order_by())
+    query = _select(draft_filter, Draft.id).where(condition).order_by(*draft_filter.order_by())
     return list(session.scalars(query))
 
 
@@ -359,7 +365,12 @@ def check_names(session: Session) -> list[str]:
 
 def queue_choices(session: Session, batch_id: int | None = None) -> dict[str, list[str]]:
     """Return the campaigns and segments that drafts exist for, to fill the queue's filters."""
-    query = _joined(select(Campaign.key, GenerationRequest.segment)).distinct()
+    query = (
+        select(Campaign.key, GenerationRequest.segment)
+        .join(Draft.request)
+        .join(GenerationRequest.campaign)
+        .distinct()
+    )
     if batch_id is not None:
         query = query.where(Draft.batch_id == batch_id)
     rows = session.execute(query).all()
