@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import event, func, inspect, select, text, update
+from sqlalchemy import event, func, select, update
 
 from contentgen import db
 from contentgen.batches import RequestGroup, batch_progress, pending_chunks, request_groups
@@ -23,7 +23,7 @@ from contentgen.models import (
 )
 from contentgen.templates import sync_templates
 
-from .conftest import apply_settings
+from .conftest import all_rows, apply_settings
 
 
 def campaign_file(folder: Path, **changes) -> Path:
@@ -273,16 +273,6 @@ def test_submit_render_error_writes_nothing(synced, tmp_path):
     assert "line 1" in str(raised.value)
     assert count_rows(Batch) == 0
     assert count_rows(GenerationRequest) == 0
-
-
-def all_rows() -> dict[str, list[tuple]]:
-    """Return every row of every table, the schema's version included."""
-    with db.session_scope() as session:
-        names = inspect(session.get_bind()).get_table_names()
-        return {
-            name: sorted((tuple(row) for row in session.execute(text(f'SELECT * FROM "{name}"'))), key=repr)
-            for name in names
-        }
 
 
 def sync_headline_template(folder: Path, text: str) -> None:
