@@ -118,11 +118,13 @@ class SubmissionPlan:
 
 
 class _DryRunDone(Exception):
-    """Raised to roll back a dry run's transaction, with the plan it found."""
+    """Raised to roll back a dry run's transaction, with the plan it found and the id of the
+    batch it created there (None when the idempotency key matched an earlier batch)."""
 
-    def __init__(self, plan: SubmissionPlan) -> None:
+    def __init__(self, plan: SubmissionPlan, batch_id: int | None = None) -> None:
         super().__init__("dry run")
         self.plan = plan
+        self.batch_id = batch_id
 
 
 def dry_run_submit(
@@ -154,12 +156,12 @@ def dry_run_submit(
                 session, parsed_files, campaign_keys, None, Trigger.MANUAL
             )
             groups = tuple(request_groups(session, batch.id))
-            raise _DryRunDone(SubmissionPlan(batch.request_count, groups, tuple(warnings)))
+            raise _DryRunDone(SubmissionPlan(batch.request_count, groups, tuple(warnings)), batch.id)
     except _DryRunDone as done:
-        # create_batch has logged "batch N created" by now; this line records the rollback.
-        logger.info(
-            "dry run: rolled back the import and the batch of %d requests", done.plan.request_count
-        )
+        if done.batch_id is not None:
+            # create_batch has logged "batch N created" by now; this line records the rollback.
+            logger.info("dry run: rolled back batch %d with %d requests and the import",
+                        done.batch_id, done.plan.request_count)  # fmt: skip
         return done.plan
 
 
