@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -612,6 +613,32 @@ def campaign_keys_of(session: Session, batch_id: int, status: RequestStatus) -> 
             .order_by(Campaign.key)
         )
     )
+
+
+@dataclass(frozen=True)
+class RequestGroup:
+    """A batch's requests of one campaign and channel that share ``max_new_tokens``."""
+
+    campaign: str
+    channel: str
+    max_new_tokens: int
+    requests: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def request_groups(session: Session, batch_id: int) -> list[RequestGroup]:
+    """Count a batch's requests by campaign, channel and ``max_new_tokens``, in the order
+    the batch created them."""
+    rows = session.execute(
+        select(Campaign.key, GenerationRequest.channel, GenerationRequest.params)
+        .join(Campaign, Campaign.id == GenerationRequest.campaign_id)
+        .where(GenerationRequest.batch_id == batch_id)
+        .order_by(GenerationRequest.id)
+    )
+    counts = Counter((key, channel, params["max_new_tokens"]) for key, channel, params in rows)
+    return [RequestGroup(*group, requests=count) for group, count in counts.items()]
 
 
 def reset_failed(session: Session, batch_id: int) -> int:

@@ -42,6 +42,8 @@ from contentgen.cli_schedules import schedules_app
 from contentgen.cli_tables import plural, print_table, utc_cell
 from contentgen.counting import Counting
 from contentgen.dispatch import (
+    SubmissionPlan,
+    dry_run_submit,
     import_files,
     read_progress,
     resume,
@@ -349,13 +351,33 @@ def batch_submit(
         ),
     ] = None,
     timeout: TimeoutOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Validate the files, import them and render every prompt in a transaction "
+            "that is rolled back, then print the requests the batch would have. Writes "
+            "nothing and contacts no broker.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create a batch (one request per campaign x segment x channel x variant).
 
     With a broker the workers run it; without one, --wait runs it in this process.
+    --dry-run prints the requests the batch would have and writes nothing.
     """
+    if dry_run and wait:
+        raise InvalidInput(
+            "--wait and --dry-run cannot be combined, because a dry run creates no batch to "
+            "wait for; leave one of them out"
+        )
     _check_timeout(timeout, wait)
+    if dry_run:
+        plan = dry_run_submit(files or [], campaign or [], idempotency_key)
+        _print_warnings(plan.warnings)
+        _print_plan(plan, idempotency_key, as_json)
+        return
     _load_generator_if_inline(wait)
     submission = submit(files or [], campaign or [], idempotency_key)
     _print_warnings(submission.warnings)
@@ -375,6 +397,42 @@ def batch_submit(
     if as_json:
         _print_json({"created": submission.created, **(progress or read_progress(submission.batch_id)).as_dict()})
     _exit_if_requests_failed(progress)
+
+
+def _print_plan(plan: SubmissionPlan, idempotency_key: str | None, as_json: bool) -> None:
+    if as_json:
+        _print_json(_plan_json(plan))
+        return
+
+    requests = plural(plan.request_count, "request")
+    if plan.matched_batch_id is None:
+        console.print(f"This dry run wrote nothing. Submitting would create a batch with {requests}:")
+    else:
+        console.print(
+            f'This dry run wrote nothing. Idempotency key "{idempotency_key}" already made batch '
+            f"{plan.matched_batch_id} from the same content, so submitting would return that batch "
+            f"({requests}) and create nothing. Its requests:",
+            markup=False,
+            highlight=False,
+        )
+    table = Table("campaign", "channel", "max new tokens", "requests")
+    for group in plan.requests:
+        table.add_row(group.campaign, group.channel, str(group.max_new_tokens), str(group.requests))
+    print_table(console, table)
+
+
+def _plan_json(plan: SubmissionPlan) -> dict[str, Any]:
+    return {
+        "dry_run": True,
+        "written": False,
+        "request_count": plan.request_count,
+        "matched_batch_id": plan.matched_batch_id,
+        "requests": [group.as_dict() for group in plan.requests],
+        "warnings": [
+            {"path": warning.path, "kind": warning.kind, "key": warning.key, "detail": warning.message}
+            for warning in plan.warnings
+        ],
+    }
 
 
 @batch_app.command("resume")

@@ -19,15 +19,18 @@ from typing import Any
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from contentgen.batches import (
     BatchProgress,
+    RequestGroup,
     batch_progress,
     campaigns_by_key,
     create_batch,
     find_batch_by_key,
     get_batch,
     pending_chunks,
+    request_groups,
     stalled_batches,
 )
 from contentgen.campaigns import (
@@ -75,33 +78,14 @@ def submit(
         InvalidInput: for an invalid idempotency key or file, unknown campaign keys or
             templates that fail to render; nothing is written then.
     """
-    if idempotency_key is not None:
-        check_idempotency_key(idempotency_key)
-    if not campaign_files and not campaign_keys:
-        raise InvalidInput("nothing to submit; pass a campaign file or --campaign KEY")
-    if campaign_files and campaign_keys:
-        raise InvalidInput("pass either campaign files or --campaign KEY, not both")
-
-    # Every file is validated before anything is written.
-    parsed_files = _load_files(campaign_files)
-    _check_same_definitions(parsed_files)
-    digest = _submission_digest(parsed_files, campaign_keys) if idempotency_key else None
-    check_schema()
+    parsed_files, digest = _check_submission(campaign_files, campaign_keys, idempotency_key)
     try:
         with session_scope() as session:
             if idempotency_key and (existing := find_batch_by_key(session, idempotency_key)):
                 return _earlier_submission(existing, idempotency_key, digest)
-            # A campaign key in several files has the same definition in each (checked
-            # above), and the batch contains it once.
-            imported: dict[str, Campaign] = {}
-            warnings: list[ClearedFields] = []
-            for path, parsed in parsed_files:
-                warnings += cleared_fields(session, path, parsed)
-                imported.update((campaign.key, campaign) for campaign in import_campaign_file(session, path, parsed))
-            campaigns = list(imported.values())
-            if campaign_keys:
-                campaigns = campaigns_by_key(session, campaign_keys)
-            batch = create_batch(session, campaigns, idempotency_key, trigger)
+            batch, warnings = _import_and_create_batch(
+                session, parsed_files, campaign_keys, idempotency_key, trigger
+            )
             batch.submission_digest = digest
             batch.import_warnings = to_stored(warnings)
             submission = Submission(batch.id, batch.request_count, created=True, warnings=tuple(warnings))
@@ -115,6 +99,119 @@ def submit(
                 raise
             return _earlier_submission(existing, idempotency_key, digest)
     return submission
+
+
+@dataclass(frozen=True)
+class SubmissionPlan:
+    """The batch that ``submit`` would create or return for the same arguments, as found
+    by a dry run."""
+
+    request_count: int
+    # The requests by campaign, channel and max_new_tokens, in the order of the batch.
+    requests: tuple[RequestGroup, ...]
+    # The stored fields that the import would clear; see ``Submission.warnings``.
+    warnings: tuple[ClearedFields, ...] = ()
+    # The batch that the idempotency key made earlier from the same content. A real submit
+    # returns that batch and creates nothing, so ``requests`` are that batch's. None when
+    # a real submit would create a new batch.
+    matched_batch_id: int | None = None
+
+
+class _DryRunDone(Exception):
+    """Raised to roll back a dry run's transaction, with the plan it found and the id of the
+    batch it created there (None when the idempotency key matched an earlier batch)."""
+
+    def __init__(self, plan: SubmissionPlan, batch_id: int | None = None) -> None:
+        super().__init__("dry run")
+        self.plan = plan
+        self.batch_id = batch_id
+
+
+def dry_run_submit(
+    campaign_files: Sequence[Path] = (),
+    campaign_keys: Sequence[str] = (),
+    idempotency_key: str | None = None,
+) -> SubmissionPlan:
+    """Check what ``submit`` would do, and write nothing.
+
+    The files are validated as ``submit`` validates them. Then their campaigns are imported
+    and the batch is created, with every prompt rendered, in a transaction that is rolled
+    back. The batch gets no idempotency key there, so the key's unique index cannot make
+    a dry run wait for, or fail on, a submission with the same key.
+
+    NOTE: on PostgreSQL the rolled-back inserts use up sequence values, so the ids of the
+    next batch, requests and new campaigns skip some numbers. No row is written.
+
+    Raises:
+        InvalidInput: for what ``submit`` raises it for, with the same message.
+    """
+    parsed_files, digest = _check_submission(campaign_files, campaign_keys, idempotency_key)
+    try:
+        with session_scope() as session:
+            if idempotency_key and (existing := find_batch_by_key(session, idempotency_key)):
+                earlier = _earlier_submission(existing, idempotency_key, digest)
+                groups = tuple(request_groups(session, earlier.batch_id))
+                raise _DryRunDone(SubmissionPlan(earlier.request_count, groups, matched_batch_id=earlier.batch_id))
+            batch, warnings = _import_and_create_batch(
+                session, parsed_files, campaign_keys, None, Trigger.MANUAL
+            )
+            groups = tuple(request_groups(session, batch.id))
+            raise _DryRunDone(SubmissionPlan(batch.request_count, groups, tuple(warnings)), batch.id)
+    except _DryRunDone as done:
+        if done.batch_id is not None:
+            # create_batch has logged "batch N created" by now; this line records the rollback.
+            logger.info("dry run: rolled back batch %d with %d requests and the import",
+                        done.batch_id, done.plan.request_count)  # fmt: skip
+        return done.plan
+
+
+def _check_submission(
+    campaign_files: Sequence[Path], campaign_keys: Sequence[str], idempotency_key: str | None
+) -> tuple[list[tuple[Path, CampaignFile]], str | None]:
+    """Validate a submission's arguments and every file before anything is written.
+
+    Returns:
+        The parsed files, and the submission's digest when it has an idempotency key.
+    """
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+    if not campaign_files and not campaign_keys:
+        raise InvalidInput("nothing to submit; pass a campaign file or --campaign KEY")
+    if campaign_files and campaign_keys:
+        raise InvalidInput("pass either campaign files or --campaign KEY, not both")
+
+    parsed_files = _load_files(campaign_files)
+    _check_same_definitions(parsed_files)
+    digest = _submission_digest(parsed_files, campaign_keys) if idempotency_key else None
+    check_schema()
+    return parsed_files, digest
+
+
+def _import_and_create_batch(
+    session: Session,
+    parsed_files: Sequence[tuple[Path, CampaignFile]],
+    campaign_keys: Sequence[str],
+    idempotency_key: str | None,
+    trigger: Trigger,
+) -> tuple[Batch, list[ClearedFields]]:
+    """Import the parsed files, then create the batch of their campaigns, or of the stored
+    campaigns ``campaign_keys`` names; the caller commits or rolls back.
+
+    Returns:
+        The batch, and the stored fields that the import cleared.
+    """
+    # A campaign key in several files has the same definition in each
+    # (``_check_same_definitions``), and the batch contains it once.
+    imported: dict[str, Campaign] = {}
+    warnings: list[ClearedFields] = []
+    for path, parsed in parsed_files:
+        warnings += cleared_fields(session, path, parsed)
+        imported.update((campaign.key, campaign) for campaign in import_campaign_file(session, path, parsed))
+    campaigns = list(imported.values())
+    if campaign_keys:
+        campaigns = campaigns_by_key(session, campaign_keys)
+    batch = create_batch(session, campaigns, idempotency_key, trigger)
+    return batch, warnings
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, text
 
 # Nothing in the tests may reach a model hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -38,6 +39,16 @@ def apply_settings(monkeypatch: pytest.MonkeyPatch, **values: str | None) -> Non
             monkeypatch.setenv(variable, value)
     get_settings.cache_clear()
     db.reset_engine()
+
+
+def all_rows() -> dict[str, list[tuple]]:
+    """Return every row of every table, the schema's version included."""
+    with db.session_scope() as session:
+        names = inspect(session.get_bind()).get_table_names()
+        return {
+            name: sorted((tuple(row) for row in session.execute(text(f'SELECT * FROM "{name}"'))), key=repr)
+            for name in names
+        }
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ import yaml
 from sqlalchemy import event, func, select, update
 
 from contentgen import db
-from contentgen.batches import batch_progress, pending_chunks
+from contentgen.batches import RequestGroup, batch_progress, pending_chunks, request_groups
 from contentgen.campaigns import InvalidCampaignFile
 from contentgen.channels import CHANNELS
 from contentgen.chunks import complete_finished_batches
 from contentgen.cleared_fields import batch_warnings
-from contentgen.dispatch import should_send, submit
+from contentgen.dispatch import dry_run_submit, should_send, submit
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.models import (
     Batch,
@@ -21,8 +21,9 @@ from contentgen.models import (
     GenerationRequest,
     RequestStatus,
 )
+from contentgen.templates import sync_templates
 
-from .conftest import apply_settings
+from .conftest import all_rows, apply_settings
 
 
 def campaign_file(folder: Path, **changes) -> Path:
@@ -272,6 +273,128 @@ def test_submit_render_error_writes_nothing(synced, tmp_path):
     assert "line 1" in str(raised.value)
     assert count_rows(Batch) == 0
     assert count_rows(GenerationRequest) == 0
+
+
+def sync_headline_template(folder: Path, text: str) -> None:
+    """Store ``text`` as a new version of the google_ads_headline template."""
+    folder.mkdir(exist_ok=True)
+    (folder / "google_ads_headline.j2").write_text(text)
+    with db.session_scope() as session:
+        sync_templates(session, folder)
+
+
+def test_dry_run_writes_nothing(synced):
+    submit([campaign_file(synced, goal="Pre-orders")], idempotency_key="first")
+    data = yaml.safe_load(campaign_file(synced).read_text())
+    data["brands"][0]["voice"] = "Short words."
+    data["campaigns"].append({**data["campaigns"][0], "key": "socks", "variants": 1})
+    path = synced / "changed.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    before = all_rows()
+
+    plan = dry_run_submit([path], idempotency_key="second")
+
+    # The import updated the brand, replaced a campaign, added one and created a batch,
+    # and all of it was rolled back.
+    assert plan.request_count == 24 + 6
+    assert len(plan.warnings) == 1
+    assert all_rows() == before
+    assert len(before["batches"]) == 1
+    assert len(before["generation_requests"]) == 24
+
+
+def test_dry_run_counts_match_real_submit(synced):
+    path = campaign_file(synced, locale="zh-CN", segments=[{"key": "weekend", "name": "Weekend"}])
+
+    plan = dry_run_submit([path])
+    submission = submit([path])
+
+    with db.session_scope() as session:
+        created = request_groups(session, submission.batch_id)
+    assert plan.request_count == submission.request_count == 12
+    assert plan.requests == tuple(created)
+    assert [(group.channel, group.requests) for group in plan.requests] == [
+        ("google_ads_headline", 4), ("google_ads_description", 4), ("email_subject", 4),
+    ]  # fmt: skip
+    headline = CHANNELS["google_ads_headline"].token_budget("zh-CN")
+    assert plan.requests[0] == RequestGroup("boot-launch", "google_ads_headline", headline, 4)
+
+
+def test_dry_run_surfaces_render_error(synced, tmp_path):
+    # Renders for the sample campaign (which has a price) but not for one without a price.
+    sync_headline_template(tmp_path / "custom", "Only {{ product.price.upper() }}")
+
+    with pytest.raises(InvalidInput) as raised:
+        dry_run_submit([campaign_file(synced)])
+
+    assert 'campaign "boot-launch", channel "google_ads_headline"' in str(raised.value)
+    assert "line 1" in str(raised.value)
+    assert count_rows(Campaign) == 0
+
+
+def test_dry_run_renders_stored_campaigns(synced, tmp_path):
+    submit([campaign_file(synced)])
+    sync_headline_template(tmp_path / "custom", "Only {{ product.price.upper() }}")
+
+    with pytest.raises(InvalidInput, match='campaign "boot-launch", channel "google_ads_headline"'):
+        dry_run_submit(campaign_keys=["boot-launch"])
+    sync_headline_template(tmp_path / "custom", "Write about {{ product.name }}")
+    plan = dry_run_submit(campaign_keys=["boot-launch"])
+
+    assert (plan.request_count, plan.warnings, plan.matched_batch_id) == (24, (), None)
+    assert count_rows(Batch) == 1
+
+
+def test_dry_run_returns_cleared_fields(synced):
+    submit([campaign_file(synced, goal="Pre-orders", schedule={"cron": "@daily"})])
+    path = campaign_file(synced)
+
+    plan = dry_run_submit([path])
+
+    assert [str(warning) for warning in plan.warnings] == [
+        f'{path}: campaign "boot-launch": this import clears goal, schedule, which the file leaves out',
+    ]
+    with db.session_scope() as session:
+        assert session.scalars(select(Campaign)).one().spec["goal"] == "Pre-orders"
+
+
+def test_dry_run_key_of_earlier_batch_names_it(synced):
+    path = campaign_file(synced)
+    first = submit([path], idempotency_key="spring-2027")
+    before = all_rows()
+
+    plan = dry_run_submit([path], idempotency_key="spring-2027")
+
+    assert plan.matched_batch_id == first.batch_id
+    assert plan.request_count == 24
+    assert sum(group.requests for group in plan.requests) == 24
+    assert plan.warnings == ()
+    assert all_rows() == before
+
+
+def test_dry_run_key_other_content_rejected(synced):
+    submit([campaign_file(synced)], idempotency_key="spring-2027")
+    changed = campaign_file(synced, variants=2)
+
+    with pytest.raises(InvalidInput) as from_submit:
+        submit([changed], idempotency_key="spring-2027")
+    with pytest.raises(InvalidInput) as from_dry_run:
+        dry_run_submit([changed], idempotency_key="spring-2027")
+
+    assert str(from_dry_run.value) == str(from_submit.value)
+    assert "already made batch 1 from other campaign content" in str(from_dry_run.value)
+
+
+def test_dry_run_invalid_file_raises_as_submit(synced):
+    path = campaign_file(synced, channels=["tiktok"], variants=0)
+
+    with pytest.raises(InvalidCampaignFile) as from_submit:
+        submit([path])
+    with pytest.raises(InvalidCampaignFile) as from_dry_run:
+        dry_run_submit([path])
+
+    assert str(from_dry_run.value) == str(from_submit.value)
+    assert len(from_dry_run.value.details) == 2
 
 
 def test_submit_needs_upgraded_database(sqlite_settings):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from contentgen import cli, cli_progress, db
 from contentgen.cli import app
-from contentgen.models import Batch, Brand, GenerationRequest, User
+from contentgen.models import Batch, Brand, Campaign, GenerationRequest, User
 
 from .conftest import EXAMPLES, apply_settings
 
@@ -182,6 +182,91 @@ def test_cli_submit_warns_about_cleared_fields(ready):
     assert result.exit_code == 0, result.output
     key = data["campaigns"][0]["key"]
     assert f'Warning: {path}: campaign "{key}": this import clears schedule, which the file leaves out' in result.stderr
+
+
+def test_cli_submit_dry_run_prints_plan(ready, monkeypatch):
+    # Nothing listens on port 1, so any attempt to reach the broker fails the command.
+    apply_settings(monkeypatch, broker_url="redis://127.0.0.1:1/0")
+    path = copy_example(ready)
+
+    result = invoke("batch", "submit", str(path), "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "This dry run wrote nothing. Submitting would create a batch with 24 requests:"
+    rows = [line.split("│")[1:-1] for line in lines if line.startswith("│")]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["trailpeak-ridgeline-launch", "google_ads_headline", "24", "8"],
+        ["trailpeak-ridgeline-launch", "google_ads_description", "48", "8"],
+        ["trailpeak-ridgeline-launch", "meta_primary_text", "64", "8"],
+    ]
+    assert result.stderr == ""
+    for model in (Batch, GenerationRequest, Campaign, Brand):
+        assert count_rows(model) == 0
+
+
+def test_cli_submit_dry_run_json(ready):
+    path = copy_example(ready)
+    invoke("campaigns", "import", str(path))
+    data = yaml.safe_load(path.read_text())
+    del data["campaigns"][0]["schedule"]
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    result = invoke("batch", "submit", str(path), "--dry-run", "--json")
+
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert (plan["dry_run"], plan["written"], plan["request_count"]) == (True, False, 24)
+    assert plan["matched_batch_id"] is None
+    assert plan["requests"][0] == {
+        "campaign": "trailpeak-ridgeline-launch", "channel": "google_ads_headline", "max_new_tokens": 24,
+        "requests": 8,
+    }  # fmt: skip
+    assert plan["warnings"] == [{
+        "path": str(path), "kind": "campaign", "key": "trailpeak-ridgeline-launch",
+        "detail": "this import clears schedule, which the file leaves out",
+    }]  # fmt: skip
+    assert "Warning: " in result.stderr
+    assert count_rows(Batch) == 0
+    with db.session_scope() as session:
+        assert session.scalars(select(Campaign)).one().spec["schedule"] is not None
+
+
+def test_cli_submit_dry_run_matched_key(ready):
+    path = str(copy_example(ready))
+    invoke("batch", "submit", path, "--idempotency-key", "k1")
+
+    result = invoke("batch", "submit", path, "--idempotency-key", "k1", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        'This dry run wrote nothing. Idempotency key "k1" already made batch 1 from the same content, '
+        "so submitting would return that batch (24 requests) and create nothing."
+    )
+    assert count_rows(Batch) == 1
+
+
+def test_cli_submit_dry_run_invalid_file_exits_2(ready):
+    path = ready / "bad.yaml"
+    path.write_text((EXAMPLES / "outdoor-boot-launch.yaml").read_text().replace("meta_primary_text", "tiktok"))
+
+    real = invoke("batch", "submit", str(path))
+    dry_run = invoke("batch", "submit", str(path), "--dry-run")
+
+    assert dry_run.exit_code == real.exit_code == 2
+    assert dry_run.stderr == real.stderr
+    assert '"tiktok" is not a known channel' in dry_run.stderr
+    assert dry_run.stdout == ""
+
+
+def test_cli_submit_dry_run_with_wait_exits_2(ready):
+    result = invoke("batch", "submit", str(copy_example(ready)), "--dry-run", "--wait")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: --wait and --dry-run cannot be combined, because a dry run creates no batch to "
+        "wait for; leave one of them out\n"
+    )
+    assert count_rows(Campaign) == 0
 
 
 def test_cli_malformed_yaml_exits_2(ready):

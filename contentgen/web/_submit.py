@@ -1,4 +1,5 @@
-"""Submitting an uploaded campaign file as a batch, for the upload page and the API.
+"""Submitting an uploaded campaign file as a batch, or checking it in a dry run, for the
+upload page and the API.
 
 A web request never runs the model. With a broker configured, the batch's chunks go to the
 workers. Without one, the batch is saved with its requests pending, and the response gives
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +21,14 @@ from fastapi import UploadFile
 from sqlalchemy import select
 
 from contentgen.db import session_scope
-from contentgen.dispatch import Submission, send_chunks, should_send, submit
+from contentgen.dispatch import (
+    Submission,
+    SubmissionPlan,
+    dry_run_submit,
+    send_chunks,
+    should_send,
+    submit,
+)
 from contentgen.errors import InfrastructureError, InvalidInput
 from contentgen.i18n import N_
 from contentgen.models import GenerationRequest, RequestStatus
@@ -47,10 +57,33 @@ def submit_upload(upload: UploadFile | None, idempotency_key: str | None) -> Upl
             idempotency key, or an invalid campaign file (``InvalidCampaignFile`` with the
             problems one by one).
     """
+    with _saved_upload(upload) as (path, _):
+        submission = submit([path], idempotency_key=idempotency_key)
+    return UploadResult(submission, _dispatch(submission))
+
+
+def dry_run_upload(upload: UploadFile | None, idempotency_key: str | None) -> SubmissionPlan:
+    """Check what ``submit_upload`` would do with the same file and key, and write nothing.
+
+    The warnings name the uploaded file instead of the temporary file it was saved as.
+
+    Raises:
+        InvalidInput: for what ``submit_upload`` raises it for, with the same message.
+    """
+    with _saved_upload(upload) as (path, name):
+        plan = dry_run_submit([path], idempotency_key=idempotency_key)
+    return replace(plan, warnings=tuple(replace(warning, path=name) for warning in plan.warnings))
+
+
+@contextmanager
+def _saved_upload(upload: UploadFile | None) -> Iterator[tuple[Path, str]]:
+    """Check the upload's name and size, save it as a temporary file and yield that file's
+    path with the name to show for it. An ``InvalidInput`` raised in the block gets the
+    uploaded file's name in place of the temporary path."""
     if upload is None or not upload.filename:
         raise InvalidInput.from_template(N_("no file was uploaded; choose a campaign file"))
     suffix = Path(upload.filename).suffix.lower()
-    name = _display_name(upload.filename)
+    name = display_name(upload.filename)
     if not suffix:
         raise InvalidInput.from_template(
             N_('file "{name}" has no file name extension; upload a .yaml, .yml or .csv campaign file'),
@@ -60,7 +93,7 @@ def submit_upload(upload: UploadFile | None, idempotency_key: str | None) -> Upl
         raise InvalidInput.from_template(
             N_('file "{name}" has the type "{suffix}"; upload a .yaml, .yml or .csv campaign file'),
             name=name,
-            suffix=_display_name(suffix),
+            suffix=display_name(suffix),
         )
     content = upload.file.read(MAX_UPLOAD_BYTES + 1)
     if len(content) > MAX_UPLOAD_BYTES:
@@ -74,14 +107,13 @@ def submit_upload(upload: UploadFile | None, idempotency_key: str | None) -> Upl
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(content)
         try:
-            submission = submit([path], idempotency_key=idempotency_key)
+            yield path, name
         except InvalidInput as error:
             _show_uploaded_name(error, str(path), name)
             raise
-    return UploadResult(submission, _dispatch(submission))
 
 
-def _display_name(filename: str) -> str:
+def display_name(filename: str) -> str:
     """Return the uploaded file's own name (without folders) shortened for messages."""
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(character if character.isprintable() else "?" for character in name)

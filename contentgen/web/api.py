@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contentgen import db
 from contentgen.batches import batch_progress, list_batches
-from contentgen.cleared_fields import batch_warnings
+from contentgen.cleared_fields import ClearedFields, batch_warnings
+from contentgen.dispatch import SubmissionPlan
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
 from contentgen.errors import InfrastructureError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
@@ -41,7 +42,7 @@ from contentgen.users import (
 )
 from contentgen.web._auth import api_actor, current_api_actor
 from contentgen.web._render import request_locale
-from contentgen.web._submit import submit_upload
+from contentgen.web._submit import dry_run_upload, submit_upload
 
 logger = logging.getLogger(__name__)
 
@@ -308,8 +309,9 @@ def get_batches(
 @router.post(
     "/batches",
     status_code=201,
-    summary="Submit a campaign file as a new batch",
-    responses={200: {"description": "The idempotency key made a batch before: that batch"}},
+    summary="Submit a campaign file as a new batch, or check it with a dry run",
+    responses={200: {"description": "The idempotency key made a batch before: that batch. With "
+                     "dry_run: the requests the batch would have; nothing is written"}},
 )
 def post_batch(
     request: Request,
@@ -322,13 +324,28 @@ def post_batch(
              "the same key with the same content again returns the batch it made (200) and "
              "creates nothing; the same key with other content is a 422."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        Form(description="true: validate and import the file and create the batch, with every "
+             "prompt rendered, in a transaction that is rolled back. The response (200) has the "
+             "request counts and warnings, and nothing is written or sent to the workers."),
+    ] = False,
 ) -> dict[str, Any]:
     """Validate and import the file and create one batch (201). An invalid file gets 422 with
     ``problems``: one object per error with the campaign key and field. ``warnings`` lists
     stored brands and campaigns whose fields the import cleared because the file leaves
     them out. A repeated submission with the same key returns the warnings of the batch's
     first import. ``next_step`` says in English what happens next, and ``next_step_message``
-    says it in the caller's language."""
+    says it in the caller's language.
+
+    With ``dry_run``, the response is 200 with ``dry_run`` true, ``written`` false,
+    ``request_count``, ``requests`` (counts by campaign, channel and max_new_tokens),
+    ``warnings``, ``matched_batch_id`` (the batch that the idempotency key made from the same
+    content, else null), ``next_step`` and ``next_step_message``, and no batch id. An invalid
+    file gets the same 422."""
+    if dry_run:
+        response.status_code = 200
+        return _plan_json(dry_run_upload(file, idempotency_key), request_locale(request))
     result = submit_upload(file, idempotency_key)
     batch_id = result.submission.batch_id
     if not result.submission.created:
@@ -362,10 +379,32 @@ def _next_step(dispatch: str, batch_id: int) -> Message:
 def _warnings_json(batch: Batch, locale: str) -> list[dict[str, str]]:
     """Return the batch's stored import warnings, each in English (``detail``) and in
     ``locale`` (``message``)."""
-    return [
-        {"kind": warning.kind, "key": warning.key, "detail": warning.message, "message": warning.text.render(locale)}
-        for warning in batch_warnings(batch)
-    ]
+    return [_warning_json(warning, locale) for warning in batch_warnings(batch)]
+
+
+def _warning_json(warning: ClearedFields, locale: str) -> dict[str, str]:
+    return {"kind": warning.kind, "key": warning.key, "detail": warning.message, "message": warning.text.render(locale)}
+
+
+def _plan_json(plan: SubmissionPlan, locale: str) -> dict[str, Any]:
+    if plan.matched_batch_id is None:
+        next_step = Message(N_("nothing was written; send the file again without dry_run to create the batch"))
+    else:
+        next_step = Message(
+            N_("nothing was written; the idempotency key made batch {batch} from the same content, so "
+               "sending the file again without dry_run returns that batch and creates nothing"),
+            {"batch": plan.matched_batch_id},
+        )  # fmt: skip
+    return {
+        "dry_run": True,
+        "written": False,
+        "request_count": plan.request_count,
+        "requests": [group.as_dict() for group in plan.requests],
+        "matched_batch_id": plan.matched_batch_id,
+        "warnings": [_warning_json(warning, locale) for warning in plan.warnings],
+        "next_step": next_step.render("en"),
+        "next_step_message": next_step.render(locale),
+    }
 
 
 @router.get("/batches/{batch_id}", summary="A batch's requests by state and drafts by status")

@@ -22,6 +22,7 @@ from contentgen.batches import BatchProgress, batch_progress, list_batches
 from contentgen.campaigns import InvalidCampaignFile
 from contentgen.channels import CHANNELS
 from contentgen.cleared_fields import batch_warnings
+from contentgen.dispatch import SubmissionPlan
 from contentgen.drafts import queue_choices
 from contentgen.errors import InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
@@ -42,7 +43,7 @@ from contentgen.web._pages import (
 )
 from contentgen.web._render import render, request_locale
 from contentgen.web._sessions import PageSession
-from contentgen.web._submit import submit_upload
+from contentgen.web._submit import display_name, dry_run_upload, submit_upload
 
 logger = logging.getLogger(__name__)
 
@@ -177,13 +178,19 @@ def new_batch_page(request: Request, actor: Submitter) -> Response:
 
 
 def _render_upload(
-    request: Request, status_code: int, error: str | None = None, problems: list[dict] | None = None
+    request: Request,
+    status_code: int,
+    error: str | None = None,
+    problems: list[dict] | None = None,
+    plan: dict[str, Any] | None = None,
 ) -> Response:
     context = {
         "idempotency_key": uuid.uuid4().hex,
         "error": error,
         "problems": problems or [],
+        "plan": plan,
         "channels": list(CHANNELS),
+        "channel_labels": {key: channel.label for key, channel in CHANNELS.items()},
     }
     return render(request, "batch_new.html", context, status_code=status_code)
 
@@ -195,9 +202,15 @@ def submit_batch(
     _csrf: CsrfChecked,
     file: Annotated[UploadFile | None, File()] = None,
     idempotency_key: Annotated[str, Form()] = "",
+    dry_run: Annotated[bool, Form()] = False,
 ) -> Response:
+    """Submit the uploaded file as a batch, or with ``dry_run`` (the "Check without
+    submitting" button) show on the upload page what it would create, writing nothing."""
     try:
-        result = submit_upload(file, idempotency_key or None)
+        if dry_run:
+            plan = dry_run_upload(file, idempotency_key or None)
+        else:
+            result = submit_upload(file, idempotency_key or None)
     except InvalidCampaignFile as error:
         locale = request_locale(request)
         # The table below the message lists the problems, so the message does not repeat them.
@@ -208,8 +221,24 @@ def submit_batch(
         return _render_upload(request, 422, message, _group_problems(error, locale))
     except InvalidInput as error:
         return _render_upload(request, 422, message_of(request, error))
+    if dry_run:
+        return _render_upload(request, 200, plan=_plan_context(plan, file, request_locale(request)))
     return redirect_to(f"/batches/{result.submission.batch_id}", dispatch=result.dispatch,
                      created=int(result.submission.created))  # fmt: skip
+
+
+def _plan_context(plan: SubmissionPlan, upload: UploadFile | None, locale: str) -> dict[str, Any]:
+    """Describe a dry run's plan for the upload page, with the warnings in ``locale``."""
+    return {
+        "file_name": display_name(upload.filename if upload and upload.filename else ""),
+        "request_count": plan.request_count,
+        "requests": [group.as_dict() for group in plan.requests],
+        "matched_batch_id": plan.matched_batch_id,
+        "warnings": [
+            {"kind": warning.kind, "key": warning.key, "message": warning.text.render(locale)}
+            for warning in plan.warnings
+        ],
+    }
 
 
 def _group_problems(error: InvalidCampaignFile, locale: str) -> list[dict[str, Any]]:

@@ -209,6 +209,29 @@ def test_browser_old_batch_page_updates_hint(database_ready, tmp_path, server, p
     expect(hint).to_be_hidden()
 
 
+def test_browser_upload_check_without_submitting(database_ready, tmp_path, server, page):
+    from playwright.sync_api import expect
+
+    path = write_campaign_file(tmp_path, key="fresh")
+    make_user("mia", "marketer")
+    log_in(page, server.url, "mia")
+    page.goto(f"{server.url}/batches/new")
+    page.set_input_files("input[name=file]", str(path))
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="Check without submitting").click()
+
+    expect(page.locator("#dry-run [role=status]")).to_contain_text("create a batch with 12 requests")
+    expect(page.locator("#planned-requests tbody tr")).to_have_count(3)
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Batch)) == 0
+    # The page comes back with an empty file field, so submitting needs the file again.
+    page.set_input_files("input[name=file]", str(path))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Check and submit").click()
+    expect(page.locator("h1")).to_have_text("Batch #1")
+
+
 def test_browser_enter_in_bulk_reason_rejects(review_batch, server, page):
     batch_id, _ = review_batch
     first = draft_ids(batch_id, "google_ads_headline")[0]

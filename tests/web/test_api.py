@@ -5,6 +5,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import ProgrammingError
 
 from contentgen import db
+from contentgen.batches import request_groups
 from contentgen.channels import CHANNELS
 from contentgen.dispatch import run_inline
 from contentgen.models import Batch, Draft, DraftStatus
@@ -716,6 +717,102 @@ def test_api_stored_warnings_on_get_and_replay(api, tmp_path):
     assert chinese.json()["warnings"] == [{**expected, "message": "文件中没有写 voice，这次导入会把它们清空"}]
     assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
     assert again.json()["warnings"] == [expected]
+
+
+def test_api_dry_run_writes_nothing(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"dry_run": "true", "idempotency_key": "launch"})  # fmt: skip
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "id" not in body
+    assert (body["dry_run"], body["written"], body["request_count"]) == (True, False, 12)
+    assert body["matched_batch_id"] is None
+    assert body["requests"] == [
+        {"campaign": "api-launch", "channel": channel, "max_new_tokens": tokens, "requests": 4}
+        for channel, tokens in (("google_ads_headline", 24), ("google_ads_description", 48), ("email_subject", 24))
+    ]
+    assert body["warnings"] == []
+    assert body["next_step"] == "nothing was written; send the file again without dry_run to create the batch"
+    assert body["next_step_message"] == body["next_step"]
+    assert snapshot() == before
+
+
+def test_api_dry_run_counts_match_submit(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    plan = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)}, data={"dry_run": "1"})
+
+    created = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)})
+
+    assert created.status_code == 201, created.text
+    assert plan.json()["request_count"] == created.json()["request_count"]
+    with db.session_scope() as session:
+        groups = request_groups(session, created.json()["id"])
+    assert plan.json()["requests"] == [group.as_dict() for group in groups]
+
+
+def test_api_dry_run_warnings_in_chinese(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="plain").read_text()
+    api("marketer").post("/api/v1/batches", files={"file": ("plain.yaml", content.encode())})
+    without_voice = content.replace("  voice: Plain words.\n", "").encode()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("plain.yaml", without_voice)},
+                                    data={"dry_run": "true"}, headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 200, response.text
+    assert response.json()["warnings"] == [{
+        "kind": "brand",
+        "key": "trailpeak",
+        "detail": "this import clears voice, which the file leaves out",
+        "message": "文件中没有写 voice，这次导入会把它们清空",
+    }]  # fmt: skip
+    assert response.json()["next_step_message"] == "未写入任何内容；去掉 dry_run 再次发送该文件即可创建批次"
+    assert snapshot() == before
+
+
+def test_api_dry_run_names_matched_batch(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    first = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                 data={"idempotency_key": "same"})  # fmt: skip
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"idempotency_key": "same", "dry_run": "true"},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 200, response.text
+    assert response.json()["matched_batch_id"] == first.json()["id"] == 2
+    assert response.json()["request_count"] == 12
+    assert response.json()["next_step"].startswith("nothing was written; the idempotency key made batch 2 ")
+    assert response.json()["next_step_message"].startswith("未写入任何内容；该幂等键已用相同的内容创建了批次 2，")
+
+
+def test_api_dry_run_invalid_file_same_422(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="bad", channels=("tiktok",)).read_bytes()
+    before = snapshot()
+
+    submitted = api("marketer").post("/api/v1/batches", files={"file": ("bad.yaml", content)})
+    checked = api("marketer").post("/api/v1/batches", files={"file": ("bad.yaml", content)}, data={"dry_run": "true"})
+
+    assert checked.status_code == submitted.status_code == 422
+    assert checked.json() == submitted.json()
+    assert checked.json()["problems"][0]["field"] == "channels"
+    assert snapshot() == before
+
+
+def test_api_dry_run_not_boolean_is_422(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"dry_run": "maybe"})  # fmt: skip
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "dry_run"]
+    assert snapshot() == before
 
 
 def test_api_batch_without_import_has_no_warnings(api, seeded):

@@ -4,14 +4,21 @@ import re
 from html import unescape
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from contentgen import db
 from contentgen.models import Draft
 
-from ..seeding import draft_ids
+from ..seeding import draft_ids, write_campaign_file
 from .conftest import snapshot
-from .test_pages import alert_of, import_warnings_of, upload_without_banned_terms
+from .test_pages import (
+    alert_of,
+    import_warnings_of,
+    planned_rows_of,
+    post_dry_run,
+    upload_without_banned_terms,
+)
 
 CHINESE = {"Accept-Language": "zh-CN"}
 
@@ -300,3 +307,29 @@ def test_languages_cleared_fields_on_batch_page(client_for, tmp_path):
     assert import_warnings_of(english.text) == [
         ("Brand trailpeak", "this import clears banned_terms, which the file leaves out"),
     ]
+
+
+def test_languages_upload_dry_run_in_chinese(client_for, tmp_path):
+    client, token = client_for("marketer")
+    path = write_campaign_file(tmp_path, key="fresh", channels=("email_subject",))
+    data = yaml.safe_load(path.read_text())
+    data["brands"][0]["banned_terms"] = ["cheap"]
+    client.post("/batches", data={"csrf_token": token},
+                files={"file": ("fresh.yaml", yaml.safe_dump(data).encode(), "application/x-yaml")})  # fmt: skip
+    before = snapshot()
+
+    response = post_dry_run(client, token, "fresh.yaml", path.read_bytes(), headers=CHINESE)
+
+    assert response.status_code == 200
+    page = unescape(response.text)
+    assert "<h2>已检查“fresh.yaml”，未提交</h2>" in page
+    assert "未保存任何内容。文件有效，每条提示词都能渲染，提交后将创建一个包含 4 个生成请求的批次。" in page
+    assert planned_rows_of(response.text) == [
+        ("营销活动", "渠道", "新词元上限", "生成请求"),
+        ("fresh", "邮件主题 email_subject", "24", "4"),
+    ]
+    assert "<h2>提交此文件将清空的已存字段</h2>" in page
+    assert "文件中没有写 banned_terms，这次导入会把它们清空" in page
+    assert '<button type="submit" name="dry_run" value="true" class="secondary">只检查，不提交</button>' in page
+    assert snapshot() == before
+

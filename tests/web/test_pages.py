@@ -14,6 +14,7 @@ from contentgen import db
 from contentgen.dispatch import submit
 from contentgen.models import Batch, Draft, DraftStatus, User
 from contentgen.review import Decision, decide
+from contentgen.templates import sync_templates
 from contentgen.users import Actor, Role
 from contentgen.web import _login_limit
 from contentgen.web._login_limit import LoginThrottle
@@ -626,6 +627,102 @@ def test_pages_upload_shows_cleared_fields(client_for, tmp_path):
     later = client.get("/batches/3")
     assert import_warnings_of(later.text) == import_warnings_of(response.text)
     assert "import-warnings" not in client.get("/batches/2").text
+
+
+def planned_rows_of(html: str) -> list[tuple[str, ...]]:
+    """Return the rows of the upload page's table of planned requests, as text without tags."""
+    table = re.search(r'<table class="grid" id="planned-requests">.*?</table>', html, re.DOTALL)
+    assert table, "the page shows no planned requests"
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(0), re.DOTALL)
+    return [tuple(unescape(re.sub(r"<[^>]+>", "", cell)) for cell in re.findall(r"<t[dh]>(.*?)</t[dh]>", row))
+            for row in rows]  # fmt: skip
+
+
+def post_dry_run(client: TestClient, token: str, name: str, content: bytes, headers=None):
+    return client.post("/batches", data={"csrf_token": token, "dry_run": "true"}, headers=headers,
+                       files={"file": (name, content, "application/x-yaml")})  # fmt: skip
+
+
+def test_pages_upload_form_has_dry_run_button(client_for):
+    client, _ = client_for("marketer")
+    page = client.get("/batches/new").text
+    assert '<button type="submit">Check and submit</button>' in page
+    assert '<button type="submit" name="dry_run" value="true" class="secondary">Check without submitting</button>' in page
+
+
+def test_pages_upload_dry_run_shows_plan(client_for, tmp_path):
+    client, token = client_for("marketer")
+    content = write_campaign_file(tmp_path, key="fresh", channels=("email_subject", "google_ads_headline")).read_bytes()
+    before = snapshot()
+
+    response = post_dry_run(client, token, "fresh.yaml", content)
+
+    assert response.status_code == 200
+    assert str(response.url).endswith("/batches")
+    assert "<h2>Checked &#34;fresh.yaml&#34; without submitting</h2>" in response.text
+    assert re.search(r'role="status">\s*Nothing was saved\. The file is valid and every prompt renders, so '
+                     r"submitting it would create a batch with 8 requests\.", response.text)  # fmt: skip
+    assert planned_rows_of(response.text) == [
+        ("Campaign", "Channel", "Max new tokens", "Requests"),
+        ("fresh", "Email subject line email_subject", "24", "4"),
+        ("fresh", "Google Ads responsive search ad headline google_ads_headline", "24", "4"),
+    ]
+    assert "plan-warnings" not in response.text
+    assert snapshot() == before
+
+
+def test_pages_upload_dry_run_shows_cleared_fields(client_for, tmp_path):
+    client, token = client_for("marketer")
+    path = write_campaign_file(tmp_path, key="fresh")
+    data = yaml.safe_load(path.read_text())
+    data["brands"][0]["banned_terms"] = ["cheap"]
+    client.post("/batches", data={"csrf_token": token},
+                files={"file": ("fresh.yaml", yaml.safe_dump(data).encode(), "application/x-yaml")})  # fmt: skip
+    before = snapshot()
+
+    response = post_dry_run(client, token, "fresh.yaml", path.read_bytes())
+
+    assert response.status_code == 200
+    section = re.search(r'<section class="warning" id="plan-warnings">.*?</section>', response.text, re.DOTALL)
+    assert section, "the page shows no warnings of the dry run"
+    assert "<h2>Stored fields that submitting this file would clear</h2>" in section.group(0)
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td></tr>", section.group(0))
+    assert [tuple(unescape(re.sub(r"<[^>]+>", "", cell)) for cell in row) for row in rows] == [
+        ("Brand trailpeak", "this import clears banned_terms, which the file leaves out"),
+    ]
+    assert snapshot() == before
+
+
+def test_pages_upload_dry_run_shows_render_error(client_for, tmp_path):
+    client, token = client_for("marketer")
+    folder = tmp_path / "custom"
+    folder.mkdir()
+    (folder / "email_subject.j2").write_text("Only {{ product.price.upper() }}")
+    with db.session_scope() as session:
+        sync_templates(session, folder)
+    content = write_campaign_file(tmp_path, key="fresh").read_bytes()
+    before = snapshot()
+
+    response = post_dry_run(client, token, "fresh.yaml", content)
+
+    assert response.status_code == 422
+    assert alert_of(response.text).startswith('campaign "fresh", channel "email_subject": ')
+    assert "planned-requests" not in response.text
+    assert snapshot() == before
+
+
+def test_pages_upload_dry_run_problems_are_422(client_for, tmp_path):
+    client, token = client_for("marketer")
+    content = write_campaign_file(tmp_path, key="broken", channels=("tiktok",)).read_bytes()
+    before = snapshot()
+
+    response = post_dry_run(client, token, "broken.yaml", content)
+
+    assert response.status_code == 422
+    assert re.search(r"<code>channels</code></td><td>&#34;tiktok&#34; is not a known channel", response.text)
+    assert alert_of(response.text).startswith("The file has the problems listed below, so nothing was imported.")
+    assert "planned-requests" not in response.text
+    assert snapshot() == before
 
 
 def test_pages_unknown_export_format_is_422(client_for, seeded):
