@@ -74,14 +74,14 @@ def test_browser_reviewer_flow(review_batch, server, page, screenshot_dir):
     with page.expect_navigation():
         page.click("#approve-button")
     assert f"/drafts/{subjects[1]}?" in page.url
-    assert page.locator(".notice").inner_text() == f"Draft {subjects[0]} approved."
+    assert page.locator(".notice[role=status]").inner_text() == f"Draft {subjects[0]} approved."
     assert draft_row(subjects[0]).status == DraftStatus.APPROVED
 
     # Bulk-approve everything that matches a filter.
     page.goto(f"{server.url}/queue?channel=google_ads_description")
     with page.expect_navigation():
         page.click("#approve-all")
-    assert page.locator(".notice").inner_text() == "6 drafts changed."
+    assert page.locator(".notice[role=status]").inner_text() == "6 drafts changed."
     assert all(draft_row(draft_id).status == DraftStatus.APPROVED
                for draft_id in draft_ids(batch_id, "google_ads_description"))  # fmt: skip
 
@@ -161,7 +161,7 @@ def test_browser_keyboard_clears_200_drafts(database_ready, tmp_path, server, pa
         assert presses <= 199, "the queue did not clear after 199 approvals"
 
     assert presses == 199
-    assert "The queue is clear" in page.locator(".notice").inner_text()
+    assert "The queue is clear" in page.locator(".notice[role=status]").inner_text()
     assert status_counts(batch_id) == {"approved": 199, "rejected": 1}
 
 
