@@ -21,7 +21,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
 from babel import Locale, UnknownLocaleError
@@ -293,6 +293,13 @@ class ScheduleSpec(_Spec):
                 fields=fields,
             )  # fmt: skip
         if not croniter.is_valid(value):
+            out_of_range = _cron_number_out_of_range(value)
+            if out_of_range:
+                raise MessageValueError(
+                    N_('"{value}": the {field} field has {number}, and it takes {low} to {high}'),
+                    value=value,
+                    **out_of_range,
+                )
             raise MessageValueError(
                 N_('"{value}" is not a valid cron expression; each field takes numbers in its '
                    "range (minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week "
@@ -331,10 +338,64 @@ class ScheduleSpec(_Spec):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
+            if re.fullmatch(r"\s*(utc|gmt)?\s*[+-]\s*\d{1,2}(:?\d{2})?\s*", value, re.IGNORECASE):
+                raise MessageValueError(
+                    N_('"{value}" is an offset from UTC, not a time zone; use the IANA name of a place in '
+                       'the zone, such as "Asia/Shanghai" for UTC+8, which also follows its daylight '
+                       "saving time if it has one"),
+                    value=value,
+                ) from None
+            zone = _zone_like(value)
+            if zone:
+                raise MessageValueError(
+                    N_('"{value}" is not an IANA time zone; did you mean "{zone}"?'), value=value, zone=zone
+                ) from None
             raise MessageValueError(
                 N_('"{value}" is not an IANA time zone; use a name such as "Europe/Berlin"'), value=value
             ) from None
         return value
+
+
+# Each cron field's name and the range of its numbers, in field order. Day of week 7 is
+# Sunday, like 0.
+CRON_FIELDS = (
+    (N_("minute"), 0, 59), (N_("hour"), 0, 23), (N_("day-of-month"), 1, 31), (N_("month"), 1, 12),
+    (N_("day-of-week"), 0, 7),
+)  # fmt: skip
+
+
+def _cron_number_out_of_range(expression: str) -> dict[str, Any] | None:
+    """Return the first number of a five-field cron expression that lies outside its field's
+    range, with the field's name and range, or None when every number is in range."""
+    for text, (field, low, high) in zip(expression.split(), CRON_FIELDS, strict=True):
+        for part in text.split(","):
+            # A step ("*/15") counts intervals, not positions, so only the range before it is checked.
+            for number in re.findall(r"\d+", part.split("/", 1)[0]):
+                if not low <= int(number) <= high:
+                    return {"field": Message(field), "number": int(number), "low": low, "high": high}
+    return None
+
+
+# Names that people write for the time zone of mainland China, which IANA names after
+# Shanghai.
+CHINA_ZONE_NAMES = {"beijing", "peking", "china", "北京", "上海", "中国", "北京时间"}
+
+
+def _zone_like(value: str) -> str | None:
+    """Return the IANA time zone that ``value`` most likely means: the same name in other
+    letter case, a zone of the city it names, or the closest name. None when none is close."""
+    zones = {zone.lower(): zone for zone in available_timezones()}
+    name = value.strip().lower().replace(" ", "_")
+    city = name.rsplit("/", 1)[-1]
+    if name in zones:
+        return zones[name]
+    if city in CHINA_ZONE_NAMES:
+        return "Asia/Shanghai"
+    cities = {zone.rsplit("/", 1)[-1]: original for zone, original in zones.items() if "/" in zone}
+    if city in cities:
+        return cities[city]
+    close = closest(name, zones)
+    return zones[close] if close else None
 
 
 class CampaignSpec(_Spec):

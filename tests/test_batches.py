@@ -244,7 +244,7 @@ def test_submit_stores_cleared_fields_with_batch(synced):
         "key": "boot-launch",
         "message": {"t": "this import clears {fields}, which the file leaves out", "p": {"fields": "goal"}},
     }]  # fmt: skip
-    assert stored[second.batch_id][0].text.render("zh-CN") == "文件中没有写 goal，这次导入会把它们清空"
+    assert stored[second.batch_id][0].text.render("zh-CN") == "文件中没有写 goal，导入将其清空"
     # A repeated key imports nothing, so it clears nothing. The batch keeps its warnings.
     assert (replay.batch_id, replay.warnings) == (second.batch_id, ())
     assert stored[by_key.batch_id] == []

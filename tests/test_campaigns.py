@@ -330,7 +330,7 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
 @pytest.mark.parametrize(
     ("schedule", "expected"),
     [
-        ({"cron": "61 2 * * *", "timezone": "UTC"}, '"61 2 * * *" is not a valid cron expression; each field takes numbers in its range (minute 0-59'),
+        ({"cron": "x 2 * * *", "timezone": "UTC"}, '"x 2 * * *" is not a valid cron expression; each field takes numbers in its range (minute 0-59'),
         ({"cron": "30 2 * * *", "timezone": "Mars/Olympus"}, '"Mars/Olympus" is not an IANA time zone'),
         ({"cron": "0 0 30 2 *", "timezone": "UTC"}, '"0 0 30 2 *" never matches a date'),
         ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" has 6 fields, and a cron expression has five'),
@@ -342,9 +342,18 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
                             "@daily, @midnight, @hourly"),
         ({"cron": "@reboot"}, '"@reboot" is not a schedule that contentgen can run; use one of @yearly, @annually, '),
         ({"cron": "@dayly"}, '"@dayly" is not a schedule that contentgen can run; did you mean @daily?'),
+        ({"cron": "0 25 * * 1"}, '"0 25 * * 1": the hour field has 25, and it takes 0 to 23'),
+        ({"cron": "0 2 * * 1-9"}, '"0 2 * * 1-9": the day-of-week field has 9, and it takes 0 to 7'),
+        ({"cron": "0 2 * * *", "timezone": "Asia/Beijing"}, '"Asia/Beijing" is not an IANA time zone; did you mean '
+                                                            '"Asia/Shanghai"?'),
+        ({"cron": "0 2 * * *", "timezone": "europe/berln"}, 'did you mean "Europe/Berlin"?'),
+        ({"cron": "0 2 * * *", "timezone": "New York"}, 'did you mean "America/New_York"?'),
+        ({"cron": "0 2 * * *", "timezone": "UTC+8"}, '"UTC+8" is an offset from UTC, not a time zone; use the IANA '
+                                                     'name of a place in the zone, such as "Asia/Shanghai"'),
     ],
     ids=["cron", "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder", "one-field",
-         "reboot", "misspelt-nickname"],
+         "reboot", "misspelt-nickname", "hour-25", "weekday-9", "beijing", "misspelt-zone", "city-only",
+         "utc-offset"],
 )  # fmt: skip
 def test_load_invalid_schedule_rejected(tmp_path, schedule, expected):
     data = {"brands": [brand()], "campaigns": [campaign(schedule=schedule)]}

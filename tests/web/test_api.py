@@ -714,7 +714,7 @@ def test_api_stored_warnings_on_get_and_replay(api, tmp_path):
     assert first.status_code == 201, first.text
     assert first.json()["warnings"] == [expected]
     assert status.json()["warnings"] == [expected]
-    assert chinese.json()["warnings"] == [{**expected, "message": "文件中没有写 voice，这次导入会把它们清空"}]
+    assert chinese.json()["warnings"] == [{**expected, "message": "文件中没有写 voice，导入将其清空"}]
     assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
     assert again.json()["warnings"] == [expected]
 
@@ -768,7 +768,7 @@ def test_api_dry_run_warnings_in_chinese(api, tmp_path):
         "kind": "brand",
         "key": "trailpeak",
         "detail": "this import clears voice, which the file leaves out",
-        "message": "文件中没有写 voice，这次导入会把它们清空",
+        "message": "文件中没有写 voice，导入将其清空",
     }]  # fmt: skip
     assert response.json()["next_step_message"] == "未写入任何内容；去掉 dry_run 再次发送该文件即可创建批次"
     assert snapshot() == before

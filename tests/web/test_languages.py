@@ -298,7 +298,7 @@ def test_languages_cleared_fields_on_batch_page(client_for, tmp_path):
 
     response = upload_without_banned_terms(marketer, token, tmp_path, headers=CHINESE)
 
-    assert import_warnings_of(response.text) == [("品牌 trailpeak", "文件中没有写 banned_terms，这次导入会把它们清空")]
+    assert import_warnings_of(response.text) == [("品牌 trailpeak", "文件中没有写 banned_terms，导入将其清空")]
     assert "<h2>导入清空的已存字段</h2>" in response.text
     # Each reader sees the stored warning in their own language.
     page = reviewer.get("/batches/3", headers={"Accept-Language": "en"})
@@ -329,7 +329,7 @@ def test_languages_upload_dry_run_in_chinese(client_for, tmp_path):
         ("fresh", "邮件主题 email_subject", "24", "4"),
     ]
     assert "<h2>提交此文件将清空的已存字段</h2>" in page
-    assert "文件中没有写 banned_terms，这次导入会把它们清空" in page
+    assert "文件中没有写 banned_terms，导入将其清空" in page
     assert '<button type="submit" name="dry_run" value="true" class="secondary">只检查，不提交</button>' in page
     assert snapshot() == before
 
