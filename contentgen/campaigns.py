@@ -530,10 +530,26 @@ def language_name(locale: str) -> str:
     try:
         parsed = Locale.parse(locale, sep="-")
     except (UnknownLocaleError, ValueError, TypeError):
+        tag = locale.replace("_", "-") if isinstance(locale, str) else None
+        if tag and tag != locale and _parses(tag):
+            raise MessageValueError(
+                N_('"{locale}" separates its parts with an underscore, and a BCP 47 locale tag uses '
+                   'hyphens; write "{tag}"'),
+                locale=locale,
+                tag=tag,
+            ) from None
         raise MessageValueError(
             N_('"{locale}" is not a known locale; use a BCP 47 tag such as en-US, zh-CN or de-DE'), locale=locale
         ) from None
     return Locale(parsed.language, script=parsed.script).get_display_name("en")
+
+
+def _parses(tag: str) -> bool:
+    try:
+        Locale.parse(tag, sep="-")
+    except (UnknownLocaleError, ValueError, TypeError):
+        return False
+    return True
 
 
 def load_campaign_file(
@@ -560,6 +576,8 @@ def load_campaign_file(
         data = _read_yaml(path)
     elif suffix == ".csv":
         data, csv_columns, csv_rows = _read_csv(path)
+    elif suffix in SPREADSHEET_SUFFIXES:
+        raise InvalidInput.from_template(SPREADSHEET_MESSAGE, name=str(path), suffix=suffix)
     else:
         raise InvalidInput.from_template(
             N_('campaign file "{path}" has an unknown type "{suffix}"; use .yaml, .yml or .csv'),
@@ -1006,6 +1024,14 @@ def _yaml_error(path: Path, error: yaml.YAMLError) -> InvalidInput:
     )
 
 
+# Workbook files of spreadsheet programs, which must be saved as CSV first.
+SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers", ".et")
+SPREADSHEET_MESSAGE = N_(
+    'file "{name}" is a spreadsheet workbook ({suffix}); save the sheet as "CSV UTF-8 (comma delimited)" '
+    "and use the .csv file"
+)
+
+
 CSV_COLUMNS = {"key", "brand", "product_name", "product_description", "segments", "channels", "locale"}
 CSV_OPTIONAL_COLUMNS = {
     "features", "price", "url", "variants", "name", "goal", "call_to_action", "offer",
@@ -1151,6 +1177,16 @@ def _check_header(path: Path, header: list[str], columns: list[int]) -> None:
         ):  # fmt: skip
             if separator in names[0]:
                 raise InvalidInput.from_template(template, path=str(path))
+    known = CSV_COLUMNS | CSV_OPTIONAL_COLUMNS
+    for name in names:
+        # Chinese input methods type the full-width comma, which is not a CSV separator.
+        if "，" in name and any(part.strip() in known for part in name.split("，")):
+            raise InvalidInput.from_template(
+                N_('campaign file "{path}": the header column {column} contains full-width commas (，); '
+                   "separate the columns with ASCII commas (,)"),
+                path=str(path),
+                column=_quoted_column(name),
+            )  # fmt: skip
     missing = sorted(CSV_COLUMNS - set(names))
     unknown = sorted(set(names) - CSV_COLUMNS - CSV_OPTIONAL_COLUMNS)
     if missing or unknown:

@@ -383,6 +383,14 @@ def test_load_unknown_suffix_rejected(tmp_path):
     assert 'unknown type ".json"' in problems_of(path)
 
 
+def test_load_workbook_told_to_save_csv(tmp_path):
+    path = tmp_path / "products.xlsx"
+    path.write_bytes(b"PK\x03\x04")
+    message = problems_of(path)
+    assert "is a spreadsheet workbook (.xlsx)" in message
+    assert 'save the sheet as "CSV UTF-8 (comma delimited)"' in message
+
+
 def test_load_missing_file_rejected(tmp_path):
     assert "not found" in problems_of(tmp_path / "nowhere.yaml")
 
@@ -656,6 +664,14 @@ def test_import_csv_empty_optional_column_clears_field(database, tmp_path):
 MINIMAL_CSV_HEADER = "key,brand,product_name,product_description,segments,channels,locale"
 
 
+def test_load_csv_full_width_commas_in_header(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text("key，brand，product_name,product_description,segments,channels,locale\n", encoding="utf-8")
+    message = problems_of(path)
+    assert 'the header column "key，brand，product_name" contains full-width commas (，)' in message
+    assert "separate the columns with ASCII commas (,)" in message
+
+
 def test_load_csv_required_columns_only(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text(MINIMAL_CSV_HEADER + "\nboot-launch,trailpeak,Ridgeline GTX,A boot.,老客户,sms,zh-CN\n",
@@ -703,6 +719,12 @@ def test_import_unknown_brand_writes_nothing(database, tmp_path):
 )  # fmt: skip
 def test_language_name(locale, expected):
     assert language_name(locale) == expected
+
+
+def test_language_name_underscore_gets_tag():
+    with pytest.raises(ValueError) as raised:
+        language_name("zh_CN")
+    assert 'write "zh-CN"' in str(raised.value)
 
 
 def test_load_duplicate_yaml_key_rejected(tmp_path):

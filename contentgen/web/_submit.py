@@ -20,6 +20,7 @@ from pathlib import Path
 from fastapi import UploadFile
 from sqlalchemy import select
 
+from contentgen.campaigns import SPREADSHEET_MESSAGE, SPREADSHEET_SUFFIXES
 from contentgen.db import session_scope
 from contentgen.dispatch import (
     Submission,
@@ -89,6 +90,8 @@ def _saved_upload(upload: UploadFile | None) -> Iterator[tuple[Path, str]]:
             N_('file "{name}" has no file name extension; upload a .yaml, .yml or .csv campaign file'),
             name=name,
         )
+    if suffix in SPREADSHEET_SUFFIXES:
+        raise InvalidInput.from_template(SPREADSHEET_MESSAGE, name=name, suffix=display_name(suffix))
     if suffix not in SUFFIXES:
         raise InvalidInput.from_template(
             N_('file "{name}" has the type "{suffix}"; upload a .yaml, .yml or .csv campaign file'),

@@ -562,6 +562,14 @@ def test_pages_upload_rejects_unknown_suffix(client_for):
     assert 'file "notes.txt" has the type ".txt"' in alert_of(response.text)
 
 
+def test_pages_upload_workbook_told_to_save_csv(client_for):
+    client, token = client_for("marketer")
+    response = client.post("/batches", data={"csrf_token": token},
+                           files={"file": ("Products.XLSX", b"PK\x03\x04", "application/octet-stream")})  # fmt: skip
+    assert response.status_code == 422
+    assert 'file "Products.XLSX" is a spreadsheet workbook (.xlsx)' in alert_of(response.text)
+
+
 def test_pages_upload_without_suffix_says_so(client_for):
     client, token = client_for("marketer")
     response = client.post("/batches", data={"csrf_token": token},
