@@ -1523,7 +1523,7 @@ def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> 
     session.flush()
     specs = parsed.campaigns
     if parsed._csv_columns is not None:
-        specs = [_with_stored_fields(session, spec, parsed._csv_columns) for spec in specs]
+        specs = [with_stored_fields(session, spec, parsed._csv_columns) for spec in specs]
     campaigns = [_upsert_campaign(session, spec) for spec in specs]
     session.flush()
     logger.info(
@@ -1550,7 +1550,7 @@ CSV_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _with_stored_fields(session: Session, spec: CampaignSpec, columns: frozenset[str]) -> CampaignSpec:
+def with_stored_fields(session: Session, spec: CampaignSpec, columns: frozenset[str]) -> CampaignSpec:
     """Fill in the fields a CSV row lacks from the stored campaign of the same key.
 
     A CSV row has no schedule, no segment keys or descriptions, and maybe not every

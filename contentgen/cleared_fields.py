@@ -19,9 +19,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contentgen.campaigns import CampaignFile
+from contentgen.campaigns import CampaignFile, with_stored_fields
 from contentgen.i18n import N_, Message
 from contentgen.models import Batch, Brand, Campaign
+
+# The values that count as cleared.
+EMPTY = (None, "", [], {})
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,10 @@ def cleared_fields(session: Session, path: Path, parsed: CampaignFile) -> list[C
     """List the stored fields that importing ``parsed`` clears because the file leaves them out.
 
     Call it before ``import_campaign_file``. A CSV file keeps the stored value of every field
-    it has no column for, so it clears none that it leaves out (an empty cell clears its
-    field on purpose).
+    it has no column for, so its warnings name the stored values that its empty cells clear.
     """
     if parsed.csv_columns is not None:
-        return []
+        return _emptied_by_csv(session, path, parsed)
     warnings = []
     brands = _stored(session, Brand, [spec.key for spec in parsed.brands])
     for spec in parsed.brands:
@@ -124,8 +126,8 @@ def _left_out(spec: BaseModel, stored: dict[str, Any], prefix: str = "") -> Iter
 
 
 def _warnings(path: Path, kind: str, key: str, changes: list[tuple[str, Any]]) -> list[ClearedFields]:
-    cleared = [name for name, value in changes if value in (None, "", [], {})]
-    reset = [(name, value) for name, value in changes if value not in (None, "", [], {})]
+    cleared = [name for name, value in changes if value in EMPTY]
+    reset = [(name, value) for name, value in changes if value not in EMPTY]
     texts = []
     if cleared:
         texts.append(Message(N_("this import clears {fields}, which the file leaves out"),
@@ -137,3 +139,29 @@ def _warnings(path: Path, kind: str, key: str, changes: list[tuple[str, Any]]) -
              "values": ", ".join(json.dumps(value, ensure_ascii=False) for _, value in reset)},
         ))  # fmt: skip
     return [ClearedFields(str(path), kind, key, text) for text in texts]
+
+
+
+def _emptied_by_csv(session: Session, path: Path, parsed: CampaignFile) -> list[ClearedFields]:
+    campaigns = _stored(session, Campaign, [spec.key for spec in parsed.campaigns])
+    warnings = []
+    for spec in parsed.campaigns:
+        if spec.key not in campaigns:
+            continue
+        imported = with_stored_fields(session, spec, parsed.csv_columns).model_dump(mode="json")
+        emptied = list(_emptied(imported, campaigns[spec.key].spec))
+        if emptied:
+            text = Message(N_("this import clears {fields}, whose cells the file leaves empty"),
+                           {"fields": ", ".join(emptied)})  # fmt: skip
+            warnings.append(ClearedFields(str(path), "campaign", spec.key, text))
+    return warnings
+
+
+def _emptied(imported: dict[str, Any], stored: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    """Yield the dotted name of each stored value that the imported campaign makes empty."""
+    for name, old in stored.items():
+        new = imported.get(name)
+        if isinstance(old, dict) and isinstance(new, dict):
+            yield from _emptied(new, old, f"{prefix}{name}.")
+        elif old not in EMPTY and new in EMPTY:
+            yield f"{prefix}{name}"

@@ -94,7 +94,7 @@ def test_cleared_fields_written_empty_value_none(database):
     assert import_and_warn(write(database, "emptied.yaml", {"brands": [brand]})) == []
 
 
-def test_cleared_fields_csv_none(database):
+def test_cleared_fields_csv_unchanged_none(database):
     import_and_warn(write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]}))
     path = database / "products.csv"
     path.write_text(
@@ -103,6 +103,20 @@ def test_cleared_fields_csv_none(database):
         encoding="utf-8",
     )
     assert import_and_warn(path) == []
+
+
+def test_cleared_fields_csv_empty_cells_named(database):
+    import_and_warn(write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]}))
+    path = database / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,price,offer,goal,segments,channels,locale\n"
+        "spring,teahouse,Longjing,,,,,Regulars,email_subject,zh-CN\n",
+        encoding="utf-8",
+    )
+    assert import_and_warn(path) == [
+        f'{path}: campaign "spring": this import clears goal, product.price, product.offer, '
+        "whose cells the file leaves empty"
+    ]
 
 
 def test_cleared_fields_stored_round_trip():
