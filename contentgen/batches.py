@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from contentgen._names import closest
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
 from contentgen.channels import CHANNELS
 from contentgen.errors import InvalidInput, NotFound, shorten
@@ -535,11 +536,30 @@ def campaigns_by_key(session: Session, keys: Sequence[str]) -> list[Campaign]:
     }
     missing = [key for key in keys if key not in found]
     if missing:
-        raise NotFound(
-            f"campaign {', '.join(repr(key) for key in missing)} not found; "
-            "import it first with: contentgen campaigns import FILE"
-        )
+        raise _no_campaign(session, missing[0])
     return [found[key] for key in dict.fromkeys(keys)]
+
+
+def _no_campaign(session: Session, key: str) -> NotFound:
+    """Return the error for a campaign key that no imported campaign has, naming the key
+    that was probably meant: that of a campaign with this name, or the closest key."""
+    named = session.scalars(select(Campaign.key).where(func.lower(Campaign.name) == key.lower()).limit(2)).all()
+    if len(named) == 1:
+        return NotFound.from_template(
+            N_('"{value}" is the name of campaign "{key}", and commands take its key; use "{key}"'),
+            value=shorten(key),
+            key=named[0],
+        )
+    close = closest(key, session.scalars(select(Campaign.key)).all())
+    if close:
+        return NotFound.from_template(
+            N_('campaign "{key}" not found; did you mean "{close}"?'), key=shorten(key), close=close
+        )
+    return NotFound.from_template(
+        N_('campaign "{key}" not found; list the imported campaigns with: contentgen campaigns list, '
+           "or import it with: contentgen campaigns import FILE"),
+        key=shorten(key),
+    )  # fmt: skip
 
 
 def stalled_batches(session: Session, stalled_after: float) -> list[int]:

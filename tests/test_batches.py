@@ -201,8 +201,20 @@ def test_submit_files_defining_key_alike_make_one_batch(synced):
 
 
 def test_submit_unknown_campaign_key(synced):
-    with pytest.raises(NotFound, match="campaign 'nope' not found"):
+    with pytest.raises(NotFound, match='campaign "nope" not found; list the imported campaigns with'):
         submit(campaign_keys=["nope"])
+
+
+def test_submit_misspelt_campaign_key(synced):
+    submit([campaign_file(synced)])
+    with pytest.raises(NotFound, match='campaign "boot-lanch" not found; did you mean "boot-launch"?'):
+        submit(campaign_keys=["boot-lanch"])
+
+
+def test_submit_campaign_name_for_key(synced):
+    submit([campaign_file(synced, name="春季新品")])
+    with pytest.raises(NotFound, match='"春季新品" is the name of campaign "boot-launch", and commands take its key'):
+        submit(campaign_keys=["春季新品"])
 
 
 def test_submit_by_campaign_key_after_import(synced):

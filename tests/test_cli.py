@@ -280,7 +280,7 @@ def test_cli_malformed_yaml_exits_2(ready):
 def test_cli_unknown_campaign_exits_2(ready):
     result = invoke("batch", "submit", "--campaign", "ghost")
     assert result.exit_code == 2
-    assert "campaign 'ghost' not found" in result.stderr
+    assert 'campaign "ghost" not found' in result.stderr
 
 
 def test_cli_unknown_ids_exit_2(ready):
