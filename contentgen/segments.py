@@ -160,12 +160,13 @@ def _listed(items: Iterable[str]) -> str:
 
 
 def _raise_ambiguous(name: str, named: dict[str, list[str]]) -> NoReturn:
-    items: list[object] = [
-        Message(N_("{key} (campaign {campaign})"), {"key": key, "campaign": campaigns[0]})
-        if len(campaigns) == 1
-        else Message(N_("{key} (campaigns {campaigns})"), {"key": key, "campaigns": ", ".join(campaigns)})
-        for key, campaigns in named.items()
-    ]
+    items: list[object] = []
+    for key, campaigns in named.items():
+        if len(campaigns) == 1:
+            items.append(Message(N_("{key} (campaign {campaign})"), {"key": key, "campaign": campaigns[0]}))
+        else:
+            items.append(Message(N_("{key} (campaigns {campaigns})"),
+                                 {"key": key, "campaigns": ", ".join(campaigns)}))  # fmt: skip
     if len(items) > LISTED_SEGMENTS:
         items = [*items[:LISTED_SEGMENTS], "…"]
     raise InvalidInput.from_template(
