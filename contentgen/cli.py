@@ -39,7 +39,7 @@ from contentgen.cli_progress import (
     wait_with_progress,
 )
 from contentgen.cli_schedules import schedules_app
-from contentgen.cli_tables import plural, print_table, utc_cell
+from contentgen.cli_tables import draft_slot, plural, print_table, utc_cell
 from contentgen.counting import Counting
 from contentgen.dispatch import (
     SubmissionPlan,
@@ -62,6 +62,7 @@ from contentgen.errors import (
 )
 from contentgen.generation import get_generator
 from contentgen.models import Campaign, DraftStatus, PromptTemplate, RequestStatus, utc_iso
+from contentgen.segments import label
 from contentgen.settings import get_settings
 from contentgen.templates import sync_templates
 
@@ -308,6 +309,7 @@ def campaigns_list(as_json: JsonOption = False) -> None:
                 "brand": campaign.brand.key,
                 "name": campaign.name,
                 "segments": [segment["key"] for segment in campaign.spec["segments"]],
+                "segment_names": {segment["key"]: segment["name"] for segment in campaign.spec["segments"]},
                 "channels": campaign.spec["channels"],
                 "variants": campaign.spec["variants"],
                 "locale": campaign.spec["locale"],
@@ -318,10 +320,12 @@ def campaigns_list(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(items)
         return
+    # Segments by name, each with its key after it where the key is not the name.
     table = Table("key", "brand", "segments", "channels", "variants", "locale")
     for item in items:
+        segments = ", ".join(label(key, name) for key, name in item["segment_names"].items())
         table.add_row(
-            item["key"], item["brand"], ", ".join(item["segments"]), ", ".join(item["channels"]),
+            item["key"], item["brand"], segments, ", ".join(item["channels"]),
             str(item["variants"]), item["locale"],
         )  # fmt: skip
     print_table(console, table)
@@ -689,7 +693,7 @@ def drafts_list(
     # Two lines per draft, so that any terminal width works: the slot, then the start of
     # the text, and one more line per failed check. `drafts show ID` or --json give all.
     for item in items:
-        slot = f"{item['campaign']} / {item['segment']} / {item['channel']} / v{item['variant']}"
+        slot = draft_slot(item)
         score = "-" if item["score"] is None else f"{item['score']:.2f}"
         console.print(
             Text.assemble(

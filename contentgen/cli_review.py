@@ -12,6 +12,7 @@ from rich.text import Text
 
 from contentgen import db
 from contentgen.cli import JsonOption, _group, _print_json, console
+from contentgen.cli_tables import draft_slot
 from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, queue_page
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
@@ -33,7 +34,13 @@ def review_list(
     batch: Annotated[int | None, typer.Option("--batch", "-b", help="Batch id.")] = None,
     campaign: Annotated[str | None, typer.Option(help="Campaign key.")] = None,
     channel: Annotated[str | None, typer.Option(help="Channel key.")] = None,
-    segment: Annotated[str | None, typer.Option(help="Segment key.")] = None,
+    segment: Annotated[
+        str | None,
+        typer.Option(
+            help="Segment key or name; a name must belong to one key only (within --campaign "
+            "and --batch, if given)."
+        ),
+    ] = None,
     status: Annotated[
         str, typer.Option(help=f"One of: {', '.join(QUEUE_STATUSES)}; open is pending_review and flagged.")
     ] = "open",
@@ -56,7 +63,7 @@ def review_list(
         _print_json({"total": page.total, "items": page.items})
         return
     for item in page.items:
-        slot = f"{item['campaign']} / {item['segment']} / {item['channel']} / v{item['variant']}"
+        slot = draft_slot(item)
         # As in drafts list: a failed blocking check is "failed", an advisory one "warning".
         failed = [check["name"] for check in item["check_failures"] if check["blocking"]]
         warnings = [check["name"] for check in item["check_failures"] if not check["blocking"]]

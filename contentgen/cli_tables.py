@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
+
+from contentgen.segments import label
 
 # Width to measure a table against when the output is not a terminal. No table here
 # comes near it, so the measurement is the table's natural width.
@@ -14,6 +18,13 @@ MEASURE_WIDTH = 10_000
 def plural(count: int, noun: str) -> str:
     """Return "1 request" or "2 requests" for a noun whose plural adds "s"."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def draft_slot(item: dict[str, Any]) -> str:
+    """Return what a draft of ``drafts.summarize`` was made for: "campaign / segment / channel /
+    vN", with the segment's name and, where the name is not the key, the key after it."""
+    segment = label(item["segment"], item["segment_name"])
+    return f"{item['campaign']} / {segment} / {item['channel']} / v{item['variant']}"
 
 
 def utc_cell(timestamp: str | None) -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 from math import ceil
 from typing import Any, NoReturn
 
 from sqlalchemy import Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from contentgen import segments
 from contentgen._limits import measure
 from contentgen.batches import get_batch
 from contentgen.channels import CHANNELS
@@ -39,10 +40,6 @@ PAGE_SIZE = 50
 # Messages that name a command as the fix. The web app words them for its readers in
 # contentgen.web._errors.
 CAMPAIGN_NOT_FOUND = N_('campaign "{key}" not found; list campaigns with: contentgen campaigns list')
-NO_CAMPAIGN_FOR_SEGMENT = N_(
-    'segment "{segment}" not found: no campaign is imported yet; import one with: '
-    "contentgen campaigns import FILE"
-)
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,8 @@ class DraftFilter:
 
     ``check`` is "passed" (no check failed), "failed" (at least one failed) or
     "failed:NAME" (the check NAME failed). ``sort`` "score" puts the best score first and
-    unscored drafts last.
+    unscored drafts last. ``segment`` is a segment key, or a segment's name until
+    ``resolve_filter`` replaces it with the key.
     """
 
     batch_id: int | None = None
@@ -195,6 +193,8 @@ class QueuePage:
     pages: int
     # The ``selection_digest`` of every matching draft, on every page.
     digest: str
+    # The filter as ``resolve_filter`` returned it, with a segment's key for its name.
+    filter: DraftFilter
 
 
 def queue_page(
@@ -212,15 +212,17 @@ def queue_page(
 
     Raises:
         NotFound: if the filter names a batch, campaign or segment that does not exist.
+        InvalidInput: if the filter's segment is a name that several segment keys have.
     """
-    versions = matching_versions(session, draft_filter)
+    draft_filter = resolve_filter(session, draft_filter)
+    versions = _matching_versions(session, draft_filter)
     total = len(versions)
     digest = selection_digest(versions)
     pages = max(1, ceil(total / page_size))
     page = max(page, 1)
     if page > pages:
         if not clamp:
-            return QueuePage([], total, page, pages, digest)
+            return QueuePage([], total, page, pages, digest, draft_filter)
         page = pages
     query = (
         _select(draft_filter, Draft)
@@ -234,7 +236,7 @@ def queue_page(
         .offset((page - 1) * page_size)
     )
     items = [summarize(draft) for draft in session.scalars(query)]
-    return QueuePage(items, total, page, pages, digest)
+    return QueuePage(items, total, page, pages, digest, draft_filter)
 
 
 def matching_versions(session: Session, draft_filter: DraftFilter) -> dict[int, int]:
@@ -242,8 +244,12 @@ def matching_versions(session: Session, draft_filter: DraftFilter) -> dict[int, 
 
     Raises:
         NotFound: if the filter names a batch, campaign or segment that does not exist.
+        InvalidInput: if the filter's segment is a name that several segment keys have.
     """
-    _check_filter_names(session, draft_filter)
+    return _matching_versions(session, resolve_filter(session, draft_filter))
+
+
+def _matching_versions(session: Session, draft_filter: DraftFilter) -> dict[int, int]:
     query = _select(draft_filter, Draft.id, Draft.version).where(*draft_filter.conditions())
     return {draft_id: version for draft_id, version in session.execute(query)}
 
@@ -260,55 +266,26 @@ def selection_digest(versions: Mapping[int, int]) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-def _check_filter_names(session: Session, draft_filter: DraftFilter) -> None:
-    """Raise ``NotFound`` if the filter names a batch, campaign or segment that does not exist."""
+def resolve_filter(session: Session, draft_filter: DraftFilter) -> DraftFilter:
+    """Check the batch, campaign and segment that the filter names, and return the filter
+    with the key of a segment that it names by its name (see ``segments.segment_key``).
+
+    Raises:
+        NotFound: if the filter names a batch, campaign or segment that does not exist.
+        InvalidInput: if the filter's segment is a name that several segment keys have.
+    """
     if draft_filter.batch_id is not None:
         get_batch(session, draft_filter.batch_id)
     if draft_filter.campaign is not None:
         known = session.scalar(select(Campaign.id).where(Campaign.key == draft_filter.campaign))
         if known is None:
             raise NotFound.from_template(CAMPAIGN_NOT_FOUND, key=shorten(draft_filter.campaign))
-    if draft_filter.segment is not None:
-        _check_segment(session, draft_filter.segment, draft_filter.campaign)
-
-
-# An unknown segment's error lists at most this many of the known ones.
-LISTED_SEGMENTS = 20
-
-
-def _check_segment(session: Session, segment: str, campaign: str | None) -> None:
-    # A segment is known if a campaign defines it now, or if requests were made for it
-    # before a new campaign file renamed or removed it.
-    specs = select(Campaign.spec)
-    if campaign is not None:
-        specs = specs.where(Campaign.key == campaign)
-    defined = sorted({item["key"] for spec in session.scalars(specs) for item in spec.get("segments", [])})
-    if segment in defined:
-        return
-
-    requested = select(GenerationRequest.id).where(GenerationRequest.segment == segment)
-    if campaign is not None:
-        requested = requested.join(GenerationRequest.campaign).where(Campaign.key == campaign)
-    if session.scalar(requested.limit(1)) is not None:
-        return
-
-    listed = ", ".join(defined[:LISTED_SEGMENTS])
-    if len(defined) > LISTED_SEGMENTS:
-        listed += ", …"
-    if campaign is not None:
-        raise NotFound.from_template(
-            N_('segment "{segment}" not found in campaign "{campaign}"; its segments are: {segments}'),
-            segment=shorten(segment),
-            campaign=shorten(campaign),
-            segments=listed,
-        )
-    if not defined:
-        raise NotFound.from_template(NO_CAMPAIGN_FOR_SEGMENT, segment=shorten(segment))
-    raise NotFound.from_template(
-        N_('segment "{segment}" not found in any campaign; the segments are: {segments}'),
-        segment=shorten(segment),
-        segments=listed,
+    if draft_filter.segment is None:
+        return draft_filter
+    key = segments.segment_key(
+        session, draft_filter.segment, draft_filter.campaign, draft_filter.batch_id
     )
+    return replace(draft_filter, segment=key)
 
 
 def _count(session: Session, draft_filter: DraftFilter) -> int:
@@ -344,10 +321,11 @@ def queue_position(session: Session, draft_filter: DraftFilter, draft_id: int) -
     The draft counts as part of the queue even when it no longer matches (a reviewer just
     approved it in an "open" queue), so that "next" continues from where it was.
     """
+    # No checks: with an unknown batch, campaign or segment in the filter, the draft page
+    # shows the draft alone in its queue. A segment's name still finds its key.
+    draft_filter = _with_segment_key(session, draft_filter)
     ids = matching_ids(session, draft_filter, include=draft_id)
     index = ids.index(draft_id)
-    # No batch check: with an unknown batch in the filter, the draft page shows the draft
-    # alone in its queue.
     matching = _count(session, draft_filter)
     return QueuePosition(
         previous_id=ids[index - 1] if index > 0 else None,
@@ -358,26 +336,100 @@ def queue_position(session: Session, draft_filter: DraftFilter, draft_id: int) -
     )
 
 
+def _with_segment_key(session: Session, draft_filter: DraftFilter) -> DraftFilter:
+    """Return the filter with the key of the segment that it names by name, or unchanged
+    when its segment is unknown or a name of several keys."""
+    if draft_filter.segment is None:
+        return draft_filter
+    try:
+        key = segments.segment_key(
+            session, draft_filter.segment, draft_filter.campaign, draft_filter.batch_id
+        )
+    except InvalidInput:  # NotFound too, which is a subclass
+        return draft_filter
+    return replace(draft_filter, segment=key)
+
+
 def check_names(session: Session) -> list[str]:
     """Return every check name that has a result, for the queue's check filter."""
     return list(session.scalars(select(DraftCheck.name).distinct().order_by(DraftCheck.name)))
 
 
-def queue_choices(session: Session, batch_id: int | None = None) -> dict[str, list[str]]:
-    """Return the campaigns and segments that drafts exist for, to fill the queue's filters."""
+@dataclass(frozen=True)
+class Choice:
+    """A value of one of the queue's filters, with the name that people know it by."""
+
+    key: str
+    # The names that campaigns give the key, joined with " / ", or the key where it has none.
+    name: str
+
+    @property
+    def shows_key(self) -> bool:
+        """Whether a label needs the key after the name, as ``segments.shows_key`` decides."""
+        return segments.shows_key(self.key, self.name)
+
+    @property
+    def label(self) -> str:
+        return segments.label(self.key, self.name)
+
+
+def queue_choices(
+    session: Session, batch_id: int | None = None, selected: DraftFilter | None = None
+) -> dict[str, list[Choice]]:
+    """Return the campaigns and segments that drafts exist for, to fill the queue's filters,
+    each in the order of their names.
+
+    Args:
+        batch_id: only the campaigns and segments of this batch's drafts.
+        selected: a filter as ``resolve_filter`` returned it. Its campaign and segment are
+            among the choices even without drafts, so that the filter shows what it filters by.
+    """
     query = (
-        select(Campaign.key, GenerationRequest.segment)
+        select(GenerationRequest.campaign_id, GenerationRequest.segment)
+        .select_from(Draft)
         .join(Draft.request)
-        .join(GenerationRequest.campaign)
-        .distinct()
     )
     if batch_id is not None:
         query = query.where(Draft.batch_id == batch_id)
-    rows = session.execute(query).all()
+    pairs = session.execute(query.distinct()).all()
+    with_drafts = select(Campaign).where(Campaign.id.in_({campaign_id for campaign_id, _ in pairs}))
+    campaigns = {campaign.id: campaign for campaign in session.scalars(with_drafts)}
+
+    campaign_names = {campaign.key: campaign.name for campaign in campaigns.values()}
+    segment_names: dict[str, set[str]] = {}
+    for campaign_id, key in pairs:
+        name = _defined_segment_name(campaigns[campaign_id].spec, key)
+        segment_names.setdefault(key, set()).update([name] if name else [])
+    if selected is not None:
+        _add_selected(session, selected, campaign_names, segment_names)
+
     return {
-        "campaigns": sorted({campaign for campaign, _ in rows}),
-        "segments": sorted({segment for _, segment in rows}),
+        "campaigns": _sorted_choices((key, name or key) for key, name in campaign_names.items()),
+        "segments": _sorted_choices(
+            (key, segments.joined_names(names) if names else key)
+            for key, names in segment_names.items()
+        ),
     }
+
+
+def _add_selected(
+    session: Session,
+    selected: DraftFilter,
+    campaign_names: dict[str, str | None],
+    segment_names: dict[str, set[str]],
+) -> None:
+    """Add the campaign and segment of the filter to the choices, named as campaigns define them."""
+    if selected.campaign is not None and selected.campaign not in campaign_names:
+        query = select(Campaign.name).where(Campaign.key == selected.campaign)
+        campaign_names[selected.campaign] = session.scalar(query)
+    if selected.segment is not None and selected.segment not in segment_names:
+        defined = segments.defined_segments(session, selected.campaign)
+        segment_names[selected.segment] = {item.name for item in defined if item.key == selected.segment}
+
+
+def _sorted_choices(pairs: Iterable[tuple[str, str]]) -> list[Choice]:
+    choices = [Choice(key, name) for key, name in pairs]
+    return sorted(choices, key=lambda choice: (segments.fold(choice.name), choice.key))
 
 
 class DraftOrder(str, enum.Enum):
@@ -423,12 +475,18 @@ def list_drafts(
     return [summarize(draft) for draft in session.scalars(query)]
 
 
-def _segment_name(spec: dict[str, Any], key: str) -> str:
-    # A segment that a newer campaign file removed keeps only its key.
+def _defined_segment_name(spec: dict[str, Any], key: str) -> str | None:
+    """Return the name that the campaign gives the segment, or None after a newer campaign
+    file removed it."""
     for segment in spec.get("segments", []):
         if segment.get("key") == key:
-            return segment.get("name") or key
-    return key
+            return segment.get("name") or None
+    return None
+
+
+def _segment_name(spec: dict[str, Any], key: str) -> str:
+    # A segment that a newer campaign file removed keeps only its key.
+    return _defined_segment_name(spec, key) or key
 
 
 def summarize(draft: Draft) -> dict[str, Any]:

@@ -35,9 +35,11 @@ from contentgen.models import (
 
 FORMATS = ("csv", "json", "google-ads")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Each key is followed by the name that the campaign file gives it, because a segment named
+# in Chinese in a CSV file has a key like segment-68897fd8.
 CSV_COLUMNS = (
-    "draft_id", "batch_id", "campaign", "brand", "segment", "channel", "variant", "locale",
-    "text", "characters", "edited", "approved_by", "approved_at",
+    "draft_id", "batch_id", "campaign", "campaign_name", "brand", "segment", "segment_name",
+    "channel", "variant", "locale", "text", "characters", "edited", "approved_by", "approved_at",
 )  # fmt: skip
 
 # Column headers from Google Ads Editor's page "Import a CSV file in Google Ads Editor"

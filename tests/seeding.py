@@ -52,7 +52,51 @@ def seed_batch(folder: Path, **campaign: object) -> int:
     Texts are "<channel> copy <id>", scores fall with the id, and every third draft has a
     failed "length" check.
     """
-    submission = submit([write_campaign_file(folder, **campaign)])
+    return _seed([write_campaign_file(folder, **campaign)])
+
+
+# The keys that a CSV file's segments "老客户" and "新客户" get: the hash of the name, since
+# the names have no Latin letters.
+OLD_CUSTOMERS = "segment-68897fd8"
+NEW_CUSTOMERS = "segment-689c5245"
+
+
+def write_chinese_segment_files(folder: Path) -> list[Path]:
+    """Write a YAML file with the brand and the campaign "autumn", whose segment "loyal" is
+    named "老客户", and a CSV file with the campaign "spring", whose segments are named
+    "老客户" and "新客户". Each campaign writes one email subject per segment."""
+    data = {
+        "brands": [{"key": "trailpeak", "name": "TrailPeak", "voice": "Plain words."}],
+        "campaigns": [
+            {
+                "key": "autumn",
+                "brand": "trailpeak",
+                "name": "秋季促销",
+                "product": {"name": "Ridgeline GTX", "description": "A waterproof hiking boot"},
+                "segments": [{"key": "loyal", "name": "老客户"}],
+                "channels": ["email_subject"],
+            }
+        ],
+    }
+    yaml_path = folder / "autumn.yaml"
+    yaml_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    csv_path = folder / "spring.csv"
+    csv_path.write_text(
+        "key,brand,name,product_name,product_description,segments,channels,locale\n"
+        "spring,trailpeak,春季上新,Ridgeline GTX,防水登山靴,老客户；新客户,email_subject,zh-CN\n",
+        encoding="utf-8",
+    )
+    return [yaml_path, csv_path]
+
+
+def seed_chinese_segments(folder: Path) -> int:
+    """Submit and run a batch of the files of ``write_chinese_segment_files``, with texts,
+    scores and checks as ``seed_batch`` gives them."""
+    return _seed(write_chinese_segment_files(folder))
+
+
+def _seed(files: list[Path]) -> int:
+    submission = submit(files)
     run_inline(submission.batch_id)
     with db.session_scope() as session:
         drafts = session.scalars(

@@ -19,6 +19,7 @@ from contentgen.cli import app
 from contentgen.models import Batch, Brand, Campaign, GenerationRequest, User
 
 from .conftest import EXAMPLES, apply_settings
+from .seeding import NEW_CUSTOMERS, OLD_CUSTOMERS, write_chinese_segment_files
 
 runner = CliRunner()
 # A backend whose every output is an error, so that requests fail.
@@ -94,6 +95,34 @@ def test_cli_tables_print(ready):
     assert "Batch 1: completed" in status.stdout
     assert "google_ads_headline" in listing.stdout
     assert "Placeholder copy" in shown.stdout
+
+
+def test_cli_campaigns_list_shows_segment_names(ready):
+    assert invoke("campaigns", "import", *map(str, write_chinese_segment_files(ready))).exit_code == 0
+
+    table = invoke("campaigns", "list")
+    listed = json.loads(invoke("campaigns", "list", "--json").stdout)
+
+    rows = [line.split("│")[1:-1] for line in table.stdout.splitlines() if "│" in line]
+    segments = {row[0].strip(): row[2].strip() for row in rows}
+    assert segments == {
+        "autumn": "老客户 (loyal)",
+        "spring": f"老客户 ({OLD_CUSTOMERS}), 新客户 ({NEW_CUSTOMERS})",
+    }
+    spring = next(item for item in listed if item["key"] == "spring")
+    assert spring["segments"] == [OLD_CUSTOMERS, NEW_CUSTOMERS]
+    assert spring["segment_names"] == {OLD_CUSTOMERS: "老客户", NEW_CUSTOMERS: "新客户"}
+    assert spring["name"] == "春季上新"
+
+
+def test_cli_drafts_list_shows_segment_names(ready):
+    invoke("batch", "submit", *map(str, write_chinese_segment_files(ready)), "--wait")
+
+    listing = invoke("drafts", "list", "--batch", "1")
+
+    assert "autumn / 老客户 (loyal) / email_subject / v1" in listing.stdout
+    assert f"spring / 老客户 ({OLD_CUSTOMERS}) / email_subject / v1" in listing.stdout
+    assert f"spring / 新客户 ({NEW_CUSTOMERS}) / email_subject / v1" in listing.stdout
 
 
 def test_cli_submit_all_examples_together(ready):

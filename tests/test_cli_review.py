@@ -10,7 +10,7 @@ from contentgen.cli import app
 from contentgen.models import Draft, DraftCheck, ReviewEvent
 from contentgen.users import user_for_token
 
-from .seeding import draft_ids, seed_batch
+from .seeding import NEW_CUSTOMERS, OLD_CUSTOMERS, draft_ids, seed_batch, seed_chinese_segments
 
 runner = CliRunner()
 
@@ -126,6 +126,44 @@ def test_cli_review_list_names_failed_and_warning_checks(batch):
     lines = {int(line.split()[0]): line for line in result.stdout.splitlines() if line.strip()[:1].isdigit()}
     assert lines[first].endswith("  warning: claim_terms")
     assert lines[second].endswith("  failed: language  warning: claim_terms")
+
+
+@pytest.fixture
+def chinese(synced):
+    """A batch of the campaigns "autumn" and "spring", which both have a segment "老客户"."""
+    return seed_chinese_segments(synced)
+
+
+def test_cli_review_list_segment_by_name(chinese):
+    unique = json.loads(invoke("review", "list", "--segment", "新客户", "--json").stdout)
+    listed = invoke("review", "list", "--campaign", "spring", "--segment", "老客户", "--json")
+    in_campaign = json.loads(listed.stdout)
+
+    assert [item["segment"] for item in unique["items"]] == [NEW_CUSTOMERS]
+    assert [item["segment"] for item in in_campaign["items"]] == [OLD_CUSTOMERS]
+    assert [item["segment_name"] for item in in_campaign["items"]] == ["老客户"]
+
+
+def test_cli_review_list_shows_segment_names(chinese):
+    result = invoke("review", "list", "--sort", "campaign")
+
+    # "ID  STATUS  SLOT", then two spaces and the failed checks, if any.
+    slots = [line.split(maxsplit=2)[2].split("  ")[0] for line in result.stdout.splitlines() if " / " in line]
+    assert slots == [
+        "autumn / 老客户 (loyal) / email_subject / v1",
+        f"spring / 老客户 ({OLD_CUSTOMERS}) / email_subject / v1",
+        f"spring / 新客户 ({NEW_CUSTOMERS}) / email_subject / v1",
+    ]
+
+
+def test_cli_review_list_shared_segment_name_exits_2(chinese):
+    result = invoke("review", "list", "--segment", "老客户")
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        'Error: segment name "老客户" belongs to 2 segments; filter by the key of one of them '
+        f"instead: loyal (campaign autumn); {OLD_CUSTOMERS} (campaign spring)\n"
+    )
 
 
 def test_cli_review_approve_and_reject(batch):

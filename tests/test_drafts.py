@@ -2,11 +2,19 @@ import pytest
 from sqlalchemy import select
 
 from contentgen import db
-from contentgen.drafts import DraftFilter, queue_page, queue_position, selection_digest
+from contentgen.drafts import (
+    Choice,
+    DraftFilter,
+    matching_versions,
+    queue_choices,
+    queue_page,
+    queue_position,
+    selection_digest,
+)
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.models import Campaign
 
-from .seeding import draft_ids, seed_batch
+from .seeding import NEW_CUSTOMERS, OLD_CUSTOMERS, draft_ids, seed_batch, seed_chinese_segments
 
 
 @pytest.fixture
@@ -41,9 +49,9 @@ def test_drafts_queue_unknown_campaign_not_found(batch):
 
 
 def test_drafts_queue_unknown_segment_not_found(batch):
-    with pytest.raises(NotFound, match='segment "climbers" not found in any campaign; the segments are: hikers, runners'):
+    with pytest.raises(NotFound, match='segment "climbers" not found in any campaign, as a key or as a name; the segments are: Hikers, Runners$'):
         page_ids(DraftFilter(segment="climbers"))
-    with pytest.raises(NotFound, match='segment "climbers" not found in campaign "ridgeline"; its segments are: hikers, runners'):
+    with pytest.raises(NotFound, match='segment "climbers" not found in campaign "ridgeline", as a key or as a name; its segments are: Hikers, Runners$'):
         page_ids(DraftFilter(campaign="ridgeline", segment="climbers"))
 
 
@@ -59,7 +67,7 @@ def test_drafts_queue_removed_segment_still_found(batch):
         campaign.spec = {**campaign.spec, "segments": [{"key": "hikers", "name": "Hikers"}]}
 
     assert page_ids(DraftFilter(segment="runners"))
-    with pytest.raises(NotFound, match="its segments are: hikers$"):
+    with pytest.raises(NotFound, match="its segments are: Hikers$"):
         page_ids(DraftFilter(campaign="ridgeline", segment="climbers"))
 
 
@@ -117,6 +125,105 @@ def test_drafts_position_keeps_draft_that_left_filter(batch):
     assert position.in_queue is False
     with db.session_scope() as session:
         assert queue_position(session, DraftFilter(sort="oldest"), ids[0]).in_queue is True
+
+
+@pytest.fixture
+def chinese(synced):
+    """A batch of the campaigns "autumn" and "spring", which both have a segment "老客户"."""
+    return seed_chinese_segments(synced)
+
+
+def test_drafts_queue_segment_name_finds_key(chinese):
+    with db.session_scope() as session:
+        by_name = queue_page(session, DraftFilter(segment="新客户"))
+        by_key = queue_page(session, DraftFilter(segment=NEW_CUSTOMERS))
+
+    assert by_name.filter == DraftFilter(segment=NEW_CUSTOMERS)
+    assert [item["segment"] for item in by_name.items] == [NEW_CUSTOMERS]
+    assert by_name.digest == by_key.digest
+
+
+def test_drafts_queue_shared_segment_name_within_campaign(chinese):
+    with db.session_scope() as session:
+        page = queue_page(session, DraftFilter(campaign="spring", segment="老客户"))
+
+    assert page.filter.segment == OLD_CUSTOMERS
+    assert [item["segment_name"] for item in page.items] == ["老客户"]
+
+
+def test_drafts_queue_shared_segment_name_is_invalid(chinese):
+    with pytest.raises(InvalidInput) as raised:
+        page_ids(DraftFilter(segment="老客户"))
+
+    assert not isinstance(raised.value, NotFound)
+    assert str(raised.value).endswith(f"loyal (campaign autumn); {OLD_CUSTOMERS} (campaign spring)")
+
+
+def test_drafts_matching_versions_by_segment_name(chinese):
+    with db.session_scope() as session:
+        by_name = matching_versions(session, DraftFilter(segment="新客户"))
+        by_key = matching_versions(session, DraftFilter(segment=NEW_CUSTOMERS))
+
+    assert by_name == by_key
+    assert len(by_name) == 1
+
+
+def test_drafts_position_by_segment_name(chinese):
+    draft_id = page_ids(DraftFilter(segment=NEW_CUSTOMERS))[0]
+
+    with db.session_scope() as session:
+        position = queue_position(session, DraftFilter(segment="新客户"), draft_id)
+        shared = queue_position(session, DraftFilter(segment="老客户"), draft_id)
+
+    assert (position.position, position.total, position.in_queue) == (1, 1, True)
+    # A name of several segments matches no draft, so the draft is alone in its queue.
+    assert (shared.total, shared.in_queue) == (0, False)
+
+
+def test_drafts_queue_choices_have_names(chinese):
+    with db.session_scope() as session:
+        choices = queue_choices(session)
+
+    assert choices["campaigns"] == [Choice("spring", "春季上新"), Choice("autumn", "秋季促销")]
+    assert choices["segments"] == [
+        Choice(NEW_CUSTOMERS, "新客户"), Choice("loyal", "老客户"), Choice(OLD_CUSTOMERS, "老客户"),
+    ]  # fmt: skip
+    assert [choice.label for choice in choices["segments"]] == [
+        f"新客户 ({NEW_CUSTOMERS})", "老客户 (loyal)", f"老客户 ({OLD_CUSTOMERS})",
+    ]  # fmt: skip
+
+
+def test_drafts_queue_choices_label_without_key(batch):
+    with db.session_scope() as session:
+        choices = queue_choices(session)
+
+    assert [choice.label for choice in choices["segments"]] == ["Hikers", "Runners"]
+    assert [choice.label for choice in choices["campaigns"]] == ["Ridgeline launch (ridgeline)"]
+
+
+def test_drafts_queue_choices_join_names_of_one_key(batch, tmp_path):
+    seed_batch(tmp_path, key="autumn", channels=("email_subject",), segments=("hikers",), variants=1)
+    with db.session_scope() as session:
+        campaign = session.scalars(select(Campaign).where(Campaign.key == "autumn")).one()
+        campaign.spec = {**campaign.spec, "segments": [{"key": "hikers", "name": "Hiking fans"}]}
+
+    with db.session_scope() as session:
+        choices = queue_choices(session)
+
+    assert choices["segments"][0] == Choice("hikers", "Hikers / Hiking fans")
+    assert choices["segments"][0].label == "Hikers / Hiking fans (hikers)"
+
+
+def test_drafts_queue_choices_add_selected_segment(batch):
+    with db.session_scope() as session:
+        campaign = session.scalars(select(Campaign)).one()
+        climbers = {"key": "climbers", "name": "Climbers"}
+        campaign.spec = {**campaign.spec, "segments": [*campaign.spec["segments"], climbers]}
+
+    with db.session_scope() as session:
+        choices = queue_choices(session, selected=DraftFilter(segment="climbers"))
+
+    assert Choice("climbers", "Climbers") in choices["segments"]
 
 
 def test_selection_digest_ignores_order_not_versions():

@@ -10,7 +10,14 @@ from contentgen.export import GOOGLE_ADS_COLUMNS, export_batch, google_ads_rows
 from contentgen.models import Draft, DraftStatus
 from contentgen.review import Decision, decide
 
-from .seeding import draft_ids, make_user, seed_batch
+from .seeding import (
+    NEW_CUSTOMERS,
+    OLD_CUSTOMERS,
+    draft_ids,
+    make_user,
+    seed_batch,
+    seed_chinese_segments,
+)
 
 TRICKY_TEXTS = [
     "防水登山靴，雨天也干爽 🥾",
@@ -95,6 +102,33 @@ def test_export_csv_writes_booleans_and_utc_times(approved):
     row = next(csv.DictReader(io.StringIO(content)))
     assert row["edited"] == "false"
     assert row["approved_at"].endswith("+00:00")
+
+
+def test_export_csv_names_follow_keys(approved):
+    content = exported(approved, "csv").content.decode("utf-8-sig")
+    header = next(csv.reader(io.StringIO(content)))
+
+    assert header[:7] == [
+        "draft_id", "batch_id", "campaign", "campaign_name", "brand", "segment", "segment_name",
+    ]  # fmt: skip
+
+
+def test_export_csv_chinese_segment_names(synced):
+    batch_id = seed_chinese_segments(synced)
+    reviewer = make_user("rita", "reviewer")
+    with db.session_scope() as session:
+        for draft_id in draft_ids(batch_id):
+            decide(session, reviewer, draft_id, Decision("approve"))
+
+    content = exported(batch_id, "csv").content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(content)))
+
+    assert [(row["campaign"], row["campaign_name"]) for row in rows] == [
+        ("autumn", "秋季促销"), ("spring", "春季上新"), ("spring", "春季上新"),
+    ]  # fmt: skip
+    assert [(row["segment"], row["segment_name"]) for row in rows] == [
+        ("loyal", "老客户"), (OLD_CUSTOMERS, "老客户"), (NEW_CUSTOMERS, "新客户"),
+    ]  # fmt: skip
 
 
 def test_export_json_ends_with_newline(approved):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from contentgen import batches, drafts, users
+from contentgen import batches, drafts, segments, users
 from contentgen.errors import (
     Conflict,
     ContentgenError,
@@ -54,8 +54,8 @@ PAGE_WORDING = {
                                   "Nothing was changed."),
     drafts.CAMPAIGN_NOT_FOUND: N_('campaign "{key}" not found; choose a campaign from the '
                                   "review queue's campaign filter"),
-    drafts.NO_CAMPAIGN_FOR_SEGMENT: N_('segment "{segment}" not found: no campaign is imported '
-                                       "yet; submit a campaign file first"),
+    segments.NO_CAMPAIGN_FOR_SEGMENT: N_('segment "{segment}" not found: no campaign is '
+                                         "imported yet; submit a campaign file first"),
 }  # fmt: skip
 API_WORDING = {
     **PAGE_WORDING,
@@ -72,9 +72,9 @@ API_WORDING = {
                             "with GET /api/v1/users/{username}/tokens"),
     drafts.CAMPAIGN_NOT_FOUND: N_('campaign "{key}" not found; check the key against the '
                                   "campaign of the drafts that GET /api/v1/drafts lists"),
-    drafts.NO_CAMPAIGN_FOR_SEGMENT: N_('segment "{segment}" not found: no campaign is imported '
-                                       "yet; submit a campaign file with POST /api/v1/batches "
-                                       "first"),
+    segments.NO_CAMPAIGN_FOR_SEGMENT: N_('segment "{segment}" not found: no campaign is '
+                                         "imported yet; submit a campaign file with POST "
+                                         "/api/v1/batches first"),
 }  # fmt: skip
 
 

@@ -174,7 +174,11 @@ class QueueQuery(BaseModel):
     batch_id: int | str | None = None
     campaign: str | None = None
     channel: str | None = None
-    segment: str | None = None
+    segment: str | None = Field(
+        None,
+        description="a segment key, or a segment's name when one segment key has that name "
+        "(within the campaign and batch, when they are given)",
+    )
     status: str = Field("open", description="open (pending_review and flagged), a status, or all")
     check: str | None = Field(None, description="passed, failed, or failed:NAME")
     sort: str = Field("score", description="score, oldest, newest, campaign or length")

@@ -52,7 +52,10 @@ router = APIRouter(include_in_schema=False)
 def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> dict[str, Any]:
     with db.session_scope() as session:
         result = queue_page(session, draft_filter, page)
-        choices = queue_choices(session)
+        # The filter with a segment's key where the address named the segment by its name,
+        # so that the form shows the segment and the page's links and forms send its key.
+        draft_filter = result.filter
+        choices = queue_choices(session, selected=draft_filter)
         checks = check_names(session)
     return {
         "filter": draft_filter,

@@ -14,7 +14,16 @@ from contentgen.dispatch import run_inline, submit
 from contentgen.models import Batch, BatchStatus, Draft, DraftStatus, Trigger
 from contentgen.review import history
 
-from ..seeding import PASSWORD, draft_ids, make_user, seed_batch, write_campaign_file
+from ..seeding import (
+    NEW_CUSTOMERS,
+    OLD_CUSTOMERS,
+    PASSWORD,
+    draft_ids,
+    make_user,
+    seed_batch,
+    seed_chinese_segments,
+    write_campaign_file,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -163,6 +172,24 @@ def test_browser_keyboard_clears_200_drafts(database_ready, tmp_path, server, pa
     assert presses == 199
     assert "The queue is clear" in page.locator(".notice[role=status]").inner_text()
     assert status_counts(batch_id) == {"approved": 199, "rejected": 1}
+
+
+def test_browser_queue_segment_options_by_name(database_ready, tmp_path, server, page):
+    seed_chinese_segments(tmp_path)
+    make_user("rita", "reviewer")
+    log_in(page, server.url, "rita")
+    page.goto(f"{server.url}/queue")
+
+    options = page.locator("select[name=segment] option")
+    labels = [label.replace("\u2068", "").replace("\u2069", "") for label in options.all_inner_texts()]
+    page.select_option("select[name=campaign]", label="\u2068春季上新\u2069 (spring)")
+    page.select_option("select[name=segment]", label=f"\u2068老客户\u2069 ({OLD_CUSTOMERS})")
+    with page.expect_navigation():
+        page.click("#filters button[type=submit]")
+
+    assert labels == ["Any", f"新客户 ({NEW_CUSTOMERS})", "老客户 (loyal)", f"老客户 ({OLD_CUSTOMERS})"]
+    assert f"segment={OLD_CUSTOMERS}" in page.url
+    assert page.locator("tr[data-draft] td bdi").all_inner_texts() == ["春季上新", "老客户"]
 
 
 def test_browser_batch_counts_update_while_running(database_ready, tmp_path, server, page):

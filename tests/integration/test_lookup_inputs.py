@@ -19,7 +19,7 @@ from contentgen.models import Batch, Draft, ReviewEvent
 from contentgen.settings import get_settings
 from contentgen.web import create_app
 
-from ..seeding import PASSWORD, make_token, make_user, seed_batch
+from ..seeding import PASSWORD, draft_ids, make_token, make_user, seed_batch, seed_chinese_segments
 
 # Above PostgreSQL's INTEGER maximum, inside the CLI's and SQLite's 64-bit range.
 BIG_ID = 3_000_000_000
@@ -139,6 +139,19 @@ def test_api_out_of_range_id_not_found(seeded, record_id):
     assert by_filter.status_code == 404
     assert by_filter.json()["detail"].startswith(f"batch {record_id} not found")
     assert row_counts() == before
+
+
+def test_draft_page_segment_name_out_of_range_batch(seeded, tmp_path):
+    # "老客户" is the name of two segment keys, so the name lookup asks which of them the
+    # batch has, with a batch id that PostgreSQL rejects in a comparison.
+    seed_chinese_segments(tmp_path)
+    draft_id = draft_ids(seeded)[0]
+    params = {"batch_id": str(BIG_ID), "segment": "老客户"}
+
+    page = logged_in_client("rita").get(f"/drafts/{draft_id}", params=params)
+
+    assert page.status_code == 200
+    assert "Not in this queue, which has 0 drafts" in page.text
 
 
 @pytest.mark.parametrize("field", ["campaign", "segment", "check"])

@@ -165,7 +165,7 @@ def test_api_bulk_names_some_missing_drafts(api):
     [
         ({"stauts": "flagged"}, 422, 'query parameter "stauts": unknown parameter; correct its spelling'),
         ({"page": "0"}, 422, 'query parameter "page": must be 1 or more'),
-        ({"segment": "climbers"}, 404, 'segment "climbers" not found in any campaign; the segments are: hikers'),
+        ({"segment": "climbers"}, 404, 'segment "climbers" not found in any campaign, as a key or as a name; the segments are: Hikers'),
     ],
     ids=["misspelt-parameter", "page-zero", "unknown-segment"],
 )
