@@ -194,6 +194,8 @@ def test_cli_review_approve_over_limit_names_edit_paths(batch):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
     with db.session_scope() as session:
         session.get(Draft, draft_id).text = "x" * 31
+    with db.session_scope() as session:
+        version = session.get(Draft, draft_id).version
 
     result = invoke("review", "approve", str(draft_id), "--user", "rita")
 
@@ -201,7 +203,9 @@ def test_cli_review_approve_over_limit_names_edit_paths(batch):
     assert f"draft {draft_id} has 31 Google Ads units" in result.stderr
     assert "The command line has no edit command" in result.stderr
     assert f"(contentgen serve, then /drafts/{draft_id})" in result.stderr
-    assert f"POST /api/v1/drafts/{draft_id}/edit" in result.stderr
+    # Changing the text made a new version, so the hint must not give version 1.
+    assert version > 1
+    assert f'POST /api/v1/drafts/{draft_id}/edit with the JSON body {{"version": {version}, "text": "..."}}.' in result.stderr
     with db.session_scope() as session:
         assert session.get(Draft, draft_id).status.value == "pending_review"
 

@@ -201,7 +201,11 @@ Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class ApproveBody(JsonBody):
-    version: Version | None = Field(None, description="The draft version you saw; a newer one is a conflict (409).")
+    version: Version | None = Field(
+        None,
+        description="The draft version you saw; a newer one is a conflict (409). Optional, but "
+        "without it the decision applies to the current version, whoever changed it since.",
+    )
 
 
 class RejectBody(ApproveBody):
