@@ -74,8 +74,22 @@ def test_api_stale_version_is_409(api, seeded):
     response = api("reviewer").post(f"/api/v1/drafts/{draft_id}/reject",
                                     json={"version": version, "reason": "No"})  # fmt: skip
     assert response.status_code == 409
-    assert f"draft {draft_id} was changed by adam" in response.json()["detail"]
+    assert f"draft {draft_id} was approved by adam after you opened it" in response.json()["detail"]
     assert status_of(draft_id) == DraftStatus.APPROVED
+
+
+def test_api_same_approval_twice_is_409(api, seeded):
+    draft_id = seeded.draft_ids[0]
+    version = api("reviewer").get(f"/api/v1/drafts/{draft_id}").json()["version"]
+    api("reviewer").post(f"/api/v1/drafts/{draft_id}/approve", json={"version": version})
+    before = snapshot()
+
+    response = api("reviewer").post(f"/api/v1/drafts/{draft_id}/approve", json={"version": version},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == f"您已经通过了草稿 {draft_id}，这次重复的通过没有做任何更改"
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize(
