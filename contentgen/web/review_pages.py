@@ -73,7 +73,7 @@ def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> di
         "statuses": QUEUE_STATUSES,
         "sorts": SORTS,
         "checks": checks,
-        "notice": notice_of(request, "bulk", "bulk_rules", "queue_clear"),
+        "notice": notice_of(request, "bulk_approved", "bulk_rejected", "queue_clear"),
         "error": None,
     }
 
@@ -133,7 +133,7 @@ def bulk_action(
         context["error"] = message_of(request, error)
         return render(request, "queue.html", context, status_code=status_code_of(error))
     return redirect_to("/queue", **draft_filter.as_params(),
-                       notice="bulk_rules" if result.breaking_rules else "bulk",
+                       notice="bulk_approved" if decision.action == "approve" else "bulk_rejected",
                        changed=len(result.changed), skipped=sum(result.skipped.values()),
                        breaking=len(result.breaking_rules))  # fmt: skip
 

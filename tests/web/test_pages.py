@@ -528,7 +528,7 @@ def test_pages_bulk_approve_names_rule_breakers(reviewer, seeded):
     selection = [f"{first}:{version_of(first)}", f"{second}:{version_of(second)}"]
     response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:selected",
                                                  "draft": selection})  # fmt: skip
-    assert "1 draft changed." in response.text
+    assert "1 draft approved." in response.text
     assert "0 skipped" not in response.text
     assert "1 not approved because it is over the hard limit" in response.text
     assert status_of(first) == DraftStatus.PENDING_REVIEW
@@ -841,8 +841,8 @@ def test_pages_error_message_in_chinese(reviewer, seeded):
         ("/users", "notice=role_changed&user=ana&role=reviewer", "User ana now has the role reviewer."),
         ("/users", "notice=role_changed&user=ana&role=suspended.%20Call%20IT%20at%20555-0100", None),
         ("/users", "notice=user_created&user=a%20b", None),
-        ("/queue", "notice=bulk&changed=3&skipped=1", "3 drafts changed. 1 skipped because its status does not allow the action."),
-        ("/queue", "notice=bulk&changed=9999999999", None),
+        ("/queue", "notice=bulk_rejected&changed=3&skipped=1", "3 drafts rejected. 1 skipped because its status does not allow the action."),
+        ("/queue", "notice=bulk_approved&changed=9999999999", None),
         ("/login", "notice=role_changed&user=mallory&role=admin", None),
         ("/login", "notice=logged_out", "You are logged out."),
     ],
