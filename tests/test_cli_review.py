@@ -240,6 +240,18 @@ def test_cli_export_writes_file(batch, tmp_path):
     assert [int(row["draft_id"]) for row in rows] == [first]
 
 
+def test_cli_export_warns_about_invisible_characters(batch):
+    first = draft_ids(batch, "google_ads_headline")[0]
+    with db.session_scope() as session:
+        session.get(Draft, first).text = "Dry\u200bfeet"
+    invoke("review", "approve", str(first), "--user", "rita")
+
+    result = invoke("export", "--batch", str(batch), "--format", "csv")
+
+    assert result.exit_code == 0
+    assert f"Warning: draft {first} (google_ads_headline) contains invisible characters (U+200B×1)" in result.stderr
+
+
 def test_cli_export_unknown_format_exits_2(batch):
     result = invoke("export", "--batch", str(batch), "--format", "xml")
     assert result.exit_code == 2
