@@ -13,7 +13,7 @@ from rich.text import Text
 from contentgen import db
 from contentgen.cli import JsonOption, _group, _print_json, console
 from contentgen.cli_tables import draft_slot
-from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, queue_page
+from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, get_draft, queue_page
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.review import ApprovalBlocked, Decision, actor_by_name, decide
@@ -92,7 +92,7 @@ def _decide_each(draft_ids: list[int], user: str, decision: Decision) -> None:
                 status = draft.status.value
         except ApprovalBlocked as error:
             failures += 1
-            typer.echo(f"Error: {error} {_edit_hint(draft_id)}", err=True)
+            typer.echo(f"Error: {error} {_edit_hint(draft_id, _current_version(draft_id))}", err=True)
             continue
         except ContentgenError as error:
             failures += 1
@@ -103,14 +103,20 @@ def _decide_each(draft_ids: list[int], user: str, decision: Decision) -> None:
         raise typer.Exit(2)
 
 
-def _edit_hint(draft_id: int) -> str:
+def _current_version(draft_id: int) -> int:
+    with db.session_scope() as session:
+        return get_draft(session, draft_id).version
+
+
+def _edit_hint(draft_id: int, version: int) -> str:
     # The shared error message tells the user to edit the draft, which the pages and the API
-    # can do and this command line cannot.
+    # can do and this command line cannot. The body carries the version, so that the API
+    # rejects the edit (409) if someone acts on the draft first.
     return (
         "The command line has no edit command: edit the text on the draft's page in the "
         f"review app (contentgen serve, then /drafts/{draft_id}), which approves it on "
         f"saving, or send it to the API: POST /api/v1/drafts/{draft_id}/edit with the JSON "
-        'body {"text": "..."}.'
+        f'body {{"version": {version}, "text": "..."}}.'
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 from contentgen.batches import get_batch
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
+from contentgen.checks import invisible_characters
 from contentgen.errors import InvalidInput, shorten
 from contentgen.i18n import N_, Message
 from contentgen.models import (
@@ -114,6 +115,7 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
         for row in rows
         if row["characters"] > row["limit"]
     ]  # fmt: skip
+    warnings += invisible_text_warnings(rows)
     if not rows and format != "google-ads":
         # The Google Ads export warns about its own channels instead.
         warnings.append(Message(
@@ -136,6 +138,27 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
         to_csv(GOOGLE_ADS_COLUMNS, table, neutralize_formulas=False), "text/csv; charset=utf-8",
         f"batch-{batch_id}-google-ads-editor.csv", in_file + ad_warnings,
     )  # fmt: skip
+
+
+def invisible_text_warnings(rows: Iterable[dict[str, Any]]) -> list[Message]:
+    """Return a warning for each row whose text contains invisible characters, such as a
+    zero-width space, listed by code point and count as the draft page lists them.
+
+    The characters that emoji sequences need (the zero-width joiner, variation selectors and
+    tag characters) are left out, as ``invisible_characters`` leaves them out.
+    """
+    template = N_(
+        "draft {draft_id} ({channel}) contains invisible characters ({characters}), which do "
+        "not show but are part of the text; edit it to remove them before you upload it"
+    )
+    warnings = []
+    for row in rows:
+        counts = invisible_characters(row["text"])
+        if counts:
+            listed = ", ".join(f"{code}×{count}" for code, count in counts.items())
+            fields = {"draft_id": row["draft_id"], "channel": row["channel"], "characters": listed}
+            warnings.append(Message(template, fields))
+    return warnings
 
 
 # Drafts read from the database at a time while exporting.

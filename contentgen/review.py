@@ -48,7 +48,7 @@ from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import control_character, has_visible_text, run_checks, score_draft
 from contentgen.drafts import DraftFilter, get_draft, matching_versions, selection_digest
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
-from contentgen.i18n import N_, translate_error
+from contentgen.i18n import N_, Message, translate_error
 from contentgen.models import (
     Draft,
     DraftCheck,
@@ -69,6 +69,16 @@ class ApprovalBlocked(InvalidInput):
 
     An edit that fixes the text approves it.
     """
+
+
+class AlreadyDecided(Conflict):
+    """A decision that the same reviewer already made after the version they saw: a form sent
+    twice, or the same decision from a second tab. Nothing was written.
+
+    ``action`` is the action recorded then: "approve", "reject" or "edit".
+    """
+
+    action: str = ""
 
 
 ACTIONS = ("approve", "reject", "edit")
@@ -179,7 +189,7 @@ def decide(
     actor.require(Permission.REVIEW)
     draft = _locked_draft(session, draft_id)
     if expected_version is not None and draft.version != expected_version:
-        raise _changed_since(session, draft, expected_version)
+        raise _changed_since(session, actor, draft, decision, expected_version)
     _check_allowed(draft, decision.action)
     decision = _approval_if_unchanged(draft, decision)
     if decision.action in ("approve", "edit"):
@@ -335,7 +345,32 @@ def _recheck(session: Session, draft: Draft) -> None:
     draft.score = score_draft(results, measurement, None)
 
 
-def _changed_since(session: Session, draft: Draft, expected_version: int) -> Conflict:
+# Phrases for the change that the newest review event made, by action and by whether the
+# reviewer who gets the conflict made it.
+_CHANGES = {
+    ("approve", False): N_("approved by {who}"),
+    ("reject", False): N_("rejected by {who}"),
+    ("edit", False): N_("edited and approved by {who}"),
+    ("approve", True): N_("approved by you"),
+    ("reject", True): N_("rejected by you"),
+    ("edit", True): N_("edited and approved by you"),
+}
+_ALREADY_DECIDED = {
+    "approve": N_("you already approved draft {draft_id}, so this second approval changed nothing"),
+    "reject": N_("you already rejected draft {draft_id}, so this second rejection changed nothing"),
+    "edit": N_("you already saved this text for draft {draft_id} and approved it, so this "
+               "second edit changed nothing"),
+}  # fmt: skip
+
+
+def _changed_since(
+    session: Session, actor: Actor, draft: Draft, decision: Decision, expected_version: int
+) -> Conflict:
+    """Return the error for ``decision`` on a draft that changed after ``expected_version``.
+
+    When the newest change is the same decision by the same reviewer, the error is
+    ``AlreadyDecided``.
+    """
     # Versions start at 1 and only grow, so a version above the current one was never seen.
     if not 1 <= expected_version <= draft.version:
         return Conflict.from_template(
@@ -346,13 +381,8 @@ def _changed_since(session: Session, draft: Draft, expected_version: int) -> Con
             current=draft.version,
         )  # fmt: skip
 
-    last = session.scalars(
-        select(ReviewEvent)
-        .where(ReviewEvent.draft_id == draft.id)
-        .order_by(ReviewEvent.id.desc())
-        .limit(1)
-    ).first()
-    if last is None or last.actor is None:
+    last = _newest_event(session, draft)
+    if last is None or last.actor is None or last.action not in ACTIONS:
         return Conflict.from_template(
             N_("draft {draft_id} was changed after you opened it (version {seen}, now "
                "{current}, status {status}); nothing was saved. Reload the draft and decide "
@@ -362,15 +392,81 @@ def _changed_since(session: Session, draft: Draft, expected_version: int) -> Con
             current=draft.version,
             status=draft.status.value,
         )  # fmt: skip
+    if last.actor_id == actor.id and _same_decision(last, draft, decision):
+        error = AlreadyDecided.from_template(_ALREADY_DECIDED[last.action], draft_id=draft.id)
+        error.action = last.action
+        return error
     return Conflict.from_template(
-        N_("draft {draft_id} was changed by {who} after you opened it (version {seen}, now "
-           "{current}, status {status}); nothing was saved. Reload the draft and decide again."),
+        N_("draft {draft_id} was {change} after you opened it (version {seen}, now {current}); "
+           "nothing was saved. Reload the draft and decide again."),
         draft_id=draft.id,
-        who=last.actor.username,
+        change=_change_of(last, actor),
         seen=expected_version,
         current=draft.version,
-        status=draft.status.value,
     )  # fmt: skip
+
+
+def _changed_in_queue(
+    session: Session, actor: Actor, draft: Draft, expected_version: int
+) -> Conflict:
+    """Return the error for a bulk action on a draft that changed after ``expected_version``,
+    the version that the queue showed."""
+    if not 1 <= expected_version <= draft.version:
+        return Conflict.from_template(
+            N_("draft {draft_id} has no version {seen}; the current version is {current}. "
+               "Nothing was changed. Reload the queue and try again."),
+            draft_id=draft.id,
+            seen=expected_version,
+            current=draft.version,
+        )  # fmt: skip
+
+    last = _newest_event(session, draft)
+    if last is None or last.actor is None or last.action not in ACTIONS:
+        return Conflict.from_template(
+            N_("draft {draft_id} was changed after you loaded the queue (version {seen}, now "
+               "{current}, status {status}); nothing was changed. Reload the queue and try "
+               "again."),
+            draft_id=draft.id,
+            seen=expected_version,
+            current=draft.version,
+            status=draft.status.value,
+        )  # fmt: skip
+    return Conflict.from_template(
+        N_("draft {draft_id} was {change} after you loaded the queue (version {seen}, now "
+           "{current}); nothing was changed. Reload the queue and try again."),
+        draft_id=draft.id,
+        change=_change_of(last, actor),
+        seen=expected_version,
+        current=draft.version,
+    )  # fmt: skip
+
+
+def _newest_event(session: Session, draft: Draft) -> ReviewEvent | None:
+    return session.scalars(
+        select(ReviewEvent)
+        .where(ReviewEvent.draft_id == draft.id)
+        .order_by(ReviewEvent.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _change_of(event: ReviewEvent, actor: Actor) -> Message:
+    """Describe what ``event`` did and who did it, as "you" when ``actor`` did."""
+    if event.actor_id == actor.id:
+        return Message(_CHANGES[(event.action, True)])
+    return Message(_CHANGES[(event.action, False)], {"who": event.actor.username})
+
+
+def _same_decision(event: ReviewEvent, draft: Draft, decision: Decision) -> bool:
+    """Tell whether ``event`` already made ``decision``: the same action, or for an edit, an
+    approval of the same text (an edit that changes no text is recorded as an approval)."""
+    if decision.action != "edit":
+        return event.action == decision.action
+    return (
+        event.action in ("edit", "approve")
+        and draft.status is DraftStatus.APPROVED
+        and normalized_text(draft.text) == decision.text
+    )
 
 
 def _apply(session: Session, actor: Actor, draft: Draft, decision: Decision) -> None:
@@ -527,7 +623,7 @@ def decide_many(
         # changed between that read and its lock is a conflict too.
         seen = seen_versions.get(draft.id)
         if seen is not None and seen != draft.version:
-            raise _changed_since(session, draft, seen)
+            raise _changed_in_queue(session, actor, draft, seen)
         if draft.status not in ALLOWED_FROM[decision.action]:
             skipped[draft.status.value] += 1
             continue

@@ -194,6 +194,8 @@ def test_cli_review_approve_over_limit_names_edit_paths(batch):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
     with db.session_scope() as session:
         session.get(Draft, draft_id).text = "x" * 31
+    with db.session_scope() as session:
+        version = session.get(Draft, draft_id).version
 
     result = invoke("review", "approve", str(draft_id), "--user", "rita")
 
@@ -201,7 +203,9 @@ def test_cli_review_approve_over_limit_names_edit_paths(batch):
     assert f"draft {draft_id} has 31 Google Ads units" in result.stderr
     assert "The command line has no edit command" in result.stderr
     assert f"(contentgen serve, then /drafts/{draft_id})" in result.stderr
-    assert f"POST /api/v1/drafts/{draft_id}/edit" in result.stderr
+    # Changing the text made a new version, so the hint must not give version 1.
+    assert version > 1
+    assert f'POST /api/v1/drafts/{draft_id}/edit with the JSON body {{"version": {version}, "text": "..."}}.' in result.stderr
     with db.session_scope() as session:
         assert session.get(Draft, draft_id).status.value == "pending_review"
 
@@ -234,6 +238,18 @@ def test_cli_export_writes_file(batch, tmp_path):
     rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8-sig"))))
     assert result.exit_code == 0
     assert [int(row["draft_id"]) for row in rows] == [first]
+
+
+def test_cli_export_warns_about_invisible_characters(batch):
+    first = draft_ids(batch, "google_ads_headline")[0]
+    with db.session_scope() as session:
+        session.get(Draft, first).text = "Dry\u200bfeet"
+    invoke("review", "approve", str(first), "--user", "rita")
+
+    result = invoke("export", "--batch", str(batch), "--format", "csv")
+
+    assert result.exit_code == 0
+    assert f"Warning: draft {first} (google_ads_headline) contains invisible characters (U+200B×1)" in result.stderr
 
 
 def test_cli_export_unknown_format_exits_2(batch):

@@ -243,6 +243,62 @@ def test_export_google_ads_warns_only_about_ad_drafts(approved):
     ]
 
 
+def edit_and_approve(draft_id: int, text: str) -> None:
+    reviewer = make_user("ivy", "reviewer")
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("edit", text=text))
+
+
+@pytest.mark.parametrize("format", ["csv", "json", "google-ads"])
+def test_export_warns_about_invisible_characters(synced, format):
+    batch_id = seed_batch(synced)
+    headline = draft_ids(batch_id, "google_ads_headline")[0]
+    # Zero-width spaces and a word joiner: accepted in an edit, and invisible on the page.
+    edit_and_approve(headline, "Dry\u200bfeet\u200b on every\u2060trail")
+
+    warnings = exported(batch_id, format).warnings
+    invisible = [warning for warning in warnings if "invisible" in str(warning)]
+
+    assert [str(warning) for warning in invisible] == [
+        f"draft {headline} (google_ads_headline) contains invisible characters (U+200B×2, "
+        "U+2060×1), which do not show but are part of the text; edit it to remove them "
+        "before you upload it"
+    ]
+    assert invisible[0].render("zh-CN") == (
+        f"草稿 {headline}（google_ads_headline）含有不可见字符（U+200B×2, U+2060×1），"
+        "它们不会显示，但属于文案的一部分；请先删除它们再上传"
+    )
+
+
+def test_export_google_ads_leaves_out_other_channels_invisible(synced):
+    batch_id = seed_batch(synced)
+    subject = draft_ids(batch_id, "email_subject")[0]
+    edit_and_approve(subject, "Dry\u200bfeet")
+
+    csv_warnings = [str(warning) for warning in exported(batch_id, "csv").warnings]
+    ads_warnings = [str(warning) for warning in exported(batch_id, "google-ads").warnings]
+
+    assert any(f"draft {subject} (email_subject) contains invisible" in warning for warning in csv_warnings)
+    assert not any("invisible" in warning for warning in ads_warnings)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Coders 👩\u200d💻 love dry feet", "We \u2764\ufe0f dry feet", "Go 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f hiking"],
+    ids=["zero-width-joiner", "variation-selector", "flag-tags"],
+)
+def test_export_emoji_sequences_not_warned(synced, text):
+    batch_id = seed_batch(synced)
+    description = draft_ids(batch_id, "google_ads_description")[0]
+    # Emoji sequences are built with invisible characters, so an edit keeps them.
+    edit_and_approve(description, text)
+
+    result = exported(batch_id, "json")
+
+    assert json.loads(result.content)[0]["text"] == text
+    assert not any("invisible" in str(warning) for warning in result.warnings)
+
+
 def test_export_unknown_format_is_invalid(approved):
     with pytest.raises(InvalidInput, match='export format "xlsx" is not known; use one of: csv, json, google-ads'):
         exported(approved, "xlsx")

@@ -6,7 +6,7 @@ from contentgen.drafts import DraftFilter, matching_versions, selection_digest
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from contentgen.i18n import translate_error
 from contentgen.models import Brand, Draft, DraftStatus, ReviewEvent
-from contentgen.review import Decision, decide, decide_many, history
+from contentgen.review import AlreadyDecided, Decision, decide, decide_many, history
 
 from .seeding import draft_ids, make_user, seed_batch
 
@@ -145,11 +145,117 @@ def test_review_stale_version_is_conflict(batch, reviewer, synced):
     with db.session_scope() as session:
         decide(session, other, draft_id, Decision("approve"), expected_version=seen)
 
-    with pytest.raises(Conflict, match=f"draft {draft_id} was changed by otto after you opened it"):
-        with db.session_scope() as session:
-            decide(session, reviewer, draft_id, Decision("reject", note="bad"), expected_version=seen)
+    with pytest.raises(Conflict) as caught, db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("reject", note="bad"), expected_version=seen)
+
+    assert str(caught.value) == (
+        f"draft {draft_id} was approved by otto after you opened it (version {seen}, now "
+        f"{seen + 1}); nothing was saved. Reload the draft and decide again."
+    )
+    assert translate_error(caught.value, "zh-CN") == (
+        f"您打开草稿 {draft_id} 后，它已由 otto 通过（版本 {seen}，现为 {seen + 1}）；"
+        "您的操作未保存。请重新加载草稿后再决定。"
+    )
+    assert not isinstance(caught.value, AlreadyDecided)
     assert status_of(draft_id) == "approved"
     assert event_count() == 1
+
+
+def version_of(draft_id: int) -> int:
+    with db.session_scope() as session:
+        return session.get(Draft, draft_id).version
+
+
+def decide_seen(reviewer, draft_id: int, decision: Decision, seen: int) -> None:
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, decision, expected_version=seen)
+
+
+@pytest.mark.parametrize(
+    ("first", "again", "english", "chinese"),
+    [
+        (Decision("approve"), Decision("approve"),
+         "you already approved draft {draft}, so this second approval changed nothing",
+         "您已经通过了草稿 {draft}，这次重复的通过没有做任何更改"),
+        (Decision("reject", note="Off brand"), Decision("reject", note="Too long"),
+         "you already rejected draft {draft}, so this second rejection changed nothing",
+         "您已经驳回了草稿 {draft}，这次重复的驳回没有做任何更改"),
+        (Decision("edit", text="Dry feet on every trail"), Decision("edit", text=" Dry feet on every trail\n"),
+         "you already saved this text for draft {draft} and approved it, so this second edit changed nothing",
+         "您已经为草稿 {draft} 保存了这段文案并通过，这次重复的修改没有做任何更改"),
+    ],
+    ids=["approve", "reject", "edit"],
+)
+def test_review_same_decision_twice_is_already_decided(batch, reviewer, first, again, english, chinese):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    seen = version_of(draft_id)
+    decide_seen(reviewer, draft_id, first, seen)
+
+    with pytest.raises(AlreadyDecided) as caught:
+        decide_seen(reviewer, draft_id, again, seen)
+
+    assert str(caught.value) == english.format(draft=draft_id)
+    assert translate_error(caught.value, "zh-CN") == chinese.format(draft=draft_id)
+    assert caught.value.action == first.action
+    assert event_count() == 1
+    assert version_of(draft_id) == seen + 1
+
+
+def test_review_unchanged_edit_twice_is_already_approved(batch, reviewer):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    seen = version_of(draft_id)
+    with db.session_scope() as session:
+        text = session.get(Draft, draft_id).text
+    # An edit that leaves the text as it is is recorded as an approval.
+    decide_seen(reviewer, draft_id, Decision("edit", text=text), seen)
+
+    with pytest.raises(AlreadyDecided, match=f"you already approved draft {draft_id}") as caught:
+        decide_seen(reviewer, draft_id, Decision("edit", text=text), seen)
+
+    assert caught.value.action == "approve"
+    assert event_count() == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "english", "chinese"),
+    [
+        (Decision("edit", text="Dry feet on every trail"), Decision("approve"),
+         "was edited and approved by you after you opened it", "它已由您修改并通过"),
+        (Decision("approve"), Decision("edit", text="Dry feet on every trail"),
+         "was approved by you after you opened it", "它已由您通过"),
+        (Decision("edit", text="Dry feet on every trail"), Decision("edit", text="Other words for trails"),
+         "was edited and approved by you after you opened it", "它已由您修改并通过"),
+        (Decision("approve"), Decision("reject", note="Off brand"),
+         "was approved by you after you opened it", "它已由您通过"),
+    ],
+    ids=["edit-then-approve", "approve-then-edit", "other-text", "approve-then-reject"],
+)
+def test_review_own_other_decision_is_conflict(batch, reviewer, first, then, english, chinese):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    seen = version_of(draft_id)
+    decide_seen(reviewer, draft_id, first, seen)
+
+    with pytest.raises(Conflict) as caught:
+        decide_seen(reviewer, draft_id, then, seen)
+
+    assert not isinstance(caught.value, AlreadyDecided)
+    assert f"draft {draft_id} {english} (version {seen}, now {seen + 1})" in str(caught.value)
+    assert "rita" not in str(caught.value)
+    assert chinese in translate_error(caught.value, "zh-CN")
+    assert event_count() == 1
+
+
+def test_review_other_reviewer_same_decision_is_conflict(batch, reviewer, synced):
+    other = make_user("otto", "reviewer")
+    draft_id = draft_ids(batch)[0]
+    seen = version_of(draft_id)
+    decide_seen(other, draft_id, Decision("reject", note="Off brand"), seen)
+
+    with pytest.raises(Conflict) as caught:
+        decide_seen(reviewer, draft_id, Decision("reject", note="Off brand"), seen)
+
+    assert not isinstance(caught.value, AlreadyDecided)
+    assert f"draft {draft_id} was rejected by otto after you opened it" in str(caught.value)
 
 
 def test_review_unknown_draft_not_found(batch, reviewer):
@@ -223,11 +329,37 @@ def test_review_bulk_unknown_id_changes_nothing(batch, reviewer):
 
 def test_review_bulk_stale_version_changes_nothing(batch, reviewer):
     first, second = draft_ids(batch)[:2]
-    with pytest.raises(Conflict), db.session_scope() as session:
+    with pytest.raises(Conflict) as caught, db.session_scope() as session:
         decide_many(
             session, reviewer, Decision("approve"), draft_ids=[first, second], versions={second: 7}
         )
+    assert str(caught.value).endswith("Nothing was changed. Reload the queue and try again.")
     assert event_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("actor", "english", "chinese"),
+    [("rita", "was approved by you", "已由您通过"), ("otto", "was approved by otto", "已由 otto 通过")],
+    ids=["own", "other"],
+)
+def test_review_bulk_changed_draft_names_queue(batch, reviewer, actor, english, chinese):
+    deciding = reviewer if actor == "rita" else make_user(actor, "reviewer")
+    first, second = draft_ids(batch)[:2]
+    seen = {first: version_of(first), second: version_of(second)}
+    decide_seen(deciding, first, Decision("approve"), seen[first])
+
+    with pytest.raises(Conflict) as caught, db.session_scope() as session:
+        decide_many(session, reviewer, Decision("approve"), draft_ids=[first, second], versions=seen)
+
+    assert str(caught.value) == (
+        f"draft {first} {english} after you loaded the queue (version {seen[first]}, now "
+        f"{seen[first] + 1}); nothing was changed. Reload the queue and try again."
+    )
+    assert translate_error(caught.value, "zh-CN") == (
+        f"您加载队列后，草稿 {first} {chinese}（版本 {seen[first]}，现为 {seen[first] + 1}）；"
+        "未做任何更改。请重新加载队列后再试。"
+    )
+    assert event_count() == 1
 
 
 def set_draft_text(draft_id: int, text: str) -> None:

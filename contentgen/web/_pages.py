@@ -52,8 +52,7 @@ NOTICE_FIELDS: dict[str, Callable[[str], bool]] = {
 }
 
 # Notices that report counts, each sentence in the singular or plural form of its count.
-# "bulk_rules" is "bulk" after an approval that left drafts breaking a hard rule.
-COUNT_NOTICES = ("bulk", "bulk_rules", "templates_synced")
+COUNT_NOTICES = ("bulk_approved", "bulk_rejected", "templates_synced")
 
 
 def notice_of(request: Request, *shown: str) -> str | None:
@@ -94,7 +93,11 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
         return ngettext("Templates synced: {count} new version.",
                         "Templates synced: {count} new versions.", changed).format(count=changed)  # fmt: skip
 
-    sentences = [ngettext("{count} draft changed.", "{count} drafts changed.", changed).format(count=changed)]
+    if name == "bulk_rejected":
+        decided = ngettext("{count} draft rejected.", "{count} drafts rejected.", changed)
+    else:
+        decided = ngettext("{count} draft approved.", "{count} drafts approved.", changed)
+    sentences = [decided.format(count=changed)]
     if skipped:
         sentences.append(
             ngettext("{count} skipped because its status does not allow the action.",

@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -41,6 +41,8 @@ from contentgen.users import (
     set_role,
 )
 from contentgen.web._auth import api_actor, current_api_actor
+from contentgen.web._idempotency import HEADER as IDEMPOTENCY_HEADER
+from contentgen.web._idempotency import idempotency_key as request_idempotency_key
 from contentgen.web._render import request_locale
 from contentgen.web._submit import dry_run_upload, submit_upload
 
@@ -199,7 +201,11 @@ Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class ApproveBody(JsonBody):
-    version: Version | None = Field(None, description="The draft version you saw; a newer one is a conflict (409).")
+    version: Version | None = Field(
+        None,
+        description="The draft version you saw; a newer one is a conflict (409). Optional, but "
+        "without it the decision applies to the current version, whoever changed it since.",
+    )
 
 
 class RejectBody(ApproveBody):
@@ -326,7 +332,17 @@ def post_batch(
         str | None,
         Form(description="Any text up to 200 characters that names this submission. Sending "
              "the same key with the same content again returns the batch it made (200) and "
-             "creates nothing; the same key with other content is a 422."),
+             "creates nothing; the same key with other content is a 422. The Idempotency-Key "
+             "header does the same."),
+    ] = None,
+    # Read by ``request_idempotency_key``, which also sees a repeated header; declared here
+    # for the OpenAPI schema.
+    idempotency_key_header: Annotated[
+        str | None,
+        Header(alias=IDEMPOTENCY_HEADER,
+               description="The idempotency key, as the form field idempotency_key takes it: "
+               'bare (Idempotency-Key: spring-launch-1) or as a quoted string ("spring-launch-1"). '
+               "ASCII only. Given with a different form field, it is a 422."),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -347,10 +363,11 @@ def post_batch(
     ``warnings``, ``matched_batch_id`` (the batch that the idempotency key made from the same
     content, else null), ``next_step`` and ``next_step_message``, and no batch id. An invalid
     file gets the same 422."""
+    key = request_idempotency_key(request, idempotency_key)
     if dry_run:
         response.status_code = 200
-        return _plan_json(dry_run_upload(file, idempotency_key), request_locale(request))
-    result = submit_upload(file, idempotency_key)
+        return _plan_json(dry_run_upload(file, key), request_locale(request))
+    result = submit_upload(file, key)
     batch_id = result.submission.batch_id
     if not result.submission.created:
         response.status_code = 200

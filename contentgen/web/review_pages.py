@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from contentgen import db
 from contentgen.channels import CHANNELS
@@ -25,6 +27,7 @@ from contentgen.drafts import (
 from contentgen.errors import ContentgenError, InvalidInput, shorten
 from contentgen.i18n import N_
 from contentgen.review import (
+    AlreadyDecided,
     Decision,
     approval_blocker,
     bulk_decision,
@@ -45,6 +48,8 @@ from contentgen.web._pages import (
     redirect_to,
 )
 from contentgen.web._render import render
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,7 +73,7 @@ def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> di
         "statuses": QUEUE_STATUSES,
         "sorts": SORTS,
         "checks": checks,
-        "notice": notice_of(request, "bulk", "bulk_rules", "queue_clear"),
+        "notice": notice_of(request, "bulk_approved", "bulk_rejected", "queue_clear"),
         "error": None,
     }
 
@@ -128,7 +133,7 @@ def bulk_action(
         context["error"] = message_of(request, error)
         return render(request, "queue.html", context, status_code=status_code_of(error))
     return redirect_to("/queue", **draft_filter.as_params(),
-                       notice="bulk_rules" if result.breaking_rules else "bulk",
+                       notice="bulk_approved" if decision.action == "approve" else "bulk_rejected",
                        changed=len(result.changed), skipped=sum(result.skipped.values()),
                        breaking=len(result.breaking_rules))  # fmt: skip
 
@@ -197,11 +202,7 @@ def _act(
             # edit changes the score, which could move the draft within a sort by score.
             get_draft(session, draft_id)  # an unknown draft has no place in the queue
             position = queue_position(session, draft_filter, draft_id)
-            draft = decide(session, actor, draft_id, decision, expected_version=version)
-            # An edit that left the text as it was is recorded as a plain approval, and
-            # only an edit keeps the model's text as the original.
-            if notice == "edited" and draft.original_text is None:
-                notice = "approved"
+            notice = _decide_once(session, actor, draft_id, decision, version, notice)
     except ContentgenError as error:
         with db.session_scope() as session:
             draft_details(session, draft_id)  # an unknown draft is a 404, not a form error
@@ -216,6 +217,36 @@ def _act(
         return redirect_to("/queue", **draft_filter.as_params(), notice="queue_clear")
     return redirect_to(f"/drafts/{position.next_id}", **draft_filter.as_params(), notice=notice,
                      draft=draft_id)  # fmt: skip
+
+
+# The notice after each action, as the review event records it.
+_ACTION_NOTICES = {"approve": "approved", "reject": "rejected", "edit": "edited"}
+
+
+def _decide_once(
+    session: Session,
+    actor: Actor,
+    draft_id: int,
+    decision: Decision,
+    version: int | None,
+    notice: str,
+) -> str:
+    """Apply the decision and return the notice for it.
+
+    The same decision by the same reviewer since ``version`` (a form sent twice, or a second
+    tab) counts as done: the reviewer gets that decision's notice and the next draft.
+    """
+    try:
+        draft = decide(session, actor, draft_id, decision, expected_version=version)
+    except AlreadyDecided as error:
+        logger.info("draft %d: %s by %s repeats their earlier decision; nothing written",
+                    draft_id, decision.action, actor.username)  # fmt: skip
+        return _ACTION_NOTICES[error.action]
+    # An edit that left the text as it was is recorded as a plain approval, and only an
+    # edit keeps the model's text as the original.
+    if notice == "edited" and draft.original_text is None:
+        return "approved"
+    return notice
 
 
 @router.post("/drafts/{draft_id}/approve")

@@ -90,7 +90,7 @@ def test_browser_reviewer_flow(review_batch, server, page, screenshot_dir):
     page.goto(f"{server.url}/queue?channel=google_ads_description")
     with page.expect_navigation():
         page.click("#approve-all")
-    assert page.locator(".notice[role=status]").inner_text() == "6 drafts changed."
+    assert page.locator(".notice[role=status]").inner_text() == "6 drafts approved."
     assert all(draft_row(draft_id).status == DraftStatus.APPROVED
                for draft_id in draft_ids(batch_id, "google_ads_description"))  # fmt: skip
 

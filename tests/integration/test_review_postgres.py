@@ -61,7 +61,7 @@ def test_review_postgres_second_decision_waits_then_conflicts(batch):
 
     assert len(outcome) == 1
     assert isinstance(outcome[0], Conflict)
-    assert "was changed by rita" in str(outcome[0])
+    assert "was approved by rita after you opened it" in str(outcome[0])
     with db.session_scope() as session:
         assert session.get(Draft, draft_id).status == DraftStatus.APPROVED
 

@@ -44,6 +44,12 @@ def test_api_schema_declares_bearer_auth(api):
     assert "/queue" not in schema["paths"]
 
 
+def test_api_schema_declares_idempotency_header(api):
+    operation = api(None).get("/api/v1/openapi.json").json()["paths"]["/api/v1/batches"]["post"]
+    headers = [parameter["name"] for parameter in operation["parameters"] if parameter["in"] == "header"]
+    assert headers == ["Idempotency-Key"]
+
+
 def test_api_queue_filters_and_pages(api, seeded):
     body = api("reviewer").get("/api/v1/drafts", params={"channel": "google_ads_headline",
                                                         "page_size": 3, "sort": "oldest"}).json()  # fmt: skip
@@ -68,8 +74,22 @@ def test_api_stale_version_is_409(api, seeded):
     response = api("reviewer").post(f"/api/v1/drafts/{draft_id}/reject",
                                     json={"version": version, "reason": "No"})  # fmt: skip
     assert response.status_code == 409
-    assert f"draft {draft_id} was changed by adam" in response.json()["detail"]
+    assert f"draft {draft_id} was approved by adam after you opened it" in response.json()["detail"]
     assert status_of(draft_id) == DraftStatus.APPROVED
+
+
+def test_api_same_approval_twice_is_409(api, seeded):
+    draft_id = seeded.draft_ids[0]
+    version = api("reviewer").get(f"/api/v1/drafts/{draft_id}").json()["version"]
+    api("reviewer").post(f"/api/v1/drafts/{draft_id}/approve", json={"version": version})
+    before = snapshot()
+
+    response = api("reviewer").post(f"/api/v1/drafts/{draft_id}/approve", json={"version": version},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == f"您已经通过了草稿 {draft_id}，这次重复的通过没有做任何更改"
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize(
@@ -316,6 +336,84 @@ def test_api_idempotency_key_with_other_file_is_422(api, tmp_path):
     assert response.status_code == 422
     assert response.json()["detail"].startswith('idempotency key "same" already made batch 2 ')
     assert len(api("marketer").get("/api/v1/batches").json()) == 2
+
+
+def test_api_idempotency_key_header_returns_same_batch(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    upload = {"file": ("api.yaml", content)}
+
+    first = api("marketer").post("/api/v1/batches", files=upload, headers={"Idempotency-Key": "launch-1"})
+    again = api("marketer").post("/api/v1/batches", files=upload, headers={"Idempotency-Key": "launch-1"})
+
+    assert first.status_code == 201, first.text
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["created"] is False
+    assert len(api("marketer").get("/api/v1/batches").json()) == 2
+
+
+@pytest.mark.parametrize(
+    ("header", "form"),
+    [('"launch-1"', "launch-1"), ("launch-1", "launch-1"), (r'"say \"hi\" \\ go"', 'say "hi" \\ go')],
+    ids=["quoted-header", "same-in-both", "escapes"],
+)
+def test_api_idempotency_key_header_matches_form_field(api, tmp_path, header, form):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    upload = {"file": ("api.yaml", content)}
+
+    first = api("marketer").post("/api/v1/batches", files=upload, headers={"Idempotency-Key": header},
+                                 data={"idempotency_key": form})  # fmt: skip
+    again = api("marketer").post("/api/v1/batches", files=upload, data={"idempotency_key": form})
+
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+
+
+def test_api_idempotency_key_header_and_field_differ(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    headers={"Idempotency-Key": "launch-1"},
+                                    data={"idempotency_key": "launch-2"})  # fmt: skip
+    chinese = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                   headers={"Idempotency-Key": "launch-1", "Accept-Language": "zh-CN"},
+                                   data={"idempotency_key": "launch-2", "dry_run": "true"})  # fmt: skip
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        'the Idempotency-Key header "launch-1" and the form field idempotency_key "launch-2" '
+        "differ; send the key once, in either of them. Nothing was written."
+    )
+    assert chinese.status_code == 422
+    assert chinese.json()["detail"] == (
+        "请求头 Idempotency-Key 的值“launch-1”与表单字段 idempotency_key 的值“launch-2”不同；"
+        "请只在其中一处给出幂等键。未写入任何内容。"
+    )
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ([("Idempotency-Key", "a"), ("Idempotency-Key", "b")], "the Idempotency-Key header is given 2 times"),
+        ([("Idempotency-Key", "ключ".encode())], "contains characters outside printable ASCII"),
+        ([("Idempotency-Key", '"launch-1')], "the Idempotency-Key header \"launch-1 is not a valid quoted string"),
+        ([("Idempotency-Key", '"a\\nb"')], "is not a valid quoted string"),
+        ([("Idempotency-Key", '"a"b')], "is not a valid quoted string"),
+        ([("Idempotency-Key", '""')], 'idempotency key "" is empty'),
+    ],
+    ids=["repeated", "not-ascii", "unclosed-quote", "unknown-escape", "text-after-quote", "empty"],
+)
+def test_api_invalid_idempotency_key_header_is_422(api, tmp_path, headers, message):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)}, headers=headers)
+
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+    assert snapshot() == before
 
 
 def test_api_invalid_file_lists_problems(api, tmp_path):

@@ -4,6 +4,7 @@ import re
 from html import unescape
 
 from contentgen import db
+from contentgen.models import Draft
 from contentgen.review import Decision, decide
 from contentgen.users import Actor, Role
 from contentgen.web import pages
@@ -97,3 +98,22 @@ def test_export_warnings_value_must_be_accepted(client_for, seeded):
     response = client.get(f"/batches/{seeded.batch_id}/export?format=csv&warnings=yes")
     assert response.status_code == 422
     assert "warnings" in unescape(response.text)
+
+
+def test_export_warnings_page_lists_invisible_characters(client_for, seeded):
+    subject = draft_ids(seeded.batch_id, "email_subject")[0]
+    with db.session_scope() as session:
+        session.get(Draft, subject).text = "Dry\u200bfeet"
+    approve(subject)
+    client, _ = client_for("marketer")
+
+    english = client.get(f"/batches/{seeded.batch_id}/export?format=csv")
+    chinese = client.get(f"/batches/{seeded.batch_id}/export?format=csv", headers={"Accept-Language": "zh-CN"})
+
+    assert listed_warnings(english.text) == [
+        f"draft {subject} (email_subject) contains invisible characters (U+200B×1), which do "
+        "not show but are part of the text; edit it to remove them before you upload it"
+    ]
+    assert listed_warnings(chinese.text) == [
+        f"草稿 {subject}（email_subject）含有不可见字符（U+200B×1），它们不会显示，但属于文案的一部分；请先删除它们再上传"
+    ]

@@ -142,40 +142,46 @@ def test_languages_draft_channel_and_history(reviewer, seeded):
 
 
 @pytest.mark.parametrize(
-    ("changed", "expected"),
-    [(1, "1 draft changed."), (2, "2 drafts changed.")],
-    ids=["one", "two"],
+    ("op", "changed", "expected"),
+    [("approve:selected", 1, "1 draft approved."), ("approve:selected", 2, "2 drafts approved."),
+     ("reject:selected", 1, "1 draft rejected."), ("reject:selected", 2, "2 drafts rejected.")],
+    ids=["approve-one", "approve-two", "reject-one", "reject-two"],
 )  # fmt: skip
-def test_languages_bulk_notice_plural(reviewer, seeded, changed, expected):
+def test_languages_bulk_notice_plural(reviewer, seeded, op, changed, expected):
     client, token = reviewer
     selection = [f"{draft_id}:{version_of(draft_id)}" for draft_id in seeded.draft_ids[:changed]]
 
-    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:selected",
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": op, "reason": "Off brand",
                                                 "draft": selection})  # fmt: skip
 
     assert re.search(r'role="status">([^<]*)<', response.text).group(1) == expected
 
 
-def test_languages_bulk_notice_chinese_has_one_form(reviewer, seeded):
+@pytest.mark.parametrize(
+    ("op", "expected"),
+    [("approve:selected", "已通过 1 条草稿。"), ("reject:selected", "已驳回 1 条草稿。")],
+    ids=["approve", "reject"],
+)
+def test_languages_bulk_notice_chinese_has_one_form(reviewer, seeded, op, expected):
     client, token = reviewer
     draft_id = seeded.draft_ids[0]
     response = client.post("/queue/bulk", headers=CHINESE,
-                           data={"csrf_token": token, "op": "approve:selected",
+                           data={"csrf_token": token, "op": op, "reason": "Off brand",
                                  "draft": [f"{draft_id}:{version_of(draft_id)}"]})  # fmt: skip
-    assert "已更改 1 条草稿。" in response.text
+    assert re.search(r'role="status">([^<]*)<', response.text).group(1) == expected
 
 
 def test_languages_bulk_notice_chinese_sentences_unspaced(reviewer, seeded):
     client, _ = reviewer
-    page = client.get("/queue?notice=bulk&changed=2&skipped=1", headers=CHINESE).text
+    page = client.get("/queue?notice=bulk_approved&changed=2&skipped=1", headers=CHINESE).text
     notice = re.search(r'role="status">([^<]*)<', page).group(1)
     assert "。 " not in notice
-    assert notice.startswith("已更改 2 条草稿。")
+    assert notice.startswith("已通过 2 条草稿。")
 
 
 def test_languages_notice_with_edited_count_is_hidden(reviewer):
     client, _ = reviewer
-    page = client.get("/queue?notice=bulk&changed=lots&skipped=0").text
+    page = client.get("/queue?notice=bulk_approved&changed=lots&skipped=0").text
     assert 'role="status"' not in page
 
 

@@ -289,8 +289,71 @@ def test_pages_second_reviewer_gets_conflict(client_for, seeded):
                            data={"csrf_token": second_token, "version": seen, "reason": "No"})  # fmt: skip
 
     assert response.status_code == 409
-    assert f"draft {draft_id} was changed by rita after you opened it" in alert_of(response.text)
+    assert f"draft {draft_id} was approved by rita after you opened it" in alert_of(response.text)
     assert status_of(draft_id) == DraftStatus.APPROVED
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("action", "form", "notice"),
+    [
+        ("approve", {}, "Draft {draft} approved."),
+        ("reject", {"reason": "Off brand"}, "Draft {draft} rejected."),
+        ("edit", {"text": "Dry feet on every trail"}, "Draft {draft} edited and approved."),
+    ],
+    ids=["approve", "reject", "edit"],
+)
+def test_pages_form_sent_twice_goes_on(reviewer, seeded, action, form, notice):
+    client, token = reviewer
+    headlines = draft_ids(seeded.batch_id, "google_ads_headline")
+    query = "channel=google_ads_headline&sort=oldest"
+    fields = {"csrf_token": token, "version": version_of(headlines[0]), **form}
+    client.post(f"/drafts/{headlines[0]}/{action}?{query}", data=fields, follow_redirects=False)
+    before = snapshot()
+
+    # The same form again, as a double click or a second tab sends it.
+    response = client.post(f"/drafts/{headlines[0]}/{action}?{query}", data=fields, follow_redirects=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(f"/drafts/{headlines[1]}?{query}&notice=")
+    assert notice.format(draft=headlines[0]) in client.get(response.headers["location"]).text
+    assert snapshot() == before
+
+
+def test_pages_own_other_decision_is_conflict(reviewer, seeded):
+    client, token = reviewer
+    draft_id = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    seen = version_of(draft_id)
+    client.post(f"/drafts/{draft_id}/edit", data={"csrf_token": token, "version": seen,
+                                                  "text": "Dry feet on every trail"})  # fmt: skip
+    before = snapshot()
+
+    # A second tab, opened before the edit, approves the model's text.
+    response = client.post(f"/drafts/{draft_id}/approve", data={"csrf_token": token, "version": seen})
+
+    assert response.status_code == 409
+    assert alert_of(response.text) == (
+        f"draft {draft_id} was edited and approved by you after you opened it (version {seen}, "
+        f"now {seen + 1}); nothing was saved. Reload the draft and decide again."
+    )
+    assert snapshot() == before
+
+
+def test_pages_bulk_changed_draft_says_reload_queue(client_for, seeded):
+    client, token = client_for("reviewer")
+    first, second = seeded.draft_ids[:2]
+    selection = [f"{first}:{version_of(first)}", f"{second}:{version_of(second)}"]
+    with db.session_scope() as session:
+        decide(session, Actor(3, "adam", Role.ADMIN, None), first, Decision("approve"))
+    before = snapshot()
+
+    response = client.post("/queue/bulk", data={"csrf_token": token, "op": "reject:selected",
+                                                 "reason": "x", "draft": selection})  # fmt: skip
+
+    assert response.status_code == 409
+    message = alert_of(response.text)
+    assert message.startswith(f"draft {first} was approved by adam after you loaded the queue")
+    assert message.endswith("nothing was changed. Reload the queue and try again.")
     assert snapshot() == before
 
 
@@ -465,7 +528,7 @@ def test_pages_bulk_approve_names_rule_breakers(reviewer, seeded):
     selection = [f"{first}:{version_of(first)}", f"{second}:{version_of(second)}"]
     response = client.post("/queue/bulk", data={"csrf_token": token, "op": "approve:selected",
                                                  "draft": selection})  # fmt: skip
-    assert "1 draft changed." in response.text
+    assert "1 draft approved." in response.text
     assert "0 skipped" not in response.text
     assert "1 not approved because it is over the hard limit" in response.text
     assert status_of(first) == DraftStatus.PENDING_REVIEW
@@ -778,8 +841,8 @@ def test_pages_error_message_in_chinese(reviewer, seeded):
         ("/users", "notice=role_changed&user=ana&role=reviewer", "User ana now has the role reviewer."),
         ("/users", "notice=role_changed&user=ana&role=suspended.%20Call%20IT%20at%20555-0100", None),
         ("/users", "notice=user_created&user=a%20b", None),
-        ("/queue", "notice=bulk&changed=3&skipped=1", "3 drafts changed. 1 skipped because its status does not allow the action."),
-        ("/queue", "notice=bulk&changed=9999999999", None),
+        ("/queue", "notice=bulk_rejected&changed=3&skipped=1", "3 drafts rejected. 1 skipped because its status does not allow the action."),
+        ("/queue", "notice=bulk_approved&changed=9999999999", None),
         ("/login", "notice=role_changed&user=mallory&role=admin", None),
         ("/login", "notice=logged_out", "You are logged out."),
     ],
