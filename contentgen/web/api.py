@@ -335,8 +335,8 @@ def post_batch(
              "creates nothing; the same key with other content is a 422. The Idempotency-Key "
              "header does the same."),
     ] = None,
-    # Read by ``request_idempotency_key``, which also sees a repeated header; declared here
-    # for the OpenAPI schema.
+    # Declared for the OpenAPI schema only. ``request_idempotency_key`` reads the header itself,
+    # because it must also detect a repeated header.
     idempotency_key_header: Annotated[
         str | None,
         Header(alias=IDEMPOTENCY_HEADER,
@@ -355,8 +355,8 @@ def post_batch(
     ``problems``: one object per error with the campaign key and field. ``warnings`` lists
     stored brands and campaigns whose fields the import cleared because the file leaves
     them out. A repeated submission with the same key returns the warnings of the batch's
-    first import. ``next_step`` says in English what happens next, and ``next_step_message``
-    says it in the caller's language.
+    first import. ``next_step`` describes in English what happens next, and
+    ``next_step_message`` gives the same text in the caller's language.
 
     With ``dry_run``, the response is 200 with ``dry_run`` true, ``written`` false,
     ``request_count``, ``requests`` (counts by campaign, channel and max_new_tokens),

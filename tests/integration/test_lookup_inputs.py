@@ -142,7 +142,7 @@ def test_api_out_of_range_id_not_found(seeded, record_id):
 
 
 def test_draft_page_segment_name_out_of_range_batch(seeded, tmp_path):
-    # "老客户" is the name of two segment keys, so the name lookup asks which of them the
+    # "老客户" is the name of two segment keys, so the name lookup queries which of them the
     # batch has, with a batch id that PostgreSQL rejects in a comparison.
     seed_chinese_segments(tmp_path)
     draft_id = draft_ids(seeded)[0]
