@@ -4,13 +4,14 @@ form field ``idempotency_key``.
 The IETF draft "The Idempotency-Key HTTP Header Field"
 (draft-ietf-httpapi-idempotency-key-header) defines the value as a Structured Field String
 (RFC 8941, section 3.3.3): printable ASCII in double quotes, with ``\\"`` and ``\\\\`` as the
-only escapes. Many APIs document the key without quotes (``Idempotency-Key: <key>``), and
-clients send it either way, so both forms are accepted.
+only escapes; http-sfv parses it. Many APIs document the key without quotes
+(``Idempotency-Key: <key>``), and clients send it either way, so both forms are accepted.
 """
 
 from __future__ import annotations
 
 from fastapi import Request
+from http_sfv import Item
 
 from contentgen.errors import InvalidInput, shorten
 from contentgen.i18n import N_
@@ -65,8 +66,12 @@ def _parse_header(value: str) -> str:
         )  # fmt: skip
     if not value.startswith('"'):
         return value
-    key = _unquote(value)
-    if key is None:
+    item = Item()
+    try:
+        item.parse(value.encode("ascii"))
+    except ValueError:
+        item.value = None
+    if not isinstance(item.value, str):
         raise InvalidInput.from_template(
             N_('the {header} header {value} is not a valid quoted string. Start and end a '
                'quoted key with ", and write a " or \\ inside it as \\" or \\\\, or send '
@@ -74,24 +79,5 @@ def _parse_header(value: str) -> str:
             header=HEADER,
             value=shorten(value),
         )  # fmt: skip
-    return key
+    return item.value
 
-
-def _unquote(value: str) -> str | None:
-    """Return the content of an RFC 8941 string such as ``"a\\"b"``, or None if it is not one."""
-    characters: list[str] = []
-    index = 1
-    while index < len(value):
-        character = value[index]
-        if character == "\\":
-            if index + 1 >= len(value) or value[index + 1] not in '"\\':
-                return None
-            characters.append(value[index + 1])
-            index += 2
-        elif character == '"':
-            # The closing quote has to end the value.
-            return "".join(characters) if index == len(value) - 1 else None
-        else:
-            characters.append(character)
-            index += 1
-    return None
