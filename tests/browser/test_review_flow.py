@@ -382,3 +382,22 @@ def test_browser_discard_restored_text(review_batch, server, page):
     assert page.locator("#restored-text").is_hidden()
     page.reload()
     assert page.input_value("#edit-text") == original
+
+
+def test_browser_typed_text_stays_with_its_user(review_batch, server, page):
+    batch_id, _ = review_batch
+    make_user("rob", "reviewer")
+    headline = draft_ids(batch_id, "google_ads_headline")[0]
+    log_in(page, server.url, "rita")
+    page.goto(f"{server.url}/drafts/{headline}")
+    page.fill("#reject-reason", "Rita's reason")
+    with page.expect_navigation():
+        page.click("form[action='/logout'] button")
+
+    log_in(page, server.url, "rob")
+    page.goto(f"{server.url}/drafts/{headline}")
+
+    assert page.input_value("#reject-reason") == ""
+    assert page.locator("#restored-text").is_hidden()
+    kept = page.evaluate("Object.keys(window.sessionStorage)")
+    assert kept == []

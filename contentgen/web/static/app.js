@@ -49,23 +49,28 @@ function draftShortcuts(event) {
 }
 
 // Draft page: save what the reviewer types into the decision forms in sessionStorage, under
-// the draft's id and version, and restore it when the same version opens again. A save made
-// after the login expired goes through the login page and would come back to empty forms.
+// the user's id and the draft's id and version, and restore it when the same user opens the
+// same version again. A save made after the login expired goes through the login page and
+// would come back to empty forms.
 function keepTypedText() {
   const section = document.getElementById("decision");
   if (!section) return;
-  const prefix = `contentgen.draft.${section.dataset.draft}.`;
-  const current = `${prefix}${section.dataset.version}.`;
+  const user = `contentgen.draft.${section.dataset.user}.`;
+  const draft = `${user}${section.dataset.draft}.`;
+  const current = `${draft}${section.dataset.version}.`;
   const key = (field) => `${current}${field.form.id}.${field.name}`;
   const fields = Array.from(section.querySelectorAll("form textarea, form input[name=note]"));
 
   let storage;
   try {
     storage = window.sessionStorage;
-    // Every decision raises the version, so text saved for an older version is stale.
+    // Text that another user typed in this tab is never shown to this one, and every
+    // decision raises the draft's version, so text saved for an older version is stale.
     for (let index = storage.length - 1; index >= 0; index -= 1) {
       const name = storage.key(index);
-      if (name.startsWith(prefix) && !name.startsWith(current)) storage.removeItem(name);
+      const otherUser = name.startsWith("contentgen.draft.") && !name.startsWith(user);
+      const olderVersion = name.startsWith(draft) && !name.startsWith(current);
+      if (otherUser || olderVersion) storage.removeItem(name);
     }
   } catch (error) {
     return;  // The browser does not allow storage for this site.
