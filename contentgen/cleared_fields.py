@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contentgen.campaigns import CampaignFile, with_stored_fields
+from contentgen.campaigns import CampaignFile, CampaignSpec, with_stored_fields
 from contentgen.i18n import N_, Message
 from contentgen.models import Batch, Brand, Campaign
 
@@ -143,25 +143,57 @@ def _warnings(path: Path, kind: str, key: str, changes: list[tuple[str, Any]]) -
 
 
 def _emptied_by_csv(session: Session, path: Path, parsed: CampaignFile) -> list[ClearedFields]:
+    """List the stored values that a CSV file's empty cells clear or reset to their defaults.
+
+    An empty cell gives its field the default value, so a stored value that the import
+    changes to the default is counted as reset by an empty cell. A cell that holds the
+    default value itself is counted so too, which the warning's wording allows.
+    """
     campaigns = _stored(session, Campaign, [spec.key for spec in parsed.campaigns])
     warnings = []
     for spec in parsed.campaigns:
         if spec.key not in campaigns:
             continue
-        imported = with_stored_fields(session, spec, parsed.csv_columns).model_dump(mode="json")
-        emptied = list(_emptied(imported, campaigns[spec.key].spec))
-        if emptied:
+        imported = with_stored_fields(session, spec, parsed.csv_columns)
+        defaults = _defaults(imported).model_dump(mode="json")
+        changes = list(_to_default(imported.model_dump(mode="json"), campaigns[spec.key].spec, defaults))
+        cleared = [name for name, value in changes if value in EMPTY]
+        reset = [(name, value) for name, value in changes if value not in EMPTY]
+        if cleared:
             text = Message(N_("this import clears {fields}, whose cells the file leaves empty"),
-                           {"fields": ", ".join(emptied)})  # fmt: skip
+                           {"fields": ", ".join(cleared)})  # fmt: skip
+            warnings.append(ClearedFields(str(path), "campaign", spec.key, text))
+        if reset:
+            text = Message(
+                N_("this import resets {fields} to their defaults ({values}), whose cells the file leaves empty"),
+                {"fields": ", ".join(name for name, _ in reset),
+                 "values": ", ".join(json.dumps(value, ensure_ascii=False) for _, value in reset)},
+            )  # fmt: skip
             warnings.append(ClearedFields(str(path), "campaign", spec.key, text))
     return warnings
 
 
-def _emptied(imported: dict[str, Any], stored: dict[str, Any], prefix: str = "") -> Iterator[str]:
-    """Yield the dotted name of each stored value that the imported campaign makes empty."""
+# The fields that ``_defaults`` copies from the imported campaign, which have no default.
+COPIED = frozenset({"key", "brand", "product.name", "segments", "channels"})
+
+
+def _defaults(spec: CampaignSpec) -> CampaignSpec:
+    """Return a campaign with the required fields of ``spec`` and every other field at its default."""
+    product = {"name": spec.product.name}
+    segments = [segment.model_dump(mode="json") for segment in spec.segments]
+    return CampaignSpec.model_validate({"key": spec.key, "brand": spec.brand, "product": product,
+                                        "segments": segments, "channels": spec.channels})  # fmt: skip
+
+
+def _to_default(
+    imported: dict[str, Any], stored: dict[str, Any], defaults: dict[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, Any]]:
+    """Yield the dotted name and new value of each stored value that the import changes to
+    the field's default (for most fields, empty)."""
     for name, old in stored.items():
-        new = imported.get(name)
+        new, default = imported.get(name), defaults.get(name)
+        path = f"{prefix}{name}"
         if isinstance(old, dict) and isinstance(new, dict):
-            yield from _emptied(new, old, f"{prefix}{name}.")
-        elif old not in EMPTY and new in EMPTY:
-            yield f"{prefix}{name}"
+            yield from _to_default(new, old, default if isinstance(default, dict) else {}, f"{prefix}{name}.")
+        elif new != old and old not in EMPTY and (new in EMPTY or (new == default and path not in COPIED)):
+            yield path, new

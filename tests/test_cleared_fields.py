@@ -119,6 +119,20 @@ def test_cleared_fields_csv_empty_cells_named(database):
     ]
 
 
+def test_cleared_fields_csv_empty_cells_reset_defaults(database):
+    import_and_warn(write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]}))
+    path = database / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,price,offer,variants,temperature,seed,segments,channels,locale\n"
+        "spring,teahouse,Longjing,,19.90,A free cup,,,4,Regulars;Newcomers,email_subject,zh-CN\n",
+        encoding="utf-8",
+    )
+    assert import_and_warn(path) == [
+        f'{path}: campaign "spring": this import resets variants, generation.temperature to their defaults '
+        "(1, 0.3), whose cells the file leaves empty"
+    ]
+
+
 def test_cleared_fields_stored_round_trip():
     nested = Message(N_("{message} (got {value})"), {"message": Message(N_("Campaign")), "value": 3})
     warnings = [
