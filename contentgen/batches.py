@@ -543,6 +543,11 @@ def campaigns_by_key(session: Session, keys: Sequence[str]) -> list[Campaign]:
 def _no_campaign(session: Session, key: str) -> NotFound:
     """Return the error for a campaign key that no imported campaign has, naming the key
     that was probably meant: that of a campaign with this name, or the closest key."""
+    same_letters = session.scalar(select(Campaign.key).where(func.lower(Campaign.key) == key.lower()))
+    if same_letters:
+        return NotFound.from_template(
+            N_('campaign "{key}" not found; did you mean "{close}"?'), key=shorten(key), close=same_letters
+        )
     named = session.scalars(select(Campaign.key).where(func.lower(Campaign.name) == key.lower()).limit(2)).all()
     if len(named) == 1:
         return NotFound.from_template(

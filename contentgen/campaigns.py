@@ -530,8 +530,8 @@ def language_name(locale: str) -> str:
     try:
         parsed = Locale.parse(locale, sep="-")
     except (UnknownLocaleError, ValueError, TypeError):
-        tag = locale.replace("_", "-") if isinstance(locale, str) else None
-        if tag and tag != locale and _parses(tag):
+        tag = _canonical_tag(locale.replace("_", "-")) if isinstance(locale, str) else None
+        if tag and "_" in locale:
             raise MessageValueError(
                 N_('"{locale}" separates its parts with an underscore, and a BCP 47 locale tag uses '
                    'hyphens; write "{tag}"'),
@@ -544,12 +544,17 @@ def language_name(locale: str) -> str:
     return Locale(parsed.language, script=parsed.script).get_display_name("en")
 
 
-def _parses(tag: str) -> bool:
+def _canonical_tag(tag: str) -> str | None:
+    """Return a BCP 47 tag in its usual letter case ("zh-cn" as "zh-CN", "zh-hant-tw" as
+    "zh-Hant-TW"), or None when Babel does not recognise it."""
+    language, *rest = tag.split("-")
+    parts = [language.lower()] + [part.title() if len(part) == 4 else part.upper() for part in rest]
+    canonical = "-".join(parts)
     try:
-        Locale.parse(tag, sep="-")
+        Locale.parse(canonical, sep="-")
     except (UnknownLocaleError, ValueError, TypeError):
-        return False
-    return True
+        return None
+    return canonical
 
 
 def load_campaign_file(
@@ -1081,8 +1086,15 @@ def _read_csv_records(path: Path) -> list[list[str]]:
                 last_line = reader.line_num
     except UnicodeDecodeError:
         with path.open("rb") as handle:
-            start = handle.read(2)
-        if start in (b"\xff\xfe", b"\xfe\xff"):
+            start = handle.read(8)
+        # A zip archive (.xlsx, .ods) or an OLE2 compound file (.xls) renamed to .csv.
+        if start.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+            raise InvalidInput.from_template(
+                N_('campaign file "{path}" is a spreadsheet workbook with a .csv name; open it in the '
+                   'spreadsheet program and save the sheet as "CSV UTF-8 (comma delimited)"'),
+                path=str(path),
+            ) from None
+        if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
             # Excel's "Unicode Text" is UTF-16 with tabs between the columns.
             raise InvalidInput.from_template(
                 N_('campaign file "{path}" is UTF-16 text, which Excel saves as "Unicode Text"; '

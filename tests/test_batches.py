@@ -211,6 +211,12 @@ def test_submit_misspelt_campaign_key(synced):
         submit(campaign_keys=["boot-lanch"])
 
 
+def test_submit_campaign_key_in_capitals(synced):
+    submit([campaign_file(synced)])
+    with pytest.raises(NotFound, match='campaign "BOOT-LAUNCH" not found; did you mean "boot-launch"?'):
+        submit(campaign_keys=["BOOT-LAUNCH"])
+
+
 def test_submit_campaign_name_for_key(synced):
     submit([campaign_file(synced, name="春季新品")])
     with pytest.raises(NotFound, match='"春季新品" is the name of campaign "boot-launch", and commands take its key'):

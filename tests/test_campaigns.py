@@ -383,6 +383,12 @@ def test_load_unknown_suffix_rejected(tmp_path):
     assert 'unknown type ".json"' in problems_of(path)
 
 
+def test_load_workbook_named_csv(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\xff\xfe")
+    assert "is a spreadsheet workbook with a .csv name" in problems_of(path)
+
+
 def test_load_workbook_told_to_save_csv(tmp_path):
     path = tmp_path / "products.xlsx"
     path.write_bytes(b"PK\x03\x04")
@@ -721,10 +727,11 @@ def test_language_name(locale, expected):
     assert language_name(locale) == expected
 
 
-def test_language_name_underscore_gets_tag():
+@pytest.mark.parametrize(("locale", "tag"), [("zh_CN", "zh-CN"), ("zh_cn", "zh-CN"), ("zh_Hant_TW", "zh-Hant-TW")])
+def test_language_name_underscore_gets_tag(locale, tag):
     with pytest.raises(ValueError) as raised:
-        language_name("zh_CN")
-    assert 'write "zh-CN"' in str(raised.value)
+        language_name(locale)
+    assert f'write "{tag}"' in str(raised.value)
 
 
 def test_load_duplicate_yaml_key_rejected(tmp_path):
