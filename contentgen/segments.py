@@ -111,19 +111,25 @@ def segment_key(
 
     ``value`` is a key if a campaign (``campaign`` alone, when given) defines a segment with
     that key, or if requests were made for it before a new campaign file renamed or removed
-    the segment. Otherwise it is looked up as the name that campaigns give a segment,
-    compared as ``fold`` does. When several keys have that name, the keys with requests in
-    batch ``batch_id`` are kept, if any are.
+    the segment, unless batch ``batch_id`` has no requests for that key and has them for
+    exactly one key named ``value``. Otherwise it is looked up as the name that campaigns
+    give a segment, compared as ``fold`` does. When several keys have that name, the keys
+    with requests in batch ``batch_id`` are kept, if any are.
 
     Raises:
         InvalidInput: if the name belongs to more than one segment key, listing them.
         NotFound: if no segment has ``value`` as its key or its name.
     """
     defined = defined_segments(session, campaign)
-    if value in {segment.key for segment in defined} or _requested(session, value, campaign):
-        return value
-
     named = keys_named(defined, value)
+    if value in {segment.key for segment in defined} or _requested(session, value, campaign):
+        # A key that batch ``batch_id`` has no requests for gives way to the one key of that
+        # batch with this name, if there is one.
+        if batch_id is None or not named or _keys_in_batch(session, [value], batch_id):
+            return value
+        in_batch = _keys_in_batch(session, list(named), batch_id)
+        return in_batch.pop() if len(in_batch) == 1 else value
+
     if len(named) > 1 and batch_id is not None:
         in_batch = _keys_in_batch(session, list(named), batch_id)
         named = {key: campaigns for key, campaigns in named.items() if key in in_batch} or named

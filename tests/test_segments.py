@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from contentgen import db
 from contentgen.dispatch import submit
@@ -63,6 +64,22 @@ def test_segments_key_by_name_within_batch(batch):
     assert key_of("老客户", batch_id=spring_only) == OLD_CUSTOMERS
     with pytest.raises(InvalidInput, match="belongs to 2 segments"):
         key_of("老客户", batch_id=batch)
+
+
+def test_segments_name_in_batch_beats_key_outside(batch, tmp_path):
+    # "loyal" is the key of autumn's 老客户, and the name of this campaign's segment "loyal-x".
+    data = {
+        "brands": [{"key": "trailpeak", "name": "TrailPeak"}],
+        "campaigns": [{"key": "winter", "brand": "trailpeak", "product": {"name": "Boot"},
+                       "segments": [{"key": "loyal-x", "name": "loyal"}], "channels": ["sms"]}],
+    }  # fmt: skip
+    path = tmp_path / "winter.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    winter = submit([path]).batch_id
+
+    assert key_of("loyal", batch_id=winter) == "loyal-x"
+    assert key_of("loyal", batch_id=batch) == "loyal"
+    assert key_of("loyal") == "loyal"
 
 
 def test_segments_key_shared_name_lists_keys(batch):
