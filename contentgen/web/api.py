@@ -15,13 +15,15 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Uplo
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from contentgen import db
+from contentgen._names import closest
 from contentgen.batches import batch_progress, list_batches
 from contentgen.cleared_fields import ClearedFields, batch_warnings
 from contentgen.dispatch import SubmissionPlan
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
-from contentgen.errors import InfrastructureError, InvalidInput
+from contentgen.errors import InfrastructureError, InvalidInput, shorten
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import N_, Message
 from contentgen.models import ApiToken, Batch, utc_iso
@@ -81,6 +83,63 @@ def forbid_unknown_query(request: Request) -> None:
         )  # fmt: skip
 
 
+async def forbid_unknown_form_fields(request: Request) -> None:
+    """Reject a form field that the route does not take, or one given more than once, as
+    ``forbid_unknown_query`` does for query parameters. FastAPI would ignore ``dryrun=true``
+    and keep only the last of two ``dry_run`` fields or two files, so a caller who meant a
+    dry run would create a batch.
+
+    FastAPI parses the form before it runs dependencies and Starlette caches it, so
+    ``request.form()`` reads nothing again, and the route's function has not run yet.
+
+    Raises:
+        InvalidInput: naming the first five unknown or repeated fields, with the closest
+            known name for a misspelt one (422).
+    """
+    route = request.scope.get("route")
+    if route is None:
+        return
+    openapi = request.app.openapi()
+    operation = openapi["paths"].get(PREFIX + route.path_format, {}).get(request.method.lower(), {})
+    schema = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data", {}).get("schema")
+    if schema is None:
+        return
+    if "$ref" in schema:
+        schema = openapi["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    known = {name: field.get("type") == "array" for name, field in schema.get("properties", {}).items()}
+
+    form = await request.form()
+    names = [name for name, _ in form.multi_items()]
+    problems: list[Message] = []
+    for name in dict.fromkeys(names):
+        if name not in known:
+            problems.append(_unknown_form_field(name, list(known)))
+        elif names.count(name) > 1 and not known[name]:
+            problems.append(_repeated_form_field(name, form.getlist(name)))
+    if problems:
+        raise InvalidInput.from_template(
+            N_("{problems}. Nothing was written."), problems=Message("{items}", {"items": problems[:5]})
+        )
+
+
+def _unknown_form_field(name: str, known: list[str]) -> Message:
+    close = closest(name, known)
+    if close is not None:
+        return Message(N_('form field "{name}": unknown field; correct it to "{close}" or remove it'),
+                       {"name": shorten(name), "close": close})  # fmt: skip
+    return Message(N_('form field "{name}": unknown field; remove it or use one of: {fields}'),
+                   {"name": shorten(name), "fields": ", ".join(known)})  # fmt: skip
+
+
+def _repeated_form_field(name: str, values: list[Any]) -> Message:
+    # A parsed form contains Starlette's UploadFile, of which FastAPI's is a subclass.
+    if any(isinstance(value, StarletteUploadFile) for value in values):
+        return Message(N_('form field "{name}": {count} files, but one request imports one file; '
+                          "send each file in its own request"),
+                       {"name": name, "count": len(values)})  # fmt: skip
+    return Message(N_('form field "{name}": given {count} times; give it once'), {"name": name, "count": len(values)})
+
+
 class ErrorBody(BaseModel):
     detail: str = Field(description="What is wrong and how to fix it, in the caller's language.")
 
@@ -116,7 +175,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "The database or broker is unreachable or failed; the server log gives the reason"},
 }
 
-router = APIRouter(tags=["contentgen"], dependencies=[Depends(forbid_unknown_query)], responses=ERROR_RESPONSES)
+router = APIRouter(
+    tags=["contentgen"],
+    dependencies=[Depends(forbid_unknown_query), Depends(forbid_unknown_form_fields)],
+    responses=ERROR_RESPONSES,
+)
 # Routes that need no token and take any query, as some uptime checkers add one to defeat
 # caches.
 public_router = APIRouter(tags=["contentgen"])

@@ -416,6 +416,62 @@ def test_api_invalid_idempotency_key_header_is_422(api, tmp_path, headers, messa
     assert snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"dryrun": "true"}, 'form field "dryrun": unknown field; correct it to "dry_run" or remove it'),
+        ({"dry-run": "true"}, 'form field "dry-run": unknown field; correct it to "dry_run" or remove it'),
+        ({"idempotencykey": "a"}, 'form field "idempotencykey": unknown field; correct it to "idempotency_key" or remove it'),
+        ({"colour": "red"}, 'form field "colour": unknown field; remove it or use one of: file, idempotency_key, dry_run'),
+        ({"dry_run": ["true", "false"]}, 'form field "dry_run": given 2 times; give it once'),
+        ({"idempotency_key": ["a", "b"]}, 'form field "idempotency_key": given 2 times; give it once'),
+    ],
+    ids=["dryrun", "dry-run", "idempotencykey", "unrelated-name", "repeated-dry-run", "repeated-key"],
+)
+def test_api_batch_form_rejects_field(api, tmp_path, data, message):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)}, data=data)
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == f"{message}. Nothing was written."
+    assert snapshot()["tables"]["batches"] == before["tables"]["batches"]
+    assert snapshot() == before
+
+
+def test_api_batch_form_rejects_second_file(api, tmp_path):
+    first = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    second = write_campaign_file(tmp_path, key="api-other").read_bytes()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files=[("file", ("a.yaml", first)), ("file", ("b.yaml", second))])
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        'form field "file": 2 files, but one request imports one file; send each file in its own '
+        "request. Nothing was written."
+    )
+    assert snapshot()["tables"]["batches"] == before["tables"]["batches"]
+    assert snapshot() == before
+
+
+def test_api_batch_form_lists_every_problem_in_chinese(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"dryrun": "true", "idempotency_key": ["a", "b"]},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "表单字段“dryrun”：未知字段；请改为“dry_run”或删除它；"
+        "表单字段“idempotency_key”：给出了 2 次；只给一次。未写入任何内容。"
+    )
+    assert snapshot() == before
+
+
 def test_api_invalid_file_lists_problems(api, tmp_path):
     content = write_campaign_file(tmp_path, key="bad", channels=("tiktok",)).read_bytes()
     before = snapshot()
