@@ -43,7 +43,7 @@ from contentgen.campaigns import (
     undefined_brands,
 )
 from contentgen.chunks import run_chunk
-from contentgen.cleared_fields import ClearedFields, cleared_fields, to_stored
+from contentgen.cleared_fields import ClearedFields, batch_warnings, cleared_fields, to_stored
 from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
@@ -109,7 +109,8 @@ class SubmissionPlan:
     request_count: int
     # The requests by campaign, channel and max_new_tokens, in the order of the batch.
     requests: tuple[RequestGroup, ...]
-    # The stored fields that the import would clear; see ``Submission.warnings``.
+    # The stored fields that the import would clear; see ``Submission.warnings``. For a
+    # matched batch, the warnings stored with it.
     warnings: tuple[ClearedFields, ...] = ()
     # The batch that the idempotency key made earlier from the same content. A real submit
     # returns that batch and creates nothing, so ``requests`` are that batch's. None when
@@ -151,7 +152,8 @@ def dry_run_submit(
             if idempotency_key and (existing := find_batch_by_key(session, idempotency_key)):
                 earlier = _earlier_submission(existing, idempotency_key, digest)
                 groups = tuple(request_groups(session, earlier.batch_id))
-                raise _DryRunDone(SubmissionPlan(earlier.request_count, groups, matched_batch_id=earlier.batch_id))
+                stored = tuple(batch_warnings(existing))
+                raise _DryRunDone(SubmissionPlan(earlier.request_count, groups, stored, earlier.batch_id))
             batch, warnings = _import_and_create_batch(
                 session, parsed_files, campaign_keys, None, Trigger.MANUAL
             )

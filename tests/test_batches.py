@@ -390,6 +390,18 @@ def test_dry_run_key_of_earlier_batch_names_it(synced):
     assert all_rows() == before
 
 
+def test_dry_run_key_of_earlier_batch_gives_its_warnings(synced):
+    submit([campaign_file(synced, goal="Pre-orders")])
+    path = campaign_file(synced)
+    submit([path], idempotency_key="spring-2027")
+
+    plan = dry_run_submit([path], idempotency_key="spring-2027")
+
+    assert [warning.message for warning in plan.warnings] == [
+        "this import clears goal, which the file leaves out",
+    ]
+
+
 def test_dry_run_key_other_content_rejected(synced):
     submit([campaign_file(synced)], idempotency_key="spring-2027")
     changed = campaign_file(synced, variants=2)
