@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from contentgen._names import closest
 from contentgen.channels import CHANNELS, unknown_channel, validate_channel_limits
 from contentgen.checks import control_character
-from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.errors import ContentgenError, InvalidInput, shorten
 from contentgen.i18n import N_, Message, MessageValueError
 from contentgen.models import Brand, Campaign, utcnow
 from contentgen.rules import RULE_PACKS, can_match
@@ -1197,7 +1197,7 @@ def _check_header(path: Path, header: list[str], columns: list[int]) -> None:
                 N_('campaign file "{path}": the header column {column} contains full-width commas (，); '
                    "separate the columns with ASCII commas (,)"),
                 path=str(path),
-                column=_quoted_column(name),
+                column=_quoted_column(shorten(name)),
             )  # fmt: skip
     missing = sorted(CSV_COLUMNS - set(names))
     unknown = sorted(set(names) - CSV_COLUMNS - CSV_OPTIONAL_COLUMNS)

@@ -286,9 +286,13 @@ def validate_channel_limits(limits: Mapping[str, int]) -> None:
         raise MessageValueError("{items}", items=problems)
 
 
+# Names that people use for a channel whose key differs.
+CHANNEL_ALIASES = {"twitter": "x_post", "tweet": "x_post", "x": "x_post"}
+
+
 def unknown_channel(name: str) -> Message:
     """Return the message for a channel name that no channel has, with the closest name."""
-    close = closest(name, CHANNELS)
+    close = CHANNEL_ALIASES.get(name.strip().lower()) or closest(name, CHANNELS)
     if close:
         return Message(N_('"{name}" is not a known channel; did you mean {close}?'), {"name": name, "close": close})
     return Message(N_('"{name}" is not a known channel; use one of: {channels}'),

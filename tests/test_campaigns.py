@@ -103,6 +103,12 @@ def test_load_unknown_channel_names_campaign_field_value(tmp_path):
     assert "google_ads_headline" in message
 
 
+@pytest.mark.parametrize(("written", "channel"), [("twitter", "x_post"), ("Tweet", "x_post")])
+def test_load_channel_alias_suggests_key(tmp_path, written, channel):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(channels=[written])]})
+    assert f'"{written}" is not a known channel; did you mean {channel}?' in problems_of(path)
+
+
 def test_load_misspelt_channel_suggests_closest(tmp_path):
     path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(channels=["google_ad_headline"])]})
     message = problems_of(path)
