@@ -51,8 +51,8 @@ class ClearedFields:
 
 def to_stored(warnings: Iterable[ClearedFields]) -> list[dict[str, Any]]:
     """Convert warnings into the JSON list that ``Batch.import_warnings`` stores: one
-    ``{"kind", "key", "message"}`` object each, with the message as ``Message.to_data``
-    writes it, so that pages can show it in the reader's language."""
+    ``{"kind", "key", "message"}`` object each, with the message in ``Message.to_data``
+    form, so that pages can show it in the reader's language."""
     return [
         {"kind": warning.kind, "key": warning.key, "message": warning.text.to_data()}
         for warning in warnings
@@ -146,8 +146,8 @@ def _emptied_by_csv(session: Session, path: Path, parsed: CampaignFile) -> list[
     """List the stored values that a CSV file's empty cells clear or reset to their defaults.
 
     An empty cell gives its field the default value, so a stored value that the import
-    changes to the default is counted as reset by an empty cell. A cell that holds the
-    default value itself is counted so too, which the warning's wording allows.
+    changes to the default is counted as reset by an empty cell. NOTE: a cell that contains
+    the default value itself is counted too, and named as empty in the warning.
     """
     campaigns = _stored(session, Campaign, [spec.key for spec in parsed.campaigns])
     warnings = []
