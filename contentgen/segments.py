@@ -176,8 +176,8 @@ def _raise_ambiguous(name: str, named: dict[str, list[str]]) -> NoReturn:
     if len(items) > LISTED_SEGMENTS:
         items = [*items[:LISTED_SEGMENTS], "…"]
     raise InvalidInput.from_template(
-        N_('segment name "{name}" belongs to {count} segments; filter by the key of one of '
-           "them instead: {segments}"),
+        N_('segment name "{name}" belongs to {count} segments; choose the campaign too, or filter '
+           "by the key of one of them instead: {segments}"),
         name=shorten(name),
         count=len(named),
         segments=Message("{items}", {"items": items}),

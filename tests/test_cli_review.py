@@ -161,8 +161,8 @@ def test_cli_review_list_shared_segment_name_exits_2(chinese):
 
     assert result.exit_code == 2
     assert result.stderr == (
-        'Error: segment name "老客户" belongs to 2 segments; filter by the key of one of them '
-        f"instead: loyal (campaign autumn); {OLD_CUSTOMERS} (campaign spring)\n"
+        'Error: segment name "老客户" belongs to 2 segments; choose the campaign too, or filter by '
+        f"the key of one of them instead: loyal (campaign autumn); {OLD_CUSTOMERS} (campaign spring)\n"
     )
 
 

@@ -10,7 +10,7 @@ from contentgen.segments import fold, label, segment_key
 from .seeding import NEW_CUSTOMERS, OLD_CUSTOMERS, seed_chinese_segments
 
 SHARED_NAME_MESSAGE = (
-    'segment name "老客户" belongs to 2 segments; filter by the key of one of them instead: '
+    'segment name "老客户" belongs to 2 segments; choose the campaign too, or filter by the key of one of them instead: '
     f"loyal (campaign autumn); {OLD_CUSTOMERS} (campaign spring)"
 )
 
@@ -89,7 +89,7 @@ def test_segments_key_shared_name_lists_keys(batch):
     assert not isinstance(raised.value, NotFound)
     assert str(raised.value) == SHARED_NAME_MESSAGE
     assert translate_error(raised.value, "zh-CN") == (
-        "分群名称“老客户”对应 2 个分群；请改用其中一个分群的键筛选："
+        "分群名称“老客户”对应 2 个分群；请同时选择活动，或改用其中一个分群的键筛选："
         f"loyal（活动“autumn”）；{OLD_CUSTOMERS}（活动“spring”）"
     )
 

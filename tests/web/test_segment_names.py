@@ -16,7 +16,7 @@ from .test_pages import alert_of, bulk_fields
 
 CHINESE = {"Accept-Language": "zh-CN"}
 SHARED_NAME_MESSAGE = (
-    'segment name "老客户" belongs to 2 segments; filter by the key of one of them instead: '
+    'segment name "老客户" belongs to 2 segments; choose the campaign too, or filter by the key of one of them instead: '
     f"loyal (campaign autumn); {OLD_CUSTOMERS} (campaign spring)"
 )
 
@@ -95,7 +95,7 @@ def test_queue_shared_segment_name_is_422(reviewer, chinese):
     assert response.status_code == 422
     assert alert_of(response.text) == SHARED_NAME_MESSAGE
     assert alert_of(in_chinese.text) == (
-        "分群名称“老客户”对应 2 个分群；请改用其中一个分群的键筛选："
+        "分群名称“老客户”对应 2 个分群；请同时选择活动，或改用其中一个分群的键筛选："
         f"loyal（活动“autumn”）；{OLD_CUSTOMERS}（活动“spring”）"
     )
 
