@@ -363,6 +363,29 @@ _ALREADY_DECIDED = {
 }  # fmt: skip
 
 
+# The conflict messages of a decision on one draft, and of a bulk action from the queue:
+# a version that never existed, a change whose actor or action is unknown, and a change by
+# a known user.
+_DRAFT_CONFLICTS = (
+    N_("draft {draft_id} has no version {seen}; the current version is {current}. "
+       "Nothing was saved. Reload the draft and decide again."),
+    N_("draft {draft_id} was changed after you opened it (version {seen}, now "
+       "{current}, status {status}); nothing was saved. Reload the draft and decide "
+       "again."),
+    N_("draft {draft_id} was {change} after you opened it (version {seen}, now {current}); "
+       "nothing was saved. Reload the draft and decide again."),
+)  # fmt: skip
+_QUEUE_CONFLICTS = (
+    N_("draft {draft_id} has no version {seen}; the current version is {current}. "
+       "Nothing was changed. Reload the queue and try again."),
+    N_("draft {draft_id} was changed after you loaded the queue (version {seen}, now "
+       "{current}, status {status}); nothing was changed. Reload the queue and try "
+       "again."),
+    N_("draft {draft_id} was {change} after you loaded the queue (version {seen}, now "
+       "{current}); nothing was changed. Reload the queue and try again."),
+)  # fmt: skip
+
+
 def _changed_since(
     session: Session, actor: Actor, draft: Draft, decision: Decision, expected_version: int
 ) -> Conflict:
@@ -371,39 +394,13 @@ def _changed_since(
     When the newest change is the same decision by the same reviewer, the error is
     ``AlreadyDecided``.
     """
-    # Versions start at 1 and only grow, so a version above the current one was never seen.
-    if not 1 <= expected_version <= draft.version:
-        return Conflict.from_template(
-            N_("draft {draft_id} has no version {seen}; the current version is {current}. "
-               "Nothing was saved. Reload the draft and decide again."),
-            draft_id=draft.id,
-            seen=expected_version,
-            current=draft.version,
-        )  # fmt: skip
-
     last = _newest_event(session, draft)
-    if last is None or last.actor is None or last.action not in ACTIONS:
-        return Conflict.from_template(
-            N_("draft {draft_id} was changed after you opened it (version {seen}, now "
-               "{current}, status {status}); nothing was saved. Reload the draft and decide "
-               "again."),
-            draft_id=draft.id,
-            seen=expected_version,
-            current=draft.version,
-            status=draft.status.value,
-        )  # fmt: skip
-    if last.actor_id == actor.id and _same_decision(last, draft, decision):
+    known = 1 <= expected_version <= draft.version and last is not None and last.actor is not None
+    if known and last.action in ACTIONS and last.actor_id == actor.id and _same_decision(last, draft, decision):
         error = AlreadyDecided.from_template(_ALREADY_DECIDED[last.action], draft_id=draft.id)
         error.action = last.action
         return error
-    return Conflict.from_template(
-        N_("draft {draft_id} was {change} after you opened it (version {seen}, now {current}); "
-           "nothing was saved. Reload the draft and decide again."),
-        draft_id=draft.id,
-        change=_change_of(last, actor),
-        seen=expected_version,
-        current=draft.version,
-    )  # fmt: skip
+    return _conflict(actor, draft, expected_version, last, _DRAFT_CONFLICTS)
 
 
 def _changed_in_queue(
@@ -411,34 +408,23 @@ def _changed_in_queue(
 ) -> Conflict:
     """Return the error for a bulk action on a draft that changed after ``expected_version``,
     the version that the queue showed."""
-    if not 1 <= expected_version <= draft.version:
-        return Conflict.from_template(
-            N_("draft {draft_id} has no version {seen}; the current version is {current}. "
-               "Nothing was changed. Reload the queue and try again."),
-            draft_id=draft.id,
-            seen=expected_version,
-            current=draft.version,
-        )  # fmt: skip
+    return _conflict(actor, draft, expected_version, _newest_event(session, draft), _QUEUE_CONFLICTS)
 
-    last = _newest_event(session, draft)
+
+def _conflict(
+    actor: Actor, draft: Draft, expected_version: int, last: ReviewEvent | None, templates: tuple[str, str, str]
+) -> Conflict:
+    """Return the conflict for a draft that changed after ``expected_version``, with ``last``
+    its newest review event, worded by ``templates`` (see ``_DRAFT_CONFLICTS``)."""
+    no_version, changed, changed_by = templates
+    # Versions start at 1 and only grow, so a version above the current one was never seen.
+    if not 1 <= expected_version <= draft.version:
+        return Conflict.from_template(no_version, draft_id=draft.id, seen=expected_version, current=draft.version)
     if last is None or last.actor is None or last.action not in ACTIONS:
-        return Conflict.from_template(
-            N_("draft {draft_id} was changed after you loaded the queue (version {seen}, now "
-               "{current}, status {status}); nothing was changed. Reload the queue and try "
-               "again."),
-            draft_id=draft.id,
-            seen=expected_version,
-            current=draft.version,
-            status=draft.status.value,
-        )  # fmt: skip
-    return Conflict.from_template(
-        N_("draft {draft_id} was {change} after you loaded the queue (version {seen}, now "
-           "{current}); nothing was changed. Reload the queue and try again."),
-        draft_id=draft.id,
-        change=_change_of(last, actor),
-        seen=expected_version,
-        current=draft.version,
-    )  # fmt: skip
+        return Conflict.from_template(changed, draft_id=draft.id, seen=expected_version, current=draft.version,
+                                      status=draft.status.value)  # fmt: skip
+    return Conflict.from_template(changed_by, draft_id=draft.id, change=_change_of(last, actor),
+                                  seen=expected_version, current=draft.version)  # fmt: skip
 
 
 def _newest_event(session: Session, draft: Draft) -> ReviewEvent | None:
