@@ -197,7 +197,7 @@ def _import_and_create_batch(
     trigger: Trigger,
 ) -> tuple[Batch, list[ClearedFields]]:
     """Import the parsed files, then create the batch of their campaigns, or of the stored
-    campaigns ``campaign_keys`` names; the caller commits or rolls back.
+    campaigns ``campaign_keys`` names. The caller commits or rolls back.
 
     Returns:
         The batch, and the stored fields that the import cleared.

@@ -111,10 +111,12 @@ def segment_key(
 
     ``value`` is a key if a campaign (``campaign`` alone, when given) defines a segment with
     that key, or if requests were made for it before a new campaign file renamed or removed
-    the segment, unless batch ``batch_id`` has no requests for that key and has them for
-    exactly one key named ``value``. Otherwise it is looked up as the name that campaigns
-    give a segment, compared as ``fold`` does. When several keys have that name, the keys
-    with requests in batch ``batch_id`` are kept, if any are.
+    the segment. There is one exception: when batch ``batch_id`` has no requests for that key
+    but has them for exactly one segment named ``value``, that segment's key is returned.
+
+    Any other ``value`` is looked up as the name that campaigns give a segment, compared as
+    ``fold`` does. When several keys have that name, the keys with requests in batch
+    ``batch_id`` are kept, if any are.
 
     Raises:
         InvalidInput: if the name belongs to more than one segment key, listing them.

@@ -390,7 +390,7 @@ def test_dry_run_key_of_earlier_batch_names_it(synced):
     assert all_rows() == before
 
 
-def test_dry_run_key_of_earlier_batch_gives_its_warnings(synced):
+def test_dry_run_matched_batch_warnings(synced):
     submit([campaign_file(synced, goal="Pre-orders")])
     path = campaign_file(synced)
     submit([path], idempotency_key="spring-2027")

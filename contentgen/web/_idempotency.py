@@ -3,9 +3,10 @@ form field ``idempotency_key``.
 
 The IETF draft "The Idempotency-Key HTTP Header Field"
 (draft-ietf-httpapi-idempotency-key-header) defines the value as a Structured Field String
-(RFC 8941, section 3.3.3): printable ASCII in double quotes, with ``\\"`` and ``\\\\`` as the
-only escapes; http-sfv parses it. Many APIs document the key without quotes
-(``Idempotency-Key: <key>``), and clients send it either way, so both forms are accepted.
+(RFC 8941, section 3.3.3). Such a string is printable ASCII in double quotes, with ``\\"``
+and ``\\\\`` as the only escapes, and http-sfv parses it. Many APIs document the key without
+quotes (``Idempotency-Key: <key>``), and clients send it either way, so both forms are
+accepted.
 """
 
 from __future__ import annotations

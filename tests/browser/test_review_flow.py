@@ -399,5 +399,5 @@ def test_browser_typed_text_stays_with_its_user(review_batch, server, page):
 
     assert page.input_value("#reject-reason") == ""
     assert page.locator("#restored-text").is_hidden()
-    kept = page.evaluate("Object.keys(window.sessionStorage)")
-    assert kept == []
+    stored_keys = page.evaluate("Object.keys(window.sessionStorage)")
+    assert stored_keys == []
