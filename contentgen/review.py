@@ -392,11 +392,19 @@ def _changed_since(
     """Return the error for ``decision`` on a draft that changed after ``expected_version``.
 
     When the newest change is the same decision by the same reviewer, the error is
-    ``AlreadyDecided``.
+    ``AlreadyDecided``, except for a second rejection with another reason: that reason is
+    not saved, so the reviewer is told so.
     """
     last = _newest_event(session, draft)
     known = 1 <= expected_version <= draft.version and last is not None and last.actor is not None
     if known and last.action in ACTIONS and last.actor_id == actor.id and _same_decision(last, draft, decision):
+        if decision.action == "reject" and last.note != decision.note:
+            return Conflict.from_template(
+                N_('you already rejected draft {draft_id} with the reason "{reason}", and a '
+                   "rejected draft is final, so the new reason was not saved"),
+                draft_id=draft.id,
+                reason=shorten(last.note or "", 200),
+            )  # fmt: skip
         error = AlreadyDecided.from_template(_ALREADY_DECIDED[last.action], draft_id=draft.id)
         error.action = last.action
         return error

@@ -177,7 +177,7 @@ def decide_seen(reviewer, draft_id: int, decision: Decision, seen: int) -> None:
         (Decision("approve"), Decision("approve"),
          "you already approved draft {draft}, so this second approval changed nothing",
          "您已经通过了草稿 {draft}，这次重复的通过没有做任何更改"),
-        (Decision("reject", note="Off brand"), Decision("reject", note="Too long"),
+        (Decision("reject", note="Off brand"), Decision("reject", note=" Off brand "),
          "you already rejected draft {draft}, so this second rejection changed nothing",
          "您已经驳回了草稿 {draft}，这次重复的驳回没有做任何更改"),
         (Decision("edit", text="Dry feet on every trail"), Decision("edit", text=" Dry feet on every trail\n"),
@@ -199,6 +199,27 @@ def test_review_same_decision_twice_is_already_decided(batch, reviewer, first, a
     assert caught.value.action == first.action
     assert event_count() == 1
     assert version_of(draft_id) == seen + 1
+
+
+def test_review_second_reason_not_saved(batch, reviewer):
+    draft_id = draft_ids(batch, "google_ads_headline")[0]
+    seen = version_of(draft_id)
+    decide_seen(reviewer, draft_id, Decision("reject", note="Off brand"), seen)
+
+    with pytest.raises(Conflict) as caught:
+        decide_seen(reviewer, draft_id, Decision("reject", note="Too long"), seen)
+
+    assert not isinstance(caught.value, AlreadyDecided)
+    assert str(caught.value) == (
+        f'you already rejected draft {draft_id} with the reason "Off brand", and a rejected '
+        "draft is final, so the new reason was not saved"
+    )
+    assert translate_error(caught.value, "zh-CN") == (
+        f"您已经以“Off brand”为由驳回了草稿 {draft_id}；驳回是最终决定，新的理由没有保存"
+    )
+    assert event_count() == 1
+    with db.session_scope() as session:
+        assert [event["note"] for event in history(session, draft_id)] == ["Off brand"]
 
 
 def test_review_unchanged_edit_twice_is_already_approved(batch, reviewer):

@@ -320,6 +320,26 @@ def test_pages_form_sent_twice_goes_on(reviewer, seeded, action, form, notice):
     assert snapshot() == before
 
 
+def test_pages_second_reason_is_conflict(reviewer, seeded):
+    client, token = reviewer
+    draft_id = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    seen = version_of(draft_id)
+    client.post(f"/drafts/{draft_id}/reject", data={"csrf_token": token, "version": seen,
+                                                    "reason": "Off brand"})  # fmt: skip
+    before = snapshot()
+
+    # A second tab, opened before the rejection, rejects with another reason.
+    response = client.post(f"/drafts/{draft_id}/reject", data={"csrf_token": token, "version": seen,
+                                                               "reason": "Too long"})  # fmt: skip
+
+    assert response.status_code == 409
+    assert alert_of(response.text) == (
+        f'you already rejected draft {draft_id} with the reason "Off brand", and a rejected draft '
+        "is final, so the new reason was not saved"
+    )
+    assert snapshot() == before
+
+
 def test_pages_own_other_decision_is_conflict(reviewer, seeded):
     client, token = reviewer
     draft_id = draft_ids(seeded.batch_id, "google_ads_headline")[0]
