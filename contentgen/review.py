@@ -411,6 +411,22 @@ def _changed_since(
     return _conflict(actor, draft, expected_version, last, _DRAFT_CONFLICTS)
 
 
+def _repeats_decision(
+    session: Session, actor: Actor, draft: Draft, decision: Decision, expected_version: int
+) -> bool:
+    """Tell whether the newest change to a draft changed since ``expected_version`` is
+    ``decision`` made by ``actor``, with the same reason for a rejection."""
+    if not 1 <= expected_version < draft.version or draft.status is not RESULT_STATUS[decision.action]:
+        return False
+    last = _newest_event(session, draft)
+    return (
+        last is not None
+        and last.actor_id == actor.id
+        and last.action == decision.action
+        and last.note == decision.note
+    )
+
+
 def _changed_in_queue(
     session: Session, actor: Actor, draft: Draft, expected_version: int
 ) -> Conflict:
@@ -505,11 +521,15 @@ class BulkResult:
     # and why, by draft id.
     breaking_rules: list[int] = field(default_factory=list)
     rule_errors: dict[int, InvalidInput] = field(default_factory=dict)
+    # Drafts that the same reviewer gave the same decision after the version in the
+    # selection (a form sent twice): nothing was written for them.
+    already: list[int] = field(default_factory=list)
 
     def as_dict(self, locale: str = "en") -> dict[str, Any]:
         return {
             "changed": len(self.changed),
             "changed_ids": self.changed,
+            "already_ids": self.already,
             "skipped": self.skipped,
             "breaking_rules_ids": self.breaking_rules,
             "breaking_rules": {
@@ -578,8 +598,10 @@ def decide_many(
     """Approve or reject a selection of drafts, or every draft matching a filter, at once.
 
     Drafts whose status does not allow the action are skipped and counted by status, and
-    an approval skips drafts that break a hard rule (see ``decide``). The others change in
-    one transaction, each with its own review event.
+    an approval skips drafts that break a hard rule (see ``decide``). A draft that the same
+    reviewer gave the same decision after the version they saw (the queue's form sent
+    twice) is counted in ``BulkResult.already``. The others change in one transaction, each
+    with its own review event.
 
     Args:
         draft_ids: the selection; ignored when ``draft_filter`` is given.
@@ -595,8 +617,9 @@ def decide_many(
         InvalidInput: for an edit (edits are one draft at a time), an empty selection or an
             ``expected_digest`` that is not a SHA-256 hex digest.
         NotFound: if a selected draft does not exist.
-        Conflict: if a draft changed since its version in ``versions``, or the drafts
-            matching the filter differ from ``expected_count`` or ``expected_digest``.
+        Conflict: if a draft changed since its version in ``versions`` other than by this
+            decision of this reviewer, or the drafts matching the filter differ from
+            ``expected_count`` or ``expected_digest``.
     """
     actor.require(Permission.REVIEW)
     if decision.action == "edit":
@@ -617,6 +640,9 @@ def decide_many(
         # changed between that read and its lock is a conflict too.
         seen = seen_versions.get(draft.id)
         if seen is not None and seen != draft.version:
+            if _repeats_decision(session, actor, draft, decision, seen):
+                result.already.append(draft.id)
+                continue
             raise _changed_in_queue(session, actor, draft, seen)
         if draft.status not in ALLOWED_FROM[decision.action]:
             skipped[draft.status.value] += 1
@@ -631,8 +657,8 @@ def decide_many(
 
     result.skipped = dict(skipped)
     logger.info(
-        "bulk %s by %s: %d changed, skipped %s, breaking hard rules %s",
-        decision.action, actor.username, len(result.changed), result.skipped,
+        "bulk %s by %s: %d changed, %d already decided so, skipped %s, breaking hard rules %s",
+        decision.action, actor.username, len(result.changed), len(result.already), result.skipped,
         result.breaking_rules,
     )  # fmt: skip
     return result

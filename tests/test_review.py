@@ -359,15 +359,16 @@ def test_review_bulk_stale_version_changes_nothing(batch, reviewer):
 
 
 @pytest.mark.parametrize(
-    ("actor", "english", "chinese"),
-    [("rita", "was approved by you", "已由您通过"), ("otto", "was approved by otto", "已由 otto 通过")],
+    ("actor", "decision", "english", "chinese"),
+    [("rita", Decision("reject", note="Off brand"), "was rejected by you", "已由您驳回"),
+     ("otto", Decision("approve"), "was approved by otto", "已由 otto 通过")],
     ids=["own", "other"],
 )
-def test_review_bulk_changed_draft_names_queue(batch, reviewer, actor, english, chinese):
+def test_review_bulk_changed_draft_names_queue(batch, reviewer, actor, decision, english, chinese):
     deciding = reviewer if actor == "rita" else make_user(actor, "reviewer")
     first, second = draft_ids(batch)[:2]
     seen = {first: version_of(first), second: version_of(second)}
-    decide_seen(deciding, first, Decision("approve"), seen[first])
+    decide_seen(deciding, first, decision, seen[first])
 
     with pytest.raises(Conflict) as caught, db.session_scope() as session:
         decide_many(session, reviewer, Decision("approve"), draft_ids=[first, second], versions=seen)
@@ -381,6 +382,41 @@ def test_review_bulk_changed_draft_names_queue(batch, reviewer, actor, english, 
         "未做任何更改。请重新加载队列后再试。"
     )
     assert event_count() == 1
+
+
+@pytest.mark.parametrize(
+    "decision", [Decision("approve"), Decision("reject", note="Off brand")], ids=["approve", "reject"]
+)
+def test_review_bulk_sent_twice_counts_already(batch, reviewer, decision):
+    first, second, third = draft_ids(batch)[:3]
+    seen = {draft_id: version_of(draft_id) for draft_id in (first, second, third)}
+    with db.session_scope() as session:
+        decide_many(session, reviewer, decision, draft_ids=[first, second], versions=seen)
+
+    # The same form again, with the third draft added, as from a second tab.
+    with db.session_scope() as session:
+        result = decide_many(session, reviewer, decision, draft_ids=[first, second, third], versions=seen)
+
+    assert result.changed == [third]
+    assert result.already == [first, second]
+    assert result.as_dict()["already_ids"] == [first, second]
+    assert event_count() == 3
+    assert version_of(first) == seen[first] + 1
+
+
+def test_review_bulk_second_reason_is_conflict(batch, reviewer):
+    first, second = draft_ids(batch)[:2]
+    seen = {first: version_of(first), second: version_of(second)}
+    with db.session_scope() as session:
+        decide_many(session, reviewer, Decision("reject", note="Off brand"), draft_ids=[first], versions=seen)
+
+    with pytest.raises(Conflict, match=f"draft {first} was rejected by you after you loaded the queue"):
+        with db.session_scope() as session:
+            decide_many(session, reviewer, Decision("reject", note="Too long"), draft_ids=[first, second],
+                        versions=seen)  # fmt: skip
+
+    assert event_count() == 1
+    assert status_of(second) == "pending_review"
 
 
 def set_draft_text(draft_id: int, text: str) -> None:

@@ -80,7 +80,7 @@ def notice_of(request: Request, *shown: str) -> str | None:
 
 def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: str) -> str | None:
     counts = {}
-    for field in ("changed", "skipped", "breaking"):
+    for field in ("changed", "already", "skipped", "breaking"):
         value = request.query_params.get(field, "0")
         # A count that is not a number comes from an edited URL: show no notice.
         if not value.isascii() or not value.isdigit() or len(value) > 9:
@@ -98,6 +98,18 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
     else:
         decided = ngettext("{count} draft approved.", "{count} drafts approved.", changed)
     sentences = [decided.format(count=changed)]
+    already = counts["already"]
+    if already and name == "bulk_rejected":
+        sentences.append(
+            ngettext("{count} was already rejected by you with this reason.",
+                     "{count} were already rejected by you with this reason.",
+                     already).format(count=already)
+        )  # fmt: skip
+    elif already:
+        sentences.append(
+            ngettext("{count} was already approved by you.",
+                     "{count} were already approved by you.", already).format(count=already)
+        )  # fmt: skip
     if skipped:
         sentences.append(
             ngettext("{count} skipped because its status does not allow the action.",
@@ -136,7 +148,7 @@ def safe_next(target: str | None) -> str:
 # The filter's fields, and what the queue and draft pages add to their addresses.
 QUEUE_FILTERS = ("batch_id", "campaign", "channel", "segment", "status", "check", "sort")
 QUEUE_PARAMETERS = frozenset(
-    {*QUEUE_FILTERS, "page", "notice", "changed", "skipped", "breaking", *NOTICE_FIELDS}
+    {*QUEUE_FILTERS, "page", "notice", "changed", "already", "skipped", "breaking", *NOTICE_FIELDS}
 )
 
 

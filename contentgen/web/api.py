@@ -620,7 +620,9 @@ def post_edit(draft_id: int, body: EditBody, actor: Reviewer) -> dict[str, Any]:
 def post_bulk(request: Request, body: BulkBody, actor: Reviewer) -> dict[str, Any]:
     """Drafts whose status does not allow the action are counted in ``skipped`` by status.
     An approval leaves out drafts over their hard limit or with a banned term, and
-    ``breaking_rules`` gives the reason for each, by draft id."""
+    ``breaking_rules`` gives the reason for each, by draft id. A listed draft that you gave
+    the same decision after the version you send (the request sent twice) is listed in
+    ``already_ids`` and not changed again."""
     if body.filter is not None and body.drafts:
         raise InvalidInput.from_template(
             N_("give either drafts or a filter, not both; nothing was changed")

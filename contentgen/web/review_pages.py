@@ -134,8 +134,8 @@ def bulk_action(
         return render(request, "queue.html", context, status_code=status_code_of(error))
     return redirect_to("/queue", **draft_filter.as_params(),
                        notice="bulk_approved" if decision.action == "approve" else "bulk_rejected",
-                       changed=len(result.changed), skipped=sum(result.skipped.values()),
-                       breaking=len(result.breaking_rules))  # fmt: skip
+                       changed=len(result.changed), already=len(result.already),
+                       skipped=sum(result.skipped.values()), breaking=len(result.breaking_rules))  # fmt: skip
 
 
 def _parse_selection(values: list[str]) -> dict[int, int]:

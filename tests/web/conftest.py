@@ -130,3 +130,8 @@ def snapshot() -> dict[str, object]:
 def status_of(draft_id: int) -> DraftStatus:
     with db.session_scope() as session:
         return session.get(Draft, draft_id).status
+
+
+def version_of(draft_id: int) -> int:
+    with db.session_scope() as session:
+        return session.get(Draft, draft_id).version

@@ -13,7 +13,7 @@ from contentgen.web.api import _next_step
 from contentgen.web.app import UNAVAILABLE_MESSAGE
 
 from ..seeding import draft_ids, seed_batch, write_campaign_file
-from .conftest import csrf_of, snapshot, status_of
+from .conftest import csrf_of, snapshot, status_of, version_of
 
 
 def test_api_without_token_is_401_with_challenge(api):
@@ -89,6 +89,20 @@ def test_api_same_approval_twice_is_409(api, seeded):
 
     assert response.status_code == 409
     assert response.json()["detail"] == f"您已经通过了草稿 {draft_id}，这次重复的通过没有做任何更改"
+    assert snapshot() == before
+
+
+def test_api_bulk_sent_twice_lists_already(api, seeded):
+    first, second = seeded.draft_ids[:2]
+    drafts = [{"id": draft_id, "version": version_of(draft_id)} for draft_id in (first, second)]
+    api("reviewer").post("/api/v1/drafts/bulk", json={"action": "approve", "drafts": drafts})
+    before = snapshot()
+
+    response = api("reviewer").post("/api/v1/drafts/bulk", json={"action": "approve", "drafts": drafts})
+
+    assert response.status_code == 200
+    assert response.json()["changed_ids"] == []
+    assert response.json()["already_ids"] == [first, second]
     assert snapshot() == before
 
 

@@ -11,7 +11,7 @@ from contentgen import db
 from contentgen.models import Draft
 
 from ..seeding import draft_ids, write_campaign_file
-from .conftest import snapshot
+from .conftest import snapshot, version_of
 from .test_pages import (
     alert_of,
     import_warnings_of,
@@ -36,11 +36,6 @@ def api_token(app, seeded):
         return TestClient(app, headers={"Authorization": f"Bearer {seeded.tokens[role]}"})
 
     return client
-
-
-def version_of(draft_id: int) -> int:
-    with db.session_scope() as session:
-        return session.get(Draft, draft_id).version
 
 
 def test_languages_admin_role_stays_as_named(client_for, api_token):

@@ -21,18 +21,13 @@ from contentgen.web._login_limit import LoginThrottle
 
 from ..conftest import apply_settings
 from ..seeding import draft_ids, seed_batch, write_campaign_file
-from .conftest import PASSWORD, SECRET_KEY, csrf_of, snapshot, status_of
+from .conftest import PASSWORD, SECRET_KEY, csrf_of, snapshot, status_of, version_of
 
 
 def alert_of(html: str) -> str:
     match = re.search(r'role="alert">([^<]*)<', html)
     assert match, "the page shows no error message"
     return unescape(match.group(1))
-
-
-def version_of(draft_id: int) -> int:
-    with db.session_scope() as session:
-        return session.get(Draft, draft_id).version
 
 
 def bulk_fields(html: str) -> dict[str, str]:
@@ -538,6 +533,31 @@ def test_pages_bulk_selection_rejects_with_reason(reviewer, seeded):
     client.post("/queue/bulk", data={"csrf_token": token, "op": "reject:selected",
                                      "reason": "Too pushy", "draft": selection})  # fmt: skip
     assert status_of(first) == status_of(second) == DraftStatus.REJECTED
+
+
+@pytest.mark.parametrize(
+    ("op", "notice", "zh_notice"),
+    [("approve:selected", "0 drafts approved. 2 were already approved by you.",
+      "已通过 0 条草稿。2 条此前已由您通过。"),
+     ("reject:selected", "0 drafts rejected. 2 were already rejected by you with this reason.",
+      "已驳回 0 条草稿。2 条此前已由您以同一理由驳回。")],
+    ids=["approve", "reject"],
+)
+def test_pages_bulk_sent_twice_goes_on(client_for, seeded, op, notice, zh_notice):
+    client, token = client_for("reviewer")
+    first, second = seeded.draft_ids[:2]
+    form = {"csrf_token": token, "op": op, "reason": "Too pushy",
+            "draft": [f"{first}:{version_of(first)}", f"{second}:{version_of(second)}"]}  # fmt: skip
+    client.post("/queue/bulk", data=form)
+    before = snapshot()
+
+    response = client.post("/queue/bulk", data=form, follow_redirects=False)
+
+    assert response.status_code == 303
+    assert notice in client.get(response.headers["location"]).text
+    chinese = client.get(response.headers["location"], headers={"Accept-Language": "zh-CN"}).text
+    assert zh_notice in chinese
+    assert snapshot() == before
 
 
 def test_pages_bulk_approve_names_rule_breakers(reviewer, seeded):
