@@ -414,8 +414,8 @@ def _changed_since(
 def _repeats_decision(
     session: Session, actor: Actor, draft: Draft, decision: Decision, expected_version: int
 ) -> bool:
-    """Tell whether the newest change to a draft changed since ``expected_version`` is
-    ``decision`` made by ``actor``, with the same reason for a rejection."""
+    """Tell whether a draft changed after ``expected_version`` was last changed by ``actor``
+    making ``decision``, with the same reason for a rejection."""
     if not 1 <= expected_version < draft.version or draft.status is not RESULT_STATUS[decision.action]:
         return False
     last = _newest_event(session, draft)
