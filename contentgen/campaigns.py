@@ -35,6 +35,7 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -53,10 +54,30 @@ from contentgen.rules import RULE_PACKS, can_match
 
 logger = logging.getLogger(__name__)
 
+# Line breaks as a one-line value's error shows them.
+_LINE_BREAKS = {"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _one_line(value: str, info: ValidationInfo) -> str:
+    # Names and short texts each fill one line of a prompt ("- Offer: ...") and one cell of
+    # an export, where a line break would start a new prompt line or a new ad group name.
+    # Campaigns stored before this rule may have line breaks, and they stay readable.
+    if (info.context or {}).get("stored"):
+        return value
+    if any(character in value for character in _LINE_BREAKS):
+        shown = "".join(_LINE_BREAKS.get(character, character) for character in shorten(value))
+        raise MessageValueError(N_('"{value}" has a line break; write it on one line'), value=shown)
+    return value
+
+
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
 # Limits keep prompts well inside a model's context and values inside their columns.
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_one_line)
+]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(_one_line)
+]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 
 
@@ -1663,5 +1684,5 @@ def _slot_fields(schedule: dict[str, Any]) -> tuple[Any, Any]:
 def campaign_spec(campaign: Campaign) -> CampaignSpec:
     """Rebuild the validated spec of a stored campaign."""
     return CampaignSpec.model_validate(
-        {**campaign.spec, "key": campaign.key, "brand": campaign.brand.key}
+        {**campaign.spec, "key": campaign.key, "brand": campaign.brand.key}, context={"stored": True}
     )

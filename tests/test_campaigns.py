@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from contentgen import db
 from contentgen.campaigns import (
     InvalidCampaignFile,
+    campaign_spec,
     import_campaign_file,
     language_name,
     load_campaign_file,
@@ -525,6 +526,19 @@ def test_import_creates_then_updates(database, tmp_path):
         assert session.scalar(select(func.count()).select_from(Brand)) == 1
 
 
+def test_stored_line_break_stays_readable(database, tmp_path):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(name="Boot launch")]})
+    with db.session_scope() as session:
+        import_campaign_file(session, path, load_campaign_file(path))
+    # A campaign stored before names had to be one line.
+    with db.session_scope() as session:
+        stored = session.scalars(select(Campaign)).one()
+        stored.spec = {**stored.spec, "name": "Boot\nlaunch"}
+
+    with db.session_scope() as session:
+        assert campaign_spec(session.scalars(select(Campaign)).one()).name == "Boot\nlaunch"
+
+
 def import_file(folder: Path, data) -> Campaign:
     path = write_yaml(folder, data)
     with db.session_scope() as session:
@@ -829,6 +843,44 @@ def test_load_csv_controls_located(tmp_path):
         (2, "a", "product_name"),
         (3, "b", "segments[0]"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "expected"),
+    [
+        ("brand", "Trail\r\nPeak", 'brand "trailpeak": name: "Trail\\r\\nPeak" has a line break; write it on one line'),
+        ("segment", "Day\u2028hikers", 'campaign "boot-launch": segments[0].name: "Day\\u2028hikers" has a line break'),
+        ("offer", "Free shipping\nand returns", 'campaign "boot-launch": product.offer: "Free shipping\\nand'),
+    ],
+    ids=["brand-name", "segment-name", "offer"],
+)
+def test_load_line_break_in_one_line_field_rejected(tmp_path, where, value, expected):
+    brand_spec, campaign_spec = brand(), campaign()
+    if where == "brand":
+        brand_spec["name"] = value
+    elif where == "segment":
+        campaign_spec["segments"][0]["name"] = value
+    else:
+        campaign_spec["product"]["offer"] = value
+    path = tmp_path / "breaks.yaml"
+    path.write_text(yaml.safe_dump({"brands": [brand_spec], "campaigns": [campaign_spec]}, allow_unicode=True))
+
+    assert expected in problems_of(path)
+
+
+def test_load_csv_cell_with_line_break_located(tmp_path):
+    path = tmp_path / "breaks.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,segments,channels,locale\n"
+        'a,trailpeak,"Ridge\nline",Boots,Hikers,email_subject,en-US\n',
+        encoding="utf-8",
+    )
+
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+
+    assert [(problem.row, problem.key, problem.field) for problem in raised.value.details] == [(2, "a", "product_name")]
+    assert '"Ridge\\nline" has a line break' in str(raised.value.details[0].message)
 
 
 def test_load_line_breaks_and_tabs_accepted(tmp_path):
