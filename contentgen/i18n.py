@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from babel import Locale
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -113,7 +115,7 @@ def translate_error(error: ContentgenError, locale: str) -> str:
         return str(error)
     gettext_ = translations(locale).gettext
     params = {
-        name: _render_value(value, gettext_) if isinstance(value, Message) else _translate_value(value, gettext_)
+        name: _render_value(value, locale) if isinstance(value, Message | Names) else _translate_value(value, gettext_)
         for name, value in (error.params or {}).items()
     }
     return gettext_(error.template).format(**params)
@@ -128,7 +130,8 @@ class Message:
     """A message template marked with ``N_`` and its field values, translated when shown.
 
     A field value is data (text, a number) and is shown as it is, unless it is itself a
-    ``Message``, which is translated, or a list of them, joined with ``ITEM_SEPARATOR``.
+    ``Message``, which is translated, a list of them, joined with ``ITEM_SEPARATOR``, or
+    ``Names``, shown in the reader's language.
     """
 
     template: str
@@ -139,12 +142,8 @@ class Message:
 
     def render(self, locale: str) -> str:
         """Translate the template and its message fields into ``locale`` and fill it in."""
-        gettext_ = translations(locale).gettext
-        return self._render(gettext_)
-
-    def _render(self, gettext_) -> str:
-        values = {name: _render_value(value, gettext_) for name, value in self.params.items()}
-        return gettext_(self.template).format(**values)
+        values = {name: _render_value(value, locale) for name, value in self.params.items()}
+        return translations(locale).gettext(self.template).format(**values)
 
     def to_json(self) -> str:
         """Serialize the message, for storing beside its English text."""
@@ -176,17 +175,45 @@ class MessageValueError(ValueError):
         super().__init__(str(self.message))
 
 
-def _render_value(value: object, gettext_) -> object:
-    if isinstance(value, Message):
-        return value._render(gettext_)
+@dataclass(frozen=True)
+class Names:
+    """A message field value that lists languages or scripts by code, shown as their names in
+    the reader's language: ``Names("language", ("la",))`` is "Latin" in English and "拉丁语"
+    in Chinese. ``kind`` is "language" (ISO 639 codes) or "script" (ISO 15924 codes).
+
+    Babel's CLDR data gives the names, and a code it does not know is shown as it is.
+    """
+
+    kind: str
+    codes: tuple[str, ...]
+
+    def render(self, locale: str) -> str:
+        parsed = _babel_locale(locale)
+        known = parsed.languages if self.kind == "language" else parsed.scripts
+        return format_list([known.get(code, code) for code in self.codes], locale=parsed)
+
+
+@cache
+def _babel_locale(locale: str) -> Locale:
+    # zh-CN pages are Simplified Chinese, which CLDR's names for zh_Hans_CN are written in.
+    return Locale.parse("zh-Hans-CN" if locale == "zh-CN" else locale, sep="-")
+
+
+def _render_value(value: object, locale: str) -> object:
+    if isinstance(value, Message | Names):
+        return value.render(locale)
     if isinstance(value, list | tuple):
-        return gettext_(ITEM_SEPARATOR).join(str(_render_value(item, gettext_)) for item in value)
+        separator = translations(locale).gettext(ITEM_SEPARATOR)
+        return separator.join(str(_render_value(item, locale)) for item in value)
     return value
 
 
 def _plain(value: object) -> object:
     if isinstance(value, Message):
         return value.to_data()
+    if isinstance(value, Names):
+        # Told apart from a message, which has "t", by its "names" key.
+        return {"names": value.kind, "codes": list(value.codes)}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     return value
@@ -198,6 +225,8 @@ def _message(data: Mapping[str, object]) -> Message:
 
 
 def _value(data: object) -> object:
+    if isinstance(data, dict) and "names" in data:
+        return Names(str(data["names"]), tuple(str(code) for code in data["codes"]))
     if isinstance(data, dict):
         return _message(data)
     if isinstance(data, list):

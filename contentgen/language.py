@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -35,7 +36,7 @@ import hanzidentifier
 import regex
 from babel import Locale, UnknownLocaleError
 
-from contentgen.i18n import N_, Message
+from contentgen.i18n import N_, Message, Names
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,13 @@ _UNIT = regex.compile(
     )
 )
 _SCRIPT_PATTERNS = [(script, regex.compile(rf"\p{{{script}}}")) for script in _SCRIPTS]
+# ISO 15924 codes of the scripts, by their Unicode property names above, for their names in
+# the reader's language.
+_SCRIPT_CODES = {
+    "Latin": "Latn", "Han": "Hani", "Hiragana": "Hira", "Katakana": "Kana", "Hangul": "Hang",
+    "Arabic": "Arab", "Hebrew": "Hebr", "Cyrillic": "Cyrl", "Greek": "Grek", "Thai": "Thai",
+    "Devanagari": "Deva", "Bengali": "Beng", "Tamil": "Taml", "Georgian": "Geor", "Armenian": "Armn",
+}  # fmt: skip
 # Babel's script subtags of Chinese, as it fills them in from the territory (zh-TW: Hant).
 SIMPLIFIED = N_("Simplified")
 TRADITIONAL = N_("Traditional")
@@ -128,8 +136,8 @@ def check_language(text: str, locale: str) -> LanguageVerdict:
         fields = {
             "share": share,
             "locale": locale,
-            "scripts": ", ".join(sorted(expected)),
-            "found": ", ".join(script for script, _ in scripts.most_common(2)),
+            "scripts": _script_names(sorted(expected)),
+            "found": _script_names(script for script, _ in scripts.most_common(2)),
         }
         return LanguageVerdict(False, Message(template, fields))
     if expected == LATIN and total >= MIN_WORDS:
@@ -138,8 +146,12 @@ def check_language(text: str, locale: str) -> LanguageVerdict:
         verdict = _check_chinese_script(text, locale)
         if verdict is not None:
             return verdict
-    fields = {"share": share, "scripts": ", ".join(sorted(expected))}
+    fields = {"share": share, "scripts": _script_names(sorted(expected))}
     return LanguageVerdict(True, Message(N_("{share:.0%} in {scripts}"), fields))
+
+
+def _script_names(scripts: Iterable[str]) -> Names:
+    return Names("script", tuple(_SCRIPT_CODES[script] for script in scripts))
 
 
 def _script_units(text: str) -> Counter[str]:
@@ -200,23 +212,30 @@ def _check_chinese_script(text: str, locale: str) -> LanguageVerdict | None:
 def _identify_latin(text: str, language: str, locale: str) -> LanguageVerdict:
     identifier = _identifier()
     if language not in identifier.labels:
-        template = N_("{language} cannot be identified within Latin script")
-        return LanguageVerdict(True, Message(template, {"language": language}))
+        template = N_("{language} cannot be told apart from other languages in Latin script")
+        return LanguageVerdict(True, Message(template, {"language": Names("language", (language,))}))
     ranking = identifier.rank(text)
     detected, confidence = ranking[0]
     accepted = _ALIASES.get(language, {language})
     expected = max(score for code, score in ranking if code in accepted)
-    if (
-        detected not in accepted
-        and confidence >= MIN_CONFIDENCE
-        and expected < MAX_EXPECTED_CONFIDENCE
-    ):
-        template = N_("reads as {detected} ({confidence:.0%}), not {locale} ({expected:.0%})")
-        fields = {"detected": detected, "confidence": confidence, "locale": locale, "expected": expected}
-        return LanguageVerdict(False, Message(template, fields))
-    template = N_("reads as {detected} ({confidence:.0%}); {language} {expected:.0%}")
-    fields = {"detected": detected, "confidence": confidence, "language": language, "expected": expected}
-    return LanguageVerdict(True, Message(template, fields))
+    fields = {
+        "detected": Names("language", (detected,)),
+        "confidence": confidence,
+        "language": Names("language", (language,)),
+        "expected": expected,
+    }
+    if detected in accepted:
+        return LanguageVerdict(True, Message(N_("reads as {detected} ({confidence:.0%})"), fields))
+    if confidence < MIN_CONFIDENCE:
+        template = N_("reads most like {detected} ({confidence:.0%}), with {language} at "
+                      "{expected:.0%}, too unsure to flag")  # fmt: skip
+        return LanguageVerdict(True, Message(template, fields))
+    if expected >= MAX_EXPECTED_CONFIDENCE:
+        template = N_("reads most like {detected} ({confidence:.0%}), but {language} scores "
+                      "{expected:.0%}, enough to pass")  # fmt: skip
+        return LanguageVerdict(True, Message(template, fields))
+    template = N_("reads as {detected} ({confidence:.0%}), not {language} ({expected:.0%})")
+    return LanguageVerdict(False, Message(template, fields))
 
 
 def load_identifier() -> None:

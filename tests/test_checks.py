@@ -1,6 +1,8 @@
 """Counting and checks on texts in many scripts: one table, each row with its expected
 length (as the channel's platform counts it) and the exact set of checks that fail."""
 
+import re
+
 import pytest
 
 from contentgen.channels import measure
@@ -218,6 +220,27 @@ def test_chinese_script_detail_quotes_characters():
     assert language.detail == (
         "written in Traditional Chinese (4 characters such as 預購運費), but zh-CN expects Simplified"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "passed", "english", "chinese"),
+    [
+        ("Jetzt vorbestellen und kostenlos liefern lassen", "en-US", False,
+         r"reads as German \(\d+%\), not English \(\d+%\)", r"识别为德语（\d+%），而非英语（\d+%）"),
+        ("Alpes Trail nova bota impermeable lleugera", "en-US", True,
+         r"reads most like Catalan \(\d+%\), with English at \d+%, too unsure to flag",
+         r"最像加泰罗尼亚语（\d+%），英语占 \d+%；把握不足，不予标记"),
+        ("Waterproof boots for spring", "ja-JP", False,
+         r"0% of the text is in the script of ja-JP \(Han, Hiragana, and Katakana\); it is mostly Latin",
+         r"文本中仅 0% 使用 ja-JP 的文字（汉字、平假名和片假名）；大部分为拉丁文"),
+    ],
+    ids=["other-language", "unsure", "other-script"],
+)  # fmt: skip
+def test_language_detail_names_languages(text, locale, passed, english, chinese):
+    result = next(result for result in run_checks(text, context(DESCRIPTION, locale)) if result.name == "language")
+    assert result.passed is passed
+    assert re.fullmatch(english, result.detail)
+    assert re.fullmatch(chinese, result.message.render("zh-CN"))
 
 
 def test_required_term_missing_is_blocking():

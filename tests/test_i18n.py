@@ -5,7 +5,16 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from contentgen.errors import InvalidInput
-from contentgen.i18n import CATALOGUE_DIR, N_, Verbatim, negotiate, translate_error, translations
+from contentgen.i18n import (
+    CATALOGUE_DIR,
+    N_,
+    Message,
+    Names,
+    Verbatim,
+    negotiate,
+    translate_error,
+    translations,
+)
 from contentgen.models import DraftStatus
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -95,3 +104,13 @@ def test_i18n_translate_error_keeps_verbatim_and_mixed_values():
     assert translate_error(error, "zh-CN") == (
         "用户 flagged / someone 的角色是 admin，无权执行“管理”；此操作需要角色 admin"
     )
+
+
+def test_i18n_names_render_in_reader_language():
+    message = Message("{languages} in {scripts}", {"languages": Names("language", ("la", "ca")),
+                                                   "scripts": Names("script", ("Hani", "Zzzz9"))})  # fmt: skip
+    stored = Message.from_json(message.to_json())
+
+    assert stored == message
+    assert stored.render("en") == "Latin and Catalan in Han and Zzzz9"
+    assert stored.render("zh-CN") == "拉丁语和加泰罗尼亚语 in 汉字和Zzzz9"
