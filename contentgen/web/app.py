@@ -35,6 +35,7 @@ from contentgen.web._errors import (
     validation_problems,
     web_message,
 )
+from contentgen.web._form_encoding import PercentEncodeFormBody
 from contentgen.web._head import HeadAsGet
 from contentgen.web._headers import SecurityHeaders
 from contentgen.web._login_limit import LoginThrottle
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.login_throttle = LoginThrottle()
     app.state.templates = create_templates()
 
+    # Inside the body limit, which therefore counts the bytes as sent.
+    app.add_middleware(PercentEncodeFormBody)
     app.add_middleware(RequestBodyLimit, max_bytes=MAX_REQUEST_BYTES, api_prefix=API_PREFIX)
     # Added after the body limit, so it wraps it and also marks its 413 responses.
     app.add_middleware(SecurityHeaders)

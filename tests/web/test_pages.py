@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from contentgen import db
 from contentgen.dispatch import submit
 from contentgen.models import Batch, Draft, DraftStatus, User
-from contentgen.review import Decision, decide
+from contentgen.review import Decision, decide, history
 from contentgen.templates import sync_templates
 from contentgen.users import Actor, Role
 from contentgen.web import _login_limit
@@ -406,6 +406,25 @@ def test_pages_edit_keeps_next_draft(reviewer, seeded):
                            follow_redirects=False)  # fmt: skip
     assert response.status_code == 303
     assert response.headers["location"].startswith(f"/drafts/{headlines[1]}?")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=UTF-8"],
+    ids=["no-charset", "utf-8"],
+)
+def test_pages_form_raw_utf8_read_as_utf8(reviewer, seeded, content_type):
+    client, token = reviewer
+    draft_id = seeded.draft_ids[0]
+    # As curl -d sends it: the UTF-8 bytes of the reason, not percent-encoded.
+    body = f"csrf_token={token}&reason=".encode() + "不好, café".encode()
+
+    response = client.post(f"/drafts/{draft_id}/reject", content=body, headers={"Content-Type": content_type},
+                           follow_redirects=False)  # fmt: skip
+
+    assert response.status_code == 303
+    with db.session_scope() as session:
+        assert [event["note"] for event in history(session, draft_id)] == ["不好, café"]
 
 
 def test_pages_reject_without_reason_is_422(reviewer, seeded):
