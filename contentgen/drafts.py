@@ -268,24 +268,51 @@ def selection_digest(versions: Mapping[int, int]) -> str:
 
 def resolve_filter(session: Session, draft_filter: DraftFilter) -> DraftFilter:
     """Check the batch, campaign and segment that the filter names, and return the filter
-    with the key of a segment that it names by its name (see ``segments.segment_key``).
+    with the key of a campaign or segment that it names by its name (see ``campaign_key``
+    and ``segments.segment_key``).
 
     Raises:
         NotFound: if the filter names a batch, campaign or segment that does not exist.
-        InvalidInput: if the filter's segment is a name that several segment keys have.
+        InvalidInput: if the filter's campaign or segment is a name that several keys have.
     """
     if draft_filter.batch_id is not None:
         get_batch(session, draft_filter.batch_id)
     if draft_filter.campaign is not None:
-        known = session.scalar(select(Campaign.id).where(Campaign.key == draft_filter.campaign))
-        if known is None:
-            raise NotFound.from_template(CAMPAIGN_NOT_FOUND, key=shorten(draft_filter.campaign))
+        draft_filter = replace(draft_filter, campaign=campaign_key(session, draft_filter.campaign))
     if draft_filter.segment is None:
         return draft_filter
     key = segments.segment_key(
         session, draft_filter.segment, draft_filter.campaign, draft_filter.batch_id
     )
     return replace(draft_filter, segment=key)
+
+
+def campaign_key(session: Session, value: str) -> str:
+    """Find the key of the campaign that a filter's ``value`` names, by key or by name.
+
+    A name is compared as ``segments.fold`` does, so "Spring Launch" finds the campaign named
+    "spring launch".
+
+    Raises:
+        InvalidInput: if the name belongs to more than one campaign, listing their keys.
+        NotFound: if no campaign has ``value`` as its key or its name.
+    """
+    if session.scalar(select(Campaign.id).where(Campaign.key == value)) is not None:
+        return value
+    wanted = segments.fold(value)
+    named = sorted(key for key, name in session.execute(select(Campaign.key, Campaign.name))
+                   if segments.fold(name) == wanted)  # fmt: skip
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise InvalidInput.from_template(
+            N_('campaign name "{name}" belongs to {count} campaigns; filter by the key of one of '
+               "them instead: {keys}"),
+            name=shorten(value),
+            count=len(named),
+            keys=", ".join(named),
+        )  # fmt: skip
+    raise NotFound.from_template(CAMPAIGN_NOT_FOUND, key=shorten(value))
 
 
 def _count(session: Session, draft_filter: DraftFilter) -> int:

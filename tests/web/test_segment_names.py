@@ -79,6 +79,36 @@ def test_queue_segment_by_name_selects_key(reviewer, chinese):
     assert f'action="/queue/bulk?segment={NEW_CUSTOMERS}&amp;status=all"' in response.text
 
 
+def test_queue_campaign_by_name_selects_key(reviewer, chinese):
+    response = reviewer.get("/queue", params={"campaign": "春季上新", "status": "all"})
+
+    assert response.status_code == 200
+    selected = [option for option in options_of(response.text, "campaign") if option[2]]
+    assert selected == [("spring", "\u2068春季上新\u2069 (spring)", True)]
+    assert 'action="/queue/bulk?campaign=spring&amp;status=all"' in response.text
+
+
+def test_api_drafts_campaign_by_name(api, chinese):
+    by_name = api("reviewer").get("/api/v1/drafts", params={"campaign": " RIDGELINE  Launch"}).json()
+    by_key = api("reviewer").get("/api/v1/drafts", params={"campaign": "ridgeline"}).json()
+
+    assert by_name["total"] == by_key["total"] > 0
+    assert by_name["digest"] == by_key["digest"]
+
+
+def test_api_drafts_shared_campaign_name_is_422(api, chinese):
+    with db.session_scope() as session:
+        session.scalars(select(Campaign).where(Campaign.key == "autumn")).one().name = "春季上新"
+
+    response = api("reviewer").get("/api/v1/drafts", params={"campaign": "春季上新"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        'campaign name "春季上新" belongs to 2 campaigns; filter by the key of one of them instead: '
+        "autumn, spring"
+    )
+
+
 def test_queue_shared_segment_name_within_campaign(reviewer, chinese):
     response = reviewer.get("/queue", params={"campaign": "spring", "segment": "老客户"})
 
