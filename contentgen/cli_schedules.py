@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contentgen import db
+from contentgen.batches import campaigns_by_key
 from contentgen.cli_progress import run_with_progress, wait_with_progress
 from contentgen.cli_tables import plural, print_table
 from contentgen.dispatch import read_progress
@@ -27,6 +28,7 @@ from contentgen.schedule_runs import (
     resume_schedule,
     run_created_runs,
     run_due,
+    schedule_of,
     send_created_runs,
 )
 from contentgen.schedules import to_utc
@@ -194,15 +196,17 @@ def schedules_forget(
     db.check_schema()
     with db.session_scope() as session:
         forgotten = forget_runs(session, campaign, clock, first)
+        scheduled = schedule_of(campaigns_by_key(session, [campaign])[0]) is not None
 
     if not forgotten:
         after = (first or clock).isoformat(timespec="seconds")
         console.print(f"{campaign} has no recorded slot after {after}; nothing to forget.")
         return
-    console.print(
-        f"Forgot {plural(len(forgotten), 'recorded slot')} of {campaign}; "
-        f"{'it runs' if len(forgotten) == 1 else 'they run'} when due:"
-    )
+    if scheduled:
+        then = f"{'it runs' if len(forgotten) == 1 else 'they run'} when due"
+    else:
+        then = "the campaign has no schedule now, so they run only if one is added again"
+    console.print(f"Forgot {plural(len(forgotten), 'recorded slot')} of {campaign}; {then}:")
     for run in forgotten:
         line = f"  {run.slot_at.isoformat()} (was {run.status.value}"
         if run.batch_id is not None:

@@ -386,10 +386,12 @@ def forget_runs(
 
     Raises:
         NotFound: if no campaign has the key.
-        InvalidInput: if the campaign has no schedule.
+        InvalidInput: if the campaign has no schedule and no recorded run to forget. The
+            runs of a campaign whose schedule was removed can be forgotten, so that they do
+            not hold back its slots when a schedule is added again.
     """
     now = to_utc(now)
-    campaign = _scheduled_campaign(session, campaign_key)
+    (campaign,) = campaigns_by_key(session, [campaign_key])
     first = now if start is None else to_utc(start)
     runs = session.scalars(
         select(ScheduleRun)
@@ -401,6 +403,8 @@ def forget_runs(
         .order_by(ScheduleRun.slot_at)
         .with_for_update()
     ).all()
+    if not runs and schedule_of(campaign) is None:
+        raise _no_schedule(campaign_key)
 
     forgotten = []
     for run in runs:
@@ -423,11 +427,15 @@ def forget_runs(
 def _scheduled_campaign(session: Session, campaign_key: str) -> Campaign:
     (campaign,) = campaigns_by_key(session, [campaign_key])
     if schedule_of(campaign) is None:
-        raise InvalidInput(
-            f'campaign "{campaign_key}" has no schedule; add a "schedule" block with "cron" '
-            "and \"timezone\" to its file and import it again"
-        )
+        raise _no_schedule(campaign_key)
     return campaign
+
+
+def _no_schedule(campaign_key: str) -> InvalidInput:
+    return InvalidInput(
+        f'campaign "{campaign_key}" has no schedule; add a "schedule" block with "cron" '
+        "and \"timezone\" to its file and import it again"
+    )
 
 
 def list_schedules(session: Session, now: datetime) -> list[dict[str, Any]]:

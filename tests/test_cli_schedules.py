@@ -304,6 +304,24 @@ def test_cli_schedules_forget_nothing_recorded(imported, clock):
     assert recorded_slots("berlin-nightly") == ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00"]
 
 
+def test_cli_schedules_forget_after_schedule_removed(imported, clock, tmp_path):
+    invoke("schedules", "run-due", "--now", "2026-03-30T08:00Z")
+    path = tmp_path / "unscheduled.yaml"
+    unscheduled = campaign("berlin-nightly", None)
+    path.write_text(yaml.safe_dump({"brands": [{"key": "trailpeak", "name": "TrailPeak"}], "campaigns": [unscheduled]}),
+                    encoding="utf-8")
+    assert invoke("campaigns", "import", str(path)).exit_code == 0
+
+    result = invoke("schedules", "forget", "berlin-nightly")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        "Forgot 2 recorded slots of berlin-nightly; the campaign has no schedule now, so they run only if "
+        "one is added again:\n"
+    )
+    assert recorded_slots("berlin-nightly") == ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
