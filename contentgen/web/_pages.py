@@ -4,6 +4,7 @@ notice, and the review queue's filter from the query string."""
 from __future__ import annotations
 
 import gettext
+import string
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -11,9 +12,11 @@ from urllib.parse import urlencode
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
 
+from contentgen import db
 from contentgen.drafts import DraftFilter
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.i18n import N_, translations
+from contentgen.models import Draft, DraftStatus, id_in_range
 from contentgen.users import USERNAME_PATTERN, Actor, Permission, Role
 from contentgen.web._auth import check_csrf, current_page_actor, page_actor
 from contentgen.web._errors import web_message
@@ -51,6 +54,13 @@ NOTICE_FIELDS: dict[str, Callable[[str], bool]] = {
     "role": lambda value: value in {role.value for role in Role},
 }
 
+# The status that the named draft must have now for its notice to be shown.
+DRAFT_NOTICE_STATUSES = {
+    "approved": DraftStatus.APPROVED,
+    "edited": DraftStatus.APPROVED,
+    "rejected": DraftStatus.REJECTED,
+}
+
 # Notices that report counts, each sentence in the singular or plural form of its count.
 COUNT_NOTICES = ("bulk_approved", "bulk_rejected", "templates_synced")
 
@@ -59,7 +69,9 @@ def notice_of(request: Request, *shown: str) -> str | None:
     """Return the notice that the URL names, if it is one of ``shown``.
 
     ``shown`` lists the notices of the actions that redirect to this page. Others are
-    ignored, so a crafted link cannot put another page's notice here.
+    ignored, so a crafted link cannot put another page's notice here. A notice is also
+    ignored when a value that it shows is missing, or when it reports a decision on a draft
+    that does not exist or does not have that status now.
     """
     catalogue = translations(request_locale(request))
     notice = request.query_params.get("notice", "")
@@ -75,7 +87,25 @@ def notice_of(request: Request, *shown: str) -> str | None:
     # have produced: no free text from the URL appears on the page.
     if not all(NOTICE_FIELDS[name](value) for name, value in fields.items() if value):
         return None
+    named = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    if not all(fields[name] for name in named):
+        return None
+    if notice in DRAFT_NOTICE_STATUSES and not _draft_matches_notice(int(fields["draft"]), notice):
+        return None
     return catalogue.gettext(template).format(**fields)
+
+
+def _draft_matches_notice(draft_id: int, notice: str) -> bool:
+    """Return whether the draft exists and its current state is what the notice reports,
+    so that a crafted link cannot announce a decision that was never made."""
+    if not id_in_range(draft_id):
+        return False
+    with db.session_scope() as session:
+        draft = session.get(Draft, draft_id)
+        if draft is None or draft.status != DRAFT_NOTICE_STATUSES[notice]:
+            return False
+        # Only an edit keeps the model's text as the original.
+        return notice != "edited" or draft.original_text is not None
 
 
 def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: str) -> str | None:

@@ -895,6 +895,46 @@ def test_pages_notice_shows_no_free_text(client_for, path, query, shown):
     assert (unescape(notice.group(1)).strip() if notice else None) == shown
 
 
+def notice_on(html: str) -> str | None:
+    notice = re.search(r'<p class="notice" role="status">([^<]*)<', html)
+    return unescape(notice.group(1)).strip() if notice else None
+
+
+def test_pages_draft_notice_needs_real_decision(client_for, seeded):
+    client, token = client_for("reviewer")
+    approved, rejected, edited, pending = draft_ids(seeded.batch_id, "google_ads_headline")[:4]
+    client.post(f"/drafts/{approved}/approve", data={"csrf_token": token})
+    client.post(f"/drafts/{rejected}/reject", data={"csrf_token": token, "reason": "Off brand"})
+    client.post(f"/drafts/{edited}/edit", data={"csrf_token": token, "text": "Dry feet on every trail"})
+    page = f"/drafts/{pending}"
+    cases = {
+        f"notice=approved&draft={approved}": f"Draft {approved} approved.",
+        f"notice=rejected&draft={rejected}": f"Draft {rejected} rejected.",
+        f"notice=edited&draft={edited}": f"Draft {edited} edited and approved.",
+        "notice=approved&draft=99999": None,
+        "notice=approved&draft=0": None,
+        "notice=approved&draft=9999999999999": None,
+        "notice=approved": None,
+        "notice=approved&draft=": None,
+        f"notice=approved&draft={pending}": None,
+        f"notice=approved&draft={rejected}": None,
+        f"notice=rejected&draft={approved}": None,
+        f"notice=edited&draft={approved}": None,
+    }
+
+    for query, expected in cases.items():
+        response = client.get(f"{page}?{query}")
+        assert response.status_code == 200, query
+        assert notice_on(response.text) == expected, query
+
+
+def test_pages_user_notice_needs_its_values(client_for):
+    client, _ = client_for("admin")
+    assert notice_on(client.get("/users?notice=user_created").text) is None
+    assert notice_on(client.get("/users?notice=role_changed&user=mia").text) is None
+    assert notice_on(client.get("/users?notice=user_created&user=mia").text) == "User mia created."
+
+
 def test_pages_login_expired_only_with_flag(client_for):
     client, _ = client_for(None)
     assert "Your session expired" not in client.get("/login?expired=0").text
