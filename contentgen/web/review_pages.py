@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from contentgen import db
@@ -182,6 +182,19 @@ def _draft_context(request: Request, draft_id: int, draft_filter: DraftFilter) -
 @router.get("/drafts/{draft_id}")
 def draft_page(request: Request, draft_id: int, actor: Viewer, draft_filter: Filter) -> Response:
     return render(request, "draft.html", _draft_context(request, draft_id, draft_filter))
+
+
+@router.get("/drafts/{draft_id}/approve")
+@router.get("/drafts/{draft_id}/reject")
+@router.get("/drafts/{draft_id}/edit")
+def redirect_to_draft_page(request: Request, draft_id: int, actor: Viewer) -> Response:
+    """Redirect a GET on a draft's form address to the draft page, with the same query.
+
+    A form that failed (409 or 422) is shown at its POST address, so reloading the page or
+    opening it from the history sends a GET there. The draft page checks the query.
+    """
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"/drafts/{draft_id}{query}", status_code=303)
 
 
 def _act(

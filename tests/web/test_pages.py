@@ -261,6 +261,33 @@ def test_pages_last_draft_goes_to_clear_queue(reviewer, seeded):
     assert "The queue is clear" in response.text
 
 
+@pytest.mark.parametrize("action", ["approve", "reject", "edit"])
+def test_pages_get_on_form_address_redirects(reviewer, seeded, action):
+    client, token = reviewer
+    draft_id = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    query = "channel=google_ads_headline&sort=oldest"
+    # A rejection without a reason fails with 422 and leaves the browser at the form's address.
+    failed = client.post(f"/drafts/{draft_id}/reject?{query}", data={"csrf_token": token, "reason": ""})
+    assert failed.status_code == 422
+    before = snapshot()
+
+    response = client.get(f"/drafts/{draft_id}/{action}?{query}", follow_redirects=False)
+    page = client.get(response.headers["location"])
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/drafts/{draft_id}?{query}"
+    assert page.status_code == 200
+    assert snapshot() == before
+
+
+def test_pages_get_on_form_address_without_query(reviewer, seeded):
+    client, _ = reviewer
+    draft_id = seeded.draft_ids[0]
+    response = client.get(f"/drafts/{draft_id}/edit", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/drafts/{draft_id}"
+
+
 def test_pages_approve_rejected_draft_is_409(reviewer, seeded):
     client, token = reviewer
     draft_id = seeded.draft_ids[0]
@@ -1180,8 +1207,8 @@ def hidden_field(html: str, name: str) -> str:
 @pytest.mark.parametrize(
     ("action", "page"),
     [
-        ("/drafts/{draft}/edit?batch_id={batch}", "/drafts/{draft}?batch_id={batch}"),
-        ("/drafts/{draft}/approve", "/drafts/{draft}"),
+        ("/drafts/{draft}/edit?batch_id={batch}", "/drafts/{draft}/edit?batch_id={batch}"),
+        ("/drafts/{draft}/approve", "/drafts/{draft}/approve"),
         ("/queue/bulk?channel=email_subject", "/queue?channel=email_subject"),
         ("/users/mia/role", "/users"),
         ("/templates/sync", "/templates"),
