@@ -621,6 +621,24 @@ def test_pages_queue_filters_by_check_and_sorts(reviewer, seeded):
     assert shown == [draft_id for draft_id in seeded.draft_ids if draft_id % 3 == 0]
 
 
+def test_pages_queue_selection_only_for_reviewers(client_for, seeded):
+    marketer, _ = client_for("marketer")
+    reviewer, _ = client_for("reviewer")
+
+    viewed = marketer.get("/queue").text
+    reviewed = reviewer.get("/queue").text
+
+    assert 'type="checkbox"' not in viewed
+    assert 'id="select-all"' not in viewed
+    assert 'id="bulk-form"' not in viewed
+    assert "Keys: j/k move, o open." in viewed
+    assert f'<tr data-draft="{seeded.draft_ids[0]}"' in viewed
+    assert 'id="select-all"' in reviewed
+    assert f'name="draft" value="{seeded.draft_ids[0]}:' in reviewed
+    assert 'id="bulk-form"' in reviewed
+    assert "Keys: j/k move, x select, o open." in reviewed
+
+
 def test_pages_queue_invalid_filter_is_422(reviewer):
     client, _ = reviewer
     response = client.get("/queue?status=done")
