@@ -15,6 +15,7 @@ from contentgen.channels import CHANNELS
 from contentgen.checks import invisible_characters
 from contentgen.drafts import (
     QUEUE_STATUSES,
+    SORT_DIRECTIONS,
     SORTS,
     DraftFilter,
     check_names,
@@ -72,6 +73,7 @@ def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> di
         "channel_labels": {key: channel.label for key, channel in CHANNELS.items()},
         "statuses": QUEUE_STATUSES,
         "sorts": SORTS,
+        "sort_directions": SORT_DIRECTIONS,
         "checks": checks,
         "notice": notice_of(request, "bulk_approved", "bulk_rejected", "queue_clear"),
         "error": None,

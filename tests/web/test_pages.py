@@ -639,6 +639,19 @@ def test_pages_queue_selection_only_for_reviewers(client_for, seeded):
     assert "Keys: j/k move, x select, o open." in reviewed
 
 
+@pytest.mark.parametrize(
+    ("sort", "column", "direction"),
+    [("score", "Score", "descending"), ("oldest", "#", "ascending"), ("newest", "#", "descending"),
+     ("campaign", "Campaign / segment / channel", "ascending"), ("length", "Characters", "ascending")],
+)  # fmt: skip
+def test_pages_queue_aria_sort_matches_order(reviewer, sort, column, direction):
+    client, _ = reviewer
+    page = client.get(f"/queue?sort={sort}").text
+    sorted_headers = re.findall(r'<th aria-sort="([a-z]+)"><a [^>]*>([^<]*)</a></th>', page)
+    assert sorted_headers == [(direction, column)]
+    assert "aria-sort" not in page.replace('<th aria-sort="', "")
+
+
 def test_pages_queue_invalid_filter_is_422(reviewer):
     client, _ = reviewer
     response = client.get("/queue?status=done")
