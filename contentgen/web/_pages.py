@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gettext
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -200,23 +200,37 @@ def queue_filter(
             ``batch_id=2``, which would otherwise widen the queue to every batch, and with
             it "approve all matching".
     """
+    check_query_names(
+        request,
+        QUEUE_PARAMETERS,
+        N_("This address has parameters that the review queue does not take: {names}; "
+           "its filters are {filters}. Correct or remove them."),
+        filters=", ".join(QUEUE_FILTERS),
+    )  # fmt: skip
+    return DraftFilter.from_params(batch_id=batch_id, campaign=campaign, channel=channel,
+                                   segment=segment, status=status, check=check, sort=sort)  # fmt: skip
+
+
+def check_query_names(request: Request, known: Collection[str], unknown_template: str,
+                      **fields: str) -> None:  # fmt: skip
+    """Raise InvalidInput for a query parameter that is not in ``known``, or that is given
+    more than once, because the page would otherwise ignore it or use its last value.
+
+    ``unknown_template`` words the error for unknown parameters. It gets their names as
+    ``{names}``, and ``fields`` for its other fields.
+    """
     names = [name for name, _ in request.query_params.multi_items()]
-    unknown = [name for name in dict.fromkeys(names) if name not in QUEUE_PARAMETERS]
+    unknown = [name for name in dict.fromkeys(names) if name not in known]
     if unknown:
         raise InvalidInput.from_template(
-            N_("This address has parameters that the review queue does not take: {names}; "
-               "its filters are {filters}. Correct or remove them."),
-            names=", ".join(_shown_name(name) for name in unknown[:5]),
-            filters=", ".join(QUEUE_FILTERS),
-        )  # fmt: skip
+            unknown_template, names=", ".join(_shown_name(name) for name in unknown[:5]), **fields
+        )
     repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1]
     if repeated:
         raise InvalidInput.from_template(
             N_("This address gives {names} more than once; give each parameter once."),
             names=", ".join(_shown_name(name) for name in repeated[:5]),
         )
-    return DraftFilter.from_params(batch_id=batch_id, campaign=campaign, channel=channel,
-                                   segment=segment, status=status, check=check, sort=sort)  # fmt: skip
 
 
 def _shown_name(name: str) -> str:

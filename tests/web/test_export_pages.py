@@ -10,6 +10,7 @@ from contentgen.users import Actor, Role
 from contentgen.web import pages
 
 from ..seeding import draft_ids
+from .conftest import alert_of
 
 ADMIN = Actor(3, "adam", Role.ADMIN, None)
 
@@ -98,6 +99,34 @@ def test_export_warnings_value_must_be_accepted(client_for, seeded):
     response = client.get(f"/batches/{seeded.batch_id}/export?format=csv&warnings=yes")
     assert response.status_code == 422
     assert "warnings" in unescape(response.text)
+
+
+def test_export_repeated_parameter_is_422(client_for, seeded):
+    client, _ = client_for("marketer")
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=csv&format=json")
+    assert response.status_code == 422
+    assert "content-disposition" not in response.headers
+    assert alert_of(response.text) == "This address gives format more than once; give each parameter once."
+
+
+def test_export_unknown_parameter_is_422(client_for, seeded):
+    client, _ = client_for("marketer")
+    response = client.get(f"/batches/{seeded.batch_id}/export?fromat=json")
+    assert response.status_code == 422
+    assert "content-disposition" not in response.headers
+    assert alert_of(response.text) == (
+        "This address has parameters that the export does not take: fromat; it takes format, "
+        "warnings. Correct or remove them."
+    )
+
+
+def test_export_parameter_errors_in_chinese(client_for, seeded):
+    client, _ = client_for("marketer")
+    chinese = {"Accept-Language": "zh-CN"}
+    repeated = client.get(f"/batches/{seeded.batch_id}/export?format=csv&format=json", headers=chinese)
+    unknown = client.get(f"/batches/{seeded.batch_id}/export?fromat=json", headers=chinese)
+    assert alert_of(repeated.text) == "此地址中 format 出现了不止一次；每个参数只给一次。"
+    assert alert_of(unknown.text) == "此地址含有导出不接受的参数：fromat；可用的参数是 format, warnings。请更正或删除这些参数。"
 
 
 def test_export_warnings_page_lists_invisible_characters(client_for, seeded):

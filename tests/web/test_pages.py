@@ -21,13 +21,7 @@ from contentgen.web._login_limit import LoginThrottle
 
 from ..conftest import apply_settings
 from ..seeding import draft_ids, seed_batch, write_campaign_file
-from .conftest import PASSWORD, SECRET_KEY, csrf_of, snapshot, status_of, version_of
-
-
-def alert_of(html: str) -> str:
-    match = re.search(r'role="alert">([^<]*)<', html)
-    assert match, "the page shows no error message"
-    return unescape(match.group(1))
+from .conftest import PASSWORD, SECRET_KEY, alert_of, csrf_of, snapshot, status_of, version_of
 
 
 def bulk_fields(html: str) -> dict[str, str]:
