@@ -343,6 +343,7 @@ def export_page(
             "format": format,
             "warnings": exported.warnings[:SHOWN_EXPORT_WARNINGS],
             "warning_count": len(exported.warnings),
+            "approved_count": exported.approved_count,
         }
         return render(request, "export_warnings.html", context)
     return Response(
