@@ -334,3 +334,16 @@ def test_languages_upload_dry_run_in_chinese(client_for, tmp_path):
     assert '<button type="submit" name="dry_run" value="true" class="secondary">只检查，不提交</button>' in page
     assert snapshot() == before
 
+
+
+@pytest.mark.parametrize(
+    ("headers", "start"),
+    [({}, "Channels: google_ads_headline, "), (CHINESE, "渠道：google_ads_headline, ")],
+    ids=["english", "chinese"],
+)
+def test_languages_upload_channel_list_separator(client_for, headers, start):
+    client, _ = client_for("marketer")
+    page = client.get("/batches/new", headers=headers).text
+    hint = re.search(r'<p class="hint" id="channel-keys">([^<]*)</p>', page)
+    assert hint, "the upload page lists no channels"
+    assert unescape(hint.group(1)).startswith(start)
