@@ -34,7 +34,16 @@ from contentgen.models import (
 # "open" is every draft still waiting for a decision; "all" is every draft.
 QUEUE_STATUSES = ("open", *(status.value for status in DraftStatus), "all")
 OPEN_STATUSES = (DraftStatus.PENDING_REVIEW, DraftStatus.FLAGGED)
-SORTS = ("score", "oldest", "newest", "campaign", "length")
+# The sort orders, each with the direction in which DraftFilter.order_by sorts its column
+# on the queue page. "score" puts the best score first, and "newest" the highest id.
+SORT_DIRECTIONS = {
+    "score": "descending",
+    "oldest": "ascending",
+    "newest": "descending",
+    "campaign": "ascending",
+    "length": "ascending",
+}
+SORTS = tuple(SORT_DIRECTIONS)
 PAGE_SIZE = 50
 
 # Messages that name a command as the fix. The web app words them for its readers in

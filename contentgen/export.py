@@ -71,6 +71,9 @@ class Export:
     content: bytes
     media_type: str
     filename: str
+    # The number of the batch's approved drafts in every channel, also those that the
+    # format leaves out, such as an email subject in a Google Ads export.
+    approved_count: int
     # Problems the file has but that do not stop the export, e.g. an ad with too few headlines.
     warnings: list[Message] = field(default_factory=list)
 
@@ -124,11 +127,11 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
         ))  # fmt: skip
     if format == "json":
         content = (json.dumps(rows, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-        return Export(content, "application/json", f"batch-{batch_id}-approved.json", warnings)
+        return Export(content, "application/json", f"batch-{batch_id}-approved.json", len(rows), warnings)
     if format == "csv":
         table = [[_csv_value(row[column]) for column in CSV_COLUMNS] for row in rows]
         return Export(to_csv(CSV_COLUMNS, table), "text/csv; charset=utf-8",
-                      f"batch-{batch_id}-approved.csv", warnings)  # fmt: skip
+                      f"batch-{batch_id}-approved.csv", len(rows), warnings)  # fmt: skip
     table, ad_warnings = google_ads_rows(rows)
     # The file has only the ad channels, so only their drafts can be over a limit in it.
     in_file = [warning for warning in warnings if warning.params["channel"] in GOOGLE_ADS_CHANNELS]
@@ -136,7 +139,7 @@ def export_batch(session: Session, batch_id: int, format: str) -> Export:
         # Google Ads Editor imports each cell as written, so an apostrophe would become part
         # of the ad ("'-20% off") and count towards its limit.
         to_csv(GOOGLE_ADS_COLUMNS, table, neutralize_formulas=False), "text/csv; charset=utf-8",
-        f"batch-{batch_id}-google-ads-editor.csv", in_file + ad_warnings,
+        f"batch-{batch_id}-google-ads-editor.csv", len(rows), in_file + ad_warnings,
     )  # fmt: skip
 
 

@@ -4,16 +4,19 @@ notice, and the review queue's filter from the query string."""
 from __future__ import annotations
 
 import gettext
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Collection
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
 
+from contentgen import db
 from contentgen.drafts import DraftFilter
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.i18n import N_, translations
+from contentgen.models import Draft, DraftStatus, id_in_range
 from contentgen.users import USERNAME_PATTERN, Actor, Permission, Role
 from contentgen.web._auth import check_csrf, current_page_actor, page_actor
 from contentgen.web._errors import web_message
@@ -51,6 +54,13 @@ NOTICE_FIELDS: dict[str, Callable[[str], bool]] = {
     "role": lambda value: value in {role.value for role in Role},
 }
 
+# The status that the named draft must have now for its notice to be shown.
+DRAFT_NOTICE_STATUSES = {
+    "approved": DraftStatus.APPROVED,
+    "edited": DraftStatus.APPROVED,
+    "rejected": DraftStatus.REJECTED,
+}
+
 # Notices that report counts, each sentence in the singular or plural form of its count.
 COUNT_NOTICES = ("bulk_approved", "bulk_rejected", "templates_synced")
 
@@ -59,7 +69,9 @@ def notice_of(request: Request, *shown: str) -> str | None:
     """Return the notice that the URL names, if it is one of ``shown``.
 
     ``shown`` lists the notices of the actions that redirect to this page. Others are
-    ignored, so a crafted link cannot put another page's notice here.
+    ignored, so a crafted link cannot put another page's notice here. A notice is also
+    ignored when a value that it shows is missing, or when it reports a decision on a draft
+    that does not exist or does not have that status now.
     """
     catalogue = translations(request_locale(request))
     notice = request.query_params.get("notice", "")
@@ -75,7 +87,25 @@ def notice_of(request: Request, *shown: str) -> str | None:
     # have produced: no free text from the URL appears on the page.
     if not all(NOTICE_FIELDS[name](value) for name, value in fields.items() if value):
         return None
+    named = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    if not all(fields[name] for name in named):
+        return None
+    if notice in DRAFT_NOTICE_STATUSES and not _draft_matches_notice(int(fields["draft"]), notice):
+        return None
     return catalogue.gettext(template).format(**fields)
+
+
+def _draft_matches_notice(draft_id: int, notice: str) -> bool:
+    """Return whether the draft exists and its current state is what the notice reports,
+    so that a crafted link cannot announce a decision that was never made."""
+    if not id_in_range(draft_id):
+        return False
+    with db.session_scope() as session:
+        draft = session.get(Draft, draft_id)
+        if draft is None or draft.status != DRAFT_NOTICE_STATUSES[notice]:
+            return False
+        # Only an edit keeps the model's text as the original.
+        return notice != "edited" or draft.original_text is not None
 
 
 def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: str) -> str | None:
@@ -170,23 +200,37 @@ def queue_filter(
             ``batch_id=2``, which would otherwise widen the queue to every batch, and with
             it "approve all matching".
     """
+    check_query_names(
+        request,
+        QUEUE_PARAMETERS,
+        N_("This address has parameters that the review queue does not take: {names}; "
+           "its filters are {filters}. Correct or remove them."),
+        filters=", ".join(QUEUE_FILTERS),
+    )  # fmt: skip
+    return DraftFilter.from_params(batch_id=batch_id, campaign=campaign, channel=channel,
+                                   segment=segment, status=status, check=check, sort=sort)  # fmt: skip
+
+
+def check_query_names(request: Request, known: Collection[str], unknown_template: str,
+                      **fields: str) -> None:  # fmt: skip
+    """Raise InvalidInput for a query parameter that is not in ``known``, or that is given
+    more than once, because the page would otherwise ignore it or use its last value.
+
+    ``unknown_template`` words the error for unknown parameters. It gets their names as
+    ``{names}``, and ``fields`` for its other fields.
+    """
     names = [name for name, _ in request.query_params.multi_items()]
-    unknown = [name for name in dict.fromkeys(names) if name not in QUEUE_PARAMETERS]
+    unknown = [name for name in dict.fromkeys(names) if name not in known]
     if unknown:
         raise InvalidInput.from_template(
-            N_("This address has parameters that the review queue does not take: {names}; "
-               "its filters are {filters}. Correct or remove them."),
-            names=", ".join(_shown_name(name) for name in unknown[:5]),
-            filters=", ".join(QUEUE_FILTERS),
-        )  # fmt: skip
+            unknown_template, names=", ".join(_shown_name(name) for name in unknown[:5]), **fields
+        )
     repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1]
     if repeated:
         raise InvalidInput.from_template(
             N_("This address gives {names} more than once; give each parameter once."),
             names=", ".join(_shown_name(name) for name in repeated[:5]),
         )
-    return DraftFilter.from_params(batch_id=batch_id, campaign=campaign, channel=channel,
-                                   segment=segment, status=status, check=check, sort=sort)  # fmt: skip
 
 
 def _shown_name(name: str) -> str:

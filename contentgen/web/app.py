@@ -200,11 +200,11 @@ def _unavailable(request: Request, status_code: int = 503) -> Response:
 def _page_after_login(request: Request) -> str:
     """Return the address that the login page sends the user to after logging in.
 
-    A GET request comes back to its own address. A form's POST address cannot be opened
-    after the login, since its route takes POST alone, so the user goes back to the page
-    that the form was on. That is the Referer when the browser sent one from this site,
-    else the nearest address above the form's that a GET route serves, with the same query
-    (``/drafts/2?batch_id=1`` for ``/drafts/2/edit?batch_id=1``).
+    A GET request comes back to its own address. After a POST, the user goes back to the
+    page that the form was on. That is the Referer when the browser sent one from this site,
+    else the nearest address at or above the form's that a GET route serves, with the same
+    query (``/users`` for ``/users/mia/role``). A draft's form addresses, such as
+    ``/drafts/2/edit?batch_id=1``, take GET and redirect to the draft page.
     """
     query = f"?{request.url.query}" if request.url.query else ""
     path = request.url.path

@@ -26,7 +26,7 @@ from contentgen.dispatch import SubmissionPlan
 from contentgen.drafts import queue_choices
 from contentgen.errors import InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
-from contentgen.i18n import LOCALES, translations
+from contentgen.i18n import LOCALES, N_, translations
 from contentgen.models import DraftStatus
 from contentgen.settings import get_settings
 from contentgen.users import authenticate, end_page_sessions, set_locale
@@ -36,6 +36,7 @@ from contentgen.web._pages import (
     LoggedIn,
     Submitter,
     Viewer,
+    check_query_names,
     message_of,
     notice_of,
     redirect_to,
@@ -312,6 +313,8 @@ def batch_page(
 
 # The warnings page lists at most this many; the CLI prints them all.
 SHOWN_EXPORT_WARNINGS = 100
+# The query parameters of the export page.
+EXPORT_PARAMETERS = ("format", "warnings")
 
 
 @router.get("/batches/{batch_id}/export")
@@ -324,6 +327,13 @@ def export_page(
 ) -> Response:
     """Download the export, or, when it has warnings that were not accepted yet, a page that
     lists them with a link to download it anyway."""
+    check_query_names(
+        request,
+        EXPORT_PARAMETERS,
+        N_("This address has parameters that the export does not take: {names}; it takes "
+           "{parameters}. Correct or remove them."),
+        parameters=", ".join(EXPORT_PARAMETERS),
+    )  # fmt: skip
     check_format(format)
     with db.session_scope() as session:
         exported = export_batch(session, batch_id, format)
@@ -333,6 +343,7 @@ def export_page(
             "format": format,
             "warnings": exported.warnings[:SHOWN_EXPORT_WARNINGS],
             "warning_count": len(exported.warnings),
+            "approved_count": exported.approved_count,
         }
         return render(request, "export_warnings.html", context)
     return Response(

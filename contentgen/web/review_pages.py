@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from contentgen import db
@@ -15,6 +15,7 @@ from contentgen.channels import CHANNELS
 from contentgen.checks import invisible_characters
 from contentgen.drafts import (
     QUEUE_STATUSES,
+    SORT_DIRECTIONS,
     SORTS,
     DraftFilter,
     check_names,
@@ -72,6 +73,7 @@ def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> di
         "channel_labels": {key: channel.label for key, channel in CHANNELS.items()},
         "statuses": QUEUE_STATUSES,
         "sorts": SORTS,
+        "sort_directions": SORT_DIRECTIONS,
         "checks": checks,
         "notice": notice_of(request, "bulk_approved", "bulk_rejected", "queue_clear"),
         "error": None,
@@ -182,6 +184,19 @@ def _draft_context(request: Request, draft_id: int, draft_filter: DraftFilter) -
 @router.get("/drafts/{draft_id}")
 def draft_page(request: Request, draft_id: int, actor: Viewer, draft_filter: Filter) -> Response:
     return render(request, "draft.html", _draft_context(request, draft_id, draft_filter))
+
+
+@router.get("/drafts/{draft_id}/approve")
+@router.get("/drafts/{draft_id}/reject")
+@router.get("/drafts/{draft_id}/edit")
+def redirect_to_draft_page(request: Request, draft_id: int, actor: Viewer) -> Response:
+    """Redirect a GET on a draft's form address to the draft page, with the same query.
+
+    A form that failed (409 or 422) is shown at its POST address, so reloading the page or
+    opening it from the history sends a GET there. The draft page checks the query.
+    """
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"/drafts/{draft_id}{query}", status_code=303)
 
 
 def _act(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,12 @@ def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "the page has no CSRF token"
     return match.group(1)
+
+
+def alert_of(html: str) -> str:
+    match = re.search(r'role="alert">([^<]*)<', html)
+    assert match, "the page shows no error message"
+    return unescape(match.group(1))
 
 
 def log_in(client: TestClient, username: str, password: str = PASSWORD) -> str:

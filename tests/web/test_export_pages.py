@@ -3,6 +3,8 @@
 import re
 from html import unescape
 
+import pytest
+
 from contentgen import db
 from contentgen.models import Draft
 from contentgen.review import Decision, decide
@@ -10,6 +12,7 @@ from contentgen.users import Actor, Role
 from contentgen.web import pages
 
 from ..seeding import draft_ids
+from .conftest import alert_of
 
 ADMIN = Actor(3, "adam", Role.ADMIN, None)
 
@@ -98,6 +101,79 @@ def test_export_warnings_value_must_be_accepted(client_for, seeded):
     response = client.get(f"/batches/{seeded.batch_id}/export?format=csv&warnings=yes")
     assert response.status_code == 422
     assert "warnings" in unescape(response.text)
+
+
+@pytest.mark.parametrize("format", ["csv", "json", "google-ads"])
+def test_export_without_approved_drafts_says_so(client_for, seeded, format):
+    client, _ = client_for("marketer")
+
+    response = client.get(f"/batches/{seeded.batch_id}/export?format={format}")
+
+    assert response.status_code == 200
+    assert "content-disposition" not in response.headers
+    assert "<h1>Nothing to export</h1>" in response.text
+    assert alert_of(response.text) == (
+        f"Batch {seeded.batch_id} has no approved drafts, so there is nothing to export. Review "
+        "its drafts and approve the ones to export."
+    )
+    assert f'<a class="button" href="/queue?batch_id={seeded.batch_id}" id="review-batch">' in response.text
+    assert "Review the batch&#39;s drafts" in response.text
+    assert "Fix the drafts" not in response.text
+    assert "Review the approved drafts" not in response.text
+    assert 'id="export-anyway"' not in response.text
+
+
+def test_export_without_approved_drafts_in_chinese(client_for, seeded):
+    client, _ = client_for("marketer")
+
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=csv", headers={"Accept-Language": "zh-CN"})
+
+    assert "<h1>没有可导出的内容</h1>" in response.text
+    assert alert_of(response.text) == (
+        f"批次 {seeded.batch_id} 没有已通过的草稿，因此没有可导出的内容。请审核它的草稿，通过要导出的草稿。"
+    )
+    assert "审核该批次的草稿" in response.text
+
+
+def test_export_ads_without_ad_drafts_warns(client_for, seeded):
+    approve(draft_ids(seeded.batch_id, "email_subject")[0])
+    client, _ = client_for("marketer")
+
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=google-ads")
+
+    assert "<h1>Export warnings</h1>" in response.text
+    assert 'id="export-anyway"' in response.text
+    assert "the batch has no approved google_ads_headline or google_ads_description drafts" in unescape(
+        response.text
+    )
+
+
+def test_export_repeated_parameter_is_422(client_for, seeded):
+    client, _ = client_for("marketer")
+    response = client.get(f"/batches/{seeded.batch_id}/export?format=csv&format=json")
+    assert response.status_code == 422
+    assert "content-disposition" not in response.headers
+    assert alert_of(response.text) == "This address gives format more than once; give each parameter once."
+
+
+def test_export_unknown_parameter_is_422(client_for, seeded):
+    client, _ = client_for("marketer")
+    response = client.get(f"/batches/{seeded.batch_id}/export?fromat=json")
+    assert response.status_code == 422
+    assert "content-disposition" not in response.headers
+    assert alert_of(response.text) == (
+        "This address has parameters that the export does not take: fromat; it takes format, "
+        "warnings. Correct or remove them."
+    )
+
+
+def test_export_parameter_errors_in_chinese(client_for, seeded):
+    client, _ = client_for("marketer")
+    chinese = {"Accept-Language": "zh-CN"}
+    repeated = client.get(f"/batches/{seeded.batch_id}/export?format=csv&format=json", headers=chinese)
+    unknown = client.get(f"/batches/{seeded.batch_id}/export?fromat=json", headers=chinese)
+    assert alert_of(repeated.text) == "此地址中 format 出现了不止一次；每个参数只给一次。"
+    assert alert_of(unknown.text) == "此地址含有导出不接受的参数：fromat；可用的参数是 format, warnings。请更正或删除这些参数。"
 
 
 def test_export_warnings_page_lists_invisible_characters(client_for, seeded):

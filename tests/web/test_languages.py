@@ -326,7 +326,7 @@ def test_languages_upload_dry_run_in_chinese(client_for, tmp_path):
     assert "<h2>已检查“fresh.yaml”，未提交</h2>" in page
     assert "未保存任何内容。文件有效，每条提示词都能渲染，提交后将创建一个包含 4 个生成请求的批次。" in page
     assert planned_rows_of(response.text) == [
-        ("营销活动", "渠道", "新词元上限", "生成请求"),
+        ("活动", "渠道", "新词元上限", "生成请求"),
         ("fresh", "邮件主题 email_subject", "24", "4"),
     ]
     assert "<h2>提交此文件将清空的已存字段</h2>" in page
@@ -334,3 +334,24 @@ def test_languages_upload_dry_run_in_chinese(client_for, tmp_path):
     assert '<button type="submit" name="dry_run" value="true" class="secondary">只检查，不提交</button>' in page
     assert snapshot() == before
 
+
+
+@pytest.mark.parametrize(
+    ("headers", "start"),
+    [({}, "Channels: google_ads_headline, "), (CHINESE, "渠道：google_ads_headline, ")],
+    ids=["english", "chinese"],
+)
+def test_languages_upload_channel_list_separator(client_for, headers, start):
+    client, _ = client_for("marketer")
+    page = client.get("/batches/new", headers=headers).text
+    hint = re.search(r'<p class="hint" id="channel-keys">([^<]*)</p>', page)
+    assert hint, "the upload page lists no channels"
+    assert unescape(hint.group(1)).startswith(start)
+
+
+def test_languages_queue_campaign_one_term(reviewer):
+    client, _ = reviewer
+    page = client.get("/queue", headers=CHINESE).text
+    assert re.search(r'<label>活动\s*<select name="campaign">', page)
+    assert ">活动 / 分群 / 渠道</a></th>" in page
+    assert "营销活动" not in page

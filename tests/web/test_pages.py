@@ -21,13 +21,7 @@ from contentgen.web._login_limit import LoginThrottle
 
 from ..conftest import apply_settings
 from ..seeding import draft_ids, seed_batch, write_campaign_file
-from .conftest import PASSWORD, SECRET_KEY, csrf_of, snapshot, status_of, version_of
-
-
-def alert_of(html: str) -> str:
-    match = re.search(r'role="alert">([^<]*)<', html)
-    assert match, "the page shows no error message"
-    return unescape(match.group(1))
+from .conftest import PASSWORD, SECRET_KEY, alert_of, csrf_of, snapshot, status_of, version_of
 
 
 def bulk_fields(html: str) -> dict[str, str]:
@@ -259,6 +253,33 @@ def test_pages_last_draft_goes_to_clear_queue(reviewer, seeded):
     last = draft_ids(seeded.batch_id)[-1]
     response = client.post(f"/drafts/{last}/approve?sort=oldest", data={"csrf_token": token})
     assert "The queue is clear" in response.text
+
+
+@pytest.mark.parametrize("action", ["approve", "reject", "edit"])
+def test_pages_get_on_form_address_redirects(reviewer, seeded, action):
+    client, token = reviewer
+    draft_id = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    query = "channel=google_ads_headline&sort=oldest"
+    # A rejection without a reason fails with 422 and leaves the browser at the form's address.
+    failed = client.post(f"/drafts/{draft_id}/reject?{query}", data={"csrf_token": token, "reason": ""})
+    assert failed.status_code == 422
+    before = snapshot()
+
+    response = client.get(f"/drafts/{draft_id}/{action}?{query}", follow_redirects=False)
+    page = client.get(response.headers["location"])
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/drafts/{draft_id}?{query}"
+    assert page.status_code == 200
+    assert snapshot() == before
+
+
+def test_pages_get_on_form_address_without_query(reviewer, seeded):
+    client, _ = reviewer
+    draft_id = seeded.draft_ids[0]
+    response = client.get(f"/drafts/{draft_id}/edit", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/drafts/{draft_id}"
 
 
 def test_pages_approve_rejected_draft_is_409(reviewer, seeded):
@@ -613,6 +634,37 @@ def test_pages_queue_filters_by_check_and_sorts(reviewer, seeded):
     assert shown == [draft_id for draft_id in seeded.draft_ids if draft_id % 3 == 0]
 
 
+def test_pages_queue_selection_only_for_reviewers(client_for, seeded):
+    marketer, _ = client_for("marketer")
+    reviewer, _ = client_for("reviewer")
+
+    viewed = marketer.get("/queue").text
+    reviewed = reviewer.get("/queue").text
+
+    assert 'type="checkbox"' not in viewed
+    assert 'id="select-all"' not in viewed
+    assert 'id="bulk-form"' not in viewed
+    assert "Keys: j/k move, o open." in viewed
+    assert f'<tr data-draft="{seeded.draft_ids[0]}"' in viewed
+    assert 'id="select-all"' in reviewed
+    assert f'name="draft" value="{seeded.draft_ids[0]}:' in reviewed
+    assert 'id="bulk-form"' in reviewed
+    assert "Keys: j/k move, x select, o open." in reviewed
+
+
+@pytest.mark.parametrize(
+    ("sort", "column", "direction"),
+    [("score", "Score", "descending"), ("oldest", "#", "ascending"), ("newest", "#", "descending"),
+     ("campaign", "Campaign / segment / channel", "ascending"), ("length", "Characters", "ascending")],
+)  # fmt: skip
+def test_pages_queue_aria_sort_matches_order(reviewer, sort, column, direction):
+    client, _ = reviewer
+    page = client.get(f"/queue?sort={sort}").text
+    sorted_headers = re.findall(r'<th aria-sort="([a-z]+)"><a [^>]*>([^<]*)</a></th>', page)
+    assert sorted_headers == [(direction, column)]
+    assert "aria-sort" not in page.replace('<th aria-sort="', "")
+
+
 def test_pages_queue_invalid_filter_is_422(reviewer):
     client, _ = reviewer
     response = client.get("/queue?status=done")
@@ -658,7 +710,7 @@ def test_pages_upload_problems_in_chinese(client_for, tmp_path):
                            files={"file": ("broken.yaml", content.encode(), "application/x-yaml")},
                            headers={"Accept-Language": "zh-CN"})  # fmt: skip
     assert response.status_code == 422
-    group = re.search(r"营销活动 <code>broken</code>.*?</table>", response.text, re.DOTALL).group(0)
+    group = re.search(r"活动 <code>broken</code>.*?</table>", response.text, re.DOTALL).group(0)
     assert re.search(r"<code>channels</code></td><td>“tiktok”不是已知的渠道；请使用以下之一：", group)
     assert re.search(r"<code>variants</code></td><td>必须小于或等于 50（实际为 99）", group)
 
@@ -914,6 +966,46 @@ def test_pages_notice_shows_no_free_text(client_for, path, query, shown):
     assert (unescape(notice.group(1)).strip() if notice else None) == shown
 
 
+def notice_on(html: str) -> str | None:
+    notice = re.search(r'<p class="notice" role="status">([^<]*)<', html)
+    return unescape(notice.group(1)).strip() if notice else None
+
+
+def test_pages_draft_notice_needs_real_decision(client_for, seeded):
+    client, token = client_for("reviewer")
+    approved, rejected, edited, pending = draft_ids(seeded.batch_id, "google_ads_headline")[:4]
+    client.post(f"/drafts/{approved}/approve", data={"csrf_token": token})
+    client.post(f"/drafts/{rejected}/reject", data={"csrf_token": token, "reason": "Off brand"})
+    client.post(f"/drafts/{edited}/edit", data={"csrf_token": token, "text": "Dry feet on every trail"})
+    page = f"/drafts/{pending}"
+    cases = {
+        f"notice=approved&draft={approved}": f"Draft {approved} approved.",
+        f"notice=rejected&draft={rejected}": f"Draft {rejected} rejected.",
+        f"notice=edited&draft={edited}": f"Draft {edited} edited and approved.",
+        "notice=approved&draft=99999": None,
+        "notice=approved&draft=0": None,
+        "notice=approved&draft=9999999999999": None,
+        "notice=approved": None,
+        "notice=approved&draft=": None,
+        f"notice=approved&draft={pending}": None,
+        f"notice=approved&draft={rejected}": None,
+        f"notice=rejected&draft={approved}": None,
+        f"notice=edited&draft={approved}": None,
+    }
+
+    for query, expected in cases.items():
+        response = client.get(f"{page}?{query}")
+        assert response.status_code == 200, query
+        assert notice_on(response.text) == expected, query
+
+
+def test_pages_user_notice_needs_its_values(client_for):
+    client, _ = client_for("admin")
+    assert notice_on(client.get("/users?notice=user_created").text) is None
+    assert notice_on(client.get("/users?notice=role_changed&user=mia").text) is None
+    assert notice_on(client.get("/users?notice=user_created&user=mia").text) == "User mia created."
+
+
 def test_pages_login_expired_only_with_flag(client_for):
     client, _ = client_for(None)
     assert "Your session expired" not in client.get("/login?expired=0").text
@@ -1159,8 +1251,8 @@ def hidden_field(html: str, name: str) -> str:
 @pytest.mark.parametrize(
     ("action", "page"),
     [
-        ("/drafts/{draft}/edit?batch_id={batch}", "/drafts/{draft}?batch_id={batch}"),
-        ("/drafts/{draft}/approve", "/drafts/{draft}"),
+        ("/drafts/{draft}/edit?batch_id={batch}", "/drafts/{draft}/edit?batch_id={batch}"),
+        ("/drafts/{draft}/approve", "/drafts/{draft}/approve"),
         ("/queue/bulk?channel=email_subject", "/queue?channel=email_subject"),
         ("/users/mia/role", "/users"),
         ("/templates/sync", "/templates"),

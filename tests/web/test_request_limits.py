@@ -183,7 +183,7 @@ def test_upload_invalid_idempotency_key_is_422(api, client_for, tmp_path, key, m
 def fake_export(warning_count: int):
     def export_batch(session, batch_id, format):
         warnings = [Message(f"warning {number}") for number in range(1, warning_count + 1)]
-        return Export(b"[]", "application/json", "batch.json", warnings)
+        return Export(b"[]", "application/json", "batch.json", 1, warnings)
 
     return export_batch
 

@@ -116,7 +116,9 @@ function queueShortcuts(event) {
   if (event.key === "j") focus(index + 1);
   else if (event.key === "k") focus(index - 1);
   else if (event.key === "x" && index >= 0) {
+    // Only reviewers see the checkboxes.
     const box = rows[index].querySelector("input[type=checkbox]");
+    if (!box) return;
     box.checked = !box.checked;
   } else if ((event.key === "o" || event.key === "Enter") && index >= 0) {
     window.location.assign(rows[index].dataset.href);
