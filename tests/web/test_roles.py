@@ -70,6 +70,10 @@ ROUTES = [
     Route("POST", "/queue/bulk", "review", 303,
           form={"op": "approve:filter", "expected_count": "12", "expected_digest": OPEN_DIGEST}),
     Route("GET", "/drafts/{draft}", "view", 200),
+    # A GET on a form's address, as a reload after a failed form sends it, opens the draft.
+    Route("GET", "/drafts/{draft}/approve", "view", 303),
+    Route("GET", "/drafts/{draft}/reject", "view", 303),
+    Route("GET", "/drafts/{draft}/edit", "view", 303),
     Route("POST", "/drafts/{draft}/approve", "review", 303, form={}),
     Route("POST", "/drafts/{draft}/reject", "review", 303, form={"reason": "Off brand"}),
     Route("POST", "/drafts/{draft}/edit", "review", 303, form={"text": "Dry feet"}),
