@@ -3,6 +3,8 @@ shared by the API and the pages."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +17,7 @@ from contentgen.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    shorten,
 )
 from contentgen.i18n import N_, Message, translate_error
 from contentgen.web._auth import CsrfFailed, NotAuthenticated
@@ -88,7 +91,8 @@ def web_message(error: ContentgenError, locale: str, api: bool) -> str:
 
 
 # Messages for the pydantic error types that requests commonly hit, with the ``ctx`` values
-# they name; other types keep pydantic's English message.
+# they name; other types keep pydantic's English message. ``actual_length`` is in the
+# context of ``too_long``, and ``_problem`` adds ``length`` for ``string_too_long``.
 _PROBLEM_TEMPLATES = {
     "missing": (N_("missing; send a value"), ()),
     "int_parsing": (N_("not a whole number"), ()),
@@ -96,11 +100,20 @@ _PROBLEM_TEMPLATES = {
     "bool_type": (N_("not true or false; send a JSON boolean"), ()),
     "bool_parsing": (N_("not true or false"), ()),
     "string_type": (N_("not text; send a JSON string"), ()),
+    "greater_than": (N_("must be greater than {gt}"), ("gt",)),
     "greater_than_equal": (N_("must be {ge} or more"), ("ge",)),
+    "less_than": (N_("must be less than {lt}"), ("lt",)),
     "less_than_equal": (N_("must be {le} or less"), ("le",)),
     "literal_error": (N_("must be one of: {expected}"), ("expected",)),
-    "too_long": (N_("has more than {max_length} items"), ("max_length",)),
-    "string_too_long": (N_("is longer than {max_length} characters"), ("max_length",)),
+    "too_long": (
+        N_("has {actual_length} items, over the maximum of {max_length}; split them into "
+           "requests of at most {max_length} items each"),
+        ("actual_length", "max_length"),
+    ),  # fmt: skip
+    "string_too_long": (
+        N_("has {length} characters, over the maximum of {max_length}; shorten it"),
+        ("length", "max_length"),
+    ),
     "repeated_parameter": (N_("given more than once; give it once"), ()),
     "json_invalid": (N_("not valid JSON ({error}); check its quotes, commas and brackets"), ("error",)),
     # A JSON array or value where the route takes an object, or a form body sent to a
@@ -111,6 +124,11 @@ _PROBLEM_TEMPLATES = {
         (),
     ),  # fmt: skip
 }
+# The types whose message is followed by the value sent, as in "must be 1 or more (got 0)".
+_TYPES_SHOWING_VALUE = {
+    "int_parsing", "int_type", "bool_type", "bool_parsing", "string_type", "greater_than",
+    "greater_than_equal", "less_than", "less_than_equal", "literal_error",
+}  # fmt: skip
 
 
 def validation_problems(errors: Sequence[Any]) -> list[Problem]:
@@ -146,12 +164,34 @@ def _problem(error: Any) -> Problem:
         message = Message(N_("unknown field; correct its spelling or remove it (/api/v1/docs lists them)"))
     elif kind in _PROBLEM_TEMPLATES:
         template, names = _PROBLEM_TEMPLATES[kind]
-        context = error.get("ctx") or {}
-        message = Message(template, {name: str(context.get(name, "?")) for name in names})
+        context = dict(error.get("ctx") or {})
+        if isinstance(error.get("input"), str):
+            context["length"] = len(error["input"])
+        if kind == "literal_error":
+            # pydantic lists the choices as "'approve' or 'reject'".
+            context["expected"] = ", ".join(re.findall(r"'([^']*)'", str(context.get("expected", ""))))
+        message = Message(template, {name: _bound(context.get(name, "?")) for name in names})
     else:
         # The template is pydantic's own text, which has no catalogue entry.
         message = Message("{text}", {"text": english})
+    if kind in _TYPES_SHOWING_VALUE and "input" in error and not isinstance(error["input"], dict | list):
+        message = Message(N_("{message} (got {value})"), {"message": message, "value": _shown(error["input"])})
     return Problem(location, kind, message)
+
+
+def _bound(value: Any) -> str:
+    # A value from pydantic's context, where a limit of 2.0 reads as 2.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _shown(value: Any) -> Message | str:
+    # A value as JSON writes it, cut to the length that error messages quote. Text, which
+    # includes every query parameter and form field, is in the reader's quotation marks.
+    if isinstance(value, str):
+        return Message(N_('"{value}"'), {"value": shorten(value)})
+    return shorten(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def validation_message(problems: list[Problem], locale: str) -> str:

@@ -121,7 +121,7 @@ def test_api_bulk_sent_twice_lists_already(api, seeded):
          "give either drafts or a filter, not both"),
         ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}}, 422, "a filter needs expected_digest"),
         ("/api/v1/drafts/{draft}/approve", {"verison": 1}, 422, "verison: unknown field; correct its spelling or remove it"),
-        ("/api/v1/drafts/{draft}/approve", {"version": "1"}, 422, "version: not a whole number; send a JSON number such as 1"),
+        ("/api/v1/drafts/{draft}/approve", {"version": "1"}, 422, "version: not a whole number; send a JSON number such as 1 (got \"1\")"),
     ],
     ids=["unknown-draft", "no-reason", "over-limit", "empty-bulk", "bulk-unknown",
          "misspelt-filter-field", "drafts-and-filter", "filter-without-count", "misspelt-field",
@@ -156,19 +156,19 @@ def test_api_version_that_never_existed(api, seeded):
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
-        ("/api/v1/drafts/{draft}/approve", {"version": 0}, "version: must be 1 or more"),
-        ("/api/v1/drafts/{draft}/approve", {"version": 10**30}, "version: must be 2147483647 or less"),
+        ("/api/v1/drafts/{draft}/approve", {"version": 0}, "version: must be 1 or more (got 0)"),
+        ("/api/v1/drafts/{draft}/approve", {"version": 10**30}, "version: must be 2147483647 or less (got 1000000000000000000000000000000)"),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1, "version": -1}]},
-         "drafts.0.version: must be 1 or more"),
+         "drafts.0.version: must be 1 or more (got -1)"),
         ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}, "expected_count": -1},
-         "expected_count: must be 0 or more"),
+         "expected_count: must be 0 or more (got -1)"),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1, "version": 2}, {"id": 1, "version": 7}]},
          "draft 1 is selected twice, with versions 2 and 7; select each draft once"),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}, {"id": 1, "version": 1}]},
          "draft 1 is selected twice, once with version 1 and once without a version; select each "
          "draft once. Nothing was changed."),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}] * 10_001},
-         "drafts: has more than 10000 items"),
+         "drafts: has 10001 items, over the maximum of 10000; split them into requests of at most 10000 items each"),
         ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}, "expected_digest": "x" * 3000},
          '"' + "x" * 49 + '…" is not a digest of matching drafts, which has 64 hexadecimal digits'),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}], "expected_digest": "0" * 64},
@@ -198,7 +198,7 @@ def test_api_bulk_names_some_missing_drafts(api):
     ("params", "status", "message"),
     [
         ({"stauts": "flagged"}, 422, 'query parameter "stauts": unknown parameter; correct its spelling'),
-        ({"page": "0"}, 422, 'query parameter "page": must be 1 or more'),
+        ({"page": "0"}, 422, 'query parameter "page": must be 1 or more (got "0")'),
         ({"segment": "climbers"}, 404, 'segment "climbers" not found in any campaign, as a key or as a name; the segments are: Hikers'),
     ],
     ids=["misspelt-parameter", "page-zero", "unknown-segment"],
@@ -207,6 +207,29 @@ def test_api_drafts_rejects_bad_query(api, params, status, message):
     response = api("reviewer").get("/api/v1/drafts", params=params)
     assert response.status_code == status
     assert response.json()["detail"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "body", "message"),
+    [
+        ("/api/v1/drafts/bulk", None, {"action": "delete", "drafts": [{"id": 1}]},
+         'action: must be one of: approve, reject (got "delete")'),
+        ("/api/v1/drafts/bulk", None, {"action": "approve", "drafts": [{"id": 1}], "reason": 5},
+         "reason: not text; send a JSON string (got 5)"),
+        ("/api/v1/drafts", {"page": "x" * 80}, None,
+         'query parameter "page": not a whole number (got "' + "x" * 49 + '…")'),
+    ],
+    ids=["unknown-action", "number-for-text", "long-value"],
+)  # fmt: skip
+def test_api_validation_error_shows_value(api, path, params, body, message):
+    before = snapshot()
+    if body is None:
+        response = api("reviewer").get(path, params=params)
+    else:
+        response = api("reviewer").post(path, json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == message
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize(
@@ -555,8 +578,8 @@ def test_api_admin_manages_users(api):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"active": "false"}, "active: not true or false; send a JSON boolean"),
-        ({"active": 0}, "active: not true or false; send a JSON boolean"),
+        ({"active": "false"}, 'active: not true or false; send a JSON boolean (got "false")'),
+        ({"active": 0}, "active: not true or false; send a JSON boolean (got 0)"),
         ({"actve": False}, "actve: unknown field; correct its spelling or remove it"),
     ],
     ids=["string", "integer", "misspelt"],
