@@ -98,7 +98,12 @@ _PROBLEM_TEMPLATES = {
     "int_parsing": (N_("not a whole number"), ()),
     "int_type": (N_("not a whole number; send a JSON number such as 1"), ()),
     "bool_type": (N_("not true or false; send a JSON boolean"), ()),
-    "bool_parsing": (N_("not true or false"), ()),
+    # The text that pydantic reads as a boolean in a query parameter or form field.
+    "bool_parsing": (
+        N_("not true or false; send true or false (t, y, yes, on and 1 also mean true, and f, n, "
+           "no, off and 0 mean false, in any letter case)"),
+        (),
+    ),  # fmt: skip
     "string_type": (N_("not text; send a JSON string"), ()),
     "greater_than": (N_("must be greater than {gt}"), ("gt",)),
     "greater_than_equal": (N_("must be {ge} or more"), ("ge",)),

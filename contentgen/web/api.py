@@ -84,17 +84,18 @@ def forbid_unknown_query(request: Request) -> None:
 
 
 async def forbid_unknown_form_fields(request: Request) -> None:
-    """Reject a form field that the route does not take, or one given more than once, as
-    ``forbid_unknown_query`` does for query parameters. FastAPI would ignore ``dryrun=true``
-    and keep only the last of two ``dry_run`` fields or two files, so a caller who meant a
-    dry run would create a batch.
+    """Reject a form field that the route does not take, one given more than once, or an
+    empty boolean field, as ``forbid_unknown_query`` does for query parameters. FastAPI would
+    ignore ``dryrun=true``, keep only the last of two ``dry_run`` fields or two files, and
+    read ``dry_run=`` as the default, false, so a caller who meant a dry run would create a
+    batch.
 
     FastAPI parses the form before it runs dependencies and Starlette caches it, so
     ``request.form()`` reads nothing again, and the route's function has not run yet.
 
     Raises:
-        InvalidInput: naming the first five unknown or repeated fields, with the closest
-            known name for a misspelt one (422).
+        InvalidInput: naming the first five unknown, repeated or empty fields, with the
+            closest known name for a misspelt one (422).
     """
     route = request.scope.get("route")
     if route is None:
@@ -106,7 +107,8 @@ async def forbid_unknown_form_fields(request: Request) -> None:
         return
     if "$ref" in schema:
         schema = openapi["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-    known = {name: field.get("type") == "array" for name, field in schema.get("properties", {}).items()}
+    fields = schema.get("properties", {})
+    known = {name: field.get("type") == "array" for name, field in fields.items()}
 
     form = await request.form()
     names = [name for name, _ in form.multi_items()]
@@ -116,6 +118,8 @@ async def forbid_unknown_form_fields(request: Request) -> None:
             problems.append(_unknown_form_field(name, list(known)))
         elif names.count(name) > 1 and not known[name]:
             problems.append(_repeated_form_field(name, form.getlist(name)))
+        elif fields[name].get("type") == "boolean" and form[name] == "":
+            problems.append(_empty_boolean_field(name, fields[name]))
     if problems:
         raise InvalidInput.from_template(
             N_("{problems}. Nothing was written."), problems=Message("{items}", {"items": problems[:5]})
@@ -138,6 +142,14 @@ def _repeated_form_field(name: str, values: list[Any]) -> Message:
                           "send each file in its own request"),
                        {"name": name, "count": len(values)})  # fmt: skip
     return Message(N_('form field "{name}": given {count} times; give it once'), {"name": name, "count": len(values)})
+
+
+def _empty_boolean_field(name: str, field: dict[str, Any]) -> Message:
+    if "default" in field:
+        return Message(N_('form field "{name}": empty; send true or false, or leave the field out, '
+                          "which means {default}"),
+                       {"name": name, "default": json.dumps(field["default"])})  # fmt: skip
+    return Message(N_('form field "{name}": empty; send true or false'), {"name": name})
 
 
 class ErrorBody(BaseModel):

@@ -1003,7 +1003,49 @@ def test_api_dry_run_not_boolean_is_422(api, tmp_path):
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "dry_run"]
+    assert response.json()["detail"] == (
+        'dry_run: not true or false; send true or false (t, y, yes, on and 1 also mean true, and '
+        'f, n, no, off and 0 mean false, in any letter case) (got "maybe")'
+    )
     assert snapshot() == before
+
+
+def test_api_dry_run_empty_is_422(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"dry_run": ""})  # fmt: skip
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        'form field "dry_run": empty; send true or false, or leave the field out, which means '
+        "false. Nothing was written."
+    )
+    assert snapshot() == before
+
+
+def test_api_dry_run_empty_in_chinese(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"dry_run": ""}, headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "表单字段“dry_run”：为空；请发送 true 或 false，或者去掉这个字段，即为 false。未写入任何内容。"
+    )
+
+
+@pytest.mark.parametrize(("value", "dry_run"), [("t", True), ("Y", True), ("ON", True), ("No", False), ("f", False)])
+def test_api_dry_run_accepted_forms(api, tmp_path, value, dry_run):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"dry_run": value})  # fmt: skip
+
+    assert response.status_code == (200 if dry_run else 201)
+    assert response.json().get("dry_run", False) is dry_run
 
 
 def test_api_batch_without_import_has_no_warnings(api, seeded):
