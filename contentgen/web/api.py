@@ -391,6 +391,33 @@ def get_batches(
         return [progress.as_dict() for progress in list_batches(session, limit)]
 
 
+def require_multipart_upload(request: Request) -> None:
+    """Reject a request to ``POST /api/v1/batches`` whose body is not multipart/form-data.
+
+    FastAPI reads such a body, a JSON object for instance, as a form without fields, so it
+    would only report that the field "file" is missing.
+
+    Raises:
+        InvalidInput: naming the Content-Type sent (422).
+    """
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        return
+    if not media_type:
+        raise InvalidInput.from_template(
+            N_('POST /api/v1/batches takes a multipart/form-data upload with the campaign file in '
+               'the form field "file", but the request has no Content-Type header; send the file '
+               "e.g. with curl: -F file=@campaigns.yaml. Nothing was written.")
+        )  # fmt: skip
+    raise InvalidInput.from_template(
+        N_('POST /api/v1/batches takes a multipart/form-data upload with the campaign file in the '
+           'form field "file", but the request has Content-Type {content_type}; send the file e.g. '
+           "with curl: -F file=@campaigns.yaml. Nothing was written."),
+        content_type=shorten(media_type),
+    )  # fmt: skip
+
+
 @router.post(
     "/batches",
     status_code=201,
@@ -401,6 +428,8 @@ def get_batches(
 def post_batch(
     request: Request,
     actor: Submitter,
+    # After the token check, so that a caller without a valid token gets 401 first.
+    multipart_upload: Annotated[None, Depends(require_multipart_upload)],
     response: Response,
     file: Annotated[UploadFile, File(description="A .yaml, .yml or .csv campaign file.")],
     idempotency_key: Annotated[

@@ -689,6 +689,45 @@ def test_api_form_body_needs_json(api, seeded):
     )
 
 
+def test_api_batch_json_body_is_422(api):
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", json={"file": "campaigns.yaml", "dry_run": True})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        'POST /api/v1/batches takes a multipart/form-data upload with the campaign file in the form '
+        'field "file", but the request has Content-Type application/json; send the file e.g. with '
+        "curl: -F file=@campaigns.yaml. Nothing was written."
+    )
+    assert snapshot() == before
+
+
+def test_api_batch_without_content_type_is_422(api):
+    response = api("marketer").post("/api/v1/batches", content=b"file=campaigns.yaml")
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(
+        "POST /api/v1/batches takes a multipart/form-data upload with the campaign file in the form "
+        'field "file", but the request has no Content-Type header; '
+    )
+
+
+def test_api_batch_json_body_in_chinese(api):
+    response = api("marketer").post("/api/v1/batches", json={}, headers={"Accept-Language": "zh-CN"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "POST /api/v1/batches 接受 multipart/form-data 上传，活动文件放在表单字段“file”中，但请求的 "
+        "Content-Type 是 application/json；请发送该文件，例如使用 curl：-F file=@campaigns.yaml。未写入任何内容。"
+    )
+
+
+def test_api_batch_json_body_without_token_is_401(api):
+    response = api(None).post("/api/v1/batches", json={})
+    assert response.status_code == 401
+
+
 def test_api_health_needs_no_token(api):
     response = api(None).get("/api/v1/health")
     assert response.status_code == 200
