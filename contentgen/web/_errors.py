@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +122,7 @@ _PROBLEM_TEMPLATES = {
     "repeated_parameter": (N_("given more than once; give it once"), ()),
     "json_invalid": (N_("not valid JSON ({error}); check its quotes, commas and brackets"), ("error",)),
     # A JSON array or value where the route takes an object, or a form body sent to a
-    # JSON route.
+    # JSON route. ``_not_an_object`` words the same error for a field inside the body.
     "model_attributes_type": (
         N_("not a JSON object; send the fields as a JSON object with the header "
            "Content-Type: application/json"),
@@ -136,14 +136,21 @@ _TYPES_SHOWING_VALUE = {
 }  # fmt: skip
 
 
-def validation_problems(errors: Sequence[Any]) -> list[Problem]:
+def validation_problems(
+    errors: Sequence[Any], object_examples: Mapping[str, str] | None = None
+) -> list[Problem]:
     """Describe FastAPI's request validation errors, each with its field and a message.
 
     The raw errors can hold the exception that failed (in ``ctx``) and the whole input,
     which JSON cannot encode or which may be megabytes long, so only the ``ctx`` values
     that a message names are kept.
+
+    Args:
+        object_examples: an example of the JSON object that a body field takes, by the
+            field's dotted path with "*" for a list index ("drafts.*"), for the message of
+            a value that is not an object or a list of them.
     """
-    return [_problem(error) for error in errors]
+    return [_problem(error, object_examples or {}) for error in errors]
 
 
 @dataclass(frozen=True)
@@ -156,11 +163,15 @@ class Problem:
         return {"loc": self.location, "msg": self.message.render(locale), "type": self.type}
 
 
-def _problem(error: Any) -> Problem:
+def _problem(error: Any, object_examples: Mapping[str, str]) -> Problem:
     location = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
     kind = str(error.get("type", ""))
     english = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    if "Expected UploadFile" in english:
+    if kind in _NOT_AN_OBJECT and len(location) > 1 and location[0] == "body":
+        message = _not_an_object(location[1:], error.get("input"), object_examples)
+    elif kind == "list_type" and len(location) > 1 and location[0] == "body":
+        message = _not_a_list(location[1:], error.get("input"), object_examples)
+    elif "Expected UploadFile" in english:
         message = Message(N_("expected an uploaded file but got a text field; send the file's "
                              "contents, e.g. with curl: -F file=@campaigns.yaml"))  # fmt: skip
     elif kind == "extra_forbidden" and location[:1] == ["query"]:
@@ -182,6 +193,42 @@ def _problem(error: Any) -> Problem:
     if kind in _TYPES_SHOWING_VALUE and "input" in error and not isinstance(error["input"], dict | list):
         message = Message(N_("{message} (got {value})"), {"message": message, "value": _shown(error["input"])})
     return Problem(location, kind, message)
+
+
+# pydantic's types for a value that is not an object where a model is expected.
+_NOT_AN_OBJECT = {"model_attributes_type", "model_type"}
+
+
+def _not_an_object(path: list[Any], value: Any, object_examples: Mapping[str, str]) -> Message:
+    """Describe a field of the JSON body, at ``path``, that is not an object."""
+    example = object_examples.get(_example_key(path))
+    if isinstance(path[-1], int) and example is not None:
+        message = Message(N_("not a JSON object; each item of {list} is an object such as {example}"),
+                          {"list": ".".join(map(str, path[:-1])), "example": example})  # fmt: skip
+    elif example is not None:
+        message = Message(N_("not a JSON object; send an object such as {example}"), {"example": example})
+    else:
+        message = Message(N_("not a JSON object; send an object with the fields that /api/v1/docs lists"))
+    if isinstance(value, dict | list):
+        return message
+    return Message(N_("{message} (got {value})"), {"message": message, "value": _shown(value)})
+
+
+def _not_a_list(path: list[Any], value: Any, object_examples: Mapping[str, str]) -> Message:
+    """Describe a field of the JSON body, at ``path``, that is not a list."""
+    example = object_examples.get(_example_key(path) + ".*")
+    if example is not None:
+        message = Message(N_("not a JSON array; send a list such as [{example}]"), {"example": example})
+    else:
+        message = Message(N_("not a JSON array; send the items in square brackets"))
+    if isinstance(value, dict | list):
+        return message
+    return Message(N_("{message} (got {value})"), {"message": message, "value": _shown(value)})
+
+
+def _example_key(path: list[Any]) -> str:
+    # ["drafts", 0] is the key "drafts.*" of object_examples.
+    return ".".join("*" if isinstance(part, int) else str(part) for part in path)
 
 
 def _bound(value: Any) -> str:

@@ -292,6 +292,15 @@ class EditBody(ApproveBody):
     note: str | None = None
 
 
+# An example of each JSON object inside a request body, by the field's dotted path with "*"
+# for a list index. The 422 for a value there that is not an object, or for a list of
+# them that is not a list, shows the example.
+OBJECT_EXAMPLES = {
+    "drafts.*": '{"id": 11, "version": 3}',
+    "filter": '{"batch_id": 12, "status": "flagged"}',
+}
+
+
 class DraftRef(JsonBody):
     id: int
     version: Version | None = None

@@ -176,7 +176,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, error: RequestValidationError) -> Response:
         locale = request_locale(request)
-        problems = validation_problems(error.errors())
+        problems = validation_problems(error.errors(), api.OBJECT_EXAMPLES)
         message = validation_message(problems, locale)
         if _is_api(request):
             errors = [problem.as_json(locale) for problem in problems]

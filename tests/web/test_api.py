@@ -671,6 +671,37 @@ def test_api_bulk_body_errors_name_field(api, body, message):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"action": "approve", "drafts": [11]},
+         'drafts.0: not a JSON object; each item of drafts is an object such as {"id": 11, "version": 3} (got 11)'),
+        ({"action": "approve", "drafts": [{"id": 11}, [11, 3]]},
+         'drafts.1: not a JSON object; each item of drafts is an object such as {"id": 11, "version": 3}'),
+        ({"action": "approve", "drafts": 11},
+         'drafts: not a JSON array; send a list such as [{"id": 11, "version": 3}] (got 11)'),
+        ({"action": "approve", "filter": "flagged", "expected_count": 1},
+         'filter: not a JSON object; send an object such as {"batch_id": 12, "status": "flagged"} (got "flagged")'),
+    ],
+    ids=["number-for-draft", "list-for-draft", "number-for-drafts", "text-for-filter"],
+)  # fmt: skip
+def test_api_bulk_nested_value_not_object(api, body, message):
+    before = snapshot()
+    response = api("reviewer").post("/api/v1/drafts/bulk", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == message
+    assert snapshot() == before
+
+
+def test_api_bulk_nested_value_in_chinese(api):
+    response = api("reviewer").post("/api/v1/drafts/bulk", json={"action": "approve", "drafts": [11]},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        'drafts.0：不是 JSON 对象；drafts 的每一项都是对象，例如 {"id": 11, "version": 3}（实际为 11）'
+    )
+
+
 def test_api_broken_json_names_request_body(api):
     response = api("reviewer").post("/api/v1/drafts/bulk", content=b"{nope",
                                     headers={"Content-Type": "application/json"})  # fmt: skip
