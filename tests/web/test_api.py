@@ -106,6 +106,55 @@ def test_api_bulk_sent_twice_lists_already(api, seeded):
     assert snapshot() == before
 
 
+def test_api_bulk_rule_breaker_left_unapproved(api, seeded):
+    over, fine = draft_ids(seeded.batch_id, "google_ads_headline")[:2]
+    with db.session_scope() as session:
+        session.get(Draft, over).text = "x" * 31
+
+    response = api("reviewer").post("/api/v1/drafts/bulk", json={"action": "approve", "drafts": [
+        {"id": over, "version": version_of(over)}, {"id": fine, "version": version_of(fine)}]})  # fmt: skip
+
+    assert response.status_code == 200
+    assert response.json()["changed_ids"] == [fine]
+    assert response.json()["breaking_rules"] == {
+        str(over): f"draft {over} has 31 Google Ads units as the platform counts them, over the hard "
+        "limit of 30 for google_ads_headline, so it was left unapproved; edit it to 30 Google Ads "
+        "units or fewer, which approves it"
+    }
+    assert status_of(over) == DraftStatus.PENDING_REVIEW
+    assert status_of(fine) == DraftStatus.APPROVED
+
+
+def test_api_bulk_rule_breaker_in_chinese(api, seeded):
+    over = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    with db.session_scope() as session:
+        session.get(Draft, over).text = "x" * 31
+
+    response = api("reviewer").post("/api/v1/drafts/bulk", json={"action": "approve", "drafts": [{"id": over}]},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 200
+    assert response.json()["breaking_rules"][str(over)] == (
+        f"按平台的计数方式，草稿 {over} 有 31 个 Google Ads 计数单位，超过 google_ads_headline 的硬性上限 30，"
+        "因此未通过；请编辑，把它缩短到 30 个 Google Ads 计数单位以内，修改后即通过"
+    )
+
+
+def test_api_single_rule_breaker_keeps_wording(api, seeded):
+    over = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    with db.session_scope() as session:
+        session.get(Draft, over).text = "x" * 31
+
+    response = api("reviewer").post(f"/api/v1/drafts/{over}/approve", json={})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"draft {over} has 31 Google Ads units as the platform counts them, over the hard limit of 30 "
+        "for google_ads_headline, so it cannot be approved; edit it to 30 Google Ads units or fewer "
+        "instead. Nothing was changed."
+    )
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "message"),
     [
