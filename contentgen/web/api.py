@@ -25,13 +25,14 @@ from contentgen.dispatch import SubmissionPlan
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
 from contentgen.errors import InfrastructureError, InvalidInput, shorten
 from contentgen.export import FORMATS, check_format, export_batch
-from contentgen.i18n import N_, Message
+from contentgen.i18n import LOCALES, N_, Message
 from contentgen.models import ApiToken, Batch, utc_iso
 from contentgen.review import Decision, decide, decide_many, history, selected_versions
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import (
     Actor,
     Permission,
+    Role,
     create_user,
     get_user,
     list_api_tokens,
@@ -385,6 +386,14 @@ def get_me(actor: Annotated[Actor, Depends(current_api_actor)]) -> dict[str, Any
 
 @router.patch("/me", summary="Set your language")
 def patch_me(body: MeChange, actor: Annotated[Actor, Depends(current_api_actor)]) -> dict[str, Any]:
+    if "locale" not in body.model_fields_set:
+        # {"locale": null} follows Accept-Language, so {} must not be read as that.
+        raise InvalidInput.from_template(
+            N_("the request body gives no field to change; send locale: one of {locales}, or "
+               "null to follow Accept-Language, e.g. {example}"),
+            locales=", ".join(LOCALES),
+            example='{"locale": "zh-CN"}',
+        )  # fmt: skip
     with db.session_scope() as session:
         return _user_json(set_locale(session, actor.id, body.locale))
 
@@ -721,6 +730,14 @@ def post_user(body: NewUser, actor: Admin) -> dict[str, Any]:
 
 @router.patch("/users/{username}", summary="Change a user's role, or disable or enable them")
 def patch_user(username: str, body: UserChange, actor: Admin) -> dict[str, Any]:
+    if body.role is None and body.active is None:
+        # Without this, {} would get a 200 and the user's record, as if it had changed.
+        raise InvalidInput.from_template(
+            N_("the request body gives no field to change; send role (one of: {roles}), "
+               "active (true or false) or both, e.g. {example}"),
+            roles=", ".join(role.value for role in Role),
+            example='{"active": false}',
+        )  # fmt: skip
     role = parse_role(body.role) if body.role is not None else None
     with db.session_scope() as session:
         user = None

@@ -641,6 +641,48 @@ def test_api_user_change_rejects_loose_values(api, body, message):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("body", [{}, {"role": None}, {"role": None, "active": None}], ids=["empty", "null-role", "all-null"])
+def test_api_user_change_without_fields_is_422(api, body):
+    before = snapshot()
+    response = api("admin").patch("/api/v1/users/rita", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "the request body gives no field to change; send role (one of: marketer, reviewer, admin), "
+        'active (true or false) or both, e.g. {"active": false}'
+    )
+    assert snapshot() == before
+
+
+def test_api_user_change_without_fields_in_chinese(api):
+    response = api("admin").patch("/api/v1/users/rita", json={}, headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "请求正文没有给出要更改的字段；请发送 role（以下之一：marketer, reviewer, admin）、active（true 或 false），"
+        '或两者都发送，例如 {"active": false}'
+    )
+
+
+def test_api_me_change_without_locale_is_422(api):
+    api("reviewer").patch("/api/v1/me", json={"locale": "en"})
+    before = snapshot()
+
+    response = api("reviewer").patch("/api/v1/me", json={})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "the request body gives no field to change; send locale: one of en, zh-CN, or null to follow "
+        'Accept-Language, e.g. {"locale": "zh-CN"}'
+    )
+    assert snapshot() == before
+
+
+def test_api_me_null_locale_follows_browser(api):
+    api("reviewer").patch("/api/v1/me", json={"locale": "zh-CN"})
+    response = api("reviewer").patch("/api/v1/me", json={"locale": None})
+    assert response.status_code == 200
+    assert response.json()["locale"] is None
+
+
 def test_api_reenabled_user_old_token_is_401(api, seeded):
     admin = api("admin")
     assert admin.patch("/api/v1/users/rita", json={"active": False}).status_code == 200
