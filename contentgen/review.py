@@ -256,8 +256,33 @@ def approval_blocker(session: Session, draft_id: int) -> InvalidInput | None:
     return _rule_error(get_draft(session, draft_id), Decision("approve"))
 
 
+# The messages for text that breaks a hard rule, by how it was to be decided. An edit
+# saves nothing, and the approval of one draft changes nothing. A bulk approval leaves
+# that draft unapproved and goes on with the others, so its message has no "Nothing was
+# changed".
+_OVER_LIMIT = {
+    "edit": N_("the edited text of draft {draft_id} has {count} {unit} as the platform "
+               "counts them, over the hard limit of {limit} for {channel}; shorten it to "
+               "{limit} or fewer ({over} too many). Nothing was saved."),
+    "approve": N_("draft {draft_id} has {count} {unit} as the platform counts them, over the "
+                  "hard limit of {limit} for {channel}, so it cannot be approved; edit it to "
+                  "{limit} {unit} or fewer instead. Nothing was changed."),
+    "bulk": N_("draft {draft_id} has {count} {unit} as the platform counts them, over the "
+               "hard limit of {limit} for {channel}, so it was left unapproved; edit it to "
+               "{limit} {unit} or fewer, which approves it"),
+}  # fmt: skip
+_BANNED_TERMS = {
+    "edit": N_("the edited text of draft {draft_id} contains banned terms: {terms}; remove "
+               "them. Nothing was saved."),
+    "approve": N_("draft {draft_id} contains banned terms: {terms}, so it cannot be approved; "
+                  "edit it to remove them instead. Nothing was changed."),
+    "bulk": N_("draft {draft_id} contains banned terms: {terms}, so it was left unapproved; "
+               "edit it to remove them, which approves it"),
+}  # fmt: skip
+
+
 def _rule_error(
-    draft: Draft, decision: Decision, locales: dict[int, str] | None = None
+    draft: Draft, decision: Decision, locales: dict[int, str] | None = None, bulk: bool = False
 ) -> InvalidInput | None:
     """Return the error for text that ``decision`` would approve against a hard rule, or None.
 
@@ -267,6 +292,7 @@ def _rule_error(
     Args:
         locales: campaign locales by campaign id, filled in as they are read, so that a
             caller deciding many drafts reads each campaign's spec once.
+        bulk: word the error for one draft of a bulk approval, which changes the others.
     """
     editing = decision.action == "edit"
     text = (decision.text or "") if editing else draft.text
@@ -280,19 +306,16 @@ def _rule_error(
             channel=request.channel,
         )  # fmt: skip
     error_type = InvalidInput if editing else ApprovalBlocked
+    if editing:
+        mode = "edit"
+    elif bulk:
+        mode = "bulk"
+    else:
+        mode = "approve"
     count = measure(text, request.channel, brand.channel_limits)
     if count.over:
-        template = (
-            N_("the edited text of draft {draft_id} has {count} {unit} as the platform "
-               "counts them, over the hard limit of {limit} for {channel}; shorten it to "
-               "{limit} or fewer ({over} too many). Nothing was saved.")
-            if editing else
-            N_("draft {draft_id} has {count} {unit} as the platform counts them, over the "
-               "hard limit of {limit} for {channel}, so it cannot be approved; edit it to "
-               "{limit} {unit} or fewer instead. Nothing was changed.")
-        )  # fmt: skip
         return error_type.from_template(
-            template,
+            _OVER_LIMIT[mode],
             draft_id=draft.id,
             count=count.count,
             unit=CHANNELS[request.channel].counting.unit,
@@ -308,15 +331,8 @@ def _rule_error(
     rules = rules_for_brand(brand, locales[campaign.id])
     matches = find_terms(text, rules.banned)
     if matches:
-        template = (
-            N_("the edited text of draft {draft_id} contains banned terms: {terms}; remove "
-               "them. Nothing was saved.")
-            if editing else
-            N_("draft {draft_id} contains banned terms: {terms}, so it cannot be approved; "
-               "edit it to remove them instead. Nothing was changed.")
-        )  # fmt: skip
         terms = ", ".join(dict.fromkeys(f'"{match.term.text}"' for match in matches))
-        return error_type.from_template(template, draft_id=draft.id, terms=terms)
+        return error_type.from_template(_BANNED_TERMS[mode], draft_id=draft.id, terms=terms)
     return None
 
 
@@ -647,7 +663,7 @@ def decide_many(
         if draft.status not in ALLOWED_FROM[decision.action]:
             skipped[draft.status.value] += 1
             continue
-        if decision.action == "approve" and (error := _rule_error(draft, decision, locales)) is not None:
+        if decision.action == "approve" and (error := _rule_error(draft, decision, locales, bulk=True)) is not None:
             result.breaking_rules.append(draft.id)
             result.rule_errors[draft.id] = error
             continue

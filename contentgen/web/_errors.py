@@ -3,7 +3,9 @@ shared by the API and the pages."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,7 @@ from contentgen.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    shorten,
 )
 from contentgen.i18n import N_, Message, translate_error
 from contentgen.web._auth import CsrfFailed, NotAuthenticated
@@ -88,39 +91,66 @@ def web_message(error: ContentgenError, locale: str, api: bool) -> str:
 
 
 # Messages for the pydantic error types that requests commonly hit, with the ``ctx`` values
-# they name; other types keep pydantic's English message.
+# they name; other types keep pydantic's English message. ``actual_length`` is in the
+# context of ``too_long``, and ``_problem`` adds ``length`` for ``string_too_long``.
 _PROBLEM_TEMPLATES = {
     "missing": (N_("missing; send a value"), ()),
     "int_parsing": (N_("not a whole number"), ()),
     "int_type": (N_("not a whole number; send a JSON number such as 1"), ()),
     "bool_type": (N_("not true or false; send a JSON boolean"), ()),
-    "bool_parsing": (N_("not true or false"), ()),
+    # The text that pydantic reads as a boolean in a query parameter or form field.
+    "bool_parsing": (
+        N_("not true or false; send true or false (t, y, yes, on and 1 also mean true, and f, n, "
+           "no, off and 0 mean false, in any letter case)"),
+        (),
+    ),  # fmt: skip
     "string_type": (N_("not text; send a JSON string"), ()),
+    "greater_than": (N_("must be greater than {gt}"), ("gt",)),
     "greater_than_equal": (N_("must be {ge} or more"), ("ge",)),
+    "less_than": (N_("must be less than {lt}"), ("lt",)),
     "less_than_equal": (N_("must be {le} or less"), ("le",)),
     "literal_error": (N_("must be one of: {expected}"), ("expected",)),
-    "too_long": (N_("has more than {max_length} items"), ("max_length",)),
-    "string_too_long": (N_("is longer than {max_length} characters"), ("max_length",)),
+    "too_long": (
+        N_("has {actual_length} items, over the maximum of {max_length}; split them into "
+           "requests of at most {max_length} items each"),
+        ("actual_length", "max_length"),
+    ),  # fmt: skip
+    "string_too_long": (
+        N_("has {length} characters, over the maximum of {max_length}; shorten it"),
+        ("length", "max_length"),
+    ),
     "repeated_parameter": (N_("given more than once; give it once"), ()),
     "json_invalid": (N_("not valid JSON ({error}); check its quotes, commas and brackets"), ("error",)),
     # A JSON array or value where the route takes an object, or a form body sent to a
-    # JSON route.
+    # JSON route. ``_not_an_object`` words the same error for a field inside the body.
     "model_attributes_type": (
         N_("not a JSON object; send the fields as a JSON object with the header "
            "Content-Type: application/json"),
         (),
     ),  # fmt: skip
 }
+# The types whose message is followed by the value sent, as in "must be 1 or more (got 0)".
+_TYPES_SHOWING_VALUE = {
+    "int_parsing", "int_type", "bool_type", "bool_parsing", "string_type", "greater_than",
+    "greater_than_equal", "less_than", "less_than_equal", "literal_error",
+}  # fmt: skip
 
 
-def validation_problems(errors: Sequence[Any]) -> list[Problem]:
+def validation_problems(
+    errors: Sequence[Any], object_examples: Mapping[str, str] | None = None
+) -> list[Problem]:
     """Describe FastAPI's request validation errors, each with its field and a message.
 
     The raw errors can hold the exception that failed (in ``ctx``) and the whole input,
     which JSON cannot encode or which may be megabytes long, so only the ``ctx`` values
     that a message names are kept.
+
+    Args:
+        object_examples: an example of the JSON object that a body field takes, by the
+            field's dotted path with "*" for a list index ("drafts.*"), for the message of
+            a value that is not an object or a list of them.
     """
-    return [_problem(error) for error in errors]
+    return [_problem(error, object_examples or {}) for error in errors]
 
 
 @dataclass(frozen=True)
@@ -133,11 +163,15 @@ class Problem:
         return {"loc": self.location, "msg": self.message.render(locale), "type": self.type}
 
 
-def _problem(error: Any) -> Problem:
+def _problem(error: Any, object_examples: Mapping[str, str]) -> Problem:
     location = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
     kind = str(error.get("type", ""))
     english = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    if "Expected UploadFile" in english:
+    if kind in _NOT_AN_OBJECT and len(location) > 1 and location[0] == "body":
+        message = _not_an_object(location[1:], error.get("input"), object_examples)
+    elif kind == "list_type" and len(location) > 1 and location[0] == "body":
+        message = _not_a_list(location[1:], error.get("input"), object_examples)
+    elif "Expected UploadFile" in english:
         message = Message(N_("expected an uploaded file but got a text field; send the file's "
                              "contents, e.g. with curl: -F file=@campaigns.yaml"))  # fmt: skip
     elif kind == "extra_forbidden" and location[:1] == ["query"]:
@@ -146,12 +180,70 @@ def _problem(error: Any) -> Problem:
         message = Message(N_("unknown field; correct its spelling or remove it (/api/v1/docs lists them)"))
     elif kind in _PROBLEM_TEMPLATES:
         template, names = _PROBLEM_TEMPLATES[kind]
-        context = error.get("ctx") or {}
-        message = Message(template, {name: str(context.get(name, "?")) for name in names})
+        context = dict(error.get("ctx") or {})
+        if isinstance(error.get("input"), str):
+            context["length"] = len(error["input"])
+        if kind == "literal_error":
+            # pydantic lists the choices as "'approve' or 'reject'".
+            context["expected"] = ", ".join(re.findall(r"'([^']*)'", str(context.get("expected", ""))))
+        message = Message(template, {name: _bound(context.get(name, "?")) for name in names})
     else:
         # The template is pydantic's own text, which has no catalogue entry.
         message = Message("{text}", {"text": english})
+    if kind in _TYPES_SHOWING_VALUE and "input" in error and not isinstance(error["input"], dict | list):
+        message = Message(N_("{message} (got {value})"), {"message": message, "value": _shown(error["input"])})
     return Problem(location, kind, message)
+
+
+# pydantic's types for a value that is not an object where a model is expected.
+_NOT_AN_OBJECT = {"model_attributes_type", "model_type"}
+
+
+def _not_an_object(path: list[Any], value: Any, object_examples: Mapping[str, str]) -> Message:
+    """Describe a field of the JSON body, at ``path``, that is not an object."""
+    example = object_examples.get(_example_key(path))
+    if isinstance(path[-1], int) and example is not None:
+        message = Message(N_("not a JSON object; each item of {list} is an object such as {example}"),
+                          {"list": ".".join(map(str, path[:-1])), "example": example})  # fmt: skip
+    elif example is not None:
+        message = Message(N_("not a JSON object; send an object such as {example}"), {"example": example})
+    else:
+        message = Message(N_("not a JSON object; send an object with the fields that /api/v1/docs lists"))
+    if isinstance(value, dict | list):
+        return message
+    return Message(N_("{message} (got {value})"), {"message": message, "value": _shown(value)})
+
+
+def _not_a_list(path: list[Any], value: Any, object_examples: Mapping[str, str]) -> Message:
+    """Describe a field of the JSON body, at ``path``, that is not a list."""
+    example = object_examples.get(_example_key(path) + ".*")
+    if example is not None:
+        message = Message(N_("not a JSON array; send a list such as [{example}]"), {"example": example})
+    else:
+        message = Message(N_("not a JSON array; send the items in square brackets"))
+    if isinstance(value, dict | list):
+        return message
+    return Message(N_("{message} (got {value})"), {"message": message, "value": _shown(value)})
+
+
+def _example_key(path: list[Any]) -> str:
+    # ["drafts", 0] is the key "drafts.*" of object_examples.
+    return ".".join("*" if isinstance(part, int) else str(part) for part in path)
+
+
+def _bound(value: Any) -> str:
+    # A value from pydantic's context, where a limit of 2.0 reads as 2.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _shown(value: Any) -> Message | str:
+    # A value as JSON writes it, cut to the length that error messages quote. Text, which
+    # includes every query parameter and form field, is in the reader's quotation marks.
+    if isinstance(value, str):
+        return Message(N_('"{value}"'), {"value": shorten(value)})
+    return shorten(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def validation_message(problems: list[Problem], locale: str) -> str:

@@ -25,13 +25,14 @@ from contentgen.dispatch import SubmissionPlan
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
 from contentgen.errors import InfrastructureError, InvalidInput, shorten
 from contentgen.export import FORMATS, check_format, export_batch
-from contentgen.i18n import N_, Message
+from contentgen.i18n import LOCALES, N_, Message
 from contentgen.models import ApiToken, Batch, utc_iso
 from contentgen.review import Decision, decide, decide_many, history, selected_versions
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import (
     Actor,
     Permission,
+    Role,
     create_user,
     get_user,
     list_api_tokens,
@@ -84,17 +85,18 @@ def forbid_unknown_query(request: Request) -> None:
 
 
 async def forbid_unknown_form_fields(request: Request) -> None:
-    """Reject a form field that the route does not take, or one given more than once, as
-    ``forbid_unknown_query`` does for query parameters. FastAPI would ignore ``dryrun=true``
-    and keep only the last of two ``dry_run`` fields or two files, so a caller who meant a
-    dry run would create a batch.
+    """Reject a form field that the route does not take, one given more than once, or an
+    empty boolean field, as ``forbid_unknown_query`` does for query parameters. FastAPI would
+    ignore ``dryrun=true``, keep only the last of two ``dry_run`` fields or two files, and
+    read ``dry_run=`` as the default, false, so a caller who meant a dry run would create a
+    batch.
 
     FastAPI parses the form before it runs dependencies and Starlette caches it, so
     ``request.form()`` reads nothing again, and the route's function has not run yet.
 
     Raises:
-        InvalidInput: naming the first five unknown or repeated fields, with the closest
-            known name for a misspelt one (422).
+        InvalidInput: naming the first five unknown, repeated or empty fields, with the
+            closest known name for a misspelt one (422).
     """
     route = request.scope.get("route")
     if route is None:
@@ -106,7 +108,8 @@ async def forbid_unknown_form_fields(request: Request) -> None:
         return
     if "$ref" in schema:
         schema = openapi["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-    known = {name: field.get("type") == "array" for name, field in schema.get("properties", {}).items()}
+    fields = schema.get("properties", {})
+    known = {name: field.get("type") == "array" for name, field in fields.items()}
 
     form = await request.form()
     names = [name for name, _ in form.multi_items()]
@@ -116,6 +119,8 @@ async def forbid_unknown_form_fields(request: Request) -> None:
             problems.append(_unknown_form_field(name, list(known)))
         elif names.count(name) > 1 and not known[name]:
             problems.append(_repeated_form_field(name, form.getlist(name)))
+        elif fields[name].get("type") == "boolean" and form[name] == "":
+            problems.append(_empty_boolean_field(name, fields[name]))
     if problems:
         raise InvalidInput.from_template(
             N_("{problems}. Nothing was written."), problems=Message("{items}", {"items": problems[:5]})
@@ -138,6 +143,14 @@ def _repeated_form_field(name: str, values: list[Any]) -> Message:
                           "send each file in its own request"),
                        {"name": name, "count": len(values)})  # fmt: skip
     return Message(N_('form field "{name}": given {count} times; give it once'), {"name": name, "count": len(values)})
+
+
+def _empty_boolean_field(name: str, field: dict[str, Any]) -> Message:
+    if "default" in field:
+        return Message(N_('form field "{name}": empty; send true or false, or leave the field out, '
+                          "which means {default}"),
+                       {"name": name, "default": json.dumps(field["default"])})  # fmt: skip
+    return Message(N_('form field "{name}": empty; send true or false'), {"name": name})
 
 
 class ErrorBody(BaseModel):
@@ -280,6 +293,15 @@ class EditBody(ApproveBody):
     note: str | None = None
 
 
+# An example of each JSON object inside a request body, by the field's dotted path with "*"
+# for a list index. The 422 for a value there that is not an object, or for a list of
+# them that is not a list, shows the example.
+OBJECT_EXAMPLES = {
+    "drafts.*": '{"id": 11, "version": 3}',
+    "filter": '{"batch_id": 12, "status": "flagged"}',
+}
+
+
 class DraftRef(JsonBody):
     id: int
     version: Version | None = None
@@ -364,6 +386,14 @@ def get_me(actor: Annotated[Actor, Depends(current_api_actor)]) -> dict[str, Any
 
 @router.patch("/me", summary="Set your language")
 def patch_me(body: MeChange, actor: Annotated[Actor, Depends(current_api_actor)]) -> dict[str, Any]:
+    if "locale" not in body.model_fields_set:
+        # {"locale": null} follows Accept-Language, so {} must not be read as that.
+        raise InvalidInput.from_template(
+            N_("the request body gives no field to change; send locale: one of {locales}, or "
+               "null to follow Accept-Language, e.g. {example}"),
+            locales=", ".join(LOCALES),
+            example='{"locale": "zh-CN"}',
+        )  # fmt: skip
     with db.session_scope() as session:
         return _user_json(set_locale(session, actor.id, body.locale))
 
@@ -379,6 +409,33 @@ def get_batches(
         return [progress.as_dict() for progress in list_batches(session, limit)]
 
 
+def require_multipart_upload(request: Request) -> None:
+    """Reject a request to ``POST /api/v1/batches`` whose body is not multipart/form-data.
+
+    FastAPI reads such a body, a JSON object for instance, as a form without fields, so it
+    would only report that the field "file" is missing.
+
+    Raises:
+        InvalidInput: naming the Content-Type sent (422).
+    """
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        return
+    if not media_type:
+        raise InvalidInput.from_template(
+            N_('POST /api/v1/batches takes a multipart/form-data upload with the campaign file in '
+               'the form field "file", but the request has no Content-Type header; send the file '
+               "e.g. with curl: -F file=@campaigns.yaml. Nothing was written.")
+        )  # fmt: skip
+    raise InvalidInput.from_template(
+        N_('POST /api/v1/batches takes a multipart/form-data upload with the campaign file in the '
+           'form field "file", but the request has Content-Type {content_type}; send the file e.g. '
+           "with curl: -F file=@campaigns.yaml. Nothing was written."),
+        content_type=shorten(media_type),
+    )  # fmt: skip
+
+
 @router.post(
     "/batches",
     status_code=201,
@@ -389,6 +446,8 @@ def get_batches(
 def post_batch(
     request: Request,
     actor: Submitter,
+    # After the token check, so that a caller without a valid token gets 401 first.
+    multipart_upload: Annotated[None, Depends(require_multipart_upload)],
     response: Response,
     file: Annotated[UploadFile, File(description="A .yaml, .yml or .csv campaign file.")],
     idempotency_key: Annotated[
@@ -671,6 +730,14 @@ def post_user(body: NewUser, actor: Admin) -> dict[str, Any]:
 
 @router.patch("/users/{username}", summary="Change a user's role, or disable or enable them")
 def patch_user(username: str, body: UserChange, actor: Admin) -> dict[str, Any]:
+    if body.role is None and body.active is None:
+        # Without this, {} would get a 200 and the user's record, as if it had changed.
+        raise InvalidInput.from_template(
+            N_("the request body gives no field to change; send role (one of: {roles}), "
+               "active (true or false) or both, e.g. {example}"),
+            roles=", ".join(role.value for role in Role),
+            example='{"active": false}',
+        )  # fmt: skip
     role = parse_role(body.role) if body.role is not None else None
     with db.session_scope() as session:
         user = None

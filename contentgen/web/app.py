@@ -1,8 +1,9 @@
 """The FastAPI application: review pages, the JSON API under /api/v1, and their errors.
 
-Errors are turned into responses in one place. The API returns JSON ``{"detail": ...}``
-with the status code; pages render an error page, except that a missing or expired login
-redirects to the login page. Messages are in the reader's language.
+Errors are turned into responses in one place. The API, and the page routes that return
+JSON to the pages' scripts, return JSON ``{"detail": ...}`` with the status code; pages
+render an error page, except that a missing or expired login redirects to the login page.
+Messages are in the reader's language.
 """
 
 from __future__ import annotations
@@ -105,6 +106,13 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX + "/") or request.url.path == API_PREFIX
 
 
+def _responds_json(request: Request) -> bool:
+    """Tell whether the request's errors are JSON: in the API, and on the pages' routes that
+    return JSON."""
+    route = request.scope.get("route")
+    return _is_api(request) or getattr(route, "path", None) in pages.JSON_ROUTE_PATHS
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def on_login_required(request: Request, error: LoginRequired) -> Response:
@@ -122,7 +130,7 @@ def _add_error_handlers(app: FastAPI) -> None:
             logger.error("%s %s failed: %s", request.method, request.url.path, error)
             return _unavailable(request, status_code)
         message = web_message(error, request_locale(request), api=_is_api(request))
-        if _is_api(request):
+        if _responds_json(request):
             body: dict[str, object] = {"detail": message}
             if isinstance(error, InvalidCampaignFile):
                 locale = request_locale(request)
@@ -179,9 +187,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, error: RequestValidationError) -> Response:
         locale = request_locale(request)
-        problems = validation_problems(error.errors())
+        problems = validation_problems(error.errors(), api.OBJECT_EXAMPLES)
         message = validation_message(problems, locale)
-        if _is_api(request):
+        if _responds_json(request):
             errors = [problem.as_json(locale) for problem in problems]
             return JSONResponse({"detail": message, "errors": errors}, status_code=422)
         return render(request, "error.html", {"message": message, "status_code": 422},
@@ -191,7 +199,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 def _unavailable(request: Request, status_code: int = 503) -> Response:
     """Return the general message for a server-side failure; the caller logged the reason."""
     message = translations(request_locale(request)).gettext(UNAVAILABLE_MESSAGE)
-    if _is_api(request):
+    if _responds_json(request):
         return JSONResponse({"detail": message}, status_code=status_code)
     return render(request, "error.html", {"message": message, "status_code": status_code},
                   status_code=status_code)  # fmt: skip

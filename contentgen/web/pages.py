@@ -165,6 +165,11 @@ def _batch_status_labels(request: Request) -> dict[str, str]:
     return {"pending": gettext("Pending"), "running": gettext("Running"), "completed": gettext("Completed")}
 
 
+# The routes that the pages' scripts fetch JSON from. Their errors are JSON {"detail": ...}
+# as in the API, with the pages' wording, rather than an error page.
+JSON_ROUTE_PATHS = frozenset({"/batches/progress", "/batches/{batch_id}/progress"})
+
+
 @router.get("/batches/progress")
 def batches_progress(actor: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
     """Counts for the batches page, which fetches them every few seconds while work runs."""

@@ -106,6 +106,55 @@ def test_api_bulk_sent_twice_lists_already(api, seeded):
     assert snapshot() == before
 
 
+def test_api_bulk_rule_breaker_left_unapproved(api, seeded):
+    over, fine = draft_ids(seeded.batch_id, "google_ads_headline")[:2]
+    with db.session_scope() as session:
+        session.get(Draft, over).text = "x" * 31
+
+    response = api("reviewer").post("/api/v1/drafts/bulk", json={"action": "approve", "drafts": [
+        {"id": over, "version": version_of(over)}, {"id": fine, "version": version_of(fine)}]})  # fmt: skip
+
+    assert response.status_code == 200
+    assert response.json()["changed_ids"] == [fine]
+    assert response.json()["breaking_rules"] == {
+        str(over): f"draft {over} has 31 Google Ads units as the platform counts them, over the hard "
+        "limit of 30 for google_ads_headline, so it was left unapproved; edit it to 30 Google Ads "
+        "units or fewer, which approves it"
+    }
+    assert status_of(over) == DraftStatus.PENDING_REVIEW
+    assert status_of(fine) == DraftStatus.APPROVED
+
+
+def test_api_bulk_rule_breaker_in_chinese(api, seeded):
+    over = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    with db.session_scope() as session:
+        session.get(Draft, over).text = "x" * 31
+
+    response = api("reviewer").post("/api/v1/drafts/bulk", json={"action": "approve", "drafts": [{"id": over}]},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 200
+    assert response.json()["breaking_rules"][str(over)] == (
+        f"按平台的计数方式，草稿 {over} 有 31 个 Google Ads 计数单位，超过 google_ads_headline 的硬性上限 30，"
+        "因此未通过；请编辑，把它缩短到 30 个 Google Ads 计数单位以内，修改后即通过"
+    )
+
+
+def test_api_single_rule_breaker_keeps_wording(api, seeded):
+    over = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    with db.session_scope() as session:
+        session.get(Draft, over).text = "x" * 31
+
+    response = api("reviewer").post(f"/api/v1/drafts/{over}/approve", json={})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"draft {over} has 31 Google Ads units as the platform counts them, over the hard limit of 30 "
+        "for google_ads_headline, so it cannot be approved; edit it to 30 Google Ads units or fewer "
+        "instead. Nothing was changed."
+    )
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "message"),
     [
@@ -121,7 +170,7 @@ def test_api_bulk_sent_twice_lists_already(api, seeded):
          "give either drafts or a filter, not both"),
         ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}}, 422, "a filter needs expected_digest"),
         ("/api/v1/drafts/{draft}/approve", {"verison": 1}, 422, "verison: unknown field; correct its spelling or remove it"),
-        ("/api/v1/drafts/{draft}/approve", {"version": "1"}, 422, "version: not a whole number; send a JSON number such as 1"),
+        ("/api/v1/drafts/{draft}/approve", {"version": "1"}, 422, "version: not a whole number; send a JSON number such as 1 (got \"1\")"),
     ],
     ids=["unknown-draft", "no-reason", "over-limit", "empty-bulk", "bulk-unknown",
          "misspelt-filter-field", "drafts-and-filter", "filter-without-count", "misspelt-field",
@@ -156,19 +205,19 @@ def test_api_version_that_never_existed(api, seeded):
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
-        ("/api/v1/drafts/{draft}/approve", {"version": 0}, "version: must be 1 or more"),
-        ("/api/v1/drafts/{draft}/approve", {"version": 10**30}, "version: must be 2147483647 or less"),
+        ("/api/v1/drafts/{draft}/approve", {"version": 0}, "version: must be 1 or more (got 0)"),
+        ("/api/v1/drafts/{draft}/approve", {"version": 10**30}, "version: must be 2147483647 or less (got 1000000000000000000000000000000)"),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1, "version": -1}]},
-         "drafts.0.version: must be 1 or more"),
+         "drafts.0.version: must be 1 or more (got -1)"),
         ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}, "expected_count": -1},
-         "expected_count: must be 0 or more"),
+         "expected_count: must be 0 or more (got -1)"),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1, "version": 2}, {"id": 1, "version": 7}]},
          "draft 1 is selected twice, with versions 2 and 7; select each draft once"),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}, {"id": 1, "version": 1}]},
          "draft 1 is selected twice, once with version 1 and once without a version; select each "
          "draft once. Nothing was changed."),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}] * 10_001},
-         "drafts: has more than 10000 items"),
+         "drafts: has 10001 items, over the maximum of 10000; split them into requests of at most 10000 items each"),
         ("/api/v1/drafts/bulk", {"action": "approve", "filter": {}, "expected_digest": "x" * 3000},
          '"' + "x" * 49 + '…" is not a digest of matching drafts, which has 64 hexadecimal digits'),
         ("/api/v1/drafts/bulk", {"action": "approve", "drafts": [{"id": 1}], "expected_digest": "0" * 64},
@@ -198,7 +247,7 @@ def test_api_bulk_names_some_missing_drafts(api):
     ("params", "status", "message"),
     [
         ({"stauts": "flagged"}, 422, 'query parameter "stauts": unknown parameter; correct its spelling'),
-        ({"page": "0"}, 422, 'query parameter "page": must be 1 or more'),
+        ({"page": "0"}, 422, 'query parameter "page": must be 1 or more (got "0")'),
         ({"segment": "climbers"}, 404, 'segment "climbers" not found in any campaign, as a key or as a name; the segments are: Hikers'),
     ],
     ids=["misspelt-parameter", "page-zero", "unknown-segment"],
@@ -207,6 +256,29 @@ def test_api_drafts_rejects_bad_query(api, params, status, message):
     response = api("reviewer").get("/api/v1/drafts", params=params)
     assert response.status_code == status
     assert response.json()["detail"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "body", "message"),
+    [
+        ("/api/v1/drafts/bulk", None, {"action": "delete", "drafts": [{"id": 1}]},
+         'action: must be one of: approve, reject (got "delete")'),
+        ("/api/v1/drafts/bulk", None, {"action": "approve", "drafts": [{"id": 1}], "reason": 5},
+         "reason: not text; send a JSON string (got 5)"),
+        ("/api/v1/drafts", {"page": "x" * 80}, None,
+         'query parameter "page": not a whole number (got "' + "x" * 49 + '…")'),
+    ],
+    ids=["unknown-action", "number-for-text", "long-value"],
+)  # fmt: skip
+def test_api_validation_error_shows_value(api, path, params, body, message):
+    before = snapshot()
+    if body is None:
+        response = api("reviewer").get(path, params=params)
+    else:
+        response = api("reviewer").post(path, json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == message
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize(
@@ -555,8 +627,8 @@ def test_api_admin_manages_users(api):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"active": "false"}, "active: not true or false; send a JSON boolean"),
-        ({"active": 0}, "active: not true or false; send a JSON boolean"),
+        ({"active": "false"}, 'active: not true or false; send a JSON boolean (got "false")'),
+        ({"active": 0}, "active: not true or false; send a JSON boolean (got 0)"),
         ({"actve": False}, "actve: unknown field; correct its spelling or remove it"),
     ],
     ids=["string", "integer", "misspelt"],
@@ -567,6 +639,48 @@ def test_api_user_change_rejects_loose_values(api, body, message):
     assert response.status_code == 422
     assert message in response.json()["detail"]
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("body", [{}, {"role": None}, {"role": None, "active": None}], ids=["empty", "null-role", "all-null"])
+def test_api_user_change_without_fields_is_422(api, body):
+    before = snapshot()
+    response = api("admin").patch("/api/v1/users/rita", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "the request body gives no field to change; send role (one of: marketer, reviewer, admin), "
+        'active (true or false) or both, e.g. {"active": false}'
+    )
+    assert snapshot() == before
+
+
+def test_api_user_change_without_fields_in_chinese(api):
+    response = api("admin").patch("/api/v1/users/rita", json={}, headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "请求正文没有给出要更改的字段；请发送 role（以下之一：marketer, reviewer, admin）、active（true 或 false），"
+        '或两者都发送，例如 {"active": false}'
+    )
+
+
+def test_api_me_change_without_locale_is_422(api):
+    api("reviewer").patch("/api/v1/me", json={"locale": "en"})
+    before = snapshot()
+
+    response = api("reviewer").patch("/api/v1/me", json={})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "the request body gives no field to change; send locale: one of en, zh-CN, or null to follow "
+        'Accept-Language, e.g. {"locale": "zh-CN"}'
+    )
+    assert snapshot() == before
+
+
+def test_api_me_null_locale_follows_browser(api):
+    api("reviewer").patch("/api/v1/me", json={"locale": "zh-CN"})
+    response = api("reviewer").patch("/api/v1/me", json={"locale": None})
+    assert response.status_code == 200
+    assert response.json()["locale"] is None
 
 
 def test_api_reenabled_user_old_token_is_401(api, seeded):
@@ -648,6 +762,37 @@ def test_api_bulk_body_errors_name_field(api, body, message):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"action": "approve", "drafts": [11]},
+         'drafts.0: not a JSON object; each item of drafts is an object such as {"id": 11, "version": 3} (got 11)'),
+        ({"action": "approve", "drafts": [{"id": 11}, [11, 3]]},
+         'drafts.1: not a JSON object; each item of drafts is an object such as {"id": 11, "version": 3}'),
+        ({"action": "approve", "drafts": 11},
+         'drafts: not a JSON array; send a list such as [{"id": 11, "version": 3}] (got 11)'),
+        ({"action": "approve", "filter": "flagged", "expected_count": 1},
+         'filter: not a JSON object; send an object such as {"batch_id": 12, "status": "flagged"} (got "flagged")'),
+    ],
+    ids=["number-for-draft", "list-for-draft", "number-for-drafts", "text-for-filter"],
+)  # fmt: skip
+def test_api_bulk_nested_value_not_object(api, body, message):
+    before = snapshot()
+    response = api("reviewer").post("/api/v1/drafts/bulk", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == message
+    assert snapshot() == before
+
+
+def test_api_bulk_nested_value_in_chinese(api):
+    response = api("reviewer").post("/api/v1/drafts/bulk", json={"action": "approve", "drafts": [11]},
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        'drafts.0：不是 JSON 对象；drafts 的每一项都是对象，例如 {"id": 11, "version": 3}（实际为 11）'
+    )
+
+
 def test_api_broken_json_names_request_body(api):
     response = api("reviewer").post("/api/v1/drafts/bulk", content=b"{nope",
                                     headers={"Content-Type": "application/json"})  # fmt: skip
@@ -664,6 +809,45 @@ def test_api_form_body_needs_json(api, seeded):
     assert "send the fields as a JSON object with the header Content-Type: application/json" in (
         response.json()["detail"]
     )
+
+
+def test_api_batch_json_body_is_422(api):
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", json={"file": "campaigns.yaml", "dry_run": True})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        'POST /api/v1/batches takes a multipart/form-data upload with the campaign file in the form '
+        'field "file", but the request has Content-Type application/json; send the file e.g. with '
+        "curl: -F file=@campaigns.yaml. Nothing was written."
+    )
+    assert snapshot() == before
+
+
+def test_api_batch_without_content_type_is_422(api):
+    response = api("marketer").post("/api/v1/batches", content=b"file=campaigns.yaml")
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(
+        "POST /api/v1/batches takes a multipart/form-data upload with the campaign file in the form "
+        'field "file", but the request has no Content-Type header; '
+    )
+
+
+def test_api_batch_json_body_in_chinese(api):
+    response = api("marketer").post("/api/v1/batches", json={}, headers={"Accept-Language": "zh-CN"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "POST /api/v1/batches 接受 multipart/form-data 上传，活动文件放在表单字段“file”中，但请求的 "
+        "Content-Type 是 application/json；请发送该文件，例如使用 curl：-F file=@campaigns.yaml。未写入任何内容。"
+    )
+
+
+def test_api_batch_json_body_without_token_is_401(api):
+    response = api(None).post("/api/v1/batches", json={})
+    assert response.status_code == 401
 
 
 def test_api_health_needs_no_token(api):
@@ -980,7 +1164,49 @@ def test_api_dry_run_not_boolean_is_422(api, tmp_path):
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "dry_run"]
+    assert response.json()["detail"] == (
+        'dry_run: not true or false; send true or false (t, y, yes, on and 1 also mean true, and '
+        'f, n, no, off and 0 mean false, in any letter case) (got "maybe")'
+    )
     assert snapshot() == before
+
+
+def test_api_dry_run_empty_is_422(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"dry_run": ""})  # fmt: skip
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        'form field "dry_run": empty; send true or false, or leave the field out, which means '
+        "false. Nothing was written."
+    )
+    assert snapshot() == before
+
+
+def test_api_dry_run_empty_in_chinese(api, tmp_path):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"dry_run": ""}, headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "表单字段“dry_run”：为空；请发送 true 或 false，或者去掉这个字段，即为 false。未写入任何内容。"
+    )
+
+
+@pytest.mark.parametrize(("value", "dry_run"), [("t", True), ("Y", True), ("ON", True), ("No", False), ("f", False)])
+def test_api_dry_run_accepted_forms(api, tmp_path, value, dry_run):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"dry_run": value})  # fmt: skip
+
+    assert response.status_code == (200 if dry_run else 201)
+    assert response.json().get("dry_run", False) is dry_run
 
 
 def test_api_batch_without_import_has_no_warnings(api, seeded):

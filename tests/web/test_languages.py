@@ -244,12 +244,12 @@ def test_languages_request_validation_errors(reviewer, api_token, seeded):
                                           json={"version": 0, "verison": 1}, headers=CHINESE)  # fmt: skip
 
     assert page.status_code == 422
-    assert "查询参数“page”：不是整数" in unescape(page.text)
+    assert "查询参数“page”：不是整数（实际为 “abc”）" in unescape(page.text)
     assert response.status_code == 422
     assert response.json()["detail"] == (
-        "version：必须大于或等于 1；verison：未知字段；请更正拼写或删除它（/api/v1/docs 列出了所有字段）"
+        "version：必须大于或等于 1（实际为 0）；verison：未知字段；请更正拼写或删除它（/api/v1/docs 列出了所有字段）"
     )
-    assert [error["msg"] for error in response.json()["errors"]][0] == "必须大于或等于 1"
+    assert [error["msg"] for error in response.json()["errors"]][0] == "必须大于或等于 1（实际为 0）"
 
 
 def test_languages_oversized_form_field(reviewer, seeded):

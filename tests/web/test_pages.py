@@ -923,6 +923,30 @@ def test_pages_progress_counts_follow_reviews(client_for, seeded):
 
 
 @pytest.mark.parametrize(
+    ("path", "status", "detail"),
+    [
+        ("/batches/999/progress", 404, "batch 999 not found; check the id, or open the batch from the batches page"),
+        ("/batches/abc/progress", 422, 'path parameter "batch_id": not a whole number (got "abc")'),
+        ("/batches/progress?limit=0", 422, 'query parameter "limit": must be 1 or more (got "0")'),
+    ],
+    ids=["unknown-batch", "batch-id-not-number", "limit-zero"],
+)  # fmt: skip
+def test_pages_progress_errors_are_json(client_for, path, status, detail):
+    client, _ = client_for("reviewer")
+    response = client.get(path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"] == detail
+
+
+def test_pages_unknown_batch_page_is_html(client_for):
+    client, _ = client_for("reviewer")
+    response = client.get("/batches/999")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
     ("accept_language", "expected"),
     [("zh-CN,zh;q=0.9", "审核队列"), ("zh", "审核队列"), ("de-DE,en;q=0.5", "Review queue")],
     ids=["zh-CN", "zh", "fallback"],
