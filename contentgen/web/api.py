@@ -86,7 +86,7 @@ def forbid_unknown_query(request: Request) -> None:
 
 async def forbid_unknown_form_fields(request: Request) -> None:
     """Reject a form field that the route does not take, one given more than once, or an
-    empty boolean field, as ``forbid_unknown_query`` does for query parameters. FastAPI would
+    empty boolean field or idempotency key, as ``forbid_unknown_query`` does for query parameters. FastAPI would
     ignore ``dryrun=true``, keep only the last of two ``dry_run`` fields or two files, and
     read ``dry_run=`` as the default, false, so a caller who meant a dry run would create a
     batch.
@@ -121,6 +121,11 @@ async def forbid_unknown_form_fields(request: Request) -> None:
             problems.append(_repeated_form_field(name, form.getlist(name)))
         elif fields[name].get("type") == "boolean" and form[name] == "":
             problems.append(_empty_boolean_field(name, fields[name]))
+        elif name == "idempotency_key" and isinstance(form[name], str) and not form[name].strip():
+            # FastAPI would read it as no key, so a retry of a script whose key variable is
+            # unset would create a second batch.
+            problems.append(Message(N_('form field "{name}": empty; send a key, or leave the field out '
+                                       "to submit without one"), {"name": name}))  # fmt: skip
     if problems:
         raise InvalidInput.from_template(
             N_("{problems}. Nothing was written."), problems=Message("{items}", {"items": problems[:5]})

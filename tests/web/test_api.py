@@ -1186,6 +1186,22 @@ def test_api_dry_run_empty_is_422(api, tmp_path):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("key", ["", "  "], ids=["empty", "spaces"])
+def test_api_idempotency_key_empty_is_422(api, tmp_path, key):
+    content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
+    before = snapshot()
+
+    response = api("marketer").post("/api/v1/batches", files={"file": ("api.yaml", content)},
+                                    data={"idempotency_key": key})  # fmt: skip
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        'form field "idempotency_key": empty; send a key, or leave the field out to submit without '
+        "one. Nothing was written."
+    )
+    assert snapshot() == before
+
+
 def test_api_dry_run_empty_in_chinese(api, tmp_path):
     content = write_campaign_file(tmp_path, key="api-launch").read_bytes()
 
