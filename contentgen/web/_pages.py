@@ -14,10 +14,10 @@ from fastapi.responses import RedirectResponse
 
 from contentgen import db
 from contentgen.drafts import DraftFilter
-from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.errors import ContentgenError, InvalidInput, NotFound
 from contentgen.i18n import N_, translations
-from contentgen.models import Draft, DraftStatus, id_in_range
-from contentgen.users import USERNAME_PATTERN, Actor, Permission, Role
+from contentgen.models import Draft, DraftStatus, User, id_in_range
+from contentgen.users import USERNAME_PATTERN, Actor, Permission, Role, get_user
 from contentgen.web._auth import check_csrf, current_page_actor, page_actor
 from contentgen.web._errors import web_message
 from contentgen.web._render import request_locale
@@ -70,8 +70,8 @@ def notice_of(request: Request, *shown: str) -> str | None:
 
     ``shown`` lists the notices of the actions that redirect to this page. Others are
     ignored, so a crafted link cannot put another page's notice here. A notice is also
-    ignored when a value that it shows is missing, or when it reports a decision on a draft
-    that does not exist or does not have that status now.
+    ignored when a value that it shows is missing, or when the draft or user that it names
+    does not exist or is not in the state that it reports.
     """
     catalogue = translations(request_locale(request))
     notice = request.query_params.get("notice", "")
@@ -92,7 +92,28 @@ def notice_of(request: Request, *shown: str) -> str | None:
         return None
     if notice in DRAFT_NOTICE_STATUSES and not _draft_matches_notice(int(fields["draft"]), notice):
         return None
+    if notice in USER_NOTICES and not _user_matches_notice(fields["user"], notice, fields["role"]):
+        return None
     return catalogue.gettext(template).format(**fields)
+
+
+# The notices of the users page, each with the test of the user's current state.
+USER_NOTICES: dict[str, Callable[[User, str], bool]] = {
+    "user_created": lambda user, role: True,
+    "role_changed": lambda user, role: user.role == role,
+    "user_disabled": lambda user, role: not user.is_active,
+    "user_enabled": lambda user, role: user.is_active,
+}
+
+
+def _user_matches_notice(username: str, notice: str, role: str) -> bool:
+    """Return whether the user exists and is in the state that the notice reports."""
+    with db.session_scope() as session:
+        try:
+            user = get_user(session, username)
+        except NotFound:
+            return False
+        return USER_NOTICES[notice](user, role)
 
 
 def _draft_matches_notice(draft_id: int, notice: str) -> bool:

@@ -973,8 +973,8 @@ def test_pages_error_message_in_chinese(reviewer, seeded):
 @pytest.mark.parametrize(
     ("path", "query", "shown"),
     [
-        ("/users", "notice=role_changed&user=ana&role=reviewer", "User ana now has the role reviewer."),
-        ("/users", "notice=role_changed&user=ana&role=suspended.%20Call%20IT%20at%20555-0100", None),
+        ("/users", "notice=role_changed&user=rita&role=reviewer", "User rita now has the role reviewer."),
+        ("/users", "notice=role_changed&user=rita&role=suspended.%20Call%20IT%20at%20555-0100", None),
         ("/users", "notice=user_created&user=a%20b", None),
         ("/queue", "notice=bulk_rejected&changed=3&skipped=1", "3 drafts rejected. 1 skipped because its status does not allow the action."),
         ("/queue", "notice=bulk_approved&changed=9999999999", None),
@@ -1028,6 +1028,20 @@ def test_pages_user_notice_needs_its_values(client_for):
     assert notice_on(client.get("/users?notice=user_created").text) is None
     assert notice_on(client.get("/users?notice=role_changed&user=mia").text) is None
     assert notice_on(client.get("/users?notice=user_created&user=mia").text) == "User mia created."
+
+
+def test_pages_user_notice_needs_real_change(client_for):
+    client, _ = client_for("admin")
+    cases = {
+        "notice=user_created&user=nobody": None,
+        "notice=role_changed&user=rita&role=admin": None,
+        "notice=role_changed&user=RITA&role=reviewer": "User RITA now has the role reviewer.",
+        "notice=user_disabled&user=mia": None,
+        "notice=user_enabled&user=mia": "User mia is enabled.",
+    }
+
+    for query, expected in cases.items():
+        assert notice_on(client.get(f"/users?{query}").text) == expected, query
 
 
 def test_pages_login_expired_only_with_flag(client_for):
