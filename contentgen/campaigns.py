@@ -97,12 +97,23 @@ def _matchable(term: str) -> str:
 def _not_boolean(value: Any) -> Any:
     # YAML reads "true" and "yes" as booleans, which pydantic would take as 1 and 0.
     if isinstance(value, bool):
-        raise MessageValueError(N_('expected a whole number such as 3, not "{value}"'), value=str(value).lower())
+        raise MessageValueError(N_("must be a whole number such as 3 (YAML read this value as {value})"),
+                                value=_shown(value))  # fmt: skip
+    return value
+
+
+def _not_boolean_number(value: Any) -> Any:
+    # As _not_boolean, for fields that take fractions: pydantic would take true as 1.0.
+    if isinstance(value, bool):
+        raise MessageValueError(N_("must be a number such as 0.7 (YAML read this value as {value})"),
+                                value=_shown(value))  # fmt: skip
     return value
 
 
 # A whole number, given as one or as text of digits (CSV cells are text).
 Count = Annotated[int, BeforeValidator(_not_boolean)]
+# A number that may have a fraction, given as one or as text (CSV cells are text).
+Number = Annotated[float, BeforeValidator(_not_boolean_number)]
 
 
 Term = Annotated[
@@ -251,8 +262,8 @@ class SegmentSpec(_Spec):
 class GenerationSpec(_Spec):
     # 0 means greedy decoding: variants then differ only through their prompts. The
     # default model, SmolLM2-135M, loses coherence above about 0.5.
-    temperature: float = Field(default=0.3, ge=0, le=2, allow_inf_nan=False)
-    top_p: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
+    temperature: Number = Field(default=0.3, ge=0, le=2, allow_inf_nan=False)
+    top_p: Number = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
     # None takes the channel's default.
     max_new_tokens: Count | None = Field(default=None, ge=1, le=4096)
     seed: Count = Field(default=0, ge=0, le=2**31 - 1)
@@ -1375,11 +1386,11 @@ _TYPE_MESSAGES = {
     "dict_type": (N_("must be a mapping of keys to values (key: value lines)"), ()),
     "list_type": (N_('must be a list; write one "- " line per item'), ()),
     "string_type": (N_("must be text"), ()),
-    "int_type": (N_("must be a whole number"), ()),
-    "int_parsing": (N_("must be a whole number"), ()),
-    "int_from_float": (N_("must be a whole number"), ()),
-    "float_type": (N_("must be a number"), ()),
-    "float_parsing": (N_("must be a number"), ()),
+    "int_type": (N_("must be a whole number such as 3"), ()),
+    "int_parsing": (N_("must be a whole number such as 3"), ()),
+    "int_from_float": (N_("must be a whole number such as 3"), ()),
+    "float_type": (N_("must be a number such as 0.7"), ()),
+    "float_parsing": (N_("must be a number such as 0.7"), ()),
     "finite_number": (N_("must be a finite number"), ()),
     "greater_than": (N_("must be greater than {gt}"), ("gt",)),
     "greater_than_equal": (N_("must be {ge} or more"), ("ge",)),

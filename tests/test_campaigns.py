@@ -248,11 +248,43 @@ def test_load_messages_name_yaml_values_plainly(tmp_path):
             "campaigns": [campaign(variants=True, schedule=5, generation={"temperature": float("nan")})]}  # fmt: skip
     message = problems_of(write_yaml(tmp_path, data))
     assert 'name: YAML read 2024-01-01 as a date; quote it ("2024-01-01") to keep it as text' in message
-    assert 'variants: expected a whole number such as 3, not "true"' in message
+    assert "variants: must be a whole number such as 3 (YAML read this value as true)" in message
     assert "schedule: must be a mapping of fields (key: value lines), not a single value" in message
     assert "generation.temperature: must be a finite number (got .nan)" in message
     assert 'the limit of "email_subject" is 100000000000000000000; use at most 100,000' in message
     assert "ScheduleSpec" not in message
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"generation": {"temperature": True}},
+         "generation.temperature: must be a number such as 0.7 (YAML read this value as true)"),
+        ({"generation": {"top_p": False}}, "generation.top_p: must be a number such as 0.7 (YAML read this value as false)"),
+        ({"generation": {"seed": True}}, "generation.seed: must be a whole number such as 3 (YAML read this value as true)"),
+        ({"generation": {"max_new_tokens": True}},
+         "generation.max_new_tokens: must be a whole number such as 3 (YAML read this value as true)"),
+        ({"variants": False}, "variants: must be a whole number such as 3 (YAML read this value as false)"),
+    ],
+    ids=["temperature", "top-p", "seed", "max-new-tokens", "variants"],
+)  # fmt: skip
+def test_load_yaml_boolean_in_number_field_rejected(tmp_path, changes, expected):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(**changes)]})
+    assert f'campaign "boot-launch": {expected}' in problems_of(path)
+
+
+def test_load_yaml_boolean_channel_limit_rejected(tmp_path):
+    path = write_yaml(tmp_path, {"brands": [{**brand(), "channel_limits": {"email_subject": True}}],
+                                 "campaigns": [campaign()]})  # fmt: skip
+    expected = 'brand "trailpeak": channel_limits.email_subject: must be a whole number such as 3 (YAML read this'
+    assert expected in problems_of(path)
+
+
+def test_load_number_fields_name_the_value(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(variants="three", generation={"temperature": "warm"})]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert 'variants: must be a whole number such as 3 (got "three")' in message
+    assert 'generation.temperature: must be a number such as 0.7 (got "warm")' in message
 
 
 def test_load_every_problem_translated(tmp_path):
