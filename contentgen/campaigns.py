@@ -1069,6 +1069,8 @@ SPREADSHEET_MESSAGE = N_(
 )
 
 
+# Every row must fill these columns, except product_description, whose empty cell is a
+# product without a description, as an empty description is in a YAML file.
 CSV_COLUMNS = {"key", "brand", "product_name", "product_description", "segments", "channels", "locale"}
 CSV_OPTIONAL_COLUMNS = {
     "features", "price", "url", "variants", "name", "goal", "call_to_action", "offer",
@@ -1340,7 +1342,7 @@ def _csv_row_to_campaign(row: dict[str, str | None]) -> dict[str, Any]:
         "segments": [{"key": _segment_key(name), "name": name} for name in segment_names],
         "channels": _split_list(row.get("channels")),
         "variants": cell("variants") or 1,
-        "locale": cell("locale") or "en-US",
+        "locale": cell("locale"),
     }
     generation = {
         field: cell(field)
@@ -1449,7 +1451,7 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
     if kind == "string_too_short" and not str(value or "").strip():
         return Message(N_("is empty; give it a value"))
     if kind == "too_short" and not value:
-        return Message(N_("is empty; give at least one"))
+        return Message(N_("is empty; fill in this column")) if csv else Message(N_("is empty; give at least one"))
     if kind == "extra_forbidden":
         location = detail["loc"]
         close = closest(str(location[-1]), _field_names(location[:-1]))

@@ -476,6 +476,33 @@ def test_load_csv_empty_cell_hint(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("column", "row"),
+    [
+        ("locale", "sock,trailpeak,Sock,,,,,Hikers,email_subject,1,"),
+        ("brand", "sock,,Sock,,,,,Hikers,email_subject,1,en-US"),
+        ("segments", "sock,trailpeak,Sock,,,,,,email_subject,1,en-US"),
+        ("channels", "sock,trailpeak,Sock,,,,, Hikers ,  ,1,en-US"),
+    ],
+)
+def test_load_csv_empty_required_cell_rejected(tmp_path, column, row):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\n{row}\n")
+    assert f'row 2, campaign "sock": {column}: is empty; fill in this column' in problems_of(path)
+
+
+def test_load_csv_empty_key_rejected(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\n,trailpeak,Sock,,,,,Hikers,email_subject,1,en-US\n")
+    assert 'row 2, campaign "#1": key: is empty; fill in this column' in problems_of(path)
+
+
+def test_load_csv_empty_description_accepted(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\nsock,trailpeak,Sock,,,,,Hikers,email_subject,1,en-US\n")
+    assert load_campaign_file(path).campaigns[0].product.description == ""
+
+
+@pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"channels": "email_subject"},
