@@ -334,9 +334,18 @@ class ScheduleSpec(_Spec):
                 )
             raise MessageValueError(
                 N_('"{value}" is not a valid cron expression; each field takes numbers in its '
-                   "range (minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week "
-                   '0-6), "*", lists, ranges and steps, e.g. "30 2 * * 1-5"'),
+                   "range (minute 0-59, hour 0-23, day of month 1-31 or L for the last day, month "
+                   "1-12 or jan-dec, day of week 0-7 or sun-sat, where 0 and 7 are Sunday), "
+                   '"*", lists, ranges and steps, e.g. "30 2 * * 1-5"'),
                 value=value,
+            )  # fmt: skip
+        reversed_range = _cron_reversed_range(value)
+        if reversed_range:
+            raise MessageValueError(
+                N_('"{value}": the range {range} in the {field} field starts above its end; write it '
+                   "from low to high ({ascending}), or as {wrapped} to wrap around"),
+                value=value,
+                **reversed_range,
             )  # fmt: skip
         try:
             croniter(value, datetime(2000, 1, 1)).get_next(datetime)
@@ -394,6 +403,59 @@ CRON_FIELDS = (
     (N_("minute"), 0, 59), (N_("hour"), 0, 23), (N_("day-of-month"), 1, 31), (N_("month"), 1, 12),
     (N_("day-of-week"), 0, 7),
 )  # fmt: skip
+
+
+# The names that croniter reads in the month and day-of-week fields, with their numbers.
+CRON_NAMES = {
+    3: {name: number for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)},
+    4: {name: number for number, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
+}  # fmt: skip
+
+
+def _cron_reversed_range(expression: str) -> dict[str, Any] | None:
+    """Return the first range of a valid five-field cron expression that starts above its
+    end ("5-1"), with its field's name and two ways to write it, or None when there is none.
+
+    croniter 7.0 reads such a range as wrapping around ("5-1" as minutes 5 to 59 and 0 to
+    1), which the author may not have meant, so the message offers both readings.
+    """
+    for index, (text, (field, low, high)) in enumerate(zip(expression.split(), CRON_FIELDS, strict=True)):
+        names = CRON_NAMES.get(index, {})
+        for part in text.split(","):
+            bounds, _, step = part.partition("/")
+            match = re.fullmatch(r"([0-9A-Za-z]+)-([0-9A-Za-z]+)", bounds)
+            if not match:
+                continue
+            start, end = (int(bound) if bound.isdigit() else names.get(bound.lower()) for bound in match.groups())
+            if start is None or end is None or start <= end:
+                continue
+            day_of_week = index == 4
+            if day_of_week and start == 7:
+                # 7 is Sunday, like 0, so "7-1" runs from Sunday to Monday.
+                continue
+            suffix = f"/{step}" if step else ""
+            return {
+                "field": Message(field),
+                "range": part,
+                "ascending": f"{end}-{start}{suffix}",
+                "wrapped": _wrapped_ranges(start, end, low, high, day_of_week, suffix),
+            }
+    return None
+
+
+def _wrapped_ranges(start: int, end: int, low: int, high: int, day_of_week: bool, suffix: str) -> str:
+    """Write the range from ``start`` up to ``high`` and on from ``low`` to ``end`` as cron
+    ranges, e.g. "22-23,0-2" for hours 22 to 2."""
+    if day_of_week:
+        # The first range ends with Sunday as 7, so the second starts on Monday.
+        low = 1
+    ranges = [f"{start}-{high}{suffix}" if start < high else str(start)]
+    if low < end:
+        ranges.append(f"{low}-{end}{suffix}")
+    elif low == end:
+        ranges.append(str(low))
+    return ",".join(ranges)
 
 
 def _cron_number_out_of_range(expression: str) -> dict[str, Any] | None:

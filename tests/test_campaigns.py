@@ -370,6 +370,20 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
     ("schedule", "expected"),
     [
         ({"cron": "x 2 * * *", "timezone": "UTC"}, '"x 2 * * *" is not a valid cron expression; each field takes numbers in its range (minute 0-59'),
+        ({"cron": "x 2 * * *"}, "day of month 1-31 or L for the last day, month 1-12 or jan-dec, day of week 0-7 or "
+                                "sun-sat, where 0 and 7 are Sunday)"),
+        ({"cron": "5-1 * * * *"}, '"5-1 * * * *": the range 5-1 in the minute field starts above its end; write it '
+                                  "from low to high (1-5), or as 5-59,0-1 to wrap around"),
+        ({"cron": "0 22-2 * * *"}, "the range 22-2 in the hour field starts above its end; write it from low to high "
+                                   "(2-22), or as 22-23,0-2 to wrap around"),
+        ({"cron": "0 0 31-1 * *"}, "the range 31-1 in the day-of-month field starts above its end; write it from low "
+                                   "to high (1-31), or as 31,1 to wrap around"),
+        ({"cron": "0 0 * 11-2 *"}, "the range 11-2 in the month field starts above its end"),
+        ({"cron": "0 0 * * sat-sun"}, "the range sat-sun in the day-of-week field starts above its end; write it from "
+                                      "low to high (0-6), or as 6-7 to wrap around"),
+        ({"cron": "0 0 * * 1,5-2"}, "the range 5-2 in the day-of-week field starts above its end; write it from low "
+                                    "to high (2-5), or as 5-7,1-2 to wrap around"),
+        ({"cron": "5-1/2 * * * *"}, "write it from low to high (1-5/2), or as 5-59/2,0-1/2 to wrap around"),
         ({"cron": "30 2 * * *", "timezone": "Mars/Olympus"}, '"Mars/Olympus" is not an IANA time zone'),
         ({"cron": "0 0 30 2 *", "timezone": "UTC"}, '"0 0 30 2 *" never matches a date'),
         ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" has 6 fields, and a cron expression has five'),
@@ -390,7 +404,9 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
         ({"cron": "0 2 * * *", "timezone": "UTC+8"}, '"UTC+8" is an offset from UTC, not a time zone; use the IANA '
                                                      'name of a place in the zone, such as "Asia/Shanghai"'),
     ],
-    ids=["cron", "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder", "one-field",
+    ids=["cron", "cron-ranges", "reversed-minutes", "reversed-hours", "reversed-days", "reversed-months",
+         "reversed-day-names", "reversed-in-list", "reversed-with-step",
+         "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder", "one-field",
          "reboot", "misspelt-nickname", "hour-25", "weekday-9", "beijing", "misspelt-zone", "city-only",
          "utc-offset"],
 )  # fmt: skip
@@ -401,6 +417,16 @@ def test_load_invalid_schedule_rejected(tmp_path, schedule, expected):
 
 @pytest.mark.parametrize("cron", ["@yearly", "@monthly", "@weekly", "@daily", "@hourly", "@Daily"])
 def test_load_cron_nickname_accepted(tmp_path, cron):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": cron})]}
+    assert load_campaign_file(write_yaml(tmp_path, data)).campaigns[0].schedule.cron == cron
+
+
+@pytest.mark.parametrize(
+    "cron",
+    ["0 0 L * *", "0 0 * * 7", "0 0 * * 5-7", "0 0 * * 7-1", "0 0 * * mon-fri", "0 9-17/2 * * *", "0 0 * jan-mar *"],
+    ids=["last-day", "sunday-7", "to-sunday-7", "from-sunday-7", "day-names", "range-with-step", "month-names"],
+)
+def test_load_cron_forms_accepted(tmp_path, cron):
     data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": cron})]}
     assert load_campaign_file(write_yaml(tmp_path, data)).campaigns[0].schedule.cron == cron
 
