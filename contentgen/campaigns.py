@@ -528,7 +528,10 @@ class CampaignSpec(_Spec):
 
     @field_validator("locale")
     @classmethod
-    def _known_locale(cls, value: str) -> str:
+    def _known_locale(cls, value: str, info: ValidationInfo) -> str:
+        # Campaigns stored before the rule against tags without a language stay readable.
+        if not (info.context or {}).get("stored"):
+            _reject_tag_without_language(value)
         language_name(value)
         return value
 
@@ -636,6 +639,29 @@ def language_name(locale: str) -> str:
             N_('"{locale}" is not a known locale; use a BCP 47 tag such as en-US, zh-CN or de-DE'), locale=locale
         ) from None
     return Locale(parsed.language, script=parsed.script).get_display_name("en")
+
+
+# ISO 639 codes and the CLDR locale that name no particular language, with their meaning.
+# Babel reads "und" as English (en-US), and "root" as a locale without a language name.
+TAGS_WITHOUT_LANGUAGE = {
+    "und": N_("undetermined language"),
+    "mul": N_("multiple languages"),
+    "mis": N_("a language without an ISO 639 code"),
+    "zxx": N_("no linguistic content"),
+    "root": N_("the root locale of the CLDR data"),
+}
+
+
+def _reject_tag_without_language(locale: str) -> None:
+    language = re.split("[-_]", locale, maxsplit=1)[0].lower()
+    if language in TAGS_WITHOUT_LANGUAGE:
+        raise MessageValueError(
+            N_('"{locale}" names no language ("{language}" means {meaning}); use the tag of the '
+               "language that the copy is written in, such as en-US, zh-CN or de-DE"),
+            locale=locale,
+            language=language,
+            meaning=Message(TAGS_WITHOUT_LANGUAGE[language]),
+        )  # fmt: skip
 
 
 def _canonical_tag(tag: str) -> str | None:

@@ -624,6 +624,16 @@ def test_stored_line_break_stays_readable(database, tmp_path):
         assert campaign_spec(session.scalars(select(Campaign)).one()).name == "Boot\nlaunch"
 
 
+def test_stored_locale_without_language_stays_readable(database, tmp_path):
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    with db.session_scope() as session:
+        stored = session.scalars(select(Campaign)).one()
+        stored.spec = {**stored.spec, "locale": "und"}
+
+    with db.session_scope() as session:
+        assert campaign_spec(session.scalars(select(Campaign)).one()).locale == "und"
+
+
 def import_file(folder: Path, data) -> Campaign:
     path = write_yaml(folder, data)
     with db.session_scope() as session:
@@ -830,6 +840,20 @@ def test_import_unknown_brand_writes_nothing(database, tmp_path):
 )  # fmt: skip
 def test_language_name(locale, expected):
     assert language_name(locale) == expected
+
+
+@pytest.mark.parametrize(
+    ("locale", "meaning"),
+    [("und", "undetermined language"), ("und-US", "undetermined language"), ("UND", "undetermined language"),
+     ("root", "the root locale of the CLDR data"), ("mul", "multiple languages"), ("zxx", "no linguistic content"),
+     ("mis", "a language without an ISO 639 code")],
+)  # fmt: skip
+def test_load_locale_without_language_rejected(tmp_path, locale, meaning):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(locale=locale)]})
+    message = problems_of(path)
+    language = locale.split("-")[0].lower()
+    assert f'campaign "boot-launch": locale: "{locale}" names no language ("{language}" means {meaning}); ' in message
+    assert "use the tag of the language that the copy is written in, such as en-US" in message
 
 
 @pytest.mark.parametrize(("locale", "tag"), [("zh_CN", "zh-CN"), ("zh_cn", "zh-CN"), ("zh_Hant_TW", "zh-Hant-TW")])
