@@ -533,7 +533,8 @@ class CampaignSpec(_Spec):
         if not (info.context or {}).get("stored"):
             _reject_tag_without_language(value)
         language_name(value)
-        return value
+        # Stored as "zh-CN" however it was typed, so that lists, prompts and exports agree.
+        return _canonical_tag(value) or value
 
     @property
     def display_name(self) -> str:
@@ -666,9 +667,23 @@ def _reject_tag_without_language(locale: str) -> None:
 
 def _canonical_tag(tag: str) -> str | None:
     """Return a BCP 47 tag in its usual letter case ("zh-cn" as "zh-CN", "zh-hant-tw" as
-    "zh-Hant-TW"), or None when Babel does not recognise it."""
+    "zh-Hant-TW"), or None when Babel does not recognise it.
+
+    RFC 5646, section 2.1.1: subtags are lowercase, except two-letter subtags (regions),
+    which are uppercase, and four-letter subtags (scripts), which are titlecase. Neither
+    exception applies to the first subtag or to the subtags after a singleton such as "u" or "x".
+    """
     language, *rest = tag.split("-")
-    parts = [language.lower()] + [part.title() if len(part) == 4 else part.upper() for part in rest]
+    parts = [language.lower()]
+    after_singleton = False
+    for part in rest:
+        after_singleton = after_singleton or len(part) == 1
+        if not after_singleton and len(part) == 2:
+            parts.append(part.upper())
+        elif not after_singleton and len(part) == 4:
+            parts.append(part.title())
+        else:
+            parts.append(part.lower())
     canonical = "-".join(parts)
     try:
         Locale.parse(canonical, sep="-")

@@ -634,6 +634,17 @@ def test_stored_locale_without_language_stays_readable(database, tmp_path):
         assert campaign_spec(session.scalars(select(Campaign)).one()).locale == "und"
 
 
+def test_stored_locale_read_in_canonical_case(database, tmp_path):
+    # Prompts and checks read the spec, so a campaign stored before the case rule gets "zh-CN" too.
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    with db.session_scope() as session:
+        stored = session.scalars(select(Campaign)).one()
+        stored.spec = {**stored.spec, "locale": "zh-cn"}
+
+    with db.session_scope() as session:
+        assert campaign_spec(session.scalars(select(Campaign)).one()).locale == "zh-CN"
+
+
 def import_file(folder: Path, data) -> Campaign:
     path = write_yaml(folder, data)
     with db.session_scope() as session:
@@ -840,6 +851,22 @@ def test_import_unknown_brand_writes_nothing(database, tmp_path):
 )  # fmt: skip
 def test_language_name(locale, expected):
     assert language_name(locale) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "canonical"),
+    [("zh-cn", "zh-CN"), ("EN-us", "en-US"), ("zh-hant-tw", "zh-Hant-TW"), ("ES-419", "es-419"),
+     ("SL-ROZAJ", "sl-rozaj"), ("de", "de")],
+)  # fmt: skip
+def test_load_locale_stored_in_canonical_case(tmp_path, typed, canonical):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(locale=typed)]})
+    assert load_campaign_file(path).campaigns[0].locale == canonical
+
+
+def test_import_csv_stores_canonical_locale(database, tmp_path):
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    imported = import_csv(tmp_path, f"{CSV_HEADER}\nboot-launch,trailpeak,Boot,,,,,Hikers,sms,1,zh-cn\n")
+    assert imported.spec["locale"] == "zh-CN"
 
 
 @pytest.mark.parametrize(
