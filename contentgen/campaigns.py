@@ -34,18 +34,20 @@ from pydantic import (
     Field,
     PrivateAttr,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from contentgen._names import closest
-from contentgen.channels import CHANNELS, unknown_channel, validate_channel_limits
+from contentgen.channels import CHANNELS, channel_limit_problem, unknown_channel
 from contentgen.checks import control_character
 from contentgen.errors import ContentgenError, InvalidInput, shorten
 from contentgen.i18n import N_, Message, MessageValueError
@@ -194,11 +196,42 @@ class BrandSpec(_Spec):
                                         key=key, packs=", ".join(RULE_PACKS))  # fmt: skip
         return keys
 
-    @field_validator("channel_limits")
+    @field_validator("channel_limits", mode="before")
     @classmethod
-    def _allowed_channel_limits(cls, limits: dict[str, int]) -> dict[str, int]:
-        validate_channel_limits(limits)
+    def _allowed_channel_limits(cls, limits: Any) -> Any:
+        # Each limit is checked here, its type and the channel's rules together, so that
+        # every problem is listed at once, each under its channel key.
+        if not isinstance(limits, dict):
+            return limits
+        errors: list[InitErrorDetails] = []
+        for key, value in limits.items():
+            location = (str(key),)
+            problem = unknown_channel(str(key)) if str(key) not in CHANNELS else None
+            if problem is None:
+                try:
+                    problem = channel_limit_problem(str(key), _CHANNEL_LIMIT.validate_python(value))
+                except ValidationError as error:
+                    errors += [_moved_error(detail, location) for detail in error.errors()]
+                    continue
+            if problem is not None:
+                errors.append(InitErrorDetails(
+                    type="value_error", loc=location, input=value,
+                    ctx={"error": MessageValueError(problem.template, **problem.params)},
+                ))  # fmt: skip
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
         return limits
+
+
+_CHANNEL_LIMIT = TypeAdapter(Count)
+
+
+def _moved_error(detail: Any, location: tuple[str | int, ...]) -> InitErrorDetails:
+    """Return one error of a nested validation as an error at ``location``."""
+    moved = InitErrorDetails(type=detail["type"], loc=(*location, *detail["loc"]), input=detail["input"])
+    if "ctx" in detail:
+        moved["ctx"] = detail["ctx"]
+    return moved
 
 
 class ProductSpec(_Spec):

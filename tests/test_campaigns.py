@@ -1153,13 +1153,25 @@ def test_load_invalid_brand_rules(tmp_path, field, value, message):
 
 
 def test_load_channel_limits_names_every_problem(tmp_path):
-    limits = {"sms": 100, "email_subject": 0, "tiktok": 5, "google_ads_headline": 40}
+    limits = {"sms": 100, "google_ads_headline": 40, "email_subject": -5, "tiktok": "abc", "meta_headline": "abc",
+              "x_post": 20}  # fmt: skip
     data = {"brands": [{**brand(), "channel_limits": limits}], "campaigns": [campaign()]}
-    problems = problems_of(write_yaml(tmp_path, data))
-    assert 'the limit of "sms" is one SMS segment' in problems
-    assert 'the limit of "email_subject" must be at least 1, not 0' in problems
-    assert '"tiktok" is not a known channel' in problems
-    assert 'the limit of "google_ads_headline" can only be lowered' in problems
+    path = tmp_path / "limits.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+
+    problems = [(problem.field, problem.message) for problem in raised.value.details]
+    assert [field for field, _ in problems] == [
+        "channel_limits.sms", "channel_limits.google_ads_headline", "channel_limits.email_subject",
+        "channel_limits.tiktok", "channel_limits.meta_headline",
+    ]  # fmt: skip
+    assert problems[0][1].startswith('the limit of "sms" is one SMS segment')
+    assert problems[1][1].startswith('the limit of "google_ads_headline" can only be lowered')
+    assert problems[2][1] == 'the limit of "email_subject" must be at least 1, not -5'
+    assert problems[3][1].startswith('"tiktok" is not a known channel')
+    assert problems[4][1] == 'must be a whole number such as 3 (got "abc")'
 
 
 def nested_alias_yaml(levels: int, width: int = 10) -> str:
