@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import re
@@ -1107,8 +1108,22 @@ def _written(number: int | float) -> str:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    content = path.read_bytes()
+    # PyYAML rejects NUL with an error that names no line, so NUL bytes are found first.
+    if _looks_like_utf16(content):
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" is not UTF-8 text: it has NUL bytes between its letters, as '
+               "UTF-16 text has; save it with the encoding UTF-8"),
+            path=str(path),
+        )  # fmt: skip
+    if b"\x00" in content:
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}", line {line}: contains a NUL byte (\\0), which is not text; remove it'),
+            path=str(path),
+            line=content.count(b"\n", 0, content.index(b"\x00")) + 1,
+        )
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        data = yaml.load(content.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except yaml.YAMLError as error:
         raise _yaml_error(path, error) from None
     except UnicodeDecodeError:
@@ -1127,6 +1142,19 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             kind=type(data).__name__,
         )  # fmt: skip
     return data
+
+
+def _looks_like_utf16(data: bytes) -> bool:
+    """Tell whether ``data`` looks like UTF-16 text: at least one byte in eight is NUL, and
+    nearly all of them at even offsets or nearly all at odd ones.
+
+    UTF-16 stores each ASCII character as the character's byte and a NUL byte, in one order
+    throughout. Text in UTF-8 or in a legacy 8-bit encoding has no NUL bytes.
+    """
+    even, odd = data[0::2].count(0), data[1::2].count(0)
+    if (even + odd) * 8 < len(data) or even + odd == 0:
+        return False
+    return max(even, odd) >= 0.9 * (even + odd)
 
 
 # PyYAML's most common complaints, translated; any other stays in English.
@@ -1245,37 +1273,25 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str], list[int]]:
 
 
 def _read_csv_records(path: Path) -> list[list[str]]:
+    data = path.read_bytes()
+    text = None
+    # UTF-16 text whose letters are all ASCII decodes as UTF-8, with a NUL byte beside each letter.
+    if not _looks_like_utf16(data):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+    if text is None:
+        raise _csv_encoding_error(path, data)
+
     records: list[list[str]] = []
     # The line on which the last complete record ends.
     last_line = 0
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            for record in reader:
-                records.append(record)
-                last_line = reader.line_num
-    except UnicodeDecodeError:
-        with path.open("rb") as handle:
-            start = handle.read(8)
-        # A zip archive (.xlsx, .ods) or an OLE2 compound file (.xls) renamed to .csv.
-        if start.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-            raise InvalidInput.from_template(
-                N_('campaign file "{path}" is a spreadsheet workbook with a .csv name; open it in the '
-                   'spreadsheet program and save the sheet as "CSV UTF-8 (comma delimited)"'),
-                path=str(path),
-            ) from None
-        if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            # Excel's "Unicode Text" is UTF-16 with tabs between the columns.
-            raise InvalidInput.from_template(
-                N_('campaign file "{path}" is UTF-16 text, which Excel saves as "Unicode Text"; '
-                   'save it again as "CSV UTF-8 (comma delimited)"'),
-                path=str(path),
-            ) from None
-        raise InvalidInput.from_template(
-            N_('campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
-               'save it again as "CSV UTF-8 (comma delimited)"'),
-            path=str(path),
-        ) from None
+        for record in reader:
+            records.append(record)
+            last_line = reader.line_num
     except csv.Error as error:
         # The csv module's only error on readable text is a cell over its size limit
         # (128 KiB), far beyond any field's own limit. The line named is the first of the
@@ -1288,6 +1304,35 @@ def _read_csv_records(path: Path) -> list[list[str]]:
             error=str(error),
         ) from None
     return records
+
+
+def _csv_encoding_error(path: Path, data: bytes) -> InvalidInput:
+    """Return the error for a CSV file that is not UTF-8 text, naming what it is instead."""
+    # A zip archive (.xlsx, .ods) or an OLE2 compound file (.xls) renamed to .csv.
+    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return InvalidInput.from_template(
+            N_('campaign file "{path}" is a spreadsheet workbook with a .csv name; open it in the '
+               'spreadsheet program and save the sheet as "CSV UTF-8 (comma delimited)"'),
+            path=str(path),
+        )
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        # Excel's "Unicode Text" is UTF-16 with tabs between the columns.
+        return InvalidInput.from_template(
+            N_('campaign file "{path}" is UTF-16 text, which Excel saves as "Unicode Text"; '
+               'save it again as "CSV UTF-8 (comma delimited)"'),
+            path=str(path),
+        )
+    if _looks_like_utf16(data):
+        return InvalidInput.from_template(
+            N_('campaign file "{path}" is not UTF-8 text: it has NUL bytes between its letters, as '
+               'UTF-16 text has; save it again as "CSV UTF-8 (comma delimited)"'),
+            path=str(path),
+        )
+    return InvalidInput.from_template(
+        N_('campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
+           'save it again as "CSV UTF-8 (comma delimited)"'),
+        path=str(path),
+    )
 
 
 def _is_blank(cells: list[str]) -> bool:

@@ -1430,6 +1430,31 @@ def test_load_yaml_problem_with_name_translated(tmp_path, content, chinese):
     assert chinese in translate_error(raised.value, "zh-CN")
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("example", ["outdoor-boot-launch.yaml", "tea-gift-set-zh.yaml"])
+def test_load_yaml_utf16_without_bom_named(tmp_path, encoding, example):
+    path = tmp_path / "campaigns.yaml"
+    path.write_bytes((EXAMPLES / example).read_text(encoding="utf-8").encode(encoding))
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}" is not UTF-8 text: it has NUL bytes between its letters, as '
+                       "UTF-16 text has; save it with the encoding UTF-8")  # fmt: skip
+
+
+def test_load_yaml_nul_byte_names_line(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_bytes(b"brands:\n  - key: trailpeak\n    name: Trail\x00Peak\n")
+    message = problems_of(path)
+    assert message == f'campaign file "{path}", line 3: contains a NUL byte (\\0), which is not text; remove it'
+
+
+def test_load_csv_utf16_without_bom_named(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_bytes(f"{CSV_HEADER}\n{SOCK_ROW}\n".encode("utf-16-le"))
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}" is not UTF-8 text: it has NUL bytes between its letters, as '
+                       'UTF-16 text has; save it again as "CSV UTF-8 (comma delimited)"')  # fmt: skip
+
+
 def test_load_csv_utf16_named(tmp_path):
     path = tmp_path / "products.csv"
     path.write_bytes("key\tbrand\n".encode("utf-16"))
