@@ -1328,11 +1328,64 @@ def _csv_encoding_error(path: Path, data: bytes) -> InvalidInput:
                'UTF-16 text has; save it again as "CSV UTF-8 (comma delimited)"'),
             path=str(path),
         )
+    if _looks_like_gb18030(data):
+        return InvalidInput.from_template(
+            N_('campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
+               'save it again as "CSV UTF-8 (comma delimited)"'),
+            path=str(path),
+        )
+    if _looks_like_windows_1252(data):
+        return InvalidInput.from_template(
+            N_('campaign file "{path}" is not UTF-8 text but looks like Windows-1252 or Latin-1 '
+               '(Western European) text; save it again as "CSV UTF-8 (comma delimited)"'),
+            path=str(path),
+        )  # fmt: skip
     return InvalidInput.from_template(
-        N_('campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
-           'save it again as "CSV UTF-8 (comma delimited)"'),
+        N_('campaign file "{path}" is not UTF-8 text; save it again as "CSV UTF-8 (comma delimited)"'),
         path=str(path),
     )
+
+
+def _looks_like_gb18030(data: bytes) -> bool:
+    """Tell whether ``data`` decodes as GB18030 text with Chinese characters, most of them
+    from GB2312, the set of common characters.
+
+    Text in Windows-1252 often decodes as GB18030 too, because an accented letter and the
+    ASCII letter after it ("è" and "m") form a valid pair. Such pairs have a second byte
+    below 0xA1, which gives characters outside GB2312. NOTE: Korean text in EUC-KR uses the
+    same byte ranges as GB2312 and passes too.
+    """
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    ideographs = [character for character in text if "\u4e00" <= character <= "\u9fff"]
+    common = [character for character in ideographs if _in_gb2312(character)]
+    return bool(ideographs) and len(common) >= 0.8 * len(ideographs)
+
+
+def _in_gb2312(character: str) -> bool:
+    try:
+        character.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _looks_like_windows_1252(data: bytes) -> bool:
+    """Tell whether ``data`` looks like Windows-1252 or Latin-1 text: most of its non-ASCII
+    bytes stand alone between ASCII bytes.
+
+    These encodings take one byte for an accented letter, which mostly sits between ASCII
+    letters ("Crème"). The encodings of Chinese, Japanese and Korean take two or more bytes
+    for each of their characters, and their texts put many of them in a row.
+    """
+    high = [index for index, byte in enumerate(data) if byte >= 0x80]
+    alone = [
+        index for index in high
+        if (index == 0 or data[index - 1] < 0x80) and (index + 1 == len(data) or data[index + 1] < 0x80)
+    ]  # fmt: skip
+    return bool(high) and len(alone) >= 0.8 * len(high)
 
 
 def _is_blank(cells: list[str]) -> bool:

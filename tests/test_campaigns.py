@@ -1356,6 +1356,24 @@ def test_load_csv_in_gb18030_names_the_fix(tmp_path):
     assert 'save it again as "CSV UTF-8 (comma delimited)"' in message
 
 
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+def test_load_csv_in_windows_1252_named(tmp_path, encoding):
+    path = tmp_path / "products.csv"
+    path.write_bytes((CSV_HEADER + "\ncreme,trailpeak,Crème brûlée,Façade,,,,Gäste,email_subject,1,fr-FR\n")
+                     .encode(encoding))  # fmt: skip
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}" is not UTF-8 text but looks like Windows-1252 or Latin-1 (Western '
+                       'European) text; save it again as "CSV UTF-8 (comma delimited)"')  # fmt: skip
+
+
+def test_load_csv_in_other_encoding_gets_no_guess(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_bytes((CSV_HEADER + "\nsake,trailpeak,日本酒,東京の店舗,,,,限定セール,email_subject,1,ja-JP\n")
+                     .encode("shift_jis"))  # fmt: skip
+    message = problems_of(path)
+    assert message == f'campaign file "{path}" is not UTF-8 text; save it again as "CSV UTF-8 (comma delimited)"'
+
+
 def test_load_lists_undefined_brand_with_other_problems(tmp_path):
     data = {"campaigns": [campaign(brand="trailpeek", variants=0), campaign("hat-launch", brand="stored")]}
     requested = []
