@@ -1284,14 +1284,31 @@ def _read_csv_records(path: Path) -> list[list[str]]:
     if text is None:
         raise _csv_encoding_error(path, data)
 
+    # Excel reads a first line "sep=;" as the column separator and does not show it as a
+    # row, so row numbers leave it out. Line numbers count it, as a text editor does.
+    separator_line = CSV_SEPARATOR_LINE.match(text)
+    skipped_lines = 0
+    if separator_line:
+        separator = separator_line.group(1).encode("unicode_escape").decode("ascii")
+        if separator != ",":
+            raise InvalidInput.from_template(
+                N_('campaign file "{path}": the first line "sep={separator}" sets the column separator '
+                   'to "{separator}", but a campaign CSV file uses commas; save it again as "CSV UTF-8 '
+                   '(comma delimited)"'),
+                path=str(path),
+                separator=separator,
+            )  # fmt: skip
+        text = text[separator_line.end() :]
+        skipped_lines = 1
+
     records: list[list[str]] = []
     # The line on which the last complete record ends.
-    last_line = 0
+    last_line = skipped_lines
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         for record in reader:
             records.append(record)
-            last_line = reader.line_num
+            last_line = skipped_lines + reader.line_num
     except csv.Error as error:
         # The csv module's only error on readable text is a cell over its size limit
         # (128 KiB), far beyond any field's own limit. The line named is the first of the
@@ -1304,6 +1321,9 @@ def _read_csv_records(path: Path) -> list[list[str]]:
             error=str(error),
         ) from None
     return records
+
+
+CSV_SEPARATOR_LINE = re.compile(r"sep=(.)(?:\r\n|\n|\r|$)")
 
 
 def _csv_encoding_error(path: Path, data: bytes) -> InvalidInput:

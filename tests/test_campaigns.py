@@ -1326,6 +1326,33 @@ def test_load_csv_spreadsheet_quirks_accepted(tmp_path, text):
     assert parsed.csv_columns == frozenset(CSV_HEADER.split(","))
 
 
+@pytest.mark.parametrize("start", ["sep=,\n", "sep=,\r\n", "\ufeffsep=,\r\n"], ids=["lf", "crlf", "bom"])
+def test_load_csv_excel_separator_line_skipped(tmp_path, start):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{start}{CSV_HEADER}\n{SOCK_ROW}\n", encoding="utf-8", newline="")
+
+    (loaded,) = load_campaign_file(path).campaigns
+
+    assert loaded.key == "sock"
+
+
+def test_load_csv_excel_separator_line_left_out_of_rows(tmp_path):
+    # Excel does not show the separator line, so the first campaign stays in row 2.
+    path = tmp_path / "products.csv"
+    path.write_text(f"sep=,\n{CSV_HEADER}\n{SOCK_ROW.replace('email_subject', 'billboard')}\n")
+    assert 'row 2, campaign "sock": channels: "billboard" is not a known channel' in problems_of(path)
+
+
+@pytest.mark.parametrize(("line", "shown"), [("sep=;", ";"), ("sep=\t", "\\t")], ids=["semicolon", "tab"])
+def test_load_csv_other_separator_line_rejected(tmp_path, line, shown):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{line}\n{CSV_HEADER.replace(',', ';')}\n")
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}": the first line "sep={shown}" sets the column separator to '
+                       f'"{shown}", but a campaign CSV file uses commas; save it again as "CSV UTF-8 (comma '
+                       'delimited)"')  # fmt: skip
+
+
 def test_load_csv_row_numbers_count_empty_rows(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text(f"{CSV_HEADER}\n,,,,,,,,,,\n\n{SOCK_ROW.replace('email_subject', 'billboard')}\n")
