@@ -81,7 +81,8 @@ Name = Annotated[
 Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(_one_line)
 ]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+LONG_TEXT_MAX_LENGTH = 5000
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=LONG_TEXT_MAX_LENGTH)]
 
 
 def _matchable(term: str) -> str:
@@ -1309,16 +1310,21 @@ def _read_csv_records(path: Path) -> list[list[str]]:
         for record in reader:
             records.append(record)
             last_line = skipped_lines + reader.line_num
-    except csv.Error as error:
+    except csv.Error:
         # The csv module's only error on readable text is a cell over its size limit
-        # (128 KiB), far beyond any field's own limit. The line named is the first of the
-        # record that failed, where an unclosed quote would start.
+        # (csv.field_size_limit(), 131,072 characters unless changed), far beyond any field's
+        # own limit. The line named is the first of the record that failed, where an unclosed
+        # quote would start.
         raise InvalidInput.from_template(
-            N_('campaign file "{path}", line {line}: {error}; a cell this long is usually a quote '
-               "that is never closed, so check the quotes on that line"),
+            N_('campaign file "{path}", line {line}: a cell in the row that starts on this line is '
+               "longer than {limit} characters, the limit of the CSV reader. Either a quote (\") is "
+               "never closed, so that the rest of the file reads as one cell, or the cell is longer "
+               "than any campaign field allows, since the longest field, product_description, takes "
+               "{longest}. Close the quote, or shorten the cell"),
             path=str(path),
             line=last_line + 1,
-            error=str(error),
+            limit=f"{csv.field_size_limit():,}",
+            longest=f"{LONG_TEXT_MAX_LENGTH:,}",
         ) from None
     return records
 

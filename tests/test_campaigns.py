@@ -1096,8 +1096,20 @@ def test_load_csv_overlong_cell_is_invalid_input(tmp_path):
         f"sock,trailpeak,{'x' * 200_000},,,,,Hikers,email_subject,1,en-US\n"
     )
     message = problems_of(path)
-    assert "line 2: field larger than field limit (131072)" in message
-    assert "check the quotes on that line" in message
+    assert message == (
+        f'campaign file "{path}", line 2: a cell in the row that starts on this line is longer than 131,072 '
+        'characters, the limit of the CSV reader. Either a quote (") is never closed, so that the rest of the file '
+        "reads as one cell, or the cell is longer than any campaign field allows, since the longest field, "
+        "product_description, takes 5,000. Close the quote, or shorten the cell"
+    )
+
+
+def test_load_csv_overlong_unclosed_quote_names_its_line(tmp_path):
+    path = tmp_path / "products.csv"
+    rows = "".join(f"hat{number},trailpeak,Hat,,,,,Hikers,email_subject,1,en-US\n" for number in range(5000))
+    path.write_text(f"sep=,\n{CSV_HEADER}\n{SOCK_ROW}\n" + 'cap,trailpeak,"Cap,,,,,Hikers,email_subject,1,en-US\n' + rows)
+    message = problems_of(path)
+    assert f'campaign file "{path}", line 4: a cell in the row that starts on this line is longer than' in message
 
 
 def test_load_csv_error_names_column(tmp_path):
