@@ -1204,6 +1204,10 @@ def _yaml_error(path: Path, error: yaml.YAMLError) -> InvalidInput:
     problem = getattr(error, "problem", None) or str(error)
     if isinstance(error, _DocumentTooLarge):
         text = error.message
+    elif problem == "but found another document":
+        # PyYAML's mark is at the "---" line that starts the second document.
+        text = Message(N_('the file contains more than one YAML document, because this "---" line starts '
+                          "another one; remove the line, or put each document in a file of its own"))  # fmt: skip
     elif isinstance(error, _RepeatedKey):
         text = Message(N_("malformed YAML: {problem}"), {"problem": error.message})
     else:

@@ -97,6 +97,20 @@ def test_load_malformed_yaml_names_line(tmp_path):
     assert "line 4" in message
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("brands: []\n---\ncampaigns: []\n", 2), ("---\nbrands: []\ncampaigns: []\n---\nx: 1\n---\ny: 2\n", 4)],
+    ids=["without-leading-marker", "with-leading-marker"],
+)
+def test_load_yaml_second_document_named(tmp_path, text, line):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(text)
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}", line {line}, column 1: the file contains more than one YAML '
+                       'document, because this "---" line starts another one; remove the line, or put each '
+                       "document in a file of its own")  # fmt: skip
+
+
 def test_load_unknown_channel_names_campaign_field_value(tmp_path):
     path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(channels=["tiktok"])]})
     message = problems_of(path)
