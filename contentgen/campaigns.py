@@ -1137,12 +1137,27 @@ def _read_yaml(path: Path) -> dict[str, Any]:
                                          path=str(path))  # fmt: skip
     if not isinstance(data, dict):
         raise InvalidInput.from_template(
-            N_('campaign file "{path}": the top level must be a mapping with "brands" and "campaigns", '
-               "not a {kind}"),
+            N_('campaign file "{path}": the top level must be a mapping with "brands" and "campaigns" '
+               "(key: value lines), not {found}"),
             path=str(path),
-            kind=type(data).__name__,
+            found=_kind_of_value(data),
         )  # fmt: skip
     return data
+
+
+def _kind_of_value(value: Any) -> Message:
+    """Name what kind of YAML value ``value`` is, in words for the file's author."""
+    if isinstance(value, list):
+        return Message(N_("a list"))
+    if isinstance(value, bool):
+        return Message(N_("a single true or false value"))
+    if isinstance(value, int | float):
+        return Message(N_("a single number"))
+    if isinstance(value, date | datetime):
+        return Message(N_("a single date"))
+    if isinstance(value, str):
+        return Message(N_("a single text value"))
+    return Message(N_("a single value"))
 
 
 def _looks_like_utf16(data: bytes) -> bool:

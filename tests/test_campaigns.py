@@ -452,8 +452,18 @@ def test_load_decimal_comma_hint(tmp_path, field):
     assert f'generation.{field}: "0,7" has a decimal comma; write a decimal point, e.g. 0.7' in message
 
 
-def test_load_top_level_list_rejected(tmp_path):
-    assert "must be a mapping" in problems_of(write_yaml(tmp_path, [campaign()]))
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [("- key: a\n- key: b\n", "a list"), ("brands\n", "a single text value"), ("42\n", "a single number"),
+     ("yes\n", "a single true or false value"), ("2024-01-01\n", "a single date")],
+    ids=["list", "text", "number", "boolean", "date"],
+)  # fmt: skip
+def test_load_top_level_kind_named(tmp_path, text, found):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(text)
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}": the top level must be a mapping with "brands" and "campaigns" '
+                       f"(key: value lines), not {found}")  # fmt: skip
 
 
 def test_load_unknown_suffix_rejected(tmp_path):
