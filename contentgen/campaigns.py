@@ -126,7 +126,11 @@ Term = Annotated[
     AfterValidator(_matchable),
 ]
 
-KEY_HINT = N_("use lowercase letters, digits, - and _ (at most 100 characters)")
+# The rule of the ``Key`` pattern, in words.
+KEY_HINT = N_(
+    "a key starts with a lowercase letter or digit, contains only lowercase letters, digits, - and _, "
+    "and is at most 100 characters long"
+)
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,14 @@ def test_load_lists_every_problem(tmp_path):
     assert 'campaign "Bad Key": key: "Bad Key" is not a valid key' in message
 
 
+@pytest.mark.parametrize("key", ["_-_", "-launch", "Launch", "boot launch", "x" * 101])
+def test_load_invalid_key_states_the_rule(tmp_path, key):
+    data = {"brands": [brand()], "campaigns": [campaign(key)]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert (f'key: "{key}" is not a valid key; a key starts with a lowercase letter or digit, contains only '
+            "lowercase letters, digits, - and _, and is at most 100 characters long") in message  # fmt: skip
+
+
 def test_load_unknown_field_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(chanels=["email_subject"])]}
     message = problems_of(write_yaml(tmp_path, data))
