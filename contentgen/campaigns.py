@@ -586,6 +586,8 @@ class CampaignFile(_Spec):
     # The columns of a CSV file, or None for YAML. A CSV row has fewer fields than a stored
     # campaign, so importing it keeps the fields that its columns leave out.
     _csv_columns: frozenset[str] | None = PrivateAttr(default=None)
+    # The row number of each campaign of a CSV file (header = 1), or None for YAML.
+    _csv_rows: list[int] | None = PrivateAttr(default=None)
 
     @property
     def csv_columns(self) -> frozenset[str] | None:
@@ -615,12 +617,19 @@ def _repeated(keys: list[str]) -> list[str]:
     return sorted(key for key, count in Counter(keys).items() if count > 1)
 
 
-def _repeated_keys(data: Any, csv: bool) -> Iterator[dict[str, Any]]:
+def _repeated_keys(data: Any, csv_rows: list[int] | None) -> Iterator[dict[str, Any]]:
     """Yield a problem for each list of unvalidated ``data`` that repeats a brand, campaign or
-    segment key. Validation reports these only when every other field is valid."""
+    segment key. Validation reports these only when every other field is valid.
+
+    In a CSV file, whose rows are numbered in ``csv_rows``, each row that repeats the key of
+    an earlier row is a problem of its own, naming that row.
+    """
     if not isinstance(data, dict):
         return
     for section, template in (("brands", BRAND_KEYS_REPEATED), ("campaigns", CAMPAIGN_KEYS_REPEATED)):
+        if section == "campaigns" and csv_rows is not None:
+            yield from _csv_rows_with_same_key(data.get(section), csv_rows)
+            continue
         duplicates = _repeated(_raw_keys(data.get(section)))
         if duplicates:
             yield {"loc": (section,), "type": "repeated_keys",
@@ -632,9 +641,23 @@ def _repeated_keys(data: Any, csv: bool) -> Iterator[dict[str, Any]]:
         if not duplicates:
             continue
         message = Message(SEGMENT_KEYS_REPEATED, {"keys": ", ".join(duplicates)})
-        if csv:
+        if csv_rows is not None:
             message = _csv_segments_with_same_key(segments, duplicates)
         yield {"loc": ("campaigns", index, "segments"), "type": "repeated_keys", "message": message}
+
+
+def _csv_rows_with_same_key(campaigns: list[dict[str, Any]], csv_rows: list[int]) -> Iterator[dict[str, Any]]:
+    first_rows: dict[str, int] = {}
+    for index, campaign in enumerate(campaigns):
+        key = campaign.get("key")
+        if key is None:  # an empty cell, reported as empty
+            continue
+        if key in first_rows:
+            yield {"loc": ("campaigns", index, "key"), "type": "repeated_keys",
+                   "message": Message(N_("row {row} has the same key; give each campaign its own key"),
+                                      {"row": first_rows[key]})}  # fmt: skip
+        else:
+            first_rows[key] = csv_rows[index]
 
 
 def _raw_keys(items: Any) -> list[str]:
@@ -770,7 +793,7 @@ def load_campaign_file(
         _describe(path, data, {"loc": location, "message": _control_message(character), "type": "control"}, csv_rows)
         for location, character in islice(_find_controls(data), MAX_LISTED_PROBLEMS)
     ]
-    problems += [_describe(path, data, detail, csv_rows) for detail in _repeated_keys(data, csv_rows is not None)]
+    problems += [_describe(path, data, detail, csv_rows) for detail in _repeated_keys(data, csv_rows)]
     try:
         parsed = CampaignFile.model_validate(data)
     except ValidationError as error:
@@ -785,6 +808,7 @@ def load_campaign_file(
     if problems:
         raise InvalidCampaignFile(problems)
     parsed._csv_columns = csv_columns
+    parsed._csv_rows = csv_rows
     return parsed
 
 
@@ -855,10 +879,11 @@ def undefined_brands(
     if not named:
         return []
     missing = named - known_brands(named)
+    rows = parsed._csv_rows or [None] * len(parsed.campaigns)
     return [
-        CampaignProblem(str(path), "campaign", campaign.key, None, "brand",
+        CampaignProblem(str(path), "campaign", campaign.key, row, "brand",
                         _undefined_brand(campaign.brand, parsed.csv_columns is not None))
-        for campaign in parsed.campaigns
+        for campaign, row in zip(parsed.campaigns, rows, strict=True)
         if campaign.brand in missing
     ]  # fmt: skip
 

@@ -347,6 +347,19 @@ def test_load_duplicate_campaign_keys_rejected(tmp_path):
     assert "repeated: boot-launch" in problems_of(write_yaml(tmp_path, data))
 
 
+def test_load_csv_duplicate_keys_name_rows(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\n{SOCK_ROW}\n{SOCK_ROW.replace('sock,', 'hat,')}\n{SOCK_ROW}\n{SOCK_ROW}\n")
+
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+
+    assert [str(problem).split(": ", 1)[1] for problem in raised.value.details] == [
+        'row 4, campaign "sock": key: row 2 has the same key; give each campaign its own key',
+        'row 5, campaign "sock": key: row 2 has the same key; give each campaign its own key',
+    ]
+
+
 def test_load_duplicate_segment_keys_rejected(tmp_path):
     segments = [{"key": "same", "name": "One"}, {"key": "same", "name": "Two"}]
     data = {"brands": [brand()], "campaigns": [campaign(segments=segments)]}
@@ -690,6 +703,17 @@ def test_import_csv_unknown_brand_hint(database, tmp_path):
     with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
         import_campaign_file(session, path, load_campaign_file(path))
     assert '"nobody" is not defined; import a YAML file that defines it under "brands" first' in str(raised.value)
+
+
+def test_import_csv_unknown_brand_names_row(database, tmp_path):
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\n{SOCK_ROW}\n{SOCK_ROW.replace('sock,trailpeak', 'csv-x,nosuchbrand')}\n")
+
+    with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
+        import_campaign_file(session, path, load_campaign_file(path))
+
+    assert f'{path}: row 3, campaign "csv-x": brand: "nosuchbrand" is not defined' in str(raised.value)
 
 
 def test_import_schedule_starts_at_import(database, tmp_path):
