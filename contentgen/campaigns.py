@@ -1171,7 +1171,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             path=str(path),
             found=_kind_of_value(data),
         )  # fmt: skip
-    return data
+    # Top-level keys that start with "x-" hold values for aliases elsewhere in the file
+    # ("x-base: &base {...}"), as in Docker Compose files, and are not imported.
+    return {key: value for key, value in data.items() if not (isinstance(key, str) and key.startswith("x-"))}
 
 
 def _kind_of_value(value: Any) -> Message:
@@ -1765,6 +1767,12 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         close = closest(str(location[-1]), _field_names(location[:-1]))
         if close is not None:
             return Message(N_("is not a known field; did you mean {field}?"), {"field": close})
+        if len(location) == 1 and not csv:
+            return Message(
+                N_('is not a known field; check its spelling. A top-level key that only defines an anchor '
+                   '(&name) for aliases must start with "x-", e.g. x-{key}'),
+                {"key": location[0]},
+            )  # fmt: skip
 
     if kind in _TYPE_MESSAGES:
         template, names = _TYPE_MESSAGES[kind]

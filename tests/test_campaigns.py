@@ -1309,6 +1309,35 @@ campaigns:
 """
 
 
+ANCHOR_ONLY_KEY = """\
+{key}: &base
+  brand: trailpeak
+  product: {{name: Boot}}
+  segments: [{{key: all, name: All}}]
+  channels: [email_subject]
+brands: [{{key: trailpeak, name: TrailPeak}}]
+campaigns:
+  - {{<<: *base, key: first}}
+  - {{<<: *base, key: second, variants: 2}}
+"""
+
+
+def test_load_x_prefixed_top_level_key_ignored(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(ANCHOR_ONLY_KEY.format(key="x-base"))
+    first, second = load_campaign_file(path).campaigns
+    assert (first.key, first.product.name, first.variants) == ("first", "Boot", 1)
+    assert (second.key, second.product.name, second.variants) == ("second", "Boot", 2)
+
+
+def test_load_anchor_only_top_level_key_hint(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(ANCHOR_ONLY_KEY.format(key="base"))
+    message = problems_of(path)
+    assert (f'{path}: base: is not a known field; check its spelling. A top-level key that only defines an anchor '
+            '(&name) for aliases must start with "x-", e.g. x-base') in message  # fmt: skip
+
+
 def test_load_shared_aliases_accepted(tmp_path):
     path = tmp_path / "shared.yaml"
     path.write_text(SHARED_SEGMENTS)
