@@ -53,7 +53,7 @@ from contentgen.checks import control_character
 from contentgen.errors import ContentgenError, InvalidInput, shorten
 from contentgen.i18n import N_, Message, MessageValueError
 from contentgen.models import Brand, Campaign, utcnow
-from contentgen.rules import RULE_PACKS, can_match
+from contentgen.rules import RULE_PACKS, can_match, term_match_key
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +193,50 @@ class BrandSpec(_Spec):
     # Channel key to length limit. A platform's limit can only be lowered.
     channel_limits: dict[str, Count] = {}
 
+    @field_validator("banned_terms", "required_terms", "claim_terms")
+    @classmethod
+    def _distinct_terms(cls, terms: list[str]) -> list[str]:
+        # Terms match in any letter case and width, and skip spaces and punctuation, so
+        # "cheap" and "Cheap" are one term written twice.
+        errors = []
+        first_terms: dict[str | None, str] = {}
+        for index, term in enumerate(terms):
+            key = term_match_key(term)
+            if key not in first_terms:
+                first_terms[key] = term
+                continue
+            earlier = first_terms[key]
+            if earlier == term:
+                message = Message(N_('"{term}" is listed more than once; list each term once'), {"term": term})
+            else:
+                message = Message(
+                    N_('"{term}" matches the same words as "{earlier}", because terms match in any letter '
+                       "case and width, with or without spaces and punctuation; keep one of them"),
+                    {"term": term, "earlier": earlier},
+                )  # fmt: skip
+            errors.append(_error_at(index, term, message))
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return terms
+
+    @field_validator("required_terms")
+    @classmethod
+    def _required_not_banned(cls, terms: list[str], info: ValidationInfo) -> list[str]:
+        # Missing when banned_terms failed validation; its own errors are reported then.
+        banned = {term_match_key(term): term for term in info.data.get("banned_terms", [])}
+        errors = [
+            _error_at(index, term, Message(
+                N_('"{term}" is also a banned term ("{banned}"), so every draft would be flagged, '
+                   "for containing it or for missing it; remove it from one of the two lists"),
+                {"term": term, "banned": banned[term_match_key(term)]},
+            ))
+            for index, term in enumerate(terms)
+            if term_match_key(term) in banned
+        ]  # fmt: skip
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return terms
+
     @field_validator("disabled_rule_packs")
     @classmethod
     def _known_rule_packs(cls, keys: list[str]) -> list[str]:
@@ -220,16 +264,19 @@ class BrandSpec(_Spec):
                     errors += [_moved_error(detail, location) for detail in error.errors()]
                     continue
             if problem is not None:
-                errors.append(InitErrorDetails(
-                    type="value_error", loc=location, input=value,
-                    ctx={"error": MessageValueError(problem.template, **problem.params)},
-                ))  # fmt: skip
+                errors.append(_error_at(str(key), value, problem))
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return limits
 
 
 _CHANNEL_LIMIT = TypeAdapter(Count)
+
+
+def _error_at(location: str | int, value: Any, message: Message) -> InitErrorDetails:
+    """Return an error of ``message`` about ``value`` at ``location`` within the field."""
+    return InitErrorDetails(type="value_error", loc=(location,), input=value,
+                            ctx={"error": MessageValueError(message.template, **message.params)})  # fmt: skip
 
 
 def _moved_error(detail: Any, location: tuple[str | int, ...]) -> InitErrorDetails:
@@ -650,7 +697,8 @@ def _csv_rows_with_same_key(campaigns: list[dict[str, Any]], csv_rows: list[int]
     first_rows: dict[str, int] = {}
     for index, campaign in enumerate(campaigns):
         key = campaign.get("key")
-        if key is None:  # an empty cell, reported as empty
+        # An empty key cell is reported as empty, not as repeated.
+        if key is None:
             continue
         if key in first_rows:
             yield {"loc": ("campaigns", index, "key"), "type": "repeated_keys",

@@ -342,6 +342,31 @@ def test_load_terms_without_anything_to_match_rejected(tmp_path):
     assert "banned_terms[1]" not in message
 
 
+def test_load_repeated_terms_rejected(tmp_path):
+    data = {"brands": [{**brand(), "banned_terms": ["cheap", "Cheap", "risk-free", "cheap", "risk free"],
+                        "claim_terms": ["best", "ＢＥＳＴ"]}], "campaigns": [campaign()]}  # fmt: skip
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+
+    problems = [(problem.field, problem.message) for problem in raised.value.details]
+    same_words = "because terms match in any letter case and width, with or without spaces and punctuation; keep one"
+    assert problems == [
+        ("banned_terms[1]", f'"Cheap" matches the same words as "cheap", {same_words} of them'),
+        ("banned_terms[3]", '"cheap" is listed more than once; list each term once'),
+        ("banned_terms[4]", f'"risk free" matches the same words as "risk-free", {same_words} of them'),
+        ("claim_terms[1]", f'"ＢＥＳＴ" matches the same words as "best", {same_words} of them'),
+    ]
+
+
+def test_load_term_banned_and_required_rejected(tmp_path):
+    data = {"brands": [{**brand(), "banned_terms": ["cheap", "free"], "required_terms": ["TrailPeak", "Cheap"]}],
+            "campaigns": [campaign()]}  # fmt: skip
+    message = problems_of(write_yaml(tmp_path, data))
+    assert ('brand "trailpeak": required_terms[1]: "Cheap" is also a banned term ("cheap"), so every draft would be '
+            "flagged, for containing it or for missing it; remove it from one of the two lists") in message
+    assert "required_terms[0]" not in message
+
+
 def test_load_duplicate_campaign_keys_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(), campaign()]}
     assert "repeated: boot-launch" in problems_of(write_yaml(tmp_path, data))
