@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import re
@@ -34,23 +35,25 @@ from pydantic import (
     Field,
     PrivateAttr,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from contentgen._names import closest
-from contentgen.channels import CHANNELS, unknown_channel, validate_channel_limits
+from contentgen.channels import CHANNELS, channel_limit_problem, unknown_channel
 from contentgen.checks import control_character
 from contentgen.errors import ContentgenError, InvalidInput, shorten
 from contentgen.i18n import N_, Message, MessageValueError
 from contentgen.models import Brand, Campaign, utcnow
-from contentgen.rules import RULE_PACKS, can_match
+from contentgen.rules import RULE_PACKS, can_match, term_match_key
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +81,8 @@ Name = Annotated[
 Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(_one_line)
 ]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+LONG_TEXT_MAX_LENGTH = 5000
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=LONG_TEXT_MAX_LENGTH)]
 
 
 def _matchable(term: str) -> str:
@@ -97,12 +101,23 @@ def _matchable(term: str) -> str:
 def _not_boolean(value: Any) -> Any:
     # YAML reads "true" and "yes" as booleans, which pydantic would take as 1 and 0.
     if isinstance(value, bool):
-        raise MessageValueError(N_('expected a whole number such as 3, not "{value}"'), value=str(value).lower())
+        raise MessageValueError(N_("must be a whole number such as 3 (YAML read this value as {value})"),
+                                value=_shown(value))  # fmt: skip
+    return value
+
+
+def _not_boolean_number(value: Any) -> Any:
+    # As _not_boolean, for fields that take fractions: pydantic would take true as 1.0.
+    if isinstance(value, bool):
+        raise MessageValueError(N_("must be a number such as 0.7 (YAML read this value as {value})"),
+                                value=_shown(value))  # fmt: skip
     return value
 
 
 # A whole number, given as one or as text of digits (CSV cells are text).
 Count = Annotated[int, BeforeValidator(_not_boolean)]
+# A number that may have a fraction, given as one or as text (CSV cells are text).
+Number = Annotated[float, BeforeValidator(_not_boolean_number)]
 
 
 Term = Annotated[
@@ -111,7 +126,11 @@ Term = Annotated[
     AfterValidator(_matchable),
 ]
 
-KEY_HINT = N_("use lowercase letters, digits, - and _ (at most 100 characters)")
+# The rule of the ``Key`` pattern, in words.
+KEY_HINT = N_(
+    "a key starts with a lowercase letter or digit, contains only lowercase letters, digits, - and _, "
+    "and is at most 100 characters long"
+)
 
 
 @dataclass(frozen=True)
@@ -174,6 +193,50 @@ class BrandSpec(_Spec):
     # Channel key to length limit. A platform's limit can only be lowered.
     channel_limits: dict[str, Count] = {}
 
+    @field_validator("banned_terms", "required_terms", "claim_terms")
+    @classmethod
+    def _distinct_terms(cls, terms: list[str]) -> list[str]:
+        # Terms match in any letter case and width, and skip spaces and punctuation, so
+        # "cheap" and "Cheap" are one term written twice.
+        errors = []
+        first_terms: dict[str | None, str] = {}
+        for index, term in enumerate(terms):
+            key = term_match_key(term)
+            if key not in first_terms:
+                first_terms[key] = term
+                continue
+            earlier = first_terms[key]
+            if earlier == term:
+                message = Message(N_('"{term}" is listed more than once; list each term once'), {"term": term})
+            else:
+                message = Message(
+                    N_('"{term}" matches the same words as "{earlier}", because terms match in any letter '
+                       "case and width, with or without spaces and punctuation; keep one of them"),
+                    {"term": term, "earlier": earlier},
+                )  # fmt: skip
+            errors.append(_error_at(index, term, message))
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return terms
+
+    @field_validator("required_terms")
+    @classmethod
+    def _required_not_banned(cls, terms: list[str], info: ValidationInfo) -> list[str]:
+        # Missing when banned_terms failed validation; its own errors are reported then.
+        banned = {term_match_key(term): term for term in info.data.get("banned_terms", [])}
+        errors = [
+            _error_at(index, term, Message(
+                N_('"{term}" is also a banned term ("{banned}"), so every draft would be flagged, '
+                   "for containing it or for missing it; remove it from one of the two lists"),
+                {"term": term, "banned": banned[term_match_key(term)]},
+            ))
+            for index, term in enumerate(terms)
+            if term_match_key(term) in banned
+        ]  # fmt: skip
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return terms
+
     @field_validator("disabled_rule_packs")
     @classmethod
     def _known_rule_packs(cls, keys: list[str]) -> list[str]:
@@ -183,11 +246,45 @@ class BrandSpec(_Spec):
                                         key=key, packs=", ".join(RULE_PACKS))  # fmt: skip
         return keys
 
-    @field_validator("channel_limits")
+    @field_validator("channel_limits", mode="before")
     @classmethod
-    def _allowed_channel_limits(cls, limits: dict[str, int]) -> dict[str, int]:
-        validate_channel_limits(limits)
+    def _allowed_channel_limits(cls, limits: Any) -> Any:
+        # Each limit is checked here, its type and the channel's rules together, so that
+        # every problem is listed at once, each under its channel key.
+        if not isinstance(limits, dict):
+            return limits
+        errors: list[InitErrorDetails] = []
+        for key, value in limits.items():
+            location = (str(key),)
+            problem = unknown_channel(str(key)) if str(key) not in CHANNELS else None
+            if problem is None:
+                try:
+                    problem = channel_limit_problem(str(key), _CHANNEL_LIMIT.validate_python(value))
+                except ValidationError as error:
+                    errors += [_moved_error(detail, location) for detail in error.errors()]
+                    continue
+            if problem is not None:
+                errors.append(_error_at(str(key), value, problem))
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
         return limits
+
+
+_CHANNEL_LIMIT = TypeAdapter(Count)
+
+
+def _error_at(location: str | int, value: Any, message: Message) -> InitErrorDetails:
+    """Return an error of ``message`` about ``value`` at ``location`` within the field."""
+    return InitErrorDetails(type="value_error", loc=(location,), input=value,
+                            ctx={"error": MessageValueError(message.template, **message.params)})  # fmt: skip
+
+
+def _moved_error(detail: Any, location: tuple[str | int, ...]) -> InitErrorDetails:
+    """Return one error of a nested validation as an error at ``location``."""
+    moved = InitErrorDetails(type=detail["type"], loc=(*location, *detail["loc"]), input=detail["input"])
+    if "ctx" in detail:
+        moved["ctx"] = detail["ctx"]
+    return moved
 
 
 class ProductSpec(_Spec):
@@ -251,8 +348,8 @@ class SegmentSpec(_Spec):
 class GenerationSpec(_Spec):
     # 0 means greedy decoding: variants then differ only through their prompts. The
     # default model, SmolLM2-135M, loses coherence above about 0.5.
-    temperature: float = Field(default=0.3, ge=0, le=2, allow_inf_nan=False)
-    top_p: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
+    temperature: Number = Field(default=0.3, ge=0, le=2, allow_inf_nan=False)
+    top_p: Number = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
     # None takes the channel's default.
     max_new_tokens: Count | None = Field(default=None, ge=1, le=4096)
     seed: Count = Field(default=0, ge=0, le=2**31 - 1)
@@ -323,9 +420,18 @@ class ScheduleSpec(_Spec):
                 )
             raise MessageValueError(
                 N_('"{value}" is not a valid cron expression; each field takes numbers in its '
-                   "range (minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week "
-                   '0-6), "*", lists, ranges and steps, e.g. "30 2 * * 1-5"'),
+                   "range (minute 0-59, hour 0-23, day of month 1-31 or L for the last day, month "
+                   "1-12 or jan-dec, day of week 0-7 or sun-sat, where 0 and 7 are Sunday), "
+                   '"*", lists, ranges and steps, e.g. "30 2 * * 1-5"'),
                 value=value,
+            )  # fmt: skip
+        reversed_range = _cron_reversed_range(value)
+        if reversed_range:
+            raise MessageValueError(
+                N_('"{value}": the range {range} in the {field} field starts above its end; write it '
+                   "from low to high ({ascending}), or as {wrapped} to wrap around"),
+                value=value,
+                **reversed_range,
             )  # fmt: skip
         try:
             croniter(value, datetime(2000, 1, 1)).get_next(datetime)
@@ -383,6 +489,59 @@ CRON_FIELDS = (
     (N_("minute"), 0, 59), (N_("hour"), 0, 23), (N_("day-of-month"), 1, 31), (N_("month"), 1, 12),
     (N_("day-of-week"), 0, 7),
 )  # fmt: skip
+
+
+# The names that croniter reads in the month and day-of-week fields, with their numbers.
+CRON_NAMES = {
+    3: {name: number for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)},
+    4: {name: number for number, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
+}  # fmt: skip
+
+
+def _cron_reversed_range(expression: str) -> dict[str, Any] | None:
+    """Return the first range of a valid five-field cron expression that starts above its
+    end ("5-1"), with its field's name and two ways to write it, or None when there is none.
+
+    croniter 7.0 reads such a range as wrapping around ("5-1" as minutes 5 to 59 and 0 to
+    1), which the author may not have meant, so the message offers both readings.
+    """
+    for index, (text, (field, low, high)) in enumerate(zip(expression.split(), CRON_FIELDS, strict=True)):
+        names = CRON_NAMES.get(index, {})
+        for part in text.split(","):
+            bounds, _, step = part.partition("/")
+            match = re.fullmatch(r"([0-9A-Za-z]+)-([0-9A-Za-z]+)", bounds)
+            if not match:
+                continue
+            start, end = (int(bound) if bound.isdigit() else names.get(bound.lower()) for bound in match.groups())
+            if start is None or end is None or start <= end:
+                continue
+            day_of_week = index == 4
+            if day_of_week and start == 7:
+                # 7 is Sunday, like 0, so "7-1" runs from Sunday to Monday.
+                continue
+            suffix = f"/{step}" if step else ""
+            return {
+                "field": Message(field),
+                "range": part,
+                "ascending": f"{end}-{start}{suffix}",
+                "wrapped": _wrapped_ranges(start, end, low, high, day_of_week, suffix),
+            }
+    return None
+
+
+def _wrapped_ranges(start: int, end: int, low: int, high: int, day_of_week: bool, suffix: str) -> str:
+    """Write the range from ``start`` up to ``high`` and on from ``low`` to ``end`` as cron
+    ranges, e.g. "22-23,0-2" for hours 22 to 2."""
+    if day_of_week:
+        # The first range ends with Sunday as 7, so the second starts on Monday.
+        low = 1
+    ranges = [f"{start}-{high}{suffix}" if start < high else str(start)]
+    if low < end:
+        ranges.append(f"{low}-{end}{suffix}")
+    elif low == end:
+        ranges.append(str(low))
+    return ",".join(ranges)
 
 
 def _cron_number_out_of_range(expression: str) -> dict[str, Any] | None:
@@ -455,9 +614,13 @@ class CampaignSpec(_Spec):
 
     @field_validator("locale")
     @classmethod
-    def _known_locale(cls, value: str) -> str:
+    def _known_locale(cls, value: str, info: ValidationInfo) -> str:
+        # Campaigns stored before the rule against tags without a language stay readable.
+        if not (info.context or {}).get("stored"):
+            _reject_tag_without_language(value)
         language_name(value)
-        return value
+        # Stored as "zh-CN" however it was typed, so that lists, prompts and exports agree.
+        return _canonical_tag(value) or value
 
     @property
     def display_name(self) -> str:
@@ -470,6 +633,8 @@ class CampaignFile(_Spec):
     # The columns of a CSV file, or None for YAML. A CSV row has fewer fields than a stored
     # campaign, so importing it keeps the fields that its columns leave out.
     _csv_columns: frozenset[str] | None = PrivateAttr(default=None)
+    # The row number of each campaign of a CSV file (header = 1), or None for YAML.
+    _csv_rows: list[int] | None = PrivateAttr(default=None)
 
     @property
     def csv_columns(self) -> frozenset[str] | None:
@@ -499,12 +664,19 @@ def _repeated(keys: list[str]) -> list[str]:
     return sorted(key for key, count in Counter(keys).items() if count > 1)
 
 
-def _repeated_keys(data: Any, csv: bool) -> Iterator[dict[str, Any]]:
+def _repeated_keys(data: Any, csv_rows: list[int] | None) -> Iterator[dict[str, Any]]:
     """Yield a problem for each list of unvalidated ``data`` that repeats a brand, campaign or
-    segment key. Validation reports these only when every other field is valid."""
+    segment key. Validation reports these only when every other field is valid.
+
+    In a CSV file, whose rows are numbered in ``csv_rows``, each row that repeats the key of
+    an earlier row is a problem of its own, naming that row.
+    """
     if not isinstance(data, dict):
         return
     for section, template in (("brands", BRAND_KEYS_REPEATED), ("campaigns", CAMPAIGN_KEYS_REPEATED)):
+        if section == "campaigns" and csv_rows is not None:
+            yield from _csv_rows_with_same_key(data.get(section), csv_rows)
+            continue
         duplicates = _repeated(_raw_keys(data.get(section)))
         if duplicates:
             yield {"loc": (section,), "type": "repeated_keys",
@@ -516,9 +688,24 @@ def _repeated_keys(data: Any, csv: bool) -> Iterator[dict[str, Any]]:
         if not duplicates:
             continue
         message = Message(SEGMENT_KEYS_REPEATED, {"keys": ", ".join(duplicates)})
-        if csv:
+        if csv_rows is not None:
             message = _csv_segments_with_same_key(segments, duplicates)
         yield {"loc": ("campaigns", index, "segments"), "type": "repeated_keys", "message": message}
+
+
+def _csv_rows_with_same_key(campaigns: list[dict[str, Any]], csv_rows: list[int]) -> Iterator[dict[str, Any]]:
+    first_rows: dict[str, int] = {}
+    for index, campaign in enumerate(campaigns):
+        key = campaign.get("key")
+        # An empty key cell is reported as empty, not as repeated.
+        if key is None:
+            continue
+        if key in first_rows:
+            yield {"loc": ("campaigns", index, "key"), "type": "repeated_keys",
+                   "message": Message(N_("row {row} has the same key; give each campaign its own key"),
+                                      {"row": first_rows[key]})}  # fmt: skip
+        else:
+            first_rows[key] = csv_rows[index]
 
 
 def _raw_keys(items: Any) -> list[str]:
@@ -565,11 +752,48 @@ def language_name(locale: str) -> str:
     return Locale(parsed.language, script=parsed.script).get_display_name("en")
 
 
+# ISO 639 codes and the CLDR locale that name no particular language, with their meaning.
+# Babel reads "und" as English (en-US), and "root" as a locale without a language name.
+TAGS_WITHOUT_LANGUAGE = {
+    "und": N_("undetermined language"),
+    "mul": N_("multiple languages"),
+    "mis": N_("a language without an ISO 639 code"),
+    "zxx": N_("no linguistic content"),
+    "root": N_("the root locale of the CLDR data"),
+}
+
+
+def _reject_tag_without_language(locale: str) -> None:
+    language = re.split("[-_]", locale, maxsplit=1)[0].lower()
+    if language in TAGS_WITHOUT_LANGUAGE:
+        raise MessageValueError(
+            N_('"{locale}" names no language ("{language}" means {meaning}); use the tag of the '
+               "language that the copy is written in, such as en-US, zh-CN or de-DE"),
+            locale=locale,
+            language=language,
+            meaning=Message(TAGS_WITHOUT_LANGUAGE[language]),
+        )  # fmt: skip
+
+
 def _canonical_tag(tag: str) -> str | None:
     """Return a BCP 47 tag in its usual letter case ("zh-cn" as "zh-CN", "zh-hant-tw" as
-    "zh-Hant-TW"), or None when Babel does not recognise it."""
+    "zh-Hant-TW"), or None when Babel does not recognise it.
+
+    RFC 5646, section 2.1.1: subtags are lowercase, except two-letter subtags (regions),
+    which are uppercase, and four-letter subtags (scripts), which are titlecase. Neither
+    exception applies to the first subtag or to the subtags after a singleton such as "u" or "x".
+    """
     language, *rest = tag.split("-")
-    parts = [language.lower()] + [part.title() if len(part) == 4 else part.upper() for part in rest]
+    parts = [language.lower()]
+    after_singleton = False
+    for part in rest:
+        after_singleton = after_singleton or len(part) == 1
+        if not after_singleton and len(part) == 2:
+            parts.append(part.upper())
+        elif not after_singleton and len(part) == 4:
+            parts.append(part.title())
+        else:
+            parts.append(part.lower())
     canonical = "-".join(parts)
     try:
         Locale.parse(canonical, sep="-")
@@ -617,7 +841,7 @@ def load_campaign_file(
         _describe(path, data, {"loc": location, "message": _control_message(character), "type": "control"}, csv_rows)
         for location, character in islice(_find_controls(data), MAX_LISTED_PROBLEMS)
     ]
-    problems += [_describe(path, data, detail, csv_rows) for detail in _repeated_keys(data, csv_rows is not None)]
+    problems += [_describe(path, data, detail, csv_rows) for detail in _repeated_keys(data, csv_rows)]
     try:
         parsed = CampaignFile.model_validate(data)
     except ValidationError as error:
@@ -632,6 +856,7 @@ def load_campaign_file(
     if problems:
         raise InvalidCampaignFile(problems)
     parsed._csv_columns = csv_columns
+    parsed._csv_rows = csv_rows
     return parsed
 
 
@@ -702,10 +927,11 @@ def undefined_brands(
     if not named:
         return []
     missing = named - known_brands(named)
+    rows = parsed._csv_rows or [None] * len(parsed.campaigns)
     return [
-        CampaignProblem(str(path), "campaign", campaign.key, None, "brand",
+        CampaignProblem(str(path), "campaign", campaign.key, row, "brand",
                         _undefined_brand(campaign.brand, parsed.csv_columns is not None))
-        for campaign in parsed.campaigns
+        for campaign, row in zip(parsed.campaigns, rows, strict=True)
         if campaign.brand in missing
     ]  # fmt: skip
 
@@ -960,8 +1186,22 @@ def _written(number: int | float) -> str:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    content = path.read_bytes()
+    # PyYAML rejects NUL with an error that names no line, so NUL bytes are found first.
+    if _looks_like_utf16(content):
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" is not UTF-8 text: it has NUL bytes between its letters, as '
+               "UTF-16 text has; save it with the encoding UTF-8"),
+            path=str(path),
+        )  # fmt: skip
+    if b"\x00" in content:
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}", line {line}: contains a NUL byte (\\0), which is not text; remove it'),
+            path=str(path),
+            line=content.count(b"\n", 0, content.index(b"\x00")) + 1,
+        )
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        data = yaml.load(content.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except yaml.YAMLError as error:
         raise _yaml_error(path, error) from None
     except UnicodeDecodeError:
@@ -974,12 +1214,42 @@ def _read_yaml(path: Path) -> dict[str, Any]:
                                          path=str(path))  # fmt: skip
     if not isinstance(data, dict):
         raise InvalidInput.from_template(
-            N_('campaign file "{path}": the top level must be a mapping with "brands" and "campaigns", '
-               "not a {kind}"),
+            N_('campaign file "{path}": the top level must be a mapping with "brands" and "campaigns" '
+               "(key: value lines), not {found}"),
             path=str(path),
-            kind=type(data).__name__,
+            found=_kind_of_value(data),
         )  # fmt: skip
-    return data
+    # Top-level keys that start with "x-" hold values for aliases elsewhere in the file
+    # ("x-base: &base {...}"), as in Docker Compose files, and are not imported.
+    return {key: value for key, value in data.items() if not (isinstance(key, str) and key.startswith("x-"))}
+
+
+def _kind_of_value(value: Any) -> Message:
+    """Name what kind of YAML value ``value`` is, in words for the file's author."""
+    if isinstance(value, list):
+        return Message(N_("a list"))
+    if isinstance(value, bool):
+        return Message(N_("a single true or false value"))
+    if isinstance(value, int | float):
+        return Message(N_("a single number"))
+    if isinstance(value, date | datetime):
+        return Message(N_("a single date"))
+    if isinstance(value, str):
+        return Message(N_("a single text value"))
+    return Message(N_("a single value"))
+
+
+def _looks_like_utf16(data: bytes) -> bool:
+    """Tell whether ``data`` looks like UTF-16 text: at least one byte in eight is NUL, and
+    nearly all of them at even offsets or nearly all at odd ones.
+
+    UTF-16 stores each ASCII character as the character's byte and a NUL byte, in one order
+    throughout. Text in UTF-8 or in a legacy 8-bit encoding has no NUL bytes.
+    """
+    even, odd = data[0::2].count(0), data[1::2].count(0)
+    if (even + odd) * 8 < len(data) or even + odd == 0:
+        return False
+    return max(even, odd) >= 0.9 * (even + odd)
 
 
 # PyYAML's most common complaints, translated; any other stays in English.
@@ -1028,6 +1298,10 @@ def _yaml_error(path: Path, error: yaml.YAMLError) -> InvalidInput:
     problem = getattr(error, "problem", None) or str(error)
     if isinstance(error, _DocumentTooLarge):
         text = error.message
+    elif problem == "but found another document":
+        # PyYAML's mark is at the "---" line that starts the second document.
+        text = Message(N_('the file contains more than one YAML document, because this "---" line starts '
+                          "another one; remove the line, or put each document in a file of its own"))  # fmt: skip
     elif isinstance(error, _RepeatedKey):
         text = Message(N_("malformed YAML: {problem}"), {"problem": error.message})
     else:
@@ -1058,6 +1332,8 @@ SPREADSHEET_MESSAGE = N_(
 )
 
 
+# Every row must fill these columns, except product_description, whose empty cell is a
+# product without a description, as an empty description is in a YAML file.
 CSV_COLUMNS = {"key", "brand", "product_name", "product_description", "segments", "channels", "locale"}
 CSV_OPTIONAL_COLUMNS = {
     "features", "price", "url", "variants", "name", "goal", "call_to_action", "offer",
@@ -1096,49 +1372,144 @@ def _read_csv(path: Path) -> tuple[dict[str, Any], frozenset[str], list[int]]:
 
 
 def _read_csv_records(path: Path) -> list[list[str]]:
+    data = path.read_bytes()
+    text = None
+    # UTF-16 text whose letters are all ASCII decodes as UTF-8, with a NUL byte beside each letter.
+    if not _looks_like_utf16(data):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+    if text is None:
+        raise _csv_encoding_error(path, data)
+
+    # Excel reads a first line "sep=;" as the column separator and does not show it as a
+    # row, so row numbers leave it out. Line numbers count it, as a text editor does.
+    separator_line = CSV_SEPARATOR_LINE.match(text)
+    skipped_lines = 0
+    if separator_line:
+        separator = separator_line.group(1).encode("unicode_escape").decode("ascii")
+        if separator != ",":
+            raise InvalidInput.from_template(
+                N_('campaign file "{path}": the first line "sep={separator}" sets the column separator '
+                   'to "{separator}", but a campaign CSV file uses commas; save it again as "CSV UTF-8 '
+                   '(comma delimited)"'),
+                path=str(path),
+                separator=separator,
+            )  # fmt: skip
+        text = text[separator_line.end() :]
+        skipped_lines = 1
+
     records: list[list[str]] = []
     # The line on which the last complete record ends.
-    last_line = 0
+    last_line = skipped_lines
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            for record in reader:
-                records.append(record)
-                last_line = reader.line_num
-    except UnicodeDecodeError:
-        with path.open("rb") as handle:
-            start = handle.read(8)
-        # A zip archive (.xlsx, .ods) or an OLE2 compound file (.xls) renamed to .csv.
-        if start.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-            raise InvalidInput.from_template(
-                N_('campaign file "{path}" is a spreadsheet workbook with a .csv name; open it in the '
-                   'spreadsheet program and save the sheet as "CSV UTF-8 (comma delimited)"'),
-                path=str(path),
-            ) from None
-        if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            # Excel's "Unicode Text" is UTF-16 with tabs between the columns.
-            raise InvalidInput.from_template(
-                N_('campaign file "{path}" is UTF-16 text, which Excel saves as "Unicode Text"; '
-                   'save it again as "CSV UTF-8 (comma delimited)"'),
-                path=str(path),
-            ) from None
+        for record in reader:
+            records.append(record)
+            last_line = skipped_lines + reader.line_num
+    except csv.Error:
+        # The csv module's only error on readable text is a cell over its size limit
+        # (csv.field_size_limit(), 131,072 characters unless changed), far beyond any field's
+        # own limit. The line named is the first of the record that failed, where an unclosed
+        # quote would start.
         raise InvalidInput.from_template(
+            N_('campaign file "{path}", line {line}: a cell in the row that starts on this line is '
+               "longer than {limit} characters, the limit of the CSV reader. Either a quote (\") is "
+               "never closed, so that the rest of the file reads as one cell, or the cell is longer "
+               "than any campaign field allows, since the longest field, product_description, takes "
+               "{longest}. Close the quote, or shorten the cell"),
+            path=str(path),
+            line=last_line + 1,
+            limit=f"{csv.field_size_limit():,}",
+            longest=f"{LONG_TEXT_MAX_LENGTH:,}",
+        ) from None
+    return records
+
+
+CSV_SEPARATOR_LINE = re.compile(r"sep=(.)(?:\r\n|\n|\r|$)")
+
+
+def _csv_encoding_error(path: Path, data: bytes) -> InvalidInput:
+    """Return the error for a CSV file that is not UTF-8 text, naming what it is instead."""
+    # A zip archive (.xlsx, .ods) or an OLE2 compound file (.xls) renamed to .csv.
+    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return InvalidInput.from_template(
+            N_('campaign file "{path}" is a spreadsheet workbook with a .csv name; open it in the '
+               'spreadsheet program and save the sheet as "CSV UTF-8 (comma delimited)"'),
+            path=str(path),
+        )
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        # Excel's "Unicode Text" is UTF-16 with tabs between the columns.
+        return InvalidInput.from_template(
+            N_('campaign file "{path}" is UTF-16 text, which Excel saves as "Unicode Text"; '
+               'save it again as "CSV UTF-8 (comma delimited)"'),
+            path=str(path),
+        )
+    if _looks_like_utf16(data):
+        return InvalidInput.from_template(
+            N_('campaign file "{path}" is not UTF-8 text: it has NUL bytes between its letters, as '
+               'UTF-16 text has; save it again as "CSV UTF-8 (comma delimited)"'),
+            path=str(path),
+        )
+    if _looks_like_gb18030(data):
+        return InvalidInput.from_template(
             N_('campaign file "{path}" is not UTF-8 text (Excel on Chinese Windows saves GB18030); '
                'save it again as "CSV UTF-8 (comma delimited)"'),
             path=str(path),
-        ) from None
-    except csv.Error as error:
-        # The csv module's only error on readable text is a cell over its size limit
-        # (128 KiB), far beyond any field's own limit. The line named is the first of the
-        # record that failed, where an unclosed quote would start.
-        raise InvalidInput.from_template(
-            N_('campaign file "{path}", line {line}: {error}; a cell this long is usually a quote '
-               "that is never closed, so check the quotes on that line"),
+        )
+    if _looks_like_windows_1252(data):
+        return InvalidInput.from_template(
+            N_('campaign file "{path}" is not UTF-8 text but looks like Windows-1252 or Latin-1 '
+               '(Western European) text; save it again as "CSV UTF-8 (comma delimited)"'),
             path=str(path),
-            line=last_line + 1,
-            error=str(error),
-        ) from None
-    return records
+        )  # fmt: skip
+    return InvalidInput.from_template(
+        N_('campaign file "{path}" is not UTF-8 text; save it again as "CSV UTF-8 (comma delimited)"'),
+        path=str(path),
+    )
+
+
+def _looks_like_gb18030(data: bytes) -> bool:
+    """Tell whether ``data`` decodes as GB18030 text with Chinese characters, most of them
+    from GB2312, the set of common characters.
+
+    Text in Windows-1252 often decodes as GB18030 too, because an accented letter and the
+    ASCII letter after it ("è" and "m") form a valid pair. Such pairs have a second byte
+    below 0xA1, which gives characters outside GB2312. NOTE: Korean text in EUC-KR uses the
+    same byte ranges as GB2312 and passes too.
+    """
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    ideographs = [character for character in text if "\u4e00" <= character <= "\u9fff"]
+    common = [character for character in ideographs if _in_gb2312(character)]
+    return bool(ideographs) and len(common) >= 0.8 * len(ideographs)
+
+
+def _in_gb2312(character: str) -> bool:
+    try:
+        character.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _looks_like_windows_1252(data: bytes) -> bool:
+    """Tell whether ``data`` looks like Windows-1252 or Latin-1 text: most of its non-ASCII
+    bytes stand alone between ASCII bytes.
+
+    These encodings take one byte for an accented letter, which mostly sits between ASCII
+    letters ("Crème"). The encodings of Chinese, Japanese and Korean take two or more bytes
+    for each of their characters, and their texts put many of them in a row.
+    """
+    high = [index for index, byte in enumerate(data) if byte >= 0x80]
+    alone = [
+        index for index in high
+        if (index == 0 or data[index - 1] < 0x80) and (index + 1 == len(data) or data[index + 1] < 0x80)
+    ]  # fmt: skip
+    return bool(high) and len(alone) >= 0.8 * len(high)
 
 
 def _is_blank(cells: list[str]) -> bool:
@@ -1329,7 +1700,7 @@ def _csv_row_to_campaign(row: dict[str, str | None]) -> dict[str, Any]:
         "segments": [{"key": _segment_key(name), "name": name} for name in segment_names],
         "channels": _split_list(row.get("channels")),
         "variants": cell("variants") or 1,
-        "locale": cell("locale") or "en-US",
+        "locale": cell("locale"),
     }
     generation = {
         field: cell(field)
@@ -1375,11 +1746,11 @@ _TYPE_MESSAGES = {
     "dict_type": (N_("must be a mapping of keys to values (key: value lines)"), ()),
     "list_type": (N_('must be a list; write one "- " line per item'), ()),
     "string_type": (N_("must be text"), ()),
-    "int_type": (N_("must be a whole number"), ()),
-    "int_parsing": (N_("must be a whole number"), ()),
-    "int_from_float": (N_("must be a whole number"), ()),
-    "float_type": (N_("must be a number"), ()),
-    "float_parsing": (N_("must be a number"), ()),
+    "int_type": (N_("must be a whole number such as 3"), ()),
+    "int_parsing": (N_("must be a whole number such as 3"), ()),
+    "int_from_float": (N_("must be a whole number such as 3"), ()),
+    "float_type": (N_("must be a number such as 0.7"), ()),
+    "float_parsing": (N_("must be a number such as 0.7"), ()),
     "finite_number": (N_("must be a finite number"), ()),
     "greater_than": (N_("must be greater than {gt}"), ("gt",)),
     "greater_than_equal": (N_("must be {ge} or more"), ("ge",)),
@@ -1438,12 +1809,18 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
     if kind == "string_too_short" and not str(value or "").strip():
         return Message(N_("is empty; give it a value"))
     if kind == "too_short" and not value:
-        return Message(N_("is empty; give at least one"))
+        return Message(N_("is empty; fill in this column")) if csv else Message(N_("is empty; give at least one"))
     if kind == "extra_forbidden":
         location = detail["loc"]
         close = closest(str(location[-1]), _field_names(location[:-1]))
         if close is not None:
             return Message(N_("is not a known field; did you mean {field}?"), {"field": close})
+        if len(location) == 1 and not csv:
+            return Message(
+                N_('is not a known field; check its spelling. A top-level key that only defines an anchor '
+                   '(&name) for aliases must start with "x-", e.g. x-{key}'),
+                {"key": location[0]},
+            )  # fmt: skip
 
     if kind in _TYPE_MESSAGES:
         template, names = _TYPE_MESSAGES[kind]

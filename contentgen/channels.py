@@ -37,7 +37,7 @@ from babel.core import get_global
 
 from contentgen._names import closest
 from contentgen.counting import GSM_7, Counting, count_length, sms_encoding
-from contentgen.i18n import N_, Message, MessageValueError
+from contentgen.i18n import N_, Message
 
 # SMS limits for one segment (3GPP TS 23.038 alphabets, 140-byte user data).
 SMS_GSM_7_LIMIT = 160
@@ -275,17 +275,6 @@ def measure(text: str, channel_key: str, overrides: Mapping[str, int] | None = N
     return Measurement(length, limit, shown, channel.counting, encoding, source)
 
 
-def validate_channel_limits(limits: Mapping[str, int]) -> None:
-    """Check a brand's ``channel_limits`` against the channel rules.
-
-    Raises:
-        MessageValueError: naming every channel whose override is not allowed, each with its fix.
-    """
-    problems = [problem for key, value in limits.items() if (problem := _limit_problem(key, value))]
-    if problems:
-        raise MessageValueError("{items}", items=problems)
-
-
 # Names that people use for a channel whose key differs.
 CHANNEL_ALIASES = {"twitter": "x_post", "tweet": "x_post", "x": "x_post"}
 
@@ -299,7 +288,9 @@ def unknown_channel(name: str) -> Message:
                    {"name": name, "channels": ", ".join(CHANNELS)})  # fmt: skip
 
 
-def _limit_problem(key: str, value: int) -> Message | None:
+def channel_limit_problem(key: str, value: int) -> Message | None:
+    """Return why a brand cannot set the limit of channel ``key`` to ``value``, with the fix,
+    or None when the limit is allowed."""
     channel = CHANNELS.get(key)
     if channel is None:
         return unknown_channel(key)

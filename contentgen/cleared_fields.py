@@ -133,12 +133,24 @@ def _warnings(path: Path, kind: str, key: str, changes: list[tuple[str, Any]]) -
         texts.append(Message(N_("this import clears {fields}, which the file leaves out"),
                              {"fields": ", ".join(cleared)}))  # fmt: skip
     if reset:
-        texts.append(Message(
+        texts.append(_reset_message(
+            reset,
+            N_("this import resets {field} to its default ({value}), which the file leaves out"),
             N_("this import resets {fields} to their defaults ({values}), which the file leaves out"),
-            {"fields": ", ".join(name for name, _ in reset),
-             "values": ", ".join(json.dumps(value, ensure_ascii=False) for _, value in reset)},
         ))  # fmt: skip
     return [ClearedFields(str(path), kind, key, text) for text in texts]
+
+
+def _reset_message(reset: list[tuple[str, Any]], singular_template: str, plural_template: str) -> Message:
+    """Return the warning that names the fields of ``reset`` and their defaults.
+
+    One field fills ``singular_template`` ({field}, {value}), and several fill
+    ``plural_template`` ({fields}, {values}).
+    """
+    values = [json.dumps(value, ensure_ascii=False) for _, value in reset]
+    if len(reset) == 1:
+        return Message(singular_template, {"field": reset[0][0], "value": values[0]})
+    return Message(plural_template, {"fields": ", ".join(name for name, _ in reset), "values": ", ".join(values)})
 
 
 
@@ -160,15 +172,16 @@ def _emptied_by_csv(session: Session, path: Path, parsed: CampaignFile) -> list[
         cleared = [name for name, value in changes if value in EMPTY]
         reset = [(name, value) for name, value in changes if value not in EMPTY]
         if cleared:
-            text = Message(N_("this import clears {fields}, whose cells the file leaves empty"),
-                           {"fields": ", ".join(cleared)})  # fmt: skip
+            template = (N_("this import clears {fields}, whose cell the file leaves empty") if len(cleared) == 1
+                        else N_("this import clears {fields}, whose cells the file leaves empty"))  # fmt: skip
+            text = Message(template, {"fields": ", ".join(cleared)})
             warnings.append(ClearedFields(str(path), "campaign", spec.key, text))
         if reset:
-            text = Message(
+            text = _reset_message(
+                reset,
+                N_("this import resets {field} to its default ({value}), whose cell the file leaves empty"),
                 N_("this import resets {fields} to their defaults ({values}), whose cells the file leaves empty"),
-                {"fields": ", ".join(name for name, _ in reset),
-                 "values": ", ".join(json.dumps(value, ensure_ascii=False) for _, value in reset)},
-            )  # fmt: skip
+            )
             warnings.append(ClearedFields(str(path), "campaign", spec.key, text))
     return warnings
 

@@ -227,6 +227,14 @@ def can_match(term_text: str) -> bool:
     return _pattern_of(term_text, lookalikes=False) is not None
 
 
+def term_match_key(term_text: str) -> str | None:
+    """Return a key under which terms that match the same texts fall together, such as
+    "Cheap", "cheap" and "ｃｈｅａｐ", or "risk-free" and "risk free". None for a term that
+    can never match."""
+    pattern = _pattern_of(term_text, lookalikes=False)
+    return None if pattern is None else pattern.pattern
+
+
 @lru_cache(maxsize=4096)
 def _pattern_of(term_text: str, lookalikes: bool) -> regex.Pattern[str] | None:
     return _term_pattern(normalize(term_text), lookalikes)

@@ -97,6 +97,20 @@ def test_load_malformed_yaml_names_line(tmp_path):
     assert "line 4" in message
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("brands: []\n---\ncampaigns: []\n", 2), ("---\nbrands: []\ncampaigns: []\n---\nx: 1\n---\ny: 2\n", 4)],
+    ids=["without-leading-marker", "with-leading-marker"],
+)
+def test_load_yaml_second_document_named(tmp_path, text, line):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(text)
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}", line {line}, column 1: the file contains more than one YAML '
+                       'document, because this "---" line starts another one; remove the line, or put each '
+                       "document in a file of its own")  # fmt: skip
+
+
 def test_load_unknown_channel_names_campaign_field_value(tmp_path):
     path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(channels=["tiktok"])]})
     message = problems_of(path)
@@ -137,6 +151,14 @@ def test_load_lists_every_problem(tmp_path):
     assert 'campaign "first": variants' in message
     assert 'campaign "second": locale: "xx-YY" is not a known locale' in message
     assert 'campaign "Bad Key": key: "Bad Key" is not a valid key' in message
+
+
+@pytest.mark.parametrize("key", ["_-_", "-launch", "Launch", "boot launch", "x" * 101])
+def test_load_invalid_key_states_the_rule(tmp_path, key):
+    data = {"brands": [brand()], "campaigns": [campaign(key)]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert (f'key: "{key}" is not a valid key; a key starts with a lowercase letter or digit, contains only '
+            "lowercase letters, digits, - and _, and is at most 100 characters long") in message  # fmt: skip
 
 
 def test_load_unknown_field_rejected(tmp_path):
@@ -248,11 +270,43 @@ def test_load_messages_name_yaml_values_plainly(tmp_path):
             "campaigns": [campaign(variants=True, schedule=5, generation={"temperature": float("nan")})]}  # fmt: skip
     message = problems_of(write_yaml(tmp_path, data))
     assert 'name: YAML read 2024-01-01 as a date; quote it ("2024-01-01") to keep it as text' in message
-    assert 'variants: expected a whole number such as 3, not "true"' in message
+    assert "variants: must be a whole number such as 3 (YAML read this value as true)" in message
     assert "schedule: must be a mapping of fields (key: value lines), not a single value" in message
     assert "generation.temperature: must be a finite number (got .nan)" in message
     assert 'the limit of "email_subject" is 100000000000000000000; use at most 100,000' in message
     assert "ScheduleSpec" not in message
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"generation": {"temperature": True}},
+         "generation.temperature: must be a number such as 0.7 (YAML read this value as true)"),
+        ({"generation": {"top_p": False}}, "generation.top_p: must be a number such as 0.7 (YAML read this value as false)"),
+        ({"generation": {"seed": True}}, "generation.seed: must be a whole number such as 3 (YAML read this value as true)"),
+        ({"generation": {"max_new_tokens": True}},
+         "generation.max_new_tokens: must be a whole number such as 3 (YAML read this value as true)"),
+        ({"variants": False}, "variants: must be a whole number such as 3 (YAML read this value as false)"),
+    ],
+    ids=["temperature", "top-p", "seed", "max-new-tokens", "variants"],
+)  # fmt: skip
+def test_load_yaml_boolean_in_number_field_rejected(tmp_path, changes, expected):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(**changes)]})
+    assert f'campaign "boot-launch": {expected}' in problems_of(path)
+
+
+def test_load_yaml_boolean_channel_limit_rejected(tmp_path):
+    path = write_yaml(tmp_path, {"brands": [{**brand(), "channel_limits": {"email_subject": True}}],
+                                 "campaigns": [campaign()]})  # fmt: skip
+    expected = 'brand "trailpeak": channel_limits.email_subject: must be a whole number such as 3 (YAML read this'
+    assert expected in problems_of(path)
+
+
+def test_load_number_fields_name_the_value(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(variants="three", generation={"temperature": "warm"})]}
+    message = problems_of(write_yaml(tmp_path, data))
+    assert 'variants: must be a whole number such as 3 (got "three")' in message
+    assert 'generation.temperature: must be a number such as 0.7 (got "warm")' in message
 
 
 def test_load_every_problem_translated(tmp_path):
@@ -288,9 +342,47 @@ def test_load_terms_without_anything_to_match_rejected(tmp_path):
     assert "banned_terms[1]" not in message
 
 
+def test_load_repeated_terms_rejected(tmp_path):
+    data = {"brands": [{**brand(), "banned_terms": ["cheap", "Cheap", "risk-free", "cheap", "risk free"],
+                        "claim_terms": ["best", "ＢＥＳＴ"]}], "campaigns": [campaign()]}  # fmt: skip
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+
+    problems = [(problem.field, problem.message) for problem in raised.value.details]
+    same_words = "because terms match in any letter case and width, with or without spaces and punctuation; keep one"
+    assert problems == [
+        ("banned_terms[1]", f'"Cheap" matches the same words as "cheap", {same_words} of them'),
+        ("banned_terms[3]", '"cheap" is listed more than once; list each term once'),
+        ("banned_terms[4]", f'"risk free" matches the same words as "risk-free", {same_words} of them'),
+        ("claim_terms[1]", f'"ＢＥＳＴ" matches the same words as "best", {same_words} of them'),
+    ]
+
+
+def test_load_term_banned_and_required_rejected(tmp_path):
+    data = {"brands": [{**brand(), "banned_terms": ["cheap", "free"], "required_terms": ["TrailPeak", "Cheap"]}],
+            "campaigns": [campaign()]}  # fmt: skip
+    message = problems_of(write_yaml(tmp_path, data))
+    assert ('brand "trailpeak": required_terms[1]: "Cheap" is also a banned term ("cheap"), so every draft would be '
+            "flagged, for containing it or for missing it; remove it from one of the two lists") in message
+    assert "required_terms[0]" not in message
+
+
 def test_load_duplicate_campaign_keys_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(), campaign()]}
     assert "repeated: boot-launch" in problems_of(write_yaml(tmp_path, data))
+
+
+def test_load_csv_duplicate_keys_name_rows(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\n{SOCK_ROW}\n{SOCK_ROW.replace('sock,', 'hat,')}\n{SOCK_ROW}\n{SOCK_ROW}\n")
+
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+
+    assert [str(problem).split(": ", 1)[1] for problem in raised.value.details] == [
+        'row 4, campaign "sock": key: row 2 has the same key; give each campaign its own key',
+        'row 5, campaign "sock": key: row 2 has the same key; give each campaign its own key',
+    ]
 
 
 def test_load_duplicate_segment_keys_rejected(tmp_path):
@@ -338,6 +430,20 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
     ("schedule", "expected"),
     [
         ({"cron": "x 2 * * *", "timezone": "UTC"}, '"x 2 * * *" is not a valid cron expression; each field takes numbers in its range (minute 0-59'),
+        ({"cron": "x 2 * * *"}, "day of month 1-31 or L for the last day, month 1-12 or jan-dec, day of week 0-7 or "
+                                "sun-sat, where 0 and 7 are Sunday)"),
+        ({"cron": "5-1 * * * *"}, '"5-1 * * * *": the range 5-1 in the minute field starts above its end; write it '
+                                  "from low to high (1-5), or as 5-59,0-1 to wrap around"),
+        ({"cron": "0 22-2 * * *"}, "the range 22-2 in the hour field starts above its end; write it from low to high "
+                                   "(2-22), or as 22-23,0-2 to wrap around"),
+        ({"cron": "0 0 31-1 * *"}, "the range 31-1 in the day-of-month field starts above its end; write it from low "
+                                   "to high (1-31), or as 31,1 to wrap around"),
+        ({"cron": "0 0 * 11-2 *"}, "the range 11-2 in the month field starts above its end"),
+        ({"cron": "0 0 * * sat-sun"}, "the range sat-sun in the day-of-week field starts above its end; write it from "
+                                      "low to high (0-6), or as 6-7 to wrap around"),
+        ({"cron": "0 0 * * 1,5-2"}, "the range 5-2 in the day-of-week field starts above its end; write it from low "
+                                    "to high (2-5), or as 5-7,1-2 to wrap around"),
+        ({"cron": "5-1/2 * * * *"}, "write it from low to high (1-5/2), or as 5-59/2,0-1/2 to wrap around"),
         ({"cron": "30 2 * * *", "timezone": "Mars/Olympus"}, '"Mars/Olympus" is not an IANA time zone'),
         ({"cron": "0 0 30 2 *", "timezone": "UTC"}, '"0 0 30 2 *" never matches a date'),
         ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" has 6 fields, and a cron expression has five'),
@@ -358,7 +464,9 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
         ({"cron": "0 2 * * *", "timezone": "UTC+8"}, '"UTC+8" is an offset from UTC, not a time zone; use the IANA '
                                                      'name of a place in the zone, such as "Asia/Shanghai"'),
     ],
-    ids=["cron", "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder", "one-field",
+    ids=["cron", "cron-ranges", "reversed-minutes", "reversed-hours", "reversed-days", "reversed-months",
+         "reversed-day-names", "reversed-in-list", "reversed-with-step",
+         "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder", "one-field",
          "reboot", "misspelt-nickname", "hour-25", "weekday-9", "beijing", "misspelt-zone", "city-only",
          "utc-offset"],
 )  # fmt: skip
@@ -373,6 +481,16 @@ def test_load_cron_nickname_accepted(tmp_path, cron):
     assert load_campaign_file(write_yaml(tmp_path, data)).campaigns[0].schedule.cron == cron
 
 
+@pytest.mark.parametrize(
+    "cron",
+    ["0 0 L * *", "0 0 * * 7", "0 0 * * 5-7", "0 0 * * 7-1", "0 0 * * mon-fri", "0 9-17/2 * * *", "0 0 * jan-mar *"],
+    ids=["last-day", "sunday-7", "to-sunday-7", "from-sunday-7", "day-names", "range-with-step", "month-names"],
+)
+def test_load_cron_forms_accepted(tmp_path, cron):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": cron})]}
+    assert load_campaign_file(write_yaml(tmp_path, data)).campaigns[0].schedule.cron == cron
+
+
 @pytest.mark.parametrize("field", ["temperature", "top_p"])
 def test_load_decimal_comma_hint(tmp_path, field):
     data = {"brands": [brand()], "campaigns": [campaign(generation={field: "0,7"})]}
@@ -380,8 +498,18 @@ def test_load_decimal_comma_hint(tmp_path, field):
     assert f'generation.{field}: "0,7" has a decimal comma; write a decimal point, e.g. 0.7' in message
 
 
-def test_load_top_level_list_rejected(tmp_path):
-    assert "must be a mapping" in problems_of(write_yaml(tmp_path, [campaign()]))
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [("- key: a\n- key: b\n", "a list"), ("brands\n", "a single text value"), ("42\n", "a single number"),
+     ("yes\n", "a single true or false value"), ("2024-01-01\n", "a single date")],
+    ids=["list", "text", "number", "boolean", "date"],
+)  # fmt: skip
+def test_load_top_level_kind_named(tmp_path, text, found):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(text)
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}": the top level must be a mapping with "brands" and "campaigns" '
+                       f"(key: value lines), not {found}")  # fmt: skip
 
 
 def test_load_unknown_suffix_rejected(tmp_path):
@@ -441,6 +569,33 @@ def test_load_csv_empty_cell_hint(tmp_path):
         "trail-sock,trailpeak,,,,,,Hikers,google_ads_headline,1,en-US\n"
     )
     assert 'row 2, campaign "trail-sock": product_name: is empty; fill in this column' in problems_of(path)
+
+
+@pytest.mark.parametrize(
+    ("column", "row"),
+    [
+        ("locale", "sock,trailpeak,Sock,,,,,Hikers,email_subject,1,"),
+        ("brand", "sock,,Sock,,,,,Hikers,email_subject,1,en-US"),
+        ("segments", "sock,trailpeak,Sock,,,,,,email_subject,1,en-US"),
+        ("channels", "sock,trailpeak,Sock,,,,, Hikers ,  ,1,en-US"),
+    ],
+)
+def test_load_csv_empty_required_cell_rejected(tmp_path, column, row):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\n{row}\n")
+    assert f'row 2, campaign "sock": {column}: is empty; fill in this column' in problems_of(path)
+
+
+def test_load_csv_empty_key_rejected(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\n,trailpeak,Sock,,,,,Hikers,email_subject,1,en-US\n")
+    assert 'row 2, campaign "#1": key: is empty; fill in this column' in problems_of(path)
+
+
+def test_load_csv_empty_description_accepted(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\nsock,trailpeak,Sock,,,,,Hikers,email_subject,1,en-US\n")
+    assert load_campaign_file(path).campaigns[0].product.description == ""
 
 
 @pytest.mark.parametrize(
@@ -539,6 +694,27 @@ def test_stored_line_break_stays_readable(database, tmp_path):
         assert campaign_spec(session.scalars(select(Campaign)).one()).name == "Boot\nlaunch"
 
 
+def test_stored_locale_without_language_stays_readable(database, tmp_path):
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    with db.session_scope() as session:
+        stored = session.scalars(select(Campaign)).one()
+        stored.spec = {**stored.spec, "locale": "und"}
+
+    with db.session_scope() as session:
+        assert campaign_spec(session.scalars(select(Campaign)).one()).locale == "und"
+
+
+def test_stored_locale_read_in_canonical_case(database, tmp_path):
+    # Prompts and checks read the spec, so a campaign stored before the case rule gets "zh-CN" too.
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    with db.session_scope() as session:
+        stored = session.scalars(select(Campaign)).one()
+        stored.spec = {**stored.spec, "locale": "zh-cn"}
+
+    with db.session_scope() as session:
+        assert campaign_spec(session.scalars(select(Campaign)).one()).locale == "zh-CN"
+
+
 def import_file(folder: Path, data) -> Campaign:
     path = write_yaml(folder, data)
     with db.session_scope() as session:
@@ -552,6 +728,17 @@ def test_import_csv_unknown_brand_hint(database, tmp_path):
     with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
         import_campaign_file(session, path, load_campaign_file(path))
     assert '"nobody" is not defined; import a YAML file that defines it under "brands" first' in str(raised.value)
+
+
+def test_import_csv_unknown_brand_names_row(database, tmp_path):
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    path = tmp_path / "products.csv"
+    path.write_text(f"{CSV_HEADER}\n{SOCK_ROW}\n{SOCK_ROW.replace('sock,trailpeak', 'csv-x,nosuchbrand')}\n")
+
+    with pytest.raises(InvalidInput) as raised, db.session_scope() as session:
+        import_campaign_file(session, path, load_campaign_file(path))
+
+    assert f'{path}: row 3, campaign "csv-x": brand: "nosuchbrand" is not defined' in str(raised.value)
 
 
 def test_import_schedule_starts_at_import(database, tmp_path):
@@ -745,6 +932,36 @@ def test_import_unknown_brand_writes_nothing(database, tmp_path):
 )  # fmt: skip
 def test_language_name(locale, expected):
     assert language_name(locale) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "canonical"),
+    [("zh-cn", "zh-CN"), ("EN-us", "en-US"), ("zh-hant-tw", "zh-Hant-TW"), ("ES-419", "es-419"),
+     ("SL-ROZAJ", "sl-rozaj"), ("de", "de")],
+)  # fmt: skip
+def test_load_locale_stored_in_canonical_case(tmp_path, typed, canonical):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(locale=typed)]})
+    assert load_campaign_file(path).campaigns[0].locale == canonical
+
+
+def test_import_csv_stores_canonical_locale(database, tmp_path):
+    import_file(tmp_path, {"brands": [brand()], "campaigns": [campaign()]})
+    imported = import_csv(tmp_path, f"{CSV_HEADER}\nboot-launch,trailpeak,Boot,,,,,Hikers,sms,1,zh-cn\n")
+    assert imported.spec["locale"] == "zh-CN"
+
+
+@pytest.mark.parametrize(
+    ("locale", "meaning"),
+    [("und", "undetermined language"), ("und-US", "undetermined language"), ("UND", "undetermined language"),
+     ("root", "the root locale of the CLDR data"), ("mul", "multiple languages"), ("zxx", "no linguistic content"),
+     ("mis", "a language without an ISO 639 code")],
+)  # fmt: skip
+def test_load_locale_without_language_rejected(tmp_path, locale, meaning):
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(locale=locale)]})
+    message = problems_of(path)
+    language = locale.split("-")[0].lower()
+    assert f'campaign "boot-launch": locale: "{locale}" names no language ("{language}" means {meaning}); ' in message
+    assert "use the tag of the language that the copy is written in, such as en-US" in message
 
 
 @pytest.mark.parametrize(("locale", "tag"), [("zh_CN", "zh-CN"), ("zh_cn", "zh-CN"), ("zh_Hant_TW", "zh-Hant-TW")])
@@ -960,8 +1177,20 @@ def test_load_csv_overlong_cell_is_invalid_input(tmp_path):
         f"sock,trailpeak,{'x' * 200_000},,,,,Hikers,email_subject,1,en-US\n"
     )
     message = problems_of(path)
-    assert "line 2: field larger than field limit (131072)" in message
-    assert "check the quotes on that line" in message
+    assert message == (
+        f'campaign file "{path}", line 2: a cell in the row that starts on this line is longer than 131,072 '
+        'characters, the limit of the CSV reader. Either a quote (") is never closed, so that the rest of the file '
+        "reads as one cell, or the cell is longer than any campaign field allows, since the longest field, "
+        "product_description, takes 5,000. Close the quote, or shorten the cell"
+    )
+
+
+def test_load_csv_overlong_unclosed_quote_names_its_line(tmp_path):
+    path = tmp_path / "products.csv"
+    rows = "".join(f"hat{number},trailpeak,Hat,,,,,Hikers,email_subject,1,en-US\n" for number in range(5000))
+    path.write_text(f"sep=,\n{CSV_HEADER}\n{SOCK_ROW}\n" + 'cap,trailpeak,"Cap,,,,,Hikers,email_subject,1,en-US\n' + rows)
+    message = problems_of(path)
+    assert f'campaign file "{path}", line 4: a cell in the row that starts on this line is longer than' in message
 
 
 def test_load_csv_error_names_column(tmp_path):
@@ -1017,13 +1246,25 @@ def test_load_invalid_brand_rules(tmp_path, field, value, message):
 
 
 def test_load_channel_limits_names_every_problem(tmp_path):
-    limits = {"sms": 100, "email_subject": 0, "tiktok": 5, "google_ads_headline": 40}
+    limits = {"sms": 100, "google_ads_headline": 40, "email_subject": -5, "tiktok": "abc", "meta_headline": "abc",
+              "x_post": 20}  # fmt: skip
     data = {"brands": [{**brand(), "channel_limits": limits}], "campaigns": [campaign()]}
-    problems = problems_of(write_yaml(tmp_path, data))
-    assert 'the limit of "sms" is one SMS segment' in problems
-    assert 'the limit of "email_subject" must be at least 1, not 0' in problems
-    assert '"tiktok" is not a known channel' in problems
-    assert 'the limit of "google_ads_headline" can only be lowered' in problems
+    path = tmp_path / "limits.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+
+    problems = [(problem.field, problem.message) for problem in raised.value.details]
+    assert [field for field, _ in problems] == [
+        "channel_limits.sms", "channel_limits.google_ads_headline", "channel_limits.email_subject",
+        "channel_limits.tiktok", "channel_limits.meta_headline",
+    ]  # fmt: skip
+    assert problems[0][1].startswith('the limit of "sms" is one SMS segment')
+    assert problems[1][1].startswith('the limit of "google_ads_headline" can only be lowered')
+    assert problems[2][1] == 'the limit of "email_subject" must be at least 1, not -5'
+    assert problems[3][1].startswith('"tiktok" is not a known channel')
+    assert problems[4][1] == 'must be a whole number such as 3 (got "abc")'
 
 
 def nested_alias_yaml(levels: int, width: int = 10) -> str:
@@ -1091,6 +1332,35 @@ campaigns:
     segments: *segments
     channels: [email_subject]
 """
+
+
+ANCHOR_ONLY_KEY = """\
+{key}: &base
+  brand: trailpeak
+  product: {{name: Boot}}
+  segments: [{{key: all, name: All}}]
+  channels: [email_subject]
+brands: [{{key: trailpeak, name: TrailPeak}}]
+campaigns:
+  - {{<<: *base, key: first}}
+  - {{<<: *base, key: second, variants: 2}}
+"""
+
+
+def test_load_x_prefixed_top_level_key_ignored(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(ANCHOR_ONLY_KEY.format(key="x-base"))
+    first, second = load_campaign_file(path).campaigns
+    assert (first.key, first.product.name, first.variants) == ("first", "Boot", 1)
+    assert (second.key, second.product.name, second.variants) == ("second", "Boot", 2)
+
+
+def test_load_anchor_only_top_level_key_hint(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(ANCHOR_ONLY_KEY.format(key="base"))
+    message = problems_of(path)
+    assert (f'{path}: base: is not a known field; check its spelling. A top-level key that only defines an anchor '
+            '(&name) for aliases must start with "x-", e.g. x-base') in message  # fmt: skip
 
 
 def test_load_shared_aliases_accepted(tmp_path):
@@ -1178,6 +1448,33 @@ def test_load_csv_spreadsheet_quirks_accepted(tmp_path, text):
     assert parsed.csv_columns == frozenset(CSV_HEADER.split(","))
 
 
+@pytest.mark.parametrize("start", ["sep=,\n", "sep=,\r\n", "\ufeffsep=,\r\n"], ids=["lf", "crlf", "bom"])
+def test_load_csv_excel_separator_line_skipped(tmp_path, start):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{start}{CSV_HEADER}\n{SOCK_ROW}\n", encoding="utf-8", newline="")
+
+    (loaded,) = load_campaign_file(path).campaigns
+
+    assert loaded.key == "sock"
+
+
+def test_load_csv_excel_separator_line_left_out_of_rows(tmp_path):
+    # Excel does not show the separator line, so the first campaign stays in row 2.
+    path = tmp_path / "products.csv"
+    path.write_text(f"sep=,\n{CSV_HEADER}\n{SOCK_ROW.replace('email_subject', 'billboard')}\n")
+    assert 'row 2, campaign "sock": channels: "billboard" is not a known channel' in problems_of(path)
+
+
+@pytest.mark.parametrize(("line", "shown"), [("sep=;", ";"), ("sep=\t", "\\t")], ids=["semicolon", "tab"])
+def test_load_csv_other_separator_line_rejected(tmp_path, line, shown):
+    path = tmp_path / "products.csv"
+    path.write_text(f"{line}\n{CSV_HEADER.replace(',', ';')}\n")
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}": the first line "sep={shown}" sets the column separator to '
+                       f'"{shown}", but a campaign CSV file uses commas; save it again as "CSV UTF-8 (comma '
+                       'delimited)"')  # fmt: skip
+
+
 def test_load_csv_row_numbers_count_empty_rows(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text(f"{CSV_HEADER}\n,,,,,,,,,,\n\n{SOCK_ROW.replace('email_subject', 'billboard')}\n")
@@ -1206,6 +1503,24 @@ def test_load_csv_in_gb18030_names_the_fix(tmp_path):
     message = problems_of(path)
     assert "is not UTF-8 text (Excel on Chinese Windows saves GB18030)" in message
     assert 'save it again as "CSV UTF-8 (comma delimited)"' in message
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+def test_load_csv_in_windows_1252_named(tmp_path, encoding):
+    path = tmp_path / "products.csv"
+    path.write_bytes((CSV_HEADER + "\ncreme,trailpeak,Crème brûlée,Façade,,,,Gäste,email_subject,1,fr-FR\n")
+                     .encode(encoding))  # fmt: skip
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}" is not UTF-8 text but looks like Windows-1252 or Latin-1 (Western '
+                       'European) text; save it again as "CSV UTF-8 (comma delimited)"')  # fmt: skip
+
+
+def test_load_csv_in_other_encoding_gets_no_guess(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_bytes((CSV_HEADER + "\nsake,trailpeak,日本酒,東京の店舗,,,,限定セール,email_subject,1,ja-JP\n")
+                     .encode("shift_jis"))  # fmt: skip
+    message = problems_of(path)
+    assert message == f'campaign file "{path}" is not UTF-8 text; save it again as "CSV UTF-8 (comma delimited)"'
 
 
 def test_load_lists_undefined_brand_with_other_problems(tmp_path):
@@ -1280,6 +1595,31 @@ def test_load_yaml_problem_with_name_translated(tmp_path, content, chinese):
     with pytest.raises(InvalidInput) as raised:
         load_campaign_file(path)
     assert chinese in translate_error(raised.value, "zh-CN")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("example", ["outdoor-boot-launch.yaml", "tea-gift-set-zh.yaml"])
+def test_load_yaml_utf16_without_bom_named(tmp_path, encoding, example):
+    path = tmp_path / "campaigns.yaml"
+    path.write_bytes((EXAMPLES / example).read_text(encoding="utf-8").encode(encoding))
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}" is not UTF-8 text: it has NUL bytes between its letters, as '
+                       "UTF-16 text has; save it with the encoding UTF-8")  # fmt: skip
+
+
+def test_load_yaml_nul_byte_names_line(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_bytes(b"brands:\n  - key: trailpeak\n    name: Trail\x00Peak\n")
+    message = problems_of(path)
+    assert message == f'campaign file "{path}", line 3: contains a NUL byte (\\0), which is not text; remove it'
+
+
+def test_load_csv_utf16_without_bom_named(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_bytes(f"{CSV_HEADER}\n{SOCK_ROW}\n".encode("utf-16-le"))
+    message = problems_of(path)
+    assert message == (f'campaign file "{path}" is not UTF-8 text: it has NUL bytes between its letters, as '
+                       'UTF-16 text has; save it again as "CSV UTF-8 (comma delimited)"')  # fmt: skip
 
 
 def test_load_csv_utf16_named(tmp_path):

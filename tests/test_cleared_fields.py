@@ -88,6 +88,16 @@ def test_cleared_fields_partial_schedule_named(database):
     ]
 
 
+def test_cleared_fields_one_reset_field_singular(database):
+    import_and_warn(write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]}))
+    campaign = {key: value for key, value in FULL_CAMPAIGN.items() if key != "locale"}
+    path = write(database, "no-locale.yaml", {"campaigns": [campaign]})
+
+    assert import_and_warn(path) == [
+        f'{path}: campaign "spring": this import resets locale to its default ("en-US"), which the file leaves out',
+    ]
+
+
 def test_cleared_fields_written_empty_value_none(database):
     import_and_warn(write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]}))
     brand = {**FULL_BRAND, "banned_terms": [], "voice": ""}
@@ -130,6 +140,28 @@ def test_cleared_fields_csv_empty_cells_reset_defaults(database):
     assert import_and_warn(path) == [
         f'{path}: campaign "spring": this import resets variants, generation.temperature to their defaults '
         "(1, 0.3), whose cells the file leaves empty"
+    ]
+
+
+def test_cleared_fields_csv_one_empty_cell_singular(database):
+    import_and_warn(write(database, "full.yaml", {"brands": [FULL_BRAND], "campaigns": [FULL_CAMPAIGN]}))
+    path = database / "products.csv"
+    path.write_text(
+        "key,brand,product_name,product_description,price,offer,goal,variants,segments,channels,locale\n"
+        "spring,teahouse,Longjing,,19.90,A free cup,,3,Regulars,email_subject,zh-CN\n",
+        encoding="utf-8",
+    )
+    assert import_and_warn(path) == [
+        f'{path}: campaign "spring": this import clears goal, whose cell the file leaves empty',
+    ]
+
+    path.write_text(
+        "key,brand,product_name,product_description,goal,variants,segments,channels,locale\n"
+        "spring,teahouse,Longjing,,Sell,,Regulars,email_subject,zh-CN\n",
+        encoding="utf-8",
+    )
+    assert import_and_warn(path) == [
+        f'{path}: campaign "spring": this import resets variants to its default (1), whose cell the file leaves empty',
     ]
 
 
