@@ -106,3 +106,31 @@ def test_migration_0012_adds_import_warnings(sqlite_settings):
     assert "import_warnings" not in columns
     with db.get_engine().connect() as connection:
         assert connection.execute(text("SELECT id FROM batches")).all() == [(1,)]
+
+
+def test_migration_0013_cases_stored_locales(sqlite_settings):
+    import json
+
+    from sqlalchemy import text
+
+    db.upgrade("0012")
+    insert_campaign = text(
+        "INSERT INTO campaigns (id, key, brand_id, name, spec, created_at, updated_at) "
+        "VALUES (:id, :key, 1, :key, :spec, '2026-01-01', '2026-01-01')"
+    )
+    with db.get_engine().begin() as connection:
+        connection.execute(
+            text("INSERT INTO brands (id, key, name, voice, banned_terms, required_terms, "
+                 "created_at, updated_at) VALUES (1, 'b', 'B', '', '[]', '[]', "
+                 "'2026-01-01', '2026-01-01')")
+        )  # fmt: skip
+        for campaign_id, locale in enumerate(["zh-cn", "ZH-hant-tw", "en-US", "de-ch-x-phonebk"], start=1):
+            spec = json.dumps({"locale": locale, "variants": 2})
+            connection.execute(insert_campaign, {"id": campaign_id, "key": f"c{campaign_id}", "spec": spec})
+
+    db.upgrade("0013")
+
+    with db.get_engine().connect() as connection:
+        specs = [json.loads(spec) for (spec,) in connection.execute(text("SELECT spec FROM campaigns ORDER BY id"))]
+    assert [spec["locale"] for spec in specs] == ["zh-CN", "zh-Hant-TW", "en-US", "de-CH-x-phonebk"]
+    assert all(spec["variants"] == 2 for spec in specs)
