@@ -38,6 +38,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -578,6 +579,16 @@ def _zone_like(value: str) -> str | None:
     return zones[close] if close else None
 
 
+def _known_channel(channel: str) -> str:
+    # Each unknown channel is a problem of its own item (channels[2]), with its suggestion.
+    if channel not in CHANNELS:
+        raise MessageValueError("{problem}", problem=unknown_channel(channel))
+    return channel
+
+
+ChannelKey = Annotated[str, AfterValidator(_known_channel)]
+
+
 class CampaignSpec(_Spec):
     key: Key
     brand: Key
@@ -586,23 +597,31 @@ class CampaignSpec(_Spec):
     call_to_action: Text | None = None
     product: ProductSpec
     segments: list[SegmentSpec] = Field(min_length=1, max_length=1000)
-    channels: list[str] = Field(min_length=1)
+    channels: list[ChannelKey] = Field(min_length=1)
     variants: Count = Field(default=1, ge=1, le=50)
     locale: str = "en-US"
     generation: GenerationSpec = GenerationSpec()
     schedule: ScheduleSpec | None = None
 
-    @field_validator("channels")
+    @field_validator("channels", mode="wrap")
     @classmethod
-    def _known_channels(cls, channels: list[str]) -> list[str]:
-        problems = [unknown_channel(channel) for channel in dict.fromkeys(channels) if channel not in CHANNELS]
-        repeated = sorted(channel for channel, count in Counter(channels).items() if count > 1)
+    def _repeated_channels(cls, channels: Any, handler: ValidatorFunctionWrapHandler) -> list[str]:
+        # An unknown channel is an error of its item (channels[2]) and a repeated one an error
+        # of the list, and both are reported in one round.
+        errors: list[InitErrorDetails] = []
+        try:
+            result = handler(channels)
+        except ValidationError as error:
+            errors = [_moved_error(detail, ()) for detail in error.errors()]
+        texts = [channel for channel in channels if isinstance(channel, str)] if isinstance(channels, list) else []
+        repeated = sorted(channel for channel, count in Counter(texts).items() if count > 1)
         if repeated:
-            problems.append(Message(N_("{channels} listed more than once; list each channel once"),
-                                    {"channels": ", ".join(repeated)}))  # fmt: skip
-        if problems:
-            raise MessageValueError("{items}", items=problems)
-        return channels
+            problem = MessageValueError(N_("{channels} listed more than once; list each channel once"),
+                                        channels=", ".join(repeated))  # fmt: skip
+            errors.append(InitErrorDetails(type="value_error", loc=(), input=channels, ctx={"error": problem}))
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return result
 
     @field_validator("segments")
     @classmethod

@@ -114,7 +114,7 @@ def test_load_yaml_second_document_named(tmp_path, text, line):
 def test_load_unknown_channel_names_campaign_field_value(tmp_path):
     path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign(channels=["tiktok"])]})
     message = problems_of(path)
-    assert f'{path}: campaign "boot-launch": channels: "tiktok" is not a known channel' in message
+    assert f'{path}: campaign "boot-launch": channels[0]: "tiktok" is not a known channel' in message
     assert "google_ads_headline" in message
 
 
@@ -423,7 +423,7 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
     message = problems_of(path)
     assert ('row 2, campaign "sock": segments: the segments "Day trippers", "day-trippers" get the same key '
             '"day-trippers"; list each segment once') in message
-    assert 'row 3, campaign "hat": channels: "billboard" is not a known channel' in message
+    assert 'row 3, campaign "hat": channels[0]: "billboard" is not a known channel' in message
 
 
 @pytest.mark.parametrize(
@@ -559,7 +559,7 @@ def test_load_csv_bad_row_names_row_and_field(tmp_path):
         "trail-hat,trailpeak,Trail Hat,,,,,Hikers,billboard,1,en-US\n"
     )
     message = problems_of(path)
-    assert 'row 3, campaign "trail-hat": channels: "billboard" is not a known channel' in message
+    assert 'row 3, campaign "trail-hat": channels[0]: "billboard" is not a known channel' in message
 
 
 def test_load_csv_empty_cell_hint(tmp_path):
@@ -614,7 +614,7 @@ def test_load_csv_empty_description_accepted(tmp_path):
         ({"variants": None}, "variants: is empty; give a whole number, or leave the key out"),
         ({"variants": "  "}, "variants: is empty; give a whole number, or leave the key out"),
         ({"channels": ["email_subject", "billboard", "email_subject"]},
-         'channels: "billboard" is not a known channel; use one of: '),
+         'channels[1]: "billboard" is not a known channel; use one of: '),
         ({"product": {"name": "Boot", "features": "Waterproof\n- Grippy outsole"}},
          'product.features: must be a list, not one text; write one "- " line per item'),
     ],
@@ -630,8 +630,19 @@ def test_load_common_yaml_mistakes_explained(tmp_path, changes, message):
 def test_load_unknown_and_repeated_channels_reported_together(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(channels=["email_subject", "billboard", "email_subject"])]}
     message = problems_of(write_yaml(tmp_path, data))
-    assert '"billboard" is not a known channel' in message
-    assert "email_subject listed more than once" in message
+    assert 'campaign "boot-launch": channels[1]: "billboard" is not a known channel' in message
+    assert 'campaign "boot-launch": channels: email_subject listed more than once' in message
+
+
+def test_load_unknown_channels_each_reported(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(channels=["emial_subject", "sms", "tiktok"])]}
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+    problems = [(problem.field, problem.message) for problem in raised.value.details]
+    assert problems[0] == ("channels[0]", '"emial_subject" is not a known channel; did you mean email_subject?')
+    assert problems[1][0] == "channels[2]"
+    assert problems[1][1].startswith('"tiktok" is not a known channel; use one of: ')
+    assert len(problems) == 2
 
 
 def test_load_controls_with_field_errors(tmp_path):
@@ -1462,7 +1473,7 @@ def test_load_csv_excel_separator_line_left_out_of_rows(tmp_path):
     # Excel does not show the separator line, so the first campaign stays in row 2.
     path = tmp_path / "products.csv"
     path.write_text(f"sep=,\n{CSV_HEADER}\n{SOCK_ROW.replace('email_subject', 'billboard')}\n")
-    assert 'row 2, campaign "sock": channels: "billboard" is not a known channel' in problems_of(path)
+    assert 'row 2, campaign "sock": channels[0]: "billboard" is not a known channel' in problems_of(path)
 
 
 @pytest.mark.parametrize(("line", "shown"), [("sep=;", ";"), ("sep=\t", "\\t")], ids=["semicolon", "tab"])
@@ -1478,7 +1489,7 @@ def test_load_csv_other_separator_line_rejected(tmp_path, line, shown):
 def test_load_csv_row_numbers_count_empty_rows(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text(f"{CSV_HEADER}\n,,,,,,,,,,\n\n{SOCK_ROW.replace('email_subject', 'billboard')}\n")
-    assert 'row 4, campaign "sock": channels: "billboard" is not a known channel' in problems_of(path)
+    assert 'row 4, campaign "sock": channels[0]: "billboard" is not a known channel' in problems_of(path)
 
 
 def test_load_csv_unnamed_column_with_value_rejected(tmp_path):
