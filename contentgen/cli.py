@@ -379,7 +379,10 @@ def batch_submit(
     _check_timeout(timeout, wait)
     if dry_run:
         plan = dry_run_submit(files or [], campaign or [], idempotency_key)
-        _print_warnings(plan.warnings)
+        # A matched batch's warnings come from the import that created it, and this run
+        # imports nothing, so _print_plan shows them under that batch's id.
+        if plan.matched_batch_id is None:
+            _print_warnings(plan.warnings)
         _print_plan(plan, idempotency_key, as_json)
         return
     _load_generator_if_inline(wait)
@@ -423,6 +426,10 @@ def _print_plan(plan: SubmissionPlan, idempotency_key: str | None, as_json: bool
     for group in plan.requests:
         table.add_row(group.campaign, group.channel, str(group.max_new_tokens), str(group.requests))
     print_table(console, table)
+    if plan.matched_batch_id is not None and plan.warnings:
+        console.print(f"Batch {plan.matched_batch_id}'s import warned:")
+        for warning in plan.warnings:
+            console.print(Text(f"  {warning}"), highlight=False)
 
 
 def _plan_json(plan: SubmissionPlan) -> dict[str, Any]:

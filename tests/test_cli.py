@@ -275,6 +275,26 @@ def test_cli_submit_dry_run_matched_key(ready):
     assert count_rows(Batch) == 1
 
 
+def test_cli_submit_dry_run_matched_key_warnings(ready):
+    path = copy_example(ready)
+    invoke("campaigns", "import", str(path))
+    data = yaml.safe_load(path.read_text())
+    del data["campaigns"][0]["schedule"]
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    first = invoke("batch", "submit", str(path), "--idempotency-key", "k1")
+    assert "this import clears schedule" in first.stderr
+
+    result = invoke("batch", "submit", str(path), "--idempotency-key", "k1", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    # The warnings come from the import that created batch 1, because this run imports nothing.
+    assert result.stderr == ""
+    assert result.stdout.endswith(
+        "Batch 1's import warned:\n"
+        '  campaign "trailpeak-ridgeline-launch": this import clears schedule, which the file leaves out\n'
+    )
+
+
 def test_cli_submit_dry_run_invalid_file_exits_2(ready):
     path = ready / "bad.yaml"
     path.write_text((EXAMPLES / "outdoor-boot-launch.yaml").read_text().replace("meta_primary_text", "tiktok"))
