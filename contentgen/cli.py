@@ -8,7 +8,6 @@ batch waited for with ``--wait`` finished with failed requests.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from contentgen.batches import (
     reset_failed,
 )
 from contentgen.cleared_fields import ClearedFields
+from contentgen.cli_logging import configure_logging
 from contentgen.cli_progress import (
     print_check_summary,
     print_failures,
@@ -124,12 +124,14 @@ TimeoutOption = Annotated[
 
 @app.callback()
 def configure(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress at INFO level.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Log progress at INFO level, and errors with their full tracebacks."
+        ),
+    ] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose)
 
 
 def _print_json(value: Any) -> None:

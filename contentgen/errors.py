@@ -82,3 +82,13 @@ def shorten(value: object, limit: int = SHOWN_VALUE_LENGTH) -> str:
     most ``limit`` characters, else its first ``limit - 1`` characters and "…"."""
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# A logged or stored error message keeps at most this many characters of its first line.
+DESCRIBED_ERROR_LENGTH = 500
+
+
+def describe_error(error: BaseException) -> str:
+    """Return "Type: message" for ``error``: the first line only, at most 500 characters."""
+    lines = f"{type(error).__name__}: {error}".strip().splitlines()
+    return lines[0][:DESCRIBED_ERROR_LENGTH]

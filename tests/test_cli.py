@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
 
-from contentgen import cli, cli_progress, db
+from contentgen import chunks, cli, cli_progress, db
 from contentgen.cli import app
 from contentgen.models import Batch, Brand, Campaign, GenerationRequest, User
 
@@ -26,6 +26,8 @@ runner = CliRunner()
 ERRORING = "tests.integration.faulty_generators:erroring"
 # The null generator taking two seconds per call.
 SLOW = "tests.integration.faulty_generators:slow"
+# A backend that raises for the prompts of one segment of examples/outdoor-boot-launch.yaml.
+FAILING_SEGMENT = "tests.integration.faulty_generators:failing_segment"
 
 
 def invoke(*args: str):
@@ -744,6 +746,49 @@ def test_cli_submit_wait_all_failed_exits_3(ready, monkeypatch):
 
     assert result.exit_code == 3, result.output
     assert "Batch 1 completed: 0 drafts, 24 failed." in result.stdout
+
+
+@pytest.fixture
+def empty_root_logger(monkeypatch):
+    """Return a function that removes the root logger's handlers, as in a new process, so
+    that the command line adds its own. Call it in the test body, because pytest adds its
+    log capture handler after the fixtures have run."""
+    level = logging.root.level
+    yield lambda: monkeypatch.setattr(logging.root, "handlers", [])
+    logging.root.setLevel(level)
+
+
+def test_cli_inline_errors_log_one_line_each(ready, monkeypatch, empty_root_logger):
+    monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
+    apply_settings(monkeypatch, generator=FAILING_SEGMENT, max_attempts="2")
+    empty_root_logger()
+
+    result = invoke("batch", "submit", str(copy_example(ready)), "--wait")
+
+    assert result.exit_code == 3, result.output
+    assert "Batch 1 completed: 12 drafts, 12 failed." in result.stdout
+    error = "RuntimeError: backend cannot run this prompt"
+    log_lines = [line for line in result.stderr.splitlines() if " contentgen.chunks: " in line]
+    # The 12 requests of segment "long-distance-hikers" fail twice each, in 3 chunks.
+    assert len(log_lines) == 3 + 12 * 2
+    assert sum(f"failed with {error}; running its requests one by one" in line for line in log_lines) == 3
+    assert sum(f"on attempt 1 of 2 with {error}; trying again in 0 s" in line for line in log_lines) == 12
+    assert sum(f"on attempt 2 of 2 with {error}; no attempts are left" in line for line in log_lines) == 12
+    assert "Traceback" not in result.stderr
+    assert "KeyError" not in result.stderr
+
+
+def test_cli_verbose_logs_tracebacks(ready, monkeypatch, empty_root_logger):
+    monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
+    apply_settings(monkeypatch, generator=FAILING_SEGMENT, max_attempts="2")
+    empty_root_logger()
+
+    result = invoke("--verbose", "batch", "submit", str(copy_example(ready)), "--wait")
+
+    assert result.exit_code == 3, result.output
+    assert "INFO contentgen.chunks: chunk of " in result.stderr
+    assert "Traceback (most recent call last):" in result.stderr
+    assert "KeyError: 'stop_sequences'" in result.stderr
 
 
 def test_cli_submit_wait_json_failed_exits_3(ready, monkeypatch):
