@@ -514,7 +514,18 @@ def batch_retry_failed(
     with db.session_scope() as session:
         reset = reset_failed(session, batch_id)
     if not reset:
-        note = _cancelled_note(batch_id, read_progress(batch_id))
+        progress = read_progress(batch_id)
+        note = _cancelled_note(batch_id, progress)
+        pending = progress.requests["pending"]
+        if pending:
+            # Left by a retry-failed without a broker or --wait, or by a run that stopped early.
+            console.print(
+                f"Batch {batch_id} has no failed requests, but {plural(pending, 'request')} "
+                f"{'is' if pending == 1 else 'are'} pending; run {'it' if pending == 1 else 'them'} "
+                f"with: contentgen batch resume {batch_id} --wait{note}",
+                highlight=False,
+            )
+            return
         console.print(f"Batch {batch_id} has no failed requests; nothing to run.{note}", highlight=False)
         return
     console.print(f"{plural(reset, 'failed request')} of batch {batch_id} will run again.")

@@ -675,6 +675,24 @@ def test_cli_retry_failed_reruns_only_failed(ready, monkeypatch):
     assert count_rows(GenerationRequest) == 24
 
 
+def test_cli_retry_failed_names_pending_requests(ready, monkeypatch):
+    apply_settings(monkeypatch, generator=ERRORING)
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    apply_settings(monkeypatch, generator="null")
+    # Without a broker or --wait, the failed requests become pending and nothing runs them.
+    invoke("batch", "retry-failed", "1")
+
+    result = invoke("batch", "retry-failed", "1", "--wait")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "Batch 1 has no failed requests, but 24 requests are pending; run them with: "
+        "contentgen batch resume 1 --wait\n"
+    )
+    assert invoke("batch", "resume", "1", "--wait").exit_code == 0
+    assert count_rows(GenerationRequest) == 24
+
+
 def test_cli_retry_failed_keeps_done_requests(ready):
     invoke("batch", "submit", str(copy_example(ready)), "--wait")
     result = invoke("batch", "retry-failed", "1")
