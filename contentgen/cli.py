@@ -751,7 +751,7 @@ def drafts_show(
     )  # fmt: skip
     for key, value in details.items():
         if key not in skipped:
-            console.print(Text.assemble((key, "bold"), f": {value}"), highlight=False)
+            console.print(Text.assemble((key, "bold"), f": {_display_value(value)}"), highlight=False)
     length = _describe_length(details["counting"])
     console.print(Text.assemble(("characters", "bold"), f": {length}"), highlight=False)
     console.print(Text("checks:", style="bold"))
@@ -768,6 +768,20 @@ def drafts_show(
         if details[key] is not None:
             console.print(Text(f"{key}:", style="bold"))
             console.print(Text(details[key]), highlight=False)
+
+
+def _display_value(value: Any) -> str:
+    """Format a value of ``drafts show`` for reading: "-" for none, yes or no, and a
+    mapping as key=value pairs."""
+    if value is None or value == {} or value == []:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_display_value(item)}" for key, item in value.items())
+    if isinstance(value, list):
+        return ", ".join(_display_value(item) for item in value)
+    return str(value)
 
 
 def _describe_length(counting: dict[str, Any]) -> str:

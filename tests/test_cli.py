@@ -747,6 +747,23 @@ def test_cli_drafts_show_prints_every_check(ready):
     assert len(details["checks"]) >= 11
 
 
+def test_cli_drafts_show_readable_values(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+
+    shown = invoke("drafts", "show", "1")
+
+    lines = shown.stdout.splitlines()
+    fields = dict(line.split(": ", 1) for line in lines[: lines.index("checks:")])
+    assert re.fullmatch(r"temperature=0.3, top_p=0.95, max_new_tokens=\d+, seed=\d+", fields["params"])
+    assert fields["hard_limit"] == "yes"
+    assert fields["edited"] == "no"
+    # The null generator reports no token probabilities.
+    assert fields["mean_logprob"] == "-"
+    for value in fields.values():
+        assert value not in ("None", "True", "False")
+        assert not value.startswith("{")
+
+
 def test_cli_batch_status_shows_pass_rate(ready):
     invoke("batch", "submit", str(copy_example(ready)), "--wait")
     table = invoke("batch", "status", "1")
