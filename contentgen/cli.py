@@ -40,6 +40,7 @@ from contentgen.cli_progress import (
 )
 from contentgen.cli_schedules import schedules_app
 from contentgen.cli_tables import draft_slot, plural, print_table, utc_cell
+from contentgen.cli_usage import UsageTyper
 from contentgen.counting import Counting
 from contentgen.dispatch import (
     SubmissionPlan,
@@ -70,9 +71,6 @@ from contentgen.templates import sync_templates
 console = Console(soft_wrap=True)
 error_console = Console(stderr=True, soft_wrap=True)
 
-# Ids are 64-bit integers in the database; a larger number is a usage error, not a crash.
-MAX_ID = 2**63 - 1
-
 
 class _ErrorBoundary(TyperGroup):
     """Turn contentgen's errors into one "Error: ..." line and the documented exit code."""
@@ -89,10 +87,10 @@ class _ErrorBoundary(TyperGroup):
 
 
 def _group(help_text: str) -> typer.Typer:
-    return typer.Typer(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False)
+    return UsageTyper(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False)
 
 
-app = typer.Typer(
+app = UsageTyper(
     cls=_ErrorBoundary,
     help="Generate marketing copy in batches and review every draft.",
     no_args_is_help=True,
@@ -111,7 +109,8 @@ app.add_typer(drafts_app, name="drafts")
 app.add_typer(schedules_app, name="schedules")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-BatchId = Annotated[int, typer.Argument(help="Batch id.", min=1, max=MAX_ID)]
+# Ids have no upper bound here, because the lookups report an id beyond any row's as not found.
+BatchId = Annotated[int, typer.Argument(help="Batch id.", metavar="BATCH_ID", min=1)]
 TimeoutOption = Annotated[
     float | None,
     typer.Option(
@@ -278,7 +277,7 @@ def campaigns_import(
     files: Annotated[
         list[Path],
         typer.Argument(help="Campaign files (.yaml, .yml or .csv), imported together: a brand "
-                       "that one file defines counts for the others."),
+                       "that one file defines counts for the others.", metavar="FILE"),
     ],
 ) -> None:
     """Validate campaign files as a whole, then create or update their brands and campaigns."""
@@ -340,7 +339,7 @@ def campaigns_list(as_json: JsonOption = False) -> None:
 def batch_submit(
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="Campaign files to import and submit together as one batch."),
+        typer.Argument(help="Campaign files to import and submit together as one batch.", metavar="FILE"),
     ] = None,
     campaign: Annotated[
         list[str] | None,
@@ -687,7 +686,7 @@ def batch_list(
 
 @drafts_app.command("list")
 def drafts_list(
-    batch: Annotated[int, typer.Option("--batch", "-b", help="Batch id.", min=1, max=MAX_ID)],
+    batch: Annotated[int, typer.Option("--batch", "-b", help="Batch id.", min=1)],
     status: Annotated[
         DraftStatus | None, typer.Option(help="Show only drafts with this review status.")
     ] = None,
@@ -734,7 +733,7 @@ def drafts_list(
 
 @drafts_app.command("show")
 def drafts_show(
-    draft_id: Annotated[int, typer.Argument(help="Draft id.", min=1, max=MAX_ID)],
+    draft_id: Annotated[int, typer.Argument(help="Draft id.", metavar="DRAFT_ID", min=1)],
     as_json: JsonOption = False,
 ) -> None:
     """Show one draft with its checks, its prompt and everything that produced it."""

@@ -27,7 +27,7 @@ UserOption = Annotated[
         "--user", "-u", help="Your username, recorded in the audit trail; needs the reviewer or admin role."
     ),
 ]
-DraftIds = Annotated[list[int], typer.Argument(help="Draft ids.")]
+DraftIds = Annotated[list[int], typer.Argument(help="Draft ids.", metavar="DRAFT_ID")]
 
 
 @review_app.command("list")

@@ -1167,3 +1167,38 @@ def test_cli_help_shows_no_value_after_flags():
     wait_line = next(line for line in result.stdout.splitlines() if "--wait" in line)
     assert "<bool>" not in result.stdout
     assert "BOOLEAN" not in wait_line
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        (("batch", "status"), "batch status [OPTIONS] BATCH_ID"),
+        (("drafts", "show"), "drafts show [OPTIONS] DRAFT_ID"),
+        (("review", "approve"), "review approve [OPTIONS] DRAFT_ID..."),
+        (("batch", "submit"), "batch submit [OPTIONS] [FILE]..."),
+        (("db", "downgrade"), "db downgrade [OPTIONS] REVISION"),
+        (("schedules", "forget"), "schedules forget [OPTIONS] CAMPAIGN_KEY"),
+        (("users", "set-role"), "users set-role [OPTIONS] USERNAME ROLE"),
+    ],
+)
+def test_cli_usage_names_arguments_in_capitals(command, usage):
+    result = invoke(*command, "--help")
+    assert usage in result.stdout
+    assert "{" not in result.stdout
+
+
+def test_cli_id_range_has_no_upper_bound():
+    help_text = invoke("drafts", "list", "--help").stdout
+    result = runner.invoke(app, ["drafts", "show", "0"], env={"COLUMNS": "200"})
+
+    assert "[x>=1]" in help_text
+    assert "9223372036854775807" not in help_text
+    assert result.exit_code == 2
+    assert "drafts show [OPTIONS] DRAFT_ID\n" in result.stderr
+    assert "Invalid value for 'DRAFT_ID': 0 is not in the range x>=1." in result.stderr
+
+
+def test_cli_huge_draft_id_not_found(ready):
+    result = invoke("drafts", "show", "99999999999999999999")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: draft 99999999999999999999 not found")
