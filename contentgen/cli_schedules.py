@@ -183,8 +183,8 @@ def schedules_forget(
 ) -> None:
     """Forget the runs recorded for slots after the clock, so that they run at their time.
 
-    run-due --now with a time ahead of the clock records such runs. A forgotten slot's
-    batch stays as it is.
+    run-due --now with a time ahead of the clock records such runs.
+    A forgotten slot's batch stays as it is.
     """
     clock = utcnow()
     first = None if start is None else parse_now(start, option="--from")

@@ -1202,3 +1202,8 @@ def test_cli_huge_draft_id_not_found(ready):
     result = invoke("drafts", "show", "99999999999999999999")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: draft 99999999999999999999 not found")
+
+
+def test_cli_forget_help_keeps_sentences_whole():
+    result = runner.invoke(app, ["schedules", "forget", "--help"], env={"COLUMNS": "200"})
+    assert "A forgotten slot's batch stays as it is." in result.stdout
