@@ -7,6 +7,7 @@ batch waited for with ``--wait`` finished with failed requests.
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from collections.abc import Sequence
@@ -53,7 +54,7 @@ from contentgen.dispatch import (
     submit,
     sweep_stalled_batches,
 )
-from contentgen.drafts import DraftOrder, draft_details, list_drafts
+from contentgen.drafts import QUEUE_STATUSES, DraftOrder, draft_details, list_drafts
 from contentgen.errors import (
     EXIT_FAILURE,
     EXIT_INVALID_INPUT,
@@ -683,12 +684,19 @@ def batch_list(
 
 # --- drafts -----------------------------------------------------------------------------
 
+# The values of drafts list --status, the same as review list --status takes.
+QueueStatus = enum.Enum("QueueStatus", {value.upper(): value for value in QUEUE_STATUSES}, type=str)
+
 
 @drafts_app.command("list")
 def drafts_list(
     batch: Annotated[int, typer.Option("--batch", "-b", help="Batch id.", min=1)],
     status: Annotated[
-        DraftStatus | None, typer.Option(help="Show only drafts with this review status.")
+        QueueStatus | None,
+        typer.Option(
+            help="Show only drafts with this review status; open is pending_review and flagged. "
+            "Default: all."
+        ),
     ] = None,
     flagged: Annotated[
         bool, typer.Option("--flagged", help="Show only flagged drafts (same as --status flagged).")
@@ -699,13 +707,13 @@ def drafts_list(
     as_json: JsonOption = False,
 ) -> None:
     """List a batch's drafts with their length, score and failed checks."""
-    if flagged and status not in (None, DraftStatus.FLAGGED):
+    if flagged and status not in (None, QueueStatus.FLAGGED):
         raise InvalidInput(f"--flagged and --status {status.value} contradict each other; pass one")
     if flagged:
-        status = DraftStatus.FLAGGED
+        status = QueueStatus.FLAGGED
     db.check_schema()
     with db.session_scope() as session:
-        items = list_drafts(session, batch, status, order=sort)
+        items = list_drafts(session, batch, status.value if status else "all", order=sort)
     if as_json:
         _print_json(items)
         return

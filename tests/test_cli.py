@@ -1207,3 +1207,25 @@ def test_cli_huge_draft_id_not_found(ready):
 def test_cli_forget_help_keeps_sentences_whole():
     result = runner.invoke(app, ["schedules", "forget", "--help"], env={"COLUMNS": "200"})
     assert "A forgotten slot's batch stays as it is." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("open", {"pending_review", "flagged"}),
+        ("all", {"pending_review", "flagged", "approved"}),
+        ("approved", {"approved"}),
+    ],
+)
+def test_cli_drafts_list_takes_queue_statuses(ready, status, expected):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    runner.invoke(app, ["users", "create", "rita", "--role", "reviewer", "--password-stdin"],
+                  input="correct horse battery\n")  # fmt: skip
+    listed = json.loads(invoke("drafts", "list", "-b", "1", "--json").stdout)
+    approved = next(item["id"] for item in listed if item["status"] == "pending_review")
+    assert invoke("review", "approve", str(approved), "--user", "rita").exit_code == 0
+
+    result = invoke("drafts", "list", "-b", "1", "--status", status, "--json")
+
+    assert result.exit_code == 0, result.output
+    assert {item["status"] for item in json.loads(result.stdout)} == expected
