@@ -644,6 +644,21 @@ def test_cli_cancel_stops_pending_requests(ready):
     assert status["drafts"] == {"pending_review": 0, "flagged": 0, "approved": 0, "rejected": 0}
 
 
+def test_cli_cancel_without_pending_requests(ready):
+    path = str(copy_example(ready))
+    invoke("batch", "submit", path, "--wait")
+    invoke("batch", "submit", path)
+    invoke("batch", "cancel", "2")
+
+    completed = invoke("batch", "cancel", "1")
+    cancelled_again = invoke("batch", "cancel", "2")
+
+    assert completed.exit_code == 0
+    assert completed.stdout == "Batch 1 is completed and has no pending requests; nothing to cancel.\n"
+    assert cancelled_again.exit_code == 0
+    assert cancelled_again.stdout == "Batch 2 is cancelled and has no pending requests; nothing to cancel.\n"
+
+
 def test_cli_retry_failed_after_cancel_names_submit(ready):
     invoke("batch", "submit", str(copy_example(ready)))
     invoke("batch", "cancel", "1")
