@@ -674,6 +674,9 @@ def batch_list(
     if as_json:
         _print_json(items)
         return
+    if not items:
+        console.print("No batches yet; submit one with: contentgen batch submit FILE")
+        return
     table = Table("id", "status", "trigger", "requests", "done", "failed", "cancelled", "pending")
     table.add_column("created (UTC)")
     for item in items:

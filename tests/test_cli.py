@@ -659,6 +659,15 @@ def test_cli_cancel_without_pending_requests(ready):
     assert cancelled_again.stdout == "Batch 2 is cancelled and has no pending requests; nothing to cancel.\n"
 
 
+def test_cli_batch_list_empty_says_how_to_submit(ready):
+    result = invoke("batch", "list")
+    listed = invoke("batch", "list", "--json")
+
+    assert result.exit_code == 0
+    assert result.stdout == "No batches yet; submit one with: contentgen batch submit FILE\n"
+    assert json.loads(listed.stdout) == []
+
+
 def test_cli_retry_failed_after_cancel_names_submit(ready):
     invoke("batch", "submit", str(copy_example(ready)))
     invoke("batch", "cancel", "1")
