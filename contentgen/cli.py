@@ -1,8 +1,8 @@
 """The ``contentgen`` command line.
 
 Exit codes: 0 success, 2 invalid input or usage, 1 any other failure (an unreachable
-database or broker, a model that cannot load, a schedule slot without its batch), 3 a
-batch waited for with ``--wait`` finished with failed requests.
+database or broker, a model that cannot load, prompt templates never synced, a schedule
+slot without its batch), 3 a batch waited for with ``--wait`` finished with failed requests.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ from contentgen.errors import (
     EXIT_REQUESTS_FAILED,
     ContentgenError,
     InvalidInput,
+    NotSetUp,
 )
 from contentgen.generation import get_generator
 from contentgen.models import Campaign, DraftStatus, PromptTemplate, RequestStatus, utc_iso
@@ -79,6 +80,9 @@ class _ErrorBoundary(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except NotSetUp as error:
+            typer.echo(f"Error: {error}", err=True)
+            raise typer.Exit(EXIT_FAILURE) from None
         except InvalidInput as error:
             typer.echo(f"Error: {error}", err=True)
             raise typer.Exit(EXIT_INVALID_INPUT) from None

@@ -1,7 +1,8 @@
 """The exceptions contentgen raises, and the command line's exit codes.
 
-``InvalidInput`` is the user's to fix (the CLI exits with 2). ``InfrastructureError`` means a
-server or file the user pointed at is not usable (exit 1); retrying later may succeed.
+``InvalidInput`` is the user's to fix (the CLI exits with 2), except ``NotSetUp``, a setup
+step not yet run (exit 1). ``InfrastructureError`` means a server or file the user pointed
+at is not usable (exit 1); retrying later may succeed.
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ class InvalidInput(ContentgenError):
             return self.args[0]
         lines = "\n".join(f"  - {problem}" for problem in self.problems)
         return f"{self.args[0]}\n{lines}"
+
+
+class NotSetUp(InvalidInput):
+    """A setup step that the operator has not run, such as ``templates sync``. The message
+    names the command, and nothing was written.
+
+    The command line exits with 1 for it, as for other setup and infrastructure problems.
+    Everywhere else it acts as an ``InvalidInput``, so the API responds with 422 and shows
+    the message, and a schedule slot that needs the step is recorded as failed.
+    """
 
 
 class InfrastructureError(ContentgenError):

@@ -437,6 +437,21 @@ def test_cli_schema_missing_exits_1(sqlite_settings):
     assert "run: contentgen db upgrade" in result.stderr
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["submit", "dry-run"])
+def test_cli_submit_without_templates_exits_1(sqlite_settings, dry_run):
+    assert invoke("db", "upgrade").exit_code == 0
+    options = ["--dry-run"] if dry_run else []
+
+    result = invoke("batch", "submit", str(copy_example(sqlite_settings)), *options)
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: no prompt template in the database for: google_ads_description.j2, "
+        "google_ads_headline.j2, meta_primary_text.j2; run: contentgen templates sync\n"
+    )
+    assert count_rows(Batch) == 0
+
+
 def test_cli_unreachable_database_exits_1(sqlite_settings, monkeypatch):
     apply_settings(monkeypatch, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
     result = invoke("batch", "list")
