@@ -238,6 +238,16 @@ def test_cli_review_one_id_has_no_summary(batch):
     assert result.stderr.rstrip().endswith("Nothing was changed.")
 
 
+def test_cli_review_approve_twice_says_already(batch):
+    draft_id = draft_ids(batch)[0]
+    invoke("review", "approve", str(draft_id), "--user", "rita")
+
+    result = invoke("review", "approve", str(draft_id), "--user", "rita")
+
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: draft {draft_id} is already approved. Nothing was changed.\n"
+
+
 def test_cli_review_approve_over_limit_names_edit_paths(batch):
     draft_id = draft_ids(batch, "google_ads_headline")[0]
     with db.session_scope() as session:
