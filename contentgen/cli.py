@@ -603,9 +603,9 @@ def _start(
         return run_with_progress(batch_id, quiet, timeout)
     pending = read_progress(batch_id).requests["pending"]
     if pending and not quiet:
+        waiting = f"{pending} request waits. Run it" if pending == 1 else f"{pending} requests wait. Run them"
         console.print(
-            f"No broker is configured (CONTENTGEN_BROKER_URL), so {plural(pending, 'request')} "
-            f"{'waits' if pending == 1 else 'wait'}. Run them in this process with: "
+            f"No broker is configured (CONTENTGEN_BROKER_URL), so {waiting} in this process with: "
             f"contentgen batch resume {batch_id} --wait"
         )
     return None

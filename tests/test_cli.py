@@ -145,6 +145,20 @@ def test_cli_submit_without_broker_or_wait_explains(ready):
     assert "Batch 1 completed" in resumed.stdout
 
 
+def test_cli_submit_without_broker_agrees_in_number(ready):
+    path = copy_example(ready)
+    many = invoke("batch", "submit", str(path))
+    data = yaml.safe_load(path.read_text())
+    campaign = data["campaigns"][0]
+    campaign["segments"], campaign["channels"], campaign["variants"] = campaign["segments"][:1], ["sms"], 1
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    one = invoke("batch", "submit", str(path))
+
+    assert "so 24 requests wait. Run them in this process with: contentgen batch resume 1 --wait" in many.stdout
+    assert "so 1 request waits. Run it in this process with: contentgen batch resume 2 --wait" in one.stdout
+
+
 def test_cli_idempotency_key_returns_same_batch(ready):
     path = str(copy_example(ready))
     first = json.loads(invoke("batch", "submit", path, "--idempotency-key", "k1", "--json").stdout)
