@@ -424,8 +424,9 @@ def _scheduled_campaign(session: Session, campaign_key: str) -> Campaign:
     (campaign,) = campaigns_by_key(session, [campaign_key])
     if schedule_of(campaign) is None:
         raise InvalidInput(
-            f'campaign "{campaign_key}" has no schedule; add a "schedule" block with "cron" '
-            "and \"timezone\" to its file and import it again"
+            f'campaign "{campaign_key}" has no schedule; add a "schedule" block with a "cron" '
+            'expression, and optionally a "timezone" (UTC if left out), to its file and import '
+            "it again"
         )
     return campaign
 
