@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from contentgen._names import closest
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
 from contentgen.channels import CHANNELS
-from contentgen.errors import InvalidInput, NotFound, shorten
+from contentgen.errors import InvalidInput, NotFound, NotSetUp, shorten
 from contentgen.i18n import N_
 from contentgen.models import (
     Batch,
@@ -269,7 +269,7 @@ def _templates_for(session: Session, channels: set[str]) -> dict[str, PromptTemp
         else:
             templates[channel] = template
     if missing:
-        raise InvalidInput(
+        raise NotSetUp(
             f"no prompt template in the database for: {', '.join(missing)}; "
             "run: contentgen templates sync"
         )

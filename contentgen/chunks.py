@@ -35,7 +35,7 @@ from contentgen.checks import (
     with_near_duplicate,
 )
 from contentgen.db import session_scope
-from contentgen.errors import InfrastructureError
+from contentgen.errors import InfrastructureError, describe_error
 from contentgen.generation import GenerationInput, GenerationOutput, Generator, OutOfMemory
 from contentgen.models import (
     Batch,
@@ -133,9 +133,11 @@ def run_chunk(request_ids: Sequence[int], generator: Generator) -> ChunkResult:
         raise
     except Exception as error:  # noqa: BLE001 - any error of a run is handled per request
         if len(request_ids) == 1:
-            logger.exception("request %d failed", request_ids[0])
+            # _run_alone logs the error with the request's attempt number.
             return _run_alone(request_ids[0], generator, error)
-        logger.exception("chunk %s failed; running its requests one by one", request_ids)
+        logger.exception(
+            "chunk %s failed with %s; running its requests one by one", request_ids, describe_error(error)
+        )
         # Each request is counted again on its own, so the one at fault pays.
         _uncount_attempt(request_ids)
         return _run_each_alone(request_ids, generator)
@@ -151,11 +153,12 @@ def _run_each_alone(request_ids: list[int], generator: Generator) -> ChunkResult
         except (OperationalError, InfrastructureError):
             raise
         except Exception as error:  # noqa: BLE001 - tried again below, or raised for all
-            logger.exception("request %d failed", request_id)
             errors[request_id] = error
 
     if len(request_ids) > 1 and len(errors) == len(request_ids) and not _generator_works(generator):
         _uncount_attempt(request_ids)
+        for request_id, error in errors.items():
+            logger.error("request %d failed with %s", request_id, describe_error(error), exc_info=error)
         last = errors[request_ids[-1]]
         raise InfrastructureError(
             f"every request of chunk {request_ids} failed when run alone, the last with "
@@ -196,8 +199,7 @@ def _run_alone(request_id: int, generator: Generator, error: Exception | None = 
                 raise
             except Exception as raised:  # noqa: BLE001 - recorded on the request below
                 error = raised
-                logger.exception("request %d failed", request_id)
-        outcome = _fail_if_out_of_attempts(request_id, error)
+        outcome = _record_failed_attempt(request_id, error)
         if outcome is not None:
             return outcome
         time.sleep(FAILED_RUN_PAUSE_SECONDS)
@@ -205,20 +207,37 @@ def _run_alone(request_id: int, generator: Generator, error: Exception | None = 
         _count_attempt([request_id])
 
 
-def _fail_if_out_of_attempts(request_id: int, error: Exception) -> ChunkResult | None:
-    # Returns None while the request has attempts left.
+def _record_failed_attempt(request_id: int, error: Exception) -> ChunkResult | None:
+    """Log a request's failed attempt, and mark the request failed if it has no attempts left.
+
+    Each attempt gets one log record, with the traceback attached. Returns None while the
+    request has attempts left, so that the caller tries it again.
+    """
+    reason = describe_error(error)
+    max_attempts = get_settings().max_attempts
     with session_scope() as session:
         request = session.get(GenerationRequest, request_id, with_for_update=True)
         if request is None or request.status != RequestStatus.PENDING:
+            state = "deleted" if request is None else request.status.value
+            logger.warning(
+                "request %d failed with %s, but it is %s now and no longer pending, so it is left as it is",
+                request_id, reason, state, exc_info=error,
+            )  # fmt: skip
             return ChunkResult(skipped=1)
-        if request.attempts < get_settings().max_attempts:
+        attempt = request.attempts
+        if attempt < max_attempts:
+            logger.warning(
+                "request %d failed on attempt %d of %d with %s; trying again in %g s",
+                request_id, attempt, max_attempts, reason, FAILED_RUN_PAUSE_SECONDS, exc_info=error,
+            )  # fmt: skip
             return None
-        lines = f"{type(error).__name__}: {error}".strip().splitlines()
-        reason = lines[0][:500]
-        _mark_failed(request, f"generation failed {request.attempts} times; the last error was {reason}")
+        _mark_failed(request, f"generation failed {attempt} times; the last error was {reason}")
         batch_id = request.batch_id
         complete_finished_batches(session, {batch_id})
-    logger.error("request %d failed for good: %s", request_id, reason)
+    logger.error(
+        "request %d failed on attempt %d of %d with %s; no attempts are left, so it is marked failed",
+        request_id, attempt, max_attempts, reason, exc_info=error,
+    )  # fmt: skip
     return ChunkResult(failed=1, batch_ids={batch_id})
 
 

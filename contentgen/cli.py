@@ -1,14 +1,14 @@
 """The ``contentgen`` command line.
 
 Exit codes: 0 success, 2 invalid input or usage, 1 any other failure (an unreachable
-database or broker, a model that cannot load, a schedule slot without its batch), 3 a
-batch waited for with ``--wait`` finished with failed requests.
+database or broker, a model that cannot load, prompt templates never synced, a schedule
+slot without its batch), 3 a batch waited for with ``--wait`` finished with failed requests.
 """
 
 from __future__ import annotations
 
+import enum
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +32,7 @@ from contentgen.batches import (
     reset_failed,
 )
 from contentgen.cleared_fields import ClearedFields
+from contentgen.cli_logging import configure_logging
 from contentgen.cli_progress import (
     print_check_summary,
     print_failures,
@@ -40,6 +41,7 @@ from contentgen.cli_progress import (
 )
 from contentgen.cli_schedules import schedules_app
 from contentgen.cli_tables import draft_slot, plural, print_table, utc_cell
+from contentgen.cli_usage import UsageTyper
 from contentgen.counting import Counting
 from contentgen.dispatch import (
     SubmissionPlan,
@@ -52,13 +54,14 @@ from contentgen.dispatch import (
     submit,
     sweep_stalled_batches,
 )
-from contentgen.drafts import DraftOrder, draft_details, list_drafts
+from contentgen.drafts import QUEUE_STATUSES, DraftOrder, draft_details, list_drafts
 from contentgen.errors import (
     EXIT_FAILURE,
     EXIT_INVALID_INPUT,
     EXIT_REQUESTS_FAILED,
     ContentgenError,
     InvalidInput,
+    NotSetUp,
 )
 from contentgen.generation import get_generator
 from contentgen.models import Campaign, DraftStatus, PromptTemplate, RequestStatus, utc_iso
@@ -70,9 +73,6 @@ from contentgen.templates import sync_templates
 console = Console(soft_wrap=True)
 error_console = Console(stderr=True, soft_wrap=True)
 
-# Ids are 64-bit integers in the database; a larger number is a usage error, not a crash.
-MAX_ID = 2**63 - 1
-
 
 class _ErrorBoundary(TyperGroup):
     """Turn contentgen's errors into one "Error: ..." line and the documented exit code."""
@@ -80,6 +80,9 @@ class _ErrorBoundary(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except NotSetUp as error:
+            typer.echo(f"Error: {error}", err=True)
+            raise typer.Exit(EXIT_FAILURE) from None
         except InvalidInput as error:
             typer.echo(f"Error: {error}", err=True)
             raise typer.Exit(EXIT_INVALID_INPUT) from None
@@ -89,10 +92,10 @@ class _ErrorBoundary(TyperGroup):
 
 
 def _group(help_text: str) -> typer.Typer:
-    return typer.Typer(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False)
+    return UsageTyper(help=help_text, no_args_is_help=True, pretty_exceptions_enable=False)
 
 
-app = typer.Typer(
+app = UsageTyper(
     cls=_ErrorBoundary,
     help="Generate marketing copy in batches and review every draft.",
     no_args_is_help=True,
@@ -111,7 +114,8 @@ app.add_typer(drafts_app, name="drafts")
 app.add_typer(schedules_app, name="schedules")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-BatchId = Annotated[int, typer.Argument(help="Batch id.", min=1, max=MAX_ID)]
+# Ids have no upper bound here, because the lookups report an id beyond any row's as not found.
+BatchId = Annotated[int, typer.Argument(help="Batch id.", metavar="BATCH_ID", min=1)]
 TimeoutOption = Annotated[
     float | None,
     typer.Option(
@@ -124,12 +128,14 @@ TimeoutOption = Annotated[
 
 @app.callback()
 def configure(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress at INFO level.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Log progress at INFO level, and errors with their full tracebacks."
+        ),
+    ] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose)
 
 
 def _print_json(value: Any) -> None:
@@ -276,7 +282,7 @@ def campaigns_import(
     files: Annotated[
         list[Path],
         typer.Argument(help="Campaign files (.yaml, .yml or .csv), imported together: a brand "
-                       "that one file defines counts for the others."),
+                       "that one file defines counts for the others.", metavar="FILE"),
     ],
 ) -> None:
     """Validate campaign files as a whole, then create or update their brands and campaigns."""
@@ -338,7 +344,7 @@ def campaigns_list(as_json: JsonOption = False) -> None:
 def batch_submit(
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="Campaign files to import and submit together as one batch."),
+        typer.Argument(help="Campaign files to import and submit together as one batch.", metavar="FILE"),
     ] = None,
     campaign: Annotated[
         list[str] | None,
@@ -379,7 +385,10 @@ def batch_submit(
     _check_timeout(timeout, wait)
     if dry_run:
         plan = dry_run_submit(files or [], campaign or [], idempotency_key)
-        _print_warnings(plan.warnings)
+        # A matched batch's warnings come from the import that created it, and this run
+        # imports nothing, so _print_plan shows them under that batch's id.
+        if plan.matched_batch_id is None:
+            _print_warnings(plan.warnings)
         _print_plan(plan, idempotency_key, as_json)
         return
     _load_generator_if_inline(wait)
@@ -423,6 +432,10 @@ def _print_plan(plan: SubmissionPlan, idempotency_key: str | None, as_json: bool
     for group in plan.requests:
         table.add_row(group.campaign, group.channel, str(group.max_new_tokens), str(group.requests))
     print_table(console, table)
+    if plan.matched_batch_id is not None and plan.warnings:
+        console.print(f"Batch {plan.matched_batch_id}'s import warned:")
+        for warning in plan.warnings:
+            console.print(Text(f"  {warning}"), highlight=False)
 
 
 def _plan_json(plan: SubmissionPlan) -> dict[str, Any]:
@@ -489,6 +502,10 @@ def batch_cancel(batch_id: BatchId) -> None:
 
     with db.session_scope() as session:
         cancelled = cancel_batch(session, batch_id, on_wait=report_wait)
+    if not cancelled:
+        status = read_progress(batch_id).batch.status.value
+        console.print(f"Batch {batch_id} is {status} and has no pending requests; nothing to cancel.")
+        return
     console.print(f"Cancelled {plural(cancelled, 'pending request')} of batch {batch_id}.")
 
 
@@ -505,7 +522,18 @@ def batch_retry_failed(
     with db.session_scope() as session:
         reset = reset_failed(session, batch_id)
     if not reset:
-        note = _cancelled_note(batch_id, read_progress(batch_id))
+        progress = read_progress(batch_id)
+        note = _cancelled_note(batch_id, progress)
+        pending = progress.requests["pending"]
+        if pending:
+            # Left by a retry-failed without a broker or --wait, or by a run that stopped early.
+            console.print(
+                f"Batch {batch_id} has no failed requests, but {plural(pending, 'request')} "
+                f"{'is' if pending == 1 else 'are'} pending; run {'it' if pending == 1 else 'them'} "
+                f"with: contentgen batch resume {batch_id} --wait{note}",
+                highlight=False,
+            )
+            return
         console.print(f"Batch {batch_id} has no failed requests; nothing to run.{note}", highlight=False)
         return
     console.print(f"{plural(reset, 'failed request')} of batch {batch_id} will run again.")
@@ -575,9 +603,9 @@ def _start(
         return run_with_progress(batch_id, quiet, timeout)
     pending = read_progress(batch_id).requests["pending"]
     if pending and not quiet:
+        waiting = f"{pending} request waits. Run it" if pending == 1 else f"{pending} requests wait. Run them"
         console.print(
-            f"No broker is configured (CONTENTGEN_BROKER_URL), so {plural(pending, 'request')} "
-            f"{'waits' if pending == 1 else 'wait'}. Run them in this process with: "
+            f"No broker is configured (CONTENTGEN_BROKER_URL), so {waiting} in this process with: "
             f"contentgen batch resume {batch_id} --wait"
         )
     return None
@@ -650,6 +678,9 @@ def batch_list(
     if as_json:
         _print_json(items)
         return
+    if not items:
+        console.print("No batches yet; submit one with: contentgen batch submit FILE")
+        return
     table = Table("id", "status", "trigger", "requests", "done", "failed", "cancelled", "pending")
     table.add_column("created (UTC)")
     for item in items:
@@ -664,12 +695,19 @@ def batch_list(
 
 # --- drafts -----------------------------------------------------------------------------
 
+# The values of drafts list --status, the same as review list --status takes.
+QueueStatus = enum.Enum("QueueStatus", {value.upper(): value for value in QUEUE_STATUSES}, type=str)
+
 
 @drafts_app.command("list")
 def drafts_list(
-    batch: Annotated[int, typer.Option("--batch", "-b", help="Batch id.", min=1, max=MAX_ID)],
+    batch: Annotated[int, typer.Option("--batch", "-b", help="Batch id.", min=1)],
     status: Annotated[
-        DraftStatus | None, typer.Option(help="Show only drafts with this review status.")
+        QueueStatus | None,
+        typer.Option(
+            help="Show only drafts with this review status; open is pending_review and flagged. "
+            "Default: all."
+        ),
     ] = None,
     flagged: Annotated[
         bool, typer.Option("--flagged", help="Show only flagged drafts (same as --status flagged).")
@@ -680,13 +718,13 @@ def drafts_list(
     as_json: JsonOption = False,
 ) -> None:
     """List a batch's drafts with their length, score and failed checks."""
-    if flagged and status not in (None, DraftStatus.FLAGGED):
+    if flagged and status not in (None, QueueStatus.FLAGGED):
         raise InvalidInput(f"--flagged and --status {status.value} contradict each other; pass one")
     if flagged:
-        status = DraftStatus.FLAGGED
+        status = QueueStatus.FLAGGED
     db.check_schema()
     with db.session_scope() as session:
-        items = list_drafts(session, batch, status, order=sort)
+        items = list_drafts(session, batch, status.value if status else "all", order=sort)
     if as_json:
         _print_json(items)
         return
@@ -714,7 +752,7 @@ def drafts_list(
 
 @drafts_app.command("show")
 def drafts_show(
-    draft_id: Annotated[int, typer.Argument(help="Draft id.", min=1, max=MAX_ID)],
+    draft_id: Annotated[int, typer.Argument(help="Draft id.", metavar="DRAFT_ID", min=1)],
     as_json: JsonOption = False,
 ) -> None:
     """Show one draft with its checks, its prompt and everything that produced it."""
@@ -731,7 +769,7 @@ def drafts_show(
     )  # fmt: skip
     for key, value in details.items():
         if key not in skipped:
-            console.print(Text.assemble((key, "bold"), f": {value}"), highlight=False)
+            console.print(Text.assemble((key, "bold"), f": {_display_value(value)}"), highlight=False)
     length = _describe_length(details["counting"])
     console.print(Text.assemble(("characters", "bold"), f": {length}"), highlight=False)
     console.print(Text("checks:", style="bold"))
@@ -748,6 +786,20 @@ def drafts_show(
         if details[key] is not None:
             console.print(Text(f"{key}:", style="bold"))
             console.print(Text(details[key]), highlight=False)
+
+
+def _display_value(value: Any) -> str:
+    """Format a value of ``drafts show`` for reading: "-" for none, yes or no, and a
+    mapping as key=value pairs."""
+    if value is None or value == {} or value == []:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_display_value(item)}" for key, item in value.items())
+    if isinstance(value, list):
+        return ", ".join(_display_value(item) for item in value)
+    return str(value)
 
 
 def _describe_length(counting: dict[str, Any]) -> str:

@@ -14,9 +14,10 @@ from contentgen import db
 from contentgen.cli import JsonOption, _group, _print_json, console
 from contentgen.cli_tables import draft_slot
 from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, get_draft, queue_page
-from contentgen.errors import ContentgenError, InvalidInput
+from contentgen.errors import EXIT_INVALID_INPUT, ContentgenError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
-from contentgen.review import ApprovalBlocked, Decision, actor_by_name, decide
+from contentgen.review import RESULT_STATUS, ApprovalBlocked, Decision, actor_by_name, decide
+from contentgen.users import Permission
 
 review_app = _group("List the review queue and approve or reject drafts.")
 
@@ -26,7 +27,7 @@ UserOption = Annotated[
         "--user", "-u", help="Your username, recorded in the audit trail; needs the reviewer or admin role."
     ),
 ]
-DraftIds = Annotated[list[int], typer.Argument(help="Draft ids.")]
+DraftIds = Annotated[list[int], typer.Argument(help="Draft ids.", metavar="DRAFT_ID")]
 
 
 @review_app.command("list")
@@ -80,27 +81,47 @@ def review_list(
 
 
 def _decide_each(draft_ids: list[int], user: str, decision: Decision) -> None:
-    """Apply the decision to each draft in its own transaction and report each outcome."""
+    """Apply the decision to each draft in its own transaction and report each outcome.
+
+    With several drafts, an error message's "Nothing was changed." becomes "Draft N was not
+    changed.", and a summary line counts the drafts decided and the others.
+    """
     db.check_schema()
     with db.session_scope() as session:
         actor = actor_by_name(session, user)
-    failures = 0
+    # Checked once, because a user without the role would fail on every draft the same way.
+    actor.require(Permission.REVIEW)
+    several_drafts = len(draft_ids) > 1
+    failed: list[int] = []
     for draft_id in draft_ids:
         try:
             with db.session_scope() as session:
                 draft = decide(session, actor, draft_id, decision)
                 status = draft.status.value
         except ApprovalBlocked as error:
-            failures += 1
-            typer.echo(f"Error: {error} {_edit_hint(draft_id, _current_version(draft_id))}", err=True)
-            continue
+            message = f"{error} {_edit_hint(draft_id, _current_version(draft_id))}"
         except ContentgenError as error:
-            failures += 1
-            typer.echo(f"Error: {error}", err=True)
+            message = str(error)
+        else:
+            console.print(f"Draft {draft_id}: {status}.")
             continue
-        console.print(f"Draft {draft_id}: {status}.")
-    if failures:
-        raise typer.Exit(2)
+        failed.append(draft_id)
+        if several_drafts:
+            message = message.replace("Nothing was changed.", f"Draft {draft_id} was not changed.")
+        typer.echo(f"Error: {message}", err=True)
+    if several_drafts:
+        console.print(_decision_summary(decision, len(draft_ids) - len(failed), failed), highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+def _decision_summary(decision: Decision, decided: int, failed: list[int]) -> str:
+    """Return e.g. "2 approved, 1 not approved (draft 17)." for a command on several drafts."""
+    status = RESULT_STATUS[decision.action].value
+    if not failed:
+        return f"{decided} {status}."
+    noun = "draft" if len(failed) == 1 else "drafts"
+    return f"{decided} {status}, {len(failed)} not {status} ({noun} {', '.join(map(str, failed))})."
 
 
 def _current_version(draft_id: int) -> int:

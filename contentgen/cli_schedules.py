@@ -18,6 +18,7 @@ from contentgen import db
 from contentgen.batches import campaigns_by_key
 from contentgen.cli_progress import run_with_progress, wait_with_progress
 from contentgen.cli_tables import plural, print_table
+from contentgen.cli_usage import UsageTyper
 from contentgen.dispatch import read_progress
 from contentgen.errors import EXIT_FAILURE, EXIT_REQUESTS_FAILED, InfrastructureError, InvalidInput
 from contentgen.models import BatchStatus, ScheduleRunStatus, utcnow
@@ -37,7 +38,7 @@ from contentgen.settings import get_settings
 # soft_wrap: long lines (commands to copy) are never broken in the middle.
 console = Console(soft_wrap=True)
 
-schedules_app = typer.Typer(
+schedules_app = UsageTyper(
     help="List, pause and resume campaign schedules, run the slots that are due, and forget "
     "slots recorded ahead of the clock.",
     no_args_is_help=True,
@@ -53,7 +54,9 @@ NowOption = Annotated[
         "e.g. 2026-03-29T02:31+02:00 or 2026-03-29T00:31Z. Default: the clock.",
     ),
 ]
-CampaignKey = Annotated[str, typer.Argument(help="Key of an imported campaign with a schedule.")]
+CampaignKey = Annotated[
+    str, typer.Argument(help="Key of an imported campaign with a schedule.", metavar="CAMPAIGN_KEY")
+]
 
 
 # A --now this far past the clock gets a warning from run-due.
@@ -182,8 +185,8 @@ def schedules_forget(
 ) -> None:
     """Forget the runs recorded for slots after the clock, so that they run at their time.
 
-    run-due --now with a time ahead of the clock records such runs. A forgotten slot's
-    batch stays as it is.
+    run-due --now with a time ahead of the clock records such runs.
+    A forgotten slot's batch stays as it is.
     """
     clock = utcnow()
     first = None if start is None else parse_now(start, option="--from")

@@ -479,12 +479,14 @@ class DraftOrder(str, enum.Enum):
 def list_drafts(
     session: Session,
     batch_id: int,
-    status: DraftStatus | None = None,
+    status: str = "all",
     order: DraftOrder = DraftOrder.REQUEST,
 ) -> list[dict[str, Any]]:
     """Return a batch's drafts, optionally only those with ``status``.
 
     Args:
+        status: a review status, "open" for pending_review and flagged, or "all", as
+            QUEUE_STATUSES lists them.
         order: request order, or the highest quality score first.
 
     Raises:
@@ -502,8 +504,11 @@ def list_drafts(
         )
         .where(Draft.batch_id == batch_id)
     )
-    if status is not None:
-        query = query.where(Draft.status == status)
+    _require_one_of("status", status, QUEUE_STATUSES)
+    if status == "open":
+        query = query.where(Draft.status.in_(OPEN_STATUSES))
+    elif status != "all":
+        query = query.where(Draft.status == DraftStatus(status))
     if order is DraftOrder.SCORE:
         query = query.order_by(Draft.score.desc().nulls_last(), GenerationRequest.id)
     else:

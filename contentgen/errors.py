@@ -1,7 +1,8 @@
 """The exceptions contentgen raises, and the command line's exit codes.
 
-``InvalidInput`` is the user's to fix (the CLI exits with 2). ``InfrastructureError`` means a
-server or file the user pointed at is not usable (exit 1); retrying later may succeed.
+``InvalidInput`` is the user's to fix (the CLI exits with 2), except ``NotSetUp``, a setup
+step not yet run (exit 1). ``InfrastructureError`` means a server or file the user pointed
+at is not usable (exit 1); retrying later may succeed.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ class InvalidInput(ContentgenError):
         return f"{self.args[0]}\n{lines}"
 
 
+class NotSetUp(InvalidInput):
+    """A setup step that the operator has not run, such as ``templates sync``. The message
+    names the command, and nothing was written.
+
+    The command line exits with 1 for it, as for other setup and infrastructure problems.
+    Everywhere else it acts as an ``InvalidInput``, so the API responds with 422 and shows
+    the message, and a schedule slot that needs the step is recorded as failed.
+    """
+
+
 class InfrastructureError(ContentgenError):
     """A database, broker or model that contentgen needs is unreachable or unusable."""
 
@@ -82,3 +93,13 @@ def shorten(value: object, limit: int = SHOWN_VALUE_LENGTH) -> str:
     most ``limit`` characters, else its first ``limit - 1`` characters and "…"."""
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# A logged or stored error message keeps at most this many characters of its first line.
+DESCRIBED_ERROR_LENGTH = 500
+
+
+def describe_error(error: BaseException) -> str:
+    """Return "Type: message" for ``error``: the first line only, at most 500 characters."""
+    lines = f"{type(error).__name__}: {error}".strip().splitlines()
+    return lines[0][:DESCRIBED_ERROR_LENGTH]

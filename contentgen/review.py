@@ -237,17 +237,34 @@ def _approval_if_unchanged(draft: Draft, decision: Decision) -> Decision:
     return Decision("approve", note=decision.note)
 
 
+# The messages for a draft that cannot take an action, because it already has the status
+# that the action gives, or because the action cannot start from its status.
+_ALREADY_IN_STATUS = {
+    "approve": N_("draft {draft_id} is already approved. Nothing was changed."),
+    "reject": N_("draft {draft_id} is already rejected. Nothing was changed."),
+}
+_NOT_ALLOWED = {
+    "approve": N_("draft {draft_id} is {status}, so it cannot be approved; only drafts that "
+                  "are {allowed} can be. Nothing was changed."),
+    "reject": N_("draft {draft_id} is {status}, so it cannot be rejected; only drafts that "
+                 "are {allowed} can be. Nothing was changed."),
+    "edit": N_("draft {draft_id} is {status}, so it cannot be edited; only drafts that are "
+               "{allowed} can be. Nothing was changed."),
+}  # fmt: skip
+
+
 def _check_allowed(draft: Draft, action: str) -> None:
-    if draft.status not in ALLOWED_FROM[action]:
-        allowed = sorted(status.value for status in ALLOWED_FROM[action])
-        raise Conflict.from_template(
-            N_("draft {draft_id} is {status}, so it cannot take the action {action}; "
-               "only drafts that are {allowed} can. Nothing was changed."),
-            draft_id=draft.id,
-            status=draft.status.value,
-            action=action,
-            allowed=" / ".join(allowed),
-        )  # fmt: skip
+    if draft.status in ALLOWED_FROM[action]:
+        return
+    if action in _ALREADY_IN_STATUS and draft.status is RESULT_STATUS[action]:
+        raise Conflict.from_template(_ALREADY_IN_STATUS[action], draft_id=draft.id)
+    allowed = sorted(status.value for status in ALLOWED_FROM[action])
+    raise Conflict.from_template(
+        _NOT_ALLOWED[action],
+        draft_id=draft.id,
+        status=draft.status.value,
+        allowed=" / ".join(allowed),
+    )
 
 
 def approval_blocker(session: Session, draft_id: int) -> InvalidInput | None:

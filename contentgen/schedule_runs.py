@@ -433,8 +433,9 @@ def _scheduled_campaign(session: Session, campaign_key: str) -> Campaign:
 
 def _no_schedule(campaign_key: str) -> InvalidInput:
     return InvalidInput(
-        f'campaign "{campaign_key}" has no schedule; add a "schedule" block with "cron" '
-        "and \"timezone\" to its file and import it again"
+        f'campaign "{campaign_key}" has no schedule; add a "schedule" block with a "cron" '
+        'expression, and optionally a "timezone" (UTC if left out), to its file and import '
+        "it again"
     )
 
 

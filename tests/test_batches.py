@@ -11,7 +11,7 @@ from contentgen.channels import CHANNELS
 from contentgen.chunks import complete_finished_batches
 from contentgen.cleared_fields import batch_warnings
 from contentgen.dispatch import dry_run_submit, should_send, submit
-from contentgen.errors import InvalidInput, NotFound
+from contentgen.errors import InvalidInput, NotFound, NotSetUp
 from contentgen.models import (
     Batch,
     BatchStatus,
@@ -269,7 +269,7 @@ def test_submit_stores_cleared_fields_with_batch(synced):
 
 
 def test_submit_without_templates_says_sync(database):
-    with pytest.raises(InvalidInput, match="run: contentgen templates sync"):
+    with pytest.raises(NotSetUp, match="run: contentgen templates sync"):
         submit([campaign_file(database)])
     assert count_rows(Batch) == 0
 

@@ -1,3 +1,4 @@
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -625,6 +626,25 @@ def test_run_chunk_error_fails_only_its_request(synced, monkeypatch):
     assert states[ids[0]][:2] == (RequestStatus.DONE, 1)
     assert states[ids[2]][:2] == (RequestStatus.DONE, 1)
     assert batch_status(batch_id) == BatchStatus.COMPLETED
+
+
+def test_run_chunk_logs_each_failed_attempt_once(synced, monkeypatch, caplog):
+    monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
+    apply_settings(monkeypatch, max_attempts="2")
+    _, ids = submit_small(synced, variants=3)
+    poison = ids[1]
+    caplog.set_level(logging.WARNING, logger="contentgen.chunks")
+
+    run_chunk(ids, RaisingGenerator(poison=request_seeds(ids)[poison]))
+
+    error = "RuntimeError: device-side assert triggered"
+    assert caplog.messages == [
+        f"chunk {ids} failed with {error}; running its requests one by one",
+        f"request {poison} failed on attempt 1 of 2 with {error}; trying again in 0 s",
+        f"request {poison} failed on attempt 2 of 2 with {error}; no attempts are left, so it is marked failed",
+    ]
+    # Each record carries its traceback, which worker logs show.
+    assert all(record.exc_info for record in caplog.records)
 
 
 def test_run_chunk_error_everywhere_keeps_requests_pending(synced, monkeypatch):

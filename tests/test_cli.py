@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
 
-from contentgen import cli, cli_progress, db
+from contentgen import chunks, cli, cli_progress, db
 from contentgen.cli import app
 from contentgen.models import Batch, Brand, Campaign, GenerationRequest, User
 
@@ -26,6 +26,8 @@ runner = CliRunner()
 ERRORING = "tests.integration.faulty_generators:erroring"
 # The null generator taking two seconds per call.
 SLOW = "tests.integration.faulty_generators:slow"
+# A backend that raises for the prompts of one segment of examples/outdoor-boot-launch.yaml.
+FAILING_SEGMENT = "tests.integration.faulty_generators:failing_segment"
 
 
 def invoke(*args: str):
@@ -141,6 +143,20 @@ def test_cli_submit_without_broker_or_wait_explains(ready):
     resumed = invoke("batch", "resume", "1", "--wait")
     assert resumed.exit_code == 0
     assert "Batch 1 completed" in resumed.stdout
+
+
+def test_cli_submit_without_broker_agrees_in_number(ready):
+    path = copy_example(ready)
+    many = invoke("batch", "submit", str(path))
+    data = yaml.safe_load(path.read_text())
+    campaign = data["campaigns"][0]
+    campaign["segments"], campaign["channels"], campaign["variants"] = campaign["segments"][:1], ["sms"], 1
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    one = invoke("batch", "submit", str(path))
+
+    assert "so 24 requests wait. Run them in this process with: contentgen batch resume 1 --wait" in many.stdout
+    assert "so 1 request waits. Run it in this process with: contentgen batch resume 2 --wait" in one.stdout
 
 
 def test_cli_idempotency_key_returns_same_batch(ready):
@@ -273,6 +289,26 @@ def test_cli_submit_dry_run_matched_key(ready):
         "so submitting would return that batch (24 requests) and create nothing."
     )
     assert count_rows(Batch) == 1
+
+
+def test_cli_submit_dry_run_matched_key_warnings(ready):
+    path = copy_example(ready)
+    invoke("campaigns", "import", str(path))
+    data = yaml.safe_load(path.read_text())
+    del data["campaigns"][0]["schedule"]
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    first = invoke("batch", "submit", str(path), "--idempotency-key", "k1")
+    assert "this import clears schedule" in first.stderr
+
+    result = invoke("batch", "submit", str(path), "--idempotency-key", "k1", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    # The warnings come from the import that created batch 1, because this run imports nothing.
+    assert result.stderr == ""
+    assert result.stdout.endswith(
+        "Batch 1's import warned:\n"
+        '  campaign "trailpeak-ridgeline-launch": this import clears schedule, which the file leaves out\n'
+    )
 
 
 def test_cli_submit_dry_run_invalid_file_exits_2(ready):
@@ -413,6 +449,21 @@ def test_cli_schema_missing_exits_1(sqlite_settings):
     result = invoke("batch", "list")
     assert result.exit_code == 1
     assert "run: contentgen db upgrade" in result.stderr
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["submit", "dry-run"])
+def test_cli_submit_without_templates_exits_1(sqlite_settings, dry_run):
+    assert invoke("db", "upgrade").exit_code == 0
+    options = ["--dry-run"] if dry_run else []
+
+    result = invoke("batch", "submit", str(copy_example(sqlite_settings)), *options)
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: no prompt template in the database for: google_ads_description.j2, "
+        "google_ads_headline.j2, meta_primary_text.j2; run: contentgen templates sync\n"
+    )
+    assert count_rows(Batch) == 0
 
 
 def test_cli_unreachable_database_exits_1(sqlite_settings, monkeypatch):
@@ -622,6 +673,30 @@ def test_cli_cancel_stops_pending_requests(ready):
     assert status["drafts"] == {"pending_review": 0, "flagged": 0, "approved": 0, "rejected": 0}
 
 
+def test_cli_cancel_without_pending_requests(ready):
+    path = str(copy_example(ready))
+    invoke("batch", "submit", path, "--wait")
+    invoke("batch", "submit", path)
+    invoke("batch", "cancel", "2")
+
+    completed = invoke("batch", "cancel", "1")
+    cancelled_again = invoke("batch", "cancel", "2")
+
+    assert completed.exit_code == 0
+    assert completed.stdout == "Batch 1 is completed and has no pending requests; nothing to cancel.\n"
+    assert cancelled_again.exit_code == 0
+    assert cancelled_again.stdout == "Batch 2 is cancelled and has no pending requests; nothing to cancel.\n"
+
+
+def test_cli_batch_list_empty_says_how_to_submit(ready):
+    result = invoke("batch", "list")
+    listed = invoke("batch", "list", "--json")
+
+    assert result.exit_code == 0
+    assert result.stdout == "No batches yet; submit one with: contentgen batch submit FILE\n"
+    assert json.loads(listed.stdout) == []
+
+
 def test_cli_retry_failed_after_cancel_names_submit(ready):
     invoke("batch", "submit", str(copy_example(ready)))
     invoke("batch", "cancel", "1")
@@ -650,6 +725,24 @@ def test_cli_retry_failed_reruns_only_failed(ready, monkeypatch):
     assert "24 failed requests of batch 1 will run again" in result.stdout
     assert status["status"] == "completed"
     assert status["requests"] == {"done": 24, "failed": 0, "pending": 0, "cancelled": 0}
+    assert count_rows(GenerationRequest) == 24
+
+
+def test_cli_retry_failed_names_pending_requests(ready, monkeypatch):
+    apply_settings(monkeypatch, generator=ERRORING)
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    apply_settings(monkeypatch, generator="null")
+    # Without a broker or --wait, the failed requests become pending and nothing runs them.
+    invoke("batch", "retry-failed", "1")
+
+    result = invoke("batch", "retry-failed", "1", "--wait")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "Batch 1 has no failed requests, but 24 requests are pending; run them with: "
+        "contentgen batch resume 1 --wait\n"
+    )
+    assert invoke("batch", "resume", "1", "--wait").exit_code == 0
     assert count_rows(GenerationRequest) == 24
 
 
@@ -707,6 +800,23 @@ def test_cli_drafts_show_prints_every_check(ready):
     assert len(details["checks"]) >= 11
 
 
+def test_cli_drafts_show_readable_values(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+
+    shown = invoke("drafts", "show", "1")
+
+    lines = shown.stdout.splitlines()
+    fields = dict(line.split(": ", 1) for line in lines[: lines.index("checks:")])
+    assert re.fullmatch(r"temperature=0.3, top_p=0.95, max_new_tokens=\d+, seed=\d+", fields["params"])
+    assert fields["hard_limit"] == "yes"
+    assert fields["edited"] == "no"
+    # The null generator reports no token probabilities.
+    assert fields["mean_logprob"] == "-"
+    for value in fields.values():
+        assert value not in ("None", "True", "False")
+        assert not value.startswith("{")
+
+
 def test_cli_batch_status_shows_pass_rate(ready):
     invoke("batch", "submit", str(copy_example(ready)), "--wait")
     table = invoke("batch", "status", "1")
@@ -724,6 +834,49 @@ def test_cli_submit_wait_all_failed_exits_3(ready, monkeypatch):
 
     assert result.exit_code == 3, result.output
     assert "Batch 1 completed: 0 drafts, 24 failed." in result.stdout
+
+
+@pytest.fixture
+def empty_root_logger(monkeypatch):
+    """Return a function that removes the root logger's handlers, as in a new process, so
+    that the command line adds its own. Call it in the test body, because pytest adds its
+    log capture handler after the fixtures have run."""
+    level = logging.root.level
+    yield lambda: monkeypatch.setattr(logging.root, "handlers", [])
+    logging.root.setLevel(level)
+
+
+def test_cli_inline_errors_log_one_line_each(ready, monkeypatch, empty_root_logger):
+    monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
+    apply_settings(monkeypatch, generator=FAILING_SEGMENT, max_attempts="2")
+    empty_root_logger()
+
+    result = invoke("batch", "submit", str(copy_example(ready)), "--wait")
+
+    assert result.exit_code == 3, result.output
+    assert "Batch 1 completed: 12 drafts, 12 failed." in result.stdout
+    error = "RuntimeError: backend cannot run this prompt"
+    log_lines = [line for line in result.stderr.splitlines() if " contentgen.chunks: " in line]
+    # The 12 requests of segment "long-distance-hikers" fail twice each, in 3 chunks.
+    assert len(log_lines) == 3 + 12 * 2
+    assert sum(f"failed with {error}; running its requests one by one" in line for line in log_lines) == 3
+    assert sum(f"on attempt 1 of 2 with {error}; trying again in 0 s" in line for line in log_lines) == 12
+    assert sum(f"on attempt 2 of 2 with {error}; no attempts are left" in line for line in log_lines) == 12
+    assert "Traceback" not in result.stderr
+    assert "KeyError" not in result.stderr
+
+
+def test_cli_verbose_logs_tracebacks(ready, monkeypatch, empty_root_logger):
+    monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
+    apply_settings(monkeypatch, generator=FAILING_SEGMENT, max_attempts="2")
+    empty_root_logger()
+
+    result = invoke("--verbose", "batch", "submit", str(copy_example(ready)), "--wait")
+
+    assert result.exit_code == 3, result.output
+    assert "INFO contentgen.chunks: chunk of " in result.stderr
+    assert "Traceback (most recent call last):" in result.stderr
+    assert "KeyError: 'stop_sequences'" in result.stderr
 
 
 def test_cli_submit_wait_json_failed_exits_3(ready, monkeypatch):
@@ -1067,3 +1220,65 @@ def test_cli_help_shows_no_value_after_flags():
     wait_line = next(line for line in result.stdout.splitlines() if "--wait" in line)
     assert "<bool>" not in result.stdout
     assert "BOOLEAN" not in wait_line
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        (("batch", "status"), "batch status [OPTIONS] BATCH_ID"),
+        (("drafts", "show"), "drafts show [OPTIONS] DRAFT_ID"),
+        (("review", "approve"), "review approve [OPTIONS] DRAFT_ID..."),
+        (("batch", "submit"), "batch submit [OPTIONS] [FILE]..."),
+        (("db", "downgrade"), "db downgrade [OPTIONS] REVISION"),
+        (("schedules", "forget"), "schedules forget [OPTIONS] CAMPAIGN_KEY"),
+        (("users", "set-role"), "users set-role [OPTIONS] USERNAME ROLE"),
+    ],
+)
+def test_cli_usage_names_arguments_in_capitals(command, usage):
+    result = invoke(*command, "--help")
+    assert usage in result.stdout
+    assert "{" not in result.stdout
+
+
+def test_cli_id_range_has_no_upper_bound():
+    help_text = invoke("drafts", "list", "--help").stdout
+    result = runner.invoke(app, ["drafts", "show", "0"], env={"COLUMNS": "200"})
+
+    assert "[x>=1]" in help_text
+    assert "9223372036854775807" not in help_text
+    assert result.exit_code == 2
+    assert "drafts show [OPTIONS] DRAFT_ID\n" in result.stderr
+    assert "Invalid value for 'DRAFT_ID': 0 is not in the range x>=1." in result.stderr
+
+
+def test_cli_huge_draft_id_not_found(ready):
+    result = invoke("drafts", "show", "99999999999999999999")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: draft 99999999999999999999 not found")
+
+
+def test_cli_forget_help_keeps_sentences_whole():
+    result = runner.invoke(app, ["schedules", "forget", "--help"], env={"COLUMNS": "200"})
+    assert "A forgotten slot's batch stays as it is." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("open", {"pending_review", "flagged"}),
+        ("all", {"pending_review", "flagged", "approved"}),
+        ("approved", {"approved"}),
+    ],
+)
+def test_cli_drafts_list_takes_queue_statuses(ready, status, expected):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    runner.invoke(app, ["users", "create", "rita", "--role", "reviewer", "--password-stdin"],
+                  input="correct horse battery\n")  # fmt: skip
+    listed = json.loads(invoke("drafts", "list", "-b", "1", "--json").stdout)
+    approved = next(item["id"] for item in listed if item["status"] == "pending_review")
+    assert invoke("review", "approve", str(approved), "--user", "rita").exit_code == 0
+
+    result = invoke("drafts", "list", "-b", "1", "--status", status, "--json")
+
+    assert result.exit_code == 0, result.output
+    assert {item["status"] for item in json.loads(result.stdout)} == expected

@@ -172,7 +172,9 @@ def test_cli_review_approve_and_reject(batch):
     rejected = invoke("review", "reject", str(third), "--user", "rita", "--reason", "Off brand")
 
     assert approved.exit_code == 0
+    assert approved.stdout == f"Draft {first}: approved.\nDraft {second}: approved.\n2 approved.\n"
     assert rejected.exit_code == 0
+    assert rejected.stdout == f"Draft {third}: rejected.\n"
     with db.session_scope() as session:
         assert [session.get(Draft, draft_id).status.value for draft_id in (first, second, third)] == [
             "approved", "approved", "rejected",
@@ -188,6 +190,62 @@ def test_cli_review_reports_each_failure(batch):
     assert f"draft {first} is rejected" in result.stderr
     assert "draft 999 not found" in result.stderr
     assert f"Draft {draft_ids(batch)[1]}: approved." in result.stdout
+
+
+def test_cli_review_approve_several_sums_up(batch):
+    first, second = draft_ids(batch)[:2]
+    blocked = draft_ids(batch, "google_ads_headline")[0]
+    with db.session_scope() as session:
+        session.get(Draft, blocked).text = "x" * 31
+
+    result = invoke("review", "approve", str(first), str(blocked), str(second), "--user", "rita")
+
+    assert result.exit_code == 2
+    assert result.stdout == (
+        f"Draft {first}: approved.\n"
+        f"Draft {second}: approved.\n"
+        f"2 approved, 1 not approved (draft {blocked}).\n"
+    )
+    assert result.stderr.startswith(f"Error: draft {blocked} has 31 Google Ads units")
+    assert f"Draft {blocked} was not changed." in result.stderr
+    assert "Nothing was changed" not in result.stderr
+    with db.session_scope() as session:
+        assert session.get(Draft, blocked).status.value == "pending_review"
+
+
+def test_cli_review_reject_several_sums_up(batch):
+    first, second = draft_ids(batch)[:2]
+    invoke("review", "reject", str(first), "--user", "rita", "--reason", "No")
+
+    result = invoke("review", "reject", str(first), str(second), "999", "--user", "rita", "--reason", "No")
+
+    assert result.exit_code == 2
+    assert result.stdout == f"Draft {second}: rejected.\n1 rejected, 2 not rejected (drafts {first}, 999).\n"
+    assert f"Error: draft {first} is " in result.stderr
+    assert f"Draft {first} was not changed." in result.stderr
+    assert "Error: draft 999 not found" in result.stderr
+    assert "Nothing was changed" not in result.stderr
+
+
+def test_cli_review_one_id_has_no_summary(batch):
+    draft_id = draft_ids(batch)[0]
+    invoke("review", "reject", str(draft_id), "--user", "rita", "--reason", "No")
+
+    result = invoke("review", "approve", str(draft_id), "--user", "rita")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.rstrip().endswith("Nothing was changed.")
+
+
+def test_cli_review_approve_twice_says_already(batch):
+    draft_id = draft_ids(batch)[0]
+    invoke("review", "approve", str(draft_id), "--user", "rita")
+
+    result = invoke("review", "approve", str(draft_id), "--user", "rita")
+
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: draft {draft_id} is already approved. Nothing was changed.\n"
 
 
 def test_cli_review_approve_over_limit_names_edit_paths(batch):

@@ -390,6 +390,15 @@ def test_cli_schedules_pause_rejected(imported, key, message):
     assert message in result.stderr
 
 
+def test_cli_schedules_pause_unscheduled_names_fix(imported):
+    result = invoke("schedules", "pause", "manual-only")
+
+    assert result.stderr == (
+        'Error: campaign "manual-only" has no schedule; add a "schedule" block with a "cron" '
+        'expression, and optionally a "timezone" (UTC if left out), to its file and import it again\n'
+    )
+
+
 def test_cli_run_due_lists_slots_before_waiting(imported, monkeypatch):
     queue = f"contentgen-test-{uuid.uuid4().hex[:8]}"
     apply_settings(monkeypatch, broker_url="redis://127.0.0.1:6379/15", queue=queue)

@@ -78,11 +78,11 @@ def test_i18n_negotiate_accept_language(header, expected):
 
 
 def test_i18n_translate_error_translates_status_values():
-    error = InvalidInput.from_template(N_("draft {draft_id} is {status}, so it cannot take the action {action}; "
-                                          "only drafts that are {allowed} can. Nothing was changed."),
-                                       draft_id=4, status="rejected", action="approve", allowed="flagged")  # fmt: skip
+    error = InvalidInput.from_template(N_("draft {draft_id} is {status}, so it cannot be approved; only drafts that "
+                                          "are {allowed} can be. Nothing was changed."),
+                                       draft_id=4, status="rejected", allowed="flagged")  # fmt: skip
     assert str(error).startswith("draft 4 is rejected")
-    assert translate_error(error, "zh-CN").startswith("草稿 4 的状态是“已驳回”，不能执行“通过”")
+    assert translate_error(error, "zh-CN").startswith("草稿 4 的状态是“已驳回”，因此不能通过")
 
 
 def test_i18n_english_needs_no_catalogue():
@@ -105,11 +105,10 @@ def test_i18n_status_in_message_matches_page_label(status):
 
 
 def test_i18n_translate_error_translates_status_list():
-    error = InvalidInput.from_template(N_("draft {draft_id} is {status}, so it cannot take the action {action}; "
-                                          "only drafts that are {allowed} can. Nothing was changed."),
-                                       draft_id=4, status="approved", action="reject",
-                                       allowed="flagged / pending_review")  # fmt: skip
-    assert "只有状态为 已标记 / 待审核 的草稿可以" in translate_error(error, "zh-CN")
+    error = InvalidInput.from_template(N_("draft {draft_id} is {status}, so it cannot be approved; only drafts that "
+                                          "are {allowed} can be. Nothing was changed."),
+                                       draft_id=4, status="rejected", allowed="flagged / pending_review")  # fmt: skip
+    assert "只有状态为 已标记 / 待审核 的草稿可以通过" in translate_error(error, "zh-CN")
 
 
 def test_i18n_translate_error_keeps_verbatim_and_mixed_values():

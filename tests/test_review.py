@@ -130,11 +130,42 @@ def test_review_approve_rejected_draft_is_conflict(batch, reviewer):
     draft_id = draft_ids(batch)[0]
     with db.session_scope() as session:
         decide(session, reviewer, draft_id, Decision("reject", note="no"))
-    with pytest.raises(Conflict, match=f"draft {draft_id} is rejected, so it cannot take the action approve"):
+    with pytest.raises(Conflict, match=f"draft {draft_id} is rejected, so it cannot be approved; "
+                                       "only drafts that are flagged / pending_review can be"):
         with db.session_scope() as session:
             decide(session, reviewer, draft_id, Decision("approve"))
     assert status_of(draft_id) == "rejected"
     assert event_count() == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (Decision("approve"), "draft {draft_id} is already approved. Nothing was changed."),
+        (Decision("reject", note="no"), "draft {draft_id} is already rejected. Nothing was changed."),
+    ],
+    ids=["approve", "reject"],
+)
+def test_review_same_decision_again_is_already(batch, reviewer, action, message):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, action)
+
+    with pytest.raises(Conflict) as raised, db.session_scope() as session:
+        decide(session, reviewer, draft_id, action)
+
+    assert str(raised.value) == message.format(draft_id=draft_id)
+    assert event_count() == 1
+
+
+def test_review_edit_rejected_draft_is_conflict(batch, reviewer):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("reject", note="no"))
+
+    with pytest.raises(Conflict, match=f"draft {draft_id} is rejected, so it cannot be edited"):
+        with db.session_scope() as session:
+            decide(session, reviewer, draft_id, Decision("edit", text="New text"))
 
 
 def test_review_stale_version_is_conflict(batch, reviewer, synced):

@@ -60,6 +60,25 @@ def test_shipped_templates_skip_empty_description(database):
         assert "\n- \n" not in prompt, path.name
 
 
+def test_shipped_templates_leave_out_empty_facts(database):
+    data = campaign_data("Boot")
+    data["brands"][0]["voice"] = ""
+    data["campaigns"][0]["product"] = {"name": "Boot"}
+    parsed = CampaignFile.model_validate(data)
+    with db.session_scope() as session:
+        campaign = import_campaign_file(session, Path("test.yaml"), parsed)[0]
+        context = context_builder(campaign, parsed.campaigns[0])(Slot("hikers", "google_ads_headline", 1))
+
+    for path in sorted(templates_dir().glob("*.j2")):
+        lines = render_prompt(make_template(path.read_text(encoding="utf-8")), context).splitlines()
+        # A heading such as "Facts:" or "Rules:" is followed by at least one "- " item.
+        for index, line in enumerate(lines):
+            if line.endswith(":"):
+                assert index + 1 < len(lines), (path.name, line)
+                assert lines[index + 1].startswith("- "), (path.name, line, lines[index + 1])
+        assert "facts" not in "\n".join(lines).lower(), path.name
+
+
 def test_render_missing_variable_names_it():
     with pytest.raises(InvalidInput, match='"discount_code" is not defined'):
         render_prompt(make_template("Use {{ discount_code }}"), {})

@@ -91,3 +91,20 @@ def erroring(_settings):
 def broken(_settings):
     """A factory with a bug of its own, as a custom backend may have."""
     raise TypeError("unsupported option 'temperatur'")
+
+
+class SegmentFailingGenerator(NullGenerator):
+    """Raises a chained error for every call with a prompt for the segment "Long-distance
+    hikers" of examples/outdoor-boot-launch.yaml, as a backend with a bug does."""
+
+    def generate(self, inputs):
+        if any("Long-distance hikers" in item.prompt for item in inputs):
+            try:
+                raise KeyError("stop_sequences")
+            except KeyError as error:
+                raise RuntimeError("backend cannot run this prompt") from error
+        return super().generate(inputs)
+
+
+def failing_segment(_settings):
+    return SegmentFailingGenerator()
