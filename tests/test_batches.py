@@ -642,7 +642,7 @@ def test_submit_lists_every_files_problems_in_one_round(synced):
 
     found = {(Path(problem.path).name, problem.key, problem.field) for problem in raised.value.details}
     # The brand that brands.yaml defines is not reported as undefined in uses.yaml.
-    assert found == {("brands.yaml", "bad", "channels"), ("uses.yaml", "uses", "variants"),
+    assert found == {("brands.yaml", "bad", "channels[0]"), ("uses.yaml", "uses", "variants"),
                      ("ghost.yaml", "ghost-launch", "brand")}  # fmt: skip
     assert str(raised.value).startswith("3 campaign files are invalid; nothing was imported:")
     assert count_rows(Batch) == 0

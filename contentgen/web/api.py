@@ -121,9 +121,10 @@ async def forbid_unknown_form_fields(request: Request) -> None:
             problems.append(_repeated_form_field(name, form.getlist(name)))
         elif fields[name].get("type") == "boolean" and form[name] == "":
             problems.append(_empty_boolean_field(name, fields[name]))
-        elif name == "idempotency_key" and isinstance(form[name], str) and not form[name].strip():
+        elif name == "idempotency_key" and form[name] == "":
             # FastAPI would read it as no key, so a retry of a script whose key variable is
-            # unset would create a second batch.
+            # unset would create a second batch. A key of spaces reaches the submission,
+            # which rejects it.
             problems.append(Message(N_('form field "{name}": empty; send a key, or leave the field out '
                                        "to submit without one"), {"name": name}))  # fmt: skip
     if problems:

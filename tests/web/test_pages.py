@@ -691,7 +691,7 @@ def test_pages_upload_shows_problems_by_campaign_and_field(client_for, tmp_path)
                            files={"file": ("broken.yaml", content.encode(), "application/x-yaml")})  # fmt: skip
     assert response.status_code == 422
     group = re.search(r"Campaign <code>broken</code>.*?</table>", response.text, re.DOTALL).group(0)
-    assert re.search(r"<code>channels</code></td><td>&#34;tiktok&#34; is not a known channel", group)
+    assert re.search(r"<code>channels\[0\]</code></td><td>&#34;tiktok&#34; is not a known channel", group)
     assert re.search(r"<code>variants</code></td><td>must be 50 or less \(got 99\)", group)
     # The message above the table does not repeat the problems.
     assert alert_of(response.text) == (
@@ -711,7 +711,7 @@ def test_pages_upload_problems_in_chinese(client_for, tmp_path):
                            headers={"Accept-Language": "zh-CN"})  # fmt: skip
     assert response.status_code == 422
     group = re.search(r"活动 <code>broken</code>.*?</table>", response.text, re.DOTALL).group(0)
-    assert re.search(r"<code>channels</code></td><td>“tiktok”不是已知的渠道；请使用以下之一：", group)
+    assert re.search(r"<code>channels\[0\]</code></td><td>“tiktok”不是已知的渠道；请使用以下之一：", group)
     assert re.search(r"<code>variants</code></td><td>必须小于或等于 50（实际为 99）", group)
 
 
@@ -901,7 +901,7 @@ def test_pages_upload_dry_run_problems_are_422(client_for, tmp_path):
     response = post_dry_run(client, token, "broken.yaml", content)
 
     assert response.status_code == 422
-    assert re.search(r"<code>channels</code></td><td>&#34;tiktok&#34; is not a known channel", response.text)
+    assert re.search(r"<code>channels\[0\]</code></td><td>&#34;tiktok&#34; is not a known channel", response.text)
     assert alert_of(response.text).startswith("The file has the problems listed below, so nothing was imported.")
     assert "planned-requests" not in response.text
     assert snapshot() == before
