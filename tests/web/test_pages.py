@@ -448,6 +448,21 @@ def test_pages_form_raw_utf8_read_as_utf8(reviewer, seeded, content_type):
         assert [event["note"] for event in history(session, draft_id)] == ["不好, café"]
 
 
+@pytest.mark.parametrize("text", [b"Good\xff boots", b"Good%FF boots", b"caf\xe9"], ids=["raw", "escaped", "latin-1"])
+def test_pages_form_not_utf8_is_400(reviewer, seeded, text):
+    client, token = reviewer
+    draft_id = draft_ids(seeded.batch_id, "google_ads_headline")[0]
+    before = snapshot()
+    body = f"csrf_token={token}&text=".encode() + text
+
+    response = client.post(f"/drafts/{draft_id}/edit", content=body,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+
+    assert response.status_code == 400
+    assert "the form data is not UTF-8 text" in response.text
+    assert snapshot() == before
+
+
 def test_pages_reject_without_reason_is_422(reviewer, seeded):
     client, token = reviewer
     response = client.post(f"/drafts/{seeded.draft_ids[0]}/reject", data={"csrf_token": token, "reason": " "})
