@@ -54,7 +54,8 @@ from contentgen.checks import control_character
 from contentgen.errors import ContentgenError, InvalidInput, shorten
 from contentgen.i18n import N_, Message, MessageValueError
 from contentgen.models import Brand, Campaign, utcnow
-from contentgen.rules import RULE_PACKS, can_match, term_match_key
+from contentgen.rules import RULE_PACKS, can_match, find_terms, term_match_key
+from contentgen.rules import Term as RuleTerm
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ Number = Annotated[float, BeforeValidator(_not_boolean_number)]
 Term = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_one_line),
     AfterValidator(_matchable),
 ]
 
@@ -224,16 +226,26 @@ class BrandSpec(_Spec):
     @classmethod
     def _required_not_banned(cls, terms: list[str], info: ValidationInfo) -> list[str]:
         # Missing when banned_terms failed validation; its own errors are reported then.
-        banned = {term_match_key(term): term for term in info.data.get("banned_terms", [])}
-        errors = [
-            _error_at(index, term, Message(
-                N_('"{term}" is also a banned term ("{banned}"), so every draft would be flagged, '
-                   "for containing it or for missing it; remove it from one of the two lists"),
-                {"term": term, "banned": banned[term_match_key(term)]},
-            ))
-            for index, term in enumerate(terms)
-            if term_match_key(term) in banned
-        ]  # fmt: skip
+        banned_terms = info.data.get("banned_terms", [])
+        banned = {term_match_key(term): term for term in banned_terms}
+        errors = []
+        for index, term in enumerate(terms):
+            if term_match_key(term) in banned:
+                message = Message(
+                    N_('"{term}" is also a banned term ("{banned}"), so every draft would be flagged, '
+                       "for containing it or for missing it; remove it from one of the two lists"),
+                    {"term": term, "banned": banned[term_match_key(term)]},
+                )  # fmt: skip
+            elif found := find_terms(term, [RuleTerm(text, "brand") for text in banned_terms]):
+                # A draft that contains "cheap deals" also contains the banned "cheap".
+                message = Message(
+                    N_('"{term}" contains the banned term "{banned}", so every draft would be flagged, '
+                       "for containing it or for missing it; remove one of the two terms"),
+                    {"term": term, "banned": found[0].term.text},
+                )  # fmt: skip
+            else:
+                continue
+            errors.append(_error_at(index, term, message))
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return terms

@@ -367,6 +367,25 @@ def test_load_term_banned_and_required_rejected(tmp_path):
     assert "required_terms[0]" not in message
 
 
+@pytest.mark.parametrize(
+    ("required", "banned"),
+    [("cheap deals", "cheap"), ("Trail chеap", "cheap"), ("全场最佳好茶", "最佳")],
+    ids=["word", "lookalike", "chinese"],
+)
+def test_load_required_term_containing_banned_rejected(tmp_path, required, banned):
+    data = {"brands": [{**brand(), "banned_terms": [banned], "required_terms": ["TrailPeak", required]}],
+            "campaigns": [campaign()]}  # fmt: skip
+    message = problems_of(write_yaml(tmp_path, data))
+    assert (f'brand "trailpeak": required_terms[1]: "{required}" contains the banned term "{banned}", so every '
+            "draft would be flagged, for containing it or for missing it; remove one of the two terms") in message
+    assert "required_terms[0]" not in message
+
+
+def test_load_term_with_line_break_rejected(tmp_path):
+    data = {"brands": [{**brand(), "banned_terms": ["che\nap"]}], "campaigns": [campaign()]}
+    assert 'banned_terms[0]: "che\\nap" has a line break; write it on one line' in problems_of(write_yaml(tmp_path, data))
+
+
 def test_load_duplicate_campaign_keys_rejected(tmp_path):
     data = {"brands": [brand()], "campaigns": [campaign(), campaign()]}
     assert "repeated: boot-launch" in problems_of(write_yaml(tmp_path, data))
