@@ -287,7 +287,8 @@ def resolve_filter(session: Session, draft_filter: DraftFilter) -> DraftFilter:
     if draft_filter.batch_id is not None:
         get_batch(session, draft_filter.batch_id)
     if draft_filter.campaign is not None:
-        draft_filter = replace(draft_filter, campaign=campaign_key(session, draft_filter.campaign))
+        key = campaign_key(session, draft_filter.campaign, draft_filter.batch_id)
+        draft_filter = replace(draft_filter, campaign=key)
     if draft_filter.segment is None:
         return draft_filter
     key = segments.segment_key(
@@ -296,11 +297,12 @@ def resolve_filter(session: Session, draft_filter: DraftFilter) -> DraftFilter:
     return replace(draft_filter, segment=key)
 
 
-def campaign_key(session: Session, value: str) -> str:
+def campaign_key(session: Session, value: str, batch_id: int | None = None) -> str:
     """Find the key of the campaign that a filter's ``value`` names, by key or by name.
 
     A name is compared as ``segments.fold`` does, so "Spring Launch" finds the campaign named
-    "spring launch".
+    "spring launch". When several campaigns have the name, those with requests in batch
+    ``batch_id`` are kept, if any are.
 
     Raises:
         InvalidInput: if the name belongs to more than one campaign, listing their keys.
@@ -311,6 +313,14 @@ def campaign_key(session: Session, value: str) -> str:
     wanted = segments.fold(value)
     named = sorted(key for key, name in session.execute(select(Campaign.key, Campaign.name))
                    if segments.fold(name) == wanted)  # fmt: skip
+    if len(named) > 1 and batch_id is not None and id_in_range(batch_id):
+        in_batch = session.scalars(
+            select(Campaign.key)
+            .join(GenerationRequest, GenerationRequest.campaign_id == Campaign.id)
+            .where(GenerationRequest.batch_id == batch_id, Campaign.key.in_(named))
+            .distinct()
+        ).all()
+        named = sorted(in_batch) or named
     if len(named) == 1:
         return named[0]
     if named:

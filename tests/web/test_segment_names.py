@@ -109,6 +109,16 @@ def test_api_drafts_shared_campaign_name_is_422(api, chinese):
     )
 
 
+def test_api_shared_campaign_name_within_batch(api, seeded, chinese):
+    with db.session_scope() as session:
+        session.scalars(select(Campaign).where(Campaign.key == "ridgeline")).one().name = "春季上新"
+
+    response = api("reviewer").get("/api/v1/drafts", params={"campaign": "春季上新", "batch_id": seeded.batch_id})
+
+    assert response.status_code == 200
+    assert {item["campaign"] for item in response.json()["items"]} == {"ridgeline"}
+
+
 def test_queue_shared_segment_name_within_campaign(reviewer, chinese):
     response = reviewer.get("/queue", params={"campaign": "spring", "segment": "老客户"})
 
