@@ -208,7 +208,8 @@ def schedules_forget(
     if scheduled:
         then = f"{'it runs' if len(forgotten) == 1 else 'they run'} when due"
     else:
-        then = "the campaign has no schedule now, so they run only if one is added again"
+        pronoun = "it runs" if len(forgotten) == 1 else "they run"
+        then = f"the campaign has no schedule now, so {pronoun} only if one is added again"
     console.print(f"Forgot {plural(len(forgotten), 'recorded slot')} of {campaign}; {then}:")
     for run in forgotten:
         line = f"  {run.slot_at.isoformat()} (was {run.status.value}"

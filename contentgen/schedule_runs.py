@@ -386,7 +386,7 @@ def forget_runs(
 
     Raises:
         NotFound: if no campaign has the key.
-        InvalidInput: if the campaign has no schedule and no recorded run to forget. The
+        InvalidInput: if the campaign has no schedule and never had a run recorded. The
             runs of a campaign whose schedule was removed can be forgotten, so that they do
             not hold back its slots when a schedule is added again.
     """
@@ -403,7 +403,7 @@ def forget_runs(
         .order_by(ScheduleRun.slot_at)
         .with_for_update()
     ).all()
-    if not runs and schedule_of(campaign) is None:
+    if not runs and schedule_of(campaign) is None and not _has_runs(session, campaign):
         raise _no_schedule(campaign_key)
 
     forgotten = []
@@ -422,6 +422,10 @@ def forget_runs(
             forgotten[-1].slot_at.isoformat(), [run.batch_id for run in forgotten if run.batch_id],
         )  # fmt: skip
     return forgotten
+
+
+def _has_runs(session: Session, campaign: Campaign) -> bool:
+    return session.scalar(select(ScheduleRun.id).where(ScheduleRun.campaign_id == campaign.id).limit(1)) is not None
 
 
 def _scheduled_campaign(session: Session, campaign_key: str) -> Campaign:

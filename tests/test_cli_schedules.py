@@ -320,6 +320,9 @@ def test_cli_schedules_forget_after_schedule_removed(imported, clock, tmp_path):
         "one is added again:\n"
     )
     assert recorded_slots("berlin-nightly") == ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00"]
+    again = invoke("schedules", "forget", "berlin-nightly")
+    assert again.exit_code == 0, again.output
+    assert "berlin-nightly has no recorded slot after 2026-03-28T12:00:00+00:00; nothing to forget." in again.stdout
 
 
 @pytest.mark.parametrize(
