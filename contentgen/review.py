@@ -441,6 +441,13 @@ def _changed_since(
         error = AlreadyDecided.from_template(_ALREADY_DECIDED[last.action], draft_id=draft.id)
         error.action = last.action
         return error
+    if known and last.action == "reject" and draft.status is DraftStatus.REJECTED:
+        # Reloading shows the rejection; there is nothing left to decide.
+        return Conflict.from_template(
+            N_("draft {draft_id} was {change} after you opened it (version {seen}, now {current}); "
+               "nothing was saved, and a rejected draft is final"),
+            draft_id=draft.id, change=_change_of(last, actor), seen=expected_version, current=draft.version,
+        )  # fmt: skip
     return _conflict(actor, draft, expected_version, last, _DRAFT_CONFLICTS)
 
 

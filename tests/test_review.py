@@ -307,7 +307,13 @@ def test_review_other_reviewer_same_decision_is_conflict(batch, reviewer, synced
         decide_seen(reviewer, draft_id, Decision("reject", note="Off brand"), seen)
 
     assert not isinstance(caught.value, AlreadyDecided)
-    assert f"draft {draft_id} was rejected by otto after you opened it" in str(caught.value)
+    assert str(caught.value) == (
+        f"draft {draft_id} was rejected by otto after you opened it (version {seen}, now {seen + 1}); "
+        "nothing was saved, and a rejected draft is final"
+    )
+    assert translate_error(caught.value, "zh-CN") == (
+        f"您打开草稿 {draft_id} 后，它已由 otto 驳回（版本 {seen}，现为 {seen + 1}）；您的操作未保存，驳回是最终决定"
+    )
 
 
 def test_review_unknown_draft_not_found(batch, reviewer):
