@@ -39,6 +39,7 @@ NOTICES = {
     "rejected": N_("Draft {draft} rejected."),
     "edited": N_("Draft {draft} edited and approved."),
     "queue_clear": N_("The queue is clear: no more drafts match this filter."),
+    "queue_end": N_("That was the last draft in this order; the drafts below still match the filter."),
     "user_created": N_("User {user} created."),
     "role_changed": N_("User {user} now has the role {role}."),
     "user_disabled": N_("User {user} is disabled."),

@@ -26,7 +26,7 @@ from contentgen.drafts import (
     queue_position,
 )
 from contentgen.errors import ContentgenError, InvalidInput, shorten
-from contentgen.i18n import N_
+from contentgen.i18n import N_, translations
 from contentgen.review import (
     AlreadyDecided,
     Decision,
@@ -40,6 +40,7 @@ from contentgen.review import (
 from contentgen.users import Actor
 from contentgen.web._errors import status_code_of
 from contentgen.web._pages import (
+    NOTICES,
     CsrfChecked,
     Filter,
     Reviewer,
@@ -48,7 +49,7 @@ from contentgen.web._pages import (
     notice_of,
     redirect_to,
 )
-from contentgen.web._render import render
+from contentgen.web._render import render, request_locale
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,13 @@ def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> di
         draft_filter = result.filter
         choices = queue_choices(session, selected=draft_filter)
         checks = check_names(session)
+    # NOTE: the counts of a bulk notice come from the address and cannot be checked.
+    notice = notice_of(request, "bulk_approved", "bulk_rejected")
+    if request.query_params.get("notice") == "queue_clear":
+        # After the last draft in the queue's order, the queue is clear unless the reviewer
+        # skipped drafts that still match, and the notice says which is true now.
+        template = NOTICES["queue_clear"] if result.total == 0 else NOTICES["queue_end"]
+        notice = translations(request_locale(request)).gettext(template)
     return {
         "filter": draft_filter,
         "filter_query": urlencode(draft_filter.as_params()),
@@ -75,7 +83,7 @@ def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> di
         "sorts": SORTS,
         "sort_directions": SORT_DIRECTIONS,
         "checks": checks,
-        "notice": notice_of(request, "bulk_approved", "bulk_rejected", "queue_clear"),
+        "notice": notice,
         "error": None,
     }
 

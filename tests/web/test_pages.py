@@ -250,9 +250,15 @@ def test_pages_approve_goes_to_next_draft_in_filter(reviewer, seeded):
 
 def test_pages_last_draft_goes_to_clear_queue(reviewer, seeded):
     client, token = reviewer
-    last = draft_ids(seeded.batch_id)[-1]
-    response = client.post(f"/drafts/{last}/approve?sort=oldest", data={"csrf_token": token})
-    assert "The queue is clear" in response.text
+    headlines = draft_ids(seeded.batch_id, "google_ads_headline")
+    query = "channel=google_ads_headline&sort=oldest"
+    for draft_id in headlines[1:]:
+        response = client.post(f"/drafts/{draft_id}/approve?{query}", data={"csrf_token": token})
+    # The first headline was skipped, so it still matches.
+    assert notice_on(response.text) == "That was the last draft in this order; the drafts below still match the filter."
+
+    response = client.post(f"/drafts/{headlines[0]}/approve?{query}", data={"csrf_token": token})
+    assert notice_on(response.text) == "The queue is clear: no more drafts match this filter."
 
 
 @pytest.mark.parametrize("action", ["approve", "reject", "edit"])
@@ -1036,6 +1042,14 @@ def test_pages_draft_notice_needs_real_decision(client_for, seeded):
         response = client.get(f"{page}?{query}")
         assert response.status_code == 200, query
         assert notice_on(response.text) == expected, query
+
+
+def test_pages_queue_clear_notice_needs_empty_queue(client_for, seeded):
+    client, _ = client_for("reviewer")
+    with_drafts = client.get(f"/queue?batch_id={seeded.batch_id}&notice=queue_clear").text
+    assert notice_on(with_drafts) == "That was the last draft in this order; the drafts below still match the filter."
+    cleared = client.get("/queue?channel=sms&notice=queue_clear").text
+    assert notice_on(cleared) == "The queue is clear: no more drafts match this filter."
 
 
 def test_pages_user_notice_needs_its_values(client_for):
