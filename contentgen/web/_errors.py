@@ -100,8 +100,8 @@ _PROBLEM_TEMPLATES = {
     "bool_type": (N_("not true or false; send a JSON boolean"), ()),
     # The text that pydantic reads as a boolean in a query parameter or form field.
     "bool_parsing": (
-        N_("not true or false; send true or false (t, y, yes, on and 1 also mean true, and f, n, "
-           "no, off and 0 mean false, in any letter case)"),
+        N_("not true or false; send true or false. In any letter case, t, y, yes, on and 1 also "
+           "mean true, and f, n, no, off and 0 mean false"),
         (),
     ),  # fmt: skip
     "string_type": (N_("not text; send a JSON string"), ()),

@@ -737,10 +737,12 @@ def post_user(body: NewUser, actor: Admin) -> dict[str, Any]:
 @router.patch("/users/{username}", summary="Change a user's role, or disable or enable them")
 def patch_user(username: str, body: UserChange, actor: Admin) -> dict[str, Any]:
     if body.role is None and body.active is None:
+        with db.session_scope() as session:
+            get_user(session, username)  # an unknown user is a 404 first
         # Without this, {} would get a 200 and the user's record, as if it had changed.
         raise InvalidInput.from_template(
-            N_("the request body gives no field to change; send role (one of: {roles}), "
-               "active (true or false) or both, e.g. {example}"),
+            N_("the request body sets no field (null leaves a field as it is); send role (one of: "
+               "{roles}), active (true or false) or both, e.g. {example}"),
             roles=", ".join(role.value for role in Role),
             example='{"active": false}',
         )  # fmt: skip

@@ -647,18 +647,24 @@ def test_api_user_change_without_fields_is_422(api, body):
     response = api("admin").patch("/api/v1/users/rita", json=body)
     assert response.status_code == 422
     assert response.json()["detail"] == (
-        "the request body gives no field to change; send role (one of: marketer, reviewer, admin), "
-        'active (true or false) or both, e.g. {"active": false}'
+        "the request body sets no field (null leaves a field as it is); send role (one of: marketer, "
+        'reviewer, admin), active (true or false) or both, e.g. {"active": false}'
     )
     assert snapshot() == before
+
+
+def test_api_user_change_unknown_user_is_404(api):
+    response = api("admin").patch("/api/v1/users/nobody", json={})
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith('user "nobody" not found')
 
 
 def test_api_user_change_without_fields_in_chinese(api):
     response = api("admin").patch("/api/v1/users/rita", json={}, headers={"Accept-Language": "zh-CN"})
     assert response.status_code == 422
     assert response.json()["detail"] == (
-        "请求正文没有给出要更改的字段；请发送 role（以下之一：marketer, reviewer, admin）、active（true 或 false），"
-        '或两者都发送，例如 {"active": false}'
+        "请求正文没有设置任何字段（null 表示不改动该字段）；请发送 role（以下之一：marketer, reviewer, admin）、"
+        'active（true 或 false），或两者都发送，例如 {"active": false}'
     )
 
 
@@ -1165,8 +1171,8 @@ def test_api_dry_run_not_boolean_is_422(api, tmp_path):
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "dry_run"]
     assert response.json()["detail"] == (
-        'dry_run: not true or false; send true or false (t, y, yes, on and 1 also mean true, and '
-        'f, n, no, off and 0 mean false, in any letter case) (got "maybe")'
+        "dry_run: not true or false; send true or false. In any letter case, t, y, yes, on and 1 also "
+        'mean true, and f, n, no, off and 0 mean false (got "maybe")'
     )
     assert snapshot() == before
 
