@@ -426,14 +426,9 @@ class ScheduleSpec(_Spec):
                    '"*", lists, ranges and steps, e.g. "30 2 * * 1-5"'),
                 value=value,
             )  # fmt: skip
-        reversed_range = _cron_reversed_range(value)
-        if reversed_range:
-            raise MessageValueError(
-                N_('"{value}": the range {range} in the {field} field starts above its end; write it '
-                   "from low to high ({ascending}), or as {wrapped} to wrap around"),
-                value=value,
-                **reversed_range,
-            )  # fmt: skip
+        range_problem = _cron_range_problem(value)
+        if range_problem:
+            raise MessageValueError("{problem}", problem=range_problem)
         try:
             croniter(value, datetime(2000, 1, 1)).get_next(datetime)
         except CroniterBadDateError:
@@ -500,49 +495,82 @@ CRON_NAMES = {
 }  # fmt: skip
 
 
-def _cron_reversed_range(expression: str) -> dict[str, Any] | None:
-    """Return the first range of a valid five-field cron expression that starts above its
-    end ("5-1"), with its field's name and two ways to write it, or None when there is none.
+def _cron_range_problem(expression: str) -> Message | None:
+    """Return the problem of the first range of a valid five-field cron expression that
+    starts above its end ("22-2"), or that runs from Sunday to Sunday ("7-0"), or None when
+    there is none.
 
-    croniter 7.0 reads such a range as wrapping around ("5-1" as minutes 5 to 59 and 0 to
-    1), which the author may not have meant, so the message offers both readings.
+    croniter 7.0 reads a range that starts above its end as wrapping around. With a step,
+    it loses the count at the wrap, so it runs "21-2/2" at hours 21, 23 and 2, and "5-1/2"
+    only at minutes 5 to 59. Such a range is rejected, and the message writes out the
+    wrap-around with the step kept (21,23,1). croniter also runs "7-0" and "7-7" on
+    every day.
     """
     for index, (text, (field, low, high)) in enumerate(zip(expression.split(), CRON_FIELDS, strict=True)):
         names = CRON_NAMES.get(index, {})
+        day_of_week = index == 4
         for part in text.split(","):
             bounds, _, step = part.partition("/")
             match = re.fullmatch(r"([0-9A-Za-z]+)-([0-9A-Za-z]+)", bounds)
             if not match:
                 continue
             start, end = (int(bound) if bound.isdigit() else names.get(bound.lower()) for bound in match.groups())
-            if start is None or end is None or start <= end:
+            if start is None or end is None:
                 continue
-            day_of_week = index == 4
-            if day_of_week and start == 7:
-                # 7 is Sunday, like 0, so "7-1" runs from Sunday to Monday.
+            if day_of_week and start == 7 and end in (0, 7):
+                return Message(
+                    N_('"{value}": the range {range} in the day-of-week field starts and ends on Sunday '
+                       "(0 and 7 are both Sunday), and it would run on every day; write 0 for Sunday "
+                       'alone, or "*" for every day'),
+                    {"value": expression, "range": part},
+                )  # fmt: skip
+            # 7 is Sunday, like 0, so "7-2" runs from Sunday to Tuesday.
+            if start <= end or (day_of_week and start == 7):
                 continue
-            suffix = f"/{step}" if step else ""
-            return {
-                "field": Message(field),
-                "range": part,
-                "ascending": f"{end}-{start}{suffix}",
-                "wrapped": _wrapped_ranges(start, end, low, high, day_of_week, suffix),
-            }
+            wrapped = _wrapped_range(start, end, int(step or 1), low, high, day_of_week)
+            if day_of_week:
+                return Message(
+                    N_('"{value}": the range {range} in the day-of-week field starts above its end; to '
+                       "wrap around after Saturday, write it as {wrapped}. Day of week 7 is Sunday, "
+                       "like 0, so a range may also start at 7, e.g. 7-2 for Sunday to Tuesday"),
+                    {"value": expression, "range": part, "wrapped": wrapped},
+                )  # fmt: skip
+            return Message(
+                N_('"{value}": the range {range} in the {field} field starts above its end; to wrap '
+                   "around after {high}, write it as {wrapped}"),
+                {"value": expression, "range": part, "field": Message(field), "high": high, "wrapped": wrapped},
+            )  # fmt: skip
     return None
 
 
-def _wrapped_ranges(start: int, end: int, low: int, high: int, day_of_week: bool, suffix: str) -> str:
-    """Write the range from ``start`` up to ``high`` and on from ``low`` to ``end`` as cron
-    ranges, e.g. "22-23,0-2" for hours 22 to 2."""
+def _wrapped_range(start: int, end: int, step: int, low: int, high: int, day_of_week: bool) -> str:
+    """Write a range that wraps around as cron list items that croniter reads as meant.
+
+    The range runs from ``start`` up to ``high`` and on from ``low`` to ``end``, taking
+    every ``step``-th value. The count of the step goes on across the wrap. Examples:
+    hours 22-2 are "22-23,0-2", hours 21-2/2 are "21,23,1", minutes 5-1/2 are "5-59/2,1".
+    """
     if day_of_week:
-        # The first range ends with Sunday as 7, so the second starts on Monday.
-        low = 1
-    ranges = [f"{start}-{high}{suffix}" if start < high else str(start)]
-    if low < end:
-        ranges.append(f"{low}-{end}{suffix}")
-    elif low == end:
-        ranges.append(str(low))
-    return ",".join(ranges)
+        # Sunday is written 7, so that it follows Saturday, and the week starts on Monday.
+        low, high = 1, 7
+    size = high - low + 1
+    span = (end - start) % size
+    values = [low + (start - low + offset) % size for offset in range(0, span + 1, step)]
+    wrap = next((index for index in range(1, len(values)) if values[index] < values[index - 1]), len(values))
+    runs = [run for run in (values[:wrap], values[wrap:]) if run]
+    return ",".join(_cron_run(run, step) for run in runs)
+
+
+def _cron_run(values: list[int], step: int) -> str:
+    """Write ascending values that are ``step`` apart as one cron list item, or as two
+    values where a range with a step would be harder to read."""
+    if len(values) == 1:
+        return str(values[0])
+    if step == 1:
+        return f"{values[0]}-{values[-1]}"
+    if len(values) == 2:
+        return f"{values[0]},{values[1]}"
+    return f"{values[0]}-{values[-1]}/{step}"
 
 
 def _cron_number_out_of_range(expression: str) -> dict[str, Any] | None:

@@ -1,10 +1,11 @@
 import re
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from croniter import croniter
 from sqlalchemy import func, select
 
 from contentgen import db
@@ -432,18 +433,30 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
         ({"cron": "x 2 * * *", "timezone": "UTC"}, '"x 2 * * *" is not a valid cron expression; each field takes numbers in its range (minute 0-59'),
         ({"cron": "x 2 * * *"}, "day of month 1-31 or L for the last day, month 1-12 or jan-dec, day of week 0-7 or "
                                 "sun-sat, where 0 and 7 are Sunday)"),
-        ({"cron": "5-1 * * * *"}, '"5-1 * * * *": the range 5-1 in the minute field starts above its end; write it '
-                                  "from low to high (1-5), or as 5-59,0-1 to wrap around"),
-        ({"cron": "0 22-2 * * *"}, "the range 22-2 in the hour field starts above its end; write it from low to high "
-                                   "(2-22), or as 22-23,0-2 to wrap around"),
-        ({"cron": "0 0 31-1 * *"}, "the range 31-1 in the day-of-month field starts above its end; write it from low "
-                                   "to high (1-31), or as 31,1 to wrap around"),
-        ({"cron": "0 0 * 11-2 *"}, "the range 11-2 in the month field starts above its end"),
-        ({"cron": "0 0 * * sat-sun"}, "the range sat-sun in the day-of-week field starts above its end; write it from "
-                                      "low to high (0-6), or as 6-7 to wrap around"),
-        ({"cron": "0 0 * * 1,5-2"}, "the range 5-2 in the day-of-week field starts above its end; write it from low "
-                                    "to high (2-5), or as 5-7,1-2 to wrap around"),
-        ({"cron": "5-1/2 * * * *"}, "write it from low to high (1-5/2), or as 5-59/2,0-1/2 to wrap around"),
+        ({"cron": "5-1 * * * *"}, '"5-1 * * * *": the range 5-1 in the minute field starts above its end; to wrap '
+                                  "around after 59, write it as 5-59,0-1"),
+        ({"cron": "0 22-2 * * *"}, "the range 22-2 in the hour field starts above its end; to wrap around after 23, "
+                                   "write it as 22-23,0-2"),
+        ({"cron": "0 0 31-1 * *"}, "the range 31-1 in the day-of-month field starts above its end; to wrap around "
+                                   "after 31, write it as 31,1"),
+        ({"cron": "0 0 * 11-2 *"}, "the range 11-2 in the month field starts above its end; to wrap around after 12, "
+                                   "write it as 11-12,1-2"),
+        ({"cron": "0 3 * * sat-sun"}, "the range sat-sun in the day-of-week field starts above its end; to wrap "
+                                      "around after Saturday, write it as 6-7. Day of week 7 is Sunday, like 0, so a "
+                                      "range may also start at 7, e.g. 7-2 for Sunday to Tuesday"),
+        ({"cron": "0 0 * * 1,5-2"}, "the range 5-2 in the day-of-week field starts above its end; to wrap around "
+                                    "after Saturday, write it as 5-7,1-2."),
+        ({"cron": "0 0 * * 5-0/2"}, "the range 5-0/2 in the day-of-week field starts above its end; to wrap around "
+                                    "after Saturday, write it as 5,7."),
+        ({"cron": "5-1/2 * * * *"}, "the range 5-1/2 in the minute field starts above its end; to wrap around after "
+                                    "59, write it as 5-59/2,1"),
+        ({"cron": "0 21-2/2 * * *"}, "the range 21-2/2 in the hour field starts above its end; to wrap around after "
+                                     "23, write it as 21,23,1"),
+        ({"cron": "50-20/15 * * * *"}, "to wrap around after 59, write it as 50,5,20"),
+        ({"cron": "0 0 * * 7-0"}, '"0 0 * * 7-0": the range 7-0 in the day-of-week field starts and ends on Sunday '
+                                  "(0 and 7 are both Sunday), and it would run on every day; write 0 for Sunday "
+                                  'alone, or "*" for every day'),
+        ({"cron": "0 0 * * 7-7"}, "the range 7-7 in the day-of-week field starts and ends on Sunday"),
         ({"cron": "30 2 * * *", "timezone": "Mars/Olympus"}, '"Mars/Olympus" is not an IANA time zone'),
         ({"cron": "0 0 30 2 *", "timezone": "UTC"}, '"0 0 30 2 *" never matches a date'),
         ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" has 6 fields, and a cron expression has five'),
@@ -465,7 +478,8 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
                                                      'name of a place in the zone, such as "Asia/Shanghai"'),
     ],
     ids=["cron", "cron-ranges", "reversed-minutes", "reversed-hours", "reversed-days", "reversed-months",
-         "reversed-day-names", "reversed-in-list", "reversed-with-step",
+         "reversed-day-names", "reversed-in-list", "reversed-day-step", "reversed-with-step", "reversed-hour-step",
+         "reversed-uneven-step", "sunday-to-0", "sunday-to-7",
          "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder", "one-field",
          "reboot", "misspelt-nickname", "hour-25", "weekday-9", "beijing", "misspelt-zone", "city-only",
          "utc-offset"],
@@ -483,12 +497,54 @@ def test_load_cron_nickname_accepted(tmp_path, cron):
 
 @pytest.mark.parametrize(
     "cron",
-    ["0 0 L * *", "0 0 * * 7", "0 0 * * 5-7", "0 0 * * 7-1", "0 0 * * mon-fri", "0 9-17/2 * * *", "0 0 * jan-mar *"],
-    ids=["last-day", "sunday-7", "to-sunday-7", "from-sunday-7", "day-names", "range-with-step", "month-names"],
-)
+    ["0 0 L * *", "0 0 * * 7", "0 0 * * 5-7", "0 0 * * 7-1", "0 0 * * 7-5/2", "0 0 * * mon-fri", "0 9-17/2 * * *",
+     "0 0 * jan-mar *"],
+    ids=["last-day", "sunday-7", "to-sunday-7", "from-sunday-7", "from-sunday-7-step", "day-names", "range-with-step",
+         "month-names"],
+)  # fmt: skip
 def test_load_cron_forms_accepted(tmp_path, cron):
     data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": cron})]}
     assert load_campaign_file(write_yaml(tmp_path, data)).campaigns[0].schedule.cron == cron
+
+
+RUN_PARTS = {"hour": lambda run: run.hour, "minute": lambda run: run.minute, "weekday": lambda run: run.strftime("%a")}
+
+
+@pytest.mark.parametrize(
+    ("cron", "first_run", "unit", "expected"),
+    [
+        ("0 22-2 * * *", datetime(2024, 1, 1, 22), "hour", [22, 23, 0, 1, 2, 22]),
+        ("0 21-2/2 * * *", datetime(2024, 1, 1, 21), "hour", [21, 23, 1, 21]),
+        ("5-1/2 * * * *", datetime(2024, 1, 1, 0, 5), "minute", [*range(5, 60, 2), 1, 5]),
+        ("50-20/15 * * * *", datetime(2024, 1, 1, 0, 50), "minute", [50, 5, 20, 50]),
+        ("0 0 * * sat-sun", datetime(2024, 1, 6), "weekday", ["Sat", "Sun", "Sat"]),
+        ("0 0 * * 5-2", datetime(2024, 1, 5), "weekday", ["Fri", "Sat", "Sun", "Mon", "Tue", "Fri"]),
+        ("0 0 * * 4-1/2", datetime(2024, 1, 4), "weekday", ["Thu", "Sat", "Mon", "Thu"]),
+    ],
+    ids=["hours", "hours-step", "minutes-step", "minutes-uneven-step", "weekend", "weekdays", "weekdays-step"],
+)
+def test_load_reversed_range_fix_runs_as_meant(tmp_path, cron, first_run, unit, expected):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": cron})]}
+    message = problems_of(write_yaml(tmp_path, data))
+    reversed_range = re.search(r"the range (\S+) in", message).group(1)
+    fixed_range = re.search(r"write it as ([0-9,/-]+)", message).group(1)
+    fixed = cron.replace(reversed_range, fixed_range)
+
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": fixed})]}
+    assert load_campaign_file(write_yaml(tmp_path, data)).campaigns[0].schedule.cron == fixed
+    runs = croniter(fixed, first_run - timedelta(seconds=1))
+    assert [RUN_PARTS[unit](runs.get_next(datetime)) for _ in expected] == expected
+
+
+def test_load_reversed_range_translated(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": "0 21-2/2 * * *"})]}
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+    (problem,) = raised.value.details
+    assert problem.field == "schedule.cron"
+    assert problem.text.render("zh-CN") == (
+        "“0 21-2/2 * * *”：小时字段中的范围 21-2/2 起点大于终点；如要在 23 之后从头继续，请写成 21,23,1"
+    )
 
 
 @pytest.mark.parametrize("field", ["temperature", "top_p"])
