@@ -180,6 +180,17 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _rule_pack_not_number(value: Any) -> Any:
+    # Quoting a number, as the message for other text fields says, would still not name a pack.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise MessageValueError(N_("{value} is a number, not a rule pack; use one of: {packs}"),
+                                value=_written(value), packs=", ".join(RULE_PACKS))  # fmt: skip
+    return value
+
+
+RulePackKey = Annotated[str, BeforeValidator(_rule_pack_not_number)]
+
+
 class BrandSpec(_Spec):
     key: Key
     name: Name
@@ -190,7 +201,7 @@ class BrandSpec(_Spec):
     # Claim words that need substantiation. A draft with one gets an advisory check.
     claim_terms: list[Term] = []
     # Built-in rule packs to switch off for this brand, by key (see contentgen.rules).
-    disabled_rule_packs: list[str] = []
+    disabled_rule_packs: list[RulePackKey] = []
     # Channel key to length limit. A platform's limit can only be lowered.
     channel_limits: dict[str, Count] = {}
 
@@ -614,7 +625,15 @@ def _known_channel(channel: str) -> str:
     return channel
 
 
-ChannelKey = Annotated[str, AfterValidator(_known_channel)]
+def _channel_not_number(value: Any) -> Any:
+    # Quoting a number, as the message for other text fields says, would still not name a channel.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise MessageValueError(N_("{value} is a number, not a channel; use a channel name, one of: {channels}"),
+                                value=_written(value), channels=", ".join(CHANNELS))  # fmt: skip
+    return value
+
+
+ChannelKey = Annotated[str, BeforeValidator(_channel_not_number), AfterValidator(_known_channel)]
 
 
 class CampaignSpec(_Spec):
@@ -1763,7 +1782,9 @@ def _describe(path: Path, data: Any, detail: dict[str, Any], csv_rows: list[int]
     """Locate one problem. ``csv_rows`` has the row number of each campaign of a CSV file."""
     location = list(detail["loc"])
     kind = key = row = None
-    if len(location) >= 2 and location[0] in ("campaigns", "brands") and isinstance(location[1], int):
+    # A problem of a brand or campaign's field names the brand or campaign. A problem of the
+    # item itself ("- null") is named by its place in the list, "campaigns[1]".
+    if len(location) > 2 and location[0] in ("campaigns", "brands") and isinstance(location[1], int):
         kind = location[0][:-1]
         index = location[1]
         key = _key_at(data, location[0], index)
@@ -1832,6 +1853,8 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
                        {"value": _written(value)})  # fmt: skip
     if kind == "string_pattern_mismatch":
         return Message(N_('"{value}" is not a valid key; {hint}'), {"value": value, "hint": Message(KEY_HINT)})
+    if value is None and "input" in detail and isinstance(detail["loc"][-1], int):
+        return Message(N_('is an empty list item (a "-" with nothing after it, or null); give it a value or remove it'))
     if kind == "string_type" and value is None:
         if csv:
             return Message(N_("is empty; fill in this column"))

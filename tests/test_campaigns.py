@@ -701,6 +701,61 @@ def test_load_unknown_channels_each_reported(tmp_path):
     assert len(problems) == 2
 
 
+LIST_ITEMS = """\
+brands:
+  - key: trailpeak
+    name: TrailPeak
+    banned_terms: [cheap, null]
+    claim_terms:
+      -
+    disabled_rule_packs: [5]
+  -
+campaigns:
+  - key: boot-launch
+    brand: trailpeak
+    product: {name: Boot, features: [5, null]}
+    segments: [null, {key: all, name: All}]
+    channels: [email_subject, 5, null]
+"""
+EMPTY_ITEM = 'is an empty list item (a "-" with nothing after it, or null); give it a value or remove it'
+
+
+def test_load_list_item_null_or_number_explained(tmp_path):
+    path = tmp_path / "items.yaml"
+    path.write_text(LIST_ITEMS)
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+    problems = {(problem.key, problem.field): problem.message for problem in raised.value.details}
+
+    assert problems[("trailpeak", "banned_terms[1]")] == EMPTY_ITEM
+    assert problems[("trailpeak", "claim_terms[0]")] == EMPTY_ITEM
+    assert problems[("trailpeak", "disabled_rule_packs[0]")] == (
+        "5 is a number, not a rule pack; use one of: zh-cn-absolute-terms, en-claim-terms"
+    )
+    assert problems[(None, "brands[1]")] == EMPTY_ITEM
+    # A feature is text, so quoting a number is the fix.
+    assert problems[("boot-launch", "product.features[0]")] == 'YAML read 5 as a number; quote it ("5") to keep it as text'
+    assert problems[("boot-launch", "product.features[1]")] == EMPTY_ITEM
+    assert problems[("boot-launch", "segments[0]")] == EMPTY_ITEM
+    assert problems[("boot-launch", "channels[1]")].startswith(
+        "5 is a number, not a channel; use a channel name, one of: google_ads_headline, "
+    )
+    assert problems[("boot-launch", "channels[2]")] == EMPTY_ITEM
+    assert len(problems) == 9
+
+
+def test_load_list_item_problems_translated(tmp_path):
+    path = tmp_path / "items.yaml"
+    path.write_text(LIST_ITEMS)
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+    chinese = {problem.field: problem.text.render("zh-CN") for problem in raised.value.details}
+
+    assert chinese["brands[1]"] == "是空的列表项（“-”后面什么也没写，或写了 null）；请给它一个值，或者删除它"
+    assert chinese["disabled_rule_packs[0]"] == "5 是数字，不是规则包；请使用以下之一：zh-cn-absolute-terms, en-claim-terms"
+    assert chinese["channels[1]"].startswith("5 是数字，不是渠道；请使用渠道名称，以下之一：google_ads_headline, ")
+
+
 def test_load_controls_with_field_errors(tmp_path):
     data = {"brands": [{**brand(), "name": "Trail\u202ePeak"}], "campaigns": [campaign(variants=0)]}
     with pytest.raises(InvalidCampaignFile) as raised:
