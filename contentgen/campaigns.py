@@ -1885,6 +1885,13 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         close = closest(str(location[-1]), _field_names(location[:-1]))
         if close is not None:
             return Message(N_("is not a known field; did you mean {field}?"), {"field": close})
+        if len(location) == 1 and not csv and str(location[0]).startswith("X-"):
+            # "x-" is matched in lowercase only, as Docker Compose and OpenAPI match it.
+            return Message(
+                N_('is not a known field. A top-level key that only defines an anchor (&name) for aliases '
+                   'must start with "x-" in lowercase; write {key}'),
+                {"key": "x-" + str(location[0])[2:]},
+            )  # fmt: skip
         if len(location) == 1 and not csv:
             return Message(
                 N_('is not a known field; check its spelling. A top-level key that only defines an anchor '

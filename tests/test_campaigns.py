@@ -1469,9 +1469,10 @@ campaigns:
 """
 
 
-def test_load_x_prefixed_top_level_key_ignored(tmp_path):
+@pytest.mark.parametrize("key", ["x-base", "x-Base"])
+def test_load_x_prefixed_top_level_key_ignored(tmp_path, key):
     path = tmp_path / "campaigns.yaml"
-    path.write_text(ANCHOR_ONLY_KEY.format(key="x-base"))
+    path.write_text(ANCHOR_ONLY_KEY.format(key=key))
     first, second = load_campaign_file(path).campaigns
     assert (first.key, first.product.name, first.variants) == ("first", "Boot", 1)
     assert (second.key, second.product.name, second.variants) == ("second", "Boot", 2)
@@ -1483,6 +1484,20 @@ def test_load_anchor_only_top_level_key_hint(tmp_path):
     message = problems_of(path)
     assert (f'{path}: base: is not a known field; check its spelling. A top-level key that only defines an anchor '
             '(&name) for aliases must start with "x-", e.g. x-base') in message  # fmt: skip
+
+
+def test_load_uppercase_x_key_hint(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(ANCHOR_ONLY_KEY.format(key="X-Base"))
+    message = problems_of(path)
+    assert (f'{path}: X-Base: is not a known field. A top-level key that only defines an anchor (&name) for '
+            'aliases must start with "x-" in lowercase; write x-Base') in message  # fmt: skip
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+    (problem,) = raised.value.details
+    assert problem.text.render("zh-CN") == (
+        "不是已知的字段。只用来定义锚点（&name）供别名引用的顶层键必须以小写的“x-”开头；请写成 x-Base"
+    )
 
 
 def test_load_shared_aliases_accepted(tmp_path):
