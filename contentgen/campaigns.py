@@ -1451,6 +1451,7 @@ def _read_csv_records(path: Path) -> list[list[str]]:
 
     # Excel reads a first line "sep=;" as the column separator and does not show it as a
     # row, so row numbers leave it out. Line numbers count it, as a text editor does.
+    # Microsoft does not document the line, so CSV_SEPARATOR_LINE reads it leniently.
     separator_line = CSV_SEPARATOR_LINE.match(text)
     skipped_lines = 0
     if separator_line:
@@ -1493,7 +1494,9 @@ def _read_csv_records(path: Path) -> list[list[str]]:
     return records
 
 
-CSV_SEPARATOR_LINE = re.compile(r"sep=(.)(?:\r\n|\n|\r|$)")
+# "sep" in any letter case, then the separator, which may be a tab, and any spaces or tabs
+# after it ("SEP=, ").
+CSV_SEPARATOR_LINE = re.compile(r"sep=(.)[ \t]*(?:\r\n|\n|\r|$)", re.IGNORECASE)
 
 
 def _csv_encoding_error(path: Path, data: bytes) -> InvalidInput:

@@ -1585,7 +1585,11 @@ def test_load_csv_spreadsheet_quirks_accepted(tmp_path, text):
     assert parsed.csv_columns == frozenset(CSV_HEADER.split(","))
 
 
-@pytest.mark.parametrize("start", ["sep=,\n", "sep=,\r\n", "\ufeffsep=,\r\n"], ids=["lf", "crlf", "bom"])
+@pytest.mark.parametrize(
+    "start",
+    ["sep=,\n", "sep=,\r\n", "\ufeffsep=,\r\n", "SEP=,\n", "Sep=,\r\n", "sep=, \n", "sep=,\t \r\n"],
+    ids=["lf", "crlf", "bom", "uppercase", "titlecase", "trailing-space", "trailing-tab"],
+)
 def test_load_csv_excel_separator_line_skipped(tmp_path, start):
     path = tmp_path / "products.csv"
     path.write_text(f"{start}{CSV_HEADER}\n{SOCK_ROW}\n", encoding="utf-8", newline="")
@@ -1602,7 +1606,11 @@ def test_load_csv_excel_separator_line_left_out_of_rows(tmp_path):
     assert 'row 2, campaign "sock": channels[0]: "billboard" is not a known channel' in problems_of(path)
 
 
-@pytest.mark.parametrize(("line", "shown"), [("sep=;", ";"), ("sep=\t", "\\t")], ids=["semicolon", "tab"])
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [("sep=;", ";"), ("sep=\t", "\\t"), ("SEP=; ", ";"), ("sep=\t ", "\\t")],
+    ids=["semicolon", "tab", "uppercase-trailing-space", "tab-trailing-space"],
+)
 def test_load_csv_other_separator_line_rejected(tmp_path, line, shown):
     path = tmp_path / "products.csv"
     path.write_text(f"{line}\n{CSV_HEADER.replace(',', ';')}\n")
