@@ -141,11 +141,14 @@ class CampaignProblem:
     path: str
     # "campaign" or "brand"; None for a problem with the file as a whole.
     kind: str | None
+    # The brand or campaign key as the file writes it. For one without a key, its place in
+    # its list, "#1" for the first, and ``keyless`` is true.
     key: str | None
     # The CSV line number (header = 1), for CSV files.
     row: int | None
     field: str
     text: Message
+    keyless: bool = False
 
     @property
     def message(self) -> str:
@@ -153,11 +156,16 @@ class CampaignProblem:
         return str(self.text)
 
     def __str__(self) -> str:
-        owner = ""
-        if self.kind is not None:
+        if self.kind is None:
+            owner = ""
+        elif self.keyless and self.row is not None:
+            owner = f"row {self.row}, {self.kind} with no key: "
+        elif self.keyless:
+            owner = f"{self.kind} {self.key} (no key): "
+        elif self.row is not None:
+            owner = f'row {self.row}, {self.kind} "{self.key}": '
+        else:
             owner = f'{self.kind} "{self.key}": '
-            if self.row is not None:
-                owner = f"row {self.row}, {owner}"
         return f"{self.path}: {owner}{self.field}: {self.message}"
 
 
@@ -919,6 +927,10 @@ def load_campaign_file(
         ]
     if problems and stored_brands is not None:
         problems += _undefined_brands(path, data, stored_brands, csv_rows)
+    if csv_rows is not None:
+        # Listed in row order, as the author reads the file. Problems of the file as a whole
+        # come first, and the order within a row stays.
+        problems.sort(key=lambda problem: problem.row or 0)
     if problems:
         raise InvalidCampaignFile(problems)
     parsed._csv_columns = csv_columns
@@ -1785,12 +1797,15 @@ def _describe(path: Path, data: Any, detail: dict[str, Any], csv_rows: list[int]
     """Locate one problem. ``csv_rows`` has the row number of each campaign of a CSV file."""
     location = list(detail["loc"])
     kind = key = row = None
+    keyless = False
     # A problem of a brand or campaign's field names the brand or campaign. A problem of the
     # item itself ("- null") is named by its place in the list, "campaigns[1]".
     if len(location) > 2 and location[0] in ("campaigns", "brands") and isinstance(location[1], int):
         kind = location[0][:-1]
         index = location[1]
         key = _key_at(data, location[0], index)
+        keyless = key is None
+        key = f"#{index + 1}" if key is None else key
         if csv_rows is not None:
             row = csv_rows[index]
         location = location[2:]
@@ -1806,7 +1821,7 @@ def _describe(path: Path, data: Any, detail: dict[str, Any], csv_rows: list[int]
         else:
             field = str(part)
     message = _problem_message(detail, csv=path.suffix.lower() == ".csv")
-    return CampaignProblem(str(path), kind, key, row, field or "file", message)
+    return CampaignProblem(str(path), kind, key, row, field or "file", message, keyless)
 
 
 # Messages for pydantic's own error types, with the ``ctx`` values they name.
@@ -1988,12 +2003,13 @@ def _csv_column(location: list[Any]) -> list[Any]:
     return location
 
 
-def _key_at(data: Any, section: str, index: int) -> str:
+def _key_at(data: Any, section: str, index: int) -> str | None:
+    """Return the key of a brand or campaign in unvalidated ``data``, or None when it has none."""
     try:
         key = data[section][index].get("key")
     except (KeyError, IndexError, TypeError, AttributeError):
         key = None
-    return str(key) if key else f"#{index + 1}"
+    return None if key is None or key == "" else str(key)
 
 
 def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> list[Campaign]:

@@ -645,7 +645,39 @@ def test_load_csv_empty_required_cell_rejected(tmp_path, column, row):
 def test_load_csv_empty_key_rejected(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text(f"{CSV_HEADER}\n,trailpeak,Sock,,,,,Hikers,email_subject,1,en-US\n")
-    assert 'row 2, campaign "#1": key: is empty; fill in this column' in problems_of(path)
+    assert f'{path}: row 2, campaign with no key: key: is empty; fill in this column' in problems_of(path)
+
+
+def test_load_yaml_missing_key_named_by_place(tmp_path):
+    second = campaign()
+    del second["key"]
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign("first"), second]})
+    assert f"{path}: campaign #2 (no key): key: is required" in problems_of(path)
+
+
+def test_load_csv_problems_in_row_order(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        f"{CSV_HEADER}\n"
+        "sock,trailpeak,Sock,,,,,Hikers,billboard,1,en-US\n"
+        "hat,trailpeak,Hat\u202e,,,,,Hikers,email_subject,1,en-US\n"
+        ",trailpeak,Cap,,,,,Hikers,email_subject,1,en-US\n"
+        "sock,nobrand,Sock,,,,,Hikers,email_subject,0,en-US\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path, stored_brands=lambda keys: keys - {"nobrand"})
+
+    # Before sorting, control characters came first, then repeated keys, then field errors,
+    # then undefined brands.
+    assert [(problem.row, problem.field) for problem in raised.value.details] == [
+        (2, "channels[0]"),
+        (3, "product_name"),
+        (4, "key"),
+        (5, "key"),
+        (5, "variants"),
+        (5, "brand"),
+    ]
 
 
 def test_load_csv_empty_description_accepted(tmp_path):
