@@ -47,9 +47,10 @@ from contentgen.templates import ContextValue, latest_template, render_prompt
 
 logger = logging.getLogger(__name__)
 
-# Messages that name a command as the fix. The web app words them for its readers in
-# contentgen.web._errors.
-NO_CAMPAIGNS = N_("no campaigns to submit; pass a campaign file or --campaign KEY")
+# Messages that name a command or a file's section as the fix. The web app words them for
+# its readers in contentgen.web._errors.
+NO_CAMPAIGNS = N_('campaign file "{path}" defines no campaigns, so there is nothing to submit; '
+                  'add at least one campaign under "campaigns"')  # fmt: skip
 BATCH_NOT_FOUND = N_("batch {batch_id} not found; list batches with: contentgen batch list")
 
 # One instruction per variant, so that variants of a slot differ even under greedy
@@ -215,7 +216,7 @@ def create_batch(
             leaves no slot at all. Nothing is added to the session then.
     """
     if not campaigns:
-        raise InvalidInput.from_template(NO_CAMPAIGNS)
+        raise InvalidInput.from_template(N_("no campaigns to submit; pass a campaign file or --campaign KEY"))
     specs = [campaign_spec(campaign) for campaign in campaigns]
     _check_size(campaigns, specs)
 

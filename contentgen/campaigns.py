@@ -143,11 +143,14 @@ class CampaignProblem:
     path: str
     # "campaign" or "brand"; None for a problem with the file as a whole.
     kind: str | None
+    # The brand or campaign key as the file writes it. For one without a key, its place in
+    # its list, "#1" for the first, and ``keyless`` is true.
     key: str | None
     # The CSV line number (header = 1), for CSV files.
     row: int | None
     field: str
     text: Message
+    keyless: bool = False
 
     @property
     def message(self) -> str:
@@ -155,11 +158,16 @@ class CampaignProblem:
         return str(self.text)
 
     def __str__(self) -> str:
-        owner = ""
-        if self.kind is not None:
+        if self.kind is None:
+            owner = ""
+        elif self.keyless and self.row is not None:
+            owner = f"row {self.row}, {self.kind} with no key: "
+        elif self.keyless:
+            owner = f"{self.kind} {self.key} (no key): "
+        elif self.row is not None:
+            owner = f'row {self.row}, {self.kind} "{self.key}": '
+        else:
             owner = f'{self.kind} "{self.key}": '
-            if self.row is not None:
-                owner = f"row {self.row}, {owner}"
         return f"{self.path}: {owner}{self.field}: {self.message}"
 
 
@@ -182,6 +190,17 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _rule_pack_not_number(value: Any) -> Any:
+    # Quoting a number, as the message for other text fields says, would still not name a pack.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise MessageValueError(N_("{value} is a number, not a rule pack; use one of: {packs}"),
+                                value=_written(value), packs=", ".join(RULE_PACKS))  # fmt: skip
+    return value
+
+
+RulePackKey = Annotated[str, BeforeValidator(_rule_pack_not_number)]
+
+
 class BrandSpec(_Spec):
     key: Key
     name: Name
@@ -192,7 +211,7 @@ class BrandSpec(_Spec):
     # Claim words that need substantiation. A draft with one gets an advisory check.
     claim_terms: list[Term] = []
     # Built-in rule packs to switch off for this brand, by key (see contentgen.rules).
-    disabled_rule_packs: list[str] = []
+    disabled_rule_packs: list[RulePackKey] = []
     # Channel key to length limit. A platform's limit can only be lowered.
     channel_limits: dict[str, Count] = {}
 
@@ -438,14 +457,9 @@ class ScheduleSpec(_Spec):
                    '"*", lists, ranges and steps, e.g. "30 2 * * 1-5"'),
                 value=value,
             )  # fmt: skip
-        reversed_range = _cron_reversed_range(value)
-        if reversed_range:
-            raise MessageValueError(
-                N_('"{value}": the range {range} in the {field} field starts above its end; write it '
-                   "from low to high ({ascending}), or as {wrapped} to wrap around"),
-                value=value,
-                **reversed_range,
-            )  # fmt: skip
+        range_problem = _cron_range_problem(value)
+        if range_problem:
+            raise MessageValueError("{problem}", problem=range_problem)
         try:
             croniter(value, datetime(2000, 1, 1)).get_next(datetime)
         except CroniterBadDateError:
@@ -512,49 +526,82 @@ CRON_NAMES = {
 }  # fmt: skip
 
 
-def _cron_reversed_range(expression: str) -> dict[str, Any] | None:
-    """Return the first range of a valid five-field cron expression that starts above its
-    end ("5-1"), with its field's name and two ways to write it, or None when there is none.
+def _cron_range_problem(expression: str) -> Message | None:
+    """Return the problem of the first range of a valid five-field cron expression that
+    starts above its end ("22-2"), or that runs from Sunday to Sunday ("7-0"), or None when
+    there is none.
 
-    croniter 7.0 reads such a range as wrapping around ("5-1" as minutes 5 to 59 and 0 to
-    1), which the author may not have meant, so the message offers both readings.
+    croniter 7.0 reads a range that starts above its end as wrapping around. With a step,
+    it loses the count at the wrap, so it runs "21-2/2" at hours 21, 23 and 2, and "5-1/2"
+    only at minutes 5 to 59. Such a range is rejected, and the message writes out the
+    wrap-around with the step kept (21,23,1). croniter also runs "7-0" and "7-7" on
+    every day.
     """
     for index, (text, (field, low, high)) in enumerate(zip(expression.split(), CRON_FIELDS, strict=True)):
         names = CRON_NAMES.get(index, {})
+        day_of_week = index == 4
         for part in text.split(","):
             bounds, _, step = part.partition("/")
             match = re.fullmatch(r"([0-9A-Za-z]+)-([0-9A-Za-z]+)", bounds)
             if not match:
                 continue
             start, end = (int(bound) if bound.isdigit() else names.get(bound.lower()) for bound in match.groups())
-            if start is None or end is None or start <= end:
+            if start is None or end is None:
                 continue
-            day_of_week = index == 4
-            if day_of_week and start == 7:
-                # 7 is Sunday, like 0, so "7-1" runs from Sunday to Monday.
+            if day_of_week and start == 7 and end in (0, 7):
+                return Message(
+                    N_('"{value}": the range {range} in the day-of-week field starts and ends on Sunday '
+                       "(0 and 7 are both Sunday), and it would run on every day; write 0 for Sunday "
+                       'alone, or "*" for every day'),
+                    {"value": expression, "range": part},
+                )  # fmt: skip
+            # 7 is Sunday, like 0, so "7-2" runs from Sunday to Tuesday.
+            if start <= end or (day_of_week and start == 7):
                 continue
-            suffix = f"/{step}" if step else ""
-            return {
-                "field": Message(field),
-                "range": part,
-                "ascending": f"{end}-{start}{suffix}",
-                "wrapped": _wrapped_ranges(start, end, low, high, day_of_week, suffix),
-            }
+            wrapped = _wrapped_range(start, end, int(step or 1), low, high, day_of_week)
+            if day_of_week:
+                return Message(
+                    N_('"{value}": the range {range} in the day-of-week field starts above its end; to '
+                       "wrap around after Saturday, write it as {wrapped}. Day of week 7 is Sunday, "
+                       "like 0, so a range may also start at 7, e.g. 7-2 for Sunday to Tuesday"),
+                    {"value": expression, "range": part, "wrapped": wrapped},
+                )  # fmt: skip
+            return Message(
+                N_('"{value}": the range {range} in the {field} field starts above its end; to wrap '
+                   "around after {high}, write it as {wrapped}"),
+                {"value": expression, "range": part, "field": Message(field), "high": high, "wrapped": wrapped},
+            )  # fmt: skip
     return None
 
 
-def _wrapped_ranges(start: int, end: int, low: int, high: int, day_of_week: bool, suffix: str) -> str:
-    """Write the range from ``start`` up to ``high`` and on from ``low`` to ``end`` as cron
-    ranges, e.g. "22-23,0-2" for hours 22 to 2."""
+def _wrapped_range(start: int, end: int, step: int, low: int, high: int, day_of_week: bool) -> str:
+    """Write a range that wraps around as cron list items that croniter reads as meant.
+
+    The range runs from ``start`` up to ``high`` and on from ``low`` to ``end``, taking
+    every ``step``-th value. The count of the step goes on across the wrap. Examples:
+    hours 22-2 are "22-23,0-2", hours 21-2/2 are "21,23,1", minutes 5-1/2 are "5-59/2,1".
+    """
     if day_of_week:
-        # The first range ends with Sunday as 7, so the second starts on Monday.
-        low = 1
-    ranges = [f"{start}-{high}{suffix}" if start < high else str(start)]
-    if low < end:
-        ranges.append(f"{low}-{end}{suffix}")
-    elif low == end:
-        ranges.append(str(low))
-    return ",".join(ranges)
+        # Sunday is written 7, so that it follows Saturday, and the week starts on Monday.
+        low, high = 1, 7
+    size = high - low + 1
+    span = (end - start) % size
+    values = [low + (start - low + offset) % size for offset in range(0, span + 1, step)]
+    wrap = next((index for index in range(1, len(values)) if values[index] < values[index - 1]), len(values))
+    runs = [run for run in (values[:wrap], values[wrap:]) if run]
+    return ",".join(_cron_run(run, step) for run in runs)
+
+
+def _cron_run(values: list[int], step: int) -> str:
+    """Write ascending values that are ``step`` apart as one cron list item, or as two
+    values where a range with a step would be harder to read."""
+    if len(values) == 1:
+        return str(values[0])
+    if step == 1:
+        return f"{values[0]}-{values[-1]}"
+    if len(values) == 2:
+        return f"{values[0]},{values[1]}"
+    return f"{values[0]}-{values[-1]}/{step}"
 
 
 def _cron_number_out_of_range(expression: str) -> dict[str, Any] | None:
@@ -598,7 +645,15 @@ def _known_channel(channel: str) -> str:
     return channel
 
 
-ChannelKey = Annotated[str, AfterValidator(_known_channel)]
+def _channel_not_number(value: Any) -> Any:
+    # Quoting a number, as the message for other text fields says, would still not name a channel.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise MessageValueError(N_("{value} is a number, not a channel; use a channel name, one of: {channels}"),
+                                value=_written(value), channels=", ".join(CHANNELS))  # fmt: skip
+    return value
+
+
+ChannelKey = Annotated[str, BeforeValidator(_channel_not_number), AfterValidator(_known_channel)]
 
 
 class CampaignSpec(_Spec):
@@ -884,6 +939,10 @@ def load_campaign_file(
         ]
     if problems and stored_brands is not None:
         problems += _undefined_brands(path, data, stored_brands, csv_rows)
+    if csv_rows is not None:
+        # Listed in row order, as the author reads the file. Problems of the file as a whole
+        # come first, and the order within a row stays.
+        problems.sort(key=lambda problem: problem.row or 0)
     if problems:
         raise InvalidCampaignFile(problems)
     parsed._csv_columns = csv_columns
@@ -1416,6 +1475,7 @@ def _read_csv_records(path: Path) -> list[list[str]]:
 
     # Excel reads a first line "sep=;" as the column separator and does not show it as a
     # row, so row numbers leave it out. Line numbers count it, as a text editor does.
+    # Microsoft does not document the line, so CSV_SEPARATOR_LINE reads it leniently.
     separator_line = CSV_SEPARATOR_LINE.match(text)
     skipped_lines = 0
     if separator_line:
@@ -1458,7 +1518,9 @@ def _read_csv_records(path: Path) -> list[list[str]]:
     return records
 
 
-CSV_SEPARATOR_LINE = re.compile(r"sep=(.)(?:\r\n|\n|\r|$)")
+# "sep" in any letter case, then the separator, which may be a tab, and any spaces or tabs
+# after it ("SEP=, ").
+CSV_SEPARATOR_LINE = re.compile(r"sep=(.)[ \t]*(?:\r\n|\n|\r|$)", re.IGNORECASE)
 
 
 def _csv_encoding_error(path: Path, data: bytes) -> InvalidInput:
@@ -1747,10 +1809,15 @@ def _describe(path: Path, data: Any, detail: dict[str, Any], csv_rows: list[int]
     """Locate one problem. ``csv_rows`` has the row number of each campaign of a CSV file."""
     location = list(detail["loc"])
     kind = key = row = None
-    if len(location) >= 2 and location[0] in ("campaigns", "brands") and isinstance(location[1], int):
+    keyless = False
+    # A problem of a brand or campaign's field names the brand or campaign. A problem of the
+    # item itself ("- null") is named by its place in the list, "campaigns[1]".
+    if len(location) > 2 and location[0] in ("campaigns", "brands") and isinstance(location[1], int):
         kind = location[0][:-1]
         index = location[1]
         key = _key_at(data, location[0], index)
+        keyless = key is None
+        key = f"#{index + 1}" if key is None else key
         if csv_rows is not None:
             row = csv_rows[index]
         location = location[2:]
@@ -1766,7 +1833,7 @@ def _describe(path: Path, data: Any, detail: dict[str, Any], csv_rows: list[int]
         else:
             field = str(part)
     message = _problem_message(detail, csv=path.suffix.lower() == ".csv")
-    return CampaignProblem(str(path), kind, key, row, field or "file", message)
+    return CampaignProblem(str(path), kind, key, row, field or "file", message, keyless)
 
 
 # Messages for pydantic's own error types, with the ``ctx`` values they name.
@@ -1816,6 +1883,8 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
                        {"value": _written(value)})  # fmt: skip
     if kind == "string_pattern_mismatch":
         return Message(N_('"{value}" is not a valid key; {hint}'), {"value": value, "hint": Message(KEY_HINT)})
+    if value is None and "input" in detail and isinstance(detail["loc"][-1], int):
+        return Message(N_('is an empty list item (a "-" with nothing after it, or null); give it a value or remove it'))
     if kind == "string_type" and value is None:
         if csv:
             return Message(N_("is empty; fill in this column"))
@@ -1846,6 +1915,13 @@ def _problem_message(detail: dict[str, Any], csv: bool) -> Message:
         close = closest(str(location[-1]), _field_names(location[:-1]))
         if close is not None:
             return Message(N_("is not a known field; did you mean {field}?"), {"field": close})
+        if len(location) == 1 and not csv and str(location[0]).startswith("X-"):
+            # "x-" is matched in lowercase only, as Docker Compose and OpenAPI match it.
+            return Message(
+                N_('is not a known field. A top-level key that only defines an anchor (&name) for aliases '
+                   'must start with "x-" in lowercase; write {key}'),
+                {"key": "x-" + str(location[0])[2:]},
+            )  # fmt: skip
         if len(location) == 1 and not csv:
             return Message(
                 N_('is not a known field; check its spelling. A top-level key that only defines an anchor '
@@ -1939,12 +2015,13 @@ def _csv_column(location: list[Any]) -> list[Any]:
     return location
 
 
-def _key_at(data: Any, section: str, index: int) -> str:
+def _key_at(data: Any, section: str, index: int) -> str | None:
+    """Return the key of a brand or campaign in unvalidated ``data``, or None when it has none."""
     try:
         key = data[section][index].get("key")
     except (KeyError, IndexError, TypeError, AttributeError):
         key = None
-    return str(key) if key else f"#{index + 1}"
+    return None if key is None or key == "" else str(key)
 
 
 def import_campaign_file(session: Session, path: Path, parsed: CampaignFile) -> list[Campaign]:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contentgen.batches import (
+    NO_CAMPAIGNS,
     BatchProgress,
     RequestGroup,
     batch_progress,
@@ -183,6 +184,9 @@ def _check_submission(
         raise InvalidInput("pass either campaign files or --campaign KEY, not both")
 
     parsed_files = _load_files(campaign_files)
+    if parsed_files and not any(parsed.campaigns for _, parsed in parsed_files):
+        _raise_no_campaigns([path for path, _ in parsed_files])
+    _check_defines_something(parsed_files)
     _check_same_definitions(parsed_files)
     digest = _submission_digest(parsed_files, campaign_keys) if idempotency_key else None
     check_schema()
@@ -234,6 +238,7 @@ def import_files(campaign_files: Sequence[Path]) -> Import:
             nothing is written then.
     """
     parsed_files = _load_files(campaign_files)
+    _check_defines_something(parsed_files)
     _check_same_definitions(parsed_files)
     check_schema()
     with session_scope() as session:
@@ -331,6 +336,39 @@ def _load_files(paths: Sequence[Path]) -> list[tuple[Path, CampaignFile]]:
     except ContentgenError:
         pass
     raise InvalidCampaignFile(problems)
+
+
+def _raise_no_campaigns(paths: Sequence[Path]) -> None:
+    """Raise the error for submitted files of which none defines a campaign."""
+    if len(paths) == 1:
+        raise InvalidInput.from_template(NO_CAMPAIGNS, path=str(paths[0]))
+    raise InvalidInput.from_template(
+        N_("the campaign files {paths} define no campaigns, so there is nothing to submit; add at "
+           'least one campaign under "campaigns" in one of them'),
+        paths=_quoted_paths(paths),
+    )  # fmt: skip
+
+
+def _check_defines_something(parsed_files: Sequence[tuple[Path, CampaignFile]]) -> None:
+    """Reject files that define no brand and no campaign, such as one with only
+    ``campaigns: []`` or only ``x-`` keys. Passing one is a mistake, likely the wrong file."""
+    empty = [path for path, parsed in parsed_files if not parsed.brands and not parsed.campaigns]
+    if len(empty) == 1:
+        raise InvalidInput.from_template(
+            N_('campaign file "{path}" defines no brands and no campaigns; add them under "brands" '
+               'and "campaigns"'),
+            path=str(empty[0]),
+        )  # fmt: skip
+    if empty:
+        raise InvalidInput.from_template(
+            N_('the campaign files {paths} define no brands and no campaigns; add them under "brands" '
+               'and "campaigns"'),
+            paths=_quoted_paths(empty),
+        )  # fmt: skip
+
+
+def _quoted_paths(paths: Sequence[Path]) -> str:
+    return ", ".join(f'"{path}"' for path in paths)
 
 
 def _check_same_definitions(parsed_files: Sequence[tuple[Path, CampaignFile]]) -> None:

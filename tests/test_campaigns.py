@@ -1,10 +1,11 @@
 import re
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from croniter import croniter
 from sqlalchemy import func, select
 
 from contentgen import db
@@ -451,18 +452,30 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
         ({"cron": "x 2 * * *", "timezone": "UTC"}, '"x 2 * * *" is not a valid cron expression; each field takes numbers in its range (minute 0-59'),
         ({"cron": "x 2 * * *"}, "day of month 1-31 or L for the last day, month 1-12 or jan-dec, day of week 0-7 or "
                                 "sun-sat, where 0 and 7 are Sunday)"),
-        ({"cron": "5-1 * * * *"}, '"5-1 * * * *": the range 5-1 in the minute field starts above its end; write it '
-                                  "from low to high (1-5), or as 5-59,0-1 to wrap around"),
-        ({"cron": "0 22-2 * * *"}, "the range 22-2 in the hour field starts above its end; write it from low to high "
-                                   "(2-22), or as 22-23,0-2 to wrap around"),
-        ({"cron": "0 0 31-1 * *"}, "the range 31-1 in the day-of-month field starts above its end; write it from low "
-                                   "to high (1-31), or as 31,1 to wrap around"),
-        ({"cron": "0 0 * 11-2 *"}, "the range 11-2 in the month field starts above its end"),
-        ({"cron": "0 0 * * sat-sun"}, "the range sat-sun in the day-of-week field starts above its end; write it from "
-                                      "low to high (0-6), or as 6-7 to wrap around"),
-        ({"cron": "0 0 * * 1,5-2"}, "the range 5-2 in the day-of-week field starts above its end; write it from low "
-                                    "to high (2-5), or as 5-7,1-2 to wrap around"),
-        ({"cron": "5-1/2 * * * *"}, "write it from low to high (1-5/2), or as 5-59/2,0-1/2 to wrap around"),
+        ({"cron": "5-1 * * * *"}, '"5-1 * * * *": the range 5-1 in the minute field starts above its end; to wrap '
+                                  "around after 59, write it as 5-59,0-1"),
+        ({"cron": "0 22-2 * * *"}, "the range 22-2 in the hour field starts above its end; to wrap around after 23, "
+                                   "write it as 22-23,0-2"),
+        ({"cron": "0 0 31-1 * *"}, "the range 31-1 in the day-of-month field starts above its end; to wrap around "
+                                   "after 31, write it as 31,1"),
+        ({"cron": "0 0 * 11-2 *"}, "the range 11-2 in the month field starts above its end; to wrap around after 12, "
+                                   "write it as 11-12,1-2"),
+        ({"cron": "0 3 * * sat-sun"}, "the range sat-sun in the day-of-week field starts above its end; to wrap "
+                                      "around after Saturday, write it as 6-7. Day of week 7 is Sunday, like 0, so a "
+                                      "range may also start at 7, e.g. 7-2 for Sunday to Tuesday"),
+        ({"cron": "0 0 * * 1,5-2"}, "the range 5-2 in the day-of-week field starts above its end; to wrap around "
+                                    "after Saturday, write it as 5-7,1-2."),
+        ({"cron": "0 0 * * 5-0/2"}, "the range 5-0/2 in the day-of-week field starts above its end; to wrap around "
+                                    "after Saturday, write it as 5,7."),
+        ({"cron": "5-1/2 * * * *"}, "the range 5-1/2 in the minute field starts above its end; to wrap around after "
+                                    "59, write it as 5-59/2,1"),
+        ({"cron": "0 21-2/2 * * *"}, "the range 21-2/2 in the hour field starts above its end; to wrap around after "
+                                     "23, write it as 21,23,1"),
+        ({"cron": "50-20/15 * * * *"}, "to wrap around after 59, write it as 50,5,20"),
+        ({"cron": "0 0 * * 7-0"}, '"0 0 * * 7-0": the range 7-0 in the day-of-week field starts and ends on Sunday '
+                                  "(0 and 7 are both Sunday), and it would run on every day; write 0 for Sunday "
+                                  'alone, or "*" for every day'),
+        ({"cron": "0 0 * * 7-7"}, "the range 7-7 in the day-of-week field starts and ends on Sunday"),
         ({"cron": "30 2 * * *", "timezone": "Mars/Olympus"}, '"Mars/Olympus" is not an IANA time zone'),
         ({"cron": "0 0 30 2 *", "timezone": "UTC"}, '"0 0 30 2 *" never matches a date'),
         ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" has 6 fields, and a cron expression has five'),
@@ -484,7 +497,8 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
                                                      'name of a place in the zone, such as "Asia/Shanghai"'),
     ],
     ids=["cron", "cron-ranges", "reversed-minutes", "reversed-hours", "reversed-days", "reversed-months",
-         "reversed-day-names", "reversed-in-list", "reversed-with-step",
+         "reversed-day-names", "reversed-in-list", "reversed-day-step", "reversed-with-step", "reversed-hour-step",
+         "reversed-uneven-step", "sunday-to-0", "sunday-to-7",
          "timezone", "never-matches", "six-fields", "refresh", "localtime", "posix-folder", "one-field",
          "reboot", "misspelt-nickname", "hour-25", "weekday-9", "beijing", "misspelt-zone", "city-only",
          "utc-offset"],
@@ -502,12 +516,54 @@ def test_load_cron_nickname_accepted(tmp_path, cron):
 
 @pytest.mark.parametrize(
     "cron",
-    ["0 0 L * *", "0 0 * * 7", "0 0 * * 5-7", "0 0 * * 7-1", "0 0 * * mon-fri", "0 9-17/2 * * *", "0 0 * jan-mar *"],
-    ids=["last-day", "sunday-7", "to-sunday-7", "from-sunday-7", "day-names", "range-with-step", "month-names"],
-)
+    ["0 0 L * *", "0 0 * * 7", "0 0 * * 5-7", "0 0 * * 7-1", "0 0 * * 7-5/2", "0 0 * * mon-fri", "0 9-17/2 * * *",
+     "0 0 * jan-mar *"],
+    ids=["last-day", "sunday-7", "to-sunday-7", "from-sunday-7", "from-sunday-7-step", "day-names", "range-with-step",
+         "month-names"],
+)  # fmt: skip
 def test_load_cron_forms_accepted(tmp_path, cron):
     data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": cron})]}
     assert load_campaign_file(write_yaml(tmp_path, data)).campaigns[0].schedule.cron == cron
+
+
+RUN_PARTS = {"hour": lambda run: run.hour, "minute": lambda run: run.minute, "weekday": lambda run: run.strftime("%a")}
+
+
+@pytest.mark.parametrize(
+    ("cron", "first_run", "unit", "expected"),
+    [
+        ("0 22-2 * * *", datetime(2024, 1, 1, 22), "hour", [22, 23, 0, 1, 2, 22]),
+        ("0 21-2/2 * * *", datetime(2024, 1, 1, 21), "hour", [21, 23, 1, 21]),
+        ("5-1/2 * * * *", datetime(2024, 1, 1, 0, 5), "minute", [*range(5, 60, 2), 1, 5]),
+        ("50-20/15 * * * *", datetime(2024, 1, 1, 0, 50), "minute", [50, 5, 20, 50]),
+        ("0 0 * * sat-sun", datetime(2024, 1, 6), "weekday", ["Sat", "Sun", "Sat"]),
+        ("0 0 * * 5-2", datetime(2024, 1, 5), "weekday", ["Fri", "Sat", "Sun", "Mon", "Tue", "Fri"]),
+        ("0 0 * * 4-1/2", datetime(2024, 1, 4), "weekday", ["Thu", "Sat", "Mon", "Thu"]),
+    ],
+    ids=["hours", "hours-step", "minutes-step", "minutes-uneven-step", "weekend", "weekdays", "weekdays-step"],
+)
+def test_load_reversed_range_fix_runs_as_meant(tmp_path, cron, first_run, unit, expected):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": cron})]}
+    message = problems_of(write_yaml(tmp_path, data))
+    reversed_range = re.search(r"the range (\S+) in", message).group(1)
+    fixed_range = re.search(r"write it as ([0-9,/-]+)", message).group(1)
+    fixed = cron.replace(reversed_range, fixed_range)
+
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": fixed})]}
+    assert load_campaign_file(write_yaml(tmp_path, data)).campaigns[0].schedule.cron == fixed
+    runs = croniter(fixed, first_run - timedelta(seconds=1))
+    assert [RUN_PARTS[unit](runs.get_next(datetime)) for _ in expected] == expected
+
+
+def test_load_reversed_range_translated(tmp_path):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": "0 21-2/2 * * *"})]}
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(write_yaml(tmp_path, data))
+    (problem,) = raised.value.details
+    assert problem.field == "schedule.cron"
+    assert problem.text.render("zh-CN") == (
+        "“0 21-2/2 * * *”：小时字段中的范围 21-2/2 起点大于终点；如要在 23 之后从头继续，请写成 21,23,1"
+    )
 
 
 @pytest.mark.parametrize("field", ["temperature", "top_p"])
@@ -608,7 +664,39 @@ def test_load_csv_empty_required_cell_rejected(tmp_path, column, row):
 def test_load_csv_empty_key_rejected(tmp_path):
     path = tmp_path / "products.csv"
     path.write_text(f"{CSV_HEADER}\n,trailpeak,Sock,,,,,Hikers,email_subject,1,en-US\n")
-    assert 'row 2, campaign "#1": key: is empty; fill in this column' in problems_of(path)
+    assert f'{path}: row 2, campaign with no key: key: is empty; fill in this column' in problems_of(path)
+
+
+def test_load_yaml_missing_key_named_by_place(tmp_path):
+    second = campaign()
+    del second["key"]
+    path = write_yaml(tmp_path, {"brands": [brand()], "campaigns": [campaign("first"), second]})
+    assert f"{path}: campaign #2 (no key): key: is required" in problems_of(path)
+
+
+def test_load_csv_problems_in_row_order(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(
+        f"{CSV_HEADER}\n"
+        "sock,trailpeak,Sock,,,,,Hikers,billboard,1,en-US\n"
+        "hat,trailpeak,Hat\u202e,,,,,Hikers,email_subject,1,en-US\n"
+        ",trailpeak,Cap,,,,,Hikers,email_subject,1,en-US\n"
+        "sock,nobrand,Sock,,,,,Hikers,email_subject,0,en-US\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path, stored_brands=lambda keys: keys - {"nobrand"})
+
+    # Before sorting, control characters came first, then repeated keys, then field errors,
+    # then undefined brands.
+    assert [(problem.row, problem.field) for problem in raised.value.details] == [
+        (2, "channels[0]"),
+        (3, "product_name"),
+        (4, "key"),
+        (5, "key"),
+        (5, "variants"),
+        (5, "brand"),
+    ]
 
 
 def test_load_csv_empty_description_accepted(tmp_path):
@@ -662,6 +750,61 @@ def test_load_unknown_channels_each_reported(tmp_path):
     assert problems[1][0] == "channels[2]"
     assert problems[1][1].startswith('"tiktok" is not a known channel; use one of: ')
     assert len(problems) == 2
+
+
+LIST_ITEMS = """\
+brands:
+  - key: trailpeak
+    name: TrailPeak
+    banned_terms: [cheap, null]
+    claim_terms:
+      -
+    disabled_rule_packs: [5]
+  -
+campaigns:
+  - key: boot-launch
+    brand: trailpeak
+    product: {name: Boot, features: [5, null]}
+    segments: [null, {key: all, name: All}]
+    channels: [email_subject, 5, null]
+"""
+EMPTY_ITEM = 'is an empty list item (a "-" with nothing after it, or null); give it a value or remove it'
+
+
+def test_load_list_item_null_or_number_explained(tmp_path):
+    path = tmp_path / "items.yaml"
+    path.write_text(LIST_ITEMS)
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+    problems = {(problem.key, problem.field): problem.message for problem in raised.value.details}
+
+    assert problems[("trailpeak", "banned_terms[1]")] == EMPTY_ITEM
+    assert problems[("trailpeak", "claim_terms[0]")] == EMPTY_ITEM
+    assert problems[("trailpeak", "disabled_rule_packs[0]")] == (
+        "5 is a number, not a rule pack; use one of: zh-cn-absolute-terms, en-claim-terms"
+    )
+    assert problems[(None, "brands[1]")] == EMPTY_ITEM
+    # A feature is text, so quoting a number is the fix.
+    assert problems[("boot-launch", "product.features[0]")] == 'YAML read 5 as a number; quote it ("5") to keep it as text'
+    assert problems[("boot-launch", "product.features[1]")] == EMPTY_ITEM
+    assert problems[("boot-launch", "segments[0]")] == EMPTY_ITEM
+    assert problems[("boot-launch", "channels[1]")].startswith(
+        "5 is a number, not a channel; use a channel name, one of: google_ads_headline, "
+    )
+    assert problems[("boot-launch", "channels[2]")] == EMPTY_ITEM
+    assert len(problems) == 9
+
+
+def test_load_list_item_problems_translated(tmp_path):
+    path = tmp_path / "items.yaml"
+    path.write_text(LIST_ITEMS)
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+    chinese = {problem.field: problem.text.render("zh-CN") for problem in raised.value.details}
+
+    assert chinese["brands[1]"] == "是空的列表项（“-”后面什么也没写，或写了 null）；请给它一个值，或者删除它"
+    assert chinese["disabled_rule_packs[0]"] == "5 是数字，不是规则包；请使用以下之一：zh-cn-absolute-terms, en-claim-terms"
+    assert chinese["channels[1]"].startswith("5 是数字，不是渠道；请使用渠道名称，以下之一：google_ads_headline, ")
 
 
 def test_load_controls_with_field_errors(tmp_path):
@@ -1377,9 +1520,10 @@ campaigns:
 """
 
 
-def test_load_x_prefixed_top_level_key_ignored(tmp_path):
+@pytest.mark.parametrize("key", ["x-base", "x-Base"])
+def test_load_x_prefixed_top_level_key_ignored(tmp_path, key):
     path = tmp_path / "campaigns.yaml"
-    path.write_text(ANCHOR_ONLY_KEY.format(key="x-base"))
+    path.write_text(ANCHOR_ONLY_KEY.format(key=key))
     first, second = load_campaign_file(path).campaigns
     assert (first.key, first.product.name, first.variants) == ("first", "Boot", 1)
     assert (second.key, second.product.name, second.variants) == ("second", "Boot", 2)
@@ -1391,6 +1535,20 @@ def test_load_anchor_only_top_level_key_hint(tmp_path):
     message = problems_of(path)
     assert (f'{path}: base: is not a known field; check its spelling. A top-level key that only defines an anchor '
             '(&name) for aliases must start with "x-", e.g. x-base') in message  # fmt: skip
+
+
+def test_load_uppercase_x_key_hint(tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(ANCHOR_ONLY_KEY.format(key="X-Base"))
+    message = problems_of(path)
+    assert (f'{path}: X-Base: is not a known field. A top-level key that only defines an anchor (&name) for '
+            'aliases must start with "x-" in lowercase; write x-Base') in message  # fmt: skip
+    with pytest.raises(InvalidCampaignFile) as raised:
+        load_campaign_file(path)
+    (problem,) = raised.value.details
+    assert problem.text.render("zh-CN") == (
+        "不是已知的字段。只用来定义锚点（&name）供别名引用的顶层键必须以小写的“x-”开头；请写成 x-Base"
+    )
 
 
 def test_load_shared_aliases_accepted(tmp_path):
@@ -1478,7 +1636,11 @@ def test_load_csv_spreadsheet_quirks_accepted(tmp_path, text):
     assert parsed.csv_columns == frozenset(CSV_HEADER.split(","))
 
 
-@pytest.mark.parametrize("start", ["sep=,\n", "sep=,\r\n", "\ufeffsep=,\r\n"], ids=["lf", "crlf", "bom"])
+@pytest.mark.parametrize(
+    "start",
+    ["sep=,\n", "sep=,\r\n", "\ufeffsep=,\r\n", "SEP=,\n", "Sep=,\r\n", "sep=, \n", "sep=,\t \r\n"],
+    ids=["lf", "crlf", "bom", "uppercase", "titlecase", "trailing-space", "trailing-tab"],
+)
 def test_load_csv_excel_separator_line_skipped(tmp_path, start):
     path = tmp_path / "products.csv"
     path.write_text(f"{start}{CSV_HEADER}\n{SOCK_ROW}\n", encoding="utf-8", newline="")
@@ -1495,7 +1657,11 @@ def test_load_csv_excel_separator_line_left_out_of_rows(tmp_path):
     assert 'row 2, campaign "sock": channels[0]: "billboard" is not a known channel' in problems_of(path)
 
 
-@pytest.mark.parametrize(("line", "shown"), [("sep=;", ";"), ("sep=\t", "\\t")], ids=["semicolon", "tab"])
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [("sep=;", ";"), ("sep=\t", "\\t"), ("SEP=; ", ";"), ("sep=\t ", "\\t")],
+    ids=["semicolon", "tab", "uppercase-trailing-space", "tab-trailing-space"],
+)
 def test_load_csv_other_separator_line_rejected(tmp_path, line, shown):
     path = tmp_path / "products.csv"
     path.write_text(f"{line}\n{CSV_HEADER.replace(',', ';')}\n")

@@ -604,6 +604,73 @@ def test_cli_import_several_files_one_invalid_imports_nothing(ready):
     assert count_rows(Brand) == 0
 
 
+@pytest.mark.parametrize("text", ["campaigns: []\n", "x-base: &base {variants: 2}\n"], ids=["empty-list", "x-key-only"])
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]], ids=["submit", "dry-run"])
+def test_cli_submit_file_without_campaigns_exits_2(ready, text, dry_run):
+    path = ready / "empty.yaml"
+    path.write_text(text)
+    result = invoke("batch", "submit", str(path), *dry_run)
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()) == (
+        f'Error: campaign file "{path}" defines no campaigns, so there is nothing to submit; add at least '
+        'one campaign under "campaigns"'
+    )
+    assert count_rows(Batch) == 0
+
+
+def test_cli_submit_brand_files_without_campaigns_exits_2(ready):
+    first = write_brand_file(ready, "first.yaml")
+    second = write_brand_file(ready, "second.yaml")
+    result = invoke("batch", "submit", str(first), str(second))
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()) == (
+        f'Error: the campaign files "{first}", "{second}" define no campaigns, so there is nothing to submit; '
+        'add at least one campaign under "campaigns" in one of them'
+    )
+    assert count_rows(Brand) == 0
+
+
+@pytest.mark.parametrize("command", [["campaigns", "import"], ["batch", "submit"]], ids=["import", "submit"])
+def test_cli_file_defining_nothing_exits_2(ready, command):
+    empty = ready / "empty.yaml"
+    empty.write_text("brands: []\ncampaigns: []\n")
+    result = invoke(*command, str(copy_example(ready)), str(empty))
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()) == (
+        f'Error: campaign file "{empty}" defines no brands and no campaigns; add them under "brands" and '
+        '"campaigns"'
+    )
+    assert count_rows(Brand) == 0
+    assert count_rows(Batch) == 0
+
+
+@pytest.mark.parametrize("text", ["{}\n", "brands: []\n", "x-base: &base {variants: 2}\n"],
+                         ids=["empty-mapping", "empty-brands", "x-key-only"])  # fmt: skip
+def test_cli_import_file_defining_nothing_exits_2(ready, text):
+    path = ready / "empty.yaml"
+    path.write_text(text)
+    result = invoke("campaigns", "import", str(path))
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()) == (
+        f'Error: campaign file "{path}" defines no brands and no campaigns; add them under "brands" and '
+        '"campaigns"'
+    )
+    assert "Imported" not in result.stdout
+
+
+def test_cli_import_files_defining_nothing_exits_2(ready):
+    first, second = ready / "first.yaml", ready / "second.yaml"
+    first.write_text("campaigns: []\n")
+    second.write_text("x-base: &base {variants: 2}\n")
+    result = invoke("campaigns", "import", str(first), str(second))
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()) == (
+        f'Error: the campaign files "{first}", "{second}" define no brands and no campaigns; add them under '
+        '"brands" and "campaigns"'
+    )
+    assert "Imported" not in result.stdout
+
+
 def test_cli_recursive_alias_exits_2(ready):
     path = ready / "loop.yaml"
     path.write_text("brands: &x [*x]\n")
