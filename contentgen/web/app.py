@@ -255,7 +255,8 @@ def _allowed_methods(request: Request, path: str | None = None) -> list[str]:
 def problem_json(problem: CampaignProblem, locale: str) -> dict[str, object]:
     return {
         "kind": problem.kind,
-        "key": problem.key,
+        # A campaign or brand without a key is known by its row (CSV) or its place in the file.
+        "key": None if problem.keyless else problem.key,
         "row": problem.row,
         "field": problem.field,
         "detail": problem.message,

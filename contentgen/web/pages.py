@@ -253,7 +253,8 @@ def _group_problems(error: InvalidCampaignFile, locale: str) -> list[dict[str, A
     for problem in error.details:
         group = groups.setdefault(
             (problem.kind, problem.key),
-            {"kind": problem.kind, "key": problem.key, "row": problem.row, "fields": []},
+            {"kind": problem.kind, "key": problem.key, "keyless": problem.keyless, "row": problem.row,
+             "fields": []},
         )
         group["fields"].append({"field": problem.field, "message": problem.text.render(locale)})
     return list(groups.values())

@@ -723,6 +723,21 @@ def test_pages_upload_shows_problems_by_campaign_and_field(client_for, tmp_path)
         assert session.scalar(select(func.count()).select_from(Batch)) == 1
 
 
+def test_pages_upload_names_keyless_csv_row(client_for, api, tmp_path):
+    client, token = client_for("marketer")
+    content = ("key,brand,product_name,product_description,segments,channels,locale\n"
+               ",trailpeak,Sock,Warm,Hikers,email_subject,en-US\n").encode()  # fmt: skip
+
+    page = client.post("/batches", data={"csrf_token": token},
+                       files={"file": ("socks.csv", content, "text/csv")})  # fmt: skip
+    response = api("marketer").post("/api/v1/batches", files={"file": ("socks.csv", content)})
+
+    assert page.status_code == 422
+    assert re.search(r"Campaign with no key\s*<span class=\"hint\">\(row 2\)</span>", page.text)
+    assert response.json()["problems"][0]["key"] is None
+    assert response.json()["problems"][0]["row"] == 2
+
+
 def test_pages_upload_problems_in_chinese(client_for, tmp_path):
     client, token = client_for("marketer")
     path = write_campaign_file(tmp_path, key="broken", channels=("tiktok",))
