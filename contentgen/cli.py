@@ -21,7 +21,7 @@ from rich.text import Text
 from sqlalchemy import select
 from typer.core import TyperGroup
 
-from contentgen import db
+from contentgen import __version__, db
 from contentgen.batches import (
     BatchProgress,
     batch_progress,
@@ -126,6 +126,12 @@ TimeoutOption = Annotated[
 ]
 
 
+def _print_version(requested: bool) -> None:
+    if requested:
+        console.print(f"contentgen {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def configure(
     verbose: Annotated[
@@ -133,6 +139,12 @@ def configure(
         typer.Option(
             "--verbose", "-v", help="Log progress at INFO level, and errors with their full tracebacks."
         ),
+    ] = False,
+    # Eager, so that it prints and exits before any command runs or is required.
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version of contentgen and exit.", callback=_print_version,
+                     is_eager=True),
     ] = False,
 ) -> None:
     configure_logging(verbose)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
 
+import contentgen
 from contentgen import chunks, cli, cli_progress, db
 from contentgen.cli import app
 from contentgen.models import Batch, Brand, Campaign, GenerationRequest, User
@@ -1213,6 +1214,22 @@ def test_cli_missing_database_names_full_path(sqlite_settings):
     assert result.exit_code == 1
     assert f'database file "{sqlite_settings / "contentgen.db"}" does not exist' in result.output
     assert "Or set CONTENTGEN_DATABASE_URL" in result.output
+
+
+def test_cli_version_prints_package_version():
+    result = invoke("--version")
+
+    assert result.exit_code == 0
+    assert result.stdout == f"contentgen {contentgen.__version__}\n"
+
+
+def test_cli_short_v_stays_verbose():
+    help_lines = invoke("--help").stdout.splitlines()
+
+    verbose_line = next(line for line in help_lines if "--verbose" in line)
+    version_line = next(line for line in help_lines if "--version" in line)
+    assert "-v " in verbose_line
+    assert "-v " not in version_line
 
 
 def test_cli_help_shows_no_value_after_flags():
