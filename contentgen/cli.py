@@ -667,7 +667,7 @@ def _print_status(progress: BatchProgress) -> None:
                   f"{plural(batch.request_count, 'request')}, "
                   f"created {batch.created_at:%Y-%m-%d %H:%M:%S} UTC")
     table = Table("requests", "count", "drafts", "count")
-    request_rows = list(progress.requests.items())
+    request_rows = [(state.value, progress.requests.get(state.value, 0)) for state in RequestStatus]
     draft_rows = [(status.value, progress.drafts.get(status.value, 0)) for status in DraftStatus]
     for index in range(max(len(request_rows), len(draft_rows))):
         left = request_rows[index] if index < len(request_rows) else ("", "")

@@ -829,6 +829,24 @@ def test_cli_batch_status_shows_pass_rate(ready):
     assert status["checks"]["failures"] == {"length": 8, "near_duplicate": 18}
 
 
+def test_cli_batch_status_request_states_in_enum_order(ready, monkeypatch):
+    # Done requests, then failed ones that retry-failed without --wait makes pending and
+    # cancel then cancels. The database groups these states in an order of its own.
+    apply_settings(monkeypatch, generator=FAILING_SEGMENT, max_attempts="1")
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    invoke("batch", "retry-failed", "1")
+    invoke("batch", "cancel", "1")
+
+    table = invoke("batch", "status", "1")
+    status = json.loads(invoke("batch", "status", "1", "--json").stdout)
+
+    rows = [line.split("│")[1:-1] for line in table.stdout.splitlines() if line.startswith("│")]
+    assert [row[0].strip() for row in rows] == ["pending", "done", "failed", "cancelled"]
+    assert list(status["requests"]) == ["pending", "done", "failed", "cancelled"]
+    assert status["requests"]["done"] > 0
+    assert status["requests"]["cancelled"] > 0
+
+
 def test_cli_submit_wait_all_failed_exits_3(ready, monkeypatch):
     apply_settings(monkeypatch, generator=ERRORING)
     result = invoke("batch", "submit", str(copy_example(ready)), "--wait")
