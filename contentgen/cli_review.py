@@ -12,7 +12,7 @@ from rich.text import Text
 
 from contentgen import db
 from contentgen.cli import JsonOption, _group, _print_json, console
-from contentgen.cli_tables import draft_slot
+from contentgen.cli_tables import draft_slot, plural
 from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, get_draft, queue_page
 from contentgen.errors import EXIT_INVALID_INPUT, ContentgenError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
@@ -77,7 +77,7 @@ def review_list(
         )
         console.print(Text("       " + " ".join(item["text"].split())), no_wrap=True,
                       overflow="ellipsis", highlight=False)  # fmt: skip
-    console.print(f"{len(page.items)} of {page.total} drafts shown.")
+    console.print(f"{len(page.items)} of {plural(page.total, 'draft')} shown.")
 
 
 def _decide_each(draft_ids: list[int], user: str, decision: Decision) -> None:

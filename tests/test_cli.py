@@ -160,6 +160,19 @@ def test_cli_submit_without_broker_agrees_in_number(ready):
     assert "so 1 request waits. Run it in this process with: contentgen batch resume 2 --wait" in one.stdout
 
 
+def test_cli_submit_wait_one_draft_singular(ready):
+    path = copy_example(ready)
+    data = yaml.safe_load(path.read_text())
+    campaign = data["campaigns"][0]
+    campaign["segments"], campaign["channels"], campaign["variants"] = campaign["segments"][:1], ["sms"], 1
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    result = invoke("batch", "submit", str(path), "--wait")
+
+    assert result.exit_code == 0, result.output
+    assert "Checks: 1 of 1 draft passed (100%), 1 on the first try (100%); 0 regenerations." in result.stdout
+
+
 def test_cli_idempotency_key_returns_same_batch(ready):
     path = str(copy_example(ready))
     first = json.loads(invoke("batch", "submit", path, "--idempotency-key", "k1", "--json").stdout)

@@ -112,6 +112,14 @@ def test_cli_review_list_filters(batch):
     assert [item["id"] for item in listed["items"]] == draft_ids(batch, "google_ads_headline")
 
 
+def test_cli_review_list_one_draft_singular(batch):
+    invoke("review", "approve", str(draft_ids(batch)[0]), "--user", "rita")
+
+    result = invoke("review", "list", "--status", "approved")
+
+    assert result.stdout.endswith("1 of 1 draft shown.\n")
+
+
 def test_cli_review_list_names_failed_and_warning_checks(batch):
     first, second = draft_ids(batch, "google_ads_headline")[:2]
     with db.session_scope() as session:
