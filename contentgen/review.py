@@ -48,7 +48,7 @@ from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import control_character, has_visible_text, run_checks, score_draft
 from contentgen.drafts import DraftFilter, get_draft, matching_versions, selection_digest
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
-from contentgen.i18n import N_, Message, translate_error
+from contentgen.i18n import N_, Message, join_alternatives, translate_error
 from contentgen.models import (
     Draft,
     DraftCheck,
@@ -263,7 +263,7 @@ def _check_allowed(draft: Draft, action: str) -> None:
         _NOT_ALLOWED[action],
         draft_id=draft.id,
         status=draft.status.value,
-        allowed=" / ".join(allowed),
+        allowed=join_alternatives(allowed),
     )
 
 

@@ -291,7 +291,7 @@ def test_cli_review_needs_reviewer_role(batch):
     invoke("users", "create", "mia", "--role", "marketer", "--password-stdin", input="long enough\n")
     result = invoke("review", "approve", str(draft_ids(batch)[0]), "--user", "mia")
     assert result.exit_code == 2
-    assert "has the role marketer, which may not review" in result.stderr
+    assert "has the role marketer, which may not review; this needs the role reviewer or admin" in result.stderr
 
 
 def test_cli_export_writes_file(batch, tmp_path):

@@ -131,7 +131,7 @@ def test_review_approve_rejected_draft_is_conflict(batch, reviewer):
     with db.session_scope() as session:
         decide(session, reviewer, draft_id, Decision("reject", note="no"))
     with pytest.raises(Conflict, match=f"draft {draft_id} is rejected, so it cannot be approved; "
-                                       "only drafts that are flagged / pending_review can be"):
+                                       "only drafts that are flagged or pending_review can be"):
         with db.session_scope() as session:
             decide(session, reviewer, draft_id, Decision("approve"))
     assert status_of(draft_id) == "rejected"
