@@ -20,7 +20,7 @@ from contentgen.cli import app
 from contentgen.models import Batch, Brand, Campaign, GenerationRequest, User
 
 from .conftest import EXAMPLES, apply_settings
-from .seeding import NEW_CUSTOMERS, OLD_CUSTOMERS, write_chinese_segment_files
+from .seeding import NEW_CUSTOMERS, OLD_CUSTOMERS, make_user, write_chinese_segment_files
 
 runner = CliRunner()
 # A backend whose every output is an error, so that requests fail.
@@ -805,6 +805,7 @@ def test_cli_drafts_show_prints_every_check(ready):
     details = json.loads(invoke("drafts", "show", str(headline["id"]), "--json").stdout)
 
     assert "characters: 41 of 30 Google Ads units" in shown.stdout
+    assert "hard limit: 30 Google Ads units (set by the platform)\n" in shown.stdout
     assert "FAILED   length" in shown.stdout
     assert "passed   banned_terms" in shown.stdout
     assert details["counting"] == {
@@ -822,13 +823,42 @@ def test_cli_drafts_show_readable_values(ready):
     lines = shown.stdout.splitlines()
     fields = dict(line.split(": ", 1) for line in lines[: lines.index("checks:")])
     assert re.fullmatch(r"temperature=0.3, top_p=0.95, max_new_tokens=\d+, seed=\d+", fields["params"])
-    assert fields["hard_limit"] == "yes"
+    assert "hard_limit" not in fields
+    assert "limit_source" not in fields
+    assert re.fullmatch(r"\d+ (Google Ads units|characters) \(set by the platform\)", fields["hard limit"])
     assert fields["edited"] == "no"
     # The null generator reports no token probabilities.
     assert fields["mean_logprob"] == "-"
     for value in fields.values():
         assert value not in ("None", "True", "False")
         assert not value.startswith("{")
+
+
+def test_cli_drafts_show_lists_review_history(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    make_user("rita", "reviewer")
+    make_user("otto", "reviewer")
+    before = invoke("drafts", "show", "1")
+    invoke("review", "approve", "1", "--user", "rita")
+    # Square brackets would be rich markup if the note were printed as a plain string.
+    invoke("review", "reject", "1", "--user", "otto", "--reason", "[bold]Off[/bold] brand")
+
+    after = invoke("drafts", "show", "1")
+    details = json.loads(invoke("drafts", "show", "1", "--json").stdout)
+
+    assert "\nhistory: -\n" in before.stdout
+    lines = after.stdout.splitlines()
+    header = lines.index("history:")
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines[header:] if line.startswith("│")]
+    assert [row[1:] for row in rows] == [
+        ["rita", "approve", "pending_review → approved", ""],
+        ["otto", "reject", "approved → rejected", "[bold]Off[/bold] brand"],
+    ]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[0]) for row in rows)
+    assert lines.index("checks:") < header < lines.index("text:")
+    assert [(event["actor"], event["action"], event["note"]) for event in details["history"]] == [
+        ("rita", "approve", None), ("otto", "reject", "[bold]Off[/bold] brand"),
+    ]  # fmt: skip
 
 
 def test_cli_batch_status_shows_pass_rate(ready):
