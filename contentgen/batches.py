@@ -441,13 +441,13 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
     # never still "running". An id that no id column can hold is not looked up at all.
     if not id_in_range(batch_id):
         get_batch(session, batch_id)
-    requests = _counts(session, GenerationRequest.status, GenerationRequest.batch_id, batch_id)
+    counted_requests = _counts(session, GenerationRequest.status, GenerationRequest.batch_id, batch_id)
     batch = get_batch(session, batch_id)
-    counted = _counts(session, Draft.status, Draft.batch_id, batch_id)
-    # Every state and status, zeros included, so that readers need no defaults.
-    drafts = {status.value: counted.get(status.value, 0) for status in DraftStatus}
-    for state in RequestStatus:
-        requests.setdefault(state.value, 0)
+    counted_drafts = _counts(session, Draft.status, Draft.batch_id, batch_id)
+    # Every state and status, zeros included and in the enums' order, so that readers need
+    # no defaults and tables and JSON list them the same way every time.
+    requests = {state.value: counted_requests.get(state.value, 0) for state in RequestStatus}
+    drafts = {status.value: counted_drafts.get(status.value, 0) for status in DraftStatus}
     failures = _failures(session, batch_id) if requests["failed"] else []
     return BatchProgress(batch, requests, drafts, failures, check_summary(session, batch_id))
 

@@ -21,7 +21,7 @@ from rich.text import Text
 from sqlalchemy import select
 from typer.core import TyperGroup
 
-from contentgen import db
+from contentgen import __version__, db
 from contentgen.batches import (
     BatchProgress,
     batch_progress,
@@ -65,6 +65,7 @@ from contentgen.errors import (
 )
 from contentgen.generation import get_generator
 from contentgen.models import Campaign, DraftStatus, PromptTemplate, RequestStatus, utc_iso
+from contentgen.review import history
 from contentgen.segments import label
 from contentgen.settings import get_settings
 from contentgen.templates import sync_templates
@@ -126,6 +127,12 @@ TimeoutOption = Annotated[
 ]
 
 
+def _print_version(requested: bool) -> None:
+    if requested:
+        console.print(f"contentgen {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def configure(
     verbose: Annotated[
@@ -133,6 +140,12 @@ def configure(
         typer.Option(
             "--verbose", "-v", help="Log progress at INFO level, and errors with their full tracebacks."
         ),
+    ] = False,
+    # Eager, so that it prints and exits before any command runs or is required.
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version of contentgen and exit.", callback=_print_version,
+                     is_eager=True),
     ] = False,
 ) -> None:
     configure_logging(verbose)
@@ -655,7 +668,7 @@ def _print_status(progress: BatchProgress) -> None:
                   f"{plural(batch.request_count, 'request')}, "
                   f"created {batch.created_at:%Y-%m-%d %H:%M:%S} UTC")
     table = Table("requests", "count", "drafts", "count")
-    request_rows = list(progress.requests.items())
+    request_rows = [(state.value, progress.requests.get(state.value, 0)) for state in RequestStatus]
     draft_rows = [(status.value, progress.drafts.get(status.value, 0)) for status in DraftStatus]
     for index in range(max(len(request_rows), len(draft_rows))):
         left = request_rows[index] if index < len(request_rows) else ("", "")
@@ -755,23 +768,26 @@ def drafts_show(
     draft_id: Annotated[int, typer.Argument(help="Draft id.", metavar="DRAFT_ID", min=1)],
     as_json: JsonOption = False,
 ) -> None:
-    """Show one draft with its checks, its prompt and everything that produced it."""
+    """Show one draft with its checks, its review history, its prompt and everything that
+    produced it."""
     db.check_schema()
     with db.session_scope() as session:
         details = draft_details(session, draft_id)
+        events = history(session, draft_id)
     if as_json:
-        _print_json(details)
+        _print_json({**details, "history": events})
         return
     # Generated text and campaign values are untrusted: Text objects are never read as markup.
     skipped = (
         "text", "prompt", "original_text", "checks", "check_failures", "counting", "characters",
-        "limit",
+        "limit", "hard_limit", "limit_source",
     )  # fmt: skip
     for key, value in details.items():
         if key not in skipped:
             console.print(Text.assemble((key, "bold"), f": {_display_value(value)}"), highlight=False)
     length = _describe_length(details["counting"])
     console.print(Text.assemble(("characters", "bold"), f": {length}"), highlight=False)
+    console.print(_describe_limit(details), highlight=False)
     console.print(Text("checks:", style="bold"))
     for check in details["checks"]:
         if check["passed"]:
@@ -782,6 +798,7 @@ def drafts_show(
             state = "warning"
         line = f"  {state:<8} {check['name']:<15} {check['detail']}"
         console.print(Text(line.rstrip()), highlight=False)
+    _print_history(events)
     for key in ("text", "original_text", "prompt"):
         if details[key] is not None:
             console.print(Text(f"{key}:", style="bold"))
@@ -800,6 +817,38 @@ def _display_value(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_display_value(item) for item in value)
     return str(value)
+
+
+# Phrases for who set a draft's limit, by the ``limit_source`` of ``drafts.summarize``.
+LIMIT_SOURCES = {
+    "platform": "set by the platform",
+    "brand": "set by the brand's channel_limits",
+    "contentgen": "chosen by contentgen",
+}
+
+
+def _describe_limit(details: dict[str, Any]) -> Text:
+    """Return e.g. "hard limit: 30 Google Ads units (set by the platform)"."""
+    label = "hard limit" if details["hard_limit"] else "limit"
+    unit = Counting(details["counting"]["counting"]).unit
+    source = LIMIT_SOURCES.get(details["limit_source"], details["limit_source"])
+    return Text.assemble((label, "bold"), f": {details['limit']} {unit} ({source})")
+
+
+def _print_history(events: list[dict[str, Any]]) -> None:
+    """Print a draft's review events (``review.history``) as a table, oldest first."""
+    if not events:
+        console.print(Text.assemble(("history", "bold"), ": -"), highlight=False)
+        return
+    console.print(Text("history:", style="bold"))
+    table = Table("time (UTC)", "user", "action", "status", "note")
+    for event in events:
+        # Usernames and notes are Text, so that rich never reads them as markup.
+        table.add_row(
+            utc_cell(event["created_at"]), Text(event["actor"] or "-"), event["action"],
+            f"{event['status_before']} → {event['status_after']}", Text(event["note"] or ""),
+        )  # fmt: skip
+    print_table(console, table)
 
 
 def _describe_length(counting: dict[str, Any]) -> str:

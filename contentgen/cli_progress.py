@@ -54,8 +54,8 @@ class ProgressLines:
             return
         self.last_line = now
         error_console.print(
-            f"Batch {progress.batch.id}: {progress.finished} of {progress.batch.request_count} "
-            f"requests finished, {progress.requests['failed']} failed, "
+            f"Batch {progress.batch.id}: {progress.finished} of "
+            f"{plural(progress.batch.request_count, 'request')} finished, {progress.requests['failed']} failed, "
             f"after {now - self.started:.0f} s.",
             highlight=False,
         )
@@ -118,7 +118,7 @@ def wait_with_progress(
     if lines.enabled:
         error_console.print(
             f"Waiting for the workers to finish batch {batch_id} ({start.finished} of "
-            f"{start.batch.request_count} requests finished); a progress line follows every "
+            f"{plural(start.batch.request_count, 'request')} finished); a progress line follows every "
             f"{PROGRESS_LINE_SECONDS:.0f} s. Press Ctrl+C to stop waiting: the batch keeps running.",
             highlight=False,
         )
@@ -185,9 +185,9 @@ def print_check_summary(progress: BatchProgress) -> None:
             console.print(f"Checks:{edited}")
         return
     console.print(
-        f"Checks: {checks.passed} of {checks.drafts} drafts passed ({checks.pass_rate:.0%}), "
+        f"Checks: {checks.passed} of {plural(checks.drafts, 'draft')} passed ({checks.pass_rate:.0%}), "
         f"{checks.passed_first_try} on the first try ({checks.first_try_pass_rate:.0%}); "
-        f"{checks.regenerations} regenerations.{edited}"
+        f"{plural(checks.regenerations, 'regeneration')}.{edited}"
     )
     if checks.failures:
         failures = ", ".join(f"{name} {count}" for name, count in checks.failures.items())

@@ -12,11 +12,18 @@ from rich.text import Text
 
 from contentgen import db
 from contentgen.cli import JsonOption, _group, _print_json, console
-from contentgen.cli_tables import draft_slot
+from contentgen.cli_tables import draft_slot, plural
 from contentgen.drafts import QUEUE_STATUSES, SORTS, DraftFilter, get_draft, queue_page
 from contentgen.errors import EXIT_INVALID_INPUT, ContentgenError, InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
-from contentgen.review import RESULT_STATUS, ApprovalBlocked, Decision, actor_by_name, decide
+from contentgen.review import (
+    RESULT_STATUS,
+    AlreadyDecided,
+    ApprovalBlocked,
+    Decision,
+    actor_by_name,
+    decide,
+)
 from contentgen.users import Permission
 
 review_app = _group("List the review queue and approve or reject drafts.")
@@ -77,51 +84,64 @@ def review_list(
         )
         console.print(Text("       " + " ".join(item["text"].split())), no_wrap=True,
                       overflow="ellipsis", highlight=False)  # fmt: skip
-    console.print(f"{len(page.items)} of {page.total} drafts shown.")
+    console.print(f"{len(page.items)} of {plural(page.total, 'draft')} shown.")
 
 
 def _decide_each(draft_ids: list[int], user: str, decision: Decision) -> None:
     """Apply the decision to each draft in its own transaction and report each outcome.
 
-    With several drafts, an error message's "Nothing was changed." becomes "Draft N was not
-    changed.", and a summary line counts the drafts decided and the others.
+    A draft whose newest review event is this user making the same decision (with the same
+    reason, for a rejection) counts as done and changes nothing. An error message's
+    "Nothing was changed." becomes "Draft N was not changed.", so that each draft's line
+    reads the same however many drafts the command names. With several drafts, a summary
+    line counts the drafts decided, those already decided so and the others.
     """
     db.check_schema()
     with db.session_scope() as session:
         actor = actor_by_name(session, user)
     # Checked once, because a user without the role would fail on every draft the same way.
     actor.require(Permission.REVIEW)
-    several_drafts = len(draft_ids) > 1
+    status = RESULT_STATUS[decision.action].value
+    decided = 0
+    already = 0
     failed: list[int] = []
     for draft_id in draft_ids:
         try:
             with db.session_scope() as session:
-                draft = decide(session, actor, draft_id, decision)
-                status = draft.status.value
+                decide(session, actor, draft_id, decision)
+        except AlreadyDecided:
+            already += 1
+            reason = " with this reason" if decision.action == "reject" else ""
+            console.print(f"Draft {draft_id} was already {status} by you ({user}){reason}; nothing changed.",
+                          highlight=False)  # fmt: skip
+            continue
         except ApprovalBlocked as error:
             message = f"{error} {_edit_hint(draft_id, _current_version(draft_id))}"
         except ContentgenError as error:
             message = str(error)
         else:
+            decided += 1
             console.print(f"Draft {draft_id}: {status}.")
             continue
         failed.append(draft_id)
-        if several_drafts:
-            message = message.replace("Nothing was changed.", f"Draft {draft_id} was not changed.")
+        message = message.replace("Nothing was changed.", f"Draft {draft_id} was not changed.")
         typer.echo(f"Error: {message}", err=True)
-    if several_drafts:
-        console.print(_decision_summary(decision, len(draft_ids) - len(failed), failed), highlight=False)
+    if len(draft_ids) > 1:
+        console.print(_decision_summary(status, decided, already, failed), highlight=False)
     if failed:
         raise typer.Exit(EXIT_INVALID_INPUT)
 
 
-def _decision_summary(decision: Decision, decided: int, failed: list[int]) -> str:
-    """Return e.g. "2 approved, 1 not approved (draft 17)." for a command on several drafts."""
-    status = RESULT_STATUS[decision.action].value
-    if not failed:
-        return f"{decided} {status}."
-    noun = "draft" if len(failed) == 1 else "drafts"
-    return f"{decided} {status}, {len(failed)} not {status} ({noun} {', '.join(map(str, failed))})."
+def _decision_summary(status: str, decided: int, already: int, failed: list[int]) -> str:
+    """Return e.g. "2 approved, 1 already approved by you, 1 not approved (draft 17)." for a
+    command on several drafts."""
+    parts = [f"{decided} {status}"]
+    if already:
+        parts.append(f"{already} already {status} by you")
+    if failed:
+        noun = "draft" if len(failed) == 1 else "drafts"
+        parts.append(f"{len(failed)} not {status} ({noun} {', '.join(map(str, failed))})")
+    return ", ".join(parts) + "."
 
 
 def _current_version(draft_id: int) -> int:
@@ -143,7 +163,10 @@ def _edit_hint(draft_id: int, version: int) -> str:
 
 @review_app.command("approve")
 def review_approve(draft_ids: DraftIds, user: UserOption) -> None:
-    """Approve drafts. Each is decided on its own; the exit code is 2 if any failed."""
+    """Approve drafts. Each is decided on its own; the exit code is 2 if any failed.
+
+    A draft whose newest decision is your own approval is left as it is and does not count as failed.
+    """
     _decide_each(draft_ids, user, Decision("approve"))
 
 
@@ -153,7 +176,11 @@ def review_reject(
     user: UserOption,
     reason: Annotated[str, typer.Option(help="Why the drafts are rejected; kept in the audit trail.")],
 ) -> None:
-    """Reject drafts with a reason. Each is decided on its own; the exit code is 2 if any failed."""
+    """Reject drafts with a reason. Each is decided on its own; the exit code is 2 if any failed.
+
+    A draft whose newest decision is your own rejection with the same reason is left as it is and
+    does not count as failed.
+    """
     _decide_each(draft_ids, user, Decision("reject", note=reason))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gettext
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -92,21 +92,52 @@ class Verbatim(str):
 
     Role names are passed as ``Verbatim`` because commands and the users page take them as
     written, and the role "admin" would otherwise be translated as the permission "admin".
+    A list of alternatives (see ``join_alternatives``) keeps its words but gets the
+    reader's separators.
     """
 
 
-# Separator of a list of words in one message field, such as "flagged / pending_review".
-LIST_SEPARATOR = " / "
+# Separators of a list of alternatives in one message field, such as the statuses that an
+# action can start from: "flagged or pending_review", "approved, flagged or pending_review".
+# Fields keep the English list, so the English message reads as a sentence wherever it is
+# stored, and ``translate_error`` splits it again to join the words with the reader's
+# separators.
+ALTERNATIVE_SEPARATOR = N_(", ")
+LAST_ALTERNATIVE_SEPARATOR = N_(" or ")
+
+
+def join_alternatives(words: Sequence[str]) -> str:
+    """Join words as English alternatives: "a", "a or b", "a, b or c"."""
+    if len(words) < 2:
+        return "".join(words)
+    return ALTERNATIVE_SEPARATOR.join(words[:-1]) + LAST_ALTERNATIVE_SEPARATOR + words[-1]
+
+
+def _split_alternatives(value: str) -> list[str]:
+    head, separator, last = value.rpartition(LAST_ALTERNATIVE_SEPARATOR)
+    if not separator:
+        return [value]
+    return [*head.split(ALTERNATIVE_SEPARATOR), last]
 
 
 def _translate_value(value: object, gettext_) -> object:
-    """Translate a word of ``TRANSLATED_VALUES``, or each word of a list of them."""
-    if not isinstance(value, str) or isinstance(value, Verbatim):
+    """Translate a word of ``TRANSLATED_VALUES``, or each word of a list of alternatives of
+    them, and give such a list the reader's separators."""
+    if not isinstance(value, str):
         return value
-    words = value.split(LIST_SEPARATOR)
-    if not all(word in TRANSLATED_VALUES for word in words):
+    words = _split_alternatives(value)
+    if isinstance(value, Verbatim):
+        if len(words) == 1:
+            return value
+        rendered_words = words
+    elif all(word in TRANSLATED_VALUES for word in words):
+        rendered_words = [gettext_(word) for word in words]
+    else:
         return value
-    return LIST_SEPARATOR.join(gettext_(word) for word in words)
+    if len(rendered_words) == 1:
+        return rendered_words[0]
+    head = gettext_(ALTERNATIVE_SEPARATOR).join(rendered_words[:-1])
+    return head + gettext_(LAST_ALTERNATIVE_SEPARATOR) + rendered_words[-1]
 
 
 def translate_error(error: ContentgenError, locale: str) -> str:

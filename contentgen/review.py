@@ -48,7 +48,7 @@ from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import control_character, has_visible_text, run_checks, score_draft
 from contentgen.drafts import DraftFilter, get_draft, matching_versions, selection_digest
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
-from contentgen.i18n import N_, Message, translate_error
+from contentgen.i18n import N_, Message, Verbatim, join_alternatives, translate_error
 from contentgen.models import (
     Draft,
     DraftCheck,
@@ -72,8 +72,12 @@ class ApprovalBlocked(InvalidInput):
 
 
 class AlreadyDecided(Conflict):
-    """A decision that the same reviewer already made after the version they saw: a form sent
-    twice, or the same decision from a second tab. Nothing was written.
+    """A decision that the same reviewer already made, so nothing was written.
+
+    The first decision came after the version the reviewer saw (a form sent twice, or the
+    same decision from a second tab), or it is the newest decision on the draft and gave
+    the draft its current status (a command repeated on the command line, which passes no
+    version).
 
     ``action`` is the action recorded then: "approve", "reject" or "edit".
     """
@@ -180,6 +184,9 @@ def decide(
     Raises:
         PermissionDenied: if the actor may not review.
         NotFound: if the draft does not exist.
+        AlreadyDecided: if the draft's newest review event is this decision by the same
+            actor (with the same reason, for a rejection), after ``expected_version`` or,
+            without one, giving the draft its current status.
         Conflict: if the draft changed since ``expected_version`` or its status does not
             allow the action.
         InvalidInput: if an edit or an approval would let through text over the channel's
@@ -190,7 +197,7 @@ def decide(
     draft = _locked_draft(session, draft_id)
     if expected_version is not None and draft.version != expected_version:
         raise _changed_since(session, actor, draft, decision, expected_version)
-    _check_allowed(draft, decision.action)
+    _check_allowed(session, actor, draft, decision)
     decision = _approval_if_unchanged(draft, decision)
     if decision.action in ("approve", "edit"):
         error = _rule_error(draft, decision)
@@ -238,10 +245,21 @@ def _approval_if_unchanged(draft: Draft, decision: Decision) -> Decision:
 
 
 # The messages for a draft that cannot take an action, because it already has the status
-# that the action gives, or because the action cannot start from its status.
+# that the action gives, or because the action cannot start from its status. The first
+# are for a draft whose newest review event does not name who gave it that status.
 _ALREADY_IN_STATUS = {
     "approve": N_("draft {draft_id} is already approved. Nothing was changed."),
     "reject": N_("draft {draft_id} is already rejected. Nothing was changed."),
+}
+# By the action of the newest review event, and by whether the reviewer who gets the
+# error made it. The same decision by the same reviewer is ``AlreadyDecided`` instead.
+_ALREADY_IN_STATUS_BY = {
+    ("approve", False): N_("draft {draft_id} is already approved (by {who}). Nothing was changed."),
+    ("edit", False): N_("draft {draft_id} is already approved (edited and approved by {who}). "
+                        "Nothing was changed."),
+    ("edit", True): N_("draft {draft_id} is already approved (edited and approved by you). "
+                       "Nothing was changed."),
+    ("reject", False): N_("draft {draft_id} is already rejected (by {who}). Nothing was changed."),
 }
 _NOT_ALLOWED = {
     "approve": N_("draft {draft_id} is {status}, so it cannot be approved; only drafts that "
@@ -253,18 +271,42 @@ _NOT_ALLOWED = {
 }  # fmt: skip
 
 
-def _check_allowed(draft: Draft, action: str) -> None:
+def _check_allowed(session: Session, actor: Actor, draft: Draft, decision: Decision) -> None:
+    action = decision.action
     if draft.status in ALLOWED_FROM[action]:
         return
     if action in _ALREADY_IN_STATUS and draft.status is RESULT_STATUS[action]:
-        raise Conflict.from_template(_ALREADY_IN_STATUS[action], draft_id=draft.id)
+        raise _already_in_status(session, actor, draft, decision)
     allowed = sorted(status.value for status in ALLOWED_FROM[action])
     raise Conflict.from_template(
         _NOT_ALLOWED[action],
         draft_id=draft.id,
         status=draft.status.value,
-        allowed=" / ".join(allowed),
+        allowed=join_alternatives(allowed),
     )
+
+
+def _already_in_status(session: Session, actor: Actor, draft: Draft, decision: Decision) -> Conflict:
+    """Return the error for ``decision`` on a draft that already has the status it gives.
+
+    When the draft's newest review event gave it that status, the message names who made
+    that decision, and the same decision by ``actor`` is ``AlreadyDecided`` (see
+    ``_repeated_decision``).
+    """
+    last = _newest_event(session, draft)
+    if (
+        last is None
+        or last.actor is None
+        or last.action not in ACTIONS
+        or last.status_after != draft.status.value
+    ):
+        return Conflict.from_template(_ALREADY_IN_STATUS[decision.action], draft_id=draft.id)
+    mine = last.actor_id == actor.id
+    if mine and _same_decision(last, draft, decision):
+        return _repeated_decision(draft, decision, last)
+    template = _ALREADY_IN_STATUS_BY.get((last.action, mine), _ALREADY_IN_STATUS[decision.action])
+    # Verbatim: a username is never translated, even one that is also a status.
+    return Conflict.from_template(template, draft_id=draft.id, who=Verbatim(last.actor.username))
 
 
 def approval_blocker(session: Session, draft_id: int) -> InvalidInput | None:
@@ -431,16 +473,7 @@ def _changed_since(
     last = _newest_event(session, draft)
     known = 1 <= expected_version <= draft.version and last is not None and last.actor is not None
     if known and last.action in ACTIONS and last.actor_id == actor.id and _same_decision(last, draft, decision):
-        if decision.action == "reject" and last.note != decision.note:
-            return Conflict.from_template(
-                N_('you already rejected draft {draft_id} with the reason "{reason}", and a '
-                   "rejected draft is final, so the new reason was not saved"),
-                draft_id=draft.id,
-                reason=shorten(last.note or "", 200),
-            )  # fmt: skip
-        error = AlreadyDecided.from_template(_ALREADY_DECIDED[last.action], draft_id=draft.id)
-        error.action = last.action
-        return error
+        return _repeated_decision(draft, decision, last)
     if known and last.action == "reject" and draft.status is DraftStatus.REJECTED:
         # Reloading shows the rejection; there is nothing left to decide.
         return Conflict.from_template(
@@ -449,6 +482,22 @@ def _changed_since(
             draft_id=draft.id, change=_change_of(last, actor), seen=expected_version, current=draft.version,
         )  # fmt: skip
     return _conflict(actor, draft, expected_version, last, _DRAFT_CONFLICTS)
+
+
+def _repeated_decision(draft: Draft, decision: Decision, last: ReviewEvent) -> Conflict:
+    """Return the error for ``decision`` when ``last``, the draft's newest review event, is
+    the same decision by the same reviewer: ``AlreadyDecided``, except for a second
+    rejection with another reason. That reason is not saved, and the error says so."""
+    if decision.action == "reject" and last.note != decision.note:
+        return Conflict.from_template(
+            N_('you already rejected draft {draft_id} with the reason "{reason}", and a '
+               "rejected draft is final, so the new reason was not saved"),
+            draft_id=draft.id,
+            reason=shorten(last.note or "", 200),
+        )  # fmt: skip
+    error = AlreadyDecided.from_template(_ALREADY_DECIDED[last.action], draft_id=draft.id)
+    error.action = last.action
+    return error
 
 
 def _repeats_decision(

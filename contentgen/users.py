@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
-from contentgen.i18n import LIST_SEPARATOR, LOCALES, N_, Verbatim
+from contentgen.i18n import LOCALES, N_, Verbatim, join_alternatives
 from contentgen.models import ApiToken, User, id_in_range
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class Actor:
                 username=self.username,
                 role=Verbatim(self.role.value),
                 permission=PERMISSION_ACTIONS[permission],
-                allowed=Verbatim(LIST_SEPARATOR.join(allowed)),
+                allowed=Verbatim(join_alternatives(allowed)),
             )  # fmt: skip
 
 

@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
 
+import contentgen
 from contentgen import chunks, cli, cli_progress, db
 from contentgen.cli import app
 from contentgen.models import Batch, Brand, Campaign, GenerationRequest, User
 
 from .conftest import EXAMPLES, apply_settings
-from .seeding import NEW_CUSTOMERS, OLD_CUSTOMERS, write_chinese_segment_files
+from .seeding import NEW_CUSTOMERS, OLD_CUSTOMERS, make_user, write_chinese_segment_files
 
 runner = CliRunner()
 # A backend whose every output is an error, so that requests fail.
@@ -157,6 +158,19 @@ def test_cli_submit_without_broker_agrees_in_number(ready):
 
     assert "so 24 requests wait. Run them in this process with: contentgen batch resume 1 --wait" in many.stdout
     assert "so 1 request waits. Run it in this process with: contentgen batch resume 2 --wait" in one.stdout
+
+
+def test_cli_submit_wait_one_draft_singular(ready):
+    path = copy_example(ready)
+    data = yaml.safe_load(path.read_text())
+    campaign = data["campaigns"][0]
+    campaign["segments"], campaign["channels"], campaign["variants"] = campaign["segments"][:1], ["sms"], 1
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    result = invoke("batch", "submit", str(path), "--wait")
+
+    assert result.exit_code == 0, result.output
+    assert "Checks: 1 of 1 draft passed (100%), 1 on the first try (100%); 0 regenerations." in result.stdout
 
 
 def test_cli_idempotency_key_returns_same_batch(ready):
@@ -858,6 +872,7 @@ def test_cli_drafts_show_prints_every_check(ready):
     details = json.loads(invoke("drafts", "show", str(headline["id"]), "--json").stdout)
 
     assert "characters: 41 of 30 Google Ads units" in shown.stdout
+    assert "hard limit: 30 Google Ads units (set by the platform)\n" in shown.stdout
     assert "FAILED   length" in shown.stdout
     assert "passed   banned_terms" in shown.stdout
     assert details["counting"] == {
@@ -875,13 +890,42 @@ def test_cli_drafts_show_readable_values(ready):
     lines = shown.stdout.splitlines()
     fields = dict(line.split(": ", 1) for line in lines[: lines.index("checks:")])
     assert re.fullmatch(r"temperature=0.3, top_p=0.95, max_new_tokens=\d+, seed=\d+", fields["params"])
-    assert fields["hard_limit"] == "yes"
+    assert "hard_limit" not in fields
+    assert "limit_source" not in fields
+    assert re.fullmatch(r"\d+ (Google Ads units|characters) \(set by the platform\)", fields["hard limit"])
     assert fields["edited"] == "no"
     # The null generator reports no token probabilities.
     assert fields["mean_logprob"] == "-"
     for value in fields.values():
         assert value not in ("None", "True", "False")
         assert not value.startswith("{")
+
+
+def test_cli_drafts_show_lists_review_history(ready):
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    make_user("rita", "reviewer")
+    make_user("otto", "reviewer")
+    before = invoke("drafts", "show", "1")
+    invoke("review", "approve", "1", "--user", "rita")
+    # Square brackets would be rich markup if the note were printed as a plain string.
+    invoke("review", "reject", "1", "--user", "otto", "--reason", "[bold]Off[/bold] brand")
+
+    after = invoke("drafts", "show", "1")
+    details = json.loads(invoke("drafts", "show", "1", "--json").stdout)
+
+    assert "\nhistory: -\n" in before.stdout
+    lines = after.stdout.splitlines()
+    header = lines.index("history:")
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines[header:] if line.startswith("│")]
+    assert [row[1:] for row in rows] == [
+        ["rita", "approve", "pending_review → approved", ""],
+        ["otto", "reject", "approved → rejected", "[bold]Off[/bold] brand"],
+    ]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[0]) for row in rows)
+    assert lines.index("checks:") < header < lines.index("text:")
+    assert [(event["actor"], event["action"], event["note"]) for event in details["history"]] == [
+        ("rita", "approve", None), ("otto", "reject", "[bold]Off[/bold] brand"),
+    ]  # fmt: skip
 
 
 def test_cli_batch_status_shows_pass_rate(ready):
@@ -893,6 +937,24 @@ def test_cli_batch_status_shows_pass_rate(ready):
     assert "40 regenerations" in table.stdout
     assert status["checks"]["pass_rate"] == round(4 / 24, 4)
     assert status["checks"]["failures"] == {"length": 8, "near_duplicate": 18}
+
+
+def test_cli_batch_status_request_states_in_enum_order(ready, monkeypatch):
+    # Done requests, then failed ones that retry-failed without --wait makes pending and
+    # cancel then cancels. The database groups these states in an order of its own.
+    apply_settings(monkeypatch, generator=FAILING_SEGMENT, max_attempts="1")
+    invoke("batch", "submit", str(copy_example(ready)), "--wait")
+    invoke("batch", "retry-failed", "1")
+    invoke("batch", "cancel", "1")
+
+    table = invoke("batch", "status", "1")
+    status = json.loads(invoke("batch", "status", "1", "--json").stdout)
+
+    rows = [line.split("│")[1:-1] for line in table.stdout.splitlines() if line.startswith("│")]
+    assert [row[0].strip() for row in rows] == ["pending", "done", "failed", "cancelled"]
+    assert list(status["requests"]) == ["pending", "done", "failed", "cancelled"]
+    assert status["requests"]["done"] > 0
+    assert status["requests"]["cancelled"] > 0
 
 
 def test_cli_submit_wait_all_failed_exits_3(ready, monkeypatch):
@@ -1280,6 +1342,22 @@ def test_cli_missing_database_names_full_path(sqlite_settings):
     assert result.exit_code == 1
     assert f'database file "{sqlite_settings / "contentgen.db"}" does not exist' in result.output
     assert "Or set CONTENTGEN_DATABASE_URL" in result.output
+
+
+def test_cli_version_prints_package_version():
+    result = invoke("--version")
+
+    assert result.exit_code == 0
+    assert result.stdout == f"contentgen {contentgen.__version__}\n"
+
+
+def test_cli_short_v_stays_verbose():
+    help_lines = invoke("--help").stdout.splitlines()
+
+    verbose_line = next(line for line in help_lines if "--verbose" in line)
+    version_line = next(line for line in help_lines if "--version" in line)
+    assert "-v " in verbose_line
+    assert "-v " not in version_line
 
 
 def test_cli_help_shows_no_value_after_flags():

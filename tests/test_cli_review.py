@@ -19,11 +19,15 @@ def invoke(*args: str, input: str | None = None):
     return runner.invoke(app, list(args), input=input, catch_exceptions=False)
 
 
+def create_user(username: str, role: str = "reviewer") -> None:
+    assert invoke("users", "create", username, "--role", role, "--password-stdin",
+                  input="correct horse battery\n").exit_code == 0  # fmt: skip
+
+
 @pytest.fixture
 def batch(synced):
     batch_id = seed_batch(synced)
-    assert invoke("users", "create", "rita", "--role", "reviewer", "--password-stdin",
-                  input="correct horse battery\n").exit_code == 0  # fmt: skip
+    create_user("rita")
     return batch_id
 
 
@@ -110,6 +114,14 @@ def test_cli_review_list_filters(batch):
     listed = json.loads(result.stdout)
     assert listed["total"] == 4
     assert [item["id"] for item in listed["items"]] == draft_ids(batch, "google_ads_headline")
+
+
+def test_cli_review_list_one_draft_singular(batch):
+    invoke("review", "approve", str(draft_ids(batch)[0]), "--user", "rita")
+
+    result = invoke("review", "list", "--status", "approved")
+
+    assert result.stdout.endswith("1 of 1 draft shown.\n")
 
 
 def test_cli_review_list_names_failed_and_warning_checks(batch):
@@ -215,14 +227,14 @@ def test_cli_review_approve_several_sums_up(batch):
 
 def test_cli_review_reject_several_sums_up(batch):
     first, second = draft_ids(batch)[:2]
-    invoke("review", "reject", str(first), "--user", "rita", "--reason", "No")
+    create_user("otto")
+    invoke("review", "reject", str(first), "--user", "otto", "--reason", "No")
 
     result = invoke("review", "reject", str(first), str(second), "999", "--user", "rita", "--reason", "No")
 
     assert result.exit_code == 2
     assert result.stdout == f"Draft {second}: rejected.\n1 rejected, 2 not rejected (drafts {first}, 999).\n"
-    assert f"Error: draft {first} is " in result.stderr
-    assert f"Draft {first} was not changed." in result.stderr
+    assert f"Error: draft {first} is already rejected (by otto). Draft {first} was not changed." in result.stderr
     assert "Error: draft 999 not found" in result.stderr
     assert "Nothing was changed" not in result.stderr
 
@@ -235,17 +247,68 @@ def test_cli_review_one_id_has_no_summary(batch):
 
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr.rstrip().endswith("Nothing was changed.")
+    # The same words as for one draft of several.
+    assert result.stderr.rstrip().endswith(f"Draft {draft_id} was not changed.")
+    assert "Nothing was changed" not in result.stderr
 
 
-def test_cli_review_approve_twice_says_already(batch):
+def test_cli_review_approve_twice_is_done(batch):
     draft_id = draft_ids(batch)[0]
     invoke("review", "approve", str(draft_id), "--user", "rita")
 
     result = invoke("review", "approve", str(draft_id), "--user", "rita")
 
+    assert result.exit_code == 0
+    assert result.stdout == f"Draft {draft_id} was already approved by you (rita); nothing changed.\n"
+    assert result.stderr == ""
+    with db.session_scope() as session:
+        assert session.query(ReviewEvent).filter_by(draft_id=draft_id).count() == 1
+
+
+def test_cli_review_approve_several_twice_is_done(batch):
+    first, second, third = draft_ids(batch)[:3]
+    invoke("review", "approve", str(first), str(second), "--user", "rita")
+
+    result = invoke("review", "approve", str(first), str(second), str(third), "--user", "rita")
+
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"Draft {first} was already approved by you (rita); nothing changed.\n"
+        f"Draft {second} was already approved by you (rita); nothing changed.\n"
+        f"Draft {third}: approved.\n"
+        "1 approved, 2 already approved by you.\n"
+    )
+    assert result.stderr == ""
+
+
+def test_cli_review_reject_twice_same_reason_is_done(batch):
+    first, second = draft_ids(batch)[:2]
+    invoke("review", "reject", str(first), "--user", "rita", "--reason", "Off brand")
+
+    same = invoke("review", "reject", str(first), "--user", "rita", "--reason", "Off brand")
+    other = invoke("review", "reject", str(first), str(second), "--user", "rita", "--reason", "Too long")
+
+    assert same.exit_code == 0
+    assert same.stdout == f"Draft {first} was already rejected by you (rita) with this reason; nothing changed.\n"
+    assert other.exit_code == 2
+    assert other.stdout == f"Draft {second}: rejected.\n1 rejected, 1 not rejected (draft {first}).\n"
+    assert f'you already rejected draft {first} with the reason "Off brand"' in other.stderr
+
+
+def test_cli_review_approved_by_other_fails(batch):
+    first, second = draft_ids(batch)[:2]
+    create_user("otto")
+    invoke("review", "approve", str(first), "--user", "otto")
+    invoke("review", "approve", str(second), "--user", "rita")
+
+    result = invoke("review", "approve", str(first), str(second), "--user", "rita")
+
     assert result.exit_code == 2
-    assert result.stderr == f"Error: draft {draft_id} is already approved. Nothing was changed.\n"
+    assert result.stdout == (
+        f"Draft {second} was already approved by you (rita); nothing changed.\n"
+        f"0 approved, 1 already approved by you, 1 not approved (draft {first}).\n"
+    )
+    assert result.stderr == f"Error: draft {first} is already approved (by otto). Draft {first} was not changed.\n"
 
 
 def test_cli_review_approve_over_limit_names_edit_paths(batch):
@@ -283,7 +346,7 @@ def test_cli_review_needs_reviewer_role(batch):
     invoke("users", "create", "mia", "--role", "marketer", "--password-stdin", input="long enough\n")
     result = invoke("review", "approve", str(draft_ids(batch)[0]), "--user", "mia")
     assert result.exit_code == 2
-    assert "has the role marketer, which may not review" in result.stderr
+    assert "has the role marketer, which may not review; this needs the role reviewer or admin" in result.stderr
 
 
 def test_cli_export_writes_file(batch, tmp_path):

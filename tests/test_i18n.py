@@ -11,6 +11,7 @@ from contentgen.i18n import (
     Message,
     Names,
     Verbatim,
+    join_alternatives,
     negotiate,
     translate_error,
     translations,
@@ -104,21 +105,58 @@ def test_i18n_status_in_message_matches_page_label(status):
     assert chinese(status) == chinese(STATUS_LABELS[status])
 
 
-def test_i18n_translate_error_translates_status_list():
-    error = InvalidInput.from_template(N_("draft {draft_id} is {status}, so it cannot be approved; only drafts that "
-                                          "are {allowed} can be. Nothing was changed."),
-                                       draft_id=4, status="rejected", allowed="flagged / pending_review")  # fmt: skip
-    assert "只有状态为 已标记 / 待审核 的草稿可以通过" in translate_error(error, "zh-CN")
+@pytest.mark.parametrize(
+    ("words", "english"),
+    [
+        ([], ""),
+        (["admin"], "admin"),
+        (["reviewer", "admin"], "reviewer or admin"),
+        (["approved", "flagged", "pending_review"], "approved, flagged or pending_review"),
+    ],
+    ids=["none", "one", "two", "three"],
+)
+def test_i18n_join_alternatives_english(words, english):
+    assert join_alternatives(words) == english
+
+
+NOT_ALLOWED = N_("draft {draft_id} is {status}, so it cannot be approved; only drafts that are {allowed} can "
+                 "be. Nothing was changed.")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("statuses", "chinese"),
+    [
+        (["flagged", "pending_review"], "只有状态为 已标记 或 待审核 的草稿可以通过"),
+        (["approved", "flagged", "pending_review"], "只有状态为 已通过、已标记 或 待审核 的草稿可以通过"),
+    ],
+    ids=["two", "three"],
+)
+def test_i18n_translate_error_translates_status_list(statuses, chinese):
+    error = InvalidInput.from_template(NOT_ALLOWED, draft_id=4, status="rejected",
+                                       allowed=join_alternatives(statuses))  # fmt: skip
+
+    assert f"only drafts that are {join_alternatives(statuses)} can be" in str(error)
+    assert chinese in translate_error(error, "zh-CN")
 
 
 def test_i18n_translate_error_keeps_verbatim_and_mixed_values():
     error = InvalidInput.from_template(N_("user {username} has the role {role}, which may not {permission}; "
                                           "this needs the role {allowed}"),
-                                       username="flagged / someone", role=Verbatim("admin"),
+                                       username="flagged or someone", role=Verbatim("admin"),
                                        permission="admin", allowed=Verbatim("admin"))  # fmt: skip
     assert translate_error(error, "zh-CN") == (
-        "用户 flagged / someone 的角色是 admin，无权执行“管理”；此操作需要角色 admin"
+        "用户 flagged or someone 的角色是 admin，无权执行“管理”；此操作需要角色 admin"
     )
+
+
+def test_i18n_verbatim_list_translates_only_separators():
+    error = InvalidInput.from_template(N_("user {username} has the role {role}, which may not {permission}; "
+                                          "this needs the role {allowed}"),
+                                       username="mia", role=Verbatim("marketer"), permission="review",
+                                       allowed=Verbatim(join_alternatives(["marketer", "reviewer", "admin"])))  # fmt: skip
+
+    assert str(error).endswith("this needs the role marketer, reviewer or admin")
+    assert translate_error(error, "zh-CN").endswith("此操作需要角色 marketer、reviewer 或 admin")
 
 
 def test_i18n_names_render_in_reader_language():

@@ -131,7 +131,7 @@ def test_review_approve_rejected_draft_is_conflict(batch, reviewer):
     with db.session_scope() as session:
         decide(session, reviewer, draft_id, Decision("reject", note="no"))
     with pytest.raises(Conflict, match=f"draft {draft_id} is rejected, so it cannot be approved; "
-                                       "only drafts that are flagged / pending_review can be"):
+                                       "only drafts that are flagged or pending_review can be"):
         with db.session_scope() as session:
             decide(session, reviewer, draft_id, Decision("approve"))
     assert status_of(draft_id) == "rejected"
@@ -139,23 +139,114 @@ def test_review_approve_rejected_draft_is_conflict(batch, reviewer):
 
 
 @pytest.mark.parametrize(
-    ("action", "message"),
+    ("action", "english", "chinese"),
     [
-        (Decision("approve"), "draft {draft_id} is already approved. Nothing was changed."),
-        (Decision("reject", note="no"), "draft {draft_id} is already rejected. Nothing was changed."),
+        (Decision("approve"), "you already approved draft {draft_id}, so this second approval changed nothing",
+         "您已经通过了草稿 {draft_id}，这次重复的通过没有做任何更改"),
+        (Decision("reject", note="no"), "you already rejected draft {draft_id}, so this second rejection changed nothing",
+         "您已经驳回了草稿 {draft_id}，这次重复的驳回没有做任何更改"),
     ],
     ids=["approve", "reject"],
-)
-def test_review_same_decision_again_is_already(batch, reviewer, action, message):
+)  # fmt: skip
+def test_review_same_decision_again_is_already_decided(batch, reviewer, action, english, chinese):
     draft_id = draft_ids(batch)[0]
     with db.session_scope() as session:
         decide(session, reviewer, draft_id, action)
 
-    with pytest.raises(Conflict) as raised, db.session_scope() as session:
+    with pytest.raises(AlreadyDecided) as raised, db.session_scope() as session:
         decide(session, reviewer, draft_id, action)
 
-    assert str(raised.value) == message.format(draft_id=draft_id)
+    assert str(raised.value) == english.format(draft_id=draft_id)
+    assert translate_error(raised.value, "zh-CN") == chinese.format(draft_id=draft_id)
+    assert raised.value.action == action.action
     assert event_count() == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "english", "chinese"),
+    [
+        (Decision("approve"), Decision("approve"),
+         "draft {draft_id} is already approved (by otto). Nothing was changed.",
+         "草稿 {draft_id} 已经由 otto 通过。未做任何更改。"),
+        (Decision("reject", note="no"), Decision("reject", note="no"),
+         "draft {draft_id} is already rejected (by otto). Nothing was changed.",
+         "草稿 {draft_id} 已经被 otto 驳回。未做任何更改。"),
+        (Decision("edit", text="Dry feet on every trail"), Decision("approve"),
+         "draft {draft_id} is already approved (edited and approved by otto). Nothing was changed.",
+         "草稿 {draft_id} 已经由 otto 修改并通过。未做任何更改。"),
+    ],
+    ids=["approve", "reject", "edit"],
+)  # fmt: skip
+def test_review_already_in_status_names_reviewer(batch, reviewer, first, then, english, chinese):
+    other = make_user("otto", "reviewer")
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, other, draft_id, first)
+
+    with pytest.raises(Conflict) as raised, db.session_scope() as session:
+        decide(session, reviewer, draft_id, then)
+
+    assert not isinstance(raised.value, AlreadyDecided)
+    assert str(raised.value) == english.format(draft_id=draft_id)
+    assert translate_error(raised.value, "zh-CN") == chinese.format(draft_id=draft_id)
+    assert event_count() == 1
+
+
+def test_review_approve_own_edit_is_conflict(batch, reviewer):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("edit", text="Dry feet on every trail"))
+
+    with pytest.raises(Conflict) as raised, db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("approve"))
+
+    assert not isinstance(raised.value, AlreadyDecided)
+    assert str(raised.value) == (
+        f"draft {draft_id} is already approved (edited and approved by you). Nothing was changed."
+    )
+    assert event_count() == 1
+
+
+def test_review_reject_again_other_reason_not_saved(batch, reviewer):
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("reject", note="Off brand"))
+
+    with pytest.raises(Conflict) as raised, db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("reject", note="Too long"))
+
+    assert not isinstance(raised.value, AlreadyDecided)
+    assert str(raised.value) == (
+        f'you already rejected draft {draft_id} with the reason "Off brand", and a rejected '
+        "draft is final, so the new reason was not saved"
+    )
+    assert event_count() == 1
+
+
+def test_review_already_in_status_username_not_translated(batch, reviewer):
+    # A username that is also a status word, which translate_error would otherwise translate.
+    other = make_user("approved", "reviewer")
+    draft_id = draft_ids(batch)[0]
+    with db.session_scope() as session:
+        decide(session, other, draft_id, Decision("approve"))
+
+    with pytest.raises(Conflict) as raised, db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("approve"))
+
+    assert translate_error(raised.value, "zh-CN") == f"草稿 {draft_id} 已经由 approved 通过。未做任何更改。"
+
+
+def test_review_already_in_status_without_event(batch, reviewer):
+    draft_id = draft_ids(batch)[0]
+    # A status set without a review event leaves no reviewer to name.
+    with db.session_scope() as session:
+        session.get(Draft, draft_id).status = DraftStatus.APPROVED
+
+    with pytest.raises(Conflict) as raised, db.session_scope() as session:
+        decide(session, reviewer, draft_id, Decision("approve"))
+
+    assert not isinstance(raised.value, AlreadyDecided)
+    assert str(raised.value) == f"draft {draft_id} is already approved. Nothing was changed."
 
 
 def test_review_edit_rejected_draft_is_conflict(batch, reviewer):
