@@ -225,8 +225,8 @@ def queue_filter(
     check_query_names(
         request,
         QUEUE_PARAMETERS,
-        N_("This address has parameters that the review queue does not take: {names}; "
-           "its filters are {filters}. Correct or remove them."),
+        N_("This address has parameters that the review queue and its draft pages do not take: "
+           "{names}; their filters are {filters}. Correct or remove them."),
         filters=", ".join(QUEUE_FILTERS),
     )  # fmt: skip
     return DraftFilter.from_params(batch_id=batch_id, campaign=campaign, channel=channel,

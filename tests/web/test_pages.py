@@ -1221,15 +1221,17 @@ def test_pages_unknown_queue_parameter_is_refused(client_for, seeded, method, pa
     response = client.request(method.upper(), url, data=data)
 
     assert response.status_code == 422
-    assert alert_of(response.text).startswith("This address has parameters that the review queue does not take: ")
-    assert "its filters are batch_id, campaign, channel, segment, status, check, sort." in alert_of(response.text)
+    assert alert_of(response.text).startswith(
+        "This address has parameters that the review queue and its draft pages do not take: "
+    )
+    assert "their filters are batch_id, campaign, channel, segment, status, check, sort." in alert_of(response.text)
     assert snapshot() == before
 
 
 @pytest.mark.parametrize(
     ("query", "message"),
     [("batch_id=1&batch_id=2", "This address gives batch_id more than once; give each parameter once."),
-     ("=x", 'This address has parameters that the review queue does not take: ""; ')],
+     ("=x", 'This address has parameters that the review queue and its draft pages do not take: ""; ')],
     ids=["repeated", "empty-name"],
 )  # fmt: skip
 def test_pages_queue_repeated_or_empty_parameter_is_refused(client_for, query, message):
