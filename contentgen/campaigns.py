@@ -646,8 +646,12 @@ def _known_channel(channel: str) -> str:
 
 
 def _channel_not_number(value: Any) -> Any:
-    # Quoting a number, as the message for other text fields says, would still not name a channel.
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    # Quoting a number or a YAML boolean (yes, on), as the message for other text fields
+    # says, would still not name a channel.
+    if isinstance(value, bool):
+        raise MessageValueError(N_("YAML read this value as {value}, not a channel; use a channel name, one of: "
+                                   "{channels}"), value=_shown(value), channels=", ".join(CHANNELS))  # fmt: skip
+    if isinstance(value, int | float):
         raise MessageValueError(N_("{value} is a number, not a channel; use a channel name, one of: {channels}"),
                                 value=_written(value), channels=", ".join(CHANNELS))  # fmt: skip
     return value

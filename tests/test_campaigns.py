@@ -766,7 +766,7 @@ campaigns:
     brand: trailpeak
     product: {name: Boot, features: [5, null]}
     segments: [null, {key: all, name: All}]
-    channels: [email_subject, 5, null]
+    channels: [email_subject, 5, null, yes]
 """
 EMPTY_ITEM = 'is an empty list item (a "-" with nothing after it, or null); give it a value or remove it'
 
@@ -792,7 +792,10 @@ def test_load_list_item_null_or_number_explained(tmp_path):
         "5 is a number, not a channel; use a channel name, one of: google_ads_headline, "
     )
     assert problems[("boot-launch", "channels[2]")] == EMPTY_ITEM
-    assert len(problems) == 9
+    assert problems[("boot-launch", "channels[3]")].startswith(
+        "YAML read this value as true, not a channel; use a channel name, one of: google_ads_headline, "
+    )
+    assert len(problems) == 10
 
 
 def test_load_list_item_problems_translated(tmp_path):
