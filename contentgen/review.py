@@ -261,6 +261,13 @@ _ALREADY_IN_STATUS_BY = {
                        "Nothing was changed."),
     ("reject", False): N_("draft {draft_id} is already rejected (by {who}). Nothing was changed."),
 }
+# For an approval or an edit of a draft that a known reviewer rejected.
+_REJECTED_FINAL = {
+    "approve": N_("draft {draft_id} was {change}, and a rejected draft is final, so it cannot be "
+                  "approved. Nothing was changed."),
+    "edit": N_("draft {draft_id} was {change}, and a rejected draft is final, so it cannot be "
+               "edited. Nothing was changed."),
+}  # fmt: skip
 _NOT_ALLOWED = {
     "approve": N_("draft {draft_id} is {status}, so it cannot be approved; only drafts that "
                   "are {allowed} can be. Nothing was changed."),
@@ -277,6 +284,9 @@ def _check_allowed(session: Session, actor: Actor, draft: Draft, decision: Decis
         return
     if action in _ALREADY_IN_STATUS and draft.status is RESULT_STATUS[action]:
         raise _already_in_status(session, actor, draft, decision)
+    last = _newest_event(session, draft)
+    if draft.status is DraftStatus.REJECTED and last is not None and last.actor is not None and last.action == "reject":
+        raise Conflict.from_template(_REJECTED_FINAL[action], draft_id=draft.id, change=_change_of(last, actor))
     allowed = sorted(status.value for status in ALLOWED_FROM[action])
     raise Conflict.from_template(
         _NOT_ALLOWED[action],

@@ -199,7 +199,7 @@ def test_cli_review_reports_each_failure(batch):
     invoke("review", "reject", str(first), "--user", "rita", "--reason", "No")
     result = invoke("review", "approve", str(first), "999", str(draft_ids(batch)[1]), "--user", "rita")
     assert result.exit_code == 2
-    assert f"draft {first} is rejected" in result.stderr
+    assert f"draft {first} was rejected by you, and a rejected draft is final" in result.stderr
     assert "draft 999 not found" in result.stderr
     assert f"Draft {draft_ids(batch)[1]}: approved." in result.stdout
 
@@ -338,7 +338,7 @@ def test_cli_review_rejected_draft_has_no_edit_hint(batch):
     result = invoke("review", "approve", str(draft_id), "--user", "rita")
 
     assert result.exit_code == 2
-    assert f"draft {draft_id} is rejected" in result.stderr
+    assert f"draft {draft_id} was rejected by you, and a rejected draft is final" in result.stderr
     assert "edit command" not in result.stderr
 
 

@@ -130,10 +130,13 @@ def test_review_approve_rejected_draft_is_conflict(batch, reviewer):
     draft_id = draft_ids(batch)[0]
     with db.session_scope() as session:
         decide(session, reviewer, draft_id, Decision("reject", note="no"))
-    with pytest.raises(Conflict, match=f"draft {draft_id} is rejected, so it cannot be approved; "
-                                       "only drafts that are flagged or pending_review can be"):
-        with db.session_scope() as session:
-            decide(session, reviewer, draft_id, Decision("approve"))
+    with pytest.raises(Conflict) as caught, db.session_scope() as session:
+        decide(session, make_user("otto", "reviewer"), draft_id, Decision("approve"))
+    assert str(caught.value) == (
+        f"draft {draft_id} was rejected by rita, and a rejected draft is final, so it cannot be approved. "
+        "Nothing was changed."
+    )
+    assert translate_error(caught.value, "zh-CN").startswith(f"草稿 {draft_id} 已由 rita 驳回")
     assert status_of(draft_id) == "rejected"
     assert event_count() == 1
 
@@ -254,7 +257,8 @@ def test_review_edit_rejected_draft_is_conflict(batch, reviewer):
     with db.session_scope() as session:
         decide(session, reviewer, draft_id, Decision("reject", note="no"))
 
-    with pytest.raises(Conflict, match=f"draft {draft_id} is rejected, so it cannot be edited"):
+    with pytest.raises(Conflict, match=f"draft {draft_id} was rejected by you, and a rejected draft is final, "
+                                       "so it cannot be edited"):
         with db.session_scope() as session:
             decide(session, reviewer, draft_id, Decision("edit", text="New text"))
 

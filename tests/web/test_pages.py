@@ -295,7 +295,7 @@ def test_pages_approve_rejected_draft_is_409(reviewer, seeded):
     before = snapshot()
     response = client.post(f"/drafts/{draft_id}/approve", data={"csrf_token": token})
     assert response.status_code == 409
-    assert f"draft {draft_id} is rejected, so it cannot be approved" in alert_of(response.text)
+    assert f"draft {draft_id} was rejected by you, and a rejected draft is final" in alert_of(response.text)
     assert snapshot() == before
 
 
