@@ -253,12 +253,17 @@ def _allowed_methods(request: Request, path: str | None = None) -> list[str]:
 
 
 def problem_json(problem: CampaignProblem, locale: str) -> dict[str, object]:
+    field = problem.field
+    if problem.keyless and problem.row is None and problem.key:
+        # A YAML campaign or brand without a key is placed by its index in its list, as
+        # "campaigns[1].channels[0]"; "#2" is the second.
+        field = f"{problem.kind}s[{int(problem.key.lstrip('#')) - 1}].{field}"
     return {
         "kind": problem.kind,
         # A campaign or brand without a key is known by its row (CSV) or its place in the file.
         "key": None if problem.keyless else problem.key,
         "row": problem.row,
-        "field": problem.field,
+        "field": field,
         "detail": problem.message,
         "message": problem.text.render(locale),
     }

@@ -249,12 +249,13 @@ def _plan_context(plan: SubmissionPlan, upload: UploadFile | None, locale: str) 
 
 def _group_problems(error: InvalidCampaignFile, locale: str) -> list[dict[str, Any]]:
     """Group a file's problems by campaign (or brand), in file order."""
-    groups: dict[tuple[Any, Any], dict[str, Any]] = {}
+    groups: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     for problem in error.details:
+        # By row too: a CSV row that repeats an earlier row's key is a group of its own.
         group = groups.setdefault(
-            (problem.kind, problem.key),
+            (problem.kind, problem.key, problem.row),
             {"kind": problem.kind, "key": problem.key, "keyless": problem.keyless, "row": problem.row,
-             "fields": []},
+             "place": problem.key.lstrip("#") if problem.keyless and problem.key else None, "fields": []},
         )
         group["fields"].append({"field": problem.field, "message": problem.text.render(locale)})
     return list(groups.values())

@@ -738,6 +738,38 @@ def test_pages_upload_names_keyless_csv_row(client_for, api, tmp_path):
     assert response.json()["problems"][0]["row"] == 2
 
 
+def test_pages_upload_places_keyless_yaml_campaign(client_for, api):
+    client, token = client_for("marketer")
+    content = yaml.safe_dump({"campaigns": [
+        {"brand": "trailpeak", "product": {"name": "Boot"}, "segments": [{"key": "a", "name": "A"}],
+         "channels": ["email_subject"]},
+        {"brand": "trailpeak", "product": {"name": "Sock"}, "segments": [{"key": "a", "name": "A"}],
+         "channels": ["smss"]},
+    ]}).encode()  # fmt: skip
+
+    page = client.post("/batches", data={"csrf_token": token},
+                       files={"file": ("keyless.yaml", content, "application/x-yaml")})  # fmt: skip
+    response = api("marketer").post("/api/v1/batches", files={"file": ("keyless.yaml", content)})
+
+    assert re.search(r"Campaign with no key\s*<span class=\"hint\">\(number 2 in its list\)</span>", page.text)
+    fields = [problem["field"] for problem in response.json()["problems"]]
+    assert "campaigns[1].channels[0]" in fields
+    assert "campaigns[0].key" in fields
+
+
+def test_pages_upload_repeated_key_under_its_own_row(client_for):
+    client, token = client_for("marketer")
+    row = "sock,trailpeak,Sock,Warm,Hikers,email_subject,en-US\n"
+    content = ("key,brand,product_name,product_description,segments,channels,locale\n" + row + row).encode()
+
+    page = client.post("/batches", data={"csrf_token": token}, files={"file": ("socks.csv", content, "text/csv")})
+
+    group = re.search(r"Campaign <code>sock</code>\s*<span class=\"hint\">\(row 3\)</span>.*?</table>", page.text,
+                      re.DOTALL)  # fmt: skip
+    assert group is not None
+    assert "row 2 has the same key" in group.group(0)
+
+
 def test_pages_upload_problems_in_chinese(client_for, tmp_path):
     client, token = client_for("marketer")
     path = write_campaign_file(tmp_path, key="broken", channels=("tiktok",))
