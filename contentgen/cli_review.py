@@ -105,6 +105,8 @@ def _decide_each(draft_ids: list[int], user: str, decision: Decision) -> None:
     decided = 0
     already = 0
     failed: list[int] = []
+    # An id given twice is decided once, in the place it is first given.
+    draft_ids = list(dict.fromkeys(draft_ids))
     for draft_id in draft_ids:
         try:
             with db.session_scope() as session:

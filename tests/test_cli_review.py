@@ -194,6 +194,15 @@ def test_cli_review_approve_and_reject(batch):
         assert session.query(ReviewEvent).filter_by(note="Off brand").count() == 1
 
 
+def test_cli_review_repeated_id_decided_once(batch):
+    first, second = draft_ids(batch)[:2]
+
+    result = invoke("review", "approve", str(first), str(second), str(first), "--user", "rita")
+
+    assert result.exit_code == 0
+    assert result.stdout == f"Draft {first}: approved.\nDraft {second}: approved.\n2 approved.\n"
+
+
 def test_cli_review_reports_each_failure(batch):
     first = draft_ids(batch)[0]
     invoke("review", "reject", str(first), "--user", "rita", "--reason", "No")
