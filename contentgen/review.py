@@ -531,7 +531,16 @@ def _changed_in_queue(
 ) -> Conflict:
     """Return the error for a bulk action on a draft that changed after ``expected_version``,
     the version that the queue showed."""
-    return _conflict(actor, draft, expected_version, _newest_event(session, draft), _QUEUE_CONFLICTS)
+    last = _newest_event(session, draft)
+    known = 1 <= expected_version <= draft.version and last is not None and last.actor is not None
+    if known and last.action == "reject" and draft.status is DraftStatus.REJECTED:
+        # Trying again with the same selection cannot help.
+        return Conflict.from_template(
+            N_("draft {draft_id} was {change} after you loaded the queue (version {seen}, now {current}); "
+               "nothing was changed. A rejected draft is final, so leave it out of the selection."),
+            draft_id=draft.id, change=_change_of(last, actor), seen=expected_version, current=draft.version,
+        )  # fmt: skip
+    return _conflict(actor, draft, expected_version, last, _QUEUE_CONFLICTS)
 
 
 def _conflict(

@@ -492,7 +492,7 @@ def test_review_bulk_stale_version_changes_nothing(batch, reviewer):
 
 @pytest.mark.parametrize(
     ("actor", "decision", "english", "chinese"),
-    [("rita", Decision("reject", note="Off brand"), "was rejected by you", "已由您驳回"),
+    [("rita", Decision("edit", text="Dry feet on every trail"), "was edited and approved by you", "已由您修改并通过"),
      ("otto", Decision("approve"), "was approved by otto", "已由 otto 通过")],
     ids=["own", "other"],
 )
@@ -542,7 +542,8 @@ def test_review_bulk_second_reason_is_conflict(batch, reviewer):
     with db.session_scope() as session:
         decide_many(session, reviewer, Decision("reject", note="Off brand"), draft_ids=[first], versions=seen)
 
-    with pytest.raises(Conflict, match=f"draft {first} was rejected by you after you loaded the queue"):
+    with pytest.raises(Conflict, match=f"draft {first} was rejected by you after you loaded the queue .*A rejected "
+                                       "draft is final, so leave it out of the selection"):
         with db.session_scope() as session:
             decide_many(session, reviewer, Decision("reject", note="Too long"), draft_ids=[first, second],
                         versions=seen)  # fmt: skip
