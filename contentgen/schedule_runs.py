@@ -209,8 +209,8 @@ def _record(due: _DueSlots, dry_run: bool = False) -> list[SlotOutcome]:
 
 def _skip(session: Session, campaign: Campaign, slot_at: datetime, ran: datetime) -> SlotOutcome:
     detail = (
-        f"missed; the latest due slot, {ran.isoformat()}, ran instead "
-        "(CONTENTGEN_SCHEDULE_CATCH_UP=latest)"
+        f"missed, because with CONTENTGEN_SCHEDULE_CATCH_UP=latest only the latest due slot, "
+        f"{ran.isoformat()}, runs"
     )
     run = ScheduleRun(
         campaign_id=campaign.id, slot_at=slot_at, status=ScheduleRunStatus.SKIPPED, detail=detail

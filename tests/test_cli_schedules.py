@@ -151,7 +151,7 @@ def test_cli_run_due_wait_failed_requests_exit_3(imported, monkeypatch):
     assert count_rows(Batch) == 2
     # Missed slots in a row share one line.
     assert ("berlin-nightly 2026-03-27T01:30:00+00:00 to 2026-03-28T01:30:00+00:00: 2 slots skipped "
-            "(missed; the latest due slot") in result.stdout  # fmt: skip
+            "(missed, because with CONTENTGEN_SCHEDULE_CATCH_UP=latest only the latest due slot") in result.stdout  # fmt: skip
     # The slots come first, then each batch's summary as it finishes.
     slots = result.stdout.index("berlin-nightly 2026-03-29T01:00:00+00:00: created, batch 1")
     summary = result.stdout.index("Batch 1 completed: 0 drafts, 2 failed.")
@@ -202,7 +202,7 @@ def test_cli_run_due_dry_run_records_nothing(imported):
     assert preview.stdout.startswith("Dry run at 2026-03-29T08:00:00+00:00: nothing is recorded")
     assert "berlin-nightly 2026-03-29T01:00:00+00:00: would create a batch with 2 requests" in preview.stdout
     assert ("berlin-nightly 2026-03-27T01:30:00+00:00 to 2026-03-28T01:30:00+00:00: 2 slots would be "
-            "skipped (missed;") in preview.stdout  # fmt: skip
+            "skipped (missed, because") in preview.stdout  # fmt: skip
     assert "No broker" not in preview.stdout
     assert count_rows(ScheduleRun) == 0
     assert count_rows(Batch) == 0
