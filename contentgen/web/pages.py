@@ -65,7 +65,8 @@ def login_page(request: Request, next: str = "/batches", expired: str | None = N
     context = {
         "next": safe_next(next),
         "error": gettext("Your session expired; log in again.") if expired == "1" else None,
-        "notice": notice_of(request, "logged_out"),
+        # "You are logged out" is true only for a visitor without a logged-in session.
+        "notice": notice_of(request, "logged_out") if page_session.user_id is None else None,
     }
     response = render(request, "login.html", context)
     cookies.write(response, page_session)

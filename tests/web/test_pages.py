@@ -1099,6 +1099,11 @@ def test_pages_queue_clear_notice_needs_empty_queue(client_for, seeded):
     assert notice_on(cleared) == "The queue is clear: no more drafts match this filter."
 
 
+def test_pages_logged_out_notice_needs_logout(client_for):
+    client, _ = client_for("reviewer")
+    assert notice_on(client.get("/login?notice=logged_out").text) is None
+
+
 def test_pages_user_notice_needs_its_values(client_for):
     client, _ = client_for("admin")
     assert notice_on(client.get("/users?notice=user_created").text) is None
