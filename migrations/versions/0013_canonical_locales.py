@@ -25,7 +25,11 @@ depends_on = None
 def canonical_case(tag: str) -> str:
     """Return a BCP 47 tag in the letter case of RFC 5646, section 2.1.1: lowercase, except
     two-letter subtags (regions) in uppercase and four-letter subtags (scripts) in titlecase,
-    neither for the first subtag nor after a singleton such as "x"."""
+    neither for the first subtag nor after a singleton such as "x".
+
+    The same rule as the importer's, copied so that this revision does not change when the
+    application code does.
+    """
     language, *rest = tag.split("-")
     parts = [language.lower()]
     after_singleton = False
