@@ -310,9 +310,9 @@ def campaign_key(session: Session, value: str, batch_id: int | None = None) -> s
     """
     if session.scalar(select(Campaign.id).where(Campaign.key == value)) is not None:
         return value
-    wanted = segments.fold(value)
+    folded = segments.fold(value)
     named = sorted(key for key, name in session.execute(select(Campaign.key, Campaign.name))
-                   if segments.fold(name) == wanted)  # fmt: skip
+                   if segments.fold(name) == folded)  # fmt: skip
     if len(named) > 1 and batch_id is not None and id_in_range(batch_id):
         in_batch = session.scalars(
             select(Campaign.key)

@@ -74,10 +74,10 @@ class ApprovalBlocked(InvalidInput):
 class AlreadyDecided(Conflict):
     """A decision that the same reviewer already made, so nothing was written.
 
-    The first decision came after the version the reviewer saw (a form sent twice, or the
-    same decision from a second tab), or it is the newest decision on the draft and gave
-    the draft its current status (a command repeated on the command line, which passes no
-    version).
+    Either the first decision came after the version the reviewer saw (a form sent twice,
+    or the same decision from a second tab), or it is the newest decision on the draft and
+    gave the draft its current status. The latter is a command repeated on the command
+    line, which passes no version.
 
     ``action`` is the action recorded then: "approve", "reject" or "edit".
     """

@@ -68,7 +68,7 @@ def _queue_context(request: Request, draft_filter: DraftFilter, page: int) -> di
     notice = notice_of(request, "bulk_approved", "bulk_rejected")
     if request.query_params.get("notice") == "queue_clear":
         # After the last draft in the queue's order, the queue is clear unless the reviewer
-        # skipped drafts that still match, and the notice says which is true now.
+        # skipped drafts that still match, and the notice states which is true now.
         template = NOTICES["queue_clear"] if result.total == 0 else NOTICES["queue_end"]
         notice = translations(request_locale(request)).gettext(template)
     return {
