@@ -191,7 +191,7 @@ class _Spec(BaseModel):
 
 
 def _rule_pack_not_number(value: Any) -> Any:
-    # Quoting a number, as the message for other text fields says, would still not name a pack.
+    # Quoting a number, the fix that other text fields suggest, would still not name a pack.
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise MessageValueError(N_("{value} is a number, not a rule pack; use one of: {packs}"),
                                 value=_written(value), packs=", ".join(RULE_PACKS))  # fmt: skip
@@ -646,8 +646,8 @@ def _known_channel(channel: str) -> str:
 
 
 def _channel_not_number(value: Any) -> Any:
-    # Quoting a number or a YAML boolean (yes, on), as the message for other text fields
-    # says, would still not name a channel.
+    # Quoting a number or a YAML boolean (yes, on), the fix that other text fields suggest,
+    # would still not name a channel.
     if isinstance(value, bool):
         raise MessageValueError(N_("YAML read this value as {value}, not a channel; use a channel name, one of: "
                                    "{channels}"), value=_shown(value), channels=", ".join(CHANNELS))  # fmt: skip

@@ -497,7 +497,7 @@ def _changed_since(
 def _repeated_decision(draft: Draft, decision: Decision, last: ReviewEvent) -> Conflict:
     """Return the error for ``decision`` when ``last``, the draft's newest review event, is
     the same decision by the same reviewer: ``AlreadyDecided``, except for a second
-    rejection with another reason. That reason is not saved, and the error says so."""
+    rejection with another reason, whose error states that the reason was not saved."""
     if decision.action == "reject" and last.note != decision.note:
         return Conflict.from_template(
             N_('you already rejected draft {draft_id} with the reason "{reason}", and a '

@@ -1653,7 +1653,7 @@ def test_load_csv_excel_separator_line_skipped(tmp_path, start):
     assert loaded.key == "sock"
 
 
-def test_load_csv_excel_separator_line_left_out_of_rows(tmp_path):
+def test_load_csv_sep_line_not_counted(tmp_path):
     # Excel does not show the separator line, so the first campaign stays in row 2.
     path = tmp_path / "products.csv"
     path.write_text(f"sep=,\n{CSV_HEADER}\n{SOCK_ROW.replace('email_subject', 'billboard')}\n")
