@@ -344,6 +344,9 @@ class ReviewEvent(Base):
     status_after: Mapped[str] = mapped_column(String(32))
     # The reason of a rejection, or the reviewer's comment on an edit.
     note: Mapped[str | None] = mapped_column(Text)
+    # For a bulk action on every draft matching a filter: the ``selection_digest`` of the
+    # drafts it acted on, by which the same form sent again finds this event.
+    selection_digest: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     actor: Mapped[User | None] = relationship()

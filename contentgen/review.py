@@ -32,11 +32,11 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -587,7 +587,9 @@ def _same_decision(event: ReviewEvent, draft: Draft, decision: Decision) -> bool
     )
 
 
-def _apply(session: Session, actor: Actor, draft: Draft, decision: Decision) -> None:
+def _apply(
+    session: Session, actor: Actor, draft: Draft, decision: Decision, selection_digest: str | None = None
+) -> None:
     before = draft.status
     if decision.action == "edit":
         if draft.original_text is None:
@@ -602,6 +604,7 @@ def _apply(session: Session, actor: Actor, draft: Draft, decision: Decision) -> 
             status_before=before.value,
             status_after=draft.status.value,
             note=decision.note,
+            selection_digest=selection_digest,
         )
     )
 
@@ -709,7 +712,8 @@ def decide_many(
     an approval skips drafts that break a hard rule (see ``decide``). A draft that the same
     reviewer gave the same decision after the version they saw (the queue's form sent
     twice) is counted in ``BulkResult.already``. The others change in one transaction, each
-    with its own review event.
+    with its own review event. A filter-wide action sent again after it changed drafts finds
+    its events by ``expected_digest`` and counts those drafts as already decided.
 
     Args:
         draft_ids: the selection; ignored when ``draft_filter`` is given.
@@ -736,7 +740,17 @@ def decide_many(
         ids = _selected_ids(draft_ids)
         seen_versions = versions or {}
     else:
-        seen_versions = _matching_as_seen(session, draft_filter, expected_count, expected_digest)
+        try:
+            seen_versions = _matching_as_seen(session, draft_filter, expected_count, expected_digest)
+        except Conflict:
+            repeated = _repeated_bulk_action(session, actor, decision, expected_digest)
+            if not repeated:
+                raise
+            logger.info(
+                "bulk %s by %s sent again: drafts %s already decided so",
+                decision.action, actor.username, repeated,
+            )  # fmt: skip
+            return BulkResult(already=repeated)
         ids = sorted(seen_versions)
 
     drafts = _locked_drafts(session, ids)
@@ -759,7 +773,7 @@ def decide_many(
             result.breaking_rules.append(draft.id)
             result.rule_errors[draft.id] = error
             continue
-        _apply(session, actor, draft, decision)
+        _apply(session, actor, draft, decision, selection_digest=expected_digest if draft_filter else None)
         result.changed.append(draft.id)
     _flush(session)
 
@@ -820,12 +834,49 @@ def _matching_as_seen(
     return current
 
 
+def _id_chunks(ids: list[int]) -> Iterator[list[int]]:
+    """Split ``ids`` into lists of 500, which keep an IN list under SQLite's and PostgreSQL's
+    limits on query parameters."""
+    for start in range(0, len(ids), 500):
+        yield ids[start : start + 500]
+
+
+def _repeated_bulk_action(
+    session: Session, actor: Actor, decision: Decision, expected_digest: str | None
+) -> list[int]:
+    """Return the drafts that ``actor`` already gave ``decision`` in a filter-wide bulk action
+    on the drafts whose digest was ``expected_digest``: the queue's form sent twice.
+
+    Returns no drafts unless every draft of that action still has it as its newest event,
+    because a draft changed since then is a conflict to report.
+    """
+    if expected_digest is None:
+        return []
+    events = session.scalars(
+        select(ReviewEvent).where(
+            ReviewEvent.selection_digest == expected_digest, ReviewEvent.actor_id == actor.id
+        )
+    ).all()
+    if not events or any(event.action != decision.action or event.note != decision.note for event in events):
+        return []
+    newest: dict[int, int] = {}
+    for chunk in _id_chunks([event.draft_id for event in events]):
+        newest.update(
+            session.execute(
+                select(ReviewEvent.draft_id, func.max(ReviewEvent.id))
+                .where(ReviewEvent.draft_id.in_(chunk))
+                .group_by(ReviewEvent.draft_id)
+            ).tuples().all()
+        )
+    if any(newest.get(event.draft_id) != event.id for event in events):
+        return []
+    return sorted(event.draft_id for event in events)
+
+
 def _locked_drafts(session: Session, ids: list[int]) -> list[Draft]:
     drafts: list[Draft] = []
-    # Chunks of 500 keep the IN list under SQLite's and PostgreSQL's parameter limits.
-    for start in range(0, len(ids), 500):
-        # An id out of range matches no draft, and PostgreSQL rejects comparing with one.
-        chunk = [draft_id for draft_id in ids[start : start + 500] if id_in_range(draft_id)]
+    # An id out of range matches no draft, and PostgreSQL rejects comparing with one.
+    for chunk in _id_chunks([draft_id for draft_id in ids if id_in_range(draft_id)]):
         drafts.extend(
             session.scalars(
                 select(Draft)

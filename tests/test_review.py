@@ -473,6 +473,65 @@ def test_review_bulk_digest_changed_is_conflict(batch, reviewer):
     assert event_count() == 1
 
 
+def bulk_on_filter(actor, decision, draft_filter, seen):
+    with db.session_scope() as session:
+        return decide_many(session, actor, decision, draft_filter=draft_filter,
+                           expected_count=len(seen), expected_digest=selection_digest(seen))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "decision", [Decision("approve"), Decision("reject", note="Off brand")], ids=["approve", "reject"]
+)
+def test_review_bulk_filter_sent_twice_is_already(batch, reviewer, decision):
+    pending_headlines = DraftFilter(channel="google_ads_headline")
+    with db.session_scope() as session:
+        seen = matching_versions(session, pending_headlines)
+    first = bulk_on_filter(reviewer, decision, pending_headlines, seen)
+
+    again = bulk_on_filter(reviewer, decision, pending_headlines, seen)
+
+    assert len(first.changed) == 4
+    assert again.changed == []
+    assert again.already == sorted(seen)
+    assert event_count() == 4
+
+
+def test_review_bulk_filter_resent_other_reason_is_conflict(batch, reviewer):
+    pending_headlines = DraftFilter(channel="google_ads_headline")
+    with db.session_scope() as session:
+        seen = matching_versions(session, pending_headlines)
+    bulk_on_filter(reviewer, Decision("reject", note="Off brand"), pending_headlines, seen)
+
+    with pytest.raises(Conflict, match="the filter now matches 0 drafts, not the 4 you saw"):
+        bulk_on_filter(reviewer, Decision("reject", note="Too long"), pending_headlines, seen)
+    assert event_count() == 4
+
+
+def test_review_bulk_filter_resent_by_other_is_conflict(batch, reviewer):
+    pending_headlines = DraftFilter(channel="google_ads_headline")
+    with db.session_scope() as session:
+        seen = matching_versions(session, pending_headlines)
+    bulk_on_filter(reviewer, Decision("approve"), pending_headlines, seen)
+
+    with pytest.raises(Conflict, match="the filter now matches 0 drafts"):
+        bulk_on_filter(make_user("otto", "reviewer"), Decision("approve"), pending_headlines, seen)
+    assert event_count() == 4
+
+
+def test_review_bulk_filter_resent_after_change_is_conflict(batch, reviewer):
+    pending_headlines = DraftFilter(channel="google_ads_headline")
+    with db.session_scope() as session:
+        seen = matching_versions(session, pending_headlines)
+    bulk_on_filter(reviewer, Decision("approve"), pending_headlines, seen)
+    edited = sorted(seen)[0]
+    with db.session_scope() as session:
+        decide(session, reviewer, edited, Decision("edit", text="Dry feet on every trail"))
+
+    with pytest.raises(Conflict, match="the filter now matches 0 drafts"):
+        bulk_on_filter(reviewer, Decision("approve"), pending_headlines, seen)
+    assert event_count() == 5
+
+
 def test_review_bulk_unknown_id_changes_nothing(batch, reviewer):
     with pytest.raises(NotFound, match="drafts not found: 999"), db.session_scope() as session:
         decide_many(session, reviewer, Decision("approve"), draft_ids=[draft_ids(batch)[0], 999])

@@ -687,7 +687,8 @@ def post_bulk(request: Request, body: BulkBody, actor: Reviewer) -> dict[str, An
     An approval leaves out drafts over their hard limit or with a banned term, and
     ``breaking_rules`` gives the reason for each, by draft id. A listed draft that you gave
     the same decision after the version you send (the request sent twice) is listed in
-    ``already_ids`` and not changed again."""
+    ``already_ids`` and not changed again, and so are the drafts of a filter request that
+    you sent before with the same ``expected_digest``."""
     if body.filter is not None and body.drafts:
         raise InvalidInput.from_template(
             N_("give either drafts or a filter, not both; nothing was changed")

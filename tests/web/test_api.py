@@ -348,6 +348,21 @@ def test_api_bulk_by_filter_digest(api):
     assert body["changed"] == 4
 
 
+def test_api_bulk_by_filter_sent_twice_is_already(api):
+    reviewer = api("reviewer")
+    listed = reviewer.get("/api/v1/drafts", params={"channel": "email_subject"}).json()
+    request = {"action": "approve", "filter": {"channel": "email_subject"}, "expected_digest": listed["digest"]}
+    first = reviewer.post("/api/v1/drafts/bulk", json=request).json()
+    before = snapshot()
+
+    again = reviewer.post("/api/v1/drafts/bulk", json=request)
+
+    assert again.status_code == 200
+    assert again.json()["changed"] == 0
+    assert again.json()["already_ids"] == sorted(first["changed_ids"])
+    assert snapshot() == before
+
+
 def test_api_bulk_digest_other_drafts_is_409(api, seeded, tmp_path):
     reviewer = api("reviewer")
     listed = reviewer.get("/api/v1/drafts", params={"channel": "email_subject"}).json()

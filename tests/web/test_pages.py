@@ -621,6 +621,20 @@ def test_pages_bulk_sent_twice_goes_on(client_for, seeded, op, notice, zh_notice
     assert snapshot() == before
 
 
+def test_pages_bulk_filter_sent_twice_goes_on(reviewer, seeded):
+    client, token = reviewer
+    seen_fields = bulk_fields(client.get("/queue?channel=email_subject").text)
+    form = {"csrf_token": token, "op": "approve:filter", **seen_fields}
+    client.post("/queue/bulk?channel=email_subject", data=form)
+    before = snapshot()
+
+    response = client.post("/queue/bulk?channel=email_subject", data=form, follow_redirects=False)
+
+    assert response.status_code == 303
+    assert "0 drafts approved. 4 were already approved by you." in client.get(response.headers["location"]).text
+    assert snapshot() == before
+
+
 def test_pages_bulk_approve_names_rule_breakers(reviewer, seeded):
     client, token = reviewer
     first, second = draft_ids(seeded.batch_id, "google_ads_headline")[:2]
