@@ -26,6 +26,33 @@ from contentgen.models import Batch, Brand, Campaign
 # The values that count as cleared.
 EMPTY = (None, "", [], {})
 
+# Each warning as a dry run or an import gives it, and in the past tense as the batch that
+# the import created shows it afterwards.
+_LEFT_OUT_CLEARED = (N_("this import clears {fields}, which the file leaves out"),
+                    N_("the import cleared {fields}, which the file left out"))  # fmt: skip
+_LEFT_OUT_RESET_ONE = (
+    N_("this import resets {field} to its default ({value}), which the file leaves out"),
+    N_("the import reset {field} to its default ({value}), which the file left out"),
+)
+_LEFT_OUT_RESET_MANY = (
+    N_("this import resets {fields} to their defaults ({values}), which the file leaves out"),
+    N_("the import reset {fields} to their defaults ({values}), which the file left out"),
+)
+_EMPTY_CELL_CLEARED = (N_("this import clears {fields}, whose cell the file leaves empty"),
+                      N_("the import cleared {fields}, whose cell the file left empty"))  # fmt: skip
+_EMPTY_CELLS_CLEARED = (N_("this import clears {fields}, whose cells the file leaves empty"),
+                       N_("the import cleared {fields}, whose cells the file left empty"))  # fmt: skip
+_EMPTY_CELL_RESET_ONE = (
+    N_("this import resets {field} to its default ({value}), whose cell the file leaves empty"),
+    N_("the import reset {field} to its default ({value}), whose cell the file left empty"),
+)
+_EMPTY_CELLS_RESET_MANY = (
+    N_("this import resets {fields} to their defaults ({values}), whose cells the file leaves empty"),
+    N_("the import reset {fields} to their defaults ({values}), whose cells the file left empty"),
+)
+_PAST_TENSE = dict((_LEFT_OUT_CLEARED, _LEFT_OUT_RESET_ONE, _LEFT_OUT_RESET_MANY, _EMPTY_CELL_CLEARED,
+                    _EMPTY_CELLS_CLEARED, _EMPTY_CELL_RESET_ONE, _EMPTY_CELLS_RESET_MANY))  # fmt: skip
+
 
 @dataclass(frozen=True)
 class ClearedFields:
@@ -60,11 +87,14 @@ def to_stored(warnings: Iterable[ClearedFields]) -> list[dict[str, Any]]:
 
 
 def batch_warnings(batch: Batch) -> list[ClearedFields]:
-    """Read the warnings that ``to_stored`` wrote into the batch. A batch with null has none."""
-    return [
-        ClearedFields(None, stored["kind"], stored["key"], Message.from_data(stored["message"]))
-        for stored in batch.import_warnings or []
-    ]
+    """Read the warnings that ``to_stored`` wrote into the batch, in the past tense because
+    the import is done. A batch with null has none."""
+    warnings = []
+    for stored in batch.import_warnings or []:
+        message = Message.from_data(stored["message"])
+        past = Message(_PAST_TENSE.get(message.template, message.template), message.params)
+        warnings.append(ClearedFields(None, stored["kind"], stored["key"], past))
+    return warnings
 
 
 def cleared_fields(session: Session, path: Path, parsed: CampaignFile) -> list[ClearedFields]:
@@ -130,14 +160,9 @@ def _warnings(path: Path, kind: str, key: str, changes: list[tuple[str, Any]]) -
     reset = [(name, value) for name, value in changes if value not in EMPTY]
     texts = []
     if cleared:
-        texts.append(Message(N_("this import clears {fields}, which the file leaves out"),
-                             {"fields": ", ".join(cleared)}))  # fmt: skip
+        texts.append(Message(_LEFT_OUT_CLEARED[0], {"fields": ", ".join(cleared)}))
     if reset:
-        texts.append(_reset_message(
-            reset,
-            N_("this import resets {field} to its default ({value}), which the file leaves out"),
-            N_("this import resets {fields} to their defaults ({values}), which the file leaves out"),
-        ))  # fmt: skip
+        texts.append(_reset_message(reset, _LEFT_OUT_RESET_ONE[0], _LEFT_OUT_RESET_MANY[0]))
     return [ClearedFields(str(path), kind, key, text) for text in texts]
 
 
@@ -172,16 +197,11 @@ def _emptied_by_csv(session: Session, path: Path, parsed: CampaignFile) -> list[
         cleared = [name for name, value in changes if value in EMPTY]
         reset = [(name, value) for name, value in changes if value not in EMPTY]
         if cleared:
-            template = (N_("this import clears {fields}, whose cell the file leaves empty") if len(cleared) == 1
-                        else N_("this import clears {fields}, whose cells the file leaves empty"))  # fmt: skip
+            template = _EMPTY_CELL_CLEARED[0] if len(cleared) == 1 else _EMPTY_CELLS_CLEARED[0]
             text = Message(template, {"fields": ", ".join(cleared)})
             warnings.append(ClearedFields(str(path), "campaign", spec.key, text))
         if reset:
-            text = _reset_message(
-                reset,
-                N_("this import resets {field} to its default ({value}), whose cell the file leaves empty"),
-                N_("this import resets {fields} to their defaults ({values}), whose cells the file leaves empty"),
-            )
+            text = _reset_message(reset, _EMPTY_CELL_RESET_ONE[0], _EMPTY_CELLS_RESET_MANY[0])
             warnings.append(ClearedFields(str(path), "campaign", spec.key, text))
     return warnings
 

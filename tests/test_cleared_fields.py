@@ -165,7 +165,7 @@ def test_cleared_fields_csv_one_empty_cell_singular(database):
     ]
 
 
-def test_cleared_fields_stored_round_trip():
+def test_cleared_fields_stored_in_past_tense():
     nested = Message(N_("{message} (got {value})"), {"message": Message(N_("Campaign")), "value": 3})
     warnings = [
         ClearedFields("/tmp/upload.yaml", "brand", "teahouse",
@@ -176,10 +176,12 @@ def test_cleared_fields_stored_round_trip():
     read = batch_warnings(Batch(import_warnings=to_stored(warnings)))
 
     assert [(warning.path, warning.kind, warning.key, warning.text) for warning in read] == [
-        (None, "brand", "teahouse", warnings[0].text),
+        (None, "brand", "teahouse",
+         Message(N_("the import cleared {fields}, which the file left out"), {"fields": "banned_terms"})),
         (None, "campaign", "spring", nested),
-    ]
-    assert str(read[0]) == 'brand "teahouse": this import clears banned_terms, which the file leaves out'
+    ]  # fmt: skip
+    assert str(read[0]) == 'brand "teahouse": the import cleared banned_terms, which the file left out'
+    assert read[0].text.render("zh-CN") == "文件中没有写 banned_terms，导入已将其清空"
     assert read[1].text.render("zh-CN") == "活动（实际为 3）"
 
 

@@ -321,7 +321,7 @@ def test_cli_submit_dry_run_matched_key_warnings(ready):
     assert result.stderr == ""
     assert result.stdout.endswith(
         "Batch 1's import warned:\n"
-        '  campaign "trailpeak-ridgeline-launch": this import clears schedule, which the file leaves out\n'
+        '  campaign "trailpeak-ridgeline-launch": the import cleared schedule, which the file left out\n'
     )
 
 

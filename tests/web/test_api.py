@@ -1062,7 +1062,7 @@ def test_api_submit_warns_about_cleared_fields(api, tmp_path):
     assert response.status_code == 201, response.text
     [warning] = response.json()["warnings"]
     assert (warning["kind"], warning["key"]) == ("brand", "trailpeak")
-    assert "clears voice" in warning["detail"]
+    assert warning["detail"] == "the import cleared voice, which the file left out"
     assert "voice" in warning["message"]
     assert warning["message"] != warning["detail"]
 
@@ -1075,8 +1075,8 @@ def test_api_stored_warnings_on_get_and_replay(api, tmp_path):
     expected = {
         "kind": "brand",
         "key": "trailpeak",
-        "detail": "this import clears voice, which the file leaves out",
-        "message": "this import clears voice, which the file leaves out",
+        "detail": "the import cleared voice, which the file left out",
+        "message": "the import cleared voice, which the file left out",
     }
 
     status = api("reviewer").get(f"/api/v1/batches/{first.json()['id']}")
@@ -1087,7 +1087,7 @@ def test_api_stored_warnings_on_get_and_replay(api, tmp_path):
     assert first.status_code == 201, first.text
     assert first.json()["warnings"] == [expected]
     assert status.json()["warnings"] == [expected]
-    assert chinese.json()["warnings"] == [{**expected, "message": "文件中没有写 voice，导入将其清空"}]
+    assert chinese.json()["warnings"] == [{**expected, "message": "文件中没有写 voice，导入已将其清空"}]
     assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
     assert again.json()["warnings"] == [expected]
 

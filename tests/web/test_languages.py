@@ -301,14 +301,14 @@ def test_languages_cleared_fields_on_batch_page(client_for, tmp_path):
 
     response = upload_without_banned_terms(marketer, token, tmp_path, headers=CHINESE)
 
-    assert import_warnings_of(response.text) == [("品牌 trailpeak", "文件中没有写 banned_terms，导入将其清空")]
+    assert import_warnings_of(response.text) == [("品牌 trailpeak", "文件中没有写 banned_terms，导入已将其清空")]
     assert "<h2>导入清空的已存字段</h2>" in response.text
     # Each reader sees the stored warning in their own language.
     page = reviewer.get("/batches/3", headers={"Accept-Language": "en"})
     assert import_warnings_of(page.text) == import_warnings_of(response.text)
     english = marketer.get("/batches/3", headers={"Accept-Language": "en"})
     assert import_warnings_of(english.text) == [
-        ("Brand trailpeak", "this import clears banned_terms, which the file leaves out"),
+        ("Brand trailpeak", "the import cleared banned_terms, which the file left out"),
     ]
 
 

@@ -884,7 +884,7 @@ def test_pages_upload_shows_cleared_fields(client_for, tmp_path):
     assert response.status_code == 200
     assert str(response.url).endswith("/batches/3?dispatch=queued&created=1")
     assert import_warnings_of(response.text) == [
-        ("Brand trailpeak", "this import clears banned_terms, which the file leaves out"),
+        ("Brand trailpeak", "the import cleared banned_terms, which the file left out"),
     ]
     assert "<code><bdi>trailpeak</bdi></code>" in response.text
     # The warning is stored with the batch, so the page shows it on every later visit.
