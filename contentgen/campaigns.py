@@ -1522,9 +1522,11 @@ def _read_csv_records(path: Path) -> list[list[str]]:
     return records
 
 
-# "sep" in any letter case, then the separator, which may be a tab, and any spaces or tabs
-# after it ("SEP=, ").
-CSV_SEPARATOR_LINE = re.compile(r"sep=(.)[ \t]*(?:\r\n|\n|\r|$)", re.IGNORECASE)
+# "sep" in any letter case, then the separator, which may be a tab ("SEP=, "). Spaces may
+# come before and after, and the line may be quoted as one cell ("sep=,"). A spreadsheet
+# that shows the line as a cell and saves the file again pads it with commas to the width
+# of the table ("sep=,,,,,,").
+CSV_SEPARATOR_LINE = re.compile(r'[ \t]*"?sep=(.)"?[ \t,]*(?:\r\n|\n|\r|$)', re.IGNORECASE)
 
 
 def _csv_encoding_error(path: Path, data: bytes) -> InvalidInput:

@@ -1641,8 +1641,10 @@ def test_load_csv_spreadsheet_quirks_accepted(tmp_path, text):
 
 @pytest.mark.parametrize(
     "start",
-    ["sep=,\n", "sep=,\r\n", "\ufeffsep=,\r\n", "SEP=,\n", "Sep=,\r\n", "sep=, \n", "sep=,\t \r\n"],
-    ids=["lf", "crlf", "bom", "uppercase", "titlecase", "trailing-space", "trailing-tab"],
+    ["sep=,\n", "sep=,\r\n", "\ufeffsep=,\r\n", "SEP=,\n", "Sep=,\r\n", "sep=, \n", "sep=,\t \r\n", " sep=,\n",
+     '"sep=,"\n', '"sep=,",,,,\r\n', "sep=,,,,,,,,,,\n"],
+    ids=["lf", "crlf", "bom", "uppercase", "titlecase", "trailing-space", "trailing-tab", "leading-space",
+         "quoted", "quoted-padded", "padded"],
 )
 def test_load_csv_excel_separator_line_skipped(tmp_path, start):
     path = tmp_path / "products.csv"
@@ -1662,8 +1664,8 @@ def test_load_csv_sep_line_not_counted(tmp_path):
 
 @pytest.mark.parametrize(
     ("line", "shown"),
-    [("sep=;", ";"), ("sep=\t", "\\t"), ("SEP=; ", ";"), ("sep=\t ", "\\t")],
-    ids=["semicolon", "tab", "uppercase-trailing-space", "tab-trailing-space"],
+    [("sep=;", ";"), ("sep=\t", "\\t"), ("SEP=; ", ";"), ("sep=\t ", "\\t"), ('"sep=;"', ";"), (" sep=;", ";")],
+    ids=["semicolon", "tab", "uppercase-trailing-space", "tab-trailing-space", "quoted", "leading-space"],
 )
 def test_load_csv_other_separator_line_rejected(tmp_path, line, shown):
     path = tmp_path / "products.csv"
