@@ -2,8 +2,8 @@
 
 Errors are turned into responses in one place. The API, and the page routes that return
 JSON to the pages' scripts, return JSON ``{"detail": ...}`` with the status code; pages
-render an error page, except that a missing or expired login redirects to the login page.
-Messages are in the reader's language.
+render an error page, except that a missing or expired login redirects to the login page
+(on the JSON page routes, it is a 401). Messages are in the reader's language.
 """
 
 from __future__ import annotations
@@ -116,6 +116,12 @@ def _responds_json(request: Request) -> bool:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def on_login_required(request: Request, error: LoginRequired) -> Response:
+        if _responds_json(request):
+            # A page's script asks, and a redirect would hand it the login page as its JSON.
+            gettext = translations(request_locale(request)).gettext
+            detail = (gettext("Your session expired; log in again.") if error.expired
+                      else gettext("You are not logged in; log in and reload the page."))  # fmt: skip
+            return JSONResponse({"detail": detail}, status_code=401)
         query = {"next": _page_after_login(request)}
         if error.expired:
             query["expired"] = "1"

@@ -1021,6 +1021,25 @@ def test_pages_progress_errors_are_json(client_for, path, status, detail):
     assert response.json()["detail"] == detail
 
 
+@pytest.mark.parametrize("path", ["/batches/progress", "/batches/1/progress"])
+def test_pages_progress_logged_out_is_401_json(app, path):
+    response = TestClient(app).get(path, headers={"Accept-Language": "zh-CN"}, follow_redirects=False)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": "您尚未登录；请登录后重新加载页面。"}
+
+
+def test_pages_progress_expired_login_is_401_json(app):
+    serializer = URLSafeTimedSerializer(SECRET_KEY, salt="contentgen.page-session")
+    cookie = serializer.dumps({"csrf_token": "t", "user_id": 2, "login_at": time.time() - 13 * 3600})
+    client = TestClient(app, cookies={"contentgen_session": cookie})
+
+    response = client.get("/batches/progress", follow_redirects=False)
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Your session expired; log in again."}
+
+
 def test_pages_unknown_batch_page_is_html(client_for):
     client, _ = client_for("reviewer")
     response = client.get("/batches/999")

@@ -138,7 +138,7 @@ function selectAll() {
 // data-field="requests.done" and so on. The batches page fetches a list of the newest
 // batches. A batch's page fetches that batch alone, with the hint on what runs it, and shows
 // the data-run-hint element that matches. Fetches less often when no batch is pending or
-// running.
+// running, and stops when the login has ended (401) until the page is loaded again.
 function liveCounts() {
   const table = document.querySelector("[data-live]");
   if (!table) return;
@@ -150,6 +150,7 @@ function liveCounts() {
     let batches;
     try {
       const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (response.status === 401) return null;
       if (!response.ok) return true;
       const body = await response.json();
       batches = Array.isArray(body) ? body : [body];
@@ -180,6 +181,7 @@ function liveCounts() {
 
   async function loop() {
     const active = await refresh();
+    if (active === null) return;
     window.setTimeout(loop, active ? 2000 : 10000);
   }
   window.setTimeout(loop, 2000);
