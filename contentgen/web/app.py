@@ -117,7 +117,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def on_login_required(request: Request, error: LoginRequired) -> Response:
         if _responds_json(request):
-            # A page's script asks, and a redirect would hand it the login page as its JSON.
+            # A page script sends this request, and a redirect would give it the login page
+            # in place of JSON.
             gettext = translations(request_locale(request)).gettext
             detail = (gettext("Your session expired; log in again.") if error.expired
                       else gettext("You are not logged in; log in and reload the page."))  # fmt: skip
