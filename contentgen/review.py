@@ -451,7 +451,7 @@ _ALREADY_DECIDED = {
 # The conflict messages of a decision on one draft, and of a bulk action from the queue:
 # a version that never existed, a change whose actor or action is unknown, and a change by
 # a known user.
-_DRAFT_CONFLICTS = (
+DRAFT_CONFLICTS = (
     N_("draft {draft_id} has no version {seen}; the current version is {current}. "
        "Nothing was saved. Reload the draft and decide again."),
     N_("draft {draft_id} was changed after you opened it (version {seen}, now "
@@ -460,7 +460,7 @@ _DRAFT_CONFLICTS = (
     N_("draft {draft_id} was {change} after you opened it (version {seen}, now {current}); "
        "nothing was saved. Reload the draft and decide again."),
 )  # fmt: skip
-_QUEUE_CONFLICTS = (
+QUEUE_CONFLICTS = (
     N_("draft {draft_id} has no version {seen}; the current version is {current}. "
        "Nothing was changed. Reload the queue and try again."),
     N_("draft {draft_id} was changed after you loaded the queue (version {seen}, now "
@@ -469,6 +469,18 @@ _QUEUE_CONFLICTS = (
     N_("draft {draft_id} was {change} after you loaded the queue (version {seen}, now "
        "{current}); nothing was changed. Reload the queue and try again."),
 )  # fmt: skip
+# A draft rejected since the reviewer saw it, which no retry can change.
+DRAFT_REJECTED_SINCE = N_("draft {draft_id} was {change} after you opened it (version {seen}, now {current}); "
+                          "nothing was saved, and a rejected draft is final")  # fmt: skip
+QUEUE_REJECTED_SINCE = N_("draft {draft_id} was {change} after you loaded the queue (version {seen}, now "
+                          "{current}); nothing was changed. A rejected draft is final, so leave it out of "
+                          "the selection.")  # fmt: skip
+# A filter-wide bulk action whose filter matches other drafts than the reviewer saw.
+FILTER_COUNT_CHANGED = N_("the filter now matches {count} drafts, not the {expected} you saw; nothing "
+                          "was changed. Reload the queue and try again.")  # fmt: skip
+FILTER_DRAFTS_CHANGED = N_("the drafts that match the filter are not the ones you saw: drafts were "
+                           "added, decided or changed since, and {count} match now; nothing was "
+                           "changed. Reload the queue and try again.")  # fmt: skip
 
 
 def _changed_since(
@@ -487,11 +499,10 @@ def _changed_since(
     if known and last.action == "reject" and draft.status is DraftStatus.REJECTED:
         # Reloading shows the rejection; there is nothing left to decide.
         return Conflict.from_template(
-            N_("draft {draft_id} was {change} after you opened it (version {seen}, now {current}); "
-               "nothing was saved, and a rejected draft is final"),
+            DRAFT_REJECTED_SINCE,
             draft_id=draft.id, change=_change_of(last, actor), seen=expected_version, current=draft.version,
         )  # fmt: skip
-    return _conflict(actor, draft, expected_version, last, _DRAFT_CONFLICTS)
+    return _conflict(actor, draft, expected_version, last, DRAFT_CONFLICTS)
 
 
 def _repeated_decision(draft: Draft, decision: Decision, last: ReviewEvent) -> Conflict:
@@ -536,18 +547,17 @@ def _changed_in_queue(
     if known and last.action == "reject" and draft.status is DraftStatus.REJECTED:
         # Trying again with the same selection cannot help.
         return Conflict.from_template(
-            N_("draft {draft_id} was {change} after you loaded the queue (version {seen}, now {current}); "
-               "nothing was changed. A rejected draft is final, so leave it out of the selection."),
+            QUEUE_REJECTED_SINCE,
             draft_id=draft.id, change=_change_of(last, actor), seen=expected_version, current=draft.version,
         )  # fmt: skip
-    return _conflict(actor, draft, expected_version, last, _QUEUE_CONFLICTS)
+    return _conflict(actor, draft, expected_version, last, QUEUE_CONFLICTS)
 
 
 def _conflict(
     actor: Actor, draft: Draft, expected_version: int, last: ReviewEvent | None, templates: tuple[str, str, str]
 ) -> Conflict:
     """Return the conflict for a draft that changed after ``expected_version``, with ``last``
-    its newest review event, worded by ``templates`` (see ``_DRAFT_CONFLICTS``)."""
+    its newest review event, worded by ``templates`` (see ``DRAFT_CONFLICTS``)."""
     no_version, changed, changed_by = templates
     # Versions start at 1 and only grow, so a version above the current one was never seen.
     if not 1 <= expected_version <= draft.version:
@@ -819,16 +829,13 @@ def _matching_as_seen(
     current = matching_versions(session, draft_filter)
     if expected_count is not None and len(current) != expected_count:
         raise Conflict.from_template(
-            N_("the filter now matches {count} drafts, not the {expected} you saw; nothing "
-               "was changed. Reload the queue and try again."),
+            FILTER_COUNT_CHANGED,
             count=len(current),
             expected=expected_count,
         )  # fmt: skip
     if expected_digest is not None and selection_digest(current) != expected_digest:
         raise Conflict.from_template(
-            N_("the drafts that match the filter are not the ones you saw: drafts were added, "
-               "decided or changed since, and {count} match now; nothing was changed. Reload "
-               "the queue and try again."),
+            FILTER_DRAFTS_CHANGED,
             count=len(current),
         )  # fmt: skip
     return current

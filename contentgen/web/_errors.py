@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from contentgen import batches, drafts, segments, users
+from contentgen import batches, drafts, review, segments, users
 from contentgen.errors import (
     Conflict,
     ContentgenError,
@@ -60,6 +60,46 @@ PAGE_WORDING = {
     segments.NO_CAMPAIGN_FOR_SEGMENT: N_('segment "{segment}" not found: no campaign is '
                                          "imported yet; submit a campaign file first"),
 }  # fmt: skip
+def _api_conflicts() -> dict[str, str]:
+    """Word the review conflicts for API clients, which read drafts from the API rather than
+    open a page or load the queue."""
+    no_draft_version, draft_changed, draft_changed_by = review.DRAFT_CONFLICTS
+    no_queue_version, queue_changed, queue_changed_by = review.QUEUE_CONFLICTS
+    return {
+        no_draft_version: N_("draft {draft_id} has no version {seen}; the current version is "
+                             "{current}. Nothing was saved. Read the draft again with GET "
+                             "/api/v1/drafts/{draft_id} and send its version."),
+        draft_changed: N_("draft {draft_id} was changed after you read it (version {seen}, now "
+                          "{current}, status {status}); nothing was saved. Read it again with "
+                          "GET /api/v1/drafts/{draft_id} and decide again."),
+        draft_changed_by: N_("draft {draft_id} was {change} after you read it (version {seen}, "
+                             "now {current}); nothing was saved. Read it again with GET "
+                             "/api/v1/drafts/{draft_id} and decide again."),
+        review.DRAFT_REJECTED_SINCE: N_("draft {draft_id} was {change} after you read it (version "
+                                        "{seen}, now {current}); nothing was saved, and a "
+                                        "rejected draft is final"),
+        no_queue_version: N_("draft {draft_id} has no version {seen}; the current version is "
+                             "{current}. Nothing was changed. List the drafts again with GET "
+                             "/api/v1/drafts and send their current versions."),
+        queue_changed: N_("draft {draft_id} was changed after you read it (version {seen}, now "
+                          "{current}, status {status}); nothing was changed. List the drafts "
+                          "again with GET /api/v1/drafts and send their current versions."),
+        queue_changed_by: N_("draft {draft_id} was {change} after you read it (version {seen}, "
+                             "now {current}); nothing was changed. List the drafts again with "
+                             "GET /api/v1/drafts and send their current versions."),
+        review.QUEUE_REJECTED_SINCE: N_("draft {draft_id} was {change} after you read it (version "
+                                        "{seen}, now {current}); nothing was changed. A rejected "
+                                        "draft is final, so leave it out of the request."),
+        review.FILTER_COUNT_CHANGED: N_("the filter now matches {count} drafts, not the {expected} "
+                                        "you saw; nothing was changed. List them again with GET "
+                                        "/api/v1/drafts and send the new total and digest."),
+        review.FILTER_DRAFTS_CHANGED: N_("the drafts that match the filter are not the ones you "
+                                         "saw: drafts were added, decided or changed since, and "
+                                         "{count} match now; nothing was changed. List them again "
+                                         "with GET /api/v1/drafts and send the new digest."),
+    }  # fmt: skip
+
+
 API_WORDING = {
     **PAGE_WORDING,
     batches.BATCH_NOT_FOUND: N_("batch {batch_id} not found; check the id, or list the newest "
@@ -78,6 +118,7 @@ API_WORDING = {
     segments.NO_CAMPAIGN_FOR_SEGMENT: N_('segment "{segment}" not found: no campaign is '
                                          "imported yet; submit a campaign file with POST "
                                          "/api/v1/batches first"),
+    **_api_conflicts(),
 }  # fmt: skip
 
 

@@ -74,8 +74,29 @@ def test_api_stale_version_is_409(api, seeded):
     response = api("reviewer").post(f"/api/v1/drafts/{draft_id}/reject",
                                     json={"version": version, "reason": "No"})  # fmt: skip
     assert response.status_code == 409
-    assert f"draft {draft_id} was approved by adam after you opened it" in response.json()["detail"]
+    assert response.json()["detail"] == (
+        f"draft {draft_id} was approved by adam after you read it (version {version}, now {version + 1}); "
+        f"nothing was saved. Read it again with GET /api/v1/drafts/{draft_id} and decide again."
+    )
     assert status_of(draft_id) == DraftStatus.APPROVED
+
+
+def test_api_bulk_stale_version_names_list_route(api, seeded):
+    first, second = seeded.draft_ids[:2]
+    seen = {draft_id: api("reviewer").get(f"/api/v1/drafts/{draft_id}").json()["version"] for draft_id in (first, second)}
+    assert api("admin").post(f"/api/v1/drafts/{first}/approve", json={"version": seen[first]}).status_code == 200
+    before = snapshot()
+
+    response = api("reviewer").post("/api/v1/drafts/bulk", headers={"Accept-Language": "zh-CN"}, json={
+        "action": "approve", "drafts": [{"id": draft_id, "version": version} for draft_id, version in seen.items()],
+    })  # fmt: skip
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"您读取草稿 {first} 后，它已由 adam 通过（版本 {seen[first]}，现为 {seen[first] + 1}）；未做任何更改。"
+        "请用 GET /api/v1/drafts 重新列出草稿，并提交它们的当前版本。"
+    )
+    assert snapshot() == before
 
 
 def test_api_same_approval_twice_is_409(api, seeded):
@@ -197,7 +218,7 @@ def test_api_version_that_never_existed(api, seeded):
     assert response.status_code == 409
     assert response.json()["detail"] == (
         f"draft {draft_id} has no version {seen}; the current version is {current}. "
-        "Nothing was saved. Reload the draft and decide again."
+        f"Nothing was saved. Read the draft again with GET /api/v1/drafts/{draft_id} and send its version."
     )
     assert snapshot() == before
 

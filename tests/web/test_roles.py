@@ -44,6 +44,11 @@ class Route:
         return self.path.startswith("/api/")
 
     @property
+    def responds_json(self) -> bool:
+        """The API and the pages' JSON routes, which answer a request without a login with 401."""
+        return self.api or self.path.replace("{batch}", "{batch_id}") in pages.JSON_ROUTE_PATHS
+
+    @property
     def id(self) -> str:
         return f"{self.method} {self.path}"
 
@@ -119,7 +124,7 @@ def _expected(route: Route, role: str | None) -> int:
     if role in ADMITTED[route.needs]:
         return route.allowed_status
     if role is None:
-        return 401 if route.api else 303
+        return 401 if route.responds_json else 303
     return 403
 
 
