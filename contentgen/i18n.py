@@ -104,6 +104,8 @@ class Verbatim(str):
 # separators.
 ALTERNATIVE_SEPARATOR = N_(", ")
 LAST_ALTERNATIVE_SEPARATOR = N_(" or ")
+# Each word of a list of alternatives in the reader's language, which may quote it.
+ALTERNATIVE_WORD = N_("{word}")
 
 
 def join_alternatives(words: Sequence[str]) -> str:
@@ -136,6 +138,7 @@ def _translate_value(value: object, gettext_) -> object:
         return value
     if len(rendered_words) == 1:
         return rendered_words[0]
+    rendered_words = [gettext_(ALTERNATIVE_WORD).format(word=word) for word in rendered_words]
     head = gettext_(ALTERNATIVE_SEPARATOR).join(rendered_words[:-1])
     return head + gettext_(LAST_ALTERNATIVE_SEPARATOR) + rendered_words[-1]
 

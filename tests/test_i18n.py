@@ -126,8 +126,8 @@ NOT_ALLOWED = N_("draft {draft_id} is {status}, so it cannot be approved; only d
 @pytest.mark.parametrize(
     ("statuses", "chinese"),
     [
-        (["flagged", "pending_review"], "只有状态为 已标记 或 待审核 的草稿可以通过"),
-        (["approved", "flagged", "pending_review"], "只有状态为 已通过、已标记 或 待审核 的草稿可以通过"),
+        (["flagged", "pending_review"], "只有状态为“已标记”或“待审核”的草稿可以通过"),
+        (["approved", "flagged", "pending_review"], "只有状态为“已通过”、“已标记”或“待审核”的草稿可以通过"),
     ],
     ids=["two", "three"],
 )
@@ -145,7 +145,7 @@ def test_i18n_translate_error_keeps_verbatim_and_mixed_values():
                                        username="flagged or someone", role=Verbatim("admin"),
                                        permission="admin", allowed=Verbatim("admin"))  # fmt: skip
     assert translate_error(error, "zh-CN") == (
-        "用户 flagged or someone 的角色是 admin，无权执行“管理”；此操作需要角色 admin"
+        "用户 flagged or someone 的角色是 admin，无权执行“管理”；此操作需要角色：admin"
     )
 
 
@@ -156,7 +156,7 @@ def test_i18n_verbatim_list_translates_only_separators():
                                        allowed=Verbatim(join_alternatives(["marketer", "reviewer", "admin"])))  # fmt: skip
 
     assert str(error).endswith("this needs the role marketer, reviewer or admin")
-    assert translate_error(error, "zh-CN").endswith("此操作需要角色 marketer、reviewer 或 admin")
+    assert translate_error(error, "zh-CN").endswith("此操作需要角色：“marketer”、“reviewer”或“admin”")
 
 
 def test_i18n_names_render_in_reader_language():

@@ -159,7 +159,7 @@ def test_users_permission_error_keeps_role_names(database):
 
     assert str(raised.value) == "user mia has the role marketer, which may not manage users and templates; this needs the role admin"
     assert translate_error(raised.value, "zh-CN") == (
-        "用户 mia 的角色是 marketer，无权执行“管理用户和模板”；此操作需要角色 admin"
+        "用户 mia 的角色是 marketer，无权执行“管理用户和模板”；此操作需要角色：admin"
     )
 
 

@@ -44,16 +44,16 @@ def test_languages_admin_role_stays_as_named(client_for, api_token):
     response = api_token("marketer").get("/api/v1/users", headers=CHINESE)
 
     assert page.status_code == 403
-    assert "无权执行“管理用户和模板”；此操作需要角色 admin" in alert_of(page.text)
+    assert "无权执行“管理用户和模板”；此操作需要角色：admin" in alert_of(page.text)
     assert response.status_code == 403
-    assert response.json()["detail"].endswith("此操作需要角色 admin")
+    assert response.json()["detail"].endswith("此操作需要角色：admin")
 
 
 def test_languages_review_role_list_is_one_language(api_token, seeded):
     response = api_token("marketer").post(f"/api/v1/drafts/{seeded.draft_ids[0]}/approve", json={},
                                           headers=CHINESE)  # fmt: skip
     assert response.status_code == 403
-    assert response.json()["detail"].endswith("此操作需要角色 reviewer 或 admin")
+    assert response.json()["detail"].endswith("此操作需要角色：“reviewer”或“admin”")
 
 
 def test_languages_allowed_statuses_use_page_labels(reviewer, seeded):
@@ -66,7 +66,7 @@ def test_languages_allowed_statuses_use_page_labels(reviewer, seeded):
     response = client.post(f"/drafts/{draft_id}/approve", data={"csrf_token": token}, headers=CHINESE)
 
     assert response.status_code == 409
-    assert "只有状态为 已标记 或 待审核 的草稿可以" in alert_of(response.text)
+    assert "只有状态为“已标记”或“待审核”的草稿可以" in alert_of(response.text)
 
 
 def test_languages_change_without_actor_is_chinese(reviewer, seeded):
