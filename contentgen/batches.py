@@ -452,7 +452,11 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
     return BatchProgress(batch, requests, drafts, failures, check_summary(session, batch_id))
 
 
-def _failures(session: Session, batch_id: int, limit: int = 20) -> list[dict[str, Any]]:
+# How many failed requests, with their errors, ``batch_progress`` lists.
+LISTED_FAILURES = 20
+
+
+def _failures(session: Session, batch_id: int) -> list[dict[str, Any]]:
     failed = session.scalars(
         select(GenerationRequest)
         .where(
@@ -460,7 +464,7 @@ def _failures(session: Session, batch_id: int, limit: int = 20) -> list[dict[str
             GenerationRequest.status == RequestStatus.FAILED,
         )
         .order_by(GenerationRequest.id)
-        .limit(limit)
+        .limit(LISTED_FAILURES)
     )
     return [
         {

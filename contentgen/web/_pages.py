@@ -63,7 +63,7 @@ DRAFT_NOTICE_STATUSES = {
 }
 
 # Notices that report counts, each sentence in the singular or plural form of its count.
-COUNT_NOTICES = ("bulk_approved", "bulk_rejected", "templates_synced")
+COUNT_NOTICES = ("bulk_approved", "bulk_rejected", "templates_synced", "failed_retried")
 
 
 def notice_of(request: Request, *shown: str) -> str | None:
@@ -144,6 +144,11 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
     if name == "templates_synced":
         return ngettext("Templates synced: {count} new version.",
                         "Templates synced: {count} new versions.", changed).format(count=changed)  # fmt: skip
+    if name == "failed_retried":
+        if not changed:
+            return catalogue.gettext("The batch has no failed requests, so nothing runs again.")
+        return ngettext("{count} failed request will run again.",
+                        "{count} failed requests will run again.", changed).format(count=changed)  # fmt: skip
 
     if name == "bulk_rejected":
         decided = ngettext("{count} draft rejected.", "{count} drafts rejected.", changed)

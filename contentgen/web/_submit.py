@@ -20,6 +20,7 @@ from pathlib import Path
 from fastapi import UploadFile
 from sqlalchemy import select
 
+from contentgen.batches import reset_failed
 from contentgen.campaigns import SPREADSHEET_MESSAGE, SPREADSHEET_SUFFIXES
 from contentgen.db import session_scope
 from contentgen.dispatch import (
@@ -134,12 +135,34 @@ def _show_uploaded_name(error: InvalidInput, path: str, name: str) -> None:
         error.details = [replace(detail, path=detail.path.replace(path, name)) for detail in details]
 
 
+def retry_failed(batch_id: int) -> tuple[int, str | None]:
+    """Make the batch's failed requests pending again, with no attempts counted, and send
+    them to the workers when a broker is configured.
+
+    Returns:
+        How many requests failed before, and where they stand now as in
+        ``UploadResult.dispatch``; None when the batch had no failed requests.
+
+    Raises:
+        NotFound: if the batch does not exist.
+    """
+    with session_scope() as session:
+        retried = reset_failed(session, batch_id)
+    if not retried:
+        return 0, None
+    return retried, _send_pending(batch_id, send=True)
+
+
 def _dispatch(submission: Submission) -> str:
     """Send the batch's chunks to the workers if they should go, and return where they stand."""
+    return _send_pending(submission.batch_id, send=should_send(submission))
+
+
+def _send_pending(batch_id: int, send: bool) -> str:
     with session_scope() as session:
         pending = session.scalar(
             select(GenerationRequest.id).where(
-                GenerationRequest.batch_id == submission.batch_id,
+                GenerationRequest.batch_id == batch_id,
                 GenerationRequest.status == RequestStatus.PENDING,
             ).limit(1)
         ) is not None  # fmt: skip
@@ -147,12 +170,12 @@ def _dispatch(submission: Submission) -> str:
         return "finished"
     if not get_settings().broker_url:
         return "queued"
-    if not should_send(submission):
+    if not send:
         return "sent"
     try:
-        send_chunks(submission.batch_id)
+        send_chunks(batch_id)
     except InfrastructureError:
-        logger.warning("batch %d saved, but its chunks could not be sent", submission.batch_id,
+        logger.warning("batch %d: pending requests saved, but their chunks could not be sent", batch_id,
                        exc_info=True)  # fmt: skip
         return "broker_down"
     return "sent"

@@ -47,7 +47,7 @@ from contentgen.web._auth import api_actor, current_api_actor
 from contentgen.web._idempotency import HEADER as IDEMPOTENCY_HEADER
 from contentgen.web._idempotency import idempotency_key as request_idempotency_key
 from contentgen.web._render import request_locale
-from contentgen.web._submit import dry_run_upload, submit_upload
+from contentgen.web._submit import dry_run_upload, retry_failed, submit_upload
 
 logger = logging.getLogger(__name__)
 
@@ -564,6 +564,25 @@ def get_batch_status(request: Request, batch_id: int, actor: Viewer) -> dict[str
     with db.session_scope() as session:
         progress = batch_progress(session, batch_id)
         return {**progress.as_dict(), "warnings": _warnings_json(progress.batch, request_locale(request))}
+
+
+@router.post("/batches/{batch_id}/retry-failed", summary="Run a batch's failed requests again")
+def post_retry_failed(request: Request, batch_id: int, actor: Submitter) -> dict[str, Any]:
+    """Make the batch's failed requests pending again, with no attempts counted, and send
+    them to the workers when a broker is configured. ``retried`` counts them, and
+    ``dispatch`` says where they stand as for ``POST /api/v1/batches`` (null when the batch
+    had no failed requests). The batch's counts follow, as ``GET /api/v1/batches/ID`` gives
+    them."""
+    retried, dispatch = retry_failed(batch_id)
+    logger.info("%s made %d failed requests of batch %d pending again", actor.username, retried, batch_id)
+    if dispatch is None:
+        next_step = Message(N_("the batch has no failed requests, so nothing runs again"))
+    else:
+        next_step = _next_step(dispatch, batch_id)
+    with db.session_scope() as session:
+        body = batch_progress(session, batch_id).as_dict()
+    return {**body, "retried": retried, "dispatch": dispatch, "next_step": next_step.render("en"),
+            "next_step_message": next_step.render(request_locale(request))}  # fmt: skip
 
 
 # Problems that do not stop an export (a draft over its limit, an ad with too few headlines).

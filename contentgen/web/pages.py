@@ -44,7 +44,7 @@ from contentgen.web._pages import (
 )
 from contentgen.web._render import render, request_locale
 from contentgen.web._sessions import PageSession
-from contentgen.web._submit import display_name, dry_run_upload, submit_upload
+from contentgen.web._submit import display_name, dry_run_upload, retry_failed, submit_upload
 
 logger = logging.getLogger(__name__)
 
@@ -307,6 +307,7 @@ def batch_page(
         ]
     context = {
         "batch": progress,
+        "notice": notice_of(request, "failed_retried"),
         "import_warnings": import_warnings,
         "run_hint": run_hint,
         "statuses": list(DraftStatus),
@@ -317,6 +318,16 @@ def batch_page(
         "status_labels": _batch_status_labels(request),
     }
     return render(request, "batch.html", context)
+
+
+@router.post("/batches/{batch_id}/retry-failed")
+def retry_failed_requests(batch_id: int, actor: Submitter, _csrf: CsrfChecked) -> Response:
+    """Run the batch's failed requests again (see ``retry_failed``) and show its page."""
+    # When the broker is unreachable, the requests stay pending, and the sweeper that beat
+    # runs every minute sends them once it is back.
+    retried, _ = retry_failed(batch_id)
+    logger.info("%s made %d failed requests of batch %d pending again", actor.username, retried, batch_id)
+    return redirect_to(f"/batches/{batch_id}", notice="failed_retried", changed=retried)
 
 
 # The warnings page lists at most this many; the CLI prints them all.

@@ -2,13 +2,14 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.exc import ProgrammingError
 
 from contentgen import db
 from contentgen.batches import request_groups
 from contentgen.channels import CHANNELS
 from contentgen.dispatch import run_inline
-from contentgen.models import Batch, Draft, DraftStatus
+from contentgen.models import Batch, Draft, DraftStatus, GenerationRequest, RequestStatus
 from contentgen.web.api import _next_step
 from contentgen.web.app import UNAVAILABLE_MESSAGE
 
@@ -1355,3 +1356,38 @@ def test_api_edit_to_same_text_is_approval(api, seeded):
     assert body["edited"] is False
     assert body["original_text"] is None
     assert [event["action"] for event in body["history"]] == ["approve"]
+
+
+def test_api_retry_failed_makes_them_pending(api, seeded):
+    with db.session_scope() as session:
+        failed = session.scalars(
+            select(GenerationRequest).where(GenerationRequest.batch_id == seeded.batch_id)
+            .order_by(GenerationRequest.id).limit(2)
+        ).all()  # fmt: skip
+        for request in failed:
+            request.status, request.error = RequestStatus.FAILED, "generation failed 3 times"
+
+    response = api("marketer").post(f"/api/v1/batches/{seeded.batch_id}/retry-failed",
+                                    headers={"Accept-Language": "zh-CN"})  # fmt: skip
+
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["retried"], body["dispatch"]) == (2, "queued")
+    assert body["requests"]["pending"] == 2
+    assert body["requests"]["failed"] == 0
+    assert body["next_step"] == f"no broker is configured; run the batch with: contentgen batch resume {seeded.batch_id} --wait"
+
+
+def test_api_retry_without_failures_changes_nothing(api, seeded):
+    before = snapshot()
+
+    body = api("admin").post(f"/api/v1/batches/{seeded.batch_id}/retry-failed").json()
+
+    assert (body["retried"], body["dispatch"]) == (0, None)
+    assert body["next_step"] == "the batch has no failed requests, so nothing runs again"
+    assert snapshot() == before
+
+
+def test_api_reviewer_may_not_retry(api, seeded):
+    response = api("reviewer").post(f"/api/v1/batches/{seeded.batch_id}/retry-failed")
+    assert response.status_code == 403

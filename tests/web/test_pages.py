@@ -10,9 +10,9 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from limits import parse
 from sqlalchemy import func, select
 
-from contentgen import db
+from contentgen import batches, db
 from contentgen.dispatch import submit
-from contentgen.models import Batch, Draft, DraftStatus, User
+from contentgen.models import Batch, Draft, DraftStatus, GenerationRequest, RequestStatus, User
 from contentgen.review import Decision, decide, history
 from contentgen.templates import sync_templates
 from contentgen.users import Actor, Role
@@ -994,6 +994,100 @@ def test_pages_unknown_export_format_is_422(client_for, seeded):
     response = client.get(f"/batches/{seeded.batch_id}/export?format=xlsx")
     assert response.status_code == 422
     assert 'export format "xlsx" is not known; use one of: csv, json, google-ads' in unescape(response.text)
+
+
+def fail_requests(batch_id: int, count: int) -> list[int]:
+    """Mark the batch's first ``count`` requests failed, as a worker does after the last attempt."""
+    with db.session_scope() as session:
+        failed = session.scalars(
+            select(GenerationRequest).where(GenerationRequest.batch_id == batch_id)
+            .order_by(GenerationRequest.id).limit(count)
+        ).all()  # fmt: skip
+        for request in failed:
+            request.status = RequestStatus.FAILED
+            request.error = f"generation failed 3 times; last error: prompt {request.id} too long"
+        return [request.id for request in failed]
+
+
+def test_pages_batch_lists_failed_requests(client_for, seeded):
+    client, _ = client_for("marketer")
+    failed = fail_requests(seeded.batch_id, 2)
+
+    page = client.get(f"/batches/{seeded.batch_id}").text
+    chinese = client.get(f"/batches/{seeded.batch_id}", headers={"Accept-Language": "zh-CN"}).text
+
+    assert '<td data-field="requests.failed">2</td>' in page
+    assert "2 requests failed after their last attempt." in page
+    for request_id in failed:
+        assert f"<td>{request_id}</td>" in page
+        assert f"prompt {request_id} too long" in page
+    assert f'action="/batches/{seeded.batch_id}/retry-failed"' in page
+    assert f"<code>contentgen batch retry-failed {seeded.batch_id}</code>" in page
+    assert "2 个请求在最后一次尝试后失败。" in chinese
+    assert "重新运行失败的请求" in chinese
+
+
+def test_pages_batch_lists_first_failures(client_for, seeded, monkeypatch):
+    monkeypatch.setattr(batches, "LISTED_FAILURES", 3)
+    client, _ = client_for("reviewer")
+    fail_requests(seeded.batch_id, 5)
+
+    page = client.get(f"/batches/{seeded.batch_id}").text
+
+    assert "5 requests failed after their last attempt. The first 3 are below" in page
+    assert page.count("too long</bdi></td>") == 3
+
+
+def test_pages_batch_without_failures_has_no_section(client_for, seeded):
+    client, _ = client_for("marketer")
+    page = client.get(f"/batches/{seeded.batch_id}").text
+    assert 'id="failed-requests"' not in page
+    assert '<td data-field="requests.done">' in page
+
+
+def test_pages_reviewer_sees_no_retry_button(client_for, seeded):
+    client, _ = client_for("reviewer")
+    fail_requests(seeded.batch_id, 1)
+    page = client.get(f"/batches/{seeded.batch_id}").text
+    assert "1 request failed after its last attempt." in page
+    assert "retry-failed\"" not in page
+    assert "Run the failed requests again" not in page
+
+
+def test_pages_retry_failed_makes_them_pending(client_for, seeded):
+    client, token = client_for("marketer")
+    failed = fail_requests(seeded.batch_id, 2)
+
+    response = client.post(f"/batches/{seeded.batch_id}/retry-failed", data={"csrf_token": token},
+                           follow_redirects=False)  # fmt: skip
+    page = client.get(response.headers["location"]).text
+
+    assert response.status_code == 303
+    assert "2 failed requests will run again." in page
+    # No broker is configured here, so the page gives the command that runs them.
+    assert f"contentgen batch resume {seeded.batch_id} --wait" in page
+    with db.session_scope() as session:
+        states = session.execute(
+            select(GenerationRequest.status, GenerationRequest.attempts, GenerationRequest.error)
+            .where(GenerationRequest.id.in_(failed))
+        ).all()  # fmt: skip
+    assert states == [(RequestStatus.PENDING, 0, None)] * 2
+
+
+def test_pages_retry_without_failures_says_so(client_for, seeded):
+    client, token = client_for("admin")
+    before = snapshot()
+
+    response = client.post(f"/batches/{seeded.batch_id}/retry-failed", data={"csrf_token": token})
+
+    assert "The batch has no failed requests, so nothing runs again." in response.text
+    assert snapshot() == before
+
+
+def test_pages_retry_unknown_batch_is_404(client_for):
+    client, token = client_for("marketer")
+    response = client.post("/batches/999/retry-failed", data={"csrf_token": token})
+    assert response.status_code == 404
 
 
 def test_pages_progress_counts_follow_reviews(client_for, seeded):
