@@ -16,20 +16,26 @@ from contentgen.models import utc_iso
 from contentgen.users import (
     create_api_token,
     create_user,
+    get_user,
     list_api_tokens,
     list_users,
     parse_role,
     revoke_api_token,
     set_active,
+    set_password,
     set_role,
 )
 
-users_app = _group("Create users, change their roles, disable them, issue and revoke API tokens.")
+users_app = _group(
+    "Create users, change their roles and passwords, disable them, issue and revoke API tokens."
+)
 
 RoleArgument = Annotated[str, typer.Argument(help="marketer, reviewer or admin.")]
 
 
-def _read_password(from_stdin: bool) -> str:
+def _read_password(from_stdin: bool, command: str) -> str:
+    """Read a password from stdin's first line, or prompt twice on a terminal. ``command``
+    is the command line to show in the example of piping it."""
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
@@ -38,7 +44,7 @@ def _read_password(from_stdin: bool) -> str:
     if not sys.stdin.isatty():
         raise InvalidInput(
             "no terminal to ask for the password on; pipe it to --password-stdin, e.g. "
-            "printf '%s\\n' \"$PASSWORD\" | contentgen users create NAME --role ROLE --password-stdin"
+            f"printf '%s\\n' \"$PASSWORD\" | {command} --password-stdin"
         )
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
@@ -56,11 +62,29 @@ def users_create(
 ) -> None:
     """Create a user. The password is prompted for, or read from stdin with --password-stdin."""
     parsed_role = parse_role(role)
-    password = _read_password(password_stdin)
+    password = _read_password(password_stdin, "contentgen users create NAME --role ROLE")
     db.check_schema()
     with db.session_scope() as session:
         create_user(session, username, password, parsed_role, locale)
     console.print(f"Created user {username} with role {parsed_role.value}.")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+) -> None:
+    """Replace a user's password and log them out in every browser; API tokens keep working."""
+    db.check_schema()
+    with db.session_scope() as session:
+        get_user(session, username)  # an unknown user is reported before the prompt
+    password = _read_password(password_stdin, f"contentgen users set-password {username}")
+    with db.session_scope() as session:
+        user = set_password(session, username, password)
+        stored_name = user.username
+    console.print(f"Changed the password of user {stored_name} and ended their page sessions.")
 
 
 @users_app.command("list")

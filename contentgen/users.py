@@ -1,6 +1,8 @@
 """Users, their roles and credentials: passwords for the pages, bearer tokens for the API.
 
-Passwords are hashed with Argon2id (argon2-cffi's defaults). API tokens are random 256-bit
+Passwords are hashed with Argon2id (argon2-cffi's defaults), after Unicode normalization to
+NFC: a browser sends "ä" as one code point, but a macOS terminal may send "a" and a
+combining diaeresis, and both must log in. API tokens are random 256-bit
 strings, so a plain SHA-256 digest is enough to store them: unlike a password, a token cannot
 be guessed from a dictionary, and a fast digest lets every API request look its token up.
 """
@@ -12,6 +14,7 @@ import hashlib
 import logging
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
@@ -202,7 +205,7 @@ def create_user(
 
     user = User(
         username=username,
-        password_hash=_hasher.hash(password),
+        password_hash=_hash_password(password),
         role=role.value,
         is_active=True,
         locale=locale,
@@ -338,20 +341,53 @@ def set_locale(session: Session, user_id: int, locale: str | None) -> User:
     return user
 
 
+def set_password(session: Session, username: str, password: str) -> User:
+    """Replace a user's password and end their page sessions in every browser.
+
+    The user's API tokens keep working: revoke them with ``revoke_api_token`` if they may
+    have leaked too.
+
+    Raises:
+        NotFound: if there is no such user.
+        InvalidInput: for a password that is too short, too long or has only spaces.
+    """
+    _check_password(password)
+    user = get_user(session, username)
+    user.password_hash = _hash_password(password)
+    user.session_version += 1
+    logger.info("password of user %s changed; every page session ended", user.username)
+    return user
+
+
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """Return the active user with this username and password, else None."""
     user = _find_user(session, username)
     stored_hash = user.password_hash if user is not None else _dummy_hash()
-    try:
-        _hasher.verify(stored_hash, password)
-    except (VerificationError, InvalidHashError):
+    normalized = unicodedata.normalize("NFC", password)
+    if _verify(stored_hash, normalized):
+        stored_as_typed = False
+    elif normalized != password and _verify(stored_hash, password):
+        # A hash stored before passwords were normalized is a hash of the password as typed.
+        stored_as_typed = True
+    else:
         return None
     if user is None or not user.is_active:
         return None
 
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if stored_as_typed or _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hash_password(password)
     return user
+
+
+def _hash_password(password: str) -> str:
+    return _hasher.hash(unicodedata.normalize("NFC", password))
+
+
+def _verify(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def _digest(token: str) -> str:

@@ -18,6 +18,7 @@ import contentgen
 from contentgen import chunks, cli, cli_progress, db
 from contentgen.cli import app
 from contentgen.models import Batch, Brand, Campaign, GenerationRequest, User
+from contentgen.users import authenticate
 
 from .conftest import EXAMPLES, apply_settings
 from .seeding import NEW_CUSTOMERS, OLD_CUSTOMERS, make_user, write_chinese_segment_files
@@ -376,6 +377,23 @@ def test_cli_user_password_without_terminal_exits_2(ready):
     assert result.exit_code == 2
     assert "no terminal to ask for the password on; pipe it to --password-stdin" in result.stderr
     assert count_rows(User) == 0
+
+
+def test_cli_users_set_password(ready):
+    runner.invoke(app, ["users", "create", "Rob", "--role", "reviewer", "--password-stdin"], input="first password\n")
+
+    result = runner.invoke(app, ["users", "set-password", "rob", "--password-stdin"], input="second password\n")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Changed the password of user Rob and ended their page sessions.\n"
+    with db.session_scope() as session:
+        assert authenticate(session, "rob", "second password") is not None
+
+
+def test_cli_users_set_password_unknown_user_exits_2(ready):
+    result = runner.invoke(app, ["users", "set-password", "nobody"], input="")
+    assert result.exit_code == 2
+    assert 'user "nobody" not found' in result.stderr
 
 
 def test_cli_ctrl_c_inline_run_resume_hint(ready, monkeypatch):

@@ -1,4 +1,5 @@
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from contentgen import db
@@ -15,6 +16,7 @@ from contentgen.users import (
     get_user,
     parse_role,
     set_active,
+    set_password,
     set_role,
     user_for_token,
 )
@@ -42,6 +44,55 @@ def test_users_authenticate(database, username, password, expected):
         user = authenticate(session, username, password)
         found = user.username if user else None
     assert found == expected
+
+
+def test_users_password_in_any_normal_form_logs_in(database):
+    composed = "P\u00e4ssw\u00f6rd-\u5bc6\u78011"
+    decomposed = "Pa\u0308sswo\u0308rd-\u5bc6\u78011"
+    with db.session_scope() as session:
+        create_user(session, "alice", decomposed, Role.REVIEWER)
+    with db.session_scope() as session:
+        assert authenticate(session, "alice", composed) is not None
+        assert authenticate(session, "alice", decomposed) is not None
+
+
+def test_users_hash_of_typed_password_still_works(database):
+    decomposed = "Pa\u0308ssword-1"
+    make_user("alice", "reviewer")
+    with db.session_scope() as session:
+        # A hash of the password as typed, as stored before passwords were normalized.
+        session.scalars(select(User)).one().password_hash = PasswordHasher().hash(decomposed)
+    with db.session_scope() as session:
+        assert authenticate(session, "alice", decomposed) is not None
+    with db.session_scope() as session:
+        # That login stored the normalized form, so the browser's form logs in too.
+        assert authenticate(session, "alice", "P\u00e4ssword-1") is not None
+
+
+def test_users_set_password_replaces_old(database):
+    make_user("alice", "reviewer")
+    token = make_token("alice")
+    with db.session_scope() as session:
+        before = get_user(session, "alice").session_version
+        set_password(session, "ALICE", "a new passphrase")
+    with db.session_scope() as session:
+        assert authenticate(session, "alice", PASSWORD) is None
+        assert authenticate(session, "alice", "a new passphrase") is not None
+        assert get_user(session, "alice").session_version == before + 1
+        assert user_for_token(session, token) is not None
+
+
+def test_users_set_password_short_changes_nothing(database):
+    make_user("alice", "reviewer")
+    with pytest.raises(InvalidInput, match="the password is too short"), db.session_scope() as session:
+        set_password(session, "alice", "short")
+    with db.session_scope() as session:
+        assert authenticate(session, "alice", PASSWORD) is not None
+
+
+def test_users_set_password_unknown_user(database):
+    with pytest.raises(NotFound, match='user "bob" not found'), db.session_scope() as session:
+        set_password(session, "bob", "a new passphrase")
 
 
 def test_users_disabled_user_cannot_log_in_or_use_token(database):

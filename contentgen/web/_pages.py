@@ -45,6 +45,7 @@ NOTICES = {
     "user_disabled": N_("User {user} is disabled."),
     "user_enabled": N_("User {user} is enabled."),
     "settings_saved": N_("Settings saved."),
+    "password_changed": N_("Password changed. Other browsers where you were logged in must log in again."),
     "logged_out": N_("You are logged out."),
 }
 

@@ -41,6 +41,7 @@ from contentgen.users import (
     revoke_api_token,
     set_active,
     set_locale,
+    set_password,
     set_role,
 )
 from contentgen.web._auth import api_actor, current_api_actor
@@ -349,6 +350,9 @@ class NewUser(JsonBody):
 class UserChange(JsonBody):
     role: str | None = None
     active: bool | None = None
+    password: str | None = Field(
+        None, description="A new password; it ends the user's page sessions, and their API tokens keep working."
+    )
 
 
 class MeChange(JsonBody):
@@ -754,15 +758,15 @@ def post_user(body: NewUser, actor: Admin) -> dict[str, Any]:
         return _user_json(create_user(session, body.username, body.password, role, body.locale))
 
 
-@router.patch("/users/{username}", summary="Change a user's role, or disable or enable them")
+@router.patch("/users/{username}", summary="Change a user's role or password, or disable or enable them")
 def patch_user(username: str, body: UserChange, actor: Admin) -> dict[str, Any]:
-    if body.role is None and body.active is None:
+    if body.role is None and body.active is None and body.password is None:
         with db.session_scope() as session:
             get_user(session, username)  # an unknown user is a 404 first
         # Without this, {} would get a 200 and the user's record, as if it had changed.
         raise InvalidInput.from_template(
-            N_("the request body sets no field (null leaves a field as it is); send role (one of: "
-               "{roles}), active (true or false) or both, e.g. {example}"),
+            N_("the request body sets no field (null leaves a field as it is); send one or more of "
+               "role (one of: {roles}), active (true or false) and password, e.g. {example}"),
             roles=", ".join(role.value for role in Role),
             example='{"active": false}',
         )  # fmt: skip
@@ -773,6 +777,8 @@ def patch_user(username: str, body: UserChange, actor: Admin) -> dict[str, Any]:
             user = set_role(session, username, role)
         if body.active is not None:
             user = set_active(session, username, body.active)
+        if body.password is not None:
+            user = set_password(session, username, body.password)
         if user is None:
             user = get_user(session, username)
         return _user_json(user)

@@ -29,7 +29,13 @@ from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import LOCALES, N_, translations
 from contentgen.models import DraftStatus
 from contentgen.settings import get_settings
-from contentgen.users import authenticate, end_page_sessions, set_locale
+from contentgen.users import (
+    MIN_PASSWORD_LENGTH,
+    authenticate,
+    end_page_sessions,
+    set_locale,
+    set_password,
+)
 from contentgen.web._pages import (
     CsrfChecked,
     Exporter,
@@ -137,8 +143,47 @@ def home(actor: Viewer) -> Response:
 
 @router.get("/settings")
 def settings_page(request: Request, actor: LoggedIn) -> Response:
-    context = {"locales": LOCALES, "notice": notice_of(request, "settings_saved"), "error": None}
-    return render(request, "settings.html", context)
+    notice = notice_of(request, "settings_saved", "password_changed")
+    return render(request, "settings.html", _settings_context(notice=notice))
+
+
+@router.post("/settings/password")
+def change_own_password(
+    request: Request,
+    actor: LoggedIn,
+    _csrf: CsrfChecked,
+    current_password: Annotated[str, Form()] = "",
+    new_password: Annotated[str, Form()] = "",
+    new_password_again: Annotated[str, Form()] = "",
+) -> Response:
+    """Change the logged-in user's password. Their other browsers must log in again, and
+    this one gets a new session cookie so that it stays logged in."""
+    gettext = translations(request_locale(request)).gettext
+    if new_password != new_password_again:
+        return _settings_error(request, gettext("The two new passwords differ; type the same new password twice. "
+                                                "Nothing was changed."), 422)  # fmt: skip
+    # NOTE: wrong current passwords are not counted by the login throttle; each costs one
+    # Argon2 check, and only a logged-in session can send them.
+    try:
+        with db.session_scope() as session:
+            if authenticate(session, actor.username, current_password) is None:
+                logger.warning("user %s gave a wrong current password when changing it", actor.username)
+                return _settings_error(request, gettext("The current password is wrong. Nothing was changed."), 403)
+            user = set_password(session, actor.username, new_password)
+            login = PageSession.for_user(user.id, user.session_version)
+    except InvalidInput as error:
+        return _settings_error(request, message_of(request, error), 422)
+    response = redirect_to("/settings", notice="password_changed")
+    request.app.state.cookies.write(response, login)
+    return response
+
+
+def _settings_error(request: Request, message: str, status_code: int) -> Response:
+    return render(request, "settings.html", _settings_context(error=message), status_code=status_code)
+
+
+def _settings_context(notice: str | None = None, error: str | None = None) -> dict[str, Any]:
+    return {"locales": LOCALES, "min_password_length": MIN_PASSWORD_LENGTH, "notice": notice, "error": error}
 
 
 @router.post("/settings")

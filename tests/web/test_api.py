@@ -684,9 +684,36 @@ def test_api_user_change_without_fields_is_422(api, body):
     response = api("admin").patch("/api/v1/users/rita", json=body)
     assert response.status_code == 422
     assert response.json()["detail"] == (
-        "the request body sets no field (null leaves a field as it is); send role (one of: marketer, "
-        'reviewer, admin), active (true or false) or both, e.g. {"active": false}'
+        "the request body sets no field (null leaves a field as it is); send one or more of role (one "
+        'of: marketer, reviewer, admin), active (true or false) and password, e.g. {"active": false}'
     )
+    assert snapshot() == before
+
+
+def test_api_user_password_change_ends_sessions(api, client_for):
+    browser, _ = client_for("reviewer")
+    before = browser.get("/queue", follow_redirects=False)
+
+    response = api("admin").patch("/api/v1/users/rita", json={"password": "a new passphrase"})
+    after = browser.get("/queue", follow_redirects=False)
+
+    assert response.status_code == 200
+    assert response.json()["username"] == "rita"
+    assert before.status_code == 200
+    assert after.status_code == 303
+    login = TestClient(browser.app)
+    token = csrf_of(login.get("/login").text)
+    logged_in = login.post("/login", data={"username": "rita", "password": "a new passphrase", "csrf_token": token},
+                           follow_redirects=False)  # fmt: skip
+    assert logged_in.status_code == 303
+    assert logged_in.headers["location"] == "/batches"
+
+
+def test_api_user_short_password_changes_nothing(api):
+    before = snapshot()
+    response = api("admin").patch("/api/v1/users/rita", json={"role": "admin", "password": "short"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "the password is too short; use at least 8 characters"
     assert snapshot() == before
 
 
@@ -701,7 +728,7 @@ def test_api_user_change_without_fields_in_chinese(api):
     assert response.status_code == 422
     assert response.json()["detail"] == (
         "请求正文没有设置任何字段（null 表示不改动该字段）；请发送 role（以下之一：marketer, reviewer, admin）、"
-        'active（true 或 false），或两者都发送，例如 {"active": false}'
+        'active（true 或 false）和 password 中的一个或多个，例如 {"active": false}'
     )
 
 

@@ -15,7 +15,7 @@ from contentgen.dispatch import submit
 from contentgen.models import Batch, Draft, DraftStatus, GenerationRequest, RequestStatus, User
 from contentgen.review import Decision, decide, history
 from contentgen.templates import sync_templates
-from contentgen.users import Actor, Role
+from contentgen.users import Actor, Role, authenticate
 from contentgen.web import _login_limit
 from contentgen.web._login_limit import LoginThrottle
 
@@ -1601,3 +1601,52 @@ def test_pages_user_content_has_its_own_direction(reviewer, seeded):
     assert '<p class="slot"><bdi>השקת אביב</bdi> (<code>ridgeline</code>) / <bdi>Hikers</bdi>' in page
     assert '<td class="text" dir="auto">مرحبا بكم في متجرنا</td>' in queue
     assert "<bdi>השקת אביב</bdi> / <bdi>Hikers</bdi>" in queue
+
+
+def change_password(client, token, current=PASSWORD, new="a new passphrase", again=None):
+    return client.post("/settings/password", data={
+        "csrf_token": token, "current_password": current, "new_password": new,
+        "new_password_again": new if again is None else again,
+    }, follow_redirects=False)  # fmt: skip
+
+
+def test_pages_password_change_keeps_this_login(client_for):
+    client, token = client_for("reviewer")
+    other_browser, _ = client_for("reviewer")
+
+    response = change_password(client, token)
+
+    assert response.status_code == 303
+    assert "Password changed." in client.get(response.headers["location"]).text
+    assert client.get("/queue", follow_redirects=False).status_code == 200
+    assert other_browser.get("/queue", follow_redirects=False).status_code == 303
+    with db.session_scope() as session:
+        assert authenticate(session, "rita", "a new passphrase") is not None
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "message"),
+    [({"current": "wrong password"}, 403, "The current password is wrong. Nothing was changed."),
+     ({"again": "another passphrase"}, 422, "The two new passwords differ"),
+     ({"new": "short"}, 422, "the password is too short; use at least 8 characters")],
+    ids=["wrong-current", "differ", "too-short"],
+)  # fmt: skip
+def test_pages_password_change_refused(client_for, fields, status, message):
+    client, token = client_for("marketer")
+    before = snapshot()
+
+    response = change_password(client, token, **fields)
+
+    assert response.status_code == status
+    assert message in alert_of(response.text)
+    assert snapshot() == before
+    assert client.get("/batches", follow_redirects=False).status_code == 200
+
+
+def test_pages_password_change_in_chinese(client_for):
+    client, token = client_for("marketer")
+    response = client.post("/settings/password", headers={"Accept-Language": "zh-CN"}, data={
+        "csrf_token": token, "current_password": "wrong password", "new_password": "a new passphrase",
+        "new_password_again": "a new passphrase",
+    })  # fmt: skip
+    assert alert_of(response.text) == "当前密码不正确。未做任何更改。"

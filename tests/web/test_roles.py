@@ -12,7 +12,7 @@ from contentgen import db
 from contentgen.drafts import DraftFilter, matching_versions, selection_digest
 from contentgen.web import admin_pages, api, pages, review_pages
 
-from ..seeding import write_campaign_file
+from ..seeding import PASSWORD, write_campaign_file
 from .conftest import snapshot
 
 ANONYMOUS = None
@@ -64,6 +64,8 @@ ROUTES = [
     Route("POST", "/logout", "login", 303, form={}),
     Route("GET", "/settings", "login", 200),
     Route("POST", "/settings", "login", 303, form={"locale": "zh-CN"}),
+    Route("POST", "/settings/password", "login", 303,
+          form={"current_password": PASSWORD, "new_password": "a new passphrase", "new_password_again": "a new passphrase"}),
     Route("GET", "/batches", "view", 200),
     Route("GET", "/batches/progress", "view", 200),
     Route("GET", "/batches/new", "submit", 200),
