@@ -132,7 +132,7 @@ def test_languages_draft_channel_and_history(reviewer, seeded):
 
     page = client.get(f"/drafts/{draft_id}", headers=CHINESE).text
 
-    assert "邮件主题 (email_subject)" in page
+    assert "邮件主题（email_subject）" in page
     history = re.search(r'<table class="grid" id="history">(.*?)</table>', page, re.S).group(1)
     assert "<td>修改</td>" in history
     assert "edit" not in history
@@ -270,7 +270,7 @@ def test_languages_finish_reason_in_words(reviewer, seeded):
     client, _ = reviewer
     chinese = client.get(f"/drafts/{seeded.draft_ids[0]}", headers=CHINESE).text
     english = client.get(f"/drafts/{seeded.draft_ids[0]}").text
-    assert "(模型自行结束)" in chinese
+    assert "（模型自行结束）" in chinese
     assert "(stopped by the model)" in english
 
 
@@ -340,7 +340,7 @@ def test_languages_upload_dry_run_in_chinese(client_for, tmp_path):
 
 @pytest.mark.parametrize(
     ("headers", "start"),
-    [({}, "Channels: google_ads_headline, "), (CHINESE, "渠道：google_ads_headline, ")],
+    [({}, "Channels: google_ads_headline, "), (CHINESE, "渠道：google_ads_headline、")],
     ids=["english", "chinese"],
 )
 def test_languages_upload_channel_list_separator(client_for, headers, start):
