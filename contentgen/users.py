@@ -125,13 +125,13 @@ class Actor:
 
 
 def parse_role(value: str) -> Role:
-    """Return the role named ``value``.
+    """Return the role named ``value``, in any letter case ("Admin" is admin).
 
     Raises:
         InvalidInput: naming the roles there are.
     """
     try:
-        return Role(value)
+        return Role(value.lower())
     except ValueError:
         raise InvalidInput.from_template(
             N_('role "{value}" is not known; use one of: {roles}'),

@@ -103,6 +103,19 @@ def test_cli_users_unknown_role_exits_2(batch):
     assert 'role "editor" is not known; use one of: marketer, reviewer, admin' in result.stderr
 
 
+def test_cli_users_role_any_case(database):
+    created = invoke("users", "create", "bob", "--role", "Admin", "--password-stdin", input="long enough\n")
+    create_user("rita")
+    changed = invoke("users", "set-role", "rita", "MARKETER")
+    users = json.loads(invoke("users", "list", "--json").stdout)
+
+    assert created.exit_code == 0, created.output
+    assert created.stdout == "Created user bob with role admin.\n"
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout == "User rita now has role marketer.\n"
+    assert [(user["username"], user["role"]) for user in users] == [("bob", "admin"), ("rita", "marketer")]
+
+
 def test_cli_users_token_prints_token(batch):
     result = invoke("users", "token", "rita")
     assert result.exit_code == 0

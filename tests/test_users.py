@@ -204,6 +204,11 @@ def test_users_unknown_role_names_the_roles():
         parse_role("editor")
 
 
+@pytest.mark.parametrize(("value", "role"), [("Admin", Role.ADMIN), ("REVIEWER", Role.REVIEWER), ("marketer", Role.MARKETER)])
+def test_users_role_any_case(value, role):
+    assert parse_role(value) is role
+
+
 def test_users_unknown_user_not_found(database):
     with pytest.raises(NotFound, match='user "ghost" not found'), db.session_scope() as session:
         set_active(session, "ghost", False)

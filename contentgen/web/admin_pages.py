@@ -65,10 +65,12 @@ def change_role(request: Request, username: str, actor: Admin, _csrf: CsrfChecke
                 role: Annotated[str, Form()] = "") -> Response:  # fmt: skip
     try:
         with db.session_scope() as session:
-            set_role(session, username, parse_role(role))
+            user = set_role(session, username, parse_role(role))
+            # The notice names the stored user and role, not the letter case that was sent.
+            stored_name, stored_role = user.username, user.role
     except ContentgenError as error:
         return _users_error(request, error)
-    return redirect_to("/users", notice="role_changed", user=username, role=role)
+    return redirect_to("/users", notice="role_changed", user=stored_name, role=stored_role)
 
 
 @router.post("/users/{username}/active")

@@ -660,6 +660,17 @@ def test_api_admin_manages_users(api):
     assert 'username "nora" is taken' in taken.json()["detail"]
 
 
+def test_api_user_role_any_case(api):
+    admin = api("admin")
+    created = admin.post("/api/v1/users", json={"username": "nora", "password": "long enough", "role": "Reviewer"})
+    changed = admin.patch("/api/v1/users/nora", json={"role": "MARKETER"})
+
+    assert created.status_code == 201, created.text
+    assert created.json()["role"] == "reviewer"
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["role"] == "marketer"
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

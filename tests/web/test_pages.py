@@ -1098,6 +1098,17 @@ def notice_on(html: str) -> str | None:
     return unescape(notice.group(1)).strip() if notice else None
 
 
+def test_pages_role_change_any_case(client_for):
+    client, token = client_for("admin")
+
+    response = client.post("/users/MIA/role", data={"csrf_token": token, "role": "Reviewer"})
+
+    assert response.status_code == 200
+    assert notice_on(response.text) == "User mia now has the role reviewer."
+    with db.session_scope() as session:
+        assert session.scalars(select(User.role).where(User.username == "mia")).one() == "reviewer"
+
+
 def test_pages_draft_notice_needs_real_decision(client_for, seeded):
     client, token = client_for("reviewer")
     approved, rejected, edited, pending = draft_ids(seeded.batch_id, "google_ads_headline")[:4]
