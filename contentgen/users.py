@@ -288,9 +288,9 @@ def set_role(session: Session, username: str, role: Role) -> User:
     """
     user = get_user(session, username)
     if role is not Role.ADMIN and _is_last_active_admin(session, user):
-        raise Conflict.from_template(LAST_ADMIN_ROLE, username=username, role=role.value)
+        raise Conflict.from_template(LAST_ADMIN_ROLE, username=user.username, role=role.value)
     user.role = role.value
-    logger.info("user %s now has role %s", username, role.value)
+    logger.info("user %s now has role %s", user.username, role.value)
     return user
 
 
@@ -307,15 +307,15 @@ def set_active(session: Session, username: str, active: bool) -> User:
     user = get_user(session, username)
     if active:
         user.is_active = True
-        logger.info("user %s enabled", username)
+        logger.info("user %s enabled", user.username)
         return user
 
     if _is_last_active_admin(session, user):
-        raise Conflict.from_template(LAST_ADMIN_DISABLED, username=username)
+        raise Conflict.from_template(LAST_ADMIN_DISABLED, username=user.username)
     user.is_active = False
     user.session_version += 1
     revoked = session.execute(delete(ApiToken).where(ApiToken.user_id == user.id)).rowcount
-    logger.info("user %s disabled; %d API tokens deleted and page sessions ended", username, revoked)
+    logger.info("user %s disabled; %d API tokens deleted and page sessions ended", user.username, revoked)
     return user
 
 

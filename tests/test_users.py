@@ -100,8 +100,13 @@ def _users_state() -> list[tuple]:
          'user "ana" is the only active admin, so they cannot be disabled; make another user admin first'),
         (lambda session: set_role(session, "ana", Role.REVIEWER),
          'user "ana" is the only active admin, so their role cannot change to reviewer; make another'),
+        # The message names the stored user, whatever the letter case of the name given.
+        (lambda session: set_active(session, "ANA", False),
+         'user "ana" is the only active admin, so they cannot be disabled'),
+        (lambda session: set_role(session, "ANA", Role.REVIEWER),
+         'user "ana" is the only active admin, so their role cannot change to reviewer'),
     ],
-    ids=["disable", "demote"],
+    ids=["disable", "demote", "disable-other-case", "demote-other-case"],
 )  # fmt: skip
 def test_users_last_active_admin_is_kept(database, change, message):
     make_user("ana", "admin")

@@ -79,10 +79,10 @@ def change_active(request: Request, username: str, actor: Admin, _csrf: CsrfChec
     try:
         enable = _parse_active(active)
         with db.session_scope() as session:
-            set_active(session, username, enable)
+            stored_name = set_active(session, username, enable).username
     except ContentgenError as error:
         return _users_error(request, error)
-    return redirect_to("/users", notice="user_enabled" if enable else "user_disabled", user=username)
+    return redirect_to("/users", notice="user_enabled" if enable else "user_disabled", user=stored_name)
 
 
 # Form values of the "active" field: 1 or true enables a user, 0 or false disables them.
