@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
-from contentgen.i18n import LOCALES, N_, Verbatim, join_alternatives
+from contentgen.i18n import LOCALES, N_, Verbatim, join_alternatives, match_locale
 from contentgen.models import ApiToken, User, id_in_range
 
 logger = logging.getLogger(__name__)
@@ -171,12 +171,13 @@ def _check_password(password: str) -> None:
 
 
 def _canonical_locale(locale: str | None) -> str | None:
-    # Language tags are case-insensitive (BCP 47), so "zh-cn" is stored as "zh-CN".
+    # A tag is stored as the supported locale that would serve it in Accept-Language, so
+    # "zh-cn", "zh-Hans" and "zh_CN" are stored as "zh-CN", and "en-US" as "en".
     if locale is None:
         return None
-    for known in LOCALES:
-        if known.lower() == locale.lower():
-            return known
+    supported = match_locale(locale)
+    if supported is not None:
+        return supported
     raise InvalidInput.from_template(
             N_('language "{value}" is not supported; use one of: {locales}'),
             value=shorten(locale),

@@ -262,8 +262,18 @@ def test_users_token_name_must_be_given(database, name):
         assert session.scalars(select(ApiToken)).all() == []
 
 
-@pytest.mark.parametrize("tag", ["zh-cn", "ZH-CN", "zh-CN"])
-def test_users_locale_tag_any_case(database, tag):
+@pytest.mark.parametrize(
+    ("tag", "stored"),
+    [("zh-cn", "zh-CN"), ("ZH-CN", "zh-CN"), ("zh-CN", "zh-CN"), ("zh", "zh-CN"), ("zh-Hans", "zh-CN"),
+     ("zh_CN", "zh-CN"), ("en", "en"), ("EN", "en"), ("en-US", "en"), ("en-GB", "en")],
+)  # fmt: skip
+def test_users_locale_tag_stored_canonical(database, tag, stored):
     with db.session_scope() as session:
         user = create_user(session, "li", PASSWORD, Role.REVIEWER, tag)
-        assert user.locale == "zh-CN"
+        assert user.locale == stored
+
+
+@pytest.mark.parametrize("tag", ["zh-TW", "zh-Hant", "fr", ""])
+def test_users_unsupported_locale_rejected(database, tag):
+    with pytest.raises(InvalidInput, match='is not supported; use one of: en, zh-CN'), db.session_scope() as session:
+        create_user(session, "li", PASSWORD, Role.REVIEWER, tag)

@@ -729,6 +729,29 @@ def test_api_me_change_without_locale_is_422(api):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize(
+    ("locale", "stored"),
+    [("zh", "zh-CN"), ("zh-cn", "zh-CN"), ("zh-Hans", "zh-CN"), ("zh_CN", "zh-CN"),
+     ("en-US", "en"), ("en-GB", "en"), ("EN", "en")],
+)  # fmt: skip
+def test_api_me_locale_stored_canonical(api, locale, stored):
+    response = api("reviewer").patch("/api/v1/me", json={"locale": locale})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["locale"] == stored
+    assert api("reviewer").get("/api/v1/me").json()["locale"] == stored
+
+
+def test_api_me_unknown_locale_lists_accepted(api):
+    before = snapshot()
+
+    response = api("reviewer").patch("/api/v1/me", json={"locale": "zh-TW"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == 'language "zh-TW" is not supported; use one of: en, zh-CN'
+    assert snapshot() == before
+
+
 def test_api_me_null_locale_follows_browser(api):
     api("reviewer").patch("/api/v1/me", json={"locale": "zh-CN"})
     response = api("reviewer").patch("/api/v1/me", json={"locale": None})

@@ -1065,6 +1065,17 @@ def test_pages_language_setting_beats_browser(client_for):
     assert "<h1>审核队列</h1>" in client.get("/queue", headers={"Accept-Language": "en"}).text
 
 
+@pytest.mark.parametrize(("locale", "stored"), [("zh", "zh-CN"), ("zh_CN", "zh-CN"), ("EN-us", "en")])
+def test_pages_language_setting_stored_canonical(client_for, locale, stored):
+    client, token = client_for("reviewer")
+
+    response = client.post("/settings", data={"csrf_token": token, "locale": locale}, follow_redirects=False)
+
+    assert response.status_code == 303
+    with db.session_scope() as session:
+        assert session.scalars(select(User.locale).where(User.username == "rita")).one() == stored
+
+
 def test_pages_error_message_in_chinese(reviewer, seeded):
     client, token = reviewer
     response = client.post(f"/drafts/{seeded.draft_ids[0]}/reject", data={"csrf_token": token, "reason": ""},
