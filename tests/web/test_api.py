@@ -1372,13 +1372,24 @@ def test_api_long_value_is_shortened_in_error(api, method, path, body, start):
         ("get", "/api/v1/drafts?campaign=nope",
          'campaign "nope" not found; check the key against the campaign of the drafts that GET '
          "/api/v1/drafts lists"),
+        ("get", "/api/v1/drafts/99999",
+         "draft 99999 not found; check the id, or find the draft in the list that GET /api/v1/drafts returns"),
+        ("post", "/api/v1/drafts/99999/approve",
+         "draft 99999 not found; check the id, or find the draft in the list that GET /api/v1/drafts returns"),
     ],
-    ids=["batch", "drafts-batch", "user", "token", "campaign"],
+    ids=["batch", "drafts-batch", "user", "token", "campaign", "draft", "draft-approve"],
 )  # fmt: skip
 def test_api_not_found_names_api_route(api, method, path, message):
-    response = api("admin").request(method.upper(), path, json={"active": True} if method == "patch" else None)
+    body = {"patch": {"active": True}, "post": {}}.get(method)
+    response = api("admin").request(method.upper(), path, json=body)
     assert response.status_code == 404
     assert response.json()["detail"] == message
+
+
+def test_api_draft_not_found_in_chinese(api):
+    response = api("reviewer").get("/api/v1/drafts/99999", headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 404
+    assert response.json()["detail"] == "找不到草稿 99999；请检查编号，或在 GET /api/v1/drafts 返回的列表中查找该草稿"
 
 
 def test_api_edit_to_same_text_is_approval(api, seeded):
