@@ -123,8 +123,9 @@ def users_set_role(
     parsed_role = parse_role(role)
     db.check_schema()
     with db.session_scope() as session:
-        set_role(session, username, parsed_role)
-    console.print(f"User {username} now has role {parsed_role.value}.")
+        # The stored name, which may differ in letter case from the one typed.
+        stored_name = set_role(session, username, parsed_role).username
+    console.print(f"User {stored_name} now has role {parsed_role.value}.")
 
 
 @users_app.command("disable")
@@ -135,8 +136,8 @@ def users_disable(username: Annotated[str, typer.Argument(help="Login name.")]) 
     """
     db.check_schema()
     with db.session_scope() as session:
-        set_active(session, username, False)
-    console.print(f"User {username} is disabled.")
+        stored_name = set_active(session, username, False).username
+    console.print(f"User {stored_name} is disabled.")
 
 
 @users_app.command("enable")
@@ -144,8 +145,8 @@ def users_enable(username: Annotated[str, typer.Argument(help="Login name.")]) -
     """Enable a disabled user again; they log in again and need new API tokens."""
     db.check_schema()
     with db.session_scope() as session:
-        set_active(session, username, True)
-    console.print(f"User {username} is enabled.")
+        stored_name = set_active(session, username, True).username
+    console.print(f"User {stored_name} is enabled.")
 
 
 @users_app.command("token")
@@ -176,11 +177,12 @@ def users_tokens(
             {"id": token.id, "name": token.name, "created_at": utc_iso(token.created_at)}
             for token in list_api_tokens(session, username)
         ]
+        stored_name = get_user(session, username).username
     if as_json:
         _print_json(items)
         return
     if not items:
-        console.print(f"User {username} has no API tokens; create one with: contentgen users token {username}")
+        console.print(f"User {stored_name} has no API tokens; create one with: contentgen users token {stored_name}")
         return
     table = Table("id", "name", "created (UTC)")
     for item in items:
@@ -198,4 +200,5 @@ def users_revoke_token(
     with db.session_scope() as session:
         token = revoke_api_token(session, username, token_id)
         name = token.name
-    console.print(f"API token {token_id} ({name}) of user {username} is revoked.", highlight=False)
+        stored_name = get_user(session, username).username
+    console.print(f"API token {token_id} ({name}) of user {stored_name} is revoked.", highlight=False)

@@ -49,6 +49,7 @@ PAGE_SIZE = 50
 # Messages that name a command as the fix. The web app words them for its readers in
 # contentgen.web._errors.
 CAMPAIGN_NOT_FOUND = N_('campaign "{key}" not found; list campaigns with: contentgen campaigns list')
+DRAFT_NOT_FOUND = N_("draft {draft_id} not found; check the id, or find the draft in the review queue (the /queue page, or: contentgen review list)")
 
 
 @dataclass(frozen=True)
@@ -581,10 +582,7 @@ def get_draft(session: Session, draft_id: int) -> Draft:
     """
     draft = session.get(Draft, draft_id) if id_in_range(draft_id) else None
     if draft is None:
-        raise NotFound.from_template(
-            N_("draft {draft_id} not found; check the id, or find the draft in the review queue (the /queue page, or: contentgen review list)"),
-            draft_id=shorten(draft_id),
-        )
+        raise NotFound.from_template(DRAFT_NOT_FOUND, draft_id=shorten(draft_id))
     return draft
 
 

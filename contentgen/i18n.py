@@ -49,8 +49,23 @@ def translations(locale: str) -> gettext.NullTranslations:
     return Translations(compiled, domain=DOMAIN)
 
 
-# Accept-Language tags (lowercase) that Simplified Chinese serves.
+# Language tags (lowercase) that Simplified Chinese serves.
 _SIMPLIFIED_CHINESE = {"zh", "zh-cn", "zh-hans", "zh-sg", "zh-hans-cn", "zh-hans-sg"}
+
+
+def match_locale(tag: str) -> str | None:
+    """Return the supported locale that serves the language tag ``tag``, or None.
+
+    The tag is matched in any letter case and with "_" read as "-", so "zh", "zh-Hans" and
+    "zh_CN" give "zh-CN", and "EN" and "en-GB" give "en". Traditional Chinese ("zh-TW",
+    "zh-Hant") gives None, because the pages have no catalogue for it.
+    """
+    normalized = tag.strip().lower().replace("_", "-")
+    if normalized in _SIMPLIFIED_CHINESE:
+        return "zh-CN"
+    if normalized == "en" or normalized.startswith("en-"):
+        return "en"
+    return None
 
 
 def negotiate(accept_language: str | None) -> str:
@@ -66,13 +81,12 @@ def negotiate(accept_language: str | None) -> str:
                 quality = 0.0
         if tag and quality > 0:
             # Equal qualities keep the header's order.
-            preferred.append((-quality, position, tag.strip().lower()))
+            preferred.append((-quality, position, tag))
 
     for _, _, tag in sorted(preferred):
-        if tag in _SIMPLIFIED_CHINESE:
-            return "zh-CN"
-        if tag == "en" or tag.startswith("en-"):
-            return "en"
+        locale = match_locale(tag)
+        if locale is not None:
+            return locale
     return DEFAULT_LOCALE
 
 

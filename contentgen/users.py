@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from contentgen.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shorten
-from contentgen.i18n import LOCALES, N_, Verbatim, join_alternatives
+from contentgen.i18n import LOCALES, N_, Verbatim, join_alternatives, match_locale
 from contentgen.models import ApiToken, User, id_in_range
 
 logger = logging.getLogger(__name__)
@@ -128,13 +128,13 @@ class Actor:
 
 
 def parse_role(value: str) -> Role:
-    """Return the role named ``value``.
+    """Return the role named ``value``, in any letter case ("Admin" is admin).
 
     Raises:
         InvalidInput: naming the roles there are.
     """
     try:
-        return Role(value)
+        return Role(value.lower())
     except ValueError:
         raise InvalidInput.from_template(
             N_('role "{value}" is not known; use one of: {roles}'),
@@ -174,12 +174,13 @@ def _check_password(password: str) -> None:
 
 
 def _canonical_locale(locale: str | None) -> str | None:
-    # Language tags are case-insensitive (BCP 47), so "zh-cn" is stored as "zh-CN".
+    # A tag is stored as the supported locale that would serve it in Accept-Language, so
+    # "zh-cn", "zh-Hans" and "zh_CN" are stored as "zh-CN", and "en-US" as "en".
     if locale is None:
         return None
-    for known in LOCALES:
-        if known.lower() == locale.lower():
-            return known
+    supported = match_locale(locale)
+    if supported is not None:
+        return supported
     raise InvalidInput.from_template(
             N_('language "{value}" is not supported; use one of: {locales}'),
             value=shorten(locale),
@@ -291,9 +292,9 @@ def set_role(session: Session, username: str, role: Role) -> User:
     """
     user = get_user(session, username)
     if role is not Role.ADMIN and _is_last_active_admin(session, user):
-        raise Conflict.from_template(LAST_ADMIN_ROLE, username=username, role=role.value)
+        raise Conflict.from_template(LAST_ADMIN_ROLE, username=user.username, role=role.value)
     user.role = role.value
-    logger.info("user %s now has role %s", username, role.value)
+    logger.info("user %s now has role %s", user.username, role.value)
     return user
 
 
@@ -310,15 +311,15 @@ def set_active(session: Session, username: str, active: bool) -> User:
     user = get_user(session, username)
     if active:
         user.is_active = True
-        logger.info("user %s enabled", username)
+        logger.info("user %s enabled", user.username)
         return user
 
     if _is_last_active_admin(session, user):
-        raise Conflict.from_template(LAST_ADMIN_DISABLED, username=username)
+        raise Conflict.from_template(LAST_ADMIN_DISABLED, username=user.username)
     user.is_active = False
     user.session_version += 1
     revoked = session.execute(delete(ApiToken).where(ApiToken.user_id == user.id)).rowcount
-    logger.info("user %s disabled; %d API tokens deleted and page sessions ended", username, revoked)
+    logger.info("user %s disabled; %d API tokens deleted and page sessions ended", user.username, revoked)
     return user
 
 

@@ -103,6 +103,49 @@ def test_cli_users_unknown_role_exits_2(batch):
     assert 'role "editor" is not known; use one of: marketer, reviewer, admin' in result.stderr
 
 
+def test_cli_users_role_any_case(database):
+    created = invoke("users", "create", "bob", "--role", "Admin", "--password-stdin", input="long enough\n")
+    create_user("rita")
+    changed = invoke("users", "set-role", "rita", "MARKETER")
+    users = json.loads(invoke("users", "list", "--json").stdout)
+
+    assert created.exit_code == 0, created.output
+    assert created.stdout == "Created user bob with role admin.\n"
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout == "User rita now has role marketer.\n"
+    assert [(user["username"], user["role"]) for user in users] == [("bob", "admin"), ("rita", "marketer")]
+
+
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [
+        (("set-role", "RITA", "admin"), "User rita now has role admin.\n"),
+        (("disable", "RITA"), "User rita is disabled.\n"),
+        (("enable", "RITA"), "User rita is enabled.\n"),
+        (("tokens", "RITA"), "User rita has no API tokens; create one with: contentgen users token rita\n"),
+    ],
+    ids=["set-role", "disable", "enable", "tokens"],
+)
+def test_cli_users_print_stored_name(database, command, output):
+    create_user("rita")
+
+    result = invoke("users", *command)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == output
+
+
+def test_cli_revoke_token_prints_stored_name(database):
+    create_user("rita")
+    invoke("users", "token", "rita")
+    token_id = json.loads(invoke("users", "tokens", "rita", "--json").stdout)[0]["id"]
+
+    result = invoke("users", "revoke-token", "RITA", str(token_id))
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"API token {token_id} (api) of user rita is revoked.\n"
+
+
 def test_cli_users_token_prints_token(batch):
     result = invoke("users", "token", "rita")
     assert result.exit_code == 0

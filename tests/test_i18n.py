@@ -12,6 +12,7 @@ from contentgen.i18n import (
     Names,
     Verbatim,
     join_alternatives,
+    match_locale,
     negotiate,
     translate_error,
     translations,
@@ -76,6 +77,16 @@ def test_i18n_chinese_campaign_has_one_term():
 )
 def test_i18n_negotiate_accept_language(header, expected):
     assert negotiate(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [("zh", "zh-CN"), ("zh-cn", "zh-CN"), ("zh-Hans", "zh-CN"), ("zh_CN", "zh-CN"), ("ZH-SG", "zh-CN"),
+     ("en", "en"), ("EN", "en"), ("en-US", "en"), ("en_GB", "en"), (" en ", "en"),
+     ("zh-TW", None), ("zh-Hant", None), ("fr", None), ("english", None), ("", None)],
+)  # fmt: skip
+def test_i18n_match_locale(tag, expected):
+    assert match_locale(tag) == expected
 
 
 def test_i18n_translate_error_translates_status_values():

@@ -151,8 +151,13 @@ def _users_state() -> list[tuple]:
          'user "ana" is the only active admin, so they cannot be disabled; make another user admin first'),
         (lambda session: set_role(session, "ana", Role.REVIEWER),
          'user "ana" is the only active admin, so their role cannot change to reviewer; make another'),
+        # The message names the stored user, whatever the letter case of the name given.
+        (lambda session: set_active(session, "ANA", False),
+         'user "ana" is the only active admin, so they cannot be disabled'),
+        (lambda session: set_role(session, "ANA", Role.REVIEWER),
+         'user "ana" is the only active admin, so their role cannot change to reviewer'),
     ],
-    ids=["disable", "demote"],
+    ids=["disable", "demote", "disable-other-case", "demote-other-case"],
 )  # fmt: skip
 def test_users_last_active_admin_is_kept(database, change, message):
     make_user("ana", "admin")
@@ -255,6 +260,11 @@ def test_users_unknown_role_names_the_roles():
         parse_role("editor")
 
 
+@pytest.mark.parametrize(("value", "role"), [("Admin", Role.ADMIN), ("REVIEWER", Role.REVIEWER), ("marketer", Role.MARKETER)])
+def test_users_role_any_case(value, role):
+    assert parse_role(value) is role
+
+
 def test_users_unknown_user_not_found(database):
     with pytest.raises(NotFound, match='user "ghost" not found'), db.session_scope() as session:
         set_active(session, "ghost", False)
@@ -303,8 +313,18 @@ def test_users_token_name_must_be_given(database, name):
         assert session.scalars(select(ApiToken)).all() == []
 
 
-@pytest.mark.parametrize("tag", ["zh-cn", "ZH-CN", "zh-CN"])
-def test_users_locale_tag_any_case(database, tag):
+@pytest.mark.parametrize(
+    ("tag", "stored"),
+    [("zh-cn", "zh-CN"), ("ZH-CN", "zh-CN"), ("zh-CN", "zh-CN"), ("zh", "zh-CN"), ("zh-Hans", "zh-CN"),
+     ("zh_CN", "zh-CN"), ("en", "en"), ("EN", "en"), ("en-US", "en"), ("en-GB", "en")],
+)  # fmt: skip
+def test_users_locale_tag_stored_canonical(database, tag, stored):
     with db.session_scope() as session:
         user = create_user(session, "li", PASSWORD, Role.REVIEWER, tag)
-        assert user.locale == "zh-CN"
+        assert user.locale == stored
+
+
+@pytest.mark.parametrize("tag", ["zh-TW", "zh-Hant", "fr", ""])
+def test_users_unsupported_locale_rejected(database, tag):
+    with pytest.raises(InvalidInput, match='is not supported; use one of: en, zh-CN'), db.session_scope() as session:
+        create_user(session, "li", PASSWORD, Role.REVIEWER, tag)

@@ -115,6 +115,8 @@ API_WORDING = {
                             "with GET /api/v1/users/{username}/tokens"),
     drafts.CAMPAIGN_NOT_FOUND: N_('campaign "{key}" not found; check the key against the '
                                   "campaign of the drafts that GET /api/v1/drafts lists"),
+    drafts.DRAFT_NOT_FOUND: N_("draft {draft_id} not found; check the id, or find the draft "
+                               "in the list that GET /api/v1/drafts returns"),
     segments.NO_CAMPAIGN_FOR_SEGMENT: N_('segment "{segment}" not found: no campaign is '
                                          "imported yet; submit a campaign file with POST "
                                          "/api/v1/batches first"),

@@ -65,10 +65,12 @@ def change_role(request: Request, username: str, actor: Admin, _csrf: CsrfChecke
                 role: Annotated[str, Form()] = "") -> Response:  # fmt: skip
     try:
         with db.session_scope() as session:
-            set_role(session, username, parse_role(role))
+            user = set_role(session, username, parse_role(role))
+            # The notice names the stored user and role, not the letter case that was sent.
+            stored_name, stored_role = user.username, user.role
     except ContentgenError as error:
         return _users_error(request, error)
-    return redirect_to("/users", notice="role_changed", user=username, role=role)
+    return redirect_to("/users", notice="role_changed", user=stored_name, role=stored_role)
 
 
 @router.post("/users/{username}/active")
@@ -77,10 +79,10 @@ def change_active(request: Request, username: str, actor: Admin, _csrf: CsrfChec
     try:
         enable = _parse_active(active)
         with db.session_scope() as session:
-            set_active(session, username, enable)
+            stored_name = set_active(session, username, enable).username
     except ContentgenError as error:
         return _users_error(request, error)
-    return redirect_to("/users", notice="user_enabled" if enable else "user_disabled", user=username)
+    return redirect_to("/users", notice="user_enabled" if enable else "user_disabled", user=stored_name)
 
 
 # Form values of the "active" field: 1 or true enables a user, 0 or false disables them.

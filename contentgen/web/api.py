@@ -356,7 +356,11 @@ class UserChange(JsonBody):
 
 
 class MeChange(JsonBody):
-    locale: str | None = Field(None, description="en or zh-CN; null follows Accept-Language.")
+    locale: str | None = Field(
+        None,
+        description="en or zh-CN; null follows Accept-Language. Other tags of these languages, "
+        "such as zh, zh-Hans, zh_CN or en-US, in any letter case, are stored as en or zh-CN.",
+    )
 
 
 def _user_json(user) -> dict[str, Any]:

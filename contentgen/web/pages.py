@@ -91,7 +91,9 @@ def login(
     address = request.client.host if request.client else "unknown"
     throttle = request.app.state.login_throttle
     catalogue = translations(request_locale(request))
-    wait = throttle.seconds_to_wait(name, address)
+    # The reservation comes before the password check, so parallel requests cannot all
+    # start a check before the first failure is counted.
+    wait = throttle.reserve(name, address)
     if wait:
         logger.warning("login for user %r from %s rejected: too many failed logins", name[:100], address)
         minutes = math.ceil(wait / 60)
@@ -105,9 +107,13 @@ def login(
         response.headers["Retry-After"] = str(wait)
         return response
 
-    with db.session_scope() as session:
-        user = authenticate(session, name, password)
-        login = PageSession.for_user(user.id, user.session_version) if user else None
+    try:
+        with db.session_scope() as session:
+            user = authenticate(session, name, password)
+            login = PageSession.for_user(user.id, user.session_version) if user else None
+    except BaseException:
+        throttle.release(name, address)
+        raise
     if login is None:
         throttle.record_failure(name, address)
         logger.warning("failed login for user %r from %s", name[:100], address)

@@ -661,6 +661,17 @@ def test_api_admin_manages_users(api):
     assert 'username "nora" is taken' in taken.json()["detail"]
 
 
+def test_api_user_role_any_case(api):
+    admin = api("admin")
+    created = admin.post("/api/v1/users", json={"username": "nora", "password": "long enough", "role": "Reviewer"})
+    changed = admin.patch("/api/v1/users/nora", json={"role": "MARKETER"})
+
+    assert created.status_code == 201, created.text
+    assert created.json()["role"] == "reviewer"
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["role"] == "marketer"
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -743,6 +754,29 @@ def test_api_me_change_without_locale_is_422(api):
         "the request body gives no field to change; send locale: one of en, zh-CN, or null to follow "
         'Accept-Language, e.g. {"locale": "zh-CN"}'
     )
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("locale", "stored"),
+    [("zh", "zh-CN"), ("zh-cn", "zh-CN"), ("zh-Hans", "zh-CN"), ("zh_CN", "zh-CN"),
+     ("en-US", "en"), ("en-GB", "en"), ("EN", "en")],
+)  # fmt: skip
+def test_api_me_locale_stored_canonical(api, locale, stored):
+    response = api("reviewer").patch("/api/v1/me", json={"locale": locale})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["locale"] == stored
+    assert api("reviewer").get("/api/v1/me").json()["locale"] == stored
+
+
+def test_api_me_unknown_locale_lists_accepted(api):
+    before = snapshot()
+
+    response = api("reviewer").patch("/api/v1/me", json={"locale": "zh-TW"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == 'language "zh-TW" is not supported; use one of: en, zh-CN'
     assert snapshot() == before
 
 
@@ -1366,13 +1400,24 @@ def test_api_long_value_is_shortened_in_error(api, method, path, body, start):
         ("get", "/api/v1/drafts?campaign=nope",
          'campaign "nope" not found; check the key against the campaign of the drafts that GET '
          "/api/v1/drafts lists"),
+        ("get", "/api/v1/drafts/99999",
+         "draft 99999 not found; check the id, or find the draft in the list that GET /api/v1/drafts returns"),
+        ("post", "/api/v1/drafts/99999/approve",
+         "draft 99999 not found; check the id, or find the draft in the list that GET /api/v1/drafts returns"),
     ],
-    ids=["batch", "drafts-batch", "user", "token", "campaign"],
+    ids=["batch", "drafts-batch", "user", "token", "campaign", "draft", "draft-approve"],
 )  # fmt: skip
 def test_api_not_found_names_api_route(api, method, path, message):
-    response = api("admin").request(method.upper(), path, json={"active": True} if method == "patch" else None)
+    body = {"patch": {"active": True}, "post": {}}.get(method)
+    response = api("admin").request(method.upper(), path, json=body)
     assert response.status_code == 404
     assert response.json()["detail"] == message
+
+
+def test_api_draft_not_found_in_chinese(api):
+    response = api("reviewer").get("/api/v1/drafts/99999", headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 404
+    assert response.json()["detail"] == "找不到草稿 99999；请检查编号，或在 GET /api/v1/drafts 返回的列表中查找该草稿"
 
 
 def test_api_edit_to_same_text_is_approval(api, seeded):

@@ -1,5 +1,7 @@
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from html import unescape
 
@@ -16,7 +18,7 @@ from contentgen.models import Batch, Draft, DraftStatus, GenerationRequest, Requ
 from contentgen.review import Decision, decide, history
 from contentgen.templates import sync_templates
 from contentgen.users import Actor, Role, authenticate
-from contentgen.web import _login_limit
+from contentgen.web import _login_limit, pages
 from contentgen.web._login_limit import LoginThrottle
 
 from ..conftest import apply_settings
@@ -1157,6 +1159,17 @@ def test_pages_language_setting_beats_browser(client_for):
     assert "<h1>审核队列</h1>" in client.get("/queue", headers={"Accept-Language": "en"}).text
 
 
+@pytest.mark.parametrize(("locale", "stored"), [("zh", "zh-CN"), ("zh_CN", "zh-CN"), ("EN-us", "en")])
+def test_pages_language_setting_stored_canonical(client_for, locale, stored):
+    client, token = client_for("reviewer")
+
+    response = client.post("/settings", data={"csrf_token": token, "locale": locale}, follow_redirects=False)
+
+    assert response.status_code == 303
+    with db.session_scope() as session:
+        assert session.scalars(select(User.locale).where(User.username == "rita")).one() == stored
+
+
 def test_pages_error_message_in_chinese(reviewer, seeded):
     client, token = reviewer
     response = client.post(f"/drafts/{seeded.draft_ids[0]}/reject", data={"csrf_token": token, "reason": ""},
@@ -1188,6 +1201,17 @@ def test_pages_notice_shows_no_free_text(client_for, path, query, shown):
 def notice_on(html: str) -> str | None:
     notice = re.search(r'<p class="notice" role="status">([^<]*)<', html)
     return unescape(notice.group(1)).strip() if notice else None
+
+
+def test_pages_role_change_any_case(client_for):
+    client, token = client_for("admin")
+
+    response = client.post("/users/MIA/role", data={"csrf_token": token, "role": "Reviewer"})
+
+    assert response.status_code == 200
+    assert notice_on(response.text) == "User mia now has the role reviewer."
+    with db.session_scope() as session:
+        assert session.scalars(select(User.role).where(User.username == "mia")).one() == "reviewer"
 
 
 def test_pages_draft_notice_needs_real_decision(client_for, seeded):
@@ -1316,10 +1340,34 @@ def test_pages_failed_logins_from_one_address_are_throttled(client_for, monkeypa
 def test_login_throttle_counts_each_address_apart():
     throttle = LoginThrottle()
     for n in range(_login_limit.FAILED_LOGINS_PER_ADDRESS.amount):
+        assert throttle.reserve(f"guess{n}", "10.0.0.1") == 0
         throttle.record_failure(f"guess{n}", "10.0.0.1")
 
-    assert throttle.seconds_to_wait("someone-new", "10.0.0.1") > 0
-    assert throttle.seconds_to_wait("someone-new", "10.0.0.2") == 0
+    assert throttle.reserve("someone-new", "10.0.0.1") > 0
+    assert throttle.reserve("someone-new", "10.0.0.2") == 0
+
+
+def test_login_throttle_counts_checks_under_way():
+    throttle = LoginThrottle()
+    for _ in range(_login_limit.FAILED_LOGINS.amount):
+        assert throttle.reserve("rita", "10.0.0.1") == 0
+
+    waiting = throttle.reserve("rita", "10.0.0.1")
+    throttle.release("rita", "10.0.0.1")
+    after_release = throttle.reserve("rita", "10.0.0.1")
+
+    assert 0 < waiting <= 900
+    assert after_release == 0
+
+
+def test_login_throttle_success_spares_address(monkeypatch):
+    monkeypatch.setattr(_login_limit, "FAILED_LOGINS_PER_ADDRESS", parse("3 per 15 minutes"))
+    throttle = LoginThrottle()
+    for n in range(5):
+        assert throttle.reserve(f"user{n}", "10.0.0.1") == 0, n
+        throttle.record_success(f"user{n}", "10.0.0.1")
+
+    assert throttle.reserve("someone-new", "10.0.0.1") == 0
 
 
 def test_pages_successful_login_clears_failures(client_for):
@@ -1335,6 +1383,107 @@ def test_pages_successful_login_clears_failures(client_for):
 
     assert logged_in.status_code == 303
     assert again == [401, 401]
+
+
+def parallel_failed_logins(client: TestClient, token: str, usernames: list[str],
+                           monkeypatch) -> tuple[list[int], int, list[str]]:  # fmt: skip
+    """Send one wrong-password login per username, all at once.
+
+    Each password check waits until every request has started its check or received its
+    response, so that every request is in flight before the first check ends. Returns the status
+    codes, the number of passwords checked and the Retry-After headers of the 429s.
+    """
+    checked = 0
+    responded = 0
+    condition = threading.Condition()
+    real_authenticate = pages.authenticate
+
+    def counting_authenticate(session, username, password):
+        nonlocal checked
+        with condition:
+            checked += 1
+            condition.notify_all()
+            # The timeout only keeps a broken throttle from hanging the test.
+            condition.wait_for(lambda: checked + responded == len(usernames), timeout=60)
+        return real_authenticate(session, username, password)
+
+    def post(username: str):
+        nonlocal responded
+        response = client.post("/login", data={"csrf_token": token, "username": username, "password": "wrong"},
+                               follow_redirects=False)  # fmt: skip
+        with condition:
+            responded += 1
+            condition.notify_all()
+        return response
+
+    monkeypatch.setattr(pages, "authenticate", counting_authenticate)
+    with ThreadPoolExecutor(max_workers=len(usernames)) as pool:
+        responses = list(pool.map(post, usernames))
+    retry_after = [response.headers["retry-after"] for response in responses if response.status_code == 429]
+    return [response.status_code for response in responses], checked, retry_after
+
+
+def test_pages_parallel_user_logins_throttled(client_for, monkeypatch):
+    monkeypatch.setattr(_login_limit, "FAILED_LOGINS", parse("3 per 15 minutes"))
+    client, _ = client_for(None)
+    token = csrf_of(client.get("/login").text)
+
+    statuses, checked, retry_after = parallel_failed_logins(client, token, ["rita"] * 12, monkeypatch)
+    later = failed_logins(client, token, "rita", 1)
+
+    assert checked == 3
+    assert sorted(statuses) == [401] * 3 + [429] * 9
+    assert all(0 < int(seconds) <= 900 for seconds in retry_after), retry_after
+    assert later == [429]
+
+
+def test_pages_parallel_address_logins_throttled(client_for, monkeypatch):
+    monkeypatch.setattr(_login_limit, "FAILED_LOGINS_PER_ADDRESS", parse("4 per 15 minutes"))
+    client, _ = client_for(None)
+    token = csrf_of(client.get("/login").text)
+
+    usernames = [f"guess{n}" for n in range(12)]
+    statuses, checked, _ = parallel_failed_logins(client, token, usernames, monkeypatch)
+    later = failed_logins(client, token, "someone-new", 1)
+
+    assert checked == 4
+    assert sorted(statuses) == [401] * 4 + [429] * 8
+    assert later == [429]
+
+
+def test_pages_successful_login_spares_address(client_for, monkeypatch):
+    monkeypatch.setattr(_login_limit, "FAILED_LOGINS_PER_ADDRESS", parse("3 per 15 minutes"))
+    client, _ = client_for(None)
+
+    logins = []
+    for _ in range(4):
+        # A login starts a new session with a new CSRF token, so each login has its own client.
+        browser = TestClient(client.app)
+        token = csrf_of(browser.get("/login").text)
+        logins.append(browser.post("/login", data={"csrf_token": token, "username": "rita", "password": PASSWORD},
+                                   follow_redirects=False).status_code)  # fmt: skip
+    fresh = TestClient(client.app)
+    failures = failed_logins(fresh, csrf_of(fresh.get("/login").text), "adam", 3)
+
+    assert logins == [303] * 4
+    assert failures == [401] * 3
+
+
+def test_pages_login_error_releases_check(client_for, monkeypatch):
+    monkeypatch.setattr(_login_limit, "FAILED_LOGINS", parse("1 per 15 minutes"))
+    client, _ = client_for(None)
+    token = csrf_of(client.get("/login").text)
+
+    def failing_authenticate(session, username, password):
+        raise RuntimeError("database unavailable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pages, "authenticate", failing_authenticate)
+        with pytest.raises(RuntimeError):
+            failed_logins(client, token, "rita", 1)
+    after = failed_logins(client, token, "rita", 2)
+
+    assert after == [401, 429]
 
 
 def test_pages_cookie_outlives_login_to_say_expired(client_for):
