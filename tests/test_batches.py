@@ -255,14 +255,14 @@ def test_submit_stores_cleared_fields_with_batch(synced):
         raw = session.get(Batch, second.batch_id).import_warnings
     assert stored[first.batch_id] == []
     assert [str(warning) for warning in stored[second.batch_id]] == [
-        'campaign "boot-launch": this import clears goal, which the file leaves out',
+        'campaign "boot-launch": the import cleared goal, which the file left out',
     ]
     assert raw == [{
         "kind": "campaign",
         "key": "boot-launch",
         "message": {"t": "this import clears {fields}, which the file leaves out", "p": {"fields": "goal"}},
     }]  # fmt: skip
-    assert stored[second.batch_id][0].text.render("zh-CN") == "文件中没有写 goal，导入将其清空"
+    assert stored[second.batch_id][0].text.render("zh-CN") == "文件中没有写 goal，导入已将其清空"
     # A repeated key imports nothing, so it clears nothing. The batch keeps its warnings.
     assert (replay.batch_id, replay.warnings) == (second.batch_id, ())
     assert stored[by_key.batch_id] == []
@@ -397,8 +397,9 @@ def test_dry_run_matched_batch_warnings(synced):
 
     plan = dry_run_submit([path], idempotency_key="spring-2027")
 
+    # The warnings of the import that made the matched batch, which is done.
     assert [warning.message for warning in plan.warnings] == [
-        "this import clears goal, which the file leaves out",
+        "the import cleared goal, which the file left out",
     ]
 
 
