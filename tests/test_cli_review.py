@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -386,3 +387,27 @@ def test_cli_export_unknown_format_exits_2(batch):
     result = invoke("export", "--batch", str(batch), "--format", "xml")
     assert result.exit_code == 2
     assert 'export format "xml" is not known' in result.stderr
+
+
+def test_cli_export_dash_writes_stdout(batch):
+    first = draft_ids(batch)[0]
+    invoke("review", "approve", str(first), "--user", "rita")
+
+    result = invoke("export", "--batch", str(batch), "-f", "json", "-o", "-")
+
+    assert result.exit_code == 0
+    assert [row["draft_id"] for row in json.loads(result.stdout)] == [first]
+    assert "Wrote" not in result.stderr
+    assert not Path("-").exists()
+
+
+def test_cli_export_dot_slash_dash_writes_file(batch):
+    first = draft_ids(batch)[0]
+    invoke("review", "approve", str(first), "--user", "rita")
+
+    result = invoke("export", "--batch", str(batch), "-f", "json", "-o", "./-")
+
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "Wrote ./-.\n"
+    assert [row["draft_id"] for row in json.loads(Path("-").read_text(encoding="utf-8"))] == [first]
