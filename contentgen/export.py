@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from contentgen.batches import get_batch
+from contentgen.campaign_snapshots import read_snapshot
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import invisible_characters
@@ -186,7 +187,7 @@ def approved_rows(session: Session, batch_id: int) -> list[dict[str, Any]]:
         select(
             Draft.id, Draft.batch_id, Draft.text, Draft.original_text,
             GenerationRequest.campaign_id, GenerationRequest.segment, GenerationRequest.channel,
-            GenerationRequest.variant,
+            GenerationRequest.variant, GenerationRequest.campaign_snapshot,
         )
         .join(Draft.request)
         .join(GenerationRequest.campaign)
@@ -222,19 +223,20 @@ def _approvals(session: Session, draft_ids: Sequence[int]) -> dict[int, tuple[st
 
 def _row(draft: Any, campaign: Campaign, approval: tuple[str | None, Any] | None) -> dict[str, Any]:
     measurement = measure_for_channel(draft.text, draft.channel, campaign.brand.channel_limits)
-    segment_names = {segment["key"]: segment["name"] for segment in campaign.spec["segments"]}
+    # The names, locale and URL that the draft was generated with, not those of a later import.
+    snapshot = read_snapshot(draft.campaign_snapshot, campaign, draft.segment)
     return {
         "draft_id": draft.id,
         "batch_id": draft.batch_id,
         "campaign": campaign.key,
-        "campaign_name": campaign.name,
-        "brand": campaign.brand.key,
+        "campaign_name": snapshot["campaign_name"],
+        "brand": snapshot["brand"],
         "segment": draft.segment,
-        "segment_name": segment_names.get(draft.segment, draft.segment),
+        "segment_name": snapshot["segment_name"],
         "channel": draft.channel,
         "variant": draft.variant,
-        "locale": campaign.spec.get("locale"),
-        "final_url": campaign.spec.get("product", {}).get("url"),
+        "locale": snapshot["locale"],
+        "final_url": snapshot["final_url"],
         "text": draft.text,
         "characters": measurement.length,
         # The hard limit with the brand's own limits applied. Approval rejects text over it,

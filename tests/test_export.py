@@ -3,20 +3,26 @@ import io
 import json
 
 import pytest
+from sqlalchemy import null, select, update
 
 from contentgen import db, export
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.export import GOOGLE_ADS_COLUMNS, export_batch, google_ads_rows
-from contentgen.models import Draft, DraftStatus
+from contentgen.models import Draft, DraftStatus, GenerationRequest
 from contentgen.review import Decision, decide
 
 from .seeding import (
+    CHANGED_NAME,
+    CHANGED_SEGMENT_NAME,
+    CHANGED_URL,
     NEW_CUSTOMERS,
     OLD_CUSTOMERS,
     draft_ids,
+    import_changed_campaign,
     make_user,
     seed_batch,
     seed_chinese_segments,
+    seed_files,
 )
 
 TRICKY_TEXTS = [
@@ -343,3 +349,62 @@ def test_export_google_ads_uses_a_repeated_text_once():
 
     assert table[0][3:6] == ["Same text", "Other text", ""]
     assert "2 headlines and 2 descriptions; Google Ads needs at least 3 and 2" in str(warnings[0])
+
+
+def test_batch_stores_campaign_snapshot(synced):
+    batch_id = seed_batch(synced)
+
+    with db.session_scope() as session:
+        snapshots = {
+            request.segment: request.campaign_snapshot
+            for request in session.scalars(select(GenerationRequest).where(GenerationRequest.batch_id == batch_id))
+        }
+
+    assert snapshots == {
+        segment: {"brand": "trailpeak", "campaign_name": "Ridgeline launch", "segment_name": name,
+                  "locale": "en-US", "final_url": "https://example.com/ridgeline"}
+        for segment, name in (("hikers", "Hikers"), ("runners", "Runners"))
+    }  # fmt: skip
+
+
+def test_export_describes_drafts_as_generated(approved, synced):
+    before = json.loads(exported(approved, "json").content)
+
+    import_changed_campaign(synced)
+    after = json.loads(exported(approved, "json").content)
+
+    assert after == before
+    assert {row["locale"] for row in after} == {"en-US"}
+    assert {row["final_url"] for row in after} == {"https://example.com/ridgeline"}
+    assert {row["campaign_name"] for row in after} == {"Ridgeline launch"}
+    assert {row["segment_name"] for row in after} == {"Hikers", "Runners"}
+
+
+def test_export_new_batch_has_new_values(synced):
+    seed_batch(synced)
+    import_changed_campaign(synced)
+    batch_id = seed_files([], campaign_keys=["ridgeline"])
+    reviewer = make_user("rita", "reviewer")
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_ids(batch_id)[0], Decision("approve"))
+
+    [row] = json.loads(exported(batch_id, "json").content)
+
+    assert row["segment"] == "hikers"
+    assert row["locale"] == "de-DE"
+    assert row["final_url"] == CHANGED_URL
+    assert row["campaign_name"] == CHANGED_NAME
+    assert row["segment_name"] == CHANGED_SEGMENT_NAME
+
+
+def test_export_without_snapshot_reads_campaign(approved, synced):
+    # Requests created before the snapshot column have SQL NULL in it.
+    with db.session_scope() as session:
+        session.execute(update(GenerationRequest).values(campaign_snapshot=null()))
+    import_changed_campaign(synced)
+
+    rows = json.loads(exported(approved, "json").content)
+
+    assert {row["locale"] for row in rows} == {"de-DE"}
+    assert {row["final_url"] for row in rows} == {CHANGED_URL}
+    assert {row["segment_name"] for row in rows} == {CHANGED_SEGMENT_NAME, "Runners"}
