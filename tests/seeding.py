@@ -24,7 +24,11 @@ def write_campaign_file(
     channels: tuple[str, ...] = ("google_ads_headline", "google_ads_description", "email_subject"),
     segments: tuple[str, ...] = ("hikers", "runners"),
     variants: int = 2,
+    url: str | None = "https://example.com/ridgeline",
 ) -> Path:
+    product = {"name": "Ridgeline GTX", "description": "A waterproof hiking boot"}
+    if url is not None:
+        product["url"] = url
     data = {
         "brands": [{"key": "trailpeak", "name": "TrailPeak", "voice": "Plain words."}],
         "campaigns": [
@@ -32,11 +36,7 @@ def write_campaign_file(
                 "key": key,
                 "brand": "trailpeak",
                 "name": f"{key.title()} launch",
-                "product": {
-                    "name": "Ridgeline GTX",
-                    "description": "A waterproof hiking boot",
-                    "url": "https://example.com/ridgeline",
-                },
+                "product": product,
                 "segments": [{"key": segment, "name": segment.title()} for segment in segments],
                 "channels": list(channels),
                 "variants": variants,

@@ -1,3 +1,5 @@
+import csv
+import io
 import json
 
 import pytest
@@ -652,6 +654,26 @@ def test_api_export_keeps_generated_values(api, seeded, tmp_path):
     assert row["final_url"] == "https://example.com/ridgeline"
     assert row["campaign_name"] == "Ridgeline launch"
     assert row["segment_name"] == "Hikers"
+
+
+def test_api_export_google_ads_renames_and_warns(api, seeded):
+    # Both segments named "Hikers", and no product.url, when the batch was created.
+    ad_drafts = draft_ids(seeded.batch_id, "google_ads_headline") + draft_ids(seeded.batch_id, "google_ads_description")
+    with db.session_scope() as session:
+        for draft_id in ad_drafts:
+            draft = session.get(Draft, draft_id)
+            draft.status = DraftStatus.APPROVED
+            draft.request.campaign_snapshot = {**draft.request.campaign_snapshot,
+                                               "segment_name": "Hikers", "final_url": None}  # fmt: skip
+
+    response = api("marketer").get(f"/api/v1/batches/{seeded.batch_id}/export",
+                                    params={"format": "google-ads"})  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    warnings = json.loads(response.headers["x-contentgen-warnings"])
+
+    assert [(row["Ad group"], row["Final URL"]) for row in rows] == [("Hikers (hikers)", ""), ("Hikers (runners)", "")]
+    assert len([warning for warning in warnings if "has the same name as another segment" in warning]) == 2
+    assert len([warning for warning in warnings if "the ads have no Final URL" in warning]) == 2
 
 
 def test_api_draft_has_generated_locale(api, seeded, tmp_path):
