@@ -21,6 +21,7 @@ from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from contentgen._names import closest
+from contentgen.campaign_snapshots import take_snapshots
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
 from contentgen.channels import CHANNELS
 from contentgen.errors import InvalidInput, NotFound, NotSetUp, shorten
@@ -285,6 +286,7 @@ def _request_rows(
 ) -> list[dict[str, Any]]:
     generation = spec.generation
     build_context = context_builder(campaign, spec)
+    snapshots = take_snapshots(campaign, spec)
     channel_limits = campaign.brand.channel_limits or {}
     rows = []
     for slot in expand_slots(spec):
@@ -314,6 +316,7 @@ def _request_rows(
                     "max_new_tokens": max_new_tokens,
                     "seed": request_seed(generation.seed, campaign.key, slot),
                 },
+                "campaign_snapshot": snapshots[slot.segment],
                 "status": RequestStatus.PENDING,
                 "attempts": 0,
             }

@@ -189,8 +189,11 @@ def review_reject(
 def export_command(
     batch: Annotated[int, typer.Option("--batch", "-b", help="Batch id.")],
     format: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "csv",
+    # A str, not a Path, because Path("./-") reads as "-" and would lose the way to name a
+    # file called "-".
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write; default: standard output.")
+        str | None,
+        typer.Option("--output", "-o", help="File to write, or - for standard output (the default)."),
     ] = None,
 ) -> None:
     """Export a batch's approved drafts as CSV, JSON or a Google Ads Editor CSV."""
@@ -200,11 +203,12 @@ def export_command(
         exported = export_batch(session, batch, format)
     for warning in exported.warnings:
         typer.echo(f"Warning: {warning}", err=True)
-    if output is None:
+    # "-" names standard output, as it does for most command-line tools; "./-" names a file.
+    if output is None or output == "-":
         sys.stdout.buffer.write(exported.content)
         sys.stdout.flush()
         return
-    _write_output(output, exported.content)
+    _write_output(Path(output), exported.content)
     typer.echo(f"Wrote {output}.", err=True)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from contentgen import segments
 from contentgen._limits import measure
 from contentgen.batches import get_batch
+from contentgen.campaign_snapshots import read_snapshot
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import CHECK_NAMES
@@ -598,8 +599,11 @@ def draft_details(session: Session, draft_id: int, messages: bool = False) -> di
     draft = get_draft(session, draft_id)
     request = draft.request
     measurement = measure_for_channel(draft.text, request.channel, request.campaign.brand.channel_limits)
+    snapshot = read_snapshot(request.campaign_snapshot, request.campaign, request.segment)
     return {
         **summarize(draft),
+        # The locale the draft was generated in, which a later import of the campaign may change.
+        "locale": snapshot["locale"],
         "counting": measurement.as_dict(),
         "checks": [_check_details(check, messages) for check in draft.checks],
         "mean_logprob": draft.mean_logprob,

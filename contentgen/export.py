@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from contentgen.batches import get_batch
+from contentgen.campaign_snapshots import read_snapshot
 from contentgen.channels import CHANNELS
 from contentgen.channels import measure as measure_for_channel
 from contentgen.checks import invisible_characters
@@ -186,7 +188,7 @@ def approved_rows(session: Session, batch_id: int) -> list[dict[str, Any]]:
         select(
             Draft.id, Draft.batch_id, Draft.text, Draft.original_text,
             GenerationRequest.campaign_id, GenerationRequest.segment, GenerationRequest.channel,
-            GenerationRequest.variant,
+            GenerationRequest.variant, GenerationRequest.campaign_snapshot,
         )
         .join(Draft.request)
         .join(GenerationRequest.campaign)
@@ -222,19 +224,20 @@ def _approvals(session: Session, draft_ids: Sequence[int]) -> dict[int, tuple[st
 
 def _row(draft: Any, campaign: Campaign, approval: tuple[str | None, Any] | None) -> dict[str, Any]:
     measurement = measure_for_channel(draft.text, draft.channel, campaign.brand.channel_limits)
-    segment_names = {segment["key"]: segment["name"] for segment in campaign.spec["segments"]}
+    # The names, locale and URL that the draft was generated with, not those of a later import.
+    snapshot = read_snapshot(draft.campaign_snapshot, campaign, draft.segment)
     return {
         "draft_id": draft.id,
         "batch_id": draft.batch_id,
         "campaign": campaign.key,
-        "campaign_name": campaign.name,
-        "brand": campaign.brand.key,
+        "campaign_name": snapshot["campaign_name"],
+        "brand": snapshot["brand"],
         "segment": draft.segment,
-        "segment_name": segment_names.get(draft.segment, draft.segment),
+        "segment_name": snapshot["segment_name"],
         "channel": draft.channel,
         "variant": draft.variant,
-        "locale": campaign.spec.get("locale"),
-        "final_url": campaign.spec.get("product", {}).get("url"),
+        "locale": snapshot["locale"],
+        "final_url": snapshot["final_url"],
         "text": draft.text,
         "characters": measurement.length,
         # The hard limit with the brand's own limits applied. Approval rejects text over it,
@@ -282,24 +285,13 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[M
     per campaign segment, for Google Ads Editor's CSV import.
 
     An ad group with more than 15 headlines or 4 descriptions gets further ads, up to 3; a
-    text repeated within a group is used once. Returns the rows, a warning for each ad group
-    below Google's minimum of 3 headlines and 2 descriptions, and one for each ad group with
-    texts left over after 3 ads.
+    text repeated within a group is used once. Campaigns and ad groups whose names collide
+    get their key appended (see ``_make_names_unique``). Returns the rows and the warnings:
+    one for each renamed campaign or ad group, for each ad group below Google's minimum of
+    3 headlines and 2 descriptions, for each ad group with texts left over after 3 ads, and
+    for each ad group without a Final URL.
     """
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        if row["channel"] not in GOOGLE_ADS_CHANNELS:
-            continue
-        group = groups.setdefault(
-            (row["campaign"], row["segment"]),
-            {"campaign": row["campaign_name"], "ad_group": row["segment_name"],
-             "url": row["final_url"], "headlines": [], "descriptions": []},
-        )  # fmt: skip
-        kind = "headlines" if row["channel"] == "google_ads_headline" else "descriptions"
-        # Google Ads rejects an ad that repeats a headline or description.
-        if row["text"] not in group[kind]:
-            group[kind].append(row["text"])
-
+    groups = _ad_groups(rows)
     table: list[list[Any]] = []
     warnings: list[Message] = []
     if not groups:
@@ -307,39 +299,13 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[M
             "the batch has no approved google_ads_headline or google_ads_description drafts, "
             "so the file has its header only; approve some, or export csv or json"
         )))  # fmt: skip
-    for group in groups.values():
+    warnings += _make_names_unique(groups)
+    for group in groups:
         ads = min(
             MAX_ADS_PER_GROUP,
             max(-(-len(group["headlines"]) // MAX_HEADLINES), -(-len(group["descriptions"]) // MAX_DESCRIPTIONS)),
         )
-        left_headlines = group["headlines"][ads * MAX_HEADLINES :]
-        left_descriptions = group["descriptions"][ads * MAX_DESCRIPTIONS :]
-        if left_headlines or left_descriptions:
-            template = N_(
-                'campaign "{campaign}", ad group "{ad_group}": {headlines} and {descriptions} are '
-                "left out, since Google Ads takes at most {ads} responsive search ads per ad "
-                "group; reject the weaker ones, or export csv for all of them"
-            )
-            warnings.append(Message(template, {
-                "campaign": group["campaign"],
-                "ad_group": group["ad_group"],
-                "headlines": _headlines(len(left_headlines)),
-                "descriptions": _descriptions(len(left_descriptions)),
-                "ads": MAX_ADS_PER_GROUP,
-            }))  # fmt: skip
-        if len(group["headlines"]) < MIN_HEADLINES or len(group["descriptions"]) < MIN_DESCRIPTIONS:
-            template = N_(
-                'campaign "{campaign}", ad group "{ad_group}": {headlines} and {descriptions}; '
-                "Google Ads needs at least {min_headlines} and {min_descriptions}, so approve more"
-            )
-            warnings.append(Message(template, {
-                "campaign": group["campaign"],
-                "ad_group": group["ad_group"],
-                "headlines": _headlines(len(group["headlines"])),
-                "descriptions": _descriptions(len(group["descriptions"])),
-                "min_headlines": MIN_HEADLINES,
-                "min_descriptions": MIN_DESCRIPTIONS,
-            }))  # fmt: skip
+        warnings += _ad_group_warnings(group, ads)
         for index in range(ads):
             headlines = _ad_part(group["headlines"], index, MAX_HEADLINES, MIN_HEADLINES)
             descriptions = _ad_part(group["descriptions"], index, MAX_DESCRIPTIONS, MIN_DESCRIPTIONS)
@@ -350,6 +316,137 @@ def google_ads_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[M
                 + [group["url"] or ""]
             )
     return table, warnings
+
+
+def _ad_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Collect the headlines and descriptions of each campaign segment, in row order."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if row["channel"] not in GOOGLE_ADS_CHANNELS:
+            continue
+        group = groups.setdefault(
+            (row["campaign"], row["segment"]),
+            {"campaign_key": row["campaign"], "segment": row["segment"],
+             "campaign": row["campaign_name"], "ad_group": row["segment_name"],
+             "url": row["final_url"], "headlines": [], "descriptions": []},
+        )  # fmt: skip
+        kind = "headlines" if row["channel"] == "google_ads_headline" else "descriptions"
+        # Google Ads rejects an ad that repeats a headline or description.
+        if row["text"] not in group[kind]:
+            group[kind].append(row["text"])
+    return list(groups.values())
+
+
+def _make_names_unique(groups: list[dict[str, Any]]) -> list[Message]:
+    """Rename the campaigns and ad groups of ``groups`` whose names collide, and return a
+    warning for each renamed one.
+
+    Google Ads Editor identifies a campaign by its name, and an ad group by its name within
+    its campaign. Two campaigns named "Spring", or two segments of a campaign named
+    "Hikers", would be imported as one, with their ads and Final URLs mixed. So each
+    colliding name gets its key in brackets: "Spring (spring-de)", "Hikers (s2)".
+    """
+    warnings = []
+    campaign_names = {group["campaign_key"]: group["campaign"] for group in groups}
+    unique_campaigns = _unique_names(campaign_names)
+    for key, name in campaign_names.items():
+        if unique_campaigns[key] != name:
+            template = N_(
+                'campaign "{key}" has the same name, "{name}", as another campaign, and Google Ads '
+                'Editor would merge the two, so the file names it "{new_name}"; give each campaign '
+                "a name of its own to avoid this"
+            )
+            fields = {"key": key, "name": name, "new_name": unique_campaigns[key]}
+            warnings.append(Message(template, fields))
+    for group in groups:
+        group["campaign"] = unique_campaigns[group["campaign_key"]]
+
+    by_campaign: dict[str, list[dict[str, Any]]] = {}
+    for group in groups:
+        by_campaign.setdefault(group["campaign_key"], []).append(group)
+    for members in by_campaign.values():
+        ad_group_names = {group["segment"]: group["ad_group"] for group in members}
+        unique_ad_groups = _unique_names(ad_group_names)
+        for group in members:
+            if unique_ad_groups[group["segment"]] == group["ad_group"]:
+                continue
+            template = N_(
+                'campaign "{campaign}", ad group "{ad_group}": segment "{segment}" has the same '
+                "name as another segment of the campaign, and Google Ads Editor would merge their "
+                'ad groups, so the file names it "{new_name}"; give each segment a name of its own '
+                "to avoid this"
+            )
+            warnings.append(Message(template, {
+                "campaign": group["campaign"],
+                "ad_group": group["ad_group"],
+                "segment": group["segment"],
+                "new_name": unique_ad_groups[group["segment"]],
+            }))  # fmt: skip
+            group["ad_group"] = unique_ad_groups[group["segment"]]
+    return warnings
+
+
+def _unique_names(names: dict[str, str]) -> dict[str, str]:
+    """Return ``names``, by key, with " (key)" appended to each name that another key shares.
+
+    A name made so can equal the name of another key ("Spring (b)"), which then gets its
+    key too. Campaign and segment keys contain no spaces or brackets, so two names that both
+    end in their own, different keys never collide, and the loop ends.
+    """
+    unique = dict(names)
+    renamed: set[str] = set()
+    while True:
+        counts = Counter(unique.values())
+        colliding = [key for key, name in unique.items() if counts[name] > 1 and key not in renamed]
+        if not colliding:
+            return unique
+        for key in colliding:
+            unique[key] = f"{names[key]} ({key})"
+            renamed.add(key)
+
+
+def _ad_group_warnings(group: dict[str, Any], ads: int) -> list[Message]:
+    """Return the warnings about one ad group's ads: texts left over after ``ads`` ads, too
+    few headlines or descriptions, and a missing Final URL."""
+    warnings = []
+    left_headlines = group["headlines"][ads * MAX_HEADLINES :]
+    left_descriptions = group["descriptions"][ads * MAX_DESCRIPTIONS :]
+    if left_headlines or left_descriptions:
+        template = N_(
+            'campaign "{campaign}", ad group "{ad_group}": {headlines} and {descriptions} are '
+            "left out, since Google Ads takes at most {ads} responsive search ads per ad "
+            "group; reject the weaker ones, or export csv for all of them"
+        )
+        warnings.append(Message(template, {
+            "campaign": group["campaign"],
+            "ad_group": group["ad_group"],
+            "headlines": _headlines(len(left_headlines)),
+            "descriptions": _descriptions(len(left_descriptions)),
+            "ads": MAX_ADS_PER_GROUP,
+        }))  # fmt: skip
+    if len(group["headlines"]) < MIN_HEADLINES or len(group["descriptions"]) < MIN_DESCRIPTIONS:
+        template = N_(
+            'campaign "{campaign}", ad group "{ad_group}": {headlines} and {descriptions}; '
+            "Google Ads needs at least {min_headlines} and {min_descriptions}, so approve more"
+        )
+        warnings.append(Message(template, {
+            "campaign": group["campaign"],
+            "ad_group": group["ad_group"],
+            "headlines": _headlines(len(group["headlines"])),
+            "descriptions": _descriptions(len(group["descriptions"])),
+            "min_headlines": MIN_HEADLINES,
+            "min_descriptions": MIN_DESCRIPTIONS,
+        }))  # fmt: skip
+    if not group["url"]:
+        template = N_(
+            'campaign "{campaign}", ad group "{ad_group}": the ads have no Final URL, which Google '
+            "Ads requires on a responsive search ad, because the batch was created from a "
+            "campaign without product.url; add product.url to the campaign for later batches, "
+            "and enter a Final URL for these ads in Google Ads Editor"
+        )
+        fields = {"campaign": group["campaign"], "ad_group": group["ad_group"]}
+        warnings.append(Message(template, fields))
+    return warnings
 
 
 def _ad_part(items: list[str], index: int, size: int, minimum: int) -> list[str]:

@@ -211,6 +211,11 @@ class GenerationRequest(Base):
     prompt: Mapped[str] = mapped_column(Text)
     # temperature, top_p, max_new_tokens and seed.
     params: Mapped[dict[str, Any]] = mapped_column()
+    # Brand key, campaign name, segment name, locale and final URL (None without
+    # product.url) as they were when the batch was created, which exports show for the
+    # draft (see contentgen.campaign_snapshots). Null for requests created before revision
+    # 0015.
+    campaign_snapshot: Mapped[dict[str, Any] | None] = mapped_column()
     status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus, "request_status"))
     # Times a chunk holding this request was started; see Settings.max_attempts.
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -3,12 +3,14 @@ generator, then given distinct texts, scores and check results."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 from sqlalchemy import select
 
 from contentgen import db
+from contentgen.campaigns import import_campaign_file, load_campaign_file
 from contentgen.dispatch import run_inline, submit
 from contentgen.models import Draft, DraftCheck, DraftStatus, GenerationRequest
 from contentgen.users import Actor, Role, create_api_token, create_user
@@ -22,7 +24,11 @@ def write_campaign_file(
     channels: tuple[str, ...] = ("google_ads_headline", "google_ads_description", "email_subject"),
     segments: tuple[str, ...] = ("hikers", "runners"),
     variants: int = 2,
+    url: str | None = "https://example.com/ridgeline",
 ) -> Path:
+    product = {"name": "Ridgeline GTX", "description": "A waterproof hiking boot"}
+    if url is not None:
+        product["url"] = url
     data = {
         "brands": [{"key": "trailpeak", "name": "TrailPeak", "voice": "Plain words."}],
         "campaigns": [
@@ -30,11 +36,7 @@ def write_campaign_file(
                 "key": key,
                 "brand": "trailpeak",
                 "name": f"{key.title()} launch",
-                "product": {
-                    "name": "Ridgeline GTX",
-                    "description": "A waterproof hiking boot",
-                    "url": "https://example.com/ridgeline",
-                },
+                "product": product,
                 "segments": [{"key": segment, "name": segment.title()} for segment in segments],
                 "channels": list(channels),
                 "variants": variants,
@@ -52,7 +54,7 @@ def seed_batch(folder: Path, **campaign: object) -> int:
     Texts are "<channel> copy <id>", scores fall with the id, and every third draft has a
     failed "length" check.
     """
-    return _seed([write_campaign_file(folder, **campaign)])
+    return seed_files([write_campaign_file(folder, **campaign)])
 
 
 # The keys that a CSV file's segments "老客户" and "新客户" get: the hash of the name, since
@@ -92,11 +94,13 @@ def write_chinese_segment_files(folder: Path) -> list[Path]:
 def seed_chinese_segments(folder: Path) -> int:
     """Submit and run a batch of the files of ``write_chinese_segment_files``, with texts,
     scores and checks as ``seed_batch`` gives them."""
-    return _seed(write_chinese_segment_files(folder))
+    return seed_files(write_chinese_segment_files(folder))
 
 
-def _seed(files: list[Path]) -> int:
-    submission = submit(files)
+def seed_files(files: list[Path], campaign_keys: Sequence[str] = ()) -> int:
+    """Submit and run a batch of ``files`` and stored campaigns, with texts, scores and
+    checks as ``seed_batch`` gives them."""
+    submission = submit(files, campaign_keys)
     run_inline(submission.batch_id)
     with db.session_scope() as session:
         drafts = session.scalars(
@@ -116,6 +120,27 @@ def _seed(files: list[Path]) -> int:
                            detail="too long" if failed else "")
             )  # fmt: skip
     return submission.batch_id
+
+
+# The values that ``import_changed_campaign`` gives the campaign of ``seed_batch``.
+CHANGED_URL = "https://example.com/de/ridgeline"
+CHANGED_NAME = "Ridgeline Start"
+CHANGED_SEGMENT_NAME = "Wanderer"
+
+
+def import_changed_campaign(folder: Path) -> None:
+    """Import the campaign of ``seed_batch`` again with locale de-DE, ``CHANGED_URL``,
+    ``CHANGED_NAME``, and its segment "hikers" named ``CHANGED_SEGMENT_NAME``."""
+    path = write_campaign_file(folder)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    campaign = data["campaigns"][0]
+    campaign["locale"] = "de-DE"
+    campaign["name"] = CHANGED_NAME
+    campaign["product"]["url"] = CHANGED_URL
+    campaign["segments"][0]["name"] = CHANGED_SEGMENT_NAME
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with db.session_scope() as session:
+        import_campaign_file(session, path, load_campaign_file(path))
 
 
 def draft_ids(batch_id: int, channel: str | None = None) -> list[int]:

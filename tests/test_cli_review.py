@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -10,7 +11,14 @@ from contentgen.cli import app
 from contentgen.models import Draft, DraftCheck, ReviewEvent
 from contentgen.users import user_for_token
 
-from .seeding import NEW_CUSTOMERS, OLD_CUSTOMERS, draft_ids, seed_batch, seed_chinese_segments
+from .seeding import (
+    NEW_CUSTOMERS,
+    OLD_CUSTOMERS,
+    draft_ids,
+    import_changed_campaign,
+    seed_batch,
+    seed_chinese_segments,
+)
 
 runner = CliRunner()
 
@@ -429,3 +437,51 @@ def test_cli_export_unknown_format_exits_2(batch):
     result = invoke("export", "--batch", str(batch), "--format", "xml")
     assert result.exit_code == 2
     assert 'export format "xml" is not known' in result.stderr
+
+
+def test_cli_export_dash_writes_stdout(batch):
+    first = draft_ids(batch)[0]
+    invoke("review", "approve", str(first), "--user", "rita")
+
+    result = invoke("export", "--batch", str(batch), "-f", "json", "-o", "-")
+
+    assert result.exit_code == 0
+    assert [row["draft_id"] for row in json.loads(result.stdout)] == [first]
+    assert "Wrote" not in result.stderr
+    assert not Path("-").exists()
+
+
+def test_cli_export_dot_slash_dash_writes_file(batch):
+    first = draft_ids(batch)[0]
+    invoke("review", "approve", str(first), "--user", "rita")
+
+    result = invoke("export", "--batch", str(batch), "-f", "json", "-o", "./-")
+
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "Wrote ./-.\n"
+    assert [row["draft_id"] for row in json.loads(Path("-").read_text(encoding="utf-8"))] == [first]
+
+
+def test_cli_export_keeps_generated_locale(batch, synced):
+    first = draft_ids(batch)[0]
+    invoke("review", "approve", str(first), "--user", "rita")
+    import_changed_campaign(synced)
+
+    result = invoke("export", "--batch", str(batch), "-f", "json")
+    [row] = json.loads(result.stdout)
+
+    assert row["locale"] == "en-US"
+    assert row["final_url"] == "https://example.com/ridgeline"
+    assert row["segment_name"] == "Hikers"
+
+
+def test_cli_drafts_show_generated_locale(batch, synced):
+    first = draft_ids(batch)[0]
+    import_changed_campaign(synced)
+
+    details = json.loads(invoke("drafts", "show", str(first), "--json").stdout)
+    printed = invoke("drafts", "show", str(first)).stdout
+
+    assert details["locale"] == "en-US"
+    assert "locale: en-US" in printed

@@ -3,21 +3,30 @@ import io
 import json
 
 import pytest
+import yaml
+from sqlalchemy import null, select, update
 
 from contentgen import db, export
 from contentgen.errors import InvalidInput, NotFound
 from contentgen.export import GOOGLE_ADS_COLUMNS, export_batch, google_ads_rows
-from contentgen.models import Draft, DraftStatus
+from contentgen.models import Draft, DraftStatus, GenerationRequest
 from contentgen.review import Decision, decide
 
 from .seeding import (
+    CHANGED_NAME,
+    CHANGED_SEGMENT_NAME,
+    CHANGED_URL,
     NEW_CUSTOMERS,
     OLD_CUSTOMERS,
     draft_ids,
+    import_changed_campaign,
     make_user,
     seed_batch,
     seed_chinese_segments,
+    seed_files,
 )
+
+FINAL_URL = "https://example.com/c"
 
 TRICKY_TEXTS = [
     "防水登山靴，雨天也干爽 🥾",
@@ -179,11 +188,11 @@ def test_export_google_ads_warns_below_minimum(approved):
 def test_export_google_ads_splits_past_15_headlines():
     rows = [
         {"channel": "google_ads_headline", "campaign": "c", "segment": "s", "campaign_name": "C",
-         "segment_name": "S", "final_url": None, "text": f"Headline {number}"}
+         "segment_name": "S", "final_url": FINAL_URL, "text": f"Headline {number}"}
         for number in range(20)
     ] + [
         {"channel": "google_ads_description", "campaign": "c", "segment": "s", "campaign_name": "C",
-         "segment_name": "S", "final_url": None, "text": f"Description {number}"}
+         "segment_name": "S", "final_url": FINAL_URL, "text": f"Description {number}"}
         for number in range(2)
     ]  # fmt: skip
     table, warnings = google_ads_rows(rows)
@@ -198,11 +207,11 @@ def test_export_google_ads_splits_past_15_headlines():
 def test_export_google_ads_short_ad_topped_up():
     rows = [
         {"channel": "google_ads_headline", "campaign": "c", "segment": "s", "campaign_name": "C",
-         "segment_name": "S", "final_url": None, "text": f"Headline {number}"}
+         "segment_name": "S", "final_url": FINAL_URL, "text": f"Headline {number}"}
         for number in range(16)
     ] + [
         {"channel": "google_ads_description", "campaign": "c", "segment": "s", "campaign_name": "C",
-         "segment_name": "S", "final_url": None, "text": f"Description {number}"}
+         "segment_name": "S", "final_url": FINAL_URL, "text": f"Description {number}"}
         for number in range(2)
     ]  # fmt: skip
     table, _ = google_ads_rows(rows)
@@ -316,8 +325,10 @@ def test_export_without_approved_drafts_warns(synced, format):
     assert warnings == [f"batch {batch_id} has no approved drafts, so the file has none; approve drafts first"]
 
 
-def google_ads_input(headlines: list[str], descriptions: list[str]) -> list[dict]:
-    common = {"campaign": "c", "segment": "s", "campaign_name": "C", "segment_name": "S", "final_url": None}
+def google_ads_input(headlines: list[str], descriptions: list[str], **fields: str | None) -> list[dict]:
+    """Build export rows of one ad group; ``fields`` replace the default keys, names and URL."""
+    common = {"campaign": "c", "segment": "s", "campaign_name": "C", "segment_name": "S",
+              "final_url": FINAL_URL, **fields}  # fmt: skip
     return [{**common, "channel": "google_ads_headline", "text": text} for text in headlines] + [
         {**common, "channel": "google_ads_description", "text": text} for text in descriptions
     ]
@@ -343,3 +354,200 @@ def test_export_google_ads_uses_a_repeated_text_once():
 
     assert table[0][3:6] == ["Same text", "Other text", ""]
     assert "2 headlines and 2 descriptions; Google Ads needs at least 3 and 2" in str(warnings[0])
+
+
+HEADLINES = ["Dry feet", "Grip on rock", "Light on the trail"]
+DESCRIPTIONS = ["Waterproof leather.", "Built to last."]
+
+
+def table_names(table: list[list]) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in table]
+
+
+def test_export_google_ads_shared_segment_names():
+    rows = [
+        *google_ads_input(HEADLINES, DESCRIPTIONS, segment="s1", segment_name="Hikers"),
+        *google_ads_input(HEADLINES, DESCRIPTIONS, segment="s2", segment_name="Hikers",
+                          final_url="https://example.com/s2"),
+        *google_ads_input(HEADLINES, DESCRIPTIONS, segment="s3", segment_name="Runners"),
+        # Another campaign's ad group may have the same name as these.
+        *google_ads_input(HEADLINES, DESCRIPTIONS, campaign="d", campaign_name="D", segment_name="Hikers"),
+    ]  # fmt: skip
+
+    table, warnings = google_ads_rows(rows)
+
+    assert table_names(table) == [
+        ("C", "Hikers (s1)"), ("C", "Hikers (s2)"), ("C", "Runners"), ("D", "Hikers"),
+    ]  # fmt: skip
+    assert [row[-1] for row in table[:2]] == [FINAL_URL, "https://example.com/s2"]
+    assert [str(warning) for warning in warnings] == [
+        f'campaign "C", ad group "Hikers": segment "{segment}" has the same name as another '
+        "segment of the campaign, and Google Ads Editor would merge their ad groups, so the file "
+        f'names it "Hikers ({segment})"; give each segment a name of its own to avoid this'
+        for segment in ("s1", "s2")
+    ]
+
+
+def test_export_google_ads_shared_campaign_names():
+    rows = [
+        *google_ads_input(HEADLINES, DESCRIPTIONS, campaign="spring", campaign_name="Spring"),
+        *google_ads_input(HEADLINES, DESCRIPTIONS, campaign="spring-de", campaign_name="Spring"),
+    ]
+
+    table, warnings = google_ads_rows(rows)
+
+    assert table_names(table) == [("Spring (spring)", "S"), ("Spring (spring-de)", "S")]
+    assert str(warnings[0]) == (
+        'campaign "spring" has the same name, "Spring", as another campaign, and Google Ads '
+        'Editor would merge the two, so the file names it "Spring (spring)"; give each campaign '
+        "a name of its own to avoid this"
+    )
+    assert warnings[1].params["new_name"] == "Spring (spring-de)"
+    assert len(warnings) == 2
+    assert warnings[0].render("zh-CN") == (
+        "活动“spring”与另一个活动同名（“Spring”），Google Ads 编辑器会把两者合并，"
+        "因此文件中将其命名为“Spring (spring)”；请给每个活动取不同的名称以避免这种情况"
+    )
+
+
+def test_export_google_ads_renamed_name_taken():
+    # Renaming "a" to "Spring (a)" takes the name of campaign "c", which is renamed as well.
+    rows = [
+        *google_ads_input(HEADLINES, DESCRIPTIONS, campaign="a", campaign_name="Spring"),
+        *google_ads_input(HEADLINES, DESCRIPTIONS, campaign="b", campaign_name="Spring"),
+        *google_ads_input(HEADLINES, DESCRIPTIONS, campaign="c", campaign_name="Spring (a)"),
+    ]
+
+    table, warnings = google_ads_rows(rows)
+
+    assert [row[0] for row in table] == ["Spring (a)", "Spring (b)", "Spring (a) (c)"]
+    assert len(warnings) == 3
+
+
+def test_export_google_ads_ad_groups_keep_apart(synced):
+    campaign = {
+        "brand": "trailpeak",
+        "name": "Spring",
+        "product": {"name": "Ridgeline GTX", "url": "https://example.com/ridgeline"},
+        "segments": [{"key": "hikers", "name": "Hikers"}, {"key": "hikers-2", "name": "Hikers"}],
+        "channels": ["google_ads_headline", "google_ads_description"],
+        "variants": 3,
+    }
+    german = {**campaign, "segments": campaign["segments"][:1], "product": {
+        "name": "Ridgeline GTX", "url": "https://example.com/de/ridgeline"}}  # fmt: skip
+    path = synced / "spring.yaml"
+    path.write_text(yaml.safe_dump({
+        "brands": [{"key": "trailpeak", "name": "TrailPeak"}],
+        "campaigns": [{"key": "spring", **campaign}, {"key": "spring-de", **german}],
+    }), encoding="utf-8")  # fmt: skip
+    batch_id = seed_files([path])
+    reviewer = make_user("rita", "reviewer")
+    with db.session_scope() as session:
+        for draft_id in draft_ids(batch_id):
+            decide(session, reviewer, draft_id, Decision("approve"))
+
+    result = exported(batch_id, "google-ads")
+    rows = list(csv.DictReader(io.StringIO(result.content.decode("utf-8-sig"))))
+
+    assert [(row["Campaign"], row["Ad group"], row["Final URL"]) for row in rows] == [
+        ("Spring (spring)", "Hikers (hikers)", "https://example.com/ridgeline"),
+        ("Spring (spring)", "Hikers (hikers-2)", "https://example.com/ridgeline"),
+        ("Spring (spring-de)", "Hikers", "https://example.com/de/ridgeline"),
+    ]
+    assert [row["Headline 3"] != "" for row in rows] == [True, True, True]
+    assert len([warning for warning in result.warnings if "has the same name" in str(warning)]) == 4
+
+
+def test_export_google_ads_missing_final_url():
+    rows = google_ads_input(HEADLINES, DESCRIPTIONS, final_url=None)
+
+    table, warnings = google_ads_rows(rows)
+
+    assert table[0][-1] == ""
+    assert [str(warning) for warning in warnings] == [
+        'campaign "C", ad group "S": the ads have no Final URL, which Google Ads requires on a '
+        "responsive search ad, because the batch was created from a campaign without "
+        "product.url; add product.url to the campaign for later batches, and enter a Final URL "
+        "for these ads in Google Ads Editor"
+    ]
+    assert warnings[0].render("zh-CN") == (
+        "活动“C”，广告组“S”：这些广告没有最终网址（Final URL），而 Google Ads 的自适应搜索广告"
+        "必须有最终网址，原因是创建该批次时活动没有 product.url；请为活动添加 product.url 以用于之后的"
+        "批次，并在 Google Ads 编辑器中为这些广告填写最终网址"
+    )
+
+
+def test_export_missing_url_warns_google_ads_only(synced):
+    batch_id = seed_batch(synced, url=None)
+    reviewer = make_user("rita", "reviewer")
+    with db.session_scope() as session:
+        for draft_id in draft_ids(batch_id, "google_ads_headline") + draft_ids(batch_id, "google_ads_description"):
+            decide(session, reviewer, draft_id, Decision("approve"))
+
+    google_ads = [str(warning) for warning in exported(batch_id, "google-ads").warnings]
+    csv_warnings = [str(warning) for warning in exported(batch_id, "csv").warnings]
+
+    assert [warning.split(":")[0] for warning in google_ads if "no Final URL" in warning] == [
+        'campaign "Ridgeline launch", ad group "Hikers"',
+        'campaign "Ridgeline launch", ad group "Runners"',
+    ]
+    assert not any("no Final URL" in warning for warning in csv_warnings)
+
+
+def test_batch_stores_campaign_snapshot(synced):
+    batch_id = seed_batch(synced)
+
+    with db.session_scope() as session:
+        snapshots = {
+            request.segment: request.campaign_snapshot
+            for request in session.scalars(select(GenerationRequest).where(GenerationRequest.batch_id == batch_id))
+        }
+
+    assert snapshots == {
+        segment: {"brand": "trailpeak", "campaign_name": "Ridgeline launch", "segment_name": name,
+                  "locale": "en-US", "final_url": "https://example.com/ridgeline"}
+        for segment, name in (("hikers", "Hikers"), ("runners", "Runners"))
+    }  # fmt: skip
+
+
+def test_export_describes_drafts_as_generated(approved, synced):
+    before = json.loads(exported(approved, "json").content)
+
+    import_changed_campaign(synced)
+    after = json.loads(exported(approved, "json").content)
+
+    assert after == before
+    assert {row["locale"] for row in after} == {"en-US"}
+    assert {row["final_url"] for row in after} == {"https://example.com/ridgeline"}
+    assert {row["campaign_name"] for row in after} == {"Ridgeline launch"}
+    assert {row["segment_name"] for row in after} == {"Hikers", "Runners"}
+
+
+def test_export_new_batch_has_new_values(synced):
+    seed_batch(synced)
+    import_changed_campaign(synced)
+    batch_id = seed_files([], campaign_keys=["ridgeline"])
+    reviewer = make_user("rita", "reviewer")
+    with db.session_scope() as session:
+        decide(session, reviewer, draft_ids(batch_id)[0], Decision("approve"))
+
+    [row] = json.loads(exported(batch_id, "json").content)
+
+    assert row["segment"] == "hikers"
+    assert row["locale"] == "de-DE"
+    assert row["final_url"] == CHANGED_URL
+    assert row["campaign_name"] == CHANGED_NAME
+    assert row["segment_name"] == CHANGED_SEGMENT_NAME
+
+
+def test_export_without_snapshot_reads_campaign(approved, synced):
+    # Requests created before the snapshot column have SQL NULL in it.
+    with db.session_scope() as session:
+        session.execute(update(GenerationRequest).values(campaign_snapshot=null()))
+    import_changed_campaign(synced)
+
+    rows = json.loads(exported(approved, "json").content)
+
+    assert {row["locale"] for row in rows} == {"de-DE"}
+    assert {row["final_url"] for row in rows} == {CHANGED_URL}
+    assert {row["segment_name"] for row in rows} == {CHANGED_SEGMENT_NAME, "Runners"}

@@ -1,3 +1,5 @@
+import csv
+import io
 import json
 
 import pytest
@@ -13,7 +15,7 @@ from contentgen.models import Batch, Draft, DraftStatus, GenerationRequest, Requ
 from contentgen.web.api import _next_step
 from contentgen.web.app import UNAVAILABLE_MESSAGE
 
-from ..seeding import draft_ids, seed_batch, write_campaign_file
+from ..seeding import draft_ids, import_changed_campaign, seed_batch, write_campaign_file
 from .conftest import csrf_of, snapshot, status_of, version_of
 
 
@@ -638,6 +640,48 @@ def test_api_export_warnings_in_chinese(api, seeded):
     warnings = json.loads(response.headers["x-contentgen-warnings"])
     assert warnings == ["该批次没有已通过的 google_ads_headline 或 google_ads_description 草稿，"
                         "因此文件只有表头；请先通过一些草稿，或导出 csv 或 json"]  # fmt: skip
+
+
+def test_api_export_keeps_generated_values(api, seeded, tmp_path):
+    with db.session_scope() as session:
+        session.get(Draft, seeded.draft_ids[0]).status = DraftStatus.APPROVED
+    import_changed_campaign(tmp_path)
+
+    response = api("marketer").get(f"/api/v1/batches/{seeded.batch_id}/export", params={"format": "json"})
+    [row] = response.json()
+
+    assert row["locale"] == "en-US"
+    assert row["final_url"] == "https://example.com/ridgeline"
+    assert row["campaign_name"] == "Ridgeline launch"
+    assert row["segment_name"] == "Hikers"
+
+
+def test_api_export_google_ads_renames_and_warns(api, seeded):
+    # Both segments named "Hikers", and no product.url, when the batch was created.
+    ad_drafts = draft_ids(seeded.batch_id, "google_ads_headline") + draft_ids(seeded.batch_id, "google_ads_description")
+    with db.session_scope() as session:
+        for draft_id in ad_drafts:
+            draft = session.get(Draft, draft_id)
+            draft.status = DraftStatus.APPROVED
+            draft.request.campaign_snapshot = {**draft.request.campaign_snapshot,
+                                               "segment_name": "Hikers", "final_url": None}  # fmt: skip
+
+    response = api("marketer").get(f"/api/v1/batches/{seeded.batch_id}/export",
+                                    params={"format": "google-ads"})  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    warnings = json.loads(response.headers["x-contentgen-warnings"])
+
+    assert [(row["Ad group"], row["Final URL"]) for row in rows] == [("Hikers (hikers)", ""), ("Hikers (runners)", "")]
+    assert len([warning for warning in warnings if "has the same name as another segment" in warning]) == 2
+    assert len([warning for warning in warnings if "the ads have no Final URL" in warning]) == 2
+
+
+def test_api_draft_has_generated_locale(api, seeded, tmp_path):
+    import_changed_campaign(tmp_path)
+
+    body = api("marketer").get(f"/api/v1/drafts/{seeded.draft_ids[0]}").json()
+
+    assert body["locale"] == "en-US"
 
 
 def test_api_unknown_export_format_is_422(api, seeded):
