@@ -1507,3 +1507,11 @@ def test_pages_user_content_has_its_own_direction(reviewer, seeded):
     assert '<p class="slot"><bdi>השקת אביב</bdi> (<code>ridgeline</code>) / <bdi>Hikers</bdi>' in page
     assert '<td class="text" dir="auto">مرحبا بكم في متجرنا</td>' in queue
     assert "<bdi>השקת אביב</bdi> / <bdi>Hikers</bdi>" in queue
+
+
+def test_pages_error_style_keeps_line_breaks(client_for):
+    client, _ = client_for("admin")
+    css = client.get("/static/app.css").text
+    rule = re.search(r"^\.error \{([^}]*)\}", css, re.MULTILINE)
+    assert rule, "app.css has no rule for .error"
+    assert "white-space: pre-line" in rule.group(1)
