@@ -14,6 +14,7 @@ from contentgen.web.app import UNAVAILABLE_MESSAGE
 
 from ..seeding import draft_ids, seed_batch, write_campaign_file
 from .conftest import csrf_of, snapshot, status_of, version_of
+from .test_pages import broken_template_folder, template_versions
 
 
 def test_api_without_token_is_401_with_challenge(api):
@@ -1355,3 +1356,19 @@ def test_api_edit_to_same_text_is_approval(api, seeded):
     assert body["edited"] is False
     assert body["original_text"] is None
     assert [event["action"] for event in body["history"]] == ["approve"]
+
+
+def test_api_sync_error_lists_problems(api, tmp_path, monkeypatch):
+    folder = broken_template_folder(tmp_path, monkeypatch)
+    before = template_versions()
+
+    response = api("admin").post("/api/v1/templates/sync")
+
+    assert response.status_code == 422
+    assert response.json()["detail"].split("\n") == [
+        "prompt templates are invalid; nothing was synced:",
+        f"  - {folder / 'sms.j2'}, line 1, column 6: contains the invisible control character U+202E; remove it",
+        f"  - {folder / 'email_subject.j2'}, line 1: 'None' has no attribute 'upper' when a campaign leaves the "
+        "optional field product.price empty; use the field only inside {% if product.price %} … {% endif %}",
+    ]
+    assert template_versions() == before
