@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +25,7 @@ from contentgen.campaign_snapshots import take_snapshots
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
 from contentgen.channels import CHANNELS
 from contentgen.errors import InvalidInput, NotFound, NotSetUp, shorten
-from contentgen.i18n import N_
+from contentgen.i18n import N_, Message
 from contentgen.models import (
     Batch,
     BatchStatus,
@@ -42,7 +42,7 @@ from contentgen.models import (
     stored_utc,
     utc_iso,
 )
-from contentgen.rules import rules_for_brand
+from contentgen.rules import RULE_PACKS, rules_for_brand
 from contentgen.settings import get_settings
 from contentgen.templates import ContextValue, latest_template, render_prompt
 
@@ -153,29 +153,49 @@ def context_builder(campaign: Campaign, spec: CampaignSpec) -> Callable[[Slot], 
     return build
 
 
-def sample_context() -> dict[str, Any]:
-    """Build a template context from a sample campaign with every optional field set."""
+# The template variables that a campaign file may leave empty, as ``sample_context`` takes
+# them. campaign.name is optional too, but takes the campaign's key when left out.
+OPTIONAL_TEMPLATE_FIELDS = (
+    "brand.voice", "brand.banned_terms", "brand.required_terms", "campaign.goal",
+    "campaign.call_to_action", "product.description", "product.features", "product.price",
+    "product.url", "product.offer", "segment.description",
+)  # fmt: skip
+
+
+def sample_context(empty_fields: Collection[str] = ()) -> dict[str, Any]:
+    """Build a template context from a sample campaign with every optional field set,
+    except ``empty_fields`` (names from ``OPTIONAL_TEMPLATE_FIELDS``), which it leaves out."""
+    values = {
+        "campaign": {"goal": "Sample goal", "call_to_action": "Buy now"},
+        "product": {
+            "name": "Sample product", "description": "Sample description",
+            "features": ["First feature", "Second feature"], "price": "$10",
+            "url": "https://example.com/", "offer": "Sample offer",
+        },
+        "segment": {"key": "everyone", "name": "Everyone", "description": "Everybody"},
+        "brand": {"voice": "Plain words", "banned_terms": ["banned"], "required_terms": ["required"]},
+    }  # fmt: skip
+    for field in empty_fields:
+        section, name = field.split(".")
+        del values[section][name]
+
     spec = CampaignSpec.model_validate(
         {
             "key": "sample",
             "brand": "sample-brand",
             "name": "Sample campaign",
-            "goal": "Sample goal",
-            "call_to_action": "Buy now",
-            "product": {
-                "name": "Sample product", "description": "Sample description",
-                "features": ["First feature", "Second feature"], "price": "$10",
-                "url": "https://example.com/", "offer": "Sample offer",
-            },
-            "segments": [{"key": "everyone", "name": "Everyone", "description": "Everybody"}],
+            **values["campaign"],
+            "product": values["product"],
+            "segments": [values["segment"]],
             "channels": [next(iter(CHANNELS))],
             "variants": 2,
         }
-    )  # fmt: skip
-    brand = Brand(
-        key="sample-brand", name="Sample brand", voice="Plain words",
-        banned_terms=["banned"], required_terms=["required"],
-    )  # fmt: skip
+    )
+    # A stored brand has these defaults, but a Brand that was never flushed has None.
+    brand_values = {"voice": "", "banned_terms": [], "required_terms": [], **values["brand"]}
+    # The rule packs add banned terms of their own, so the list is empty only without them.
+    disabled_rule_packs = list(RULE_PACKS) if "brand.banned_terms" in empty_fields else []
+    brand = Brand(key="sample-brand", name="Sample brand", disabled_rule_packs=disabled_rule_packs, **brand_values)
     campaign = Campaign(key=spec.key, name=spec.display_name, brand=brand)
     slot = next(expand_slots(spec))
     return context_builder(campaign, spec)(slot)
@@ -296,8 +316,11 @@ def _request_rows(
         try:
             prompt = render_prompt(template, build_context(slot))
         except InvalidInput as error:
-            raise InvalidInput(
-                f'campaign "{campaign.key}", channel "{slot.channel}": {error}'
+            raise InvalidInput.from_template(
+                N_('campaign "{campaign}", channel "{channel}": {error}'),
+                campaign=campaign.key,
+                channel=slot.channel,
+                error=Message(error.template, error.params or {}) if error.template else str(error),
             ) from None
         max_new_tokens = generation.max_new_tokens or CHANNELS[slot.channel].token_budget(
             spec.locale, channel_limits.get(slot.channel)

@@ -163,7 +163,9 @@ def translate_error(error: ContentgenError, locale: str) -> str:
         return str(error)
     gettext_ = translations(locale).gettext
     params = {
-        name: _render_value(value, locale) if isinstance(value, Message | Names) else _translate_value(value, gettext_)
+        name: _render_value(value, locale)
+        if isinstance(value, Message | MessageLines | Names)
+        else _translate_value(value, gettext_)
         for name, value in (error.params or {}).items()
     }
     return gettext_(error.template).format(**params)
@@ -224,6 +226,20 @@ class MessageValueError(ValueError):
 
 
 @dataclass(frozen=True)
+class MessageLines:
+    """A message field value that lists messages one per line, each after "  - ", as
+    ``InvalidInput`` lists its problems. Each item is translated when shown."""
+
+    items: tuple[Message | str, ...]
+
+    def __str__(self) -> str:
+        return self.render(DEFAULT_LOCALE)
+
+    def render(self, locale: str) -> str:
+        return "\n".join(f"  - {_render_value(item, locale)}" for item in self.items)
+
+
+@dataclass(frozen=True)
 class Names:
     """A message field value that lists languages or scripts by code, shown as their names in
     the reader's language: ``Names("language", ("la",))`` is "Latin" in English and "拉丁语"
@@ -248,7 +264,7 @@ def _babel_locale(locale: str) -> Locale:
 
 
 def _render_value(value: object, locale: str) -> object:
-    if isinstance(value, Message | Names):
+    if isinstance(value, Message | MessageLines | Names):
         return value.render(locale)
     if isinstance(value, list | tuple):
         separator = translations(locale).gettext(ITEM_SEPARATOR)

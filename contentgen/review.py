@@ -873,7 +873,7 @@ def _repeated_bulk_action(
                 select(ReviewEvent.draft_id, func.max(ReviewEvent.id))
                 .where(ReviewEvent.draft_id.in_(chunk))
                 .group_by(ReviewEvent.draft_id)
-            ).tuples().all()
+            ).all()
         )
     if any(newest.get(event.draft_id) != event.id for event in events):
         return []

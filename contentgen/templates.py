@@ -9,6 +9,7 @@ reaches the prompt as those seven characters and is never evaluated.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import traceback
 from collections.abc import Mapping
@@ -17,14 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
+from jinja2.utils import missing
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from contentgen.channels import CHANNELS
+from contentgen.checks import control_character
 from contentgen.errors import InvalidInput
+from contentgen.i18n import N_, Message, MessageLines
 from contentgen.models import PromptTemplate, utc_iso
 from contentgen.resources import templates_dir
+from contentgen.template_sandbox import (
+    LimitedSandboxedEnvironment,
+    RenderLimitExceeded,
+    render_limited,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +51,31 @@ class ContextValue(dict):
         self.path = path
 
 
+class _UndefinedVariable(UndefinedError):
+    """A variable that the context lacks, with the translatable message to show for it."""
+
+    def __init__(self, reason: Message) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
 class _NamedStrictUndefined(StrictUndefined):
     def _fail_with_undefined_error(self, *args: Any, **kwargs: Any):
         if isinstance(self._undefined_obj, ContextValue) and self._undefined_hint is None:
             value = self._undefined_obj
-            raise UndefinedError(
-                f'template variable "{value.path}.{self._undefined_name}" is not defined '
-                f"({value.path} has: {', '.join(value)})"
+            raise _UndefinedVariable(
+                Message(
+                    N_('template variable "{variable}" is not defined ({value} has: {names})'),
+                    {"variable": f"{value.path}.{self._undefined_name}", "value": value.path,
+                     "names": ", ".join(value)},
+                )  # fmt: skip
             )
-        if self._undefined_hint is None and self._undefined_name is not None:
-            raise UndefinedError(f'template variable "{self._undefined_name}" is not defined')
+        if self._undefined_hint is None and self._undefined_obj is missing and self._undefined_name is not None:
+            raise _UndefinedVariable(
+                Message(N_('template variable "{variable}" is not defined'), {"variable": self._undefined_name})
+            )
+        # Jinja's own message names the value: "'None' has no attribute 'upper'" or "list
+        # object has no element 0".
         return super()._fail_with_undefined_error(*args, **kwargs)
 
     __str__ = __iter__ = __len__ = __eq__ = __ne__ = __bool__ = __hash__ = __contains__ = (
@@ -59,13 +83,14 @@ class _NamedStrictUndefined(StrictUndefined):
     )
 
 
-def create_environment() -> ImmutableSandboxedEnvironment:
+def create_environment() -> LimitedSandboxedEnvironment:
     """Create the sandboxed Jinja environment every prompt template is compiled in.
 
     The immutable sandbox also rejects methods that change a list or dict, such as
     ``append`` or ``update``, so a template cannot alter the values it is given.
+    ``contentgen.template_sandbox`` adds limits on the time and memory of a render.
     """
-    return ImmutableSandboxedEnvironment(
+    return LimitedSandboxedEnvironment(
         undefined=_NamedStrictUndefined,
         autoescape=False,
         trim_blocks=True,
@@ -84,31 +109,29 @@ class SyncResult:
     changed: bool
 
 
-def sync_templates(
-    session: Session, folder: Path | None = None, sample_context: Mapping[str, Any] | None = None
-) -> list[SyncResult]:
+# The shipped templates have under 2 KiB each.
+MAX_TEMPLATE_SIZE = 64 * 1024
+
+
+def sync_templates(session: Session, folder: Path | None = None) -> list[SyncResult]:
     """Store every ``*.j2`` file in ``folder`` as a new template version if its text changed.
 
-    Each file must be named after a channel (``<channel key>.j2``) and render with a sample
-    campaign's context before anything is stored.
+    Each file must be named after a channel (``<channel key>.j2``), have at most
+    ``MAX_TEMPLATE_SIZE`` bytes of UTF-8 text without control characters, and render both
+    with a sample campaign that sets every optional field and with one that leaves them
+    all empty, before anything is stored.
 
     Args:
         session: an open session; the caller commits.
         folder: where the files are; defaults to the templates shipped with contentgen.
-        sample_context: the context for the trial render; defaults to
-            ``contentgen.batches.sample_context()``.
 
     Returns:
         One result per file, in name order.
 
     Raises:
-        InvalidInput: if the folder has no templates, a file is named after no channel, or a
-            template does not render. Nothing is stored then.
+        InvalidInput: if the folder has no templates, or a file breaks a rule above. The
+            error lists every problem, and nothing is stored then.
     """
-    if sample_context is None:
-        from contentgen.batches import sample_context as build_sample_context
-
-        sample_context = build_sample_context()
     folder = folder or templates_dir()
     if not folder.is_dir():
         raise InvalidInput(
@@ -126,39 +149,114 @@ def sync_templates(
     # A file that no channel uses would be stored as a version that no batch ever renders.
     known = sorted(channel.template_name for channel in CHANNELS.values())
     problems = [
-        f"{path}: no channel uses this template; rename it to the template of a channel "
-        f"({', '.join(known)}) or remove it"
+        Message(
+            N_("{path}: no channel uses this template; rename it to the template of a channel "
+               "({names}) or remove it"),
+            {"path": str(path), "names": ", ".join(known)},
+        )  # fmt: skip
         for path in files
         if path.name not in known
     ]
     for path in files:
-        try:
-            # utf-8-sig drops the byte order mark that some Windows editors write, which would
-            # otherwise start every prompt. Text mode turns CRLF and CR line ends into LF, so
-            # a file saved with other line ends is the same version.
-            sources[path.name] = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            problems.append(f"{path}: not UTF-8 text; save it as UTF-8")
-    problems += [
-        problem
-        for name, source in sources.items()
-        if (problem := _render_problem(folder / name, source, sample_context))
-    ]
+        source, problem = _read_template(path)
+        if problem is not None:
+            problems.append(problem)
+        else:
+            sources[path.name] = source
+    for name, source in sources.items():
+        problems += _trial_render_problems(folder / name, source)
     if problems:
-        raise InvalidInput("prompt templates are invalid; nothing was synced:", problems)
+        raise InvalidInput.from_template(
+            N_("prompt templates are invalid; nothing was synced:\n{problems}"), problems=MessageLines(tuple(problems))
+        )
 
     return [_store_version(session, name, source) for name, source in sources.items()]
 
 
-def _render_problem(path: Path, source: str, context: Mapping[str, Any]) -> str | None:
-    # A trial render with a full sample campaign catches misspelt variables and sandbox
-    # violations now, instead of at every later submit.
+def _read_template(path: Path) -> tuple[str, None] | tuple[None, Message]:
+    """Read a template file, or return the problem that keeps it from being stored."""
+    with path.open("rb") as file:
+        # Read no more than the limit allows, whatever the file's size.
+        data = file.read(MAX_TEMPLATE_SIZE + 1)
+    if len(data) > MAX_TEMPLATE_SIZE:
+        return None, Message(
+            N_("{path}: the file has more than {limit} bytes, the maximum for a prompt template; "
+               "shorten it"),
+            {"path": str(path), "limit": f"{MAX_TEMPLATE_SIZE:,}"},
+        )  # fmt: skip
+    try:
+        # utf-8-sig drops the byte order mark that some Windows editors write, which would
+        # otherwise start every prompt. Reading as text turns CRLF and CR line ends into LF,
+        # as Path.read_text does, so a file saved with other line ends is the same version.
+        source = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig").read()
+    except UnicodeDecodeError:
+        return None, Message(N_("{path}: not UTF-8 text; save it as UTF-8"), {"path": str(path)})
+
+    # PostgreSQL text cannot store NUL, and the other control and bidirectional control
+    # characters are invisible in the file but reach every prompt (U+202E shows the text
+    # after it reversed). No CR is left after reading.
+    character = control_character(source, "\t\n")
+    if character is not None:
+        index = source.index(character)
+        line_start = source.rfind("\n", 0, index) + 1
+        return None, Message(
+            N_("{path}, line {line}, column {column}: contains the invisible control character "
+               "{code}; remove it"),
+            {"path": str(path), "line": source.count("\n", 0, index) + 1, "column": index - line_start + 1,
+             "code": f"U+{ord(character):04X}"},
+        )  # fmt: skip
+    return source, None
+
+
+def _trial_render_problems(path: Path, source: str) -> list[Message]:
+    """Render a template with sample campaigns, and return what fails, as one problem per line.
+
+    A trial render catches misspelt variables, sandbox violations and limits now, instead
+    of at every later submit. The second render leaves every optional field empty, and a
+    template that fails only then is rendered once per optional field to name the field.
+    """
+    # Imported here because contentgen.batches imports this module.
+    from contentgen.batches import OPTIONAL_TEMPLATE_FIELDS, sample_context
+
+    label = str(path)
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
     try:
-        _render(str(path), digest, source, context)
-    except InvalidInput as error:
-        return str(error)
-    return None
+        _render_checked(digest, source, sample_context(()))
+    except _RenderFailure as failure:
+        return [failure.message(label)]
+    try:
+        _render_checked(digest, source, sample_context(OPTIONAL_TEMPLATE_FIELDS))
+    except _RenderFailure as failure:
+        all_empty = failure
+    else:
+        return []
+
+    problems = []
+    for field in OPTIONAL_TEMPLATE_FIELDS:
+        try:
+            _render_checked(digest, source, sample_context((field,)))
+        except _RenderFailure as failure:
+            fix = Message(N_("use the field only inside {example}"), {"example": f"{{% if {field} %}} … {{% endif %}}"})
+            problems.append(
+                Message(
+                    N_("{location}: {reason} when a campaign leaves the optional field {field} empty; {fix}"),
+                    {"location": _location(label, failure.line), "reason": failure.reason, "field": field,
+                     "fix": failure.fix if isinstance(failure, _EmptyPrompt) else fix},
+                )  # fmt: skip
+            )
+    if not problems:
+        # Only a combination of empty fields fails, such as a template that needs a price
+        # or an offer.
+        fix = Message(N_("use each optional field only inside {example}"),
+                      {"example": "{% if product.price %} … {% endif %}"})  # fmt: skip
+        problems.append(
+            Message(
+                N_("{location}: {reason} when a campaign leaves several optional fields empty; {fix}"),
+                {"location": _location(label, all_empty.line), "reason": all_empty.reason,
+                 "fix": all_empty.fix if isinstance(all_empty, _EmptyPrompt) else fix},
+            )  # fmt: skip
+        )
+    return problems
 
 
 def _store_version(session: Session, name: str, source: str) -> SyncResult:
@@ -199,47 +297,86 @@ def render_prompt(template: PromptTemplate, context: Mapping[str, Any]) -> str:
 
     Raises:
         InvalidInput: if the template uses a variable the context lacks, does something the
-            sandbox forbids, fails while rendering, or renders only white space.
+            sandbox forbids, goes over a limit of ``contentgen.template_sandbox``, fails
+            while rendering, or renders only white space.
     """
-    label = f'template "{template.name}" version {template.version}'
-    return _render(label, template.sha256, template.source, context)
+    label = Message(N_('template "{name}" version {version}'), {"name": template.name, "version": template.version})
+    try:
+        return _render_checked(template.sha256, template.source, context)
+    except _RenderFailure as failure:
+        message = failure.message(label)
+        raise InvalidInput.from_template(message.template, **message.params) from None
 
 
-def _render(label: str, key: str, source: str, context: Mapping[str, Any]) -> str:
-    prompt = _render_text(label, key, source, context)
+class _RenderFailure(Exception):
+    """A template that did not render: the line when Jinja recorded it, what failed and how
+    to fix it."""
+
+    def __init__(self, line: int | None, reason: Message | str, fix: Message) -> None:
+        super().__init__(str(reason))
+        self.line = line
+        self.reason = reason
+        self.fix = fix
+
+    def message(self, label: Message | str) -> Message:
+        return Message(
+            N_("{location}: {reason}; {fix}"),
+            {"location": _location(label, self.line), "reason": self.reason, "fix": self.fix},
+        )
+
+
+class _EmptyPrompt(_RenderFailure):
+    """A template that renders only white space, which no ``{% if %}`` around a field fixes."""
+
+    def __init__(self) -> None:
+        super().__init__(None, Message(N_("renders an empty prompt")), Message(N_("write the request to the model in it")))
+
+
+def _location(label: Message | str, line: int | None) -> Message | str:
+    return label if line is None else Message(N_("{label}, line {line}"), {"label": label, "line": line})
+
+
+def _render_checked(key: str, source: str, context: Mapping[str, Any]) -> str:
+    prompt = _render_text(key, source, context)
     if not prompt:
         # The model would get no instructions and write whatever it likes.
-        raise InvalidInput(f"{label} renders an empty prompt; write the request to the model in it")
+        raise _EmptyPrompt()
     return prompt
 
 
-def _render_text(label: str, key: str, source: str, context: Mapping[str, Any]) -> str:
+def _render_text(key: str, source: str, context: Mapping[str, Any]) -> str:
     try:
-        return _compile(key, source).render(context).strip()
+        return render_limited(_compile(key, source), context).strip()
     except TemplateSyntaxError as error:
-        raise InvalidInput(f"{label}, line {error.lineno}: {error.message}") from None
+        raise _RenderFailure(error.lineno, _sentence(error.message or ""), Message(N_("fix the template syntax"))) from None
+    except RenderLimitExceeded as error:
+        raise _RenderFailure(_template_line(error), error.reason, error.fix) from None
     except SecurityError as error:
-        reason = str(error).rstrip(".")
-        raise InvalidInput(
-            f"{label}{_template_line(error)} is unsafe: {reason}; remove that expression"
-        ) from None
+        raise _RenderFailure(_template_line(error), _sentence(str(error)), Message(N_("remove that expression"))) from None
     except UndefinedError as error:
-        raise InvalidInput(
-            f"{label}{_template_line(error)}: {error}; change the template to use a defined variable"
+        reason = error.reason if isinstance(error, _UndefinedVariable) else _sentence(str(error))
+        raise _RenderFailure(
+            _template_line(error), reason, Message(N_("change the template to use a defined variable"))
         ) from None
     except Exception as error:
         # Templates are user input: 1/0, a bad filter argument or an include (there is no
         # loader) fail at render time and must read as the template's fault.
-        raise InvalidInput(
-            f"{label}{_template_line(error)} failed to render: "
-            f"{type(error).__name__}: {error}; fix the template"
+        raise _RenderFailure(
+            _template_line(error),
+            Message(N_("failed to render: {error}"), {"error": f"{type(error).__name__}: {_sentence(str(error))}"}),
+            Message(N_("fix the template")),
         ) from None
 
 
-def _template_line(error: BaseException) -> str:
-    """Return ", line N" for the template line that raised, when Jinja recorded it."""
+def _sentence(text: str) -> str:
+    """Drop the final period of an error message that a fix follows after a semicolon."""
+    return text.rstrip().removesuffix(".")
+
+
+def _template_line(error: BaseException) -> int | None:
+    """Return the template line that raised, when Jinja recorded it."""
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == "<template>"]
-    return f", line {frames[-1].lineno}" if frames else ""
+    return frames[-1].lineno if frames else None
 
 
 _compiled_cache: dict[str, Any] = {}

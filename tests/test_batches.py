@@ -12,6 +12,7 @@ from contentgen.chunks import complete_finished_batches
 from contentgen.cleared_fields import batch_warnings
 from contentgen.dispatch import dry_run_submit, should_send, submit
 from contentgen.errors import InvalidInput, NotFound, NotSetUp
+from contentgen.i18n import translate_error
 from contentgen.models import (
     Batch,
     BatchStatus,
@@ -274,11 +275,15 @@ def test_submit_without_templates_says_sync(database):
     assert count_rows(Batch) == 0
 
 
+# Renders for the sample campaign of templates sync, whose product name "Sample product" has
+# 14 characters, but divides by zero for "Ridgeline GTX", which has 13.
+FAILS_FOR_RIDGELINE = "Only {{ 100 // (product.name | length - 13) }}"
+
+
 def test_submit_render_error_writes_nothing(synced, tmp_path):
     folder = tmp_path / "custom"
     folder.mkdir()
-    # Renders for the sample campaign (which has a price) but not for one without a price.
-    (folder / "google_ads_headline.j2").write_text("Only {{ product.price.upper() }}")
+    (folder / "google_ads_headline.j2").write_text(FAILS_FOR_RIDGELINE)
     from contentgen.templates import sync_templates
 
     with db.session_scope() as session:
@@ -289,6 +294,27 @@ def test_submit_render_error_writes_nothing(synced, tmp_path):
 
     assert 'campaign "boot-launch", channel "google_ads_headline"' in str(raised.value)
     assert "line 1" in str(raised.value)
+    assert count_rows(Batch) == 0
+    assert count_rows(GenerationRequest) == 0
+
+
+def test_submit_rejects_prompt_over_length_limit(synced, tmp_path):
+    # 5 × 18 characters for the sample campaign of templates sync, 5 × 4,500 for this one.
+    sync_headline_template(tmp_path / "custom", "Describe: {% for i in range(5) %}{{ product.description }}{% endfor %}")
+    path = campaign_file(synced, product={"name": "Ridgeline GTX", "description": "d" * 4500})
+
+    with pytest.raises(InvalidInput) as raised:
+        submit([path])
+
+    assert str(raised.value) == (
+        'campaign "boot-launch", channel "google_ads_headline": template "google_ads_headline.j2" '
+        "version 2: renders more than 20,000 characters, the maximum length of a prompt; shorten "
+        "the template's text or loops, or the campaign's values"
+    )
+    assert translate_error(raised.value, "zh-CN") == (
+        "活动“boot-launch”，渠道“google_ads_headline”：模板“google_ads_headline.j2”第 2 版："
+        "渲染出的内容超过 20,000 个字符，这是提示词的长度上限；请缩短模板的文字或循环，或缩短活动的字段值"
+    )
     assert count_rows(Batch) == 0
     assert count_rows(GenerationRequest) == 0
 
@@ -339,8 +365,7 @@ def test_dry_run_counts_match_real_submit(synced):
 
 
 def test_dry_run_surfaces_render_error(synced, tmp_path):
-    # Renders for the sample campaign (which has a price) but not for one without a price.
-    sync_headline_template(tmp_path / "custom", "Only {{ product.price.upper() }}")
+    sync_headline_template(tmp_path / "custom", FAILS_FOR_RIDGELINE)
 
     with pytest.raises(InvalidInput) as raised:
         dry_run_submit([campaign_file(synced)])
@@ -352,7 +377,7 @@ def test_dry_run_surfaces_render_error(synced, tmp_path):
 
 def test_dry_run_renders_stored_campaigns(synced, tmp_path):
     submit([campaign_file(synced)])
-    sync_headline_template(tmp_path / "custom", "Only {{ product.price.upper() }}")
+    sync_headline_template(tmp_path / "custom", FAILS_FOR_RIDGELINE)
 
     with pytest.raises(InvalidInput, match='campaign "boot-launch", channel "google_ads_headline"'):
         dry_run_submit(campaign_keys=["boot-launch"])

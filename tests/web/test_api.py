@@ -17,6 +17,7 @@ from contentgen.web.app import UNAVAILABLE_MESSAGE
 
 from ..seeding import draft_ids, import_changed_campaign, seed_batch, write_campaign_file
 from .conftest import csrf_of, snapshot, status_of, version_of
+from .test_pages import broken_template_folder, template_versions
 
 
 def test_api_without_token_is_401_with_challenge(api):
@@ -1507,3 +1508,19 @@ def test_api_retry_without_failures_changes_nothing(api, seeded):
 def test_api_reviewer_may_not_retry(api, seeded):
     response = api("reviewer").post(f"/api/v1/batches/{seeded.batch_id}/retry-failed")
     assert response.status_code == 403
+
+
+def test_api_sync_error_lists_problems(api, tmp_path, monkeypatch):
+    folder = broken_template_folder(tmp_path, monkeypatch)
+    before = template_versions()
+
+    response = api("admin").post("/api/v1/templates/sync")
+
+    assert response.status_code == 422
+    assert response.json()["detail"].split("\n") == [
+        "prompt templates are invalid; nothing was synced:",
+        f"  - {folder / 'sms.j2'}, line 1, column 6: contains the invisible control character U+202E; remove it",
+        f"  - {folder / 'email_subject.j2'}, line 1: 'None' has no attribute 'upper' when a campaign leaves the "
+        "optional field product.price empty; use the field only inside {% if product.price %} … {% endif %}",
+    ]
+    assert template_versions() == before

@@ -14,6 +14,7 @@ from ..seeding import draft_ids, write_campaign_file
 from .conftest import snapshot, version_of
 from .test_pages import (
     alert_of,
+    broken_template_folder,
     import_warnings_of,
     planned_rows_of,
     post_dry_run,
@@ -357,3 +358,18 @@ def test_languages_queue_campaign_one_term(reviewer):
     assert re.search(r'<label>活动\s*<select name="campaign">', page)
     assert ">活动 / 分群 / 渠道</a></th>" in page
     assert "营销活动" not in page
+
+
+def test_languages_template_sync_error_in_chinese(client_for, tmp_path, monkeypatch):
+    folder = broken_template_folder(tmp_path, monkeypatch)
+    client, token = client_for("admin")
+
+    response = client.post("/templates/sync", data={"csrf_token": token}, headers=CHINESE)
+
+    assert response.status_code == 422
+    assert alert_of(response.text).split("\n") == [
+        "提示词模板无效，没有同步任何模板：",
+        f"  - {folder / 'sms.j2'}，第 1 行第 6 列：含有不可见的控制字符 U+202E；请删除它",
+        f"  - {folder / 'email_subject.j2'}，第 1 行：活动未填写可选字段 product.price 时，'None' has no "
+        "attribute 'upper'；请只在 {% if product.price %} … {% endif %} 中使用该字段",
+    ]

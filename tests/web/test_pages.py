@@ -14,7 +14,15 @@ from sqlalchemy import func, select
 
 from contentgen import batches, db
 from contentgen.dispatch import submit
-from contentgen.models import Batch, Draft, DraftStatus, GenerationRequest, RequestStatus, User
+from contentgen.models import (
+    Batch,
+    Draft,
+    DraftStatus,
+    GenerationRequest,
+    PromptTemplate,
+    RequestStatus,
+    User,
+)
 from contentgen.review import Decision, decide, history
 from contentgen.templates import sync_templates
 from contentgen.users import Actor, Role, authenticate
@@ -963,7 +971,9 @@ def test_pages_upload_dry_run_shows_render_error(client_for, tmp_path):
     client, token = client_for("marketer")
     folder = tmp_path / "custom"
     folder.mkdir()
-    (folder / "email_subject.j2").write_text("Only {{ product.price.upper() }}")
+    # Renders for the sample campaign of templates sync, whose product name "Sample product"
+    # has 14 characters, but divides by zero for "Ridgeline GTX", which has 13.
+    (folder / "email_subject.j2").write_text("Only {{ 100 // (product.name | length - 13) }}")
     with db.session_scope() as session:
         sync_templates(session, folder)
     content = write_campaign_file(tmp_path, key="fresh").read_bytes()
@@ -1799,3 +1809,44 @@ def test_pages_password_change_in_chinese(client_for):
         "new_password_again": "a new passphrase",
     })  # fmt: skip
     assert alert_of(response.text) == "当前密码不正确。未做任何更改。"
+
+
+def broken_template_folder(tmp_path, monkeypatch):
+    """Point the sync button at a folder with two templates that fail, and return it."""
+    folder = tmp_path / "broken-templates"
+    folder.mkdir()
+    (folder / "email_subject.j2").write_text("Price: {{ product.price.upper() }}")
+    (folder / "sms.j2").write_bytes(b"Text \xe2\x80\xae me")
+    monkeypatch.setattr("contentgen.templates.templates_dir", lambda: folder)
+    return folder
+
+
+def template_versions() -> int:
+    with db.session_scope() as session:
+        return session.scalar(select(func.count()).select_from(PromptTemplate))
+
+
+def test_pages_sync_error_shows_lines(client_for, tmp_path, monkeypatch):
+    folder = broken_template_folder(tmp_path, monkeypatch)
+    client, token = client_for("admin")
+    before = template_versions()
+
+    response = client.post("/templates/sync", data={"csrf_token": token})
+
+    assert response.status_code == 422
+    assert alert_of(response.text).split("\n") == [
+        "prompt templates are invalid; nothing was synced:",
+        f"  - {folder / 'sms.j2'}, line 1, column 6: contains the invisible control character U+202E; remove it",
+        f"  - {folder / 'email_subject.j2'}, line 1: 'None' has no attribute 'upper' when a campaign leaves the "
+        "optional field product.price empty; use the field only inside {% if product.price %} … {% endif %}",
+    ]
+    assert template_versions() == before
+
+
+def test_pages_error_style_keeps_line_breaks(client_for):
+    client, _ = client_for("admin")
+    css = client.get("/static/app.css").text
+    rule = re.search(r"^\.error \{([^}]*)\}", css, re.MULTILINE)
+    assert rule, "app.css has no rule for .error"
+    assert "white-space: pre-line" in rule.group(1)
+
