@@ -2186,12 +2186,17 @@ def _upsert_campaign(session: Session, spec: CampaignSpec) -> Campaign:
     current = campaign.spec["schedule"] or {}
     # A new or changed cron or zone starts counting now: slots before the import are never
     # due, so importing a campaign does not run its past nights.
-    if _slot_fields(previous) != _slot_fields(current):
+    if slot_fields(previous) != slot_fields(current):
         campaign.schedule_since = utcnow() if current else None
+    # A schedule that an import removes or adds is a new schedule when it comes back, so it
+    # does not inherit the pause of the old one. A changed cron or zone keeps the pause.
+    if not previous or not current:
+        campaign.schedule_paused = False
     return campaign
 
 
-def _slot_fields(schedule: dict[str, Any]) -> tuple[Any, Any]:
+def slot_fields(schedule: dict[str, Any]) -> tuple[Any, Any]:
+    """Return the fields of a stored schedule that decide its slots: cron and time zone."""
     return schedule.get("cron"), schedule.get("timezone")
 
 

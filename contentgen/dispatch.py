@@ -50,6 +50,7 @@ from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
 from contentgen.i18n import N_
 from contentgen.models import Batch, BatchStatus, Campaign, Trigger, utcnow
+from contentgen.schedule_changes import ScheduleChange, schedule_changes, stored_schedules
 from contentgen.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -227,6 +228,8 @@ class Import:
     brands: int
     campaign_keys: tuple[str, ...]
     warnings: tuple[ClearedFields, ...] = ()
+    # The stored campaigns whose cron or time zone the import set or changed.
+    schedule_changes: tuple[ScheduleChange, ...] = ()
 
 
 def import_files(campaign_files: Sequence[Path]) -> Import:
@@ -244,11 +247,15 @@ def import_files(campaign_files: Sequence[Path]) -> Import:
     with session_scope() as session:
         keys: dict[str, None] = {}
         warnings: list[ClearedFields] = []
+        changes: list[ScheduleChange] = []
         for path, parsed in parsed_files:
             warnings += cleared_fields(session, path, parsed)
-            keys.update((campaign.key, None) for campaign in import_campaign_file(session, path, parsed))
+            before = stored_schedules(session, [spec.key for spec in parsed.campaigns])
+            campaigns = import_campaign_file(session, path, parsed)
+            changes += schedule_changes(session, before, campaigns)
+            keys.update((campaign.key, None) for campaign in campaigns)
     brands = {brand.key for _, parsed in parsed_files for brand in parsed.brands}
-    return Import(len(brands), tuple(keys), tuple(warnings))
+    return Import(len(brands), tuple(keys), tuple(warnings), tuple(changes))
 
 
 def should_send(submission: Submission) -> bool:
