@@ -23,6 +23,8 @@ from contentgen.dispatch import read_progress
 from contentgen.errors import EXIT_FAILURE, EXIT_REQUESTS_FAILED, InfrastructureError, InvalidInput
 from contentgen.models import BatchStatus, ScheduleRunStatus, utcnow
 from contentgen.schedule_runs import (
+    MAX_COUNTED_MISSED_SLOTS,
+    SlotOutcome,
     forget_runs,
     list_schedules,
     pause_schedule,
@@ -274,7 +276,7 @@ def schedules_run_due(
         # On standard output, first, so that it comes before the slot lines however the
         # output is captured.
         console.print(warning, markup=False, highlight=False)
-    outcomes = run_due(moment)
+    outcomes = run_due(moment, clock=utcnow())
     created = [outcome.batch_id for outcome in outcomes if outcome.batch_id is not None]
 
     def remaining() -> float | None:
@@ -339,7 +341,7 @@ def _future_now_warning(moment: datetime) -> str | None:
 
 
 def _preview_due(moment: datetime, as_json: bool) -> None:
-    outcomes = run_due(moment, dry_run=True)
+    outcomes = run_due(moment, dry_run=True, clock=utcnow())
     if as_json:
         _print_json({"now": moment.isoformat(), "dry_run": True, "warning": None,
                      "slots": [o.as_dict() for o in outcomes], "handed_over": []})  # fmt: skip
@@ -348,18 +350,17 @@ def _preview_due(moment: datetime, as_json: bool) -> None:
     _print_outcomes(outcomes, [], wait=False, dry_run=True)
 
 
-def _print_outcomes(outcomes, handed_over: list[int], wait: bool, dry_run: bool = False) -> None:
-    # Skipped slots in a row of one campaign with the same reason share a line: a schedule
-    # every few minutes can miss hundreds while the dispatcher is down.
+def _print_outcomes(
+    outcomes: list[SlotOutcome], handed_over: list[int], wait: bool, dry_run: bool = False
+) -> None:
+    # Skipped outcomes in a row of one campaign with the same reason share a line. Each can
+    # cover many missed slots, and those before and after the clock are recorded apart.
     for (campaign, status, detail), group in groupby(
         outcomes, key=lambda outcome: (outcome.campaign, outcome.status, outcome.detail)
     ):
         runs = list(group)
-        if status is ScheduleRunStatus.SKIPPED and len(runs) > 1:
-            verb = "would be skipped" if dry_run else status.value
-            line = (f"{campaign} {runs[0].slot_at.isoformat()} to {runs[-1].slot_at.isoformat()}: "
-                    f"{len(runs)} slots {verb}")  # fmt: skip
-            console.print(line + (f" ({detail})" if detail else ""), highlight=False)
+        if status is ScheduleRunStatus.SKIPPED and (len(runs) > 1 or runs[0].first_slot_at):
+            console.print(_skipped_range_line(campaign, runs, detail, dry_run), highlight=False)
             continue
         for outcome in runs:
             console.print(_outcome_line(outcome, dry_run), highlight=False)
@@ -384,11 +385,22 @@ def _print_outcomes(outcomes, handed_over: list[int], wait: bool, dry_run: bool 
         )
 
 
+def _skipped_range_line(
+    campaign: str, outcomes: list[SlotOutcome], detail: str | None, dry_run: bool
+) -> str:
+    counts = [outcome.slot_count for outcome in outcomes]
+    count = f"more than {MAX_COUNTED_MISSED_SLOTS}" if None in counts else str(sum(counts))
+    verb = "would be skipped" if dry_run else ScheduleRunStatus.SKIPPED.value
+    first, last = outcomes[0].first_slot.isoformat(), outcomes[-1].slot_at.isoformat()
+    line = f"{campaign} {first} to {last}: {count} slots {verb}"
+    return line + (f" ({detail})" if detail else "")
+
+
 # Dry-run wording of each slot status but created.
 _WOULD = {ScheduleRunStatus.SKIPPED: "would be skipped", ScheduleRunStatus.FAILED: "would fail"}
 
 
-def _outcome_line(outcome, dry_run: bool) -> str:
+def _outcome_line(outcome: SlotOutcome, dry_run: bool) -> str:
     if not dry_run:
         text = outcome.status.value
         if outcome.batch_id is not None:

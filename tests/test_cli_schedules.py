@@ -271,8 +271,11 @@ def test_cli_schedules_forget_slots_after_clock(imported, clock):
     assert "  2026-03-29T01:00:00+00:00 (was skipped)\n" in result.stdout
     assert "  2026-03-30T00:30:00+00:00 (was created, batch 1, pending)\n" in result.stdout
     assert "Batch 1 still has requests to run; if it should not, cancel them with: contentgen batch cancel 1" in result.stdout
-    # The slots up to the clock stay recorded, and New York's are untouched.
-    assert recorded_slots("berlin-nightly")[:2] == ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00"]
+    # The slots up to the clock stay recorded, as one skipped row for the missed slots of
+    # 27 and 28 March, and New York's are untouched. The second run-due recorded the others.
+    assert recorded_slots("berlin-nightly") == [
+        "2026-03-28T01:30:00+00:00", "2026-03-29T01:00:00+00:00", "2026-03-30T00:30:00+00:00",
+    ]  # fmt: skip
     assert recorded_slots("new-york-nightly")[-1] == "2026-03-30T07:00:00+00:00"
     berlin = next(item for item in listed if item["campaign"] == "berlin-nightly")
     assert berlin["next_run_utc"] == "2026-03-29T01:00:00+00:00"
@@ -321,7 +324,7 @@ def test_cli_schedules_forget_after_schedule_removed(imported, clock, tmp_path):
         "Forgot 2 recorded slots of berlin-nightly; the campaign has no schedule now, so they run only if "
         "one is added again:\n"
     )
-    assert recorded_slots("berlin-nightly") == ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00"]
+    assert recorded_slots("berlin-nightly") == ["2026-03-28T01:30:00+00:00"]
     again = invoke("schedules", "forget", "berlin-nightly")
     assert again.exit_code == 0, again.output
     assert "berlin-nightly has no recorded slot after 2026-03-28T12:00:00+00:00; nothing to forget." in again.stdout
@@ -512,4 +515,19 @@ def test_cli_import_schedule_added_back_unpaused(imported):
     assert listed_paused("berlin-nightly") is False
     berlin = [slot for slot in ran["slots"] if slot["campaign"] == "berlin-nightly"]
     assert berlin[-1]["status"] == "created"
+
+
+def test_cli_run_due_long_gap_one_line(imported, monkeypatch):
+    apply_settings(monkeypatch, schedule_lookback_hours="8784")
+    import_campaign(imported, campaign("every-minute", "* * * * *"))
+    with db.session_scope() as session:
+        row = session.scalars(select(Campaign).where(Campaign.key == "every-minute")).one()
+        row.schedule_since = datetime(2024, 1, 1, tzinfo=UTC)
+
+    result = invoke("schedules", "run-due", "--now", "2026-03-01T12:00Z", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert ("every-minute 2025-02-28T12:01:00+00:00 to 2026-03-01T11:59:00+00:00: more than 1440 "
+            "slots would be skipped (missed, because") in result.stdout  # fmt: skip
+    assert "every-minute 2026-03-01T12:00:00+00:00: would create a batch with 2 requests" in result.stdout
 
