@@ -447,6 +447,24 @@ def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class BrokerUnreachable(InfrastructureError):
+    """The broker did not take a batch's chunks, so the batch's requests stay pending.
+
+    Attributes:
+        problem: the broker and its error, without the advice that the message adds.
+        batch_id: the batch whose chunks were not sent.
+    """
+
+    def __init__(self, problem: str, batch_id: int) -> None:
+        super().__init__(
+            f"{problem}; batch {batch_id} is saved and its requests stay pending. Check that "
+            "the broker runs and CONTENTGEN_BROKER_URL is right, then run: contentgen batch "
+            f"resume {batch_id}"
+        )
+        self.problem = problem
+        self.batch_id = batch_id
+
+
 def send_chunks(batch_id: int) -> int:
     """Send one Celery task per chunk of the batch's pending requests.
 
@@ -454,8 +472,9 @@ def send_chunks(batch_id: int) -> int:
         The number of chunks sent.
 
     Raises:
-        InfrastructureError: if no broker is configured or it is unreachable. The requests
-            stay pending, and the message gives the command that resumes them.
+        InvalidInput: if no broker is configured or its URL or options are unusable.
+        BrokerUnreachable: if the broker is unreachable. The requests stay pending, and
+            the message gives the command that resumes them.
     """
     settings = get_settings()
     if not settings.broker_url:
@@ -483,11 +502,10 @@ def send_chunks(batch_id: int) -> int:
                 )
     except (BrokerError, OSError) as error:
         logger.debug("sending batch %d failed", batch_id, exc_info=True)
-        raise InfrastructureError(
+        raise BrokerUnreachable(
             f"broker {_display_broker(settings.broker_url)} is unreachable or rejected the "
-            f"connection ({error}); batch {batch_id} is saved and its requests stay pending. "
-            "Check that the broker runs and CONTENTGEN_BROKER_URL is right, then run: "
-            f"contentgen batch resume {batch_id}"
+            f"connection ({error})",
+            batch_id,
         ) from None
     except (KeyError, ValueError) as error:
         # The URL was checked when the settings were read, so a transport option is the

@@ -403,9 +403,27 @@ def send_created_runs() -> list[int]:
             later ones stay ``created``.
     """
     batch_ids = []
-    while (batch_id := _hand_over_next_run(send=True)) is not None:
+    while (batch_id := send_next_created_run()) is not None:
         batch_ids.append(batch_id)
     return batch_ids
+
+
+def send_next_created_run() -> int | None:
+    """Send the chunks of the oldest schedule batch whose run is still ``created``, as
+    ``send_created_runs`` does, and return its id, or None when no run is ``created``.
+
+    Raises:
+        BrokerUnreachable: if the broker is unreachable.
+        InvalidInput: if the broker's URL or options are unusable.
+        The run stays ``created`` after either.
+    """
+    return _hand_over_next_run(send=True)
+
+
+def created_run_batch_ids(session: Session) -> list[int]:
+    """Return the ids of the schedule batches whose chunks are not sent yet, oldest first."""
+    query = select(ScheduleRun.batch_id).where(ScheduleRun.status == ScheduleRunStatus.CREATED)
+    return list(session.scalars(query.order_by(ScheduleRun.id)))
 
 
 def run_created_runs(run: Callable[[int], object] = run_inline) -> list[int]:

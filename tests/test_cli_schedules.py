@@ -14,7 +14,15 @@ from typer.testing import CliRunner
 
 from contentgen import cli_schedules, db
 from contentgen.cli import app
-from contentgen.models import Batch, Campaign, Draft, PromptTemplate, ScheduleRun, stored_utc
+from contentgen.models import (
+    Batch,
+    Campaign,
+    Draft,
+    PromptTemplate,
+    ScheduleRun,
+    ScheduleRunStatus,
+    stored_utc,
+)
 
 from .conftest import apply_settings
 
@@ -190,7 +198,13 @@ def test_cli_run_due_future_now_warns(imported):
     assert ahead.stdout.startswith("Warning: --now is 30 days after the clock")
     assert "will not run again when their time comes" in ahead.stdout
     assert "--dry-run lists them without recording anything" in ahead.stdout
-    assert "run: contentgen schedules forget CAMPAIGN\n" in ahead.stdout
+    assert "CAMPAIGN" not in ahead.stdout
+    # One command for each campaign with a slot recorded after the clock, after the slot lines.
+    assert ahead.stdout.endswith(
+        "To have the slots after the clock run at their time after all, run:\n"
+        "  contentgen schedules forget berlin-nightly\n"
+        "  contentgen schedules forget new-york-nightly\n"
+    )
     # On standard output before the slot lines, so any capture shows it first.
     assert ahead.stdout.index("Warning") < ahead.stdout.index("berlin-nightly ")
     assert "Warning" not in ahead.stderr
@@ -515,6 +529,53 @@ def test_cli_import_schedule_added_back_unpaused(imported):
     assert listed_paused("berlin-nightly") is False
     berlin = [slot for slot in ran["slots"] if slot["campaign"] == "berlin-nightly"]
     assert berlin[-1]["status"] == "created"
+
+
+# Nothing listens on port 1, so connecting fails at once.
+UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
+
+
+def test_cli_run_due_broker_down_lists_slots_first(imported, monkeypatch):
+    apply_settings(monkeypatch, broker_url=UNREACHABLE_BROKER)
+
+    result = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z")
+
+    assert result.exit_code == 1
+    assert ("berlin-nightly 2026-03-27T01:30:00+00:00 to 2026-03-28T01:30:00+00:00: 2 slots skipped "
+            "(missed, because") in result.stdout  # fmt: skip
+    assert "berlin-nightly 2026-03-29T01:00:00+00:00: created, batch 1 with 2 requests" in result.stdout
+    assert "new-york-nightly 2026-03-29T07:00:00+00:00: created, batch 2 with 2 requests" in result.stdout
+    assert "Sent the chunks" not in result.stdout
+    assert result.stderr.startswith(f"Error: broker {UNREACHABLE_BROKER} is unreachable or rejected the connection (")
+    assert result.stderr.endswith(
+        "). The chunks of batches 1, 2 were not sent and their requests stay pending. Check that the "
+        "broker runs and CONTENTGEN_BROKER_URL is right: the next dispatch, by Celery beat or by "
+        "contentgen schedules run-due, sends them. To send them at once instead, run for each: "
+        "contentgen batch resume ID\n"
+    )
+    with db.session_scope() as session:
+        assert set(session.scalars(select(ScheduleRun.status).where(ScheduleRun.batch_id.is_not(None)))) == {
+            ScheduleRunStatus.CREATED
+        }
+
+
+def test_cli_run_due_broker_down_json_one_batch(imported, monkeypatch):
+    apply_settings(monkeypatch, broker_url=UNREACHABLE_BROKER)
+
+    # Only Berlin's slot of 27 March is due by 02:00 UTC.
+    result = invoke("schedules", "run-due", "--now", "2026-03-27T02:00Z", "--json")
+
+    assert result.exit_code == 1
+    output = json.loads(result.stdout)
+    assert [(slot["campaign"], slot["status"], slot["batch_id"]) for slot in output["slots"]] == [
+        ("berlin-nightly", "created", 1)
+    ]
+    assert output["handed_over"] == []
+    assert result.stderr.endswith(
+        "The chunks of batch 1 were not sent and its requests stay pending. Check that the broker "
+        "runs and CONTENTGEN_BROKER_URL is right: the next dispatch, by Celery beat or by contentgen "
+        "schedules run-due, sends them. To send them at once instead, run: contentgen batch resume 1\n"
+    )
 
 
 def test_cli_run_due_long_gap_one_line(imported, monkeypatch):
