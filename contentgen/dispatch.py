@@ -45,6 +45,7 @@ from contentgen.campaigns import (
 )
 from contentgen.chunks import run_chunk
 from contentgen.cleared_fields import ClearedFields, batch_warnings, cleared_fields, to_stored
+from contentgen.cli_tables import plural
 from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
@@ -560,9 +561,9 @@ def run_inline(
         if deadline is not None and time.monotonic() > deadline:
             pending = read_progress(batch_id).requests["pending"]
             raise InfrastructureError(
-                f"timed out after {timeout:g} s with {pending} requests of batch {batch_id} "
-                "still pending; they stay saved, and this runs them: contentgen batch resume "
-                f"{batch_id} --wait"
+                f"timed out after {timeout:g} s with {plural(pending, 'request')} of batch "
+                f"{batch_id} still pending. Pending requests stay saved; run them with: "
+                f"contentgen batch resume {batch_id} --wait"
             )
         try:
             run_chunk(chunk, generator)
@@ -621,10 +622,10 @@ def wait_for_batch(
             stall_reported = True
         if deadline is not None and time.monotonic() > deadline:
             raise InfrastructureError(
-                f"batch {batch_id} still has {progress.requests['pending']} pending requests "
-                f"after {timeout:.0f} s; check that workers are running "
-                "(celery -A workers worker) and see: contentgen batch status "
-                f"{batch_id}"
+                f"batch {batch_id} still has "
+                f"{plural(progress.requests['pending'], 'pending request')} after "
+                f"{timeout:.0f} s; check that workers are running (celery -A workers worker) "
+                f"and see: contentgen batch status {batch_id}"
             )
         time.sleep(poll_seconds)
 

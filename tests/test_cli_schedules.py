@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from contentgen import cli_schedules, db
 from contentgen.cli import app
+from contentgen.dispatch import run_inline, wait_for_batch
+from contentgen.errors import InfrastructureError
 from contentgen.models import (
     Batch,
     Campaign,
@@ -592,3 +594,27 @@ def test_cli_run_due_long_gap_one_line(imported, monkeypatch):
             "slots would be skipped (missed, because") in result.stdout  # fmt: skip
     assert "every-minute 2026-03-01T12:00:00+00:00: would create a batch with 2 requests" in result.stdout
 
+
+def one_request_batch(folder) -> int:
+    single = {**campaign("single", "0 3 * * *"), "variants": 1}
+    import_campaign(folder, single, name="single.yaml")
+    ahead = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%MZ")
+    slots = json.loads(invoke("schedules", "run-due", "--now", ahead, "--json").stdout)["slots"]
+    (batch_id,) = [slot["batch_id"] for slot in slots if slot["campaign"] == "single" and slot["batch_id"]]
+    return batch_id
+
+
+def test_wait_timeout_one_pending_request_singular(imported):
+    batch_id = one_request_batch(imported)
+
+    message = f"batch {batch_id} still has 1 pending request after 0 s;"
+    with pytest.raises(InfrastructureError, match=re.escape(message)):
+        wait_for_batch(batch_id, poll_seconds=0.01, timeout=0.01)
+
+
+def test_inline_timeout_one_pending_request_singular(imported):
+    batch_id = one_request_batch(imported)
+
+    message = f"with 1 request of batch {batch_id} still pending. Pending requests stay saved"
+    with pytest.raises(InfrastructureError, match=re.escape(message)):
+        run_inline(batch_id, timeout=1e-9)
