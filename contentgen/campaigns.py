@@ -476,13 +476,15 @@ class ScheduleSpec(_Spec):
         # "posixrules" are the machine's settings, so a dispatcher on another host would read
         # another zone. "posix/" and "right/" hold copies of the zones, and the "right/" ones
         # count leap seconds, which puts their times about 27 s off.
-        if value in ("localtime", "posixrules"):
+        if _names_machine_zone(value):
             raise MessageValueError(
-                N_('"{value}" is a setting of the machine, not a fixed time zone; use an IANA name '
-                   'such as "Asia/Shanghai"'),
+                N_('"{value}" is the machine\'s time zone setting, not a fixed time zone, so a '
+                   "dispatcher on another host could read another zone; use an IANA name such as "
+                   '"Asia/Shanghai". On Linux, "timedatectl" shows the machine\'s zone by that name, '
+                   'and on Linux and macOS, "readlink /etc/localtime" prints a path that ends in it'),
                 value=value,
             )  # fmt: skip
-        if value.startswith(("posix/", "right/")):
+        if value.startswith(REJECTED_ZONE_FOLDERS):
             raise MessageValueError(
                 N_("\"{value}\" names a copy of a zone from the system's zoneinfo folder; use the "
                    'IANA name itself, "{zone}"'),
@@ -620,11 +622,32 @@ def _cron_number_out_of_range(expression: str) -> dict[str, Any] | None:
 # Shanghai.
 CHINA_ZONE_NAMES = {"beijing", "peking", "china", "北京", "上海", "中国", "北京时间"}
 
+# Names of the machine's own time zone setting, in lower case with "_" for spaces. The
+# first two are files in the system's zoneinfo folder, and CPython 3.11's
+# ``zoneinfo.available_timezones()`` lists "localtime" when that folder has it.
+MACHINE_ZONE_NAMES = {"localtime", "posixrules", "local", "local_time", "system", "/etc/localtime"}
+# Folders of the zoneinfo folder with copies of the zones.
+REJECTED_ZONE_FOLDERS = ("posix/", "right/")
+
+
+def _names_machine_zone(value: str) -> bool:
+    return value.strip().lower().replace(" ", "_") in MACHINE_ZONE_NAMES
+
+
+def _suggestable_zones() -> set[str]:
+    """Return the zones that ``ScheduleSpec`` accepts: those of ``available_timezones``
+    without the machine's settings and the copies."""
+    return {
+        zone
+        for zone in available_timezones()
+        if not _names_machine_zone(zone) and not zone.startswith(REJECTED_ZONE_FOLDERS)
+    }
+
 
 def _zone_like(value: str) -> str | None:
     """Return the IANA time zone that ``value`` most likely means: the same name in other
     letter case, a zone of the city it names, or the closest name. None when none is close."""
-    zones = {zone.lower(): zone for zone in available_timezones()}
+    zones = {zone.lower(): zone for zone in _suggestable_zones()}
     name = value.strip().lower().replace(" ", "_")
     city = name.rsplit("/", 1)[-1]
     if name in zones:
@@ -2163,12 +2186,17 @@ def _upsert_campaign(session: Session, spec: CampaignSpec) -> Campaign:
     current = campaign.spec["schedule"] or {}
     # A new or changed cron or zone starts counting now: slots before the import are never
     # due, so importing a campaign does not run its past nights.
-    if _slot_fields(previous) != _slot_fields(current):
+    if slot_fields(previous) != slot_fields(current):
         campaign.schedule_since = utcnow() if current else None
+    # A schedule that an import removes or adds is a new schedule when it comes back, so it
+    # does not inherit the pause of the old one. A changed cron or zone keeps the pause.
+    if not previous or not current:
+        campaign.schedule_paused = False
     return campaign
 
 
-def _slot_fields(schedule: dict[str, Any]) -> tuple[Any, Any]:
+def slot_fields(schedule: dict[str, Any]) -> tuple[Any, Any]:
+    """Return the fields of a stored schedule that decide its slots: cron and time zone."""
     return schedule.get("cron"), schedule.get("timezone")
 
 

@@ -310,6 +310,8 @@ def campaigns_import(
         f"Imported {plural(result.brands, 'brand')} and {plural(len(keys), 'campaign')}"
         f"{listed}"
     )
+    for change in result.schedule_changes:
+        console.print(str(change), markup=False, highlight=False)
 
 
 def _print_warnings(warnings: Sequence[ClearedFields]) -> None:

@@ -19,10 +19,19 @@ from contentgen.batches import campaigns_by_key
 from contentgen.cli_progress import run_with_progress, wait_with_progress
 from contentgen.cli_tables import plural, print_table
 from contentgen.cli_usage import UsageTyper
-from contentgen.dispatch import read_progress
-from contentgen.errors import EXIT_FAILURE, EXIT_REQUESTS_FAILED, InfrastructureError, InvalidInput
+from contentgen.dispatch import BrokerUnreachable, read_progress
+from contentgen.errors import (
+    EXIT_FAILURE,
+    EXIT_REQUESTS_FAILED,
+    ContentgenError,
+    InfrastructureError,
+    InvalidInput,
+)
 from contentgen.models import BatchStatus, ScheduleRunStatus, utcnow
 from contentgen.schedule_runs import (
+    MAX_COUNTED_MISSED_SLOTS,
+    SlotOutcome,
+    created_run_batch_ids,
     forget_runs,
     list_schedules,
     pause_schedule,
@@ -30,7 +39,7 @@ from contentgen.schedule_runs import (
     run_created_runs,
     run_due,
     schedule_of,
-    send_created_runs,
+    send_next_created_run,
 )
 from contentgen.schedules import to_utc
 from contentgen.settings import get_settings
@@ -269,53 +278,49 @@ def schedules_run_due(
         _preview_due(moment, as_json)
         return
 
-    warning = _future_now_warning(moment)
+    clock = utcnow()
+    warning = _future_now_warning(moment, clock)
     if warning and not as_json:
         # On standard output, first, so that it comes before the slot lines however the
         # output is captured.
         console.print(warning, markup=False, highlight=False)
-    outcomes = run_due(moment)
-    created = [outcome.batch_id for outcome in outcomes if outcome.batch_id is not None]
+    outcomes = run_due(moment, clock=clock)
+    forget_commands = _forget_commands(outcomes, clock) if warning else []
+    broker = bool(get_settings().broker_url)
 
-    def remaining() -> float | None:
-        return None if deadline is None else max(1.0, deadline - time.monotonic())
+    def print_json_report(handed_over: list[int]) -> None:
+        if as_json:
+            json_warning = warning
+            if forget_commands:
+                json_warning += f" {FORGET_ADVICE} {'; '.join(forget_commands)}"
+            _print_json({"now": moment.isoformat(), "dry_run": False, "warning": json_warning,
+                         "slots": [o.as_dict() for o in outcomes], "handed_over": handed_over})  # fmt: skip
 
-    # The slots are listed before any waiting, which can take many minutes.
+    # The slots are listed before any sending or waiting: sending can fail, and waiting can
+    # take many minutes.
+    handed_over: list[int] = []
+    send_error = None
+    if broker:
+        handed_over, send_error = _send_created_runs()
+    if not as_json:
+        _print_outcomes(outcomes, handed_over, wait)
+        _print_forget_commands(forget_commands)
+    if send_error is not None:
+        print_json_report(handed_over)
+        raise send_error
+
     waited: list[int] = []
-    if get_settings().broker_url:
-        handed_over = send_created_runs()
-        if not as_json:
-            _print_outcomes(outcomes, handed_over, wait)
-        if wait:
-            for index, batch_id in enumerate(created):
-                try:
-                    wait_with_progress(batch_id, quiet=as_json, timeout=remaining())
-                except InfrastructureError as error:
-                    later = created[index + 1:]
-                    if len(later) == 1:
-                        rest = (f"Batch {later[0]} was not waited for either; follow it with: "
-                                f"contentgen batch status {later[0]} --wait")
-                    else:
-                        rest = (f"Batches {', '.join(map(str, later))} were not waited for "
-                                "either; follow each with: contentgen batch status ID --wait")
-                    if later:
-                        error.args = (f"{error.args[0]}. {rest}", *error.args[1:])
-                    raise
-            waited = created
+    if broker and wait:
+        created = [outcome.batch_id for outcome in outcomes if outcome.batch_id is not None]
+        _wait_for_batches(created, as_json, deadline)
+        waited = created
     elif wait:
-        if not as_json:
-            _print_outcomes(outcomes, [], wait)
-        handed_over = waited = run_created_runs(
-            lambda batch_id: run_with_progress(batch_id, quiet=as_json, timeout=remaining())
-        )
-    else:
-        handed_over = []
-        if not as_json:
-            _print_outcomes(outcomes, handed_over, wait)
+        def run_batch(batch_id: int) -> None:
+            run_with_progress(batch_id, quiet=as_json, timeout=_remaining(deadline))
 
-    if as_json:
-        _print_json({"now": moment.isoformat(), "dry_run": False, "warning": warning,
-                     "slots": [o.as_dict() for o in outcomes], "handed_over": handed_over})  # fmt: skip
+        handed_over = waited = run_created_runs(run_batch)
+    print_json_report(handed_over)
+
     if any(outcome.status is ScheduleRunStatus.FAILED for outcome in outcomes):
         # A slot whose batch could not be created (a campaign input error) is a failure of
         # this run, which a cron job or CI step has to see.
@@ -325,21 +330,101 @@ def schedules_run_due(
         raise typer.Exit(EXIT_REQUESTS_FAILED)
 
 
-def _future_now_warning(moment: datetime) -> str | None:
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(1.0, deadline - time.monotonic())
+
+
+def _send_created_runs() -> tuple[list[int], ContentgenError | None]:
+    """Send the chunks of every schedule batch whose run is ``created``.
+
+    Returns:
+        The ids of the batches sent, and the error that stopped the sending, if any. A
+        broker that is unreachable gets an error that names every batch left unsent.
+    """
+    sent: list[int] = []
+    try:
+        while (batch_id := send_next_created_run()) is not None:
+            sent.append(batch_id)
+    except BrokerUnreachable as error:
+        with db.session_scope() as session:
+            unsent = created_run_batch_ids(session)
+        return sent, InfrastructureError(_unsent_message(error.problem, unsent))
+    except ContentgenError as error:
+        return sent, error
+    return sent, None
+
+
+def _unsent_message(problem: str, batch_ids: list[int]) -> str:
+    if len(batch_ids) == 1:
+        unsent = f"The chunks of batch {batch_ids[0]} were not sent and its requests stay pending"
+        command = f"run: contentgen batch resume {batch_ids[0]}"
+    else:
+        listed = ", ".join(map(str, batch_ids))
+        unsent = f"The chunks of batches {listed} were not sent and their requests stay pending"
+        command = "run for each: contentgen batch resume ID"
+    return (
+        f"{problem}. {unsent}. Check that the broker runs and CONTENTGEN_BROKER_URL is right: "
+        "the next dispatch, by Celery beat or by contentgen schedules run-due, sends them. To "
+        f"send them at once instead, {command}"
+    )
+
+
+def _wait_for_batches(batch_ids: list[int], as_json: bool, deadline: float | None) -> None:
+    """Wait until each batch finishes, one after the other.
+
+    Raises:
+        InfrastructureError: if the time runs out; the message names the batches not
+            waited for.
+    """
+    for index, batch_id in enumerate(batch_ids):
+        try:
+            wait_with_progress(batch_id, quiet=as_json, timeout=_remaining(deadline))
+        except InfrastructureError as error:
+            later = batch_ids[index + 1:]
+            if len(later) == 1:
+                rest = (f"Batch {later[0]} was not waited for either; follow it with: "
+                        f"contentgen batch status {later[0]} --wait")
+            else:
+                rest = (f"Batches {', '.join(map(str, later))} were not waited for "
+                        "either; follow each with: contentgen batch status ID --wait")
+            if later:
+                error.args = (f"{error.args[0]}. {rest}", *error.args[1:])
+            raise
+
+
+def _future_now_warning(moment: datetime, clock: datetime) -> str | None:
     """Return the warning for a --now ahead of the clock, whose runs are recorded like real ones."""
-    ahead = moment - utcnow()
+    ahead = moment - clock
     if ahead <= FUTURE_NOW_WARNING:
         return None
     return (
         f"Warning: --now is {_duration(ahead)} after the clock. The slots due by then are "
         "recorded as run, or as skipped where a later slot replaces them, and will not run "
-        "again when their time comes. --dry-run lists them without recording anything. To "
-        "have them run at their time after all, run: contentgen schedules forget CAMPAIGN"
+        "again when their time comes. --dry-run lists them without recording anything."
     )
 
 
+# Printed after the slot lines of a run-due ahead of the clock, before the commands.
+FORGET_ADVICE = "To have the slots after the clock run at their time after all, run:"
+
+
+def _forget_commands(outcomes: list[SlotOutcome], clock: datetime) -> list[str]:
+    """Return one ``schedules forget`` command for each campaign with a slot recorded after
+    ``clock``."""
+    keys = dict.fromkeys(outcome.campaign for outcome in outcomes if outcome.slot_at > clock)
+    return [f"contentgen schedules forget {key}" for key in keys]
+
+
+def _print_forget_commands(commands: list[str]) -> None:
+    if len(commands) == 1:
+        console.print(f"{FORGET_ADVICE} {commands[0]}", markup=False, highlight=False)
+    elif commands:
+        lines = "\n".join(f"  {command}" for command in commands)
+        console.print(f"{FORGET_ADVICE}\n{lines}", markup=False, highlight=False)
+
+
 def _preview_due(moment: datetime, as_json: bool) -> None:
-    outcomes = run_due(moment, dry_run=True)
+    outcomes = run_due(moment, dry_run=True, clock=utcnow())
     if as_json:
         _print_json({"now": moment.isoformat(), "dry_run": True, "warning": None,
                      "slots": [o.as_dict() for o in outcomes], "handed_over": []})  # fmt: skip
@@ -348,18 +433,17 @@ def _preview_due(moment: datetime, as_json: bool) -> None:
     _print_outcomes(outcomes, [], wait=False, dry_run=True)
 
 
-def _print_outcomes(outcomes, handed_over: list[int], wait: bool, dry_run: bool = False) -> None:
-    # Skipped slots in a row of one campaign with the same reason share a line: a schedule
-    # every few minutes can miss hundreds while the dispatcher is down.
+def _print_outcomes(
+    outcomes: list[SlotOutcome], handed_over: list[int], wait: bool, dry_run: bool = False
+) -> None:
+    # Skipped outcomes in a row of one campaign with the same reason share a line. Each can
+    # cover many missed slots, and those before and after the clock are recorded apart.
     for (campaign, status, detail), group in groupby(
         outcomes, key=lambda outcome: (outcome.campaign, outcome.status, outcome.detail)
     ):
         runs = list(group)
-        if status is ScheduleRunStatus.SKIPPED and len(runs) > 1:
-            verb = "would be skipped" if dry_run else status.value
-            line = (f"{campaign} {runs[0].slot_at.isoformat()} to {runs[-1].slot_at.isoformat()}: "
-                    f"{len(runs)} slots {verb}")  # fmt: skip
-            console.print(line + (f" ({detail})" if detail else ""), highlight=False)
+        if status is ScheduleRunStatus.SKIPPED and (len(runs) > 1 or runs[0].first_slot_at):
+            console.print(_skipped_range_line(campaign, runs, detail, dry_run), highlight=False)
             continue
         for outcome in runs:
             console.print(_outcome_line(outcome, dry_run), highlight=False)
@@ -384,11 +468,22 @@ def _print_outcomes(outcomes, handed_over: list[int], wait: bool, dry_run: bool 
         )
 
 
+def _skipped_range_line(
+    campaign: str, outcomes: list[SlotOutcome], detail: str | None, dry_run: bool
+) -> str:
+    counts = [outcome.slot_count for outcome in outcomes]
+    count = f"more than {MAX_COUNTED_MISSED_SLOTS}" if None in counts else str(sum(counts))
+    verb = "would be skipped" if dry_run else ScheduleRunStatus.SKIPPED.value
+    first, last = outcomes[0].first_slot.isoformat(), outcomes[-1].slot_at.isoformat()
+    line = f"{campaign} {first} to {last}: {count} slots {verb}"
+    return line + (f" ({detail})" if detail else "")
+
+
 # Dry-run wording of each slot status but created.
 _WOULD = {ScheduleRunStatus.SKIPPED: "would be skipped", ScheduleRunStatus.FAILED: "would fail"}
 
 
-def _outcome_line(outcome, dry_run: bool) -> str:
+def _outcome_line(outcome: SlotOutcome, dry_run: bool) -> str:
     if not dry_run:
         text = outcome.status.value
         if outcome.batch_id is not None:

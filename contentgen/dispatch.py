@@ -45,11 +45,13 @@ from contentgen.campaigns import (
 )
 from contentgen.chunks import run_chunk
 from contentgen.cleared_fields import ClearedFields, batch_warnings, cleared_fields, to_stored
+from contentgen.cli_tables import plural
 from contentgen.db import check_schema, session_scope
 from contentgen.errors import ContentgenError, InfrastructureError, InvalidInput
 from contentgen.generation import get_generator
 from contentgen.i18n import N_
 from contentgen.models import Batch, BatchStatus, Campaign, Trigger, utcnow
+from contentgen.schedule_changes import ScheduleChange, schedule_changes, stored_schedules
 from contentgen.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -227,6 +229,8 @@ class Import:
     brands: int
     campaign_keys: tuple[str, ...]
     warnings: tuple[ClearedFields, ...] = ()
+    # The stored campaigns whose cron or time zone the import set or changed.
+    schedule_changes: tuple[ScheduleChange, ...] = ()
 
 
 def import_files(campaign_files: Sequence[Path]) -> Import:
@@ -244,11 +248,15 @@ def import_files(campaign_files: Sequence[Path]) -> Import:
     with session_scope() as session:
         keys: dict[str, None] = {}
         warnings: list[ClearedFields] = []
+        changes: list[ScheduleChange] = []
         for path, parsed in parsed_files:
             warnings += cleared_fields(session, path, parsed)
-            keys.update((campaign.key, None) for campaign in import_campaign_file(session, path, parsed))
+            before = stored_schedules(session, [spec.key for spec in parsed.campaigns])
+            campaigns = import_campaign_file(session, path, parsed)
+            changes += schedule_changes(session, before, campaigns)
+            keys.update((campaign.key, None) for campaign in campaigns)
     brands = {brand.key for _, parsed in parsed_files for brand in parsed.brands}
-    return Import(len(brands), tuple(keys), tuple(warnings))
+    return Import(len(brands), tuple(keys), tuple(warnings), tuple(changes))
 
 
 def should_send(submission: Submission) -> bool:
@@ -440,6 +448,24 @@ def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class BrokerUnreachable(InfrastructureError):
+    """The broker did not take a batch's chunks, so the batch's requests stay pending.
+
+    Attributes:
+        problem: the broker and its error, without the advice that the message adds.
+        batch_id: the batch whose chunks were not sent.
+    """
+
+    def __init__(self, problem: str, batch_id: int) -> None:
+        super().__init__(
+            f"{problem}; batch {batch_id} is saved and its requests stay pending. Check that "
+            "the broker runs and CONTENTGEN_BROKER_URL is right, then run: contentgen batch "
+            f"resume {batch_id}"
+        )
+        self.problem = problem
+        self.batch_id = batch_id
+
+
 def send_chunks(batch_id: int) -> int:
     """Send one Celery task per chunk of the batch's pending requests.
 
@@ -447,8 +473,9 @@ def send_chunks(batch_id: int) -> int:
         The number of chunks sent.
 
     Raises:
-        InfrastructureError: if no broker is configured or it is unreachable. The requests
-            stay pending, and the message gives the command that resumes them.
+        InvalidInput: if no broker is configured or its URL or options are unusable.
+        BrokerUnreachable: if the broker is unreachable. The requests stay pending, and
+            the message gives the command that resumes them.
     """
     settings = get_settings()
     if not settings.broker_url:
@@ -476,11 +503,10 @@ def send_chunks(batch_id: int) -> int:
                 )
     except (BrokerError, OSError) as error:
         logger.debug("sending batch %d failed", batch_id, exc_info=True)
-        raise InfrastructureError(
+        raise BrokerUnreachable(
             f"broker {_display_broker(settings.broker_url)} is unreachable or rejected the "
-            f"connection ({error}); batch {batch_id} is saved and its requests stay pending. "
-            "Check that the broker runs and CONTENTGEN_BROKER_URL is right, then run: "
-            f"contentgen batch resume {batch_id}"
+            f"connection ({error})",
+            batch_id,
         ) from None
     except (KeyError, ValueError) as error:
         # The URL was checked when the settings were read, so a transport option is the
@@ -535,9 +561,9 @@ def run_inline(
         if deadline is not None and time.monotonic() > deadline:
             pending = read_progress(batch_id).requests["pending"]
             raise InfrastructureError(
-                f"timed out after {timeout:g} s with {pending} requests of batch {batch_id} "
-                "still pending; they stay saved, and this runs them: contentgen batch resume "
-                f"{batch_id} --wait"
+                f"timed out after {timeout:g} s with {plural(pending, 'request')} of batch "
+                f"{batch_id} still pending. Pending requests stay saved; run them with: "
+                f"contentgen batch resume {batch_id} --wait"
             )
         try:
             run_chunk(chunk, generator)
@@ -596,10 +622,10 @@ def wait_for_batch(
             stall_reported = True
         if deadline is not None and time.monotonic() > deadline:
             raise InfrastructureError(
-                f"batch {batch_id} still has {progress.requests['pending']} pending requests "
-                f"after {timeout:.0f} s; check that workers are running "
-                "(celery -A workers worker) and see: contentgen batch status "
-                f"{batch_id}"
+                f"batch {batch_id} still has "
+                f"{plural(progress.requests['pending'], 'pending request')} after "
+                f"{timeout:.0f} s; check that workers are running (celery -A workers worker) "
+                f"and see: contentgen batch status {batch_id}"
             )
         time.sleep(poll_seconds)
 

@@ -7,6 +7,15 @@ ScheduleRun rows of its due slots and creates their batches. The unique key on
 (campaign_id, slot_at) lets only one such transaction commit. The others fail with an
 IntegrityError, roll back, and leave nothing behind.
 
+Under catch-up "latest", a campaign's older missed slots get one ``skipped`` row, at the
+newest of them, instead of a row each. One row is enough because the dispatcher looks for
+due slots only after the campaign's newest recorded slot. But two dispatchers can then
+write rows with no slot in common, so the unique key alone no longer stops the second.
+Each transaction therefore locks the campaign's row (on PostgreSQL), writes its rows
+(on SQLite, the first write waits until any other writer has committed), and then counts
+the campaign's rows in its interval. A transaction that finds rows it did not write
+rolls back.
+
 Chunks are sent after the commit. A run whose chunks could not be sent (broker down)
 stays ``created``, and the next dispatch sends them.
 """
@@ -17,6 +26,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,11 +48,17 @@ from contentgen.models import (
     ScheduleRunStatus,
     Trigger,
     stored_utc,
+    utcnow,
 )
-from contentgen.schedules import next_slot, slots_between, to_utc
+from contentgen.schedules import count_slots, last_slots, next_slot, slots_between, to_utc
 from contentgen.settings import get_settings
 
 logger = logging.getLogger(__name__)
+
+# Missed slots are counted for the output up to this many, a day of a cron that fires every
+# minute. Counting reads every slot, and a long gap of a frequent cron has hundreds of
+# thousands.
+MAX_COUNTED_MISSED_SLOTS = 1440
 
 
 @dataclass(frozen=True)
@@ -55,11 +71,22 @@ class SlotOutcome:
     batch_id: int | None = None
     request_count: int = 0
     detail: str | None = None
+    # A skipped outcome can cover several missed slots, from ``first_slot_at`` to
+    # ``slot_at``. ``slot_count`` is None when there are more than MAX_COUNTED_MISSED_SLOTS.
+    first_slot_at: datetime | None = None
+    slot_count: int | None = 1
+
+    @property
+    def first_slot(self) -> datetime:
+        """The first slot that the outcome covers: ``first_slot_at``, or else ``slot_at``."""
+        return self.first_slot_at or self.slot_at
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "campaign": self.campaign,
             "slot_at": self.slot_at.isoformat(),
+            "first_slot_at": self.first_slot.isoformat(),
+            "slot_count": self.slot_count,
             "status": self.status.value,
             "batch_id": self.batch_id,
             "request_count": self.request_count,
@@ -68,11 +95,22 @@ class SlotOutcome:
 
 
 @dataclass(frozen=True)
+class _MissedSlots:
+    first: datetime
+    last: datetime
+    # None when there are more than MAX_COUNTED_MISSED_SLOTS.
+    count: int | None
+
+
+@dataclass(frozen=True)
 class _DueSlots:
     campaign_id: int
     campaign_key: str
+    # Due slots lie after this instant: the schedule's start, the newest recorded slot or
+    # the lookback bound, whichever is latest.
+    start: datetime
     to_run: list[datetime]
-    to_skip: list[datetime]
+    missed: list[_MissedSlots]
 
 
 def schedule_batch_key(campaign_key: str, slot_at: datetime) -> str:
@@ -101,22 +139,28 @@ def schedule_of(campaign: Campaign) -> ScheduleSpec | None:
         return None
 
 
-def run_due(now: datetime, dry_run: bool = False) -> list[SlotOutcome]:
+def run_due(
+    now: datetime, dry_run: bool = False, clock: datetime | None = None
+) -> list[SlotOutcome]:
     """Create a batch for every schedule slot due at ``now``; the chunks are not sent.
 
     A slot is due when it lies after the schedule started (``Campaign.schedule_since``),
     after the campaign's newest recorded slot, within ``schedule_lookback_hours`` of
     ``now``, and not after ``now``. With ``schedule_catch_up`` "latest", only the newest
-    due slot gets a batch and the older ones are recorded as skipped.
+    due slot gets a batch. The older ones are recorded as one skipped row at the newest
+    of them, or as two when they lie on both sides of ``clock``.
 
     Args:
         now: the time to dispatch at, with a time zone.
         dry_run: record nothing. Each campaign's slots are recorded and their batches
             created in a transaction that is rolled back, so the outcomes (with no batch
             ids) are those a real dispatch at ``now`` would have.
+        clock: the current time; default: read the clock. Missed slots up to it and
+            after it are recorded apart, so that ``forget_runs``, which deletes the runs
+            after the clock, keeps the record of the slots before it.
 
     Returns:
-        One outcome per slot this call recorded. Slots that another dispatcher recorded
+        One outcome per row this call recorded. Slots that another dispatcher recorded
         first are left out.
 
     Raises:
@@ -124,7 +168,7 @@ def run_due(now: datetime, dry_run: bool = False) -> list[SlotOutcome]:
     """
     now = to_utc(now)
     with session_scope() as session:
-        due = _find_due_slots(session, now)
+        due = _find_due_slots(session, now, clock)
 
     outcomes = []
     for campaign_due in due:
@@ -132,8 +176,11 @@ def run_due(now: datetime, dry_run: bool = False) -> list[SlotOutcome]:
     return outcomes
 
 
-def _find_due_slots(session: Session, now: datetime) -> list[_DueSlots]:
+def _find_due_slots(
+    session: Session, now: datetime, clock: datetime | None = None
+) -> list[_DueSlots]:
     settings = get_settings()
+    clock = utcnow() if clock is None else to_utc(clock)
     lookback_start = now - timedelta(hours=settings.schedule_lookback_hours)
     newest_slots = _newest_slots(session)
     campaigns = session.scalars(
@@ -153,14 +200,37 @@ def _find_due_slots(session: Session, now: datetime) -> list[_DueSlots]:
             for moment in (stored_utc(campaign.schedule_since), newest, lookback_start)
             if moment is not None
         )
-        slots = slots_between(schedule, start, now)
-        if not slots:
-            continue
         if settings.schedule_catch_up == "latest":
-            due.append(_DueSlots(campaign.id, campaign.key, slots[-1:], slots[:-1]))
+            newest = last_slots(schedule, start, now, 2)
+            if not newest:
+                continue
+            missed = _missed_slots(schedule, start, newest[0], clock) if len(newest) == 2 else []
+            due.append(_DueSlots(campaign.id, campaign.key, start, newest[-1:], missed))
         else:
-            due.append(_DueSlots(campaign.id, campaign.key, slots, []))
+            # NOTE: every due slot gets its batch in the campaign's one transaction. So after
+            # a long gap, a frequent cron builds all those batches in one dispatch. A cron
+            # that fires every minute can reach 527,040 with the maximum lookback.
+            slots = slots_between(schedule, start, now)
+            if slots:
+                due.append(_DueSlots(campaign.id, campaign.key, start, slots, []))
     return due
+
+
+def _missed_slots(
+    schedule: ScheduleSpec, start: datetime, last: datetime, clock: datetime
+) -> list[_MissedSlots]:
+    """Describe the missed slots in (``start``, ``last``] as one range, or as two ranges
+    split at ``clock`` when they lie on both sides of it."""
+    bounds = [start, clock, last] if start < clock < last else [start, last]
+    ranges = []
+    for after, until in pairwise(bounds):
+        newest = last_slots(schedule, after, until, 1)
+        if not newest:
+            continue
+        first = next_slot(schedule, after)
+        count = count_slots(schedule, after, newest[0], MAX_COUNTED_MISSED_SLOTS)
+        ranges.append(_MissedSlots(first, newest[0], count))
+    return ranges
 
 
 def _newest_slots(session: Session) -> dict[int, datetime]:
@@ -176,17 +246,26 @@ class _DryRunDone(Exception):
         self.outcomes = outcomes
 
 
+class _RecordedElsewhere(Exception):
+    """Raised to roll back a dispatch after another dispatcher recorded a slot of its interval."""
+
+
 def _record(due: _DueSlots, dry_run: bool = False) -> list[SlotOutcome]:
     try:
         with session_scope() as session:
-            campaign = session.get(Campaign, due.campaign_id)
+            # On PostgreSQL a second dispatcher of the campaign waits here until this
+            # transaction ends. SQLAlchemy leaves FOR UPDATE out on SQLite.
+            campaign = session.get(Campaign, due.campaign_id, with_for_update=True)
             if campaign is None or campaign.schedule_paused:
                 return []
-            ran = due.to_run[-1]
-            outcomes = [_skip(session, campaign, slot_at, ran) for slot_at in due.to_skip]
+            latest = due.to_run[-1]
+            outcomes = [_skip(session, campaign, missed, latest) for missed in due.missed]
+            runs = [_add_run(session, campaign, slot_at) for slot_at in due.to_run]
             # Flushed now, so that a dispatcher that lost the race stops before rendering.
             session.flush()
-            outcomes.extend(_create_run(session, campaign, slot_at) for slot_at in due.to_run)
+            if _recorded_elsewhere(session, due, len(outcomes) + len(runs)):
+                raise _RecordedElsewhere()
+            outcomes.extend(_create_batch(session, campaign, run) for run in runs)
             if dry_run:
                 raise _DryRunDone(outcomes)
     except _DryRunDone as done:
@@ -196,10 +275,11 @@ def _record(due: _DueSlots, dry_run: bool = False) -> list[SlotOutcome]:
             due.campaign_key, len(done.outcomes),
         )  # fmt: skip
         return [replace(outcome, batch_id=None) for outcome in done.outcomes]
-    except IntegrityError:
+    except (IntegrityError, _RecordedElsewhere):
         logger.info(
-            "campaign %s: %d due slots up to %s were already recorded by another dispatcher",
-            due.campaign_key, len(due.to_skip) + len(due.to_run), due.to_run[-1].isoformat(),
+            "campaign %s: the due slots after %s up to %s were already recorded by another "
+            "dispatcher",
+            due.campaign_key, due.start.isoformat(), due.to_run[-1].isoformat(),
         )  # fmt: skip
         return []
     for outcome in outcomes:
@@ -207,23 +287,59 @@ def _record(due: _DueSlots, dry_run: bool = False) -> list[SlotOutcome]:
     return outcomes
 
 
-def _skip(session: Session, campaign: Campaign, slot_at: datetime, ran: datetime) -> SlotOutcome:
+def _recorded_elsewhere(session: Session, due: _DueSlots, own_rows: int) -> bool:
+    """Tell whether the campaign has more recorded slots after ``due.start`` than the
+    ``own_rows`` that this transaction wrote."""
+    recorded = session.scalar(
+        select(func.count())
+        .select_from(ScheduleRun)
+        .where(ScheduleRun.campaign_id == due.campaign_id, ScheduleRun.slot_at > due.start)
+    )
+    return recorded > own_rows
+
+
+def _skip(
+    session: Session, campaign: Campaign, missed: _MissedSlots, latest: datetime
+) -> SlotOutcome:
     detail = (
         f"missed, because with CONTENTGEN_SCHEDULE_CATCH_UP=latest only the latest due slot, "
-        f"{ran.isoformat()}, runs"
+        f"{latest.isoformat()}, runs"
     )
+    # Only the last missed slot gets a row, so its detail names the others.
+    stored_detail = detail
+    if missed.count is None:
+        stored_detail += (
+            f". This row records every missed slot from {missed.first.isoformat()} to "
+            f"{missed.last.isoformat()}, more than {MAX_COUNTED_MISSED_SLOTS}"
+        )
+    elif missed.count > 1:
+        stored_detail += (
+            f". This row records the {missed.count} missed slots from {missed.first.isoformat()} "
+            f"to {missed.last.isoformat()}"
+        )
     run = ScheduleRun(
-        campaign_id=campaign.id, slot_at=slot_at, status=ScheduleRunStatus.SKIPPED, detail=detail
+        campaign_id=campaign.id,
+        slot_at=missed.last,
+        status=ScheduleRunStatus.SKIPPED,
+        detail=stored_detail,
     )
     session.add(run)
-    return SlotOutcome(campaign.key, slot_at, ScheduleRunStatus.SKIPPED, detail=detail)
+    first = None if missed.first == missed.last else missed.first
+    return SlotOutcome(
+        campaign.key, missed.last, ScheduleRunStatus.SKIPPED, detail=detail, first_slot_at=first,
+        slot_count=missed.count,
+    )  # fmt: skip
 
 
-def _create_run(session: Session, campaign: Campaign, slot_at: datetime) -> SlotOutcome:
+def _add_run(session: Session, campaign: Campaign, slot_at: datetime) -> ScheduleRun:
     run = ScheduleRun(campaign_id=campaign.id, slot_at=slot_at, status=ScheduleRunStatus.CREATED)
     session.add(run)
-    session.flush()
+    return run
 
+
+def _create_batch(session: Session, campaign: Campaign, run: ScheduleRun) -> SlotOutcome:
+    """Create the batch of a run that ``_add_run`` added, or record why it has none."""
+    slot_at = stored_utc(run.slot_at)
     spec = campaign_spec(campaign)
     left_out = set()
     if spec.schedule is not None and spec.schedule.refresh == "unapproved":
@@ -257,6 +373,12 @@ def _log(outcome: SlotOutcome) -> None:
         logger.error(
             "campaign %s slot %s: no batch created: %s", outcome.campaign, slot, outcome.detail
         )
+    elif outcome.first_slot_at is not None:
+        count = outcome.slot_count or f"more than {MAX_COUNTED_MISSED_SLOTS}"
+        logger.info(
+            "campaign %s: %s slots from %s to %s skipped: %s",
+            outcome.campaign, count, outcome.first_slot_at.isoformat(), slot, outcome.detail,
+        )  # fmt: skip
     elif outcome.batch_id is None:
         logger.info("campaign %s slot %s skipped: %s", outcome.campaign, slot, outcome.detail)
     else:
@@ -281,9 +403,27 @@ def send_created_runs() -> list[int]:
             later ones stay ``created``.
     """
     batch_ids = []
-    while (batch_id := _hand_over_next_run(send=True)) is not None:
+    while (batch_id := send_next_created_run()) is not None:
         batch_ids.append(batch_id)
     return batch_ids
+
+
+def send_next_created_run() -> int | None:
+    """Send the chunks of the oldest schedule batch whose run is still ``created``, as
+    ``send_created_runs`` does, and return its id, or None when no run is ``created``.
+
+    Raises:
+        BrokerUnreachable: if the broker is unreachable.
+        InvalidInput: if the broker's URL or options are unusable.
+        The run stays ``created`` after either.
+    """
+    return _hand_over_next_run(send=True)
+
+
+def created_run_batch_ids(session: Session) -> list[int]:
+    """Return the ids of the schedule batches whose chunks are not sent yet, oldest first."""
+    query = select(ScheduleRun.batch_id).where(ScheduleRun.status == ScheduleRunStatus.CREATED)
+    return list(session.scalars(query.order_by(ScheduleRun.id)))
 
 
 def run_created_runs(run: Callable[[int], object] = run_inline) -> list[int]:

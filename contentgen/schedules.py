@@ -19,6 +19,7 @@ repeated hour.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -100,13 +101,51 @@ def iter_slots(schedule: ScheduleSpec, after: datetime) -> Iterator[datetime]:
 
 def slots_between(schedule: ScheduleSpec, start: datetime, end: datetime) -> list[datetime]:
     """Return the schedule's slots in the interval (``start``, ``end``], in UTC, ascending."""
+    return list(_iter_slots_until(schedule, start, end))
+
+
+def _iter_slots_until(schedule: ScheduleSpec, start: datetime, end: datetime) -> Iterator[datetime]:
     end = to_utc(end)
-    slots = []
     for instant in iter_slots(schedule, start):
         if instant > end:
-            break
-        slots.append(instant)
-    return slots
+            return
+        yield instant
+
+
+# The first interval that ``last_slots`` searches, ending at ``end``.
+FIRST_SEARCH_WINDOW = timedelta(hours=1)
+
+
+def last_slots(
+    schedule: ScheduleSpec, start: datetime, end: datetime, count: int
+) -> list[datetime]:
+    """Return the last ``count`` slots in the interval (``start``, ``end``], in UTC, ascending.
+
+    Fewer are returned when the interval has fewer. The search walks back from ``end`` in
+    windows that grow fourfold, starting with an hour, so it reads about as many slots as
+    the last window holds. Walking the whole interval would read every slot: 527,040 for a
+    cron that fires every minute over 366 days.
+    """
+    start, end = to_utc(start), to_utc(end)
+    window = FIRST_SEARCH_WINDOW
+    while True:
+        # Compared first, since end - window can fall before the year 1, where datetime ends.
+        begin = start if window >= end - start else end - window
+        newest = deque(_iter_slots_until(schedule, begin, end), maxlen=count)
+        if len(newest) == count or begin == start:
+            return list(newest)
+        window *= 4
+
+
+def count_slots(schedule: ScheduleSpec, start: datetime, end: datetime, limit: int) -> int | None:
+    """Count the slots in the interval (``start``, ``end``], or return None when there are
+    more than ``limit``, so that the count reads at most ``limit + 1`` slots."""
+    counted = 0
+    for _ in _iter_slots_until(schedule, start, end):
+        counted += 1
+        if counted > limit:
+            return None
+    return counted
 
 
 def next_slot(schedule: ScheduleSpec, after: datetime) -> datetime | None:

@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 from contentgen import db
 from contentgen.campaigns import (
     InvalidCampaignFile,
+    ScheduleSpec,
+    _suggestable_zones,
     campaign_spec,
     import_campaign_file,
     language_name,
@@ -480,7 +482,7 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
         ({"cron": "0 0 30 2 *", "timezone": "UTC"}, '"0 0 30 2 *" never matches a date'),
         ({"cron": "0 2 * * * 0"}, '"0 2 * * * 0" has 6 fields, and a cron expression has five'),
         ({"cron": "30 2 * * *", "refresh": "x"}, 'refresh: must be one of: all, unapproved (got "x")'),
-        ({"cron": "30 2 * * *", "timezone": "localtime"}, '"localtime" is a setting of the machine'),
+        ({"cron": "30 2 * * *", "timezone": "localtime"}, '"localtime" is the machine\'s time zone setting'),
         ({"cron": "30 2 * * *", "timezone": "posix/Asia/Shanghai"}, 'use the IANA name itself, "Asia/Shanghai"'),
         ({"cron": "daily"}, '"daily" has one field, and a cron expression has five: minute hour day-of-month month '
                             'day-of-week, e.g. "30 2 * * *", or is one of @yearly, @annually, @monthly, @weekly, '
@@ -506,6 +508,38 @@ def test_load_csv_segments_with_same_key_named(tmp_path):
 def test_load_invalid_schedule_rejected(tmp_path, schedule, expected):
     data = {"brands": [brand()], "campaigns": [campaign(schedule=schedule)]}
     assert expected in problems_of(write_yaml(tmp_path, data))
+
+
+@pytest.mark.parametrize("zone", ["Local", "/etc/localtime", "localtime", "LOCALTIME", "local time", "posixrules"])
+def test_load_machine_zone_names_fix(tmp_path, zone):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": "30 2 * * *", "timezone": zone})]}
+
+    problems = problems_of(write_yaml(tmp_path, data))
+
+    assert f'"{zone}" is the machine\'s time zone setting, not a fixed time zone' in problems
+    assert 'use an IANA name such as "Asia/Shanghai"' in problems
+    assert '"readlink /etc/localtime" prints a path that ends in it' in problems
+    assert "did you mean" not in problems
+
+
+@pytest.mark.parametrize("zone", ["Localtme", "locatime", "posixrule", "Lokal"])
+def test_load_zone_near_machine_name_no_suggestion(tmp_path, zone):
+    data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": "30 2 * * *", "timezone": zone})]}
+
+    problems = problems_of(write_yaml(tmp_path, data))
+
+    assert f'"{zone}" is not an IANA time zone' in problems
+    assert "localtime" not in problems
+    assert "posixrules" not in problems
+
+
+def test_suggested_zones_all_accepted():
+    zones = _suggestable_zones()
+
+    assert "Asia/Shanghai" in zones
+    assert "localtime" not in zones
+    for zone in sorted(zones):
+        assert ScheduleSpec(cron="30 2 * * *", timezone=zone).timezone == zone
 
 
 @pytest.mark.parametrize("cron", ["@yearly", "@monthly", "@weekly", "@daily", "@hourly", "@Daily"])

@@ -1,8 +1,10 @@
 """`contentgen schedules` through Typer's runner, on SQLite without a broker."""
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -12,7 +14,17 @@ from typer.testing import CliRunner
 
 from contentgen import cli_schedules, db
 from contentgen.cli import app
-from contentgen.models import Batch, Campaign, Draft, PromptTemplate, ScheduleRun, stored_utc
+from contentgen.dispatch import run_inline, wait_for_batch
+from contentgen.errors import InfrastructureError
+from contentgen.models import (
+    Batch,
+    Campaign,
+    Draft,
+    PromptTemplate,
+    ScheduleRun,
+    ScheduleRunStatus,
+    stored_utc,
+)
 
 from .conftest import apply_settings
 
@@ -188,7 +200,13 @@ def test_cli_run_due_future_now_warns(imported):
     assert ahead.stdout.startswith("Warning: --now is 30 days after the clock")
     assert "will not run again when their time comes" in ahead.stdout
     assert "--dry-run lists them without recording anything" in ahead.stdout
-    assert "run: contentgen schedules forget CAMPAIGN\n" in ahead.stdout
+    assert "CAMPAIGN" not in ahead.stdout
+    # One command for each campaign with a slot recorded after the clock, after the slot lines.
+    assert ahead.stdout.endswith(
+        "To have the slots after the clock run at their time after all, run:\n"
+        "  contentgen schedules forget berlin-nightly\n"
+        "  contentgen schedules forget new-york-nightly\n"
+    )
     # On standard output before the slot lines, so any capture shows it first.
     assert ahead.stdout.index("Warning") < ahead.stdout.index("berlin-nightly ")
     assert "Warning" not in ahead.stderr
@@ -269,8 +287,11 @@ def test_cli_schedules_forget_slots_after_clock(imported, clock):
     assert "  2026-03-29T01:00:00+00:00 (was skipped)\n" in result.stdout
     assert "  2026-03-30T00:30:00+00:00 (was created, batch 1, pending)\n" in result.stdout
     assert "Batch 1 still has requests to run; if it should not, cancel them with: contentgen batch cancel 1" in result.stdout
-    # The slots up to the clock stay recorded, and New York's are untouched.
-    assert recorded_slots("berlin-nightly")[:2] == ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00"]
+    # The slots up to the clock stay recorded, as one skipped row for the missed slots of
+    # 27 and 28 March, and New York's are untouched. The second run-due recorded the others.
+    assert recorded_slots("berlin-nightly") == [
+        "2026-03-28T01:30:00+00:00", "2026-03-29T01:00:00+00:00", "2026-03-30T00:30:00+00:00",
+    ]  # fmt: skip
     assert recorded_slots("new-york-nightly")[-1] == "2026-03-30T07:00:00+00:00"
     berlin = next(item for item in listed if item["campaign"] == "berlin-nightly")
     assert berlin["next_run_utc"] == "2026-03-29T01:00:00+00:00"
@@ -319,7 +340,7 @@ def test_cli_schedules_forget_after_schedule_removed(imported, clock, tmp_path):
         "Forgot 2 recorded slots of berlin-nightly; the campaign has no schedule now, so they run only if "
         "one is added again:\n"
     )
-    assert recorded_slots("berlin-nightly") == ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00"]
+    assert recorded_slots("berlin-nightly") == ["2026-03-28T01:30:00+00:00"]
     again = invoke("schedules", "forget", "berlin-nightly")
     assert again.exit_code == 0, again.output
     assert "berlin-nightly has no recorded slot after 2026-03-28T12:00:00+00:00; nothing to forget." in again.stdout
@@ -427,3 +448,173 @@ def test_cli_run_due_timeout_without_wait_exits_2(imported):
     assert result.exit_code == 2
     assert "--timeout applies only with --wait" in result.stderr
     assert count_rows(Batch) == 0
+
+
+def import_campaign(folder, value: dict, name: str = "changed.yaml"):
+    path = folder / name
+    path.write_text(yaml.safe_dump({"campaigns": [value]}), encoding="utf-8")
+    result = invoke("campaigns", "import", str(path))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def listed_paused(campaign_key: str) -> bool:
+    items = json.loads(invoke("schedules", "list", "--json").stdout)
+    return next(item["paused"] for item in items if item["campaign"] == campaign_key)
+
+
+def test_cli_import_changed_cron_says_when(imported):
+    changed = import_campaign(imported, campaign("berlin-nightly", "0 5 * * *", "Europe/Berlin"))
+    again = import_campaign(imported, campaign("berlin-nightly", "0 5 * * *", "Europe/Berlin"))
+
+    assert changed.stdout.startswith("Imported 0 brands and 1 campaign: berlin-nightly.\n")
+    assert re.search(
+        r'^Schedule of berlin-nightly is now "0 5 \* \* \*" in Europe/Berlin\. It takes effect from '
+        r"the import \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\), so earlier slots do not run; its first "
+        r"slot is \d{4}-\d\d-\d\dT05:00:00\+0[12]:00\.$",
+        changed.stdout,
+        re.M,
+    )
+    # Once: an import that leaves the cron and zone as they are prints no note.
+    assert "Schedule of" not in again.stdout
+
+
+def test_cli_import_time_zone_change_noted(imported):
+    result = import_campaign(imported, campaign("berlin-nightly", "30 2 * * *", "Asia/Shanghai"))
+
+    assert 'Schedule of berlin-nightly is now "30 2 * * *" in Asia/Shanghai. It takes effect' in result.stdout
+
+
+def test_cli_import_new_campaign_no_schedule_note(imported):
+    result = import_campaign(imported, campaign("weekly-digest", "0 8 * * 1"))
+
+    assert result.stdout == "Imported 0 brands and 1 campaign: weekly-digest.\n"
+
+
+def test_cli_import_cron_held_back_names_forget(imported):
+    ahead = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%MZ")
+    assert invoke("schedules", "run-due", "--now", ahead).exit_code == 0
+    newest = recorded_slots("berlin-nightly")[-1]
+
+    result = import_campaign(imported, campaign("berlin-nightly", "0 5 * * *", "Europe/Berlin"))
+
+    newest_local = datetime.fromisoformat(newest).astimezone(ZoneInfo("Europe/Berlin")).isoformat()
+    assert (f"Slots are recorded up to {newest_local}, ahead of the clock, so it takes effect after "
+            "that; its first slot is ") in result.stdout  # fmt: skip
+    assert result.stdout.endswith(
+        "To run its slots before then, forget the recorded ones with: contentgen schedules forget berlin-nightly\n"
+    )
+
+
+def test_cli_import_changed_cron_keeps_pause(imported):
+    invoke("schedules", "pause", "berlin-nightly")
+
+    result = import_campaign(imported, campaign("berlin-nightly", "0 5 * * *", "Europe/Berlin"))
+
+    assert result.stdout.endswith(
+        'Schedule of berlin-nightly is now "0 5 * * *" in Europe/Berlin. It is paused, so it runs '
+        "from the time it is resumed with: contentgen schedules resume berlin-nightly\n"
+    )
+    assert listed_paused("berlin-nightly") is True
+
+
+def test_cli_import_schedule_added_back_unpaused(imported):
+    invoke("schedules", "pause", "berlin-nightly")
+    import_campaign(imported, campaign("berlin-nightly", None))
+
+    added = import_campaign(imported, campaign("berlin-nightly", "0 6 * * *", "Europe/Berlin"))
+    ahead = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%MZ")
+    ran = json.loads(invoke("schedules", "run-due", "--now", ahead, "--json").stdout)
+
+    assert 'Schedule of berlin-nightly is now "0 6 * * *" in Europe/Berlin. It takes effect' in added.stdout
+    assert "paused" not in added.stdout
+    assert listed_paused("berlin-nightly") is False
+    berlin = [slot for slot in ran["slots"] if slot["campaign"] == "berlin-nightly"]
+    assert berlin[-1]["status"] == "created"
+
+
+# Nothing listens on port 1, so connecting fails at once.
+UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
+
+
+def test_cli_run_due_broker_down_lists_slots_first(imported, monkeypatch):
+    apply_settings(monkeypatch, broker_url=UNREACHABLE_BROKER)
+
+    result = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z")
+
+    assert result.exit_code == 1
+    assert ("berlin-nightly 2026-03-27T01:30:00+00:00 to 2026-03-28T01:30:00+00:00: 2 slots skipped "
+            "(missed, because") in result.stdout  # fmt: skip
+    assert "berlin-nightly 2026-03-29T01:00:00+00:00: created, batch 1 with 2 requests" in result.stdout
+    assert "new-york-nightly 2026-03-29T07:00:00+00:00: created, batch 2 with 2 requests" in result.stdout
+    assert "Sent the chunks" not in result.stdout
+    assert result.stderr.startswith(f"Error: broker {UNREACHABLE_BROKER} is unreachable or rejected the connection (")
+    assert result.stderr.endswith(
+        "). The chunks of batches 1, 2 were not sent and their requests stay pending. Check that the "
+        "broker runs and CONTENTGEN_BROKER_URL is right: the next dispatch, by Celery beat or by "
+        "contentgen schedules run-due, sends them. To send them at once instead, run for each: "
+        "contentgen batch resume ID\n"
+    )
+    with db.session_scope() as session:
+        assert set(session.scalars(select(ScheduleRun.status).where(ScheduleRun.batch_id.is_not(None)))) == {
+            ScheduleRunStatus.CREATED
+        }
+
+
+def test_cli_run_due_broker_down_json_one_batch(imported, monkeypatch):
+    apply_settings(monkeypatch, broker_url=UNREACHABLE_BROKER)
+
+    # Only Berlin's slot of 27 March is due by 02:00 UTC.
+    result = invoke("schedules", "run-due", "--now", "2026-03-27T02:00Z", "--json")
+
+    assert result.exit_code == 1
+    output = json.loads(result.stdout)
+    assert [(slot["campaign"], slot["status"], slot["batch_id"]) for slot in output["slots"]] == [
+        ("berlin-nightly", "created", 1)
+    ]
+    assert output["handed_over"] == []
+    assert result.stderr.endswith(
+        "The chunks of batch 1 were not sent and its requests stay pending. Check that the broker "
+        "runs and CONTENTGEN_BROKER_URL is right: the next dispatch, by Celery beat or by contentgen "
+        "schedules run-due, sends them. To send them at once instead, run: contentgen batch resume 1\n"
+    )
+
+
+def test_cli_run_due_long_gap_one_line(imported, monkeypatch):
+    apply_settings(monkeypatch, schedule_lookback_hours="8784")
+    import_campaign(imported, campaign("every-minute", "* * * * *"))
+    with db.session_scope() as session:
+        row = session.scalars(select(Campaign).where(Campaign.key == "every-minute")).one()
+        row.schedule_since = datetime(2024, 1, 1, tzinfo=UTC)
+
+    result = invoke("schedules", "run-due", "--now", "2026-03-01T12:00Z", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert ("every-minute 2025-02-28T12:01:00+00:00 to 2026-03-01T11:59:00+00:00: more than 1440 "
+            "slots would be skipped (missed, because") in result.stdout  # fmt: skip
+    assert "every-minute 2026-03-01T12:00:00+00:00: would create a batch with 2 requests" in result.stdout
+
+
+def one_request_batch(folder) -> int:
+    single = {**campaign("single", "0 3 * * *"), "variants": 1}
+    import_campaign(folder, single, name="single.yaml")
+    ahead = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%MZ")
+    slots = json.loads(invoke("schedules", "run-due", "--now", ahead, "--json").stdout)["slots"]
+    (batch_id,) = [slot["batch_id"] for slot in slots if slot["campaign"] == "single" and slot["batch_id"]]
+    return batch_id
+
+
+def test_wait_timeout_one_pending_request_singular(imported):
+    batch_id = one_request_batch(imported)
+
+    message = f"batch {batch_id} still has 1 pending request after 0 s;"
+    with pytest.raises(InfrastructureError, match=re.escape(message)):
+        wait_for_batch(batch_id, poll_seconds=0.01, timeout=0.01)
+
+
+def test_inline_timeout_one_pending_request_singular(imported):
+    batch_id = one_request_batch(imported)
+
+    message = f"with 1 request of batch {batch_id} still pending. Pending requests stay saved"
+    with pytest.raises(InfrastructureError, match=re.escape(message)):
+        run_inline(batch_id, timeout=1e-9)

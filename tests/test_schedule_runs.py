@@ -166,6 +166,21 @@ def test_run_due_losing_dispatcher_writes_nothing(synced):
     assert count_rows(ScheduleRun) == 1
 
 
+def test_run_due_dispatcher_overtaken_writes_nothing(synced):
+    scheduled_campaign(synced, cron="0 * * * *", zone="UTC", since="2026-03-23T00:00")
+    # A dispatcher that found slots 01:00 to 03:00 due, and another one that recorded
+    # slots 01:00 to 05:00 before the first committed. Their rows have no slot in common:
+    # the first would write 02:00 (skipped) and 03:00, the second 04:00 and 05:00.
+    with db.session_scope() as session:
+        (late,) = _find_due_slots(session, utc("2026-03-23T03:30"))
+
+    run_due(utc("2026-03-23T05:30"))
+
+    assert _record(late) == []
+    assert count_rows(Batch) == 1
+    assert [stored_utc(run.slot_at) for run in runs()] == [utc("2026-03-23T04:00"), utc("2026-03-23T05:00")]
+
+
 def test_run_due_ignores_slots_before_schedule_start(synced):
     # Imported at 02:00 UTC: that night's 02:30 Berlin (01:30 UTC) had passed already.
     scheduled_campaign(synced, since="2026-03-23T02:00")
@@ -177,18 +192,67 @@ def test_run_due_ignores_slots_before_schedule_start(synced):
 def test_run_due_catch_up_latest_skips_older_slots(synced):
     scheduled_campaign(synced, since="2026-03-20T00:00")
 
-    outcomes = run_due(utc("2026-03-23T12:00"))
+    skipped, created = run_due(utc("2026-03-23T12:00"))
 
-    assert [outcome.status for outcome in outcomes] == [
-        ScheduleRunStatus.SKIPPED, ScheduleRunStatus.SKIPPED, ScheduleRunStatus.SKIPPED,
-        ScheduleRunStatus.CREATED,
-    ]  # fmt: skip
-    assert [stored_utc(run.slot_at) for run in runs()] == [
-        utc("2026-03-20T01:30"), utc("2026-03-21T01:30"), utc("2026-03-22T01:30"),
-        utc("2026-03-23T01:30"),
-    ]  # fmt: skip
+    assert skipped.status == ScheduleRunStatus.SKIPPED
+    assert skipped.first_slot_at == utc("2026-03-20T01:30")
+    assert skipped.slot_at == utc("2026-03-22T01:30")
+    assert skipped.slot_count == 3
+    assert created.status == ScheduleRunStatus.CREATED
+    assert created.slot_at == utc("2026-03-23T01:30")
+    # One row for the three missed slots, at the newest of them.
+    assert [stored_utc(run.slot_at) for run in runs()] == [utc("2026-03-22T01:30"), utc("2026-03-23T01:30")]
     assert "CONTENTGEN_SCHEDULE_CATCH_UP=latest" in runs()[0].detail
+    assert "the 3 missed slots from 2026-03-20T01:30:00+00:00 to 2026-03-22T01:30:00+00:00" in runs()[0].detail
     assert count_rows(Batch) == 1
+
+
+def test_run_due_long_gap_one_skipped_row(synced, monkeypatch):
+    apply_settings(monkeypatch, schedule_lookback_hours="8784")
+    scheduled_campaign(synced, cron="* * * * *", zone="UTC", since="2024-01-01T00:00")
+    now = utc("2026-03-01T12:00")
+
+    skipped, created = run_due(now)
+
+    # The lookback bound is 8784 hours, 366 days, before now.
+    assert skipped.first_slot_at == utc("2025-02-28T12:01")
+    assert skipped.slot_at == utc("2026-03-01T11:59")
+    assert skipped.slot_count is None
+    assert skipped.as_dict()["slot_count"] is None
+    assert created.slot_at == now
+    (skipped_row, created_row) = runs()
+    assert skipped_row.status == ScheduleRunStatus.SKIPPED
+    assert ("This row records every missed slot from 2025-02-28T12:01:00+00:00 to "
+            "2026-03-01T11:59:00+00:00, more than 1440") in skipped_row.detail  # fmt: skip
+    assert created_row.status == ScheduleRunStatus.CREATED
+    assert count_rows(Batch) == 1
+    # The newest recorded slot bounds the next dispatch, so the skipped slots never run.
+    (next_outcome,) = run_due(now + timedelta(minutes=1))
+    assert next_outcome.slot_at == now + timedelta(minutes=1)
+
+
+def test_run_due_missed_slots_split_at_clock(synced):
+    scheduled_campaign(synced, since="2026-03-20T00:00")
+
+    outcomes = run_due(utc("2026-03-25T12:00"), clock=utc("2026-03-22T12:00"))
+
+    # The slots of 20 to 22 March are before the clock, those of 23 and 24 after it.
+    assert [(o.first_slot, o.slot_at, o.slot_count, o.status) for o in outcomes] == [
+        (utc("2026-03-20T01:30"), utc("2026-03-22T01:30"), 3, ScheduleRunStatus.SKIPPED),
+        (utc("2026-03-23T01:30"), utc("2026-03-24T01:30"), 2, ScheduleRunStatus.SKIPPED),
+        (utc("2026-03-25T01:30"), utc("2026-03-25T01:30"), 1, ScheduleRunStatus.CREATED),
+    ]  # fmt: skip
+    assert count_rows(ScheduleRun) == 3
+
+
+def test_run_due_one_missed_slot_has_no_range(synced):
+    scheduled_campaign(synced, since="2026-03-22T00:00")
+
+    skipped, _ = run_due(utc("2026-03-23T12:00"))
+
+    assert skipped.first_slot_at is None
+    assert skipped.slot_count == 1
+    assert runs()[0].detail == skipped.detail
 
 
 def test_run_due_catch_up_all_runs_every_slot(synced, monkeypatch):

@@ -7,7 +7,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contentgen.campaigns import CRON_NICKNAMES, ScheduleSpec
-from contentgen.schedules import next_slot, slot_instant, slots_between, to_utc
+from contentgen.schedules import (
+    count_slots,
+    last_slots,
+    next_slot,
+    slot_instant,
+    slots_between,
+    to_utc,
+)
 
 
 def utc(text: str) -> datetime:
@@ -145,3 +152,57 @@ def test_slot_instant_half_hour_gap():
 def test_to_utc_naive_rejected():
     with pytest.raises(ValueError, match="has no UTC offset"):
         to_utc(datetime(2026, 3, 29, 2, 30))
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "start", "end"),
+    [
+        # Every 15 minutes across the repeated hour and the gap of Berlin's 2026 changes.
+        ("*/15 * * * *", "Europe/Berlin", "2026-10-24T12:00", "2026-10-25T02:10"),
+        ("*/15 * * * *", "Europe/Berlin", "2026-03-28T12:00", "2026-03-29T01:05"),
+        ("30 2 * * *", "Europe/Berlin", "2026-03-20T00:00", "2026-04-05T00:00"),
+        # Sparse: the window grows until it reaches the leap days.
+        ("0 9 29 2 *", "Asia/Shanghai", "2019-01-01T00:00", "2026-12-04T00:00"),
+        ("* * * * *", "UTC", "2026-03-01T00:00", "2026-03-01T00:05"),
+    ],
+    ids=["berlin-autumn", "berlin-spring", "berlin-daily", "leap-day", "short"],
+)
+def test_last_slots_match_slots_between(cron, zone, start, end):
+    schedule = ScheduleSpec(cron=cron, timezone=zone)
+
+    expected = slots_between(schedule, utc(start), utc(end))
+
+    assert last_slots(schedule, utc(start), utc(end), 3) == expected[-3:]
+    assert last_slots(schedule, utc(start), utc(end), 1) == expected[-1:]
+
+
+def test_last_slots_every_minute_for_a_year():
+    schedule = ScheduleSpec(cron="* * * * *", timezone="UTC")
+
+    newest = last_slots(schedule, utc("2026-01-01T00:00"), utc("2027-01-01T12:00:30"), 2)
+
+    assert newest == [utc("2027-01-01T11:59"), utc("2027-01-01T12:00")]
+
+
+def test_last_slots_none_in_interval():
+    schedule = ScheduleSpec(cron="0 9 29 2 *", timezone="UTC")
+
+    assert last_slots(schedule, utc("2025-03-01T00:00"), utc("2028-02-28T00:00"), 2) == []
+
+
+def test_last_slots_interval_of_millennia():
+    schedule = ScheduleSpec(cron="@yearly", timezone="UTC")
+
+    # The growing window must not run past the year 1, where datetime ends.
+    newest = last_slots(schedule, utc("1970-01-01T00:00"), utc("9998-06-01T00:00"), 1)
+
+    assert newest == [utc("9998-01-01T00:00")]
+
+
+def test_count_slots_up_to_limit():
+    schedule = ScheduleSpec(cron="* * * * *", timezone="UTC")
+    start = utc("2026-03-01T00:00")
+
+    assert count_slots(schedule, start, start + timedelta(minutes=10), limit=10) == 10
+    assert count_slots(schedule, start, start + timedelta(minutes=11), limit=10) is None
+    assert count_slots(schedule, start, start, limit=10) == 0
