@@ -96,13 +96,7 @@ def login(
     wait = throttle.reserve(name, address)
     if wait:
         logger.warning("login for user %r from %s rejected: too many failed logins", name[:100], address)
-        minutes = math.ceil(wait / 60)
-        message = catalogue.ngettext(
-            "Too many failed logins. Try again in {minutes} minute.",
-            "Too many failed logins. Try again in {minutes} minutes.",
-            minutes,
-        ).format(minutes=minutes)
-        context = {"next": safe_next(next), "error": message, "notice": None}
+        context = {"next": safe_next(next), "error": _too_many_failures(request, wait), "notice": None}
         response = render(request, "login.html", context, status_code=429)
         response.headers["Retry-After"] = str(wait)
         return response
@@ -128,6 +122,16 @@ def login(
     response = redirect_to(safe_next(next))
     request.app.state.cookies.write(response, login)
     return response
+
+
+def _too_many_failures(request: Request, wait: int) -> str:
+    """Return the message for a password check that the login throttle refused for ``wait`` seconds."""
+    minutes = math.ceil(wait / 60)
+    return translations(request_locale(request)).ngettext(
+        "Too many failed logins. Try again in {minutes} minute.",
+        "Too many failed logins. Try again in {minutes} minutes.",
+        minutes,
+    ).format(minutes=minutes)
 
 
 @router.post("/logout")
@@ -168,17 +172,33 @@ def change_own_password(
     if new_password != new_password_again:
         return _settings_error(request, gettext("The two new passwords differ; type the same new password twice. "
                                                 "Nothing was changed."), 422)  # fmt: skip
-    # NOTE: wrong current passwords are not counted by the login throttle; each costs one
-    # Argon2 check, and only a logged-in session can send them.
+    # A wrong current password counts as a failed login, so that a stolen session cannot
+    # guess the password faster than the login page allows.
+    address = request.client.host if request.client else "unknown"
+    throttle = request.app.state.login_throttle
+    wait = throttle.reserve(actor.username, address)
+    if wait:
+        logger.warning("password change of user %s from %s rejected: too many failed logins", actor.username, address)
+        response = _settings_error(request, _too_many_failures(request, wait), 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     try:
         with db.session_scope() as session:
-            if authenticate(session, actor.username, current_password) is None:
-                logger.warning("user %s gave a wrong current password when changing it", actor.username)
-                return _settings_error(request, gettext("The current password is wrong. Nothing was changed."), 403)
-            user = set_password(session, actor.username, new_password)
-            login = PageSession.for_user(user.id, user.session_version)
+            user = authenticate(session, actor.username, current_password)
+            if user is not None:
+                user = set_password(session, actor.username, new_password)
+                login = PageSession.for_user(user.id, user.session_version)
     except InvalidInput as error:
+        throttle.release(actor.username, address)
         return _settings_error(request, message_of(request, error), 422)
+    except BaseException:
+        throttle.release(actor.username, address)
+        raise
+    if user is None:
+        throttle.record_failure(actor.username, address)
+        logger.warning("user %s gave a wrong current password when changing it, from %s", actor.username, address)
+        return _settings_error(request, gettext("The current password is wrong. Nothing was changed."), 403)
+    throttle.record_success(actor.username, address)
     response = redirect_to("/settings", notice="password_changed")
     request.app.state.cookies.write(response, login)
     return response

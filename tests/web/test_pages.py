@@ -1850,3 +1850,17 @@ def test_pages_error_style_keeps_line_breaks(client_for):
     assert rule, "app.css has no rule for .error"
     assert "white-space: pre-line" in rule.group(1)
 
+
+def test_pages_wrong_current_passwords_are_throttled(client_for, monkeypatch):
+    monkeypatch.setattr(_login_limit, "FAILED_LOGINS", parse("2 per 15 minutes"))
+    client, token = client_for("marketer")
+    before = snapshot()
+
+    refused = [change_password(client, token, current="wrong password").status_code for _ in range(2)]
+    throttled = change_password(client, token)
+
+    assert refused == [403, 403]
+    assert throttled.status_code == 429
+    assert "Too many failed logins. Try again in 15 minutes." in alert_of(throttled.text)
+    assert int(throttled.headers["Retry-After"]) > 0
+    assert snapshot() == before
