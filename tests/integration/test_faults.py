@@ -161,8 +161,10 @@ def test_short_visibility_timeout_gives_no_second_draft(service_env, start_worke
 
 @pytest.mark.model
 def test_prompt_over_context_fails_alone(service_env, start_worker, tmp_path):
-    # 40 features of 1,000 characters make a prompt far over SmolLM2's 8,192-token context.
-    huge_features = [f"Feature {index}: " + "waterproof breathable grippy " * 34 for index in range(40)]
+    # Chinese takes about 2.4 of SmolLM2's tokens a character, so 10 features of about 950
+    # characters make a prompt far over its 8,192-token context, yet under the 20,000
+    # characters that a rendered prompt may have.
+    huge_features = [f"Feature {index}: " + "防水透气抓地力强" * 117 for index in range(10)]
     data = {
         "brands": [{"key": "acme", "name": "Acme"}],
         "campaigns": [
