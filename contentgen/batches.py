@@ -162,9 +162,10 @@ OPTIONAL_TEMPLATE_FIELDS = (
 )  # fmt: skip
 
 
-def sample_context(empty_fields: Collection[str] = ()) -> dict[str, Any]:
-    """Build a template context from a sample campaign with every optional field set,
-    except ``empty_fields`` (names from ``OPTIONAL_TEMPLATE_FIELDS``), which it leaves out."""
+def sample_context(channel: str, empty_fields: Collection[str] = ()) -> dict[str, Any]:
+    """Build the template context of ``channel`` for a sample campaign with every optional
+    field set, except ``empty_fields`` (names from ``OPTIONAL_TEMPLATE_FIELDS``), which it
+    leaves out."""
     values = {
         "campaign": {"goal": "Sample goal", "call_to_action": "Buy now"},
         "product": {
@@ -187,7 +188,7 @@ def sample_context(empty_fields: Collection[str] = ()) -> dict[str, Any]:
             **values["campaign"],
             "product": values["product"],
             "segments": [values["segment"]],
-            "channels": [next(iter(CHANNELS))],
+            "channels": [channel],
             "variants": 2,
         }
     )

@@ -624,8 +624,9 @@ CHINA_ZONE_NAMES = {"beijing", "peking", "china", "北京", "上海", "中国", 
 
 # Names of the machine's own time zone setting, in lower case with "_" for spaces. The
 # first two are files in the system's zoneinfo folder, and CPython 3.11's
-# ``zoneinfo.available_timezones()`` lists "localtime" when that folder has it.
-MACHINE_ZONE_NAMES = {"localtime", "posixrules", "local", "local_time", "system", "/etc/localtime"}
+# ``zoneinfo.available_timezones()`` lists "localtime" when that folder has it. The tz
+# database's "Factory" zone is what a machine whose zone was never set uses.
+MACHINE_ZONE_NAMES = {"localtime", "posixrules", "local", "local_time", "system", "/etc/localtime", "factory"}
 # Folders of the zoneinfo folder with copies of the zones.
 REJECTED_ZONE_FOLDERS = ("posix/", "right/")
 

@@ -205,8 +205,17 @@ def export_command(
         typer.echo(f"Warning: {warning}", err=True)
     # "-" names standard output, as it does for most command-line tools; "./-" names a file.
     if output is None or output == "-":
-        sys.stdout.buffer.write(exported.content)
-        sys.stdout.flush()
+        try:
+            sys.stdout.buffer.write(exported.content)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early, as `| head` does: not an error of the export.
+            raise typer.Exit(0) from None
+        except OSError as error:
+            raise InvalidInput(
+                f"could not write the export to standard output ({error.strerror}); free space "
+                "where it goes, or write it to a file with --output FILE"
+            ) from None
         return
     _write_output(Path(output), exported.content)
     typer.echo(f"Wrote {output}.", err=True)

@@ -106,6 +106,12 @@ class LimitedSandboxedEnvironment(ImmutableSandboxedEnvironment):
     # Not folded into constants at compile time, so that ``call_binop`` checks them too.
     intercepted_binops = frozenset({"*", "+", "**"})
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # lipsum() builds up to thousands of paragraphs of random text in one call, which
+        # the step count would take as one step, and a prompt has no use for it.
+        del self.globals["lipsum"]
+
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         _spend_steps(1)
         if obj is safe_range:

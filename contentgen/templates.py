@@ -117,9 +117,9 @@ def sync_templates(session: Session, folder: Path | None = None) -> list[SyncRes
     """Store every ``*.j2`` file in ``folder`` as a new template version if its text changed.
 
     Each file must be named after a channel (``<channel key>.j2``), have at most
-    ``MAX_TEMPLATE_SIZE`` bytes of UTF-8 text without control characters, and render both
-    with a sample campaign that sets every optional field and with one that leaves them
-    all empty, before anything is stored.
+    ``MAX_TEMPLATE_SIZE`` bytes of UTF-8 text without control characters, and render for
+    its channel with sample campaigns (see ``_trial_render_problems``), before anything is
+    stored.
 
     Args:
         session: an open session; the caller commits.
@@ -163,8 +163,10 @@ def sync_templates(session: Session, folder: Path | None = None) -> list[SyncRes
             problems.append(problem)
         else:
             sources[path.name] = source
+    channels = {channel.template_name: key for key, channel in CHANNELS.items()}
     for name, source in sources.items():
-        problems += _trial_render_problems(folder / name, source)
+        if name in channels:
+            problems += _trial_render_problems(folder / name, source, channels[name])
     if problems:
         raise InvalidInput.from_template(
             N_("prompt templates are invalid; nothing was synced:\n{problems}"), problems=MessageLines(tuple(problems))
@@ -208,12 +210,14 @@ def _read_template(path: Path) -> tuple[str, None] | tuple[None, Message]:
     return source, None
 
 
-def _trial_render_problems(path: Path, source: str) -> list[Message]:
-    """Render a template with sample campaigns, and return what fails, as one problem per line.
+def _trial_render_problems(path: Path, source: str, channel: str) -> list[Message]:
+    """Render a template for ``channel`` with sample campaigns, and return what fails, as
+    one problem per line.
 
     A trial render catches misspelt variables, sandbox violations and limits now, instead
-    of at every later submit. The second render leaves every optional field empty, and a
-    template that fails only then is rendered once per optional field to name the field.
+    of at every later submit. After the render with every optional field set come one
+    render with each optional field empty in turn, which names the field that a failure
+    needs, and one with all of them empty.
     """
     # Imported here because contentgen.batches imports this module.
     from contentgen.batches import OPTIONAL_TEMPLATE_FIELDS, sample_context
@@ -221,20 +225,14 @@ def _trial_render_problems(path: Path, source: str) -> list[Message]:
     label = str(path)
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
     try:
-        _render_checked(digest, source, sample_context(()))
+        _render_checked(digest, source, sample_context(channel))
     except _RenderFailure as failure:
         return [failure.message(label)]
-    try:
-        _render_checked(digest, source, sample_context(OPTIONAL_TEMPLATE_FIELDS))
-    except _RenderFailure as failure:
-        all_empty = failure
-    else:
-        return []
 
     problems = []
     for field in OPTIONAL_TEMPLATE_FIELDS:
         try:
-            _render_checked(digest, source, sample_context((field,)))
+            _render_checked(digest, source, sample_context(channel, (field,)))
         except _RenderFailure as failure:
             fix = Message(N_("use the field only inside {example}"), {"example": f"{{% if {field} %}} … {{% endif %}}"})
             problems.append(
@@ -244,19 +242,23 @@ def _trial_render_problems(path: Path, source: str) -> list[Message]:
                      "fix": failure.fix if isinstance(failure, _EmptyPrompt) else fix},
                 )  # fmt: skip
             )
-    if not problems:
+    if problems:
+        return problems
+    try:
+        _render_checked(digest, source, sample_context(channel, OPTIONAL_TEMPLATE_FIELDS))
+    except _RenderFailure as all_empty:
         # Only a combination of empty fields fails, such as a template that needs a price
         # or an offer.
         fix = Message(N_("use each optional field only inside {example}"),
                       {"example": "{% if product.price %} … {% endif %}"})  # fmt: skip
-        problems.append(
+        return [
             Message(
                 N_("{location}: {reason} when a campaign leaves several optional fields empty; {fix}"),
                 {"location": _location(label, all_empty.line), "reason": all_empty.reason,
                  "fix": all_empty.fix if isinstance(all_empty, _EmptyPrompt) else fix},
             )  # fmt: skip
-        )
-    return problems
+        ]
+    return []
 
 
 def _store_version(session: Session, name: str, source: str) -> SyncResult:

@@ -198,6 +198,9 @@ def create_user(
             username that is taken. The locale is matched regardless of case.
     """
     _check_username(username)
+    # Checked in the form it is stored in, so that its length does not depend on how the
+    # terminal or browser encoded the letters.
+    password = unicodedata.normalize("NFC", password)
     _check_password(password)
     locale = _canonical_locale(locale)
     taken = _holder_of_name(session, username)
@@ -352,6 +355,7 @@ def set_password(session: Session, username: str, password: str) -> User:
         NotFound: if there is no such user.
         InvalidInput: for a password that is too short, too long or has only spaces.
     """
+    password = unicodedata.normalize("NFC", password)
     _check_password(password)
     user = get_user(session, username)
     user.password_hash = _hash_password(password)

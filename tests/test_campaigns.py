@@ -510,7 +510,7 @@ def test_load_invalid_schedule_rejected(tmp_path, schedule, expected):
     assert expected in problems_of(write_yaml(tmp_path, data))
 
 
-@pytest.mark.parametrize("zone", ["Local", "/etc/localtime", "localtime", "LOCALTIME", "local time", "posixrules"])
+@pytest.mark.parametrize("zone", ["Local", "/etc/localtime", "localtime", "LOCALTIME", "local time", "posixrules", "Factory"])
 def test_load_machine_zone_names_fix(tmp_path, zone):
     data = {"brands": [brand()], "campaigns": [campaign(schedule={"cron": "30 2 * * *", "timezone": zone})]}
 

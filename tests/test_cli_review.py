@@ -2,6 +2,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -449,6 +450,28 @@ def test_cli_export_dash_writes_stdout(batch):
     assert [row["draft_id"] for row in json.loads(result.stdout)] == [first]
     assert "Wrote" not in result.stderr
     assert not Path("-").exists()
+
+
+class FullDisk:
+    """Standard output on a full disk, as /dev/full is."""
+
+    def write(self, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_cli_export_full_stdout_exits_2(batch, monkeypatch):
+    invoke("review", "approve", str(draft_ids(batch)[0]), "--user", "rita")
+    monkeypatch.setattr("contentgen.cli_review.sys", SimpleNamespace(stdout=SimpleNamespace(buffer=FullDisk(), flush=lambda: None)))
+
+    result = invoke("export", "--batch", str(batch))
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "Error: could not write the export to standard output (No space left on device); free space"
+    )
 
 
 def test_cli_export_dot_slash_dash_writes_file(batch):

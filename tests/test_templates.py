@@ -513,8 +513,8 @@ def test_sync_lists_each_failing_field(database, tmp_path):
 def test_sample_context_leaves_field_empty(field):
     section, name = field.split(".")
 
-    full = sample_context()
-    empty = sample_context((field,))
+    full = sample_context("google_ads_headline")
+    empty = sample_context("google_ads_headline", (field,))
 
     assert full[section][name]
     assert not empty[section][name]
@@ -538,7 +538,7 @@ def test_sample_context_matches_minimal_campaign(database):
         campaign = import_campaign_file(session, Path("test.yaml"), parsed)[0]
         context = context_builder(campaign, parsed.campaigns[0])(Slot("everyone", "google_ads_headline", 1))
 
-    assert context == sample_context(OPTIONAL_TEMPLATE_FIELDS)
+    assert context == sample_context("google_ads_headline", OPTIONAL_TEMPLATE_FIELDS)
 
 
 def test_render_error_drops_final_period():
@@ -577,3 +577,23 @@ def test_sync_empty_prompt_without_optional_field(database, tmp_path):
         f"  - {folder / 'email_subject.j2'}: renders an empty prompt when a campaign leaves the optional "
         "field product.description empty; write the request to the model in it"
     )
+
+
+def test_sync_renders_each_template_for_its_channel(database, tmp_path):
+    source = 'Write {{ {"email_body": "an email body"}[channel.key] }} for {{ product.name }}.'
+    with db.session_scope() as session:
+        (tmp_path / "email_body.j2").write_text(source, encoding="utf-8")
+        [result] = sync_templates(session, tmp_path)
+    assert (result.name, result.changed) == ("email_body.j2", True)
+
+
+def test_sync_rejects_lipsum(database, tmp_path):
+    message = sync_one(tmp_path, "Hi {{ product.name }} {{ lipsum(n=20000) }}")
+    assert "lipsum" in message
+    assert stored_templates() == 0
+
+
+def test_sync_names_field_empty_beside_others_set(database, tmp_path):
+    message = sync_one(tmp_path, "{{ product.name }}{% if campaign.goal %} {{ campaign.call_to_action.upper() }}{% endif %}")
+    assert "when a campaign leaves the optional field campaign.call_to_action empty" in message
+    assert stored_templates() == 0

@@ -328,3 +328,9 @@ def test_users_locale_tag_stored_canonical(database, tag, stored):
 def test_users_unsupported_locale_rejected(database, tag):
     with pytest.raises(InvalidInput, match='is not supported; use one of: en, zh-CN'), db.session_scope() as session:
         create_user(session, "li", PASSWORD, Role.REVIEWER, tag)
+
+
+def test_users_password_length_counted_composed(database):
+    # Eight code points as typed, four letters once composed.
+    with pytest.raises(InvalidInput, match="the password is too short"), db.session_scope() as session:
+        create_user(session, "alice", "a\u0308" * 4, Role.REVIEWER)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import unicodedata
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -169,7 +170,8 @@ def change_own_password(
     """Change the logged-in user's password. Their other browsers must log in again, and
     this one gets a new session cookie so that it stays logged in."""
     gettext = translations(request_locale(request)).gettext
-    if new_password != new_password_again:
+    # The same password typed in two forms of Unicode (see contentgen.users) is the same.
+    if unicodedata.normalize("NFC", new_password) != unicodedata.normalize("NFC", new_password_again):
         return _settings_error(request, gettext("The two new passwords differ; type the same new password twice. "
                                                 "Nothing was changed."), 422)  # fmt: skip
     # A wrong current password counts as a failed login, so that a stolen session cannot

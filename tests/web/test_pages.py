@@ -1864,3 +1864,11 @@ def test_pages_wrong_current_passwords_are_throttled(client_for, monkeypatch):
     assert "Too many failed logins. Try again in 15 minutes." in alert_of(throttled.text)
     assert int(throttled.headers["Retry-After"]) > 0
     assert snapshot() == before
+
+
+def test_pages_password_change_accepts_both_unicode_forms(client_for):
+    client, token = client_for("marketer")
+    response = change_password(client, token, new="Passw\u00f6rt-1", again="Passwo\u0308rt-1")
+    assert response.status_code == 303
+    with db.session_scope() as session:
+        assert authenticate(session, "mia", "Passwo\u0308rt-1") is not None
