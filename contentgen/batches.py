@@ -21,7 +21,7 @@ from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from contentgen._names import closest
-from contentgen.campaign_snapshots import take_snapshots
+from contentgen.campaign_snapshots import read_snapshot, take_snapshots
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
 from contentgen.channels import CHANNELS
 from contentgen.errors import InvalidInput, NotFound, NotSetUp, shorten
@@ -498,12 +498,17 @@ def _failures(session: Session, batch_id: int) -> list[dict[str, Any]]:
             "request_id": request.id,
             "campaign": request.campaign.key,
             "segment": request.segment,
+            "segment_name": _segment_name(request),
             "channel": request.channel,
             "variant": request.variant,
             "error": request.error,
         }
         for request in failed
     ]
+
+
+def _segment_name(request: GenerationRequest) -> str:
+    return read_snapshot(request.campaign_snapshot, request.campaign, request.segment)["segment_name"]
 
 
 def check_summary(session: Session, batch_id: int) -> CheckSummary:

@@ -1033,6 +1033,8 @@ def test_pages_batch_lists_failed_requests(client_for, seeded):
     for request_id in failed:
         assert f"<td>{request_id}</td>" in page
         assert f"prompt {request_id} too long" in page
+    # The segment by the name it had when the batch was made, as the queue shows it.
+    assert "<td><bdi>Hikers</bdi></td>" in page
     assert f'action="/batches/{seeded.batch_id}/retry-failed"' in page
     assert f"<code>contentgen batch retry-failed {seeded.batch_id}</code>" in page
     assert "2 个请求在最后一次尝试后失败。" in chinese
