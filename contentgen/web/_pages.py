@@ -45,6 +45,8 @@ NOTICES = {
     "user_disabled": N_("User {user} is disabled."),
     "user_enabled": N_("User {user} is enabled."),
     "settings_saved": N_("Settings saved."),
+    "retry_pending": N_("No request of this batch has failed since the last retry. Its pending "
+                        "requests run when the workers reach them."),
     "password_changed": N_("Password changed. Other browsers where you were logged in must log in again."),
     "logged_out": N_("You are logged out."),
 }

@@ -380,7 +380,7 @@ def batch_page(
         ]
     context = {
         "batch": progress,
-        "notice": notice_of(request, "failed_retried"),
+        "notice": notice_of(request, "failed_retried", "retry_pending"),
         "import_warnings": import_warnings,
         "run_hint": run_hint,
         "statuses": list(DraftStatus),
@@ -400,6 +400,13 @@ def retry_failed_requests(batch_id: int, actor: Submitter, _csrf: CsrfChecked) -
     # runs every minute sends them once it is back.
     retried, _ = retry_failed(batch_id)
     logger.info("%s made %d failed requests of batch %d pending again", actor.username, retried, batch_id)
+    if not retried:
+        with db.session_scope() as session:
+            pending = batch_progress(session, batch_id).requests["pending"]
+        if pending:
+            # The form sent twice, or a retry that someone else made: the requests that
+            # failed wait for the workers already.
+            return redirect_to(f"/batches/{batch_id}", notice="retry_pending")
     return redirect_to(f"/batches/{batch_id}", notice="failed_retried", changed=retried)
 
 

@@ -1088,6 +1088,17 @@ def test_pages_retry_failed_makes_them_pending(client_for, seeded):
     assert states == [(RequestStatus.PENDING, 0, None)] * 2
 
 
+def test_pages_retry_sent_twice_names_pending(client_for, seeded):
+    client, token = client_for("marketer")
+    fail_requests(seeded.batch_id, 2)
+    client.post(f"/batches/{seeded.batch_id}/retry-failed", data={"csrf_token": token})
+
+    response = client.post(f"/batches/{seeded.batch_id}/retry-failed", data={"csrf_token": token})
+
+    assert "No request of this batch has failed since the last retry." in response.text
+    assert "nothing runs again" not in response.text
+
+
 def test_pages_retry_without_failures_says_so(client_for, seeded):
     client, token = client_for("admin")
     before = snapshot()
