@@ -209,7 +209,7 @@ def export_command(
             sys.stdout.buffer.write(exported.content)
             sys.stdout.flush()
         except BrokenPipeError:
-            # The reader stopped early, as `| head` does: not an error of the export.
+            # The reader stopped early, as `| head` does, which is no error of the export.
             raise typer.Exit(0) from None
         except OSError as error:
             raise InvalidInput(

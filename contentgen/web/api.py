@@ -578,7 +578,7 @@ def get_batch_status(request: Request, batch_id: int, actor: Viewer) -> dict[str
 def post_retry_failed(request: Request, batch_id: int, actor: Submitter) -> dict[str, Any]:
     """Make the batch's failed requests pending again, with no attempts counted, and send
     them to the workers when a broker is configured. ``retried`` counts them, and
-    ``dispatch`` says where they stand as for ``POST /api/v1/batches`` (null when the batch
+    ``dispatch`` gives where they stand as for ``POST /api/v1/batches`` (null when the batch
     had no failed requests). The batch's counts follow, as ``GET /api/v1/batches/ID`` gives
     them."""
     retried, dispatch = retry_failed(batch_id)

@@ -172,8 +172,10 @@ def change_own_password(
     gettext = translations(request_locale(request)).gettext
     # The same password typed in two forms of Unicode (see contentgen.users) is the same.
     if unicodedata.normalize("NFC", new_password) != unicodedata.normalize("NFC", new_password_again):
+        logger.info("password change of user %s rejected: the two new passwords differ", actor.username)
         return _settings_error(request, gettext("The two new passwords differ; type the same new password twice. "
                                                 "Nothing was changed."), 422)  # fmt: skip
+
     # A wrong current password counts as a failed login, so that a stolen session cannot
     # guess the password faster than the login page allows.
     address = request.client.host if request.client else "unknown"
@@ -184,6 +186,7 @@ def change_own_password(
         response = _settings_error(request, _too_many_failures(request, wait), 429)
         response.headers["Retry-After"] = str(wait)
         return response
+
     try:
         with db.session_scope() as session:
             user = authenticate(session, actor.username, current_password)
@@ -192,14 +195,17 @@ def change_own_password(
                 login = PageSession.for_user(user.id, user.session_version)
     except InvalidInput as error:
         throttle.release(actor.username, address)
+        logger.info("password change of user %s rejected: %s", actor.username, error)
         return _settings_error(request, message_of(request, error), 422)
     except BaseException:
         throttle.release(actor.username, address)
         raise
+
     if user is None:
         throttle.record_failure(actor.username, address)
         logger.warning("user %s gave a wrong current password when changing it, from %s", actor.username, address)
         return _settings_error(request, gettext("The current password is wrong. Nothing was changed."), 403)
+
     throttle.record_success(actor.username, address)
     response = redirect_to("/settings", notice="password_changed")
     request.app.state.cookies.write(response, login)
@@ -404,8 +410,8 @@ def retry_failed_requests(batch_id: int, actor: Submitter, _csrf: CsrfChecked) -
         with db.session_scope() as session:
             pending = batch_progress(session, batch_id).requests["pending"]
         if pending:
-            # The form sent twice, or a retry that someone else made: the requests that
-            # failed wait for the workers already.
+            # The form was sent twice, or someone else retried first, so the requests that
+            # failed are already waiting for the workers.
             return redirect_to(f"/batches/{batch_id}", notice="retry_pending")
     return redirect_to(f"/batches/{batch_id}", notice="failed_retried", changed=retried)
 

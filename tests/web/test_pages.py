@@ -1869,10 +1869,10 @@ def test_pages_wrong_current_passwords_are_throttled(client_for, monkeypatch):
     client, token = client_for("marketer")
     before = snapshot()
 
-    refused = [change_password(client, token, current="wrong password").status_code for _ in range(2)]
+    wrong = [change_password(client, token, current="wrong password").status_code for _ in range(2)]
     throttled = change_password(client, token)
 
-    assert refused == [403, 403]
+    assert wrong == [403, 403]
     assert throttled.status_code == 429
     assert "Too many failed logins. Try again in 15 minutes." in alert_of(throttled.text)
     assert int(throttled.headers["Retry-After"]) > 0

@@ -45,7 +45,7 @@ class Route:
 
     @property
     def responds_json(self) -> bool:
-        """The API and the pages' JSON routes, which answer a request without a login with 401."""
+        """The API and the pages' JSON routes, which return 401 to a request without a login."""
         return self.api or self.path.replace("{batch}", "{batch_id}") in pages.JSON_ROUTE_PATHS
 
     @property
