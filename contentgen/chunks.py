@@ -670,7 +670,8 @@ def is_cut_off(output: GenerationOutput, single_line: bool = False) -> bool:
 
 
 def complete_finished_batches(session: Session, batch_ids: set[int]) -> None:
-    """Move each batch to running, or to completed once none of its requests is pending.
+    """Move each batch to running, or to completed once none of its requests is pending
+    (cancelled, if any of them was cancelled).
 
     The batch row is locked first: two chunks finishing at once would otherwise each see
     the other's requests as still pending, and neither would complete the batch. On
@@ -682,17 +683,18 @@ def complete_finished_batches(session: Session, batch_ids: set[int]) -> None:
         batch = session.scalars(
             select(Batch).where(Batch.id == batch_id).with_for_update(key_share=True)
         ).one()
-        pending = session.scalar(
-            select(func.count())
-            .select_from(GenerationRequest)
-            .where(
-                GenerationRequest.batch_id == batch_id,
-                GenerationRequest.status == RequestStatus.PENDING,
-            )
-        )
+        status = GenerationRequest.status
+        pending, cancelled = session.execute(
+            select(
+                func.count().filter(status == RequestStatus.PENDING),
+                func.count().filter(status == RequestStatus.CANCELLED),
+            ).where(GenerationRequest.batch_id == batch_id)
+        ).one()
         if pending == 0 and batch.status in (BatchStatus.PENDING, BatchStatus.RUNNING):
-            batch.status = BatchStatus.COMPLETED
+            # A cancelled batch whose failed requests ran again stays cancelled: its
+            # cancelled requests never ran.
+            batch.status = BatchStatus.CANCELLED if cancelled else BatchStatus.COMPLETED
             batch.finished_at = datetime.now(UTC)
-            logger.info("batch %d completed", batch_id)
+            logger.info("batch %d %s", batch_id, batch.status.value)
         elif pending and batch.status == BatchStatus.PENDING:
             batch.status = BatchStatus.RUNNING

@@ -827,6 +827,27 @@ def test_cli_retry_failed_reruns_only_failed(ready, monkeypatch):
     assert count_rows(GenerationRequest) == 24
 
 
+def test_cli_retry_failed_of_cancelled_batch_ends_cancelled(ready, monkeypatch):
+    invoke("batch", "submit", str(copy_example(ready)))
+    with db.session_scope() as session:
+        first_half = select(GenerationRequest.id).order_by(GenerationRequest.id).limit(12).scalar_subquery()
+        session.execute(
+            GenerationRequest.__table__.update()
+            .where(GenerationRequest.id.in_(first_half))
+            .values(status="failed", error="simulated")
+        )
+    invoke("batch", "cancel", "1")
+    apply_settings(monkeypatch, generator="null")
+
+    result = invoke("batch", "retry-failed", "1", "--wait")
+    status = json.loads(invoke("batch", "status", "1", "--json").stdout)
+
+    assert result.exit_code == 0, result.output
+    assert "12 failed requests of batch 1 will run again" in result.stdout
+    assert status["requests"] == {"done": 12, "failed": 0, "pending": 0, "cancelled": 12}
+    assert status["status"] == "cancelled"
+
+
 def test_cli_retry_failed_names_pending_requests(ready, monkeypatch):
     apply_settings(monkeypatch, generator=ERRORING)
     invoke("batch", "submit", str(copy_example(ready)), "--wait")
