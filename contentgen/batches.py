@@ -15,7 +15,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -626,42 +626,62 @@ def stalled_batches(session: Session, stalled_after: float) -> list[int]:
     ]
 
 
-def cancel_batch(
-    session: Session, batch_id: int, on_wait: Callable[[int], None] | None = None
-) -> int:
-    """Cancel the batch's pending requests; return how many were cancelled.
+class Cancellation(NamedTuple):
+    """What cancelling a batch did."""
 
-    Requests that a worker is generating right now are locked: this statement waits for
-    that chunk to commit, after which they are done and stay done. On PostgreSQL,
-    ``on_wait`` is called first with the number of such requests, when there are any.
+    cancelled: int
+    """Pending requests now cancelled."""
+    generating: int
+    """Requests that a worker was generating; they finish as their chunk ends."""
+
+
+def cancel_batch(
+    session: Session,
+    batch_id: int,
+    on_wait: Callable[[int], None] | None = None,
+    *,
+    wait: bool = True,
+) -> Cancellation:
+    """Cancel the batch's pending requests.
+
+    On PostgreSQL, the requests that a worker is generating right now are locked. With
+    ``wait``, this statement waits for that chunk to commit, after which they are done and
+    stay done; ``on_wait`` is called first with their number, when there are any. Without
+    ``wait``, the others are cancelled at once and the chunk finishes its own. SQLite has
+    no row locks, so there the statement cancels every pending request.
+
+    Raises:
+        NotFound: if the batch does not exist.
     """
     batch = get_batch(session, batch_id)
     pending = (GenerationRequest.batch_id == batch_id, GenerationRequest.status == RequestStatus.PENDING)
-    if on_wait is not None and session.get_bind().dialect.name == "postgresql":
+    generating = 0
+    if session.get_bind().dialect.name == "postgresql":
         total = session.scalar(select(func.count()).where(*pending)) or 0
         # Locks the rows no chunk holds, which this transaction cancels next anyway. In id
         # order, as chunks claim theirs, so that the two take locks in the same order.
-        free = session.scalars(
+        unheld = (
             select(GenerationRequest.id)
             .where(*pending)
             .order_by(GenerationRequest.id)
             .with_for_update(skip_locked=True)
-        ).all()
-        if total > len(free):
-            on_wait(total - len(free))
+        )
+        generating = total - len(session.scalars(unheld).all())
+        if generating and wait and on_wait is not None:
+            on_wait(generating)
+        if not wait:
+            # The rows this transaction locked above are the ones SKIP LOCKED returns again.
+            pending = (*pending, GenerationRequest.id.in_(unheld.order_by(None)))
     cancelled = session.execute(
         update(GenerationRequest)
-        .where(
-            GenerationRequest.batch_id == batch_id,
-            GenerationRequest.status == RequestStatus.PENDING,
-        )
+        .where(*pending)
         .values(status=RequestStatus.CANCELLED, finished_at=datetime.now(UTC))
     ).rowcount
     if cancelled:
         batch.status = BatchStatus.CANCELLED
         batch.finished_at = datetime.now(UTC)
     logger.info("batch %d: cancelled %d pending requests", batch_id, cancelled)
-    return cancelled
+    return Cancellation(cancelled, 0 if wait else generating)
 
 
 def campaign_keys_of(session: Session, batch_id: int, status: RequestStatus) -> list[str]:

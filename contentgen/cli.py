@@ -516,7 +516,7 @@ def batch_cancel(batch_id: BatchId) -> None:
         )
 
     with db.session_scope() as session:
-        cancelled = cancel_batch(session, batch_id, on_wait=report_wait)
+        cancelled = cancel_batch(session, batch_id, on_wait=report_wait).cancelled
     if not cancelled:
         status = read_progress(batch_id).batch.status.value
         console.print(f"Batch {batch_id} is {status} and has no pending requests; nothing to cancel.")

@@ -66,7 +66,7 @@ DRAFT_NOTICE_STATUSES = {
 }
 
 # Notices that report counts, each sentence in the singular or plural form of its count.
-COUNT_NOTICES = ("bulk_approved", "bulk_rejected", "templates_synced", "failed_retried")
+COUNT_NOTICES = ("bulk_approved", "bulk_rejected", "templates_synced", "failed_retried", "batch_cancelled")
 
 
 def notice_of(request: Request, *shown: str) -> str | None:
@@ -152,6 +152,20 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
             return catalogue.gettext("The batch has no failed requests, so nothing runs again.")
         return ngettext("{count} failed request will run again.",
                         "{count} failed requests will run again.", changed).format(count=changed)  # fmt: skip
+
+    if name == "batch_cancelled":
+        if changed:
+            sentences = [ngettext("{count} pending request cancelled.",
+                                  "{count} pending requests cancelled.", changed).format(count=changed)]  # fmt: skip
+        else:
+            sentences = [catalogue.gettext("No request of this batch was waiting to run, so nothing was cancelled.")]
+        if skipped:
+            sentences.append(
+                ngettext("A worker is generating {count} request now; it finishes and keeps its draft.",
+                         "A worker is generating {count} requests now; they finish and keep their drafts.",
+                         skipped).format(count=skipped)
+            )  # fmt: skip
+        return " ".join(sentences)
 
     if name == "bulk_rejected":
         decided = ngettext("{count} draft rejected.", "{count} drafts rejected.", changed)

@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from contentgen import db
 from contentgen._names import closest
-from contentgen.batches import batch_progress, list_batches
+from contentgen.batches import batch_progress, cancel_batch, list_batches
 from contentgen.cleared_fields import ClearedFields, batch_warnings
 from contentgen.dispatch import SubmissionPlan
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
@@ -591,6 +591,20 @@ def post_retry_failed(request: Request, batch_id: int, actor: Submitter) -> dict
         body = batch_progress(session, batch_id).as_dict()
     return {**body, "retried": retried, "dispatch": dispatch, "next_step": next_step.render("en"),
             "next_step_message": next_step.render(request_locale(request))}  # fmt: skip
+
+
+@router.post("/batches/{batch_id}/cancel", summary="Cancel a batch's pending requests")
+def post_cancel(batch_id: int, actor: Submitter) -> dict[str, Any]:
+    """Cancel the requests of the batch that no worker has started. ``cancelled`` counts
+    them; ``generating`` counts those that a worker is generating now (PostgreSQL only),
+    which finish and keep their drafts. Cancelled requests cannot run again. The batch's
+    counts follow, as ``GET /api/v1/batches/ID`` gives them."""
+    with db.session_scope() as session:
+        cancellation = cancel_batch(session, batch_id, wait=False)
+    logger.info("%s cancelled %d pending requests of batch %d", actor.username, cancellation.cancelled, batch_id)
+    with db.session_scope() as session:
+        body = batch_progress(session, batch_id).as_dict()
+    return {**body, **cancellation._asdict()}
 
 
 # Problems that do not stop an export (a draft over its limit, an ad with too few headlines).

@@ -19,7 +19,13 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from contentgen import db
-from contentgen.batches import BatchProgress, batch_progress, list_batches
+from contentgen.batches import (
+    BatchProgress,
+    batch_progress,
+    campaign_keys_of,
+    cancel_batch,
+    list_batches,
+)
 from contentgen.campaigns import InvalidCampaignFile
 from contentgen.channels import CHANNELS
 from contentgen.cleared_fields import batch_warnings
@@ -28,7 +34,7 @@ from contentgen.drafts import queue_choices
 from contentgen.errors import InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import LOCALES, N_, translations
-from contentgen.models import DraftStatus
+from contentgen.models import DraftStatus, RequestStatus
 from contentgen.settings import get_settings
 from contentgen.users import (
     MIN_PASSWORD_LENGTH,
@@ -380,13 +386,16 @@ def batch_page(
         progress = batch.as_dict()
         run_hint = _run_hint(batch)
         choices = queue_choices(session, batch_id)
+        cancelled_campaigns = (
+            campaign_keys_of(session, batch_id, RequestStatus.CANCELLED) if batch.requests["cancelled"] else []
+        )
         import_warnings = [
             {"kind": warning.kind, "key": warning.key, "message": warning.text.render(locale)}
             for warning in batch_warnings(batch.batch)
         ]
     context = {
         "batch": progress,
-        "notice": notice_of(request, "failed_retried", "retry_pending"),
+        "notice": notice_of(request, "failed_retried", "retry_pending", "batch_cancelled"),
         "import_warnings": import_warnings,
         "run_hint": run_hint,
         "statuses": list(DraftStatus),
@@ -394,6 +403,7 @@ def batch_page(
         "created": created,
         "formats": FORMATS,
         "campaigns": choices["campaigns"],
+        "cancelled_campaigns": cancelled_campaigns,
         "status_labels": _batch_status_labels(request),
     }
     return render(request, "batch.html", context)
@@ -414,6 +424,16 @@ def retry_failed_requests(batch_id: int, actor: Submitter, _csrf: CsrfChecked) -
             # failed are already waiting for the workers.
             return redirect_to(f"/batches/{batch_id}", notice="retry_pending")
     return redirect_to(f"/batches/{batch_id}", notice="failed_retried", changed=retried)
+
+
+@router.post("/batches/{batch_id}/cancel")
+def cancel_pending_requests(batch_id: int, actor: Submitter, _csrf: CsrfChecked) -> Response:
+    """Cancel the batch's requests that no worker has started, and show its page. A chunk
+    that a worker is generating is not waited for: it finishes and keeps its drafts."""
+    with db.session_scope() as session:
+        cancelled, generating = cancel_batch(session, batch_id, wait=False)
+    logger.info("%s cancelled %d pending requests of batch %d", actor.username, cancelled, batch_id)
+    return redirect_to(f"/batches/{batch_id}", notice="batch_cancelled", changed=cancelled, skipped=generating)
 
 
 # The warnings page lists at most this many; the CLI prints them all.

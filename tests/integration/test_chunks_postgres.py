@@ -3,7 +3,7 @@
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import selectinload
 
 from contentgen import db
@@ -53,6 +53,27 @@ def test_bulk_insert_postgres_keeps_list_order(service_env, tmp_path):
     with db.session_scope() as session:
         stored = session.scalars(select(DraftCheck.name).order_by(DraftCheck.id)).all()
     assert stored == names
+
+
+def test_bulk_insert_postgres_copies_text_as_given(service_env, tmp_path):
+    (draft_id, _), _ = insert_two_drafts(tmp_path)
+    details = ["tab\there", "line\nbreak\r\n", "back\\slash \\N", '{"quoted": "\\u00e9"}', "中文，“引号”", "\\."]
+    rows = [
+        {"draft_id": draft_id, "name": f"check-{index}", "passed": index % 2 == 0, "blocking": True,
+         "detail": detail, "detail_message": None if index == 0 else detail}
+        for index, detail in enumerate(details)
+    ]  # fmt: skip
+
+    with db.session_scope() as session:
+        bulk_insert(session, DraftCheck.__table__, rows)
+    with db.session_scope() as session:
+        stored = session.execute(
+            select(DraftCheck.detail, DraftCheck.detail_message, DraftCheck.passed).order_by(DraftCheck.id)
+        ).all()
+
+    assert [tuple(row) for row in stored] == [
+        (row["detail"], row["detail_message"], row["passed"]) for row in rows
+    ]
 
 
 def test_run_chunk_postgres_stores_drafts_and_checks(service_env, tmp_path):
@@ -113,13 +134,43 @@ def test_cancel_counts_requests_of_running_chunk(service_env, tmp_path):
         transaction.commit()
 
     with db.session_scope() as session:
-        cancelled = cancel_batch(session, batch_id, on_wait=finish_chunk)
+        cancelled = cancel_batch(session, batch_id, on_wait=finish_chunk).cancelled
     holder.close()
 
     assert waits == [2]
     assert cancelled == 2
     with db.session_scope() as session:
         states = dict(session.execute(select(GenerationRequest.id, GenerationRequest.status)).all())
+    assert [states[request_id] for request_id in ids] == [
+        RequestStatus.DONE, RequestStatus.DONE, RequestStatus.CANCELLED, RequestStatus.CANCELLED,
+    ]  # fmt: skip
+
+
+def test_cancel_without_waiting_leaves_running_chunk(service_env, tmp_path):
+    batch_id, ids = submit_small(tmp_path, variants=4)
+    holder = db.get_engine().connect()
+    transaction = holder.begin()
+    holder.execute(
+        select(GenerationRequest.id).where(GenerationRequest.id.in_(ids[:2])).with_for_update()
+    ).all()
+
+    with db.session_scope() as session:
+        # Fails instead of hanging if the cancel waits for the held rows.
+        session.execute(text("SET LOCAL lock_timeout = '5s'"))
+        cancellation = cancel_batch(session, batch_id, wait=False)
+    # The worker's chunk stores its two drafts after the cancel.
+    holder.execute(
+        GenerationRequest.__table__.update()
+        .where(GenerationRequest.id.in_(ids[:2]))
+        .values(status=RequestStatus.DONE)
+    )
+    transaction.commit()
+    holder.close()
+
+    assert cancellation == (2, 2)
+    with db.session_scope() as session:
+        states = dict(session.execute(select(GenerationRequest.id, GenerationRequest.status)).all())
+        assert session.get(Batch, batch_id).status == BatchStatus.CANCELLED
     assert [states[request_id] for request_id in ids] == [
         RequestStatus.DONE, RequestStatus.DONE, RequestStatus.CANCELLED, RequestStatus.CANCELLED,
     ]  # fmt: skip

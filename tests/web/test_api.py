@@ -17,7 +17,7 @@ from contentgen.web.app import UNAVAILABLE_MESSAGE
 
 from ..seeding import draft_ids, import_changed_campaign, seed_batch, write_campaign_file
 from .conftest import csrf_of, snapshot, status_of, version_of
-from .test_pages import broken_template_folder, template_versions
+from .test_pages import broken_template_folder, pend_requests, template_versions
 
 
 def test_api_without_token_is_401_with_challenge(api):
@@ -1508,6 +1508,36 @@ def test_api_retry_without_failures_changes_nothing(api, seeded):
 def test_api_reviewer_may_not_retry(api, seeded):
     response = api("reviewer").post(f"/api/v1/batches/{seeded.batch_id}/retry-failed")
     assert response.status_code == 403
+
+
+def test_api_cancel_stops_pending_requests(api, seeded):
+    pending = pend_requests(seeded.batch_id, 2)
+
+    response = api("marketer").post(f"/api/v1/batches/{seeded.batch_id}/cancel")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["cancelled"], body["generating"]) == (2, 0)
+    assert body["status"] == "cancelled"
+    assert (body["requests"]["pending"], body["requests"]["cancelled"]) == (0, 2)
+    with db.session_scope() as session:
+        states = session.scalars(select(GenerationRequest.status).where(GenerationRequest.id.in_(pending))).all()
+    assert states == [RequestStatus.CANCELLED] * 2
+
+
+def test_api_cancel_of_finished_batch_changes_nothing(api, seeded):
+    before = snapshot()
+
+    body = api("admin").post(f"/api/v1/batches/{seeded.batch_id}/cancel").json()
+
+    assert (body["cancelled"], body["generating"], body["status"]) == (0, 0, "completed")
+    assert snapshot() == before
+
+
+def test_api_cancel_unknown_batch_is_404(api):
+    response = api("marketer").post("/api/v1/batches/999/cancel")
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("batch 999 not found")
 
 
 def test_api_sync_error_lists_problems(api, tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from contentgen import batches, db
 from contentgen.dispatch import submit
 from contentgen.models import (
     Batch,
+    BatchStatus,
     Draft,
     DraftStatus,
     GenerationRequest,
@@ -1112,6 +1113,87 @@ def test_pages_retry_without_failures_says_so(client_for, seeded):
 def test_pages_retry_unknown_batch_is_404(client_for):
     client, token = client_for("marketer")
     response = client.post("/batches/999/retry-failed", data={"csrf_token": token})
+    assert response.status_code == 404
+
+
+def pend_requests(batch_id: int, count: int) -> list[int]:
+    """Make the batch's last ``count`` requests pending again and the batch running, as
+    while a worker has yet to reach them."""
+    with db.session_scope() as session:
+        requests = session.scalars(
+            select(GenerationRequest).where(GenerationRequest.batch_id == batch_id)
+            .order_by(GenerationRequest.id.desc()).limit(count)
+        ).all()  # fmt: skip
+        for request in requests:
+            request.status = RequestStatus.PENDING
+        session.get(Batch, batch_id).status = BatchStatus.RUNNING
+        return sorted(request.id for request in requests)
+
+
+def test_pages_cancel_button_shows_while_requests_pending(client_for, seeded):
+    client, _ = client_for("marketer")
+    reviewer, _ = client_for("reviewer")
+    finished = client.get(f"/batches/{seeded.batch_id}").text
+    pend_requests(seeded.batch_id, 2)
+
+    pending = client.get(f"/batches/{seeded.batch_id}").text
+
+    assert f'action="/batches/{seeded.batch_id}/cancel"' in pending
+    assert "Cancel the pending requests" in pending
+    assert "/cancel" not in finished
+    assert "/cancel" not in reviewer.get(f"/batches/{seeded.batch_id}").text
+
+
+def test_pages_cancel_stops_pending_requests(client_for, seeded):
+    client, token = client_for("marketer")
+    pending = pend_requests(seeded.batch_id, 3)
+
+    response = client.post(f"/batches/{seeded.batch_id}/cancel", data={"csrf_token": token},
+                           follow_redirects=False)  # fmt: skip
+    page = client.get(response.headers["location"]).text
+    chinese = client.get(response.headers["location"], headers={"Accept-Language": "zh-CN"}).text
+
+    assert response.status_code == 303
+    assert "3 pending requests cancelled." in page
+    assert '<td data-field="status">Cancelled</td>' in page
+    assert "3 requests of this batch were cancelled and cannot run again." in page
+    assert "<code>contentgen batch submit --campaign ridgeline</code>" in page
+    assert f'action="/batches/{seeded.batch_id}/cancel"' not in page
+    assert "已取消 3 个等待中的请求。" in chinese
+    with db.session_scope() as session:
+        states = session.scalars(
+            select(GenerationRequest.status).where(GenerationRequest.id.in_(pending))
+        ).all()  # fmt: skip
+        assert session.get(Batch, seeded.batch_id).status == BatchStatus.CANCELLED
+    assert states == [RequestStatus.CANCELLED] * 3
+
+
+def test_pages_cancel_without_pending_changes_nothing(client_for, seeded):
+    client, token = client_for("admin")
+    before = snapshot()
+
+    response = client.post(f"/batches/{seeded.batch_id}/cancel", data={"csrf_token": token})
+
+    assert "No request of this batch was waiting to run, so nothing was cancelled." in response.text
+    assert snapshot() == before
+    with db.session_scope() as session:
+        assert session.get(Batch, seeded.batch_id).status == BatchStatus.COMPLETED
+
+
+def test_pages_cancel_needs_csrf_token(client_for, seeded):
+    client, _ = client_for("marketer")
+    pending = pend_requests(seeded.batch_id, 1)
+
+    response = client.post(f"/batches/{seeded.batch_id}/cancel", data={})
+
+    assert response.status_code == 403
+    with db.session_scope() as session:
+        assert session.get(GenerationRequest, pending[0]).status == RequestStatus.PENDING
+
+
+def test_pages_cancel_unknown_batch_is_404(client_for):
+    client, token = client_for("marketer")
+    response = client.post("/batches/999/cancel", data={"csrf_token": token})
     assert response.status_code == 404
 
 

@@ -137,7 +137,8 @@ function selectAll() {
 // Batches pages: fetch the counts every few seconds and write them into the cells marked
 // data-field="requests.done" and so on. The batches page fetches a list of the newest
 // batches. A batch's page fetches that batch alone, with the hint on what runs it, and shows
-// the data-run-hint element that matches. Fetches less often when no batch is pending or
+// the data-run-hint element that matches, and hides the data-while-pending elements once no
+// request is pending. Fetches less often when no batch is pending or
 // running, and stops when the login has ended (401) until the page is loaded again.
 function liveCounts() {
   const table = document.querySelector("[data-live]");
@@ -163,6 +164,9 @@ function liveCounts() {
       if ("run_hint" in batch) {
         document.querySelectorAll("[data-run-hint]").forEach((hint) => {
           hint.hidden = hint.dataset.runHint !== batch.run_hint;
+        });
+        document.querySelectorAll("[data-while-pending]").forEach((element) => {
+          element.hidden = !batch.requests.pending;
         });
       }
       document.querySelectorAll(`[data-batch="${batch.id}"] [data-field]`).forEach((cell) => {
