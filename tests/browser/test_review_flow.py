@@ -11,7 +11,15 @@ from sqlalchemy import func, select
 
 from contentgen import db
 from contentgen.dispatch import run_inline, submit
-from contentgen.models import Batch, BatchStatus, Draft, DraftStatus, Trigger
+from contentgen.models import (
+    Batch,
+    BatchStatus,
+    Draft,
+    DraftStatus,
+    GenerationRequest,
+    RequestStatus,
+    Trigger,
+)
 from contentgen.review import history
 
 from ..seeding import (
@@ -234,6 +242,34 @@ def test_browser_old_batch_page_updates_hint(database_ready, tmp_path, server, p
 
     expect(page.locator("[data-field='status']")).to_have_text("Completed", timeout=20_000)
     expect(hint).to_be_hidden()
+
+
+def test_browser_batch_page_follows_pending_and_failed(database_ready, tmp_path, server, page):
+    from playwright.sync_api import expect
+
+    submission = submit([write_campaign_file(tmp_path)])
+    make_user("mia", "marketer")
+    log_in(page, server.url, "mia")
+    page.goto(f"{server.url}/batches/{submission.batch_id}")
+    cancel = page.locator(f"form[action='/batches/{submission.batch_id}/cancel']")
+    failed_since = page.locator("[data-failed-at-load]")
+    expect(cancel).to_be_visible()
+    expect(failed_since).to_be_hidden()
+
+    # Outside the page, as workers would: two requests fail and the others run.
+    with db.session_scope() as session:
+        for request in session.scalars(
+            select(GenerationRequest).where(GenerationRequest.batch_id == submission.batch_id).limit(2)
+        ):
+            request.status, request.error = RequestStatus.FAILED, "generation failed 3 times"
+    run_inline(submission.batch_id)
+
+    expect(page.locator("[data-field='requests.failed']")).to_have_text("2", timeout=20_000)
+    expect(cancel).to_be_hidden()
+    expect(failed_since).to_be_visible()
+    page.reload()
+    expect(page.locator("#failed-requests")).to_contain_text("generation failed 3 times")
+    expect(failed_since).to_be_hidden()
 
 
 def test_browser_upload_check_without_submitting(database_ready, tmp_path, server, page):

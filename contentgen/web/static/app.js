@@ -137,8 +137,9 @@ function selectAll() {
 // Batches pages: fetch the counts every few seconds and write them into the cells marked
 // data-field="requests.done" and so on. The batches page fetches a list of the newest
 // batches. A batch's page fetches that batch alone, with the hint on what runs it, and shows
-// the data-run-hint element that matches, and hides the data-while-pending elements once no
-// request is pending. Fetches less often when no batch is pending or
+// the data-run-hint element that matches. It hides the data-while-pending elements once no
+// request is pending, and shows the data-failed-at-load element once the number of failed
+// requests differs from the page's own. Fetches less often when no batch is pending or
 // running, and stops when the login has ended (401) until the page is loaded again.
 function liveCounts() {
   const table = document.querySelector("[data-live]");
@@ -167,6 +168,9 @@ function liveCounts() {
         });
         document.querySelectorAll("[data-while-pending]").forEach((element) => {
           element.hidden = !batch.requests.pending;
+        });
+        document.querySelectorAll("[data-failed-at-load]").forEach((element) => {
+          element.hidden = Number(element.dataset.failedAtLoad) === batch.requests.failed;
         });
       }
       document.querySelectorAll(`[data-batch="${batch.id}"] [data-field]`).forEach((cell) => {
