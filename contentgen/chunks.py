@@ -542,10 +542,37 @@ def _store_drafts(
 ) -> None:
     """Insert the rows' drafts and check results, and mark their requests done.
 
-    Each table gets one INSERT, and the requests one UPDATE, whatever the row count.
+    Each table gets one INSERT, and the requests one UPDATE, whatever the row count. A
+    request that is no longer pending (cancelled while its chunk was generating) keeps its
+    state and gets no draft.
     """
     if not rows:
         return
+    # On PostgreSQL the claim's row locks keep a cancel out until this chunk commits. SQLite
+    # has no row locks, so this UPDATE, which takes its write lock, decides which requests
+    # are still this chunk's.
+    stored = set(
+        session.scalars(
+            update(GenerationRequest)
+            .where(
+                GenerationRequest.id.in_([row.request.id for row in rows]),
+                GenerationRequest.status == RequestStatus.PENDING,
+            )
+            .values(status=RequestStatus.DONE, error=None, finished_at=datetime.now(UTC))
+            .returning(GenerationRequest.id)
+        )
+    )
+    if len(stored) < len(rows):
+        left = sorted(row.request.id for row in rows if row.request.id not in stored)
+        logger.warning(
+            "requests %s stopped being pending while they were generated (cancelled, or stored "
+            "by another run of the chunk); their new drafts are dropped",
+            left,
+        )
+        result.skipped += len(left)
+        rows = [row for row in rows if row.request.id in stored]
+        if not rows:
+            return
     drafts = Draft.__table__
     inserted = bulk_insert(
         session,
@@ -569,11 +596,6 @@ def _store_drafts(
         for check in row.results
     ]
     bulk_insert(session, DraftCheck.__table__, checks)
-    session.execute(
-        update(GenerationRequest)
-        .where(GenerationRequest.id.in_(list(draft_ids)))
-        .values(status=RequestStatus.DONE, error=None, finished_at=datetime.now(UTC))
-    )
 
     result.drafts += len(rows)
     flagged = [row for row in rows if row.blocked]

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from contentgen import chunks, db
+from contentgen.batches import cancel_batch
 from contentgen.chunks import (
     REGENERATION_MIN_TEMPERATURE,
     clean_output,
@@ -147,6 +148,36 @@ def test_run_chunk_records_provenance(synced):
         assert draft.params == request.params
         assert draft.chunk_size == 1
         assert draft.status.value == "pending_review"
+
+
+class CancellingGenerator(RecordingGenerator):
+    """Cancels the batch from another session while the chunk generates, as
+    ``contentgen batch cancel`` does on SQLite, where the chunk holds no row locks."""
+
+    def __init__(self, batch_id: int):
+        super().__init__()
+        self.batch_id = batch_id
+
+    def generate(self, inputs: Sequence[GenerationInput]) -> list[GenerationOutput]:
+        if len(self.calls) == 0:
+            with db.session_scope() as session:
+                cancel_batch(session, self.batch_id)
+        return super().generate(inputs)
+
+
+def test_run_chunk_stores_nothing_for_requests_cancelled_meanwhile(synced, caplog):
+    batch_id, ids = submit_small(synced, variants=3)
+
+    with caplog.at_level(logging.WARNING, logger="contentgen.chunks"):
+        result = run_chunk(ids, CancellingGenerator(batch_id))
+
+    assert (result.drafts, result.skipped) == (0, 3)
+    assert "their new drafts are dropped" in caplog.text
+    with db.session_scope() as session:
+        assert session.scalars(select(Draft.id)).all() == []
+        states = session.scalars(select(GenerationRequest.status)).all()
+        assert session.get(Batch, batch_id).status == BatchStatus.CANCELLED
+    assert states == [RequestStatus.CANCELLED] * 3
 
 
 def test_run_chunk_repairs_request_with_draft(synced):
