@@ -24,7 +24,7 @@ from contentgen._names import closest
 from contentgen.campaign_snapshots import read_snapshot, take_snapshots
 from contentgen.campaigns import CampaignSpec, campaign_spec, language_name
 from contentgen.channels import CHANNELS
-from contentgen.errors import InvalidInput, NotFound, NotSetUp, shorten
+from contentgen.errors import Conflict, InvalidInput, NotFound, NotSetUp, shorten
 from contentgen.i18n import N_, Message
 from contentgen.models import (
     Batch,
@@ -626,6 +626,13 @@ def stalled_batches(session: Session, stalled_after: float) -> list[int]:
     ]
 
 
+# The first key of the PostgreSQL advisory lock that a cancel holds on a batch ("cgn1").
+CANCEL_LOCK_NAMESPACE = 0x63676E31
+CANCEL_IN_PROGRESS = N_("batch {batch_id} is being cancelled by another request, which waits "
+                        "for a chunk that a worker is generating; nothing was changed. Try "
+                        "again once that chunk has been stored.")  # fmt: skip
+
+
 class Cancellation(NamedTuple):
     """What cancelling a batch did."""
 
@@ -645,18 +652,27 @@ def cancel_batch(
     """Cancel the batch's pending requests.
 
     On PostgreSQL, the requests that a worker is generating right now are locked. With
-    ``wait``, this statement waits for that chunk to commit, after which they are done and
-    stay done; ``on_wait`` is called first with their number, when there are any. Without
-    ``wait``, the others are cancelled at once and the chunk finishes its own. SQLite has
-    no row locks, so there the statement cancels every pending request.
+    ``wait``, this statement waits for that chunk to commit. By then those requests are
+    done, so they stay done. ``on_wait`` is called first with their number, when there are
+    any. Without ``wait``, the others are cancelled at once and the chunk finishes its own.
+    SQLite has no row locks, so there every pending request is cancelled, and a chunk that
+    is generating some of them stores no draft for those.
 
     Raises:
         NotFound: if the batch does not exist.
+        Conflict: without ``wait``, on PostgreSQL, if another cancel of the batch is running.
     """
     batch = get_batch(session, batch_id)
     pending = (GenerationRequest.batch_id == batch_id, GenerationRequest.status == RequestStatus.PENDING)
     generating = 0
     if session.get_bind().dialect.name == "postgresql":
+        # One cancel of a batch at a time: a second one would count the rows that the first
+        # has locked as rows that a worker is generating.
+        lock = (CANCEL_LOCK_NAMESPACE, batch_id)
+        if wait:
+            session.execute(select(func.pg_advisory_xact_lock(*lock)))
+        elif not session.scalar(select(func.pg_try_advisory_xact_lock(*lock))):
+            raise Conflict.from_template(CANCEL_IN_PROGRESS, batch_id=batch_id)
         total = session.scalar(select(func.count()).where(*pending)) or 0
         # Locks the rows no chunk holds, which this transaction cancels next anyway. In id
         # order, as chunks claim theirs, so that the two take locks in the same order.

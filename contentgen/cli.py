@@ -56,6 +56,7 @@ from contentgen.dispatch import (
 )
 from contentgen.drafts import QUEUE_STATUSES, DraftOrder, draft_details, list_drafts
 from contentgen.errors import (
+    EXIT_BATCH_CANCELLED,
     EXIT_FAILURE,
     EXIT_INVALID_INPUT,
     EXIT_REQUESTS_FAILED,
@@ -64,7 +65,14 @@ from contentgen.errors import (
     NotSetUp,
 )
 from contentgen.generation import get_generator
-from contentgen.models import Campaign, DraftStatus, PromptTemplate, RequestStatus, utc_iso
+from contentgen.models import (
+    BatchStatus,
+    Campaign,
+    DraftStatus,
+    PromptTemplate,
+    RequestStatus,
+    utc_iso,
+)
 from contentgen.review import history
 from contentgen.segments import label
 from contentgen.settings import get_settings
@@ -424,7 +432,7 @@ def batch_submit(
     progress = _start(submission.batch_id, wait, send=should_send(submission), quiet=as_json, timeout=timeout)
     if as_json:
         _print_json({"created": submission.created, **(progress or read_progress(submission.batch_id)).as_dict()})
-    _exit_if_requests_failed(progress)
+    _exit_if_not_completed(progress)
 
 
 def _print_plan(plan: SubmissionPlan, idempotency_key: str | None, as_json: bool) -> None:
@@ -635,6 +643,14 @@ def _exit_if_requests_failed(progress: BatchProgress | None) -> None:
         raise typer.Exit(EXIT_REQUESTS_FAILED)
 
 
+def _exit_if_not_completed(progress: BatchProgress | None) -> None:
+    """Exit as ``_exit_if_requests_failed`` does, or with EXIT_BATCH_CANCELLED if the batch
+    that the command waited for to finish was cancelled."""
+    _exit_if_requests_failed(progress)
+    if progress is not None and progress.batch.status == BatchStatus.CANCELLED:
+        raise typer.Exit(EXIT_BATCH_CANCELLED)
+
+
 @batch_app.command("status")
 def batch_status(
     batch_id: BatchId,
@@ -661,7 +677,7 @@ def batch_status(
     else:
         _print_status(progress)
     if wait:
-        _exit_if_requests_failed(progress)
+        _exit_if_not_completed(progress)
 
 
 def _print_status(progress: BatchProgress) -> None:

@@ -155,11 +155,12 @@ def print_summary(progress: BatchProgress, quiet: bool) -> None:
         return
     batch_id = progress.batch.id
     cancelled = progress.requests.get("cancelled", 0)
+    done = progress.requests["done"]
     console.print(
         f"Batch {batch_id} {progress.batch.status.value}: "
-        f"{plural(progress.requests['done'], 'draft')}, {progress.requests['failed']} failed"
-        f"{f', {cancelled} cancelled' if cancelled else ''}. "
-        f"See the drafts with: contentgen drafts list --batch {batch_id}"
+        f"{plural(done, 'draft')}, {progress.requests['failed']} failed"
+        f"{f', {cancelled} cancelled' if cancelled else ''}."
+        f"{f' See the drafts with: contentgen drafts list --batch {batch_id}' if done else ''}"
     )
     print_failures(progress)
     print_check_summary(progress)

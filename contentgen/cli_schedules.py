@@ -21,6 +21,7 @@ from contentgen.cli_tables import plural, print_table
 from contentgen.cli_usage import UsageTyper
 from contentgen.dispatch import BrokerUnreachable, read_progress
 from contentgen.errors import (
+    EXIT_BATCH_CANCELLED,
     EXIT_FAILURE,
     EXIT_REQUESTS_FAILED,
     ContentgenError,
@@ -326,8 +327,11 @@ def schedules_run_due(
         # this run, which a cron job or CI step has to see.
         raise typer.Exit(EXIT_FAILURE)
     # Each waited-for batch's summary above names its failed requests.
-    if any(read_progress(batch_id).requests["failed"] for batch_id in waited):
+    finals = [read_progress(batch_id) for batch_id in waited]
+    if any(final.requests["failed"] for final in finals):
         raise typer.Exit(EXIT_REQUESTS_FAILED)
+    if any(final.batch.status == BatchStatus.CANCELLED for final in finals):
+        raise typer.Exit(EXIT_BATCH_CANCELLED)
 
 
 def _remaining(deadline: float | None) -> float | None:

@@ -12,6 +12,8 @@ EXIT_FAILURE = 1
 EXIT_INVALID_INPUT = 2
 # A command that waited for a batch saw it finish with one or more failed requests.
 EXIT_REQUESTS_FAILED = 3
+# A command that waited for a batch to finish saw it cancelled instead, with no failed request.
+EXIT_BATCH_CANCELLED = 4
 # The shell's exit code for a command stopped with Ctrl+C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 

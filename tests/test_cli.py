@@ -763,7 +763,7 @@ def test_cli_cancel_stops_pending_requests(ready):
             "submit the campaigns again as a new batch, which creates all of their requests from "
             "the campaigns as imported now: contentgen batch submit --campaign trailpeak-ridgeline-launch\n"
         )
-    assert waited.exit_code == 0
+    assert waited.exit_code == 4
     assert "Waiting for the workers" not in waited.stderr
     assert waited.stdout.startswith("Batch 1: cancelled (manual), 24 requests")
     assert re.search(r"│\s*1\s*│\s*cancelled\s*│.*│\s*24\s*│\s*0\s*│", listed.stdout)
@@ -846,6 +846,20 @@ def test_cli_retry_failed_of_cancelled_batch_ends_cancelled(ready, monkeypatch):
     assert "12 failed requests of batch 1 will run again" in result.stdout
     assert status["requests"] == {"done": 12, "failed": 0, "pending": 0, "cancelled": 12}
     assert status["status"] == "cancelled"
+
+
+def test_cli_submit_wait_on_cancelled_batch_exits_4(ready):
+    path = copy_example(ready)
+    invoke("batch", "submit", str(path), "--idempotency-key", "k1")
+    invoke("batch", "cancel", "1")
+
+    again = invoke("batch", "submit", str(path), "--idempotency-key", "k1", "--wait")
+    without_wait = invoke("batch", "status", "1")
+
+    assert again.exit_code == 4, again.output
+    assert "Batch 1 cancelled: 0 drafts, 0 failed, 24 cancelled.\n" in again.stdout
+    assert "See the drafts" not in again.stdout
+    assert without_wait.exit_code == 0
 
 
 def test_cli_retry_failed_names_pending_requests(ready, monkeypatch):

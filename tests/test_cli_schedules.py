@@ -171,6 +171,14 @@ def test_cli_run_due_wait_failed_requests_exit_3(imported, monkeypatch):
     assert "request 1 (berlin-nightly / " in result.stdout
 
 
+def test_cli_run_due_wait_cancelled_batch_exits_4(imported, monkeypatch):
+    apply_settings(monkeypatch, generator="tests.integration.faulty_generators:cancelling")
+    result = invoke("schedules", "run-due", "--now", "2026-03-29T08:00Z", "--wait")
+
+    assert result.exit_code == 4, result.output
+    assert "Batch 1 cancelled: 0 drafts, 0 failed, 2 cancelled." in result.stdout
+
+
 def test_cli_run_due_failed_slot_exits_1(imported):
     with db.session_scope() as session:
         session.execute(delete(PromptTemplate))

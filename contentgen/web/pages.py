@@ -34,7 +34,7 @@ from contentgen.drafts import queue_choices
 from contentgen.errors import InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import LOCALES, N_, translations
-from contentgen.models import DraftStatus, RequestStatus
+from contentgen.models import BatchStatus, DraftStatus, RequestStatus
 from contentgen.settings import get_settings
 from contentgen.users import (
     MIN_PASSWORD_LENGTH,
@@ -246,9 +246,18 @@ def batches_page(request: Request, actor: Viewer) -> Response:
     return render(request, "batches.html", context)
 
 
+# Each batch status's label, for the pages' scripts; _macros.html's status_label has the same.
+BATCH_STATUS_LABELS = {
+    BatchStatus.PENDING: N_("Pending"),
+    BatchStatus.RUNNING: N_("Running"),
+    BatchStatus.COMPLETED: N_("Completed"),
+    BatchStatus.CANCELLED: N_("Cancelled"),
+}
+
+
 def _batch_status_labels(request: Request) -> dict[str, str]:
     gettext = translations(request_locale(request)).gettext
-    return {"pending": gettext("Pending"), "running": gettext("Running"), "completed": gettext("Completed")}
+    return {status.value: gettext(label) for status, label in BATCH_STATUS_LABELS.items()}
 
 
 # The routes that the pages' scripts fetch JSON from. Their errors are JSON {"detail": ...}

@@ -108,3 +108,30 @@ class SegmentFailingGenerator(NullGenerator):
 
 def failing_segment(_settings):
     return SegmentFailingGenerator()
+
+
+class CancellingGenerator(NullGenerator):
+    """Cancels every unfinished batch on its first call, as someone running contentgen batch
+    cancel while the batch generates would."""
+
+    def __init__(self):
+        self.called = False
+
+    def generate(self, inputs):
+        if not self.called:
+            self.called = True
+            from sqlalchemy import select
+
+            from contentgen import db
+            from contentgen.batches import cancel_batch
+            from contentgen.models import Batch, BatchStatus
+
+            with db.session_scope() as session:
+                unfinished = (BatchStatus.PENDING, BatchStatus.RUNNING)
+                for batch_id in session.scalars(select(Batch.id).where(Batch.status.in_(unfinished))).all():
+                    cancel_batch(session, batch_id)
+        return super().generate(inputs)
+
+
+def cancelling(_settings):
+    return CancellingGenerator()

@@ -3,14 +3,15 @@
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import selectinload
 
 from contentgen import db
 from contentgen._bulk import bulk_insert
-from contentgen.batches import cancel_batch
+from contentgen.batches import CANCEL_LOCK_NAMESPACE, cancel_batch
 from contentgen.checks import CheckContext, run_checks
 from contentgen.chunks import run_chunk
+from contentgen.errors import Conflict
 from contentgen.models import (
     Batch,
     BatchStatus,
@@ -174,3 +175,24 @@ def test_cancel_without_waiting_leaves_running_chunk(service_env, tmp_path):
     assert [states[request_id] for request_id in ids] == [
         RequestStatus.DONE, RequestStatus.DONE, RequestStatus.CANCELLED, RequestStatus.CANCELLED,
     ]  # fmt: skip
+
+
+def test_cancel_without_waiting_refuses_while_another_cancel_runs(service_env, tmp_path):
+    batch_id, ids = submit_small(tmp_path, variants=2)
+    other = db.get_engine().connect()
+    # Another cancel of the batch, waiting for a worker's chunk, holds the batch's lock.
+    transaction = other.begin()
+    other.execute(select(func.pg_advisory_xact_lock(CANCEL_LOCK_NAMESPACE, batch_id)))
+
+    with pytest.raises(Conflict, match=f"batch {batch_id} is being cancelled by another request"):
+        with db.session_scope() as session:
+            cancel_batch(session, batch_id, wait=False)
+    transaction.rollback()
+    other.close()
+
+    with db.session_scope() as session:
+        states = session.scalars(select(GenerationRequest.status)).all()
+        assert session.get(Batch, batch_id).status == BatchStatus.PENDING
+    assert states == [RequestStatus.PENDING] * 2
+    with db.session_scope() as session:
+        assert cancel_batch(session, batch_id, wait=False) == (2, 0)

@@ -1,3 +1,4 @@
+import json
 import re
 import threading
 import time
@@ -1142,6 +1143,30 @@ def test_pages_cancel_button_shows_while_requests_pending(client_for, seeded):
     assert "Cancel the pending requests" in pending
     assert "/cancel" not in finished
     assert "/cancel" not in reviewer.get(f"/batches/{seeded.batch_id}").text
+
+
+def test_pages_batch_scripts_get_every_status_label(client_for, seeded):
+    client, _ = client_for("marketer")
+    page = client.get(f"/batches/{seeded.batch_id}", headers={"Accept-Language": "zh-CN"}).text
+
+    labels = json.loads(unescape(re.search(r'data-status-labels="([^"]*)"', page).group(1)))
+
+    assert set(labels) == {status.value for status in BatchStatus}
+    assert labels["cancelled"] == "已取消"
+
+
+def test_pages_no_cancel_button_once_batch_cancelled(client_for, seeded):
+    client, _ = client_for("marketer")
+    # A cancel that left a worker's chunk to finish: the batch is cancelled, and the
+    # chunk's requests stay pending until it is stored.
+    pend_requests(seeded.batch_id, 2)
+    with db.session_scope() as session:
+        session.get(Batch, seeded.batch_id).status = BatchStatus.CANCELLED
+
+    page = client.get(f"/batches/{seeded.batch_id}").text
+
+    assert '<td data-field="requests.pending">2</td>' in page
+    assert "/cancel" not in page
 
 
 def test_pages_cancel_stops_pending_requests(client_for, seeded):

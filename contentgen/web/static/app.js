@@ -138,9 +138,10 @@ function selectAll() {
 // data-field="requests.done" and so on. The batches page fetches a list of the newest
 // batches. A batch's page fetches that batch alone, with the hint on what runs it, and shows
 // the data-run-hint element that matches. It hides the data-while-pending elements once no
-// request is pending, and shows the data-failed-at-load element once the number of failed
-// requests differs from the page's own. Fetches less often when no batch is pending or
-// running, and stops when the login has ended (401) until the page is loaded again.
+// request is pending or the batch is neither pending nor running, and shows the
+// data-failed-at-load element once the number of failed requests differs from the page's
+// own. Fetches less often when no batch is pending or running, and stops when the login
+// has ended (401) until the page is loaded again.
 function liveCounts() {
   const table = document.querySelector("[data-live]");
   if (!table) return;
@@ -161,13 +162,14 @@ function liveCounts() {
     }
     let active = false;
     for (const batch of batches) {
-      if (batch.status === "pending" || batch.status === "running") active = true;
+      const running = batch.status === "pending" || batch.status === "running";
+      if (running) active = true;
       if ("run_hint" in batch) {
         document.querySelectorAll("[data-run-hint]").forEach((hint) => {
           hint.hidden = hint.dataset.runHint !== batch.run_hint;
         });
         document.querySelectorAll("[data-while-pending]").forEach((element) => {
-          element.hidden = !batch.requests.pending;
+          element.hidden = !(batch.requests.pending && running);
         });
         document.querySelectorAll("[data-failed-at-load]").forEach((element) => {
           element.hidden = Number(element.dataset.failedAtLoad) === batch.requests.failed;
