@@ -512,7 +512,10 @@ def batch_resume(
 
 @batch_app.command("cancel")
 def batch_cancel(batch_id: BatchId) -> None:
-    """Cancel every request of a batch that has not started; running chunks finish."""
+    """Cancel every request of a batch that has not started; running chunks finish.
+
+    Cancelled requests cannot run again: batch submit --campaign KEY makes a new batch.
+    """
     db.check_schema()
 
     def report_wait(running: int) -> None:
@@ -694,6 +697,9 @@ def _print_status(progress: BatchProgress) -> None:
         table.add_row(left[0], str(left[1]), right[0], str(right[1]))
     print_table(console, table)
     print_failures(progress)
+    note = _cancelled_note(batch.id, progress)
+    if note:
+        console.print(note.lstrip(), highlight=False)
     print_check_summary(progress)
 
 

@@ -766,6 +766,8 @@ def test_cli_cancel_stops_pending_requests(ready):
     assert waited.exit_code == 4
     assert "Waiting for the workers" not in waited.stderr
     assert waited.stdout.startswith("Batch 1: cancelled (manual), 24 requests")
+    assert "Its 24 cancelled requests cannot run again" in waited.stdout
+    assert "contentgen batch submit --campaign trailpeak-ridgeline-launch\n" in waited.stdout
     assert re.search(r"│\s*1\s*│\s*cancelled\s*│.*│\s*24\s*│\s*0\s*│", listed.stdout)
     assert status["status"] == "cancelled"
     assert status["requests"]["cancelled"] == 24

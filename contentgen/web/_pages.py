@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
 
 from contentgen import db
+from contentgen.batches import batch_progress
 from contentgen.drafts import DraftFilter
 from contentgen.errors import ContentgenError, InvalidInput, NotFound
 from contentgen.i18n import N_, translations
@@ -133,6 +134,31 @@ def _draft_matches_notice(draft_id: int, notice: str) -> bool:
         return notice != "edited" or draft.original_text is not None
 
 
+# The notices of a batch's page, whose counts must fit the batch's requests now.
+BATCH_NOTICES = ("failed_retried", "batch_cancelled")
+
+
+def _batch_matches_notice(request: Request, notice: str, changed: int, skipped: int) -> bool:
+    """Return whether the page's batch could have given the notice's counts. The batch must
+    have at least as many cancelled requests as the notice reports cancelling, or as many
+    requests in all as it reports retrying. A crafted link then cannot report an action on
+    requests that the batch does not have."""
+    try:
+        batch_id = int(request.path_params["batch_id"])
+    except (KeyError, ValueError):
+        return False
+    if not id_in_range(batch_id):
+        return False
+    with db.session_scope() as session:
+        try:
+            requests = batch_progress(session, batch_id).requests
+        except NotFound:
+            return False
+    if notice == "batch_cancelled":
+        return changed <= requests["cancelled"] and skipped <= sum(requests.values()) - requests["cancelled"]
+    return changed <= sum(requests.values())
+
+
 def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: str) -> str | None:
     counts = {}
     for field in ("changed", "already", "skipped", "breaking"):
@@ -144,6 +170,8 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
 
     ngettext = catalogue.ngettext
     changed, skipped, breaking = counts["changed"], counts["skipped"], counts["breaking"]
+    if name in BATCH_NOTICES and not _batch_matches_notice(request, name, changed, skipped):
+        return None
     if name == "templates_synced":
         return ngettext("Templates synced: {count} new version.",
                         "Templates synced: {count} new versions.", changed).format(count=changed)  # fmt: skip
@@ -165,7 +193,7 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
                          "A worker is generating {count} requests now; they finish and keep their drafts.",
                          skipped).format(count=skipped)
             )  # fmt: skip
-        return " ".join(sentences)
+        return _join_sentences(request, sentences)
 
     if name == "bulk_rejected":
         decided = ngettext("{count} draft rejected.", "{count} drafts rejected.", changed)
@@ -198,6 +226,10 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
                      "banned term: edit them first.",
                      breaking).format(count=breaking)
         )  # fmt: skip
+    return _join_sentences(request, sentences)
+
+
+def _join_sentences(request: Request, sentences: list[str]) -> str:
     # Chinese sentences end with a full-width stop and take no space after it.
     separator = "" if request_locale(request).startswith("zh") else " "
     return separator.join(sentences)

@@ -134,6 +134,28 @@ async def forbid_unknown_form_fields(request: Request) -> None:
         )
 
 
+async def forbid_unexpected_body(request: Request) -> None:
+    """Reject a body sent to a route that reads none, such as ``POST .../cancel``. FastAPI
+    would ignore it, so a client that sent ``{"dry_run": true}`` would cancel for real.
+
+    Raises:
+        InvalidInput: naming the route and the body's size (422).
+    """
+    route = request.scope.get("route")
+    if route is None or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    operation = request.app.openapi()["paths"].get(PREFIX + route.path_format, {}).get(request.method.lower(), {})
+    if "requestBody" in operation:
+        return
+    body = await request.body()
+    if body:
+        raise InvalidInput.from_template(
+            N_("{method} {path} takes no request body, but this request sent {size} bytes; send "
+               "none. Nothing was changed."),
+            method=request.method, path=shorten(request.url.path), size=len(body),
+        )  # fmt: skip
+
+
 def _unknown_form_field(name: str, known: list[str]) -> Message:
     close = closest(name, known)
     if close is not None:
@@ -197,7 +219,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(
     tags=["contentgen"],
-    dependencies=[Depends(forbid_unknown_query), Depends(forbid_unknown_form_fields)],
+    dependencies=[
+        Depends(forbid_unknown_query),
+        Depends(forbid_unknown_form_fields),
+        Depends(forbid_unexpected_body),
+    ],
     responses=ERROR_RESPONSES,
 )
 # Routes that need no token and take any query, as some uptime checkers add one to defeat
@@ -512,14 +538,22 @@ def post_batch(
         progress = batch_progress(session, batch_id)
         body = progress.as_dict()
         warnings = _warnings_json(progress.batch, locale)
-    next_step = _next_step(result.dispatch, batch_id)
+    next_step = _next_step(result.dispatch, batch_id, cancelled=body["requests"]["cancelled"])
     return {**body, "created": result.submission.created, "dispatch": result.dispatch,
             "next_step": next_step.render("en"), "next_step_message": next_step.render(locale),
             "warnings": warnings}  # fmt: skip
 
 
-def _next_step(dispatch: str, batch_id: int) -> Message:
-    """Return what happens next to a submitted batch, given ``UploadResult.dispatch``."""
+# The next step for a batch's cancelled requests, which no endpoint runs again.
+CANCELLED_REQUESTS_STEP = N_("its {count} cancelled requests cannot run again; to generate "
+                             "their copy, submit the campaign file again as a new batch (with "
+                             "a new idempotency key, if you use one), which makes every "
+                             "request of its campaigns again")  # fmt: skip
+
+
+def _next_step(dispatch: str, batch_id: int, cancelled: int = 0) -> Message:
+    """Return what happens next to a submitted batch, given ``UploadResult.dispatch`` and
+    the batch's number of cancelled requests."""
     if dispatch == "sent":
         return Message(N_("the workers are generating the drafts"))
     if dispatch == "queued":
@@ -528,6 +562,9 @@ def _next_step(dispatch: str, batch_id: int) -> Message:
     if dispatch == "broker_down":
         command = f"contentgen batch resume {batch_id}"
         return Message(N_("the broker is unreachable; once it is up, run: {command}"), {"command": command})
+    if dispatch == "finished" and cancelled:
+        return Message(N_("nothing is left to run: the batch was cancelled, and {step}"),
+                       {"step": Message(CANCELLED_REQUESTS_STEP, {"count": cancelled})})  # fmt: skip
     if dispatch == "finished":
         return Message(N_("nothing is left to run: every request of the batch has finished"))
     raise ValueError(f'dispatch "{dispatch}" is not one of: sent, queued, broker_down, finished')
@@ -583,28 +620,41 @@ def post_retry_failed(request: Request, batch_id: int, actor: Submitter) -> dict
     them."""
     retried, dispatch = retry_failed(batch_id)
     logger.info("%s made %d failed requests of batch %d pending again", actor.username, retried, batch_id)
-    if dispatch is None:
+    with db.session_scope() as session:
+        body = batch_progress(session, batch_id).as_dict()
+    cancelled = body["requests"]["cancelled"]
+    if dispatch is None and cancelled:
+        next_step = Message(N_("the batch has no failed requests, so nothing runs again; {step}"),
+                            {"step": Message(CANCELLED_REQUESTS_STEP, {"count": cancelled})})  # fmt: skip
+    elif dispatch is None:
         next_step = Message(N_("the batch has no failed requests, so nothing runs again"))
     else:
         next_step = _next_step(dispatch, batch_id)
-    with db.session_scope() as session:
-        body = batch_progress(session, batch_id).as_dict()
     return {**body, "retried": retried, "dispatch": dispatch, "next_step": next_step.render("en"),
             "next_step_message": next_step.render(request_locale(request))}  # fmt: skip
 
 
 @router.post("/batches/{batch_id}/cancel", summary="Cancel a batch's pending requests")
-def post_cancel(batch_id: int, actor: Submitter) -> dict[str, Any]:
+def post_cancel(request: Request, batch_id: int, actor: Submitter) -> dict[str, Any]:
     """Cancel the requests of the batch that no worker has started. ``cancelled`` counts
     them; ``generating`` counts those that a worker is generating now (PostgreSQL only),
-    which finish and keep their drafts. Cancelled requests cannot run again. The batch's
-    counts follow, as ``GET /api/v1/batches/ID`` gives them."""
+    which finish and keep their drafts. Cancelled requests cannot run again;
+    ``next_step`` (in English) and ``next_step_message`` (in the caller's language) give the
+    way to generate their copy. The batch's counts follow, as ``GET /api/v1/batches/ID`` gives
+    them. While another cancel of the batch waits for a worker's chunk, the answer is 409."""
     with db.session_scope() as session:
         cancellation = cancel_batch(session, batch_id, wait=False)
     logger.info("%s cancelled %d pending requests of batch %d", actor.username, cancellation.cancelled, batch_id)
     with db.session_scope() as session:
         body = batch_progress(session, batch_id).as_dict()
-    return {**body, **cancellation._asdict()}
+    cancelled = body["requests"]["cancelled"]
+    if cancelled:
+        next_step = Message(N_("the batch is cancelled; {step}"),
+                            {"step": Message(CANCELLED_REQUESTS_STEP, {"count": cancelled})})  # fmt: skip
+    else:
+        next_step = Message(N_("no request of the batch was waiting to run, so nothing was cancelled"))
+    return {**body, **cancellation._asdict(), "next_step": next_step.render("en"),
+            "next_step_message": next_step.render(request_locale(request))}  # fmt: skip
 
 
 # Problems that do not stop an export (a draft over its limit, an ad with too few headlines).

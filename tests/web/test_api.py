@@ -478,6 +478,20 @@ def test_api_idempotency_key_header_returns_same_batch(api, tmp_path):
     assert len(api("marketer").get("/api/v1/batches").json()) == 2
 
 
+def test_api_resubmit_of_cancelled_batch_says_it_was_cancelled(api, tmp_path):
+    upload = {"file": ("api.yaml", write_campaign_file(tmp_path, key="api-launch").read_bytes())}
+    first = api("marketer").post("/api/v1/batches", files=upload, headers={"Idempotency-Key": "launch-1"})
+    api("marketer").post(f"/api/v1/batches/{first.json()['id']}/cancel")
+
+    again = api("marketer").post("/api/v1/batches", files=upload, headers={"Idempotency-Key": "launch-1"}).json()
+
+    assert (again["status"], again["dispatch"]) == ("cancelled", "finished")
+    assert again["next_step"].startswith(
+        "nothing is left to run: the batch was cancelled, and its 12 cancelled requests cannot run again; "
+        "to generate their copy, submit the campaign file again as a new batch (with a new idempotency key"
+    )
+
+
 @pytest.mark.parametrize(
     ("header", "form"),
     [('"launch-1"', "launch-1"), ("launch-1", "launch-1"), (r'"say \"hi\" \\ go"', 'say "hi" \\ go')],
@@ -1505,6 +1519,20 @@ def test_api_retry_without_failures_changes_nothing(api, seeded):
     assert snapshot() == before
 
 
+def test_api_retry_of_cancelled_batch_names_resubmitting(api, seeded):
+    pend_requests(seeded.batch_id, 3)
+    api("marketer").post(f"/api/v1/batches/{seeded.batch_id}/cancel")
+
+    body = api("marketer").post(f"/api/v1/batches/{seeded.batch_id}/retry-failed",
+                                headers={"Accept-Language": "zh-CN"}).json()  # fmt: skip
+
+    assert body["retried"] == 0
+    assert body["next_step"].startswith(
+        "the batch has no failed requests, so nothing runs again; its 3 cancelled requests cannot run again"
+    )
+    assert "3 个已取消的请求" in body["next_step_message"]
+
+
 def test_api_reviewer_may_not_retry(api, seeded):
     response = api("reviewer").post(f"/api/v1/batches/{seeded.batch_id}/retry-failed")
     assert response.status_code == 403
@@ -1519,10 +1547,27 @@ def test_api_cancel_stops_pending_requests(api, seeded):
     assert response.status_code == 200
     assert (body["cancelled"], body["generating"]) == (2, 0)
     assert body["status"] == "cancelled"
+    assert body["next_step"].startswith("the batch is cancelled; its 2 cancelled requests cannot run again; ")
     assert (body["requests"]["pending"], body["requests"]["cancelled"]) == (0, 2)
     with db.session_scope() as session:
         states = session.scalars(select(GenerationRequest.status).where(GenerationRequest.id.in_(pending))).all()
     assert states == [RequestStatus.CANCELLED] * 2
+
+
+@pytest.mark.parametrize("action", ["cancel", "retry-failed"])
+def test_api_batch_action_refuses_body(api, seeded, action):
+    pending = pend_requests(seeded.batch_id, 2)
+
+    response = api("marketer").post(f"/api/v1/batches/{seeded.batch_id}/{action}", json={"dry_run": True})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"POST /api/v1/batches/{seeded.batch_id}/{action} takes no request body, but this request sent "
+        "16 bytes; send none. Nothing was changed."
+    )
+    with db.session_scope() as session:
+        states = session.scalars(select(GenerationRequest.status).where(GenerationRequest.id.in_(pending))).all()
+    assert states == [RequestStatus.PENDING] * 2
 
 
 def test_api_cancel_of_finished_batch_changes_nothing(api, seeded):
@@ -1531,6 +1576,7 @@ def test_api_cancel_of_finished_batch_changes_nothing(api, seeded):
     body = api("admin").post(f"/api/v1/batches/{seeded.batch_id}/cancel").json()
 
     assert (body["cancelled"], body["generating"], body["status"]) == (0, 0, "completed")
+    assert body["next_step"] == "no request of the batch was waiting to run, so nothing was cancelled"
     assert snapshot() == before
 
 

@@ -1185,12 +1185,28 @@ def test_pages_cancel_stops_pending_requests(client_for, seeded):
     assert "<code>contentgen batch submit --campaign ridgeline</code>" in page
     assert f'action="/batches/{seeded.batch_id}/cancel"' not in page
     assert "已取消 3 个等待中的请求。" in chinese
+    # On PostgreSQL a worker's chunk may still be generating some; no space between sentences.
+    held = client.get(f"/batches/{seeded.batch_id}?notice=batch_cancelled&changed=3&skipped=1",
+                      headers={"Accept-Language": "zh-CN"}).text  # fmt: skip
+    assert "已取消 3 个等待中的请求。工作进程正在生成 1 个请求" in held
     with db.session_scope() as session:
         states = session.scalars(
             select(GenerationRequest.status).where(GenerationRequest.id.in_(pending))
         ).all()  # fmt: skip
         assert session.get(Batch, seeded.batch_id).status == BatchStatus.CANCELLED
     assert states == [RequestStatus.CANCELLED] * 3
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["notice=batch_cancelled&changed=999&skipped=0", "notice=batch_cancelled&changed=0&skipped=999",
+     "notice=failed_retried&changed=999"],
+)  # fmt: skip
+def test_pages_batch_notice_counts_must_fit_batch(client_for, seeded, query):
+    client, _ = client_for("reviewer")
+    page = client.get(f"/batches/{seeded.batch_id}?{query}").text
+    assert 'role="status"' not in page
+    assert "999" not in page
 
 
 def test_pages_cancel_without_pending_changes_nothing(client_for, seeded):
