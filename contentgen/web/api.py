@@ -135,8 +135,9 @@ async def forbid_unknown_form_fields(request: Request) -> None:
 
 
 async def forbid_unexpected_body(request: Request) -> None:
-    """Reject a body sent to a route that reads none, such as ``POST .../cancel``. FastAPI
-    would ignore it, so a client that sent ``{"dry_run": true}`` would cancel for real.
+    """Reject a body sent to a route that reads none, such as ``POST .../cancel``, other
+    than ``{}``. FastAPI would ignore it, so a client that sent ``{"dry_run": true}`` would
+    cancel for real.
 
     Raises:
         InvalidInput: naming the route and the body's size (422).
@@ -148,7 +149,8 @@ async def forbid_unexpected_body(request: Request) -> None:
     if "requestBody" in operation:
         return
     body = await request.body()
-    if body:
+    # Some HTTP clients send an empty JSON object with every POST; it asks for nothing.
+    if body and body.strip() != b"{}":
         raise InvalidInput.from_template(
             N_("{method} {path} takes no request body, but this request sent {size} bytes; send "
                "none. Nothing was changed."),

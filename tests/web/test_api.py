@@ -1570,6 +1570,13 @@ def test_api_batch_action_refuses_body(api, seeded, action):
     assert states == [RequestStatus.PENDING] * 2
 
 
+def test_api_cancel_takes_empty_json_object(api, seeded):
+    pend_requests(seeded.batch_id, 2)
+    response = api("marketer").post(f"/api/v1/batches/{seeded.batch_id}/cancel", json={})
+    assert response.status_code == 200, response.text
+    assert response.json()["cancelled"] == 2
+
+
 def test_api_cancel_of_finished_batch_changes_nothing(api, seeded):
     before = snapshot()
 
