@@ -231,7 +231,8 @@ def _record_failed_attempt(request_id: int, error: Exception) -> ChunkResult | N
                 request_id, attempt, max_attempts, reason, FAILED_RUN_PAUSE_SECONDS, exc_info=error,
             )  # fmt: skip
             return None
-        _mark_failed(request, f"generation failed {attempt} times; the last error was {reason}")
+        times = "once" if attempt == 1 else f"{attempt} times"
+        _mark_failed(request, f"generation failed {times}; the last error was {reason}")
         batch_id = request.batch_id
         complete_finished_batches(session, {batch_id})
     logger.error(

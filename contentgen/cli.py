@@ -424,9 +424,11 @@ def batch_submit(
                 f"{plural(submission.request_count, 'request')}."
             )
         else:
+            note = _cancelled_note(submission.batch_id, read_progress(submission.batch_id))
             console.print(
                 f'Idempotency key "{idempotency_key}" already made batch {submission.batch_id} '
-                f"({plural(submission.request_count, 'request')}); nothing new was submitted."
+                f"({plural(submission.request_count, 'request')}); nothing new was submitted.{note}",
+                highlight=False,
             )
 
     progress = _start(submission.batch_id, wait, send=should_send(submission), quiet=as_json, timeout=timeout)
@@ -494,15 +496,15 @@ def batch_resume(
             message += f" Run its failed requests again with: contentgen batch retry-failed {batch_id}"
         console.print(message + _cancelled_note(batch_id, progress), highlight=False)
         if wait:
-            _exit_if_requests_failed(progress)
+            _exit_if_not_completed(progress)
         return
     if get_settings().broker_url:
         chunks = resume(batch_id)
         console.print(f"Sent {plural(chunks, 'chunk')} of batch {batch_id}.")
         if wait:
-            _exit_if_requests_failed(wait_with_progress(batch_id, timeout=timeout))
+            _exit_if_not_completed(wait_with_progress(batch_id, timeout=timeout))
     elif wait:
-        _exit_if_requests_failed(run_with_progress(batch_id, timeout=timeout))
+        _exit_if_not_completed(run_with_progress(batch_id, timeout=timeout))
     else:
         raise InvalidInput(
             "no broker configured, so nothing would run the requests; "

@@ -636,6 +636,18 @@ def request_errors() -> dict[int, tuple[RequestStatus, int, str | None]]:
         }
 
 
+def test_run_chunk_error_with_one_attempt_says_once(synced, monkeypatch):
+    apply_settings(monkeypatch, max_attempts="1")
+    _, ids = submit_small(synced, variants=1)
+    generator = RaisingGenerator(poison=request_seeds(ids)[ids[0]])
+
+    run_chunk(ids, generator)
+
+    assert request_errors()[ids[0]][2] == (
+        "generation failed once; the last error was RuntimeError: device-side assert triggered"
+    )
+
+
 def test_run_chunk_error_fails_only_its_request(synced, monkeypatch):
     monkeypatch.setattr(chunks, "FAILED_RUN_PAUSE_SECONDS", 0)
     apply_settings(monkeypatch, max_attempts="3")

@@ -755,8 +755,9 @@ def test_cli_cancel_stops_pending_requests(ready):
 
     assert result.exit_code == 0
     assert "Cancelled 24 pending requests" in result.stdout
+    # The batch that resume --wait waited for is cancelled.
+    assert (resumed.exit_code, resumed_without_wait.exit_code) == (4, 0)
     for run in (resumed, resumed_without_wait):
-        assert run.exit_code == 0
         assert "Batch 1 is cancelled and has no pending requests; nothing to run." in run.stdout
         assert "Its 24 cancelled requests cannot run again, because no command resumes" in run.stdout
         assert run.stdout.endswith(
@@ -859,6 +860,7 @@ def test_cli_submit_wait_on_cancelled_batch_exits_4(ready):
     without_wait = invoke("batch", "status", "1")
 
     assert again.exit_code == 4, again.output
+    assert 'Idempotency key "k1" already made batch 1 (24 requests); nothing new was submitted. Its 24 cancelled' in again.stdout
     assert "Batch 1 cancelled: 0 drafts, 0 failed, 24 cancelled.\n" in again.stdout
     assert "See the drafts" not in again.stdout
     assert without_wait.exit_code == 0

@@ -18,6 +18,7 @@ from contentgen.drafts import DraftFilter
 from contentgen.errors import ContentgenError, InvalidInput, NotFound
 from contentgen.i18n import N_, translations
 from contentgen.models import Draft, DraftStatus, User, id_in_range
+from contentgen.settings import get_settings
 from contentgen.users import USERNAME_PATTERN, Actor, Permission, Role, get_user
 from contentgen.web._auth import check_csrf, current_page_actor, page_actor
 from contentgen.web._errors import web_message
@@ -99,6 +100,8 @@ def notice_of(request: Request, *shown: str) -> str | None:
         return None
     if notice in USER_NOTICES and not _user_matches_notice(fields["user"], notice, fields["role"]):
         return None
+    if notice == "retry_pending" and not (_batch_requests(request) or {}).get("pending"):
+        return None
     return catalogue.gettext(template).format(**fields)
 
 
@@ -134,29 +137,19 @@ def _draft_matches_notice(draft_id: int, notice: str) -> bool:
         return notice != "edited" or draft.original_text is not None
 
 
-# The notices of a batch's page, whose counts must fit the batch's requests now.
-BATCH_NOTICES = ("failed_retried", "batch_cancelled")
-
-
-def _batch_matches_notice(request: Request, notice: str, changed: int, skipped: int) -> bool:
-    """Return whether the page's batch could have given the notice's counts. The batch must
-    have at least as many cancelled requests as the notice reports cancelling, or as many
-    requests in all as it reports retrying. A crafted link then cannot report an action on
-    requests that the batch does not have."""
+def _batch_requests(request: Request) -> dict[str, int] | None:
+    """Count the requests by state of the batch whose page this is; None if there is none."""
     try:
         batch_id = int(request.path_params["batch_id"])
     except (KeyError, ValueError):
-        return False
+        return None
     if not id_in_range(batch_id):
-        return False
+        return None
     with db.session_scope() as session:
         try:
-            requests = batch_progress(session, batch_id).requests
+            return batch_progress(session, batch_id).requests
         except NotFound:
-            return False
-    if notice == "batch_cancelled":
-        return changed <= requests["cancelled"] and skipped <= sum(requests.values()) - requests["cancelled"]
-    return changed <= sum(requests.values())
+            return None
 
 
 def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: str) -> str | None:
@@ -170,7 +163,12 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
 
     ngettext = catalogue.ngettext
     changed, skipped, breaking = counts["changed"], counts["skipped"], counts["breaking"]
-    if name in BATCH_NOTICES and not _batch_matches_notice(request, name, changed, skipped):
+    # A batch's counts must fit its requests now, so that a crafted link cannot report an
+    # action on requests that the batch does not have.
+    requests = _batch_requests(request) if name in ("failed_retried", "batch_cancelled") else None
+    if name == "failed_retried" and (requests is None or changed > sum(requests.values()) - requests["cancelled"]):
+        return None
+    if name == "batch_cancelled" and (requests is None or changed > requests["cancelled"]):
         return None
     if name == "templates_synced":
         return ngettext("Templates synced: {count} new version.",
@@ -187,7 +185,8 @@ def _count_notice(request: Request, catalogue: gettext.NullTranslations, name: s
                                   "{count} pending requests cancelled.", changed).format(count=changed)]  # fmt: skip
         else:
             sentences = [catalogue.gettext("No request of this batch was waiting to run, so nothing was cancelled.")]
-        if skipped:
+        # Only while a worker may still hold them: a broker is set and they are pending.
+        if skipped and get_settings().broker_url and skipped <= requests["pending"]:
             sentences.append(
                 ngettext("A worker is generating {count} request now; it finishes and keeps its draft.",
                          "A worker is generating {count} requests now; they finish and keep their drafts.",

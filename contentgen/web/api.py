@@ -19,14 +19,14 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from contentgen import db
 from contentgen._names import closest
-from contentgen.batches import batch_progress, cancel_batch, list_batches
+from contentgen.batches import batch_progress, campaign_keys_of, cancel_batch, list_batches
 from contentgen.cleared_fields import ClearedFields, batch_warnings
 from contentgen.dispatch import SubmissionPlan
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
 from contentgen.errors import InfrastructureError, InvalidInput, shorten
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import LOCALES, N_, Message
-from contentgen.models import ApiToken, Batch, utc_iso
+from contentgen.models import ApiToken, Batch, RequestStatus, utc_iso
 from contentgen.review import Decision, decide, decide_many, history, selected_versions
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import (
@@ -136,26 +136,36 @@ async def forbid_unknown_form_fields(request: Request) -> None:
 
 async def forbid_unexpected_body(request: Request) -> None:
     """Reject a body sent to a route that reads none, such as ``POST .../cancel``, other
-    than ``{}``. FastAPI would ignore it, so a client that sent ``{"dry_run": true}`` would
-    cancel for real.
+    than an empty JSON object, which some HTTP clients send with every POST. FastAPI would
+    ignore the body, so a client that sent ``{"dry_run": true}`` would cancel for real.
+
+    Routes take it as their ``NoBody`` parameter after the user's, so that a request without
+    a token or role gets 401 or 403 first.
 
     Raises:
         InvalidInput: naming the route and the body's size (422).
     """
-    route = request.scope.get("route")
-    if route is None or request.method in ("GET", "HEAD", "OPTIONS"):
-        return
-    operation = request.app.openapi()["paths"].get(PREFIX + route.path_format, {}).get(request.method.lower(), {})
-    if "requestBody" in operation:
-        return
     body = await request.body()
-    # Some HTTP clients send an empty JSON object with every POST; it asks for nothing.
-    if body and body.strip() != b"{}":
-        raise InvalidInput.from_template(
-            N_("{method} {path} takes no request body, but this request sent {size} bytes; send "
-               "none. Nothing was changed."),
-            method=request.method, path=shorten(request.url.path), size=len(body),
-        )  # fmt: skip
+    if not body or _is_empty_object(body):
+        return
+    # A form body reaches here re-encoded (see _form_encoding), so the size is the client's.
+    size = request.headers.get("content-length", "")
+    raise InvalidInput.from_template(
+        N_("{method} {path} takes no request body, but this request sent {size} bytes; send "
+           "none, or an empty JSON object. Nothing was changed."),
+        method=request.method, path=shorten(request.url.path),
+        size=int(size) if size.isascii() and size.isdigit() else len(body),
+    )  # fmt: skip
+
+
+def _is_empty_object(body: bytes) -> bool:
+    try:
+        return json.loads(body) == {}
+    except ValueError:
+        return False
+
+
+NoBody = Annotated[None, Depends(forbid_unexpected_body)]
 
 
 def _unknown_form_field(name: str, known: list[str]) -> Message:
@@ -224,7 +234,6 @@ router = APIRouter(
     dependencies=[
         Depends(forbid_unknown_query),
         Depends(forbid_unknown_form_fields),
-        Depends(forbid_unexpected_body),
     ],
     responses=ERROR_RESPONSES,
 )
@@ -546,11 +555,17 @@ def post_batch(
             "warnings": warnings}  # fmt: skip
 
 
-# The next step for a batch's cancelled requests, which no endpoint runs again.
-CANCELLED_REQUESTS_STEP = N_("its {count} cancelled requests cannot run again; to generate "
-                             "their copy, submit the campaign file again as a new batch (with "
-                             "a new idempotency key, if you use one), which makes every "
-                             "request of its campaigns again")  # fmt: skip
+def _cancelled_step(batch_id: int, count: int) -> Message:
+    """Return the next step for a batch's cancelled requests, which no endpoint runs again."""
+    with db.session_scope() as session:
+        keys = campaign_keys_of(session, batch_id, RequestStatus.CANCELLED)
+    command = "contentgen batch submit " + " ".join(f"--campaign {key}" for key in keys)
+    return Message(
+        N_("its {count} cancelled requests cannot run again; to generate their copy, submit the "
+           "campaign file again as a new batch (with a new idempotency key, if you use one), or "
+           "run: {command}; either makes every request of those campaigns again"),
+        {"count": count, "command": command},
+    )  # fmt: skip
 
 
 def _next_step(dispatch: str, batch_id: int, cancelled: int = 0) -> Message:
@@ -566,7 +581,7 @@ def _next_step(dispatch: str, batch_id: int, cancelled: int = 0) -> Message:
         return Message(N_("the broker is unreachable; once it is up, run: {command}"), {"command": command})
     if dispatch == "finished" and cancelled:
         return Message(N_("nothing is left to run: the batch was cancelled, and {step}"),
-                       {"step": Message(CANCELLED_REQUESTS_STEP, {"count": cancelled})})  # fmt: skip
+                       {"step": _cancelled_step(batch_id, cancelled)})  # fmt: skip
     if dispatch == "finished":
         return Message(N_("nothing is left to run: every request of the batch has finished"))
     raise ValueError(f'dispatch "{dispatch}" is not one of: sent, queued, broker_down, finished')
@@ -614,7 +629,7 @@ def get_batch_status(request: Request, batch_id: int, actor: Viewer) -> dict[str
 
 
 @router.post("/batches/{batch_id}/retry-failed", summary="Run a batch's failed requests again")
-def post_retry_failed(request: Request, batch_id: int, actor: Submitter) -> dict[str, Any]:
+def post_retry_failed(request: Request, batch_id: int, actor: Submitter, _body: NoBody) -> dict[str, Any]:
     """Make the batch's failed requests pending again, with no attempts counted, and send
     them to the workers when a broker is configured. ``retried`` counts them, and
     ``dispatch`` gives where they stand as for ``POST /api/v1/batches`` (null when the batch
@@ -627,7 +642,7 @@ def post_retry_failed(request: Request, batch_id: int, actor: Submitter) -> dict
     cancelled = body["requests"]["cancelled"]
     if dispatch is None and cancelled:
         next_step = Message(N_("the batch has no failed requests, so nothing runs again; {step}"),
-                            {"step": Message(CANCELLED_REQUESTS_STEP, {"count": cancelled})})  # fmt: skip
+                            {"step": _cancelled_step(batch_id, cancelled)})  # fmt: skip
     elif dispatch is None:
         next_step = Message(N_("the batch has no failed requests, so nothing runs again"))
     else:
@@ -637,13 +652,13 @@ def post_retry_failed(request: Request, batch_id: int, actor: Submitter) -> dict
 
 
 @router.post("/batches/{batch_id}/cancel", summary="Cancel a batch's pending requests")
-def post_cancel(request: Request, batch_id: int, actor: Submitter) -> dict[str, Any]:
+def post_cancel(request: Request, batch_id: int, actor: Submitter, _body: NoBody) -> dict[str, Any]:
     """Cancel the requests of the batch that no worker has started. ``cancelled`` counts
     them; ``generating`` counts those that a worker is generating now (PostgreSQL only),
     which finish and keep their drafts. Cancelled requests cannot run again;
     ``next_step`` (in English) and ``next_step_message`` (in the caller's language) give the
     way to generate their copy. The batch's counts follow, as ``GET /api/v1/batches/ID`` gives
-    them. While another cancel of the batch waits for a worker's chunk, the answer is 409."""
+    them. While another cancel of the batch waits for a worker's chunk, the response is 409."""
     with db.session_scope() as session:
         cancellation = cancel_batch(session, batch_id, wait=False)
     logger.info("%s cancelled %d pending requests of batch %d", actor.username, cancellation.cancelled, batch_id)
@@ -652,7 +667,7 @@ def post_cancel(request: Request, batch_id: int, actor: Submitter) -> dict[str, 
     cancelled = body["requests"]["cancelled"]
     if cancelled:
         next_step = Message(N_("the batch is cancelled; {step}"),
-                            {"step": Message(CANCELLED_REQUESTS_STEP, {"count": cancelled})})  # fmt: skip
+                            {"step": _cancelled_step(batch_id, cancelled)})  # fmt: skip
     else:
         next_step = Message(N_("no request of the batch was waiting to run, so nothing was cancelled"))
     return {**body, **cancellation._asdict(), "next_step": next_step.render("en"),
@@ -861,7 +876,7 @@ def get_user_tokens(username: str, actor: Admin) -> list[dict[str, Any]]:
 
 
 @router.delete("/users/{username}/tokens/{token_id}", summary="Revoke one of a user's API tokens")
-def delete_user_token(username: str, token_id: int, actor: Admin) -> dict[str, Any]:
+def delete_user_token(username: str, token_id: int, actor: Admin, _body: NoBody) -> dict[str, Any]:
     """Revoke the token at once; the user's other tokens and page sessions keep working."""
     with db.session_scope() as session:
         return {**_token_json(revoke_api_token(session, username, token_id)), "revoked": True}
@@ -878,7 +893,7 @@ def get_templates(actor: Admin) -> list[dict[str, Any]]:
 
 
 @router.post("/templates/sync", summary="Store changed shipped template files as new versions")
-def post_templates_sync(actor: Admin) -> list[dict[str, Any]]:
+def post_templates_sync(actor: Admin, _body: NoBody) -> list[dict[str, Any]]:
     with db.session_scope() as session:
         results = sync_templates(session)
     return [{"name": result.name, "version": result.version, "changed": result.changed}

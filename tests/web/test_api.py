@@ -3,6 +3,7 @@ import io
 import json
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.exc import ProgrammingError
@@ -12,7 +13,7 @@ from contentgen.batches import request_groups
 from contentgen.channels import CHANNELS
 from contentgen.dispatch import run_inline
 from contentgen.models import Batch, Draft, DraftStatus, GenerationRequest, RequestStatus
-from contentgen.web.api import _next_step
+from contentgen.web.api import _next_step, forbid_unexpected_body
 from contentgen.web.app import UNAVAILABLE_MESSAGE
 
 from ..seeding import draft_ids, import_changed_campaign, seed_batch, write_campaign_file
@@ -1548,6 +1549,7 @@ def test_api_cancel_stops_pending_requests(api, seeded):
     assert (body["cancelled"], body["generating"]) == (2, 0)
     assert body["status"] == "cancelled"
     assert body["next_step"].startswith("the batch is cancelled; its 2 cancelled requests cannot run again; ")
+    assert "or run: contentgen batch submit --campaign ridgeline; either makes every request" in body["next_step"]
     assert (body["requests"]["pending"], body["requests"]["cancelled"]) == (0, 2)
     with db.session_scope() as session:
         states = session.scalars(select(GenerationRequest.status).where(GenerationRequest.id.in_(pending))).all()
@@ -1563,18 +1565,49 @@ def test_api_batch_action_refuses_body(api, seeded, action):
     assert response.status_code == 422
     assert response.json()["detail"] == (
         f"POST /api/v1/batches/{seeded.batch_id}/{action} takes no request body, but this request sent "
-        "16 bytes; send none. Nothing was changed."
+        "16 bytes; send none, or an empty JSON object. Nothing was changed."
     )
     with db.session_scope() as session:
         states = session.scalars(select(GenerationRequest.status).where(GenerationRequest.id.in_(pending))).all()
     assert states == [RequestStatus.PENDING] * 2
 
 
-def test_api_cancel_takes_empty_json_object(api, seeded):
+@pytest.mark.parametrize("body", [b"{}", b"{ }", b"{\n}", b"\xef\xbb\xbf{}"], ids=["plain", "space", "line", "bom"])
+def test_api_cancel_takes_empty_json_object(api, seeded, body):
     pend_requests(seeded.batch_id, 2)
-    response = api("marketer").post(f"/api/v1/batches/{seeded.batch_id}/cancel", json={})
+    response = api("marketer").post(f"/api/v1/batches/{seeded.batch_id}/cancel", content=body,
+                                    headers={"Content-Type": "application/json"})  # fmt: skip
     assert response.status_code == 200, response.text
     assert response.json()["cancelled"] == 2
+
+
+@pytest.mark.parametrize(("role", "status"), [(None, 401), ("reviewer", 403)])
+def test_api_body_is_checked_after_the_user(api, seeded, role, status):
+    response = api(role).post(f"/api/v1/batches/{seeded.batch_id}/cancel", json={"dry_run": True})
+    assert response.status_code == status
+
+
+def test_api_body_error_in_users_language(api, seeded):
+    api("marketer").patch("/api/v1/me", json={"locale": "zh-CN"})
+    response = api("marketer").post(f"/api/v1/batches/{seeded.batch_id}/cancel", content="reason=不好",
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert response.status_code == 422
+    # The size is what the client sent: "不好" is 6 bytes in UTF-8.
+    assert response.json()["detail"].startswith(f"POST /api/v1/batches/{seeded.batch_id}/cancel 不接受请求体，但此请求发送了 13 字节")
+
+
+def test_api_routes_without_body_refuse_one(app):
+    openapi = app.openapi()
+    unchecked = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.path.startswith("/api/v1"):
+            continue
+        for method in route.methods - {"GET", "HEAD"}:
+            operation = openapi["paths"][route.path][method.lower()]
+            calls = {dependency.call for dependency in route.dependant.dependencies}
+            if "requestBody" not in operation and forbid_unexpected_body not in calls:
+                unchecked.append(f"{method} {route.path}")
+    assert unchecked == []
 
 
 def test_api_cancel_of_finished_batch_changes_nothing(api, seeded):
