@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,16 +67,36 @@ def sqlite_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     db.reset_engine()
 
 
+@pytest.fixture(scope="session")
+def database_files(tmp_path_factory) -> dict[str, Path]:
+    """Build, once per test session, an SQLite file at the latest schema ("schema") and one
+    with the shipped prompt templates synced as well ("synced"), for tests to copy: migrating
+    and syncing took about 0.25 s per test."""
+    folder = tmp_path_factory.mktemp("database-files")
+    files = {"schema": folder / "schema.db", "synced": folder / "synced.db"}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        apply_settings(monkeypatch, database_url=f"sqlite:///{files['schema']}", broker_url=None, generator="null")
+        db.upgrade()
+        db.reset_engine()
+        shutil.copy(files["schema"], files["synced"])
+        apply_settings(monkeypatch, database_url=f"sqlite:///{files['synced']}")
+        with db.session_scope() as session:
+            sync_templates(session)
+        # Closing the last connection writes the WAL back into the file, so a copy is whole.
+        db.reset_engine()
+    get_settings.cache_clear()
+    return files
+
+
 @pytest.fixture
-def database(sqlite_settings):
+def database(sqlite_settings, database_files):
     """An SQLite database at the latest schema."""
-    db.upgrade()
+    shutil.copy(database_files["schema"], sqlite_settings / "contentgen.db")
     return sqlite_settings
 
 
 @pytest.fixture
-def synced(database):
+def synced(sqlite_settings, database_files):
     """A database with the shipped prompt templates synced."""
-    with db.session_scope() as session:
-        sync_templates(session)
-    return database
+    shutil.copy(database_files["synced"], sqlite_settings / "contentgen.db")
+    return sqlite_settings
