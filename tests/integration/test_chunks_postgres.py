@@ -115,14 +115,25 @@ def test_run_chunk_postgres_redelivery_adds_nothing(service_env, tmp_path):
         assert len(session.scalars(select(Draft.id)).all()) == 3
 
 
+def hold_requests(ids: list[int]):
+    """Lock the requests' rows from another connection, as a worker's chunk does while it
+    generates them; return the connection and its open transaction."""
+    connection = db.get_engine().connect()
+    transaction = connection.begin()
+    connection.execute(select(GenerationRequest.id).where(GenerationRequest.id.in_(ids)).with_for_update()).all()
+    return connection, transaction
+
+
+def states_of(ids: list[int]) -> list[RequestStatus]:
+    with db.session_scope() as session:
+        states = dict(session.execute(select(GenerationRequest.id, GenerationRequest.status)).all())
+    return [states[request_id] for request_id in ids]
+
+
 def test_cancel_counts_requests_of_running_chunk(service_env, tmp_path):
     batch_id, ids = submit_small(tmp_path, variants=4)
-    holder = db.get_engine().connect()
     # A worker generating the first two requests holds their rows locked.
-    transaction = holder.begin()
-    holder.execute(
-        select(GenerationRequest.id).where(GenerationRequest.id.in_(ids[:2])).with_for_update()
-    ).all()
+    holder, transaction = hold_requests(ids[:2])
     waits: list[int] = []
 
     def finish_chunk(running: int) -> None:
@@ -140,20 +151,12 @@ def test_cancel_counts_requests_of_running_chunk(service_env, tmp_path):
 
     assert waits == [2]
     assert cancelled == 2
-    with db.session_scope() as session:
-        states = dict(session.execute(select(GenerationRequest.id, GenerationRequest.status)).all())
-    assert [states[request_id] for request_id in ids] == [
-        RequestStatus.DONE, RequestStatus.DONE, RequestStatus.CANCELLED, RequestStatus.CANCELLED,
-    ]  # fmt: skip
+    assert states_of(ids) == [RequestStatus.DONE] * 2 + [RequestStatus.CANCELLED] * 2
 
 
 def test_cancel_without_waiting_leaves_running_chunk(service_env, tmp_path):
     batch_id, ids = submit_small(tmp_path, variants=4)
-    holder = db.get_engine().connect()
-    transaction = holder.begin()
-    holder.execute(
-        select(GenerationRequest.id).where(GenerationRequest.id.in_(ids[:2])).with_for_update()
-    ).all()
+    holder, transaction = hold_requests(ids[:2])
 
     with db.session_scope() as session:
         # Fails instead of hanging if the cancel waits for the held rows.
@@ -169,12 +172,9 @@ def test_cancel_without_waiting_leaves_running_chunk(service_env, tmp_path):
     holder.close()
 
     assert cancellation == (2, 2)
+    assert states_of(ids) == [RequestStatus.DONE] * 2 + [RequestStatus.CANCELLED] * 2
     with db.session_scope() as session:
-        states = dict(session.execute(select(GenerationRequest.id, GenerationRequest.status)).all())
         assert session.get(Batch, batch_id).status == BatchStatus.CANCELLED
-    assert [states[request_id] for request_id in ids] == [
-        RequestStatus.DONE, RequestStatus.DONE, RequestStatus.CANCELLED, RequestStatus.CANCELLED,
-    ]  # fmt: skip
 
 
 def test_cancel_without_waiting_refuses_while_another_cancel_runs(service_env, tmp_path):
