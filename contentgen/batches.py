@@ -634,12 +634,12 @@ CANCEL_IN_PROGRESS = N_("batch {batch_id} is being cancelled by another request,
 
 
 class Cancellation(NamedTuple):
-    """What cancelling a batch did."""
+    """The outcome of cancelling a batch."""
 
     cancelled: int
     """Pending requests now cancelled."""
     generating: int
-    """Requests that a worker was generating; they finish as their chunk ends."""
+    """Requests that a worker was generating, which finish as their chunk ends."""
 
 
 def cancel_batch(

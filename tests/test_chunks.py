@@ -165,7 +165,7 @@ class CancellingGenerator(RecordingGenerator):
         return super().generate(inputs)
 
 
-def test_run_chunk_stores_nothing_for_requests_cancelled_meanwhile(synced, caplog):
+def test_run_chunk_cancelled_meanwhile_no_draft(synced, caplog):
     batch_id, ids = submit_small(synced, variants=3)
 
     with caplog.at_level(logging.WARNING, logger="contentgen.chunks"):

@@ -830,7 +830,7 @@ def test_cli_retry_failed_reruns_only_failed(ready, monkeypatch):
     assert count_rows(GenerationRequest) == 24
 
 
-def test_cli_retry_failed_of_cancelled_batch_ends_cancelled(ready, monkeypatch):
+def test_cli_retry_cancelled_batch_stays_cancelled(ready, monkeypatch):
     invoke("batch", "submit", str(copy_example(ready)))
     with db.session_scope() as session:
         first_half = select(GenerationRequest.id).order_by(GenerationRequest.id).limit(12).scalar_subquery()
@@ -851,7 +851,7 @@ def test_cli_retry_failed_of_cancelled_batch_ends_cancelled(ready, monkeypatch):
     assert status["status"] == "cancelled"
 
 
-def test_cli_submit_wait_on_cancelled_batch_exits_4(ready):
+def test_cli_submit_wait_cancelled_exits_4(ready):
     path = copy_example(ready)
     invoke("batch", "submit", str(path), "--idempotency-key", "k1")
     invoke("batch", "cancel", "1")

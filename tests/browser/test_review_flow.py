@@ -244,7 +244,7 @@ def test_browser_old_batch_page_updates_hint(database_ready, tmp_path, server, p
     expect(hint).to_be_hidden()
 
 
-def test_browser_batch_page_follows_pending_and_failed(database_ready, tmp_path, server, page):
+def test_browser_batch_page_live_sections(database_ready, tmp_path, server, page):
     from playwright.sync_api import expect
 
     submission = submit([write_campaign_file(tmp_path)])

@@ -154,7 +154,7 @@ def test_cancel_counts_requests_of_running_chunk(service_env, tmp_path):
     assert states_of(ids) == [RequestStatus.DONE] * 2 + [RequestStatus.CANCELLED] * 2
 
 
-def test_cancel_without_waiting_leaves_running_chunk(service_env, tmp_path):
+def test_cancel_nowait_leaves_running_chunk(service_env, tmp_path):
     batch_id, ids = submit_small(tmp_path, variants=4)
     holder, transaction = hold_requests(ids[:2])
 
@@ -177,7 +177,7 @@ def test_cancel_without_waiting_leaves_running_chunk(service_env, tmp_path):
         assert session.get(Batch, batch_id).status == BatchStatus.CANCELLED
 
 
-def test_cancel_without_waiting_refuses_while_another_cancel_runs(service_env, tmp_path):
+def test_cancel_conflicts_with_other_cancel(service_env, tmp_path):
     batch_id, ids = submit_small(tmp_path, variants=2)
     other = db.get_engine().connect()
     # Another cancel of the batch, waiting for a worker's chunk, holds the batch's lock.

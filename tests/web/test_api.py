@@ -479,7 +479,7 @@ def test_api_idempotency_key_header_returns_same_batch(api, tmp_path):
     assert len(api("marketer").get("/api/v1/batches").json()) == 2
 
 
-def test_api_resubmit_of_cancelled_batch_says_it_was_cancelled(api, tmp_path):
+def test_api_resubmit_cancelled_batch(api, tmp_path):
     upload = {"file": ("api.yaml", write_campaign_file(tmp_path, key="api-launch").read_bytes())}
     first = api("marketer").post("/api/v1/batches", files=upload, headers={"Idempotency-Key": "launch-1"})
     api("marketer").post(f"/api/v1/batches/{first.json()['id']}/cancel")
@@ -1520,7 +1520,7 @@ def test_api_retry_without_failures_changes_nothing(api, seeded):
     assert snapshot() == before
 
 
-def test_api_retry_of_cancelled_batch_names_resubmitting(api, seeded):
+def test_api_retry_cancelled_batch_hint(api, seeded):
     pend_requests(seeded.batch_id, 3)
     api("marketer").post(f"/api/v1/batches/{seeded.batch_id}/cancel")
 
@@ -1582,7 +1582,7 @@ def test_api_cancel_takes_empty_json_object(api, seeded, body):
 
 
 @pytest.mark.parametrize(("role", "status"), [(None, 401), ("reviewer", 403)])
-def test_api_body_is_checked_after_the_user(api, seeded, role, status):
+def test_api_body_checked_after_user(api, seeded, role, status):
     response = api(role).post(f"/api/v1/batches/{seeded.batch_id}/cancel", json={"dry_run": True})
     assert response.status_code == status
 
@@ -1610,7 +1610,7 @@ def test_api_routes_without_body_refuse_one(app):
     assert unchecked == []
 
 
-def test_api_cancel_of_finished_batch_changes_nothing(api, seeded):
+def test_api_cancel_finished_batch_unchanged(api, seeded):
     before = snapshot()
 
     body = api("admin").post(f"/api/v1/batches/{seeded.batch_id}/cancel").json()

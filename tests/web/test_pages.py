@@ -1131,7 +1131,7 @@ def pend_requests(batch_id: int, count: int) -> list[int]:
         return sorted(request.id for request in requests)
 
 
-def test_pages_cancel_button_shows_while_requests_pending(client_for, seeded):
+def test_pages_cancel_button_while_pending(client_for, seeded):
     client, _ = client_for("marketer")
     reviewer, _ = client_for("reviewer")
     finished = client.get(f"/batches/{seeded.batch_id}").text
@@ -1145,7 +1145,7 @@ def test_pages_cancel_button_shows_while_requests_pending(client_for, seeded):
     assert "/cancel" not in reviewer.get(f"/batches/{seeded.batch_id}").text
 
 
-def test_pages_batch_scripts_get_every_status_label(client_for, seeded):
+def test_pages_status_labels_complete(client_for, seeded):
     client, _ = client_for("marketer")
     page = client.get(f"/batches/{seeded.batch_id}", headers={"Accept-Language": "zh-CN"}).text
 
@@ -1155,7 +1155,7 @@ def test_pages_batch_scripts_get_every_status_label(client_for, seeded):
     assert labels["cancelled"] == "已取消"
 
 
-def test_pages_no_cancel_button_once_batch_cancelled(client_for, seeded):
+def test_pages_cancelled_batch_no_button(client_for, seeded):
     client, _ = client_for("marketer")
     # A cancel that left a worker's chunk to finish: the batch is cancelled, and the
     # chunk's requests stay pending until it is stored.
@@ -1203,7 +1203,7 @@ def test_pages_batch_notice_must_fit_batch(client_for, seeded, query):
     assert 'role="status"' not in page
 
 
-def test_pages_cancel_notice_names_generating_only_while_pending(client_for, seeded, monkeypatch):
+def test_pages_cancel_notice_generating_sentence(client_for, seeded, monkeypatch):
     client, _ = client_for("reviewer")
     link = f"/batches/{seeded.batch_id}?notice=batch_cancelled&changed=0&skipped=2"
     finished = client.get(link).text
@@ -1211,12 +1211,12 @@ def test_pages_cancel_notice_names_generating_only_while_pending(client_for, see
     without_broker = client.get(link).text
     apply_settings(monkeypatch, broker_url="redis://127.0.0.1:6399/0")
 
-    held = client.get(link).text
+    with_broker = client.get(link).text
 
     assert "nothing was cancelled." in finished
     assert "A worker is generating" not in finished
     assert "A worker is generating" not in without_broker
-    assert "A worker is generating 2 requests now; they finish and keep their drafts." in held
+    assert "A worker is generating 2 requests now; they finish and keep their drafts." in with_broker
 
 
 def test_pages_cancel_notice_sentences_in_chinese(client_for, seeded, monkeypatch):
@@ -1233,7 +1233,7 @@ def test_pages_cancel_notice_sentences_in_chinese(client_for, seeded, monkeypatc
     assert "已取消 2 个等待中的请求。工作进程正在生成 1 个请求" in page
 
 
-def test_pages_cancel_without_pending_changes_nothing(client_for, seeded):
+def test_pages_cancel_without_pending_unchanged(client_for, seeded):
     client, token = client_for("admin")
     before = snapshot()
 
