@@ -700,6 +700,15 @@ def cancel_batch(
     return Cancellation(cancelled, 0 if wait else generating)
 
 
+def resubmit_command(session: Session, batch_id: int) -> str | None:
+    """Return the command that makes a new batch of the campaigns of the batch's cancelled
+    requests, or None when it has none."""
+    keys = campaign_keys_of(session, batch_id, RequestStatus.CANCELLED)
+    if not keys:
+        return None
+    return "contentgen batch submit " + " ".join(f"--campaign {key}" for key in keys)
+
+
 def campaign_keys_of(session: Session, batch_id: int, status: RequestStatus) -> list[str]:
     """Return the keys of the campaigns that have requests in ``status`` in the batch, sorted."""
     return list(

@@ -552,7 +552,7 @@ def _store_drafts(
     # On PostgreSQL the claim's row locks keep a cancel out until this chunk commits. SQLite
     # has no row locks, so this UPDATE, which takes its write lock, decides which requests
     # are still this chunk's.
-    stored = set(
+    still_pending = set(
         session.scalars(
             update(GenerationRequest)
             .where(
@@ -563,15 +563,15 @@ def _store_drafts(
             .returning(GenerationRequest.id)
         )
     )
-    if len(stored) < len(rows):
-        left = sorted(row.request.id for row in rows if row.request.id not in stored)
+    if len(still_pending) < len(rows):
+        dropped = sorted(row.request.id for row in rows if row.request.id not in still_pending)
         logger.warning(
             "requests %s stopped being pending while they were generated (cancelled, or stored "
             "by another run of the chunk); their new drafts are dropped",
-            left,
+            dropped,
         )
-        result.skipped += len(left)
-        rows = [row for row in rows if row.request.id in stored]
+        result.skipped += len(dropped)
+        rows = [row for row in rows if row.request.id in still_pending]
         if not rows:
             return
     drafts = Draft.__table__

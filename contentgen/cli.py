@@ -25,11 +25,11 @@ from contentgen import __version__, db
 from contentgen.batches import (
     BatchProgress,
     batch_progress,
-    campaign_keys_of,
     cancel_batch,
     get_batch,
     list_batches,
     reset_failed,
+    resubmit_command,
 )
 from contentgen.cleared_fields import ClearedFields
 from contentgen.cli_logging import configure_logging
@@ -593,13 +593,11 @@ def _cancelled_note(batch_id: int, progress: BatchProgress) -> str:
     if not cancelled:
         return ""
     with db.session_scope() as session:
-        keys = campaign_keys_of(session, batch_id, RequestStatus.CANCELLED)
-    options = " ".join(f"--campaign {key}" for key in keys)
+        command = resubmit_command(session, batch_id)
     return (
         f" Its {plural(cancelled, 'cancelled request')} cannot run again, because no command "
         "resumes cancelled requests. To generate that copy, submit the campaigns again as a "
-        "new batch, which creates all of their requests from the campaigns as imported now: "
-        f"contentgen batch submit {options}"
+        f"new batch, which creates all of their requests from the campaigns as imported now: {command}"
     )
 
 

@@ -138,7 +138,8 @@ def _draft_matches_notice(draft_id: int, notice: str) -> bool:
 
 
 def _batch_requests(request: Request) -> dict[str, int] | None:
-    """Count the requests by state of the batch whose page this is; None if there is none."""
+    """Count the requests by state of the batch whose page this is, or return None when that
+    batch does not exist."""
     try:
         batch_id = int(request.path_params["batch_id"])
     except (KeyError, ValueError):

@@ -19,14 +19,14 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from contentgen import db
 from contentgen._names import closest
-from contentgen.batches import batch_progress, campaign_keys_of, cancel_batch, list_batches
+from contentgen.batches import batch_progress, cancel_batch, list_batches, resubmit_command
 from contentgen.cleared_fields import ClearedFields, batch_warnings
 from contentgen.dispatch import SubmissionPlan
 from contentgen.drafts import PAGE_SIZE, DraftFilter, draft_details, queue_page
 from contentgen.errors import InfrastructureError, InvalidInput, shorten
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import LOCALES, N_, Message
-from contentgen.models import ApiToken, Batch, RequestStatus, utc_iso
+from contentgen.models import ApiToken, Batch, utc_iso
 from contentgen.review import Decision, decide, decide_many, history, selected_versions
 from contentgen.templates import list_template_versions, sync_templates
 from contentgen.users import (
@@ -231,10 +231,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(
     tags=["contentgen"],
-    dependencies=[
-        Depends(forbid_unknown_query),
-        Depends(forbid_unknown_form_fields),
-    ],
+    dependencies=[Depends(forbid_unknown_query), Depends(forbid_unknown_form_fields)],
     responses=ERROR_RESPONSES,
 )
 # Routes that need no token and take any query, as some uptime checkers add one to defeat
@@ -558,8 +555,7 @@ def post_batch(
 def _cancelled_step(batch_id: int, count: int) -> Message:
     """Return the next step for a batch's cancelled requests, which no endpoint runs again."""
     with db.session_scope() as session:
-        keys = campaign_keys_of(session, batch_id, RequestStatus.CANCELLED)
-    command = "contentgen batch submit " + " ".join(f"--campaign {key}" for key in keys)
+        command = resubmit_command(session, batch_id)
     return Message(
         N_("its {count} cancelled requests cannot run again; to generate their copy, submit the "
            "campaign file again as a new batch (with a new idempotency key, if you use one), or "

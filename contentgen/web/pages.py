@@ -22,9 +22,9 @@ from contentgen import db
 from contentgen.batches import (
     BatchProgress,
     batch_progress,
-    campaign_keys_of,
     cancel_batch,
     list_batches,
+    resubmit_command,
 )
 from contentgen.campaigns import InvalidCampaignFile
 from contentgen.channels import CHANNELS
@@ -34,7 +34,7 @@ from contentgen.drafts import queue_choices
 from contentgen.errors import InvalidInput
 from contentgen.export import FORMATS, check_format, export_batch
 from contentgen.i18n import LOCALES, N_, translations
-from contentgen.models import BatchStatus, DraftStatus, RequestStatus
+from contentgen.models import BatchStatus, DraftStatus
 from contentgen.settings import get_settings
 from contentgen.users import (
     MIN_PASSWORD_LENGTH,
@@ -395,9 +395,7 @@ def batch_page(
         progress = batch.as_dict()
         run_hint = _run_hint(batch)
         choices = queue_choices(session, batch_id)
-        cancelled_campaigns = (
-            campaign_keys_of(session, batch_id, RequestStatus.CANCELLED) if batch.requests["cancelled"] else []
-        )
+        resubmit = resubmit_command(session, batch_id) if batch.requests["cancelled"] else None
         import_warnings = [
             {"kind": warning.kind, "key": warning.key, "message": warning.text.render(locale)}
             for warning in batch_warnings(batch.batch)
@@ -412,7 +410,7 @@ def batch_page(
         "created": created,
         "formats": FORMATS,
         "campaigns": choices["campaigns"],
-        "cancelled_campaigns": cancelled_campaigns,
+        "resubmit_command": resubmit,
         "status_labels": _batch_status_labels(request),
     }
     return render(request, "batch.html", context)
